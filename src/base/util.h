@@ -1,0 +1,20 @@
+/* Small pure helpers: integer parsing and formatting with Redis's rules. */
+#ifndef CAPKV_BASE_UTIL_H
+#define CAPKV_BASE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_I64_DIGITS_MAX 21 /* "-9223372036854775808" plus NUL */
+
+/* Parses a whole decimal int64 the way Redis's string2ll does: no spaces, no leading '+',
+ * no leading zeros (except "0"), no overflow. Returns false when s is not such a number. */
+bool util_parse_i64(const uint8_t *s, size_t bytes, int64_t *out);
+/* Writes v in decimal to out (at least UTIL_I64_DIGITS_MAX bytes); returns the length. */
+size_t util_format_i64(int64_t v, char *out);
+/* Glob match with Redis's rules (*, ?, [a-z], [^x], \x). */
+bool util_glob_match(const uint8_t *pattern, size_t pattern_bytes, const uint8_t *s,
+                     size_t s_bytes);
+
+#endif

@@ -1,0 +1,179 @@
+/* State shared by the files of src/core; nothing outside the core includes this. */
+#ifndef CAPKV_CORE_INTERNAL_H
+#define CAPKV_CORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "cmd/cmd.h"
+#include "core/node.h"
+#include "data/db.h"
+#include "proto/resp.h"
+#include "storage/snapshot.h"
+#include "storage/wal.h"
+
+#define NODE_CLIENT_NAME_BYTES_MAX 128
+#define NODE_CLIENT_ADDR_BYTES_MAX 64
+#define NODE_LIB_FIELD_BYTES_MAX 64
+#define NODE_HOLDS_MAX 4096          /* held reply ranges per client before it must wait */
+#define NODE_TICK_MS 100             /* Redis's hz 10 */
+#define NODE_EXPIRE_CHECKS_PER_TICK 200
+#define NODE_SNAPSHOT_BUCKETS_PER_STEP 1024
+#define NODE_WATCH_KEYS_MAX 10000
+#define NODE_MULTI_COMMANDS_MAX 100000
+#define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
+#define NODE_WAL_RESERVE_SLACK 4096
+
+/* A range of a client's output that may not be sent before `lsn` is durable. */
+struct node_hold {
+    uint64_t end; /* absolute output offset */
+    uint64_t lsn;
+};
+
+struct client {
+    uint64_t id;
+    char addr[NODE_CLIENT_ADDR_BYTES_MAX];
+    char name[NODE_CLIENT_NAME_BYTES_MAX];
+    char lib_name[NODE_LIB_FIELD_BYTES_MAX];
+    char lib_ver[NODE_LIB_FIELD_BYTES_MAX];
+    char last_cmd[32];
+    int proto;
+    bool authed;
+    bool close_after_output;  /* QUIT, protocol error, or a limit: close when sent */
+    bool listed_for_write;    /* already in this step's write list */
+    bool listed_for_close;
+    uint64_t created_ms;
+    uint64_t last_active_ms;
+    struct resp_parser parser;
+    struct buf query;         /* unparsed input that spans reads */
+    struct buf out;           /* replies; bytes up to released_end may be sent */
+    uint64_t out_base;        /* absolute offset of out.data[0] */
+    uint64_t released_end;    /* absolute */
+    struct node_hold *holds;  /* ring of NODE_HOLDS_MAX */
+    uint32_t hold_head;
+    uint32_t hold_count;
+    /* MULTI / WATCH */
+    bool in_multi;
+    bool multi_dirty;           /* a command was refused while queueing: EXECABORT */
+    struct buf multi_queue;     /* queued commands: argc:u32 (len:u32 bytes)* */
+    uint32_t multi_count;
+    struct buf watched;         /* watched keys: (len:u32 bytes)* */
+    uint32_t watch_count;
+    bool watch_touched;
+    struct client *watch_next;  /* list of clients with watch_count > 0 */
+    struct client *watch_prev;
+    struct client *held_next;   /* list of clients with holds */
+    bool in_held_list;
+};
+
+struct node_stats {
+    uint64_t commands;
+    uint64_t connections;
+    uint64_t rejected_connections;
+    uint64_t expired_keys;
+    uint64_t keyspace_hits;
+    uint64_t keyspace_misses;
+    uint64_t disk_full_refusals;
+    uint64_t syncs;
+    uint64_t protocol_errors;
+    uint64_t output_limit_closes;
+};
+
+struct node_snapshot_job {
+    bool active;
+    bool scan_done;
+    struct snapshot_writer *writer;
+    uint64_t cursor;
+    uint64_t start_lsn;   /* first lsn to replay over this snapshot */
+    uint64_t end_lsn;     /* last lsn the scan may have observed */
+    uint64_t keys;
+    int error;            /* first error while writing; the job is abandoned */
+};
+
+struct node {
+    struct node_config config;
+    char requirepass[NODE_REQUIREPASS_BYTES_MAX];
+    char listen[NODE_CLIENT_ADDR_BYTES_MAX];
+    char dir[256];
+    struct disk *disk;
+    struct db *db;
+    struct wal *wal;
+    uint64_t now_ms;
+    uint64_t started_ms;
+    /* Clients by id: open addressing, linear probing, slots hold pointers or NULL. */
+    struct client **client_slots;
+    uint32_t client_slot_count; /* power of two */
+    uint32_t client_count;
+    struct client *watchers;
+    struct client *held;
+    /* Effects being built in this step. */
+    struct buf write_list; /* uint64_t ids */
+    struct buf close_list;
+    struct buf ops;        /* the current command's ops */
+    struct buf scratch;
+    bool sync_in_flight;
+    uint64_t next_tick_ms;
+    uint64_t last_everysec_ms;
+    bool disk_full;        /* last reserve failed: writes refused until one succeeds */
+    char disk_full_text[ERRMSG_BYTES_MAX];
+    int fatal;
+    char fatal_text[ERRMSG_BYTES_MAX];
+    struct node_snapshot_job snap;
+    uint64_t snapshot_lsn;      /* start lsn of the newest complete snapshot */
+    uint64_t last_save_ms;
+    struct node_stats stats;
+};
+
+/* node.c */
+void node_trace(struct node *node, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct client *node_client_find(struct node *node, uint64_t id);
+void node_client_mark_close(struct node *node, struct client *c);
+/* Runs one parsed request for c (dispatch, MULTI queueing, auth, arity). */
+void node_run_request(struct node *node, struct client *c, uint32_t argc,
+                      const struct resp_arg *argv);
+/* Runs a data command (fn) with the node's ops buffer; logs its ops. Returns false when
+ * it was refused before running (disk full). */
+bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+                   uint32_t argc, const struct resp_arg *argv);
+void node_log_ops(struct node *node);
+
+/* conn.c: connection and server commands */
+void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+              const struct resp_arg *argv);
+void conn_reset_client(struct node *node, struct client *c);
+
+/* tx.c: MULTI EXEC DISCARD WATCH UNWATCH */
+void tx_queue(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
+void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+            const struct resp_arg *argv);
+void tx_unwatch(struct node *node, struct client *c);
+void tx_discard(struct client *c);
+/* Marks clients watching any key in ops as touched. */
+void tx_touch_ops(struct node *node, const uint8_t *ops, size_t bytes);
+
+/* persist.c: recovery, group commit, snapshots */
+int persist_open(struct node *node, struct errmsg *msg);
+void persist_close(struct node *node);
+/* Makes room for a write of about `bytes`; false (node->disk_full set) when the disk is
+ * full. */
+bool persist_reserve(struct node *node, size_t bytes);
+void persist_flush(struct node *node, struct node_effects *out);
+void persist_synced(struct node *node, uint64_t lsn, int error);
+/* The lsn a reply produced now must wait for before release. */
+uint64_t persist_release_lsn(const struct node *node);
+uint64_t persist_durable_lsn(const struct node *node);
+void persist_tick(struct node *node);
+/* SAVE (synchronous) and BGSAVE: start or run a snapshot. */
+int persist_snapshot_start(struct node *node, struct errmsg *msg);
+int persist_snapshot_run(struct node *node, bool to_completion);
+
+/* info.c: INFO, COMMAND, CONFIG GET */
+void info_reply(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
+void info_command(struct node *node, struct client *c, uint32_t argc,
+                  const struct resp_arg *argv);
+void info_config(struct node *node, struct client *c, uint32_t argc,
+                 const struct resp_arg *argv);
+void info_client_line(struct node *node, struct client *c, struct buf *out);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * A capkv node's core: a deterministic state machine. Events come in (a client connected,
+ * sent bytes or went away; a tick with the time; the log was synced); effects go out
+ * (which clients have output to send or must be closed, which file to sync, when to tick
+ * next). The core does no I/O of its own: it reaches its files only through the injected
+ * struct disk, never reads a clock and never prints (lines go to the injected tracer).
+ *
+ * Durability: every write command's ops become one WAL record. With fsync = always a reply
+ * is released only when a sync covers the last record it could have observed (so no
+ * client, the writer or a reader, ever sees data a crash could take back); one sync covers
+ * every record appended meanwhile (group commit). With everysec/never, replies are
+ * released once their record is written to the file.
+ *
+ * Effects must be carried out in this order: (1) send each listed client's released
+ * output, (2) close the listed clients after that output, (3) start the sync if asked and
+ * report it with NODE_EVENT_SYNCED, (4) tick at wake_at_ms.
+ */
+#ifndef CAPKV_CORE_NODE_H
+#define CAPKV_CORE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "proto/resp.h"
+#include "storage/disk.h"
+
+enum node_fsync { NODE_FSYNC_ALWAYS, NODE_FSYNC_EVERYSEC, NODE_FSYNC_NEVER };
+
+/* What the shell knows about its process, for INFO (the core cannot ask the OS). */
+struct node_host_stats {
+    uint64_t rss_bytes;
+    uint64_t cpu_user_us;
+    uint64_t cpu_sys_us;
+};
+
+typedef void node_host_stats_fn(void *ctx, struct node_host_stats *out);
+typedef void node_trace_fn(void *ctx, const char *line);
+
+struct node_config {
+    uint32_t id;
+    enum node_fsync fsync;
+    const char *requirepass;         /* NULL or "" for none; copied */
+    struct resp_limits limits;
+    uint64_t output_bytes_max;       /* a client whose unsent replies exceed this is closed */
+    uint64_t query_bytes_max;        /* most unparsed input kept for one client */
+    uint64_t snapshot_log_bytes;     /* start a snapshot when the log grew by this much */
+    uint64_t wal_segment_bytes;
+    uint64_t hash_seed;
+    uint32_t clients_max;
+    /* Shown by INFO / CONFIG GET only; copied. */
+    const char *listen;
+    const char *dir;
+    uint64_t pid;
+    node_host_stats_fn *host_stats; /* may be NULL */
+    void *host_ctx;
+    node_trace_fn *trace;           /* may be NULL */
+    void *trace_ctx;
+};
+
+#define NODE_OUTPUT_BYTES_MAX_DEFAULT (256ull * 1024 * 1024)
+#define NODE_QUERY_BYTES_MAX_DEFAULT (1024ull * 1024 * 1024)
+#define NODE_SNAPSHOT_LOG_BYTES_DEFAULT (256ull * 1024 * 1024)
+#define NODE_CLIENTS_MAX_DEFAULT 10000u
+#define NODE_REQUIREPASS_BYTES_MAX 512
+
+/* Fills config with defaults (fsync always, no password, Redis's limits). */
+void node_config_default(struct node_config *config);
+
+struct node;
+
+/* Recovers the data from disk (snapshot, then the log) and returns a ready node.
+ * disk is kept and must outlive the node. On ERR_CORRUPT msg names file and offset. */
+int node_new(const struct node_config *config, struct disk *disk, uint64_t now_ms,
+             struct node **out, struct errmsg *msg);
+void node_free(struct node *node);
+
+enum node_event_kind {
+    NODE_EVENT_CLIENT_OPEN,   /* client_id (new, unique), peer_addr */
+    NODE_EVENT_CLIENT_INPUT,  /* client_id, data, bytes */
+    NODE_EVENT_CLIENT_CLOSED, /* client_id: the connection is gone */
+    NODE_EVENT_TICK,
+    NODE_EVENT_SYNCED,        /* lsn: the sync asked for by an effect finished */
+};
+
+struct node_event {
+    enum node_event_kind kind;
+    uint64_t now_ms; /* wall clock, Unix milliseconds (expiry compares with it) */
+    uint64_t client_id;
+    const uint8_t *data; /* borrowed for the call */
+    size_t bytes;
+    const char *peer_addr; /* borrowed; copied */
+    uint64_t lsn;
+    int sync_error; /* non-zero: the sync failed; the node stops accepting writes */
+};
+
+struct node_effects {
+    const uint64_t *write_clients; /* clients with output to send; valid until next step */
+    size_t write_count;
+    const uint64_t *close_clients; /* to close once their output is sent */
+    size_t close_count;
+    struct disk_file *sync_file;   /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
+    uint64_t sync_lsn;
+    uint64_t wake_at_ms;           /* send a TICK at or after this time */
+    int fatal;                     /* non-zero: stop the process; node_fatal_text says why */
+};
+
+void node_step(struct node *node, const struct node_event *event, struct node_effects *out);
+
+/* The client's released output: borrowed, valid until the next node call. */
+const uint8_t *node_client_output(struct node *node, uint64_t client_id, size_t *bytes);
+/* The shell sent `bytes` of it. */
+void node_client_sent(struct node *node, uint64_t client_id, size_t bytes);
+const char *node_fatal_text(const struct node *node);
+/* Whether a client should stop being read (it has too much unsent output). */
+bool node_client_backpressured(const struct node *node, uint64_t client_id);
+
+#endif

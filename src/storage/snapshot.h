@@ -1,0 +1,42 @@
+/*
+ * Snapshots: a file of opaque entries (the core's encoded keys and values) that, loaded
+ * and followed by the WAL from its start_lsn on, rebuilds the state. Snapshots may be
+ * fuzzy: written bit by bit while writes go on, because every WAL record is idempotent and
+ * records from start_lsn on are replayed over it. Written as snap-<lsn>.tmp, fsynced, then
+ * renamed to snap-<lsn16hex>.snap; a file without its trailer is never loaded.
+ * Format: docs/formats.md.
+ */
+#ifndef CAPKV_STORAGE_SNAPSHOT_H
+#define CAPKV_STORAGE_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "storage/disk.h"
+
+#define SNAPSHOT_ENTRY_BYTES_MAX (512ull * 1024 * 1024 + 65536) /* a maximal value plus key */
+#define SNAPSHOT_COUNT_MAX 4096 /* snapshot files considered in one directory */
+
+struct snapshot_writer;
+
+/* disk kept until finish/abort. */
+int snapshot_writer_open(struct disk *disk, uint64_t start_lsn, struct snapshot_writer **out,
+                         struct errmsg *msg);
+/* Adds one entry (borrowed). ERR_NOSPACE / ERR_IO leave the writer usable only for abort. */
+int snapshot_writer_add(struct snapshot_writer *w, const uint8_t *entry, size_t bytes,
+                        struct errmsg *msg);
+/* Writes the trailer, syncs, renames into place, syncs the directory, removes older
+ * snapshots, frees w. On error the temporary file is removed and w freed. */
+int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg);
+void snapshot_writer_abort(struct snapshot_writer *w);
+
+typedef int snapshot_entry_fn(void *ctx, const uint8_t *entry, size_t bytes);
+
+/* Loads the newest complete snapshot, calling fn per entry. *start_lsn is its lsn, or 0
+ * with no snapshot (then fn is never called). A damaged snapshot is ERR_CORRUPT naming
+ * file and offset. Leftover .tmp files are removed. */
+int snapshot_load(struct disk *disk, snapshot_entry_fn *fn, void *ctx, uint64_t *start_lsn,
+                  struct errmsg *msg);
+
+#endif
