@@ -48,7 +48,7 @@ struct client {
     struct resp_parser parser;
     struct buf query;         /* unparsed input that spans reads */
     struct buf out;           /* replies; bytes up to released_end may be sent */
-    uint64_t out_base;        /* absolute offset of out.data[0] */
+    uint64_t out_sent;        /* bytes of output ever sent: out.data[read_pos] is at this */
     uint64_t released_end;    /* absolute */
     struct node_hold *holds;  /* ring of NODE_HOLDS_MAX */
     uint32_t hold_head;
@@ -72,8 +72,6 @@ struct node_stats {
     uint64_t connections;
     uint64_t rejected_connections;
     uint64_t expired_keys;
-    uint64_t keyspace_hits;
-    uint64_t keyspace_misses;
     uint64_t disk_full_refusals;
     uint64_t syncs;
     uint64_t protocol_errors;

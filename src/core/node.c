@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "cmd/op.h"
 #include "core/internal.h"
 
 #define NODE_CLIENT_SLOTS_MIN 64
@@ -160,9 +161,11 @@ static void node_client_mark_write(struct node *node, struct client *c) {
     node_list_add(&node->write_list, c->id);
 }
 
+/* A client is closed once every reply before the close is sent: while some wait for the
+ * log, the close waits too (node_release_held lists it). */
 void node_client_mark_close(struct node *node, struct client *c) {
     c->close_after_output = true;
-    if (c->listed_for_close) return;
+    if (c->listed_for_close || c->hold_count > 0) return;
     c->listed_for_close = true;
     node_list_add(&node->close_list, c->id);
     node_client_mark_write(node, c);
@@ -216,4 +219,296 @@ static void node_client_closed(struct node *node, uint64_t id) {
     ASSERT(node->client_count > 0);
     node->client_count--;
     node_client_free(c);
+}
+
+/* Absolute offset just past the last reply appended. */
+static uint64_t node_client_out_end(const struct client *c) {
+    return c->out_sent + buf_pending(&c->out);
+}
+
+static void node_held_list_add(struct node *node, struct client *c) {
+    if (c->in_held_list) return;
+    c->in_held_list = true;
+    c->held_next = node->held;
+    node->held = c;
+}
+
+/* Decides when the replies appended so far may be sent: now, or once the log is durable
+ * up to the last record they could have observed. */
+static void node_client_release(struct node *node, struct client *c) {
+    uint64_t end = node_client_out_end(c);
+    uint64_t need = persist_release_lsn(node);
+    if (c->hold_count == 0 && need <= persist_durable_lsn(node)) {
+        if (c->released_end != end) node_client_mark_write(node, c);
+        c->released_end = end;
+        return;
+    }
+    if (c->hold_count > 0) {
+        struct node_hold *last = &c->holds[(c->hold_head + c->hold_count - 1) % NODE_HOLDS_MAX];
+        ASSERT(last->lsn <= need);
+        /* Same lsn, or the ring is full: wait longer for a later lsn, never shorter. */
+        if (last->lsn == need || c->hold_count == NODE_HOLDS_MAX) {
+            last->end = end;
+            last->lsn = need;
+            return;
+        }
+    }
+    struct node_hold *h = &c->holds[(c->hold_head + c->hold_count) % NODE_HOLDS_MAX];
+    h->end = end;
+    h->lsn = need;
+    c->hold_count++;
+    node_held_list_add(node, c);
+}
+
+/* After a sync: releases every hold the durable lsn covers. */
+static void node_release_held(struct node *node) {
+    uint64_t durable = persist_durable_lsn(node);
+    struct client **p = &node->held;
+    while (*p != NULL) {
+        struct client *c = *p;
+        bool released = false;
+        while (c->hold_count > 0 && c->holds[c->hold_head].lsn <= durable) {
+            c->released_end = c->holds[c->hold_head].end;
+            c->hold_head = (c->hold_head + 1) % NODE_HOLDS_MAX;
+            c->hold_count--;
+            released = true;
+        }
+        if (released) node_client_mark_write(node, c);
+        if (c->hold_count == 0 && c->close_after_output) node_client_mark_close(node, c);
+        if (c->hold_count == 0) {
+            *p = c->held_next;
+            c->in_held_list = false;
+            c->held_next = NULL;
+        } else {
+            p = &c->held_next;
+        }
+    }
+}
+
+static void node_reply_unknown(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    struct buf text;
+    buf_init(&text);
+    buf_appendf(&text, "ERR unknown command '%.*s', with args beginning with: ",
+                (int)(argv[0].bytes > 128 ? 128 : argv[0].bytes), (const char *)argv[0].data);
+    for (uint32_t i = 1; i < argc && text.len < 512; i++) {
+        int n = (int)(argv[i].bytes > 128 ? 128 : argv[i].bytes);
+        buf_appendf(&text, "'%.*s' ", n, (const char *)argv[i].data);
+    }
+    buf_append_byte(&text, 0);
+    resp_put_error(&c->out, (const char *)text.data);
+    buf_deinit(&text);
+}
+
+/* Checks a request before it runs or is queued; replies and returns NULL if refused. */
+static const struct cmd_spec *node_check_request(struct node *node, struct client *c,
+                                                 uint32_t argc, const struct resp_arg *argv) {
+    const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    if (spec == NULL) {
+        node_reply_unknown(c, argc, argv);
+    } else if (!cmd_arity_ok(spec, argc)) {
+        resp_put_errorf(&c->out, "ERR wrong number of arguments for '%s' command", spec->name);
+        spec = NULL;
+    } else if (!c->authed && !(spec->flags & CMD_NOAUTH)) {
+        resp_put_error(&c->out, "NOAUTH Authentication required.");
+        spec = NULL;
+    }
+    if (spec == NULL && c->in_multi) c->multi_dirty = true;
+    (void)node;
+    return spec;
+}
+
+void node_run_request(struct node *node, struct client *c, uint32_t argc,
+                      const struct resp_arg *argv) {
+    ASSERT(argc > 0);
+    node->stats.commands++;
+    c->last_active_ms = node->now_ms;
+    const struct cmd_spec *spec = node_check_request(node, c, argc, argv);
+    if (spec != NULL) {
+        snprintf(c->last_cmd, sizeof(c->last_cmd), "%s", spec->name);
+        if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
+            tx_queue(node, c, argc, argv);
+        } else if (spec->fn != NULL) {
+            if (node_run_data(node, c, spec, argc, argv)) node_log_ops(node);
+        } else if (spec->core_op >= CMD_CORE_MULTI && spec->core_op <= CMD_CORE_UNWATCH) {
+            tx_run(node, c, spec, argc, argv);
+        } else {
+            conn_run(node, c, spec, argc, argv);
+        }
+    }
+    node_client_release(node, c);
+}
+
+/* An upper bound on the ops a write command can log, from its arguments. */
+static size_t node_ops_bytes_bound(uint32_t argc, const struct resp_arg *argv) {
+    size_t bytes = NODE_WAL_RESERVE_SLACK;
+    for (uint32_t i = 0; i < argc; i++) bytes += argv[i].bytes + 32;
+    return bytes;
+}
+
+bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+                   uint32_t argc, const struct resp_arg *argv) {
+    ASSERT(spec->fn != NULL);
+    if ((spec->flags & CMD_WRITE) && !persist_reserve(node, node_ops_bytes_bound(argc, argv))) {
+        node->stats.disk_full_refusals++;
+        resp_put_errorf(&c->out, "ERR disk full: %s; writes are refused until space is freed, "
+                        "reads go on", node->disk_full_text);
+        return false;
+    }
+    struct cmd_ctx ctx = {
+        .db = node->db,
+        .now_ms = node->now_ms,
+        .proto = c->proto,
+        .argc = argc,
+        .argv = argv,
+        .out = &c->out,
+        .ops = &node->ops,
+        .string_bytes_max = node->config.limits.bulk_bytes_max,
+    };
+    spec->fn(&ctx);
+    return true;
+}
+
+void node_log_ops(struct node *node) {
+    if (node->ops.len == 0) return;
+    /* Write commands reserved an upper bound before running. Ops left by reads are only
+     * deletions of expired keys, which replay can do without: if the disk is full they
+     * are dropped rather than refused. */
+    if (persist_reserve(node, node->ops.len)) {
+        wal_append(node->wal, node->ops.data, node->ops.len);
+        tx_touch_ops(node, node->ops.data, node->ops.len);
+    }
+    buf_clear(&node->ops);
+}
+
+/* Parses and runs every complete request in data; returns the bytes consumed. */
+static size_t node_client_parse(struct node *node, struct client *c, const uint8_t *data,
+                                size_t bytes) {
+    size_t pos = 0;
+    while (pos < bytes && !c->close_after_output) {
+        struct resp_request req;
+        size_t consumed = 0;
+        int rc = resp_parse(&c->parser, data + pos, bytes - pos, &req, &consumed, NULL);
+        if (rc == 0) break;
+        if (rc < 0) {
+            node->stats.protocol_errors++;
+            resp_put_errorf(&c->out, "ERR %s", c->parser.error_msg.text);
+            node_client_release(node, c);
+            node_client_mark_close(node, c);
+            return bytes;
+        }
+        pos += consumed;
+        if (req.argc > 0) node_run_request(node, c, req.argc, req.argv);
+    }
+    return pos;
+}
+
+static void node_client_input(struct node *node, struct client *c, const uint8_t *data,
+                              size_t bytes) {
+    if (c->close_after_output) return;
+    if (buf_pending(&c->query) == 0) {
+        /* Zero copy: parse straight from the shell's bytes, keep only the tail. */
+        size_t used = node_client_parse(node, c, data, bytes);
+        buf_append(&c->query, data + used, bytes - used);
+    } else {
+        buf_append(&c->query, data, bytes);
+        size_t used = node_client_parse(node, c, buf_head(&c->query), buf_pending(&c->query));
+        buf_consume(&c->query, used);
+    }
+    if (buf_pending(&c->query) > node->config.query_bytes_max) {
+        resp_put_error(&c->out, "ERR Protocol error: query buffer limit exceeded");
+        buf_clear(&c->query);
+        node_client_release(node, c);
+        node_client_mark_close(node, c);
+    }
+    if (buf_pending(&c->out) > node->config.output_bytes_max) {
+        /* Redis's client-output-buffer-limit: a client that does not read is dropped. */
+        node->stats.output_limit_closes++;
+        node_trace(node, "client=%llu closed: output buffer over %llu bytes",
+                   (unsigned long long)c->id, (unsigned long long)node->config.output_bytes_max);
+        c->out_sent += buf_pending(&c->out);
+        buf_clear(&c->out);
+        c->released_end = c->out_sent;
+        c->hold_count = 0;
+        node_held_list_remove(node, c);
+        node_client_mark_close(node, c);
+    }
+}
+
+static void node_tick(struct node *node);
+
+static void node_step_begin(struct node *node, const struct node_event *ev) {
+    const uint64_t *ids = (const uint64_t *)node->write_list.data;
+    for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
+        struct client *c = node_client_find(node, ids[i]);
+        if (c != NULL) c->listed_for_write = false;
+    }
+    buf_clear(&node->write_list);
+    buf_clear(&node->close_list);
+    /* The wall clock may step back; the node's time never does. */
+    if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
+}
+
+void node_step(struct node *node, const struct node_event *ev, struct node_effects *out) {
+    memset(out, 0, sizeof(*out));
+    node_step_begin(node, ev);
+    struct client *c = NULL;
+    switch (ev->kind) {
+    case NODE_EVENT_CLIENT_OPEN: node_client_open(node, ev); break;
+    case NODE_EVENT_CLIENT_INPUT:
+        c = node_client_find(node, ev->client_id);
+        if (c != NULL) node_client_input(node, c, ev->data, ev->bytes);
+        break;
+    case NODE_EVENT_CLIENT_CLOSED: node_client_closed(node, ev->client_id); break;
+    case NODE_EVENT_TICK: break;
+    case NODE_EVENT_SYNCED: persist_synced(node, ev->lsn, ev->sync_error); break;
+    }
+    if (node->now_ms >= node->next_tick_ms) node_tick(node);
+    persist_flush(node, out);
+    node_release_held(node);
+    out->write_clients = (const uint64_t *)node->write_list.data;
+    out->write_count = node->write_list.len / sizeof(uint64_t);
+    out->close_clients = (const uint64_t *)node->close_list.data;
+    out->close_count = node->close_list.len / sizeof(uint64_t);
+    out->wake_at_ms = node->snap.active ? node->now_ms + 1 : node->next_tick_ms;
+    out->fatal = node->fatal;
+}
+
+static void node_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes) {
+    struct node *node = ctx;
+    op_put_del(&node->ops, key, key_bytes);
+    node->stats.expired_keys++;
+}
+
+static void node_tick(struct node *node) {
+    node->next_tick_ms = node->now_ms + NODE_TICK_MS;
+    ASSERT(node->ops.len == 0);
+    db_expire_cycle(node->db, node->now_ms, NODE_EXPIRE_CHECKS_PER_TICK, node_expired_logged,
+                    node);
+    node_log_ops(node);
+    persist_tick(node);
+}
+
+const uint8_t *node_client_output(struct node *node, uint64_t client_id, size_t *bytes) {
+    struct client *c = node_client_find(node, client_id);
+    *bytes = 0;
+    if (c == NULL) return NULL;
+    ASSERT(c->released_end >= c->out_sent);
+    *bytes = (size_t)(c->released_end - c->out_sent);
+    ASSERT(*bytes <= buf_pending(&c->out));
+    return buf_head(&c->out);
+}
+
+void node_client_sent(struct node *node, uint64_t client_id, size_t bytes) {
+    struct client *c = node_client_find(node, client_id);
+    ASSERT(c != NULL);
+    ASSERT(c->out_sent + bytes <= c->released_end);
+    buf_consume(&c->out, bytes);
+    c->out_sent += bytes;
+}
+
+const char *node_fatal_text(const struct node *node) { return node->fatal_text; }
+
+bool node_client_backpressured(const struct node *node, uint64_t client_id) {
+    struct client *c = node_client_find((struct node *)node, client_id);
+    return c != NULL && buf_pending(&c->out) > NODE_BACKPRESSURE_BYTES;
 }

@@ -124,7 +124,9 @@ bool set_contains(const struct set *s, const uint8_t *member, size_t bytes) {
     return dict_find(&s->dict, hash, set_link_match, &key) != NULL;
 }
 
-size_t set_count(const struct set *s) { return dict_count(&s->dict); }
+size_t set_count(const struct set *s) {
+    return dict_count(&s->dict);
+}
 
 struct set_each_ctx {
     set_member_fn *fn;
@@ -239,7 +241,9 @@ bool hash_remove(struct hash *h, const uint8_t *field, size_t field_bytes) {
     return true;
 }
 
-size_t hash_count(const struct hash *h) { return dict_count(&h->dict); }
+size_t hash_count(const struct hash *h) {
+    return dict_count(&h->dict);
+}
 
 struct hash_each_ctx {
     hash_field_fn *fn;

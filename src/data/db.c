@@ -68,7 +68,9 @@ struct db_key {
     size_t n;
 };
 
-static size_t db_entry_key_bytes(const struct db_entry *e) { return e->key_meta & DB_KEY_BYTES_MASK; }
+static size_t db_entry_key_bytes(const struct db_entry *e) {
+    return e->key_meta & DB_KEY_BYTES_MASK;
+}
 
 static const struct db_entry *db_entry_of(const struct dict_link *link) {
     return (const struct db_entry *)(const void *)link;
@@ -120,8 +122,8 @@ static void db_expire_push(struct db *db, struct db_entry *e, uint64_t expire_ms
         db->expire_blocks = base_realloc(db->expire_blocks, n * sizeof(struct db_expire *));
         db->expire_blocks[block] = base_malloc(DB_EXPIRE_BLOCK_RECORDS * sizeof(struct db_expire));
         db->expire_block_count = n;
-        db->memory_bytes += sizeof(struct db_expire *) +
-                            DB_EXPIRE_BLOCK_RECORDS * sizeof(struct db_expire);
+        db->memory_bytes +=
+            sizeof(struct db_expire *) + DB_EXPIRE_BLOCK_RECORDS * sizeof(struct db_expire);
     }
     ASSERT(block < db->expire_block_count);
     db->expires_count++;
@@ -135,8 +137,8 @@ static void db_expire_free_blocks(struct db *db, size_t keep) {
     while (db->expire_block_count > keep) {
         db->expire_block_count--;
         free(db->expire_blocks[db->expire_block_count]);
-        db->memory_bytes -= sizeof(struct db_expire *) +
-                            DB_EXPIRE_BLOCK_RECORDS * sizeof(struct db_expire);
+        db->memory_bytes -=
+            sizeof(struct db_expire *) + DB_EXPIRE_BLOCK_RECORDS * sizeof(struct db_expire);
     }
     if (db->expire_block_count == 0) {
         free(db->expire_blocks);
@@ -179,9 +181,8 @@ static size_t db_entry_alloc_bytes(const struct db_entry *e) {
     return sizeof(*e) + db_entry_key_bytes(e) + e->value_bytes;
 }
 
-static struct db_entry *db_entry_new(struct db *db, const struct db_key *key,
-                                     enum value_type type, const void *value,
-                                     size_t value_bytes) {
+static struct db_entry *db_entry_new(struct db *db, const struct db_key *key, enum value_type type,
+                                     const void *value, size_t value_bytes) {
     ASSERT(key->n <= DB_KEY_BYTES_MAX);
     ASSERT(value_bytes <= DB_VALUE_BYTES_MAX);
     struct db_entry *e = base_malloc(sizeof(*e) + key->n + value_bytes);
@@ -261,8 +262,7 @@ struct db_entry *db_find(struct db *db, const uint8_t *key, size_t key_bytes) {
 
 /* Replaces the entry slot links by fresh: fresh takes over the expiry record, which the
  * caller then sets; the old entry (and any set or hash) is freed. */
-static void db_entry_replace(struct db *db, const struct dict_slot *slot,
-                             struct db_entry *fresh) {
+static void db_entry_replace(struct db *db, const struct dict_slot *slot, struct db_entry *fresh) {
     struct db_entry *old = (struct db_entry *)(void *)*slot->link;
     dict_replace_slot(slot, &fresh->link);
     if (old->expire != NULL) {
@@ -305,7 +305,8 @@ static struct db_entry *db_put_object(struct db *db, const uint8_t *key, size_t 
     struct db_key k = {key, key_bytes};
     uint64_t hash = dict_hash_bytes(&db->keys, key, key_bytes);
     struct dict_slot slot;
-    ASSERT(!dict_find_slot(&db->keys, hash, db_entry_match, &k, &slot));
+    bool exists = dict_find_slot(&db->keys, hash, db_entry_match, &k, &slot);
+    ASSERT(!exists); /* precondition: key absent */
     struct db_entry *e = db_entry_new(db, &k, type, &object, sizeof(object));
     dict_add(&db->keys, hash, &e->link);
     ASSERT(db_entry_object(e) == object);
@@ -335,9 +336,13 @@ bool db_delete(struct db *db, const uint8_t *key, size_t key_bytes) {
     return true;
 }
 
-size_t db_count(const struct db *db) { return dict_count(&db->keys); }
+size_t db_count(const struct db *db) {
+    return dict_count(&db->keys);
+}
 
-size_t db_expires_count(const struct db *db) { return db->expires_count; }
+size_t db_expires_count(const struct db *db) {
+    return db->expires_count;
+}
 
 static void db_clear_entry(void *ctx, struct dict_link *link) {
     db_entry_release(ctx, (struct db_entry *)(void *)link);
@@ -353,7 +358,9 @@ void db_clear(struct db *db) {
     ASSERT(db_count(db) == 0);
 }
 
-size_t db_memory_bytes(const struct db *db) { return db->memory_bytes; }
+size_t db_memory_bytes(const struct db *db) {
+    return db->memory_bytes;
+}
 
 struct db_scan_ctx {
     db_scan_fn *fn;

@@ -20,11 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DICT_SIZE_MIN 4               /* buckets of the first table */
-#define DICT_SIZE_LOG2_MAX 40         /* limit on growth: 2^40 buckets */
-#define DICT_SHRINK_FILL 8            /* shrink when count * DICT_SHRINK_FILL < size */
-#define DICT_REHASH_BUCKETS_PER_OP 1  /* buckets migrated by each mutation */
-#define DICT_REHASH_EMPTY_VISITS 10   /* empty buckets skipped per bucket migrated */
+#define DICT_SIZE_MIN 4              /* buckets of the first table */
+#define DICT_SIZE_LOG2_MAX 40        /* limit on growth: 2^40 buckets */
+#define DICT_SHRINK_FILL 8           /* shrink when count * DICT_SHRINK_FILL < size */
+#define DICT_REHASH_BUCKETS_PER_OP 1 /* buckets migrated by each mutation */
+#define DICT_REHASH_EMPTY_VISITS 10  /* empty buckets skipped per bucket migrated */
 
 struct dict_link {
     struct dict_link *next;
@@ -67,7 +67,9 @@ uint64_t dict_hash_bytes(const struct dict *d, const void *bytes, size_t n); /* 
 static inline size_t dict_count(const struct dict *d) {
     return d->tables[0].count + d->tables[1].count;
 }
-static inline bool dict_rehashing(const struct dict *d) { return d->tables[1].buckets != 0; }
+static inline bool dict_rehashing(const struct dict *d) {
+    return d->tables[1].buckets != 0;
+}
 
 /* Returns the element matching key (borrowed) or NULL. Does not migrate buckets. */
 struct dict_link *dict_find(const struct dict *d, uint64_t hash, dict_match_fn *match,

@@ -367,12 +367,15 @@ void memdisk_init(struct disk *d) {
 
 void memdisk_deinit(struct disk *d) {
     struct memdisk *m = memdisk_of(d);
-    m->durable.count = 0;
-    while (m->cur.count > 0) {
-        struct memdisk_node *n = m->cur.entries[m->cur.count - 1].node;
-        ASSERT(n->open_count == 0);
-        m->cur.count--;
-        memdisk_node_release(m, n);
+    /* Pop entries one by one: a node is freed when its last reference goes. */
+    struct memdisk_dir *dirs[2] = {&m->cur, &m->durable};
+    for (int i = 0; i < 2; i++) {
+        while (dirs[i]->count > 0) {
+            struct memdisk_node *n = dirs[i]->entries[dirs[i]->count - 1].node;
+            ASSERT(n->open_count == 0);
+            dirs[i]->count--;
+            memdisk_node_release(m, n);
+        }
     }
     ASSERT(m->used_bytes == 0);
     free(m);

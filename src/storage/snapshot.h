@@ -20,7 +20,7 @@
 
 struct snapshot_writer;
 
-/* disk kept until finish/abort. */
+/* disk kept until finish/abort. start_lsn >= 1: the first WAL lsn not in the snapshot. */
 int snapshot_writer_open(struct disk *disk, uint64_t start_lsn, struct snapshot_writer **out,
                          struct errmsg *msg);
 /* Adds one entry (borrowed). ERR_NOSPACE / ERR_IO leave the writer usable only for abort. */

@@ -81,7 +81,9 @@ static bool test_remove(struct test_fixture *f, uint64_t key) {
     return true;
 }
 
-static uint64_t test_size(const struct dict *d) { return d->tables[0].mask + 1; }
+static uint64_t test_size(const struct dict *d) {
+    return d->tables[0].mask + 1;
+}
 
 static void test_dict_finds_added_elements_and_nothing_else(void **state) {
     (void)state;
@@ -90,8 +92,10 @@ static void test_dict_finds_added_elements_and_nothing_else(void **state) {
     for (uint64_t k = 0; k < 50; k++) test_add(f, k);
     assert_int_equal(dict_count(&f->d), 50);
     for (uint64_t k = 0; k < 100; k++) {
-        if (k < 50) assert_ptr_equal(test_find(f, k), &f->items[k]);
-        else assert_null(test_find(f, k));
+        if (k < 50)
+            assert_ptr_equal(test_find(f, k), &f->items[k]);
+        else
+            assert_null(test_find(f, k));
     }
     assert_true(dict_valid(&f->d));
     test_fixture_free(f);
@@ -121,8 +125,7 @@ static void test_dict_replace_slot_keeps_the_rest_of_the_chain(void **state) {
     for (uint64_t k = 0; k < 4; k++) {
         twins[k] = (struct test_item){.key = k};
         struct dict_slot slot;
-        assert_true(dict_find_slot(&f->d, test_hash_key(k, TEST_SEED), test_link_match, &k,
-                                   &slot));
+        assert_true(dict_find_slot(&f->d, test_hash_key(k, TEST_SEED), test_link_match, &k, &slot));
         dict_replace_slot(&slot, &twins[k].link);
     }
     for (uint64_t k = 0; k < 4; k++) {
@@ -223,8 +226,8 @@ static void test_dict_scan_without_changes_returns_every_element_exactly_once(vo
     test_fixture_free(f);
 }
 
-static void test_dict_scan_returns_every_element_present_for_the_whole_scan_during_growth(
-    void **state) {
+static void
+test_dict_scan_returns_every_element_present_for_the_whole_scan_during_growth(void **state) {
     (void)state;
     /* Redis dictScan: elements 0..999 stay; 1000.. are added between calls, so the table
      * doubles several times (and is rehashing) while the cursor advances. */
@@ -244,8 +247,8 @@ static void test_dict_scan_returns_every_element_present_for_the_whole_scan_duri
     test_fixture_free(f);
 }
 
-static void test_dict_scan_returns_every_element_present_for_the_whole_scan_during_shrink(
-    void **state) {
+static void
+test_dict_scan_returns_every_element_present_for_the_whole_scan_during_shrink(void **state) {
     (void)state;
     /* Elements 0..99 stay; the other 49,900 are removed between calls, so the table shrinks
      * (and rehashes) under the cursor. */

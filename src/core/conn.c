@@ -1,0 +1,293 @@
+/*
+ * Connection and server commands the core runs itself: PING ECHO HELLO AUTH SELECT QUIT
+ * RESET CLIENT TIME LASTSAVE SAVE BGSAVE WAIT, and the dispatch of INFO, COMMAND and
+ * CONFIG to info.c. Replies and error texts follow Redis 7.
+ */
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/util.h"
+#include "core/internal.h"
+
+#define CONN_SERVER_NAME "capkv"
+#define CONN_REDIS_VERSION "7.2.0" /* the Redis version whose behaviour capkv follows */
+
+static bool conn_password_ok(const struct node *node, const struct resp_arg *user,
+                             const struct resp_arg *pass) {
+    if (user != NULL && !cmd_arg_is(user, "default")) return false;
+    size_t n = strlen(node->requirepass);
+    return pass->bytes == n && memcmp(pass->data, node->requirepass, n) == 0;
+}
+
+static void conn_auth(struct node *node, struct client *c, uint32_t argc,
+                      const struct resp_arg *argv) {
+    if (argc > 3) {
+        resp_put_error(&c->out, "ERR syntax error");
+        return;
+    }
+    if (node->requirepass[0] == '\0') {
+        resp_put_error(&c->out, "ERR AUTH <password> called without any password configured "
+                                "for the default user. Are you sure your configuration is "
+                                "correct?");
+        return;
+    }
+    const struct resp_arg *user = argc == 3 ? &argv[1] : NULL;
+    if (!conn_password_ok(node, user, &argv[argc - 1])) {
+        resp_put_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+    }
+    c->authed = true;
+    resp_put_simple(&c->out, "OK");
+}
+
+/* CLIENT SETNAME's rule: printable, no spaces. */
+static bool conn_name_ok(const struct resp_arg *name) {
+    if (name->bytes >= NODE_CLIENT_NAME_BYTES_MAX) return false;
+    for (size_t i = 0; i < name->bytes; i++) {
+        if (name->data[i] < '!' || name->data[i] > '~') return false;
+    }
+    return true;
+}
+
+static void conn_copy_arg(char *dst, size_t cap, const struct resp_arg *arg) {
+    size_t n = arg->bytes < cap - 1 ? arg->bytes : cap - 1;
+    memcpy(dst, arg->data, n);
+    dst[n] = '\0';
+}
+
+static void conn_hello_reply(struct node *node, struct client *c) {
+    struct buf *out = &c->out;
+    resp_put_map(out, c->proto, 7);
+    resp_put_bulk_str(out, "server");
+    resp_put_bulk_str(out, CONN_SERVER_NAME);
+    resp_put_bulk_str(out, "version");
+    resp_put_bulk_str(out, CONN_REDIS_VERSION);
+    resp_put_bulk_str(out, "proto");
+    resp_put_int(out, c->proto);
+    resp_put_bulk_str(out, "id");
+    resp_put_int(out, (int64_t)c->id);
+    resp_put_bulk_str(out, "mode");
+    resp_put_bulk_str(out, "standalone");
+    resp_put_bulk_str(out, "role");
+    resp_put_bulk_str(out, "master");
+    resp_put_bulk_str(out, "modules");
+    resp_put_array(out, 0);
+    (void)node;
+}
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]] */
+static void conn_hello(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv) {
+    int64_t proto = c->proto;
+    if (argc >= 2 && !cmd_arg_i64(&argv[1], &proto)) {
+        resp_put_error(&c->out, "ERR Protocol version is not an integer or out of range");
+        return;
+    }
+    if (proto != 2 && proto != 3) {
+        resp_put_error(&c->out, "NOPROTO unsupported protocol version");
+        return;
+    }
+    const struct resp_arg *user = NULL;
+    const struct resp_arg *pass = NULL;
+    const struct resp_arg *name = NULL;
+    for (uint32_t i = 2; i < argc; i++) {
+        if (cmd_arg_is(&argv[i], "auth") && i + 2 < argc) {
+            user = &argv[i + 1];
+            pass = &argv[i + 2];
+            i += 2;
+        } else if (cmd_arg_is(&argv[i], "setname") && i + 1 < argc) {
+            name = &argv[++i];
+        } else {
+            resp_put_errorf(&c->out, "ERR Syntax error in HELLO option '%.*s'",
+                            (int)argv[i].bytes, (const char *)argv[i].data);
+            return;
+        }
+    }
+    if (pass != NULL) {
+        if (node->requirepass[0] == '\0' || !conn_password_ok(node, user, pass)) {
+            resp_put_error(&c->out,
+                           "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        c->authed = true;
+    }
+    if (!c->authed) {
+        resp_put_error(&c->out, "NOAUTH HELLO must be called with the client already "
+                                "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+                                "option can be used to authenticate the client and select the "
+                                "RESP protocol version at the same time");
+        return;
+    }
+    if (name != NULL && !conn_name_ok(name)) {
+        resp_put_error(&c->out, "ERR Client names cannot contain spaces, newlines or special "
+                                "characters.");
+        return;
+    }
+    if (name != NULL) conn_copy_arg(c->name, sizeof(c->name), name);
+    c->proto = (int)proto;
+    conn_hello_reply(node, c);
+}
+
+static void conn_client_list(struct node *node, struct client *c) {
+    struct buf text;
+    buf_init(&text);
+    for (uint32_t i = 0; i < node->client_slot_count; i++) {
+        struct client *other = node->client_slots[i];
+        if (other != NULL) info_client_line(node, other, &text);
+    }
+    resp_put_verbatim(&c->out, c->proto, (const char *)text.data, text.len);
+    buf_deinit(&text);
+}
+
+static void conn_client_setinfo(struct client *c, const struct resp_arg *attr,
+                                const struct resp_arg *value) {
+    bool name = cmd_arg_is(attr, "lib-name");
+    if (!name && !cmd_arg_is(attr, "lib-ver")) {
+        resp_put_errorf(&c->out, "ERR Unrecognized option '%.*s'", (int)attr->bytes,
+                        (const char *)attr->data);
+        return;
+    }
+    if (!conn_name_ok(value) || value->bytes >= NODE_LIB_FIELD_BYTES_MAX) {
+        resp_put_errorf(&c->out, "ERR %s cannot contain spaces, newlines or special characters.",
+                        name ? "lib-name" : "lib-ver");
+        return;
+    }
+    if (name) conn_copy_arg(c->lib_name, sizeof(c->lib_name), value);
+    else conn_copy_arg(c->lib_ver, sizeof(c->lib_ver), value);
+    resp_put_simple(&c->out, "OK");
+}
+
+static void conn_client_setname(struct client *c, const struct resp_arg *name) {
+    if (!conn_name_ok(name)) {
+        resp_put_error(&c->out, "ERR Client names cannot contain spaces, newlines or special "
+                                "characters.");
+        return;
+    }
+    conn_copy_arg(c->name, sizeof(c->name), name);
+    resp_put_simple(&c->out, "OK");
+}
+
+static void conn_client(struct node *node, struct client *c, uint32_t argc,
+                        const struct resp_arg *argv) {
+    const struct resp_arg *sub = &argv[1];
+    if (cmd_arg_is(sub, "id") && argc == 2) {
+        resp_put_int(&c->out, (int64_t)c->id);
+    } else if (cmd_arg_is(sub, "setname") && argc == 3) {
+        conn_client_setname(c, &argv[2]);
+    } else if (cmd_arg_is(sub, "getname") && argc == 2) {
+        if (c->name[0] == '\0') resp_put_null(&c->out, c->proto);
+        else resp_put_bulk_str(&c->out, c->name);
+    } else if (cmd_arg_is(sub, "list") && (argc == 2 || argc == 4)) {
+        conn_client_list(node, c);
+    } else if (cmd_arg_is(sub, "info") && argc == 2) {
+        struct buf line;
+        buf_init(&line);
+        info_client_line(node, c, &line);
+        resp_put_verbatim(&c->out, c->proto, (const char *)line.data, line.len);
+        buf_deinit(&line);
+    } else if (cmd_arg_is(sub, "setinfo") && argc == 4) {
+        conn_client_setinfo(c, &argv[2], &argv[3]);
+    } else if ((cmd_arg_is(sub, "no-evict") || cmd_arg_is(sub, "no-touch")) && argc == 3) {
+        resp_put_simple(&c->out, "OK");
+    } else {
+        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try CLIENT HELP.", (int)sub->bytes, (const char *)sub->data);
+    }
+}
+
+void conn_reset_client(struct node *node, struct client *c) {
+    tx_discard(c);
+    tx_unwatch(node, c);
+    c->proto = 2;
+    c->name[0] = '\0';
+    c->authed = node->requirepass[0] == '\0';
+}
+
+static void conn_select(struct client *c, const struct resp_arg *index) {
+    int64_t db;
+    if (!cmd_arg_i64(index, &db)) {
+        resp_put_error(&c->out, "ERR value is not an integer or out of range");
+    } else if (db != 0) {
+        resp_put_error(&c->out, "ERR DB index is out of range");
+    } else {
+        resp_put_simple(&c->out, "OK");
+    }
+}
+
+static void conn_time(struct node *node, struct client *c) {
+    resp_put_array(&c->out, 2);
+    resp_put_bulk_i64(&c->out, (int64_t)(node->now_ms / 1000));
+    resp_put_bulk_i64(&c->out, (int64_t)(node->now_ms % 1000) * 1000);
+}
+
+static void conn_save(struct node *node, struct client *c, bool background) {
+    struct errmsg msg;
+    if (node->snap.active && !background) {
+        resp_put_error(&c->out, "ERR Background save already in progress");
+        return;
+    }
+    if (node->snap.active) {
+        resp_put_simple(&c->out, "Background saving scheduled");
+        return;
+    }
+    if (persist_snapshot_start(node, &msg) != 0) {
+        resp_put_errorf(&c->out, "ERR snapshot failed: %s", msg.text);
+        return;
+    }
+    if (background) {
+        resp_put_simple(&c->out, "Background saving started");
+        return;
+    }
+    int rc = persist_snapshot_run(node, true);
+    if (rc != 0) resp_put_errorf(&c->out, "ERR snapshot failed: %s", err_text(rc));
+    else resp_put_simple(&c->out, "OK");
+}
+
+static void conn_wait(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    int64_t replicas;
+    int64_t timeout;
+    ASSERT(argc == 3);
+    if (!cmd_arg_i64(&argv[1], &replicas) || !cmd_arg_i64(&argv[2], &timeout)) {
+        resp_put_error(&c->out, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (timeout < 0) {
+        resp_put_error(&c->out, "ERR timeout is negative");
+        return;
+    }
+    /* A single node has no replicas to wait for: Redis answers 0 at once too. */
+    resp_put_int(&c->out, 0);
+}
+
+void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+              const struct resp_arg *argv) {
+    switch (spec->core_op) {
+    case CMD_CORE_PING:
+        if (argc > 2) resp_put_error(&c->out, "ERR wrong number of arguments for 'ping' command");
+        else if (argc == 2) resp_put_bulk(&c->out, argv[1].data, argv[1].bytes);
+        else resp_put_simple(&c->out, "PONG");
+        return;
+    case CMD_CORE_ECHO: resp_put_bulk(&c->out, argv[1].data, argv[1].bytes); return;
+    case CMD_CORE_HELLO: conn_hello(node, c, argc, argv); return;
+    case CMD_CORE_AUTH: conn_auth(node, c, argc, argv); return;
+    case CMD_CORE_SELECT: conn_select(c, &argv[1]); return;
+    case CMD_CORE_QUIT:
+        resp_put_simple(&c->out, "OK");
+        node_client_mark_close(node, c);
+        return;
+    case CMD_CORE_RESET:
+        conn_reset_client(node, c);
+        resp_put_simple(&c->out, "RESET");
+        return;
+    case CMD_CORE_CLIENT: conn_client(node, c, argc, argv); return;
+    case CMD_CORE_COMMAND: info_command(node, c, argc, argv); return;
+    case CMD_CORE_INFO: info_reply(node, c, argc, argv); return;
+    case CMD_CORE_CONFIG: info_config(node, c, argc, argv); return;
+    case CMD_CORE_TIME: conn_time(node, c); return;
+    case CMD_CORE_LASTSAVE: resp_put_int(&c->out, (int64_t)(node->last_save_ms / 1000)); return;
+    case CMD_CORE_SAVE: conn_save(node, c, false); return;
+    case CMD_CORE_BGSAVE: conn_save(node, c, true); return;
+    case CMD_CORE_WAIT: conn_wait(c, argc, argv); return;
+    default: UNREACHABLE();
+    }
+}

@@ -1,0 +1,182 @@
+/*
+ * Transactions: MULTI queues commands, EXEC runs them back to back and logs all their ops
+ * as ONE WAL record, so a crash keeps all or none of a transaction. WATCH makes EXEC fail
+ * (null reply) if any watched key was changed since, which every change reports through
+ * its ops (tx_touch_ops), expiry deletions included.
+ */
+#include <string.h>
+
+#include "base/assert.h"
+#include "cmd/op.h"
+#include "core/internal.h"
+
+void tx_discard(struct client *c) {
+    c->in_multi = false;
+    c->multi_dirty = false;
+    c->multi_count = 0;
+    buf_clear(&c->multi_queue);
+}
+
+void tx_unwatch(struct node *node, struct client *c) {
+    if (c->watch_count == 0) return;
+    if (c->watch_prev != NULL) c->watch_prev->watch_next = c->watch_next;
+    else node->watchers = c->watch_next;
+    if (c->watch_next != NULL) c->watch_next->watch_prev = c->watch_prev;
+    c->watch_next = NULL;
+    c->watch_prev = NULL;
+    c->watch_count = 0;
+    c->watch_touched = false;
+    buf_clear(&c->watched);
+}
+
+void tx_queue(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    (void)node;
+    ASSERT(c->in_multi);
+    if (c->multi_count >= NODE_MULTI_COMMANDS_MAX) {
+        resp_put_errorf(&c->out, "ERR too many commands in this transaction (limit %u)",
+                        NODE_MULTI_COMMANDS_MAX);
+        c->multi_dirty = true;
+        return;
+    }
+    buf_append_u32le(&c->multi_queue, argc);
+    for (uint32_t i = 0; i < argc; i++) {
+        buf_append_u32le(&c->multi_queue, (uint32_t)argv[i].bytes);
+        buf_append(&c->multi_queue, argv[i].data, argv[i].bytes);
+    }
+    c->multi_count++;
+    resp_put_simple(&c->out, "QUEUED");
+}
+
+/* Decodes the queued command at *pos into args (grown as needed). */
+static uint32_t tx_decode(const struct buf *queue, size_t *pos, struct buf *args) {
+    const uint8_t *p = queue->data + *pos;
+    uint32_t argc = base_load_u32le(p);
+    p += 4;
+    buf_clear(args);
+    for (uint32_t i = 0; i < argc; i++) {
+        struct resp_arg a;
+        a.bytes = base_load_u32le(p);
+        a.data = p + 4;
+        p += 4 + a.bytes;
+        buf_append(args, &a, sizeof(a));
+    }
+    *pos = (size_t)(p - queue->data);
+    ASSERT(*pos <= queue->len);
+    return argc;
+}
+
+/* Upper bound of the ops of every queued write, for one reservation up front. */
+static size_t tx_ops_bound(const struct client *c) {
+    return c->multi_queue.len + (size_t)c->multi_count * 64 + NODE_WAL_RESERVE_SLACK;
+}
+
+static void tx_exec(struct node *node, struct client *c) {
+    if (c->multi_dirty) {
+        resp_put_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+    } else if (c->watch_touched) {
+        resp_put_null_array(&c->out, c->proto);
+    } else if (!persist_reserve(node, tx_ops_bound(c))) {
+        node->stats.disk_full_refusals++;
+        resp_put_errorf(&c->out, "EXECABORT Transaction discarded: disk full: %s",
+                        node->disk_full_text);
+    } else {
+        c->in_multi = false;
+        resp_put_array(&c->out, c->multi_count);
+        struct buf args;
+        buf_init(&args);
+        size_t pos = 0;
+        for (uint32_t i = 0; i < c->multi_count; i++) {
+            uint32_t argc = tx_decode(&c->multi_queue, &pos, &args);
+            const struct resp_arg *argv = (const struct resp_arg *)args.data;
+            const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+            ASSERT(spec != NULL);
+            if (spec->fn != NULL) node_run_data(node, c, spec, argc, argv);
+            else conn_run(node, c, spec, argc, argv);
+        }
+        buf_deinit(&args);
+        node_log_ops(node);
+    }
+    tx_discard(c);
+    tx_unwatch(node, c);
+}
+
+static void tx_watch(struct node *node, struct client *c, uint32_t argc,
+                     const struct resp_arg *argv) {
+    if (c->in_multi) {
+        resp_put_error(&c->out, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if (c->watch_count + argc - 1 > NODE_WATCH_KEYS_MAX) {
+        resp_put_errorf(&c->out, "ERR too many watched keys (limit %u)", NODE_WATCH_KEYS_MAX);
+        return;
+    }
+    if (c->watch_count == 0) {
+        c->watch_next = node->watchers;
+        c->watch_prev = NULL;
+        if (node->watchers != NULL) node->watchers->watch_prev = c;
+        node->watchers = c;
+    }
+    for (uint32_t i = 1; i < argc; i++) {
+        buf_append_u32le(&c->watched, (uint32_t)argv[i].bytes);
+        buf_append(&c->watched, argv[i].data, argv[i].bytes);
+        c->watch_count++;
+    }
+    resp_put_simple(&c->out, "OK");
+}
+
+void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+            const struct resp_arg *argv) {
+    switch (spec->core_op) {
+    case CMD_CORE_MULTI:
+        if (c->in_multi) {
+            resp_put_error(&c->out, "ERR MULTI calls can not be nested");
+            return;
+        }
+        c->in_multi = true;
+        resp_put_simple(&c->out, "OK");
+        return;
+    case CMD_CORE_EXEC:
+        if (!c->in_multi) resp_put_error(&c->out, "ERR EXEC without MULTI");
+        else tx_exec(node, c);
+        return;
+    case CMD_CORE_DISCARD:
+        if (!c->in_multi) {
+            resp_put_error(&c->out, "ERR DISCARD without MULTI");
+            return;
+        }
+        tx_discard(c);
+        tx_unwatch(node, c);
+        resp_put_simple(&c->out, "OK");
+        return;
+    case CMD_CORE_WATCH: tx_watch(node, c, argc, argv); return;
+    case CMD_CORE_UNWATCH:
+        tx_unwatch(node, c);
+        resp_put_simple(&c->out, "OK");
+        return;
+    default: UNREACHABLE();
+    }
+}
+
+static bool tx_watches(const struct client *c, const uint8_t *key, size_t key_bytes) {
+    size_t pos = 0;
+    while (pos < c->watched.len) {
+        uint32_t n = base_load_u32le(c->watched.data + pos);
+        const uint8_t *k = c->watched.data + pos + 4;
+        if (n == key_bytes && (n == 0 || memcmp(k, key, n) == 0)) return true;
+        pos += 4 + n;
+    }
+    return false;
+}
+
+static void tx_touch_key(void *ctx, enum op_kind kind, const uint8_t *key, size_t key_bytes) {
+    struct node *node = ctx;
+    for (struct client *c = node->watchers; c != NULL; c = c->watch_next) {
+        if (c->watch_touched) continue;
+        if (kind == OP_FLUSHALL || tx_watches(c, key, key_bytes)) c->watch_touched = true;
+    }
+}
+
+void tx_touch_ops(struct node *node, const uint8_t *ops, size_t bytes) {
+    if (node->watchers == NULL) return;
+    op_each_key(ops, bytes, tx_touch_key, node);
+}
