@@ -5,6 +5,7 @@
  */
 #include "cmd/op.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"

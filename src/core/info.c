@@ -3,6 +3,7 @@
  * about the node. Field names follow Redis where Redis has the field, so tools that parse
  * INFO (ioredis's ready check reads "loading:") work unchanged.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -140,4 +141,177 @@ void info_client_line(struct node *node, struct client *c, struct buf *out) {
                 c->in_multi ? "x" : "N", c->in_multi ? (int)c->multi_count : -1, c->watch_count,
                 buf_pending(&c->query), buf_pending(&c->out),
                 c->last_cmd[0] ? c->last_cmd : "NULL", c->proto, c->lib_name, c->lib_ver);
+}
+
+static void info_command_flags(struct buf *out, int proto, uint32_t flags) {
+    static const struct {
+        uint32_t flag;
+        const char *name;
+    } names[] = {{CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_FAST, "fast"},
+                 {CMD_ADMIN, "admin"},     {CMD_NOAUTH, "no_auth"},    {CMD_NOMULTI, "no_multi"}};
+    size_t count = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (flags & names[i].flag) count++;
+    }
+    resp_put_set(out, proto, count);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (flags & names[i].flag) resp_put_simple(out, names[i].name);
+    }
+}
+
+/* One COMMAND INFO entry, in Redis 7's ten-element form. */
+static void info_command_entry(struct buf *out, int proto, const struct cmd_spec *spec) {
+    resp_put_array(out, 10);
+    resp_put_bulk_str(out, spec->name);
+    resp_put_int(out, spec->arity);
+    info_command_flags(out, proto, spec->flags);
+    resp_put_int(out, spec->key_first);
+    resp_put_int(out, spec->key_last);
+    resp_put_int(out, spec->key_step);
+    resp_put_set(out, proto, 1);
+    char category[40];
+    snprintf(category, sizeof(category), "@%s", spec->group);
+    resp_put_simple(out, category);
+    resp_put_set(out, proto, 0);
+    resp_put_array(out, 0);
+    resp_put_array(out, 0);
+}
+
+static void info_command_doc(struct buf *out, int proto, const struct cmd_spec *spec) {
+    resp_put_bulk_str(out, spec->name);
+    resp_put_map(out, proto, 3);
+    resp_put_bulk_str(out, "summary");
+    resp_put_bulk_str(out, spec->summary);
+    resp_put_bulk_str(out, "since");
+    resp_put_bulk_str(out, spec->since);
+    resp_put_bulk_str(out, "group");
+    resp_put_bulk_str(out, spec->group);
+}
+
+/* COMMAND DOCS [name ...]: unknown names are left out, as Redis does. */
+static void info_command_docs(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    size_t count;
+    const struct cmd_spec *table = cmd_table(&count);
+    if (argc == 2) {
+        resp_put_map(&c->out, c->proto, count);
+        for (size_t i = 0; i < count; i++) info_command_doc(&c->out, c->proto, &table[i]);
+        return;
+    }
+    size_t found = 0;
+    for (uint32_t i = 2; i < argc; i++) {
+        if (cmd_lookup(argv[i].data, argv[i].bytes) != NULL) found++;
+    }
+    resp_put_map(&c->out, c->proto, found);
+    for (uint32_t i = 2; i < argc; i++) {
+        const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
+        if (spec != NULL) info_command_doc(&c->out, c->proto, spec);
+    }
+}
+
+void info_command(struct node *node, struct client *c, uint32_t argc,
+                  const struct resp_arg *argv) {
+    (void)node;
+    size_t count;
+    const struct cmd_spec *table = cmd_table(&count);
+    if (argc == 1) {
+        resp_put_array(&c->out, count);
+        for (size_t i = 0; i < count; i++) info_command_entry(&c->out, c->proto, &table[i]);
+    } else if (cmd_arg_is(&argv[1], "count") && argc == 2) {
+        resp_put_int(&c->out, (int64_t)count);
+    } else if (cmd_arg_is(&argv[1], "list") && argc == 2) {
+        resp_put_array(&c->out, count);
+        for (size_t i = 0; i < count; i++) resp_put_bulk_str(&c->out, table[i].name);
+    } else if (cmd_arg_is(&argv[1], "info")) {
+        resp_put_array(&c->out, argc - 2);
+        for (uint32_t i = 2; i < argc; i++) {
+            const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
+            if (spec == NULL) resp_put_null_array(&c->out, c->proto);
+            else info_command_entry(&c->out, c->proto, spec);
+        }
+    } else if (cmd_arg_is(&argv[1], "docs")) {
+        info_command_docs(c, argc, argv);
+    } else {
+        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try COMMAND HELP.", (int)argv[1].bytes,
+                        (const char *)argv[1].data);
+    }
+}
+
+/* Fills params with "name\0value\0" pairs of the readable settings. */
+static void info_config_params(struct node *node, struct buf *params) {
+    const char *port = strrchr(node->listen, ':');
+    char numbers[4][UTIL_I64_DIGITS_MAX];
+    util_format_i64((int64_t)node->config.clients_max, numbers[0]);
+    util_format_i64((int64_t)node->config.limits.bulk_bytes_max, numbers[1]);
+    util_format_i64((int64_t)node->config.query_bytes_max, numbers[2]);
+    util_format_i64((int64_t)node->config.output_bytes_max, numbers[3]);
+    const char *pairs[][2] = {
+        {"appendonly", "yes"},
+        {"appendfsync", info_fsync_name(node->config.fsync)},
+        {"save", ""},
+        {"databases", "1"},
+        {"maxmemory", "0"},
+        {"maxmemory-policy", "noeviction"},
+        {"timeout", "0"},
+        {"port", port != NULL ? port + 1 : ""},
+        {"bind", node->listen},
+        {"dir", node->dir},
+        {"requirepass", node->requirepass},
+        {"maxclients", numbers[0]},
+        {"proto-max-bulk-len", numbers[1]},
+        {"client-query-buffer-limit", numbers[2]},
+        {"output-buffer-limit", numbers[3]},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        buf_append(params, pairs[i][0], strlen(pairs[i][0]) + 1);
+        buf_append(params, pairs[i][1], strlen(pairs[i][1]) + 1);
+    }
+}
+
+static void info_config_get(struct node *node, struct client *c, uint32_t argc,
+                            const struct resp_arg *argv) {
+    struct buf params;
+    struct buf matched; /* const char * pairs */
+    buf_init(&params);
+    buf_init(&matched);
+    info_config_params(node, &params);
+    size_t pairs = 0;
+    for (size_t pos = 0; pos < params.len;) {
+        const char *name = (const char *)params.data + pos;
+        const char *value = name + strlen(name) + 1;
+        pos = (size_t)(value - (const char *)params.data) + strlen(value) + 1;
+        for (uint32_t i = 2; i < argc; i++) {
+            if (!util_glob_match(argv[i].data, argv[i].bytes, (const uint8_t *)name,
+                                 strlen(name))) {
+                continue;
+            }
+            buf_append(&matched, &name, sizeof(name));
+            buf_append(&matched, &value, sizeof(value));
+            pairs++;
+            break;
+        }
+    }
+    resp_put_map(&c->out, c->proto, pairs);
+    const char **strings = (const char **)matched.data;
+    for (size_t i = 0; i < pairs * 2; i++) resp_put_bulk_str(&c->out, strings[i]);
+    buf_deinit(&matched);
+    buf_deinit(&params);
+}
+
+void info_config(struct node *node, struct client *c, uint32_t argc,
+                 const struct resp_arg *argv) {
+    if (cmd_arg_is(&argv[1], "get") && argc >= 3) {
+        info_config_get(node, c, argc, argv);
+    } else if (cmd_arg_is(&argv[1], "resetstat") && argc == 2) {
+        memset(&node->stats, 0, sizeof(node->stats));
+        resp_put_simple(&c->out, "OK");
+    } else if (cmd_arg_is(&argv[1], "set") || cmd_arg_is(&argv[1], "rewrite")) {
+        resp_put_error(&c->out, "ERR CONFIG SET and REWRITE are not supported: settings come "
+                                "from the config file and flags; change them there and restart "
+                                "the node");
+    } else {
+        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try CONFIG HELP.", (int)argv[1].bytes,
+                        (const char *)argv[1].data);
+    }
 }

@@ -19,7 +19,7 @@
 #define NODE_HOLDS_MAX 4096          /* held reply ranges per client before it must wait */
 #define NODE_TICK_MS 100             /* Redis's hz 10 */
 #define NODE_EXPIRE_CHECKS_PER_TICK 200
-#define NODE_SNAPSHOT_BUCKETS_PER_STEP 1024
+#define NODE_SNAPSHOT_BUCKETS_PER_STEP 64
 #define NODE_WATCH_KEYS_MAX 10000
 #define NODE_MULTI_COMMANDS_MAX 100000
 #define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
@@ -110,7 +110,9 @@ struct node {
     struct buf close_list;
     struct buf ops;        /* the current command's ops */
     struct buf scratch;
+    bool lists_handed_out; /* write/close lists were returned by the last FLUSH */
     bool sync_in_flight;
+    bool sync_due;         /* everysec: a sync is due */
     uint64_t next_tick_ms;
     uint64_t last_everysec_ms;
     bool disk_full;        /* last reserve failed: writes refused until one succeeds */

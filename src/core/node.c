@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -436,7 +437,24 @@ static void node_client_input(struct node *node, struct client *c, const uint8_t
 
 static void node_tick(struct node *node);
 
+/* End of a batch of events: one log write (and at most one sync) for all of them, then
+ * the replies that may go out. */
+static void node_flush(struct node *node, struct node_effects *out) {
+    if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
+    persist_flush(node, out);
+    node_release_held(node);
+    out->write_clients = (const uint64_t *)node->write_list.data;
+    out->write_count = node->write_list.len / sizeof(uint64_t);
+    out->close_clients = (const uint64_t *)node->close_list.data;
+    out->close_count = node->close_list.len / sizeof(uint64_t);
+    node->lists_handed_out = true;
+}
+
 static void node_step_begin(struct node *node, const struct node_event *ev) {
+    /* The wall clock may step back; the node's time never does. */
+    if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
+    if (!node->lists_handed_out) return;
+    node->lists_handed_out = false;
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
         struct client *c = node_client_find(node, ids[i]);
@@ -444,8 +462,6 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     }
     buf_clear(&node->write_list);
     buf_clear(&node->close_list);
-    /* The wall clock may step back; the node's time never does. */
-    if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
 }
 
 void node_step(struct node *node, const struct node_event *ev, struct node_effects *out) {
@@ -459,17 +475,14 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
         if (c != NULL) node_client_input(node, c, ev->data, ev->bytes);
         break;
     case NODE_EVENT_CLIENT_CLOSED: node_client_closed(node, ev->client_id); break;
-    case NODE_EVENT_TICK: break;
+    case NODE_EVENT_TICK:
+        if (node->now_ms >= node->next_tick_ms) node_tick(node);
+        break;
     case NODE_EVENT_SYNCED: persist_synced(node, ev->lsn, ev->sync_error); break;
+    case NODE_EVENT_FLUSH: node_flush(node, out); break;
     }
-    if (node->now_ms >= node->next_tick_ms) node_tick(node);
-    persist_flush(node, out);
-    node_release_held(node);
-    out->write_clients = (const uint64_t *)node->write_list.data;
-    out->write_count = node->write_list.len / sizeof(uint64_t);
-    out->close_clients = (const uint64_t *)node->close_list.data;
-    out->close_count = node->close_list.len / sizeof(uint64_t);
-    out->wake_at_ms = node->snap.active ? node->now_ms + 1 : node->next_tick_ms;
+    out->wake_at_ms = node->snap.active && !node->snap.scan_done ? node->now_ms + 1
+                                                                  : node->next_tick_ms;
     out->fatal = node->fatal;
 }
 

@@ -11,7 +11,11 @@
  * every record appended meanwhile (group commit). With everysec/never, replies are
  * released once their record is written to the file.
  *
- * Effects must be carried out in this order: (1) send each listed client's released
+ * Events are handled in batches: any number of events, then NODE_EVENT_FLUSH, which
+ * writes the log once for the whole batch (and asks for at most one sync) and is the only
+ * step that returns clients to write to or close; other steps return only wake_at_ms and
+ * fatal. A shell sends FLUSH once per turn of its event loop; the simulator after each
+ * event. Effects must be carried out in this order: (1) send each listed client's released
  * output, (2) close the listed clients after that output, (3) start the sync if asked and
  * report it with NODE_EVENT_SYNCED, (4) tick at wake_at_ms.
  */
@@ -82,6 +86,7 @@ enum node_event_kind {
     NODE_EVENT_CLIENT_CLOSED, /* client_id: the connection is gone */
     NODE_EVENT_TICK,
     NODE_EVENT_SYNCED,        /* lsn: the sync asked for by an effect finished */
+    NODE_EVENT_FLUSH,         /* end of a batch of events: write the log, release replies */
 };
 
 struct node_event {
@@ -96,7 +101,8 @@ struct node_event {
 };
 
 struct node_effects {
-    const uint64_t *write_clients; /* clients with output to send; valid until next step */
+    /* FLUSH only: clients with output to send; valid until the next step. */
+    const uint64_t *write_clients;
     size_t write_count;
     const uint64_t *close_clients; /* to close once their output is sent */
     size_t close_count;

@@ -53,13 +53,21 @@ struct wal_open_args {
 };
 
 /* Opens (or creates) the log in the disk's directory, replays it, and positions for
- * appends. On error *out is NULL and msg names file and offset. */
+ * appends. On error *out is NULL and msg names file and offset (records may already have
+ * been replayed: the caller discards that state). Everything recovered is synced, so
+ * durable_lsn == last_lsn after open. When the log ends before from_lsn - 1 (a snapshot
+ * newer than the synced log), the log continues at from_lsn: last_lsn == from_lsn - 1.
+ * args borrowed; args->disk kept. */
 int wal_open(const struct wal_open_args *args, struct wal **out, struct errmsg *msg);
+/* Closes files and frees wal (takes it); writes nothing: flush and sync first to keep
+ * appended records. No sync may be running on the current file (finish it first). */
 void wal_close(struct wal *wal);
 
 /* Makes sure `bytes` more payload fits (rotating to a new, preallocated segment when the
  * current one is full). ERR_NOSPACE with a message when the disk is full: nothing was
- * appended, and a later call retries. */
+ * appended, and a later call retries. Rotation flushes and syncs the old segment on the
+ * calling thread (once per segment) before creating the next; a record larger than a
+ * segment gets a segment of its own size. ERR_LIMIT over WAL_RECORD_BYTES_MAX. */
 int wal_reserve(struct wal *wal, size_t payload_bytes, struct errmsg *msg);
 /* Appends one record to memory; wal_reserve must have succeeded for at least this size
  * since the last append. Returns its lsn. payload borrowed. */
@@ -71,12 +79,15 @@ int wal_flush(struct wal *wal, struct errmsg *msg);
  * durable or a sync is in flight; else the file to sync (borrowed until sync_end) and
  * the lsn it will make durable. The caller runs disk->sync(file), then calls sync_end. */
 bool wal_sync_begin(struct wal *wal, struct disk_file **file, uint64_t *lsn);
+/* After a successful sync only: a failed sync is fatal (the kernel may have dropped the
+ * pages); stop using the wal, and end the sync before wal_close. */
 void wal_sync_end(struct wal *wal, uint64_t lsn);
 
 uint64_t wal_last_lsn(const struct wal *wal);    /* last appended, 0 when empty */
 uint64_t wal_flushed_lsn(const struct wal *wal); /* last written to the file */
 uint64_t wal_durable_lsn(const struct wal *wal); /* last made durable by a sync */
-uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn); /* log bytes after lsn */
+/* Log bytes after lsn, counted in whole segments (over by at most one segment). */
+uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn);
 
 /* Deletes whole segments whose records all have lsn < lsn (after a snapshot at lsn). */
 int wal_truncate_before(struct wal *wal, uint64_t lsn, struct errmsg *msg);
