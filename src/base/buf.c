@@ -10,7 +10,9 @@
 
 #define BUF_BYTES_MIN 64
 
-void buf_init(struct buf *b) { memset(b, 0, sizeof(*b)); }
+void buf_init(struct buf *b) {
+    memset(b, 0, sizeof(*b));
+}
 
 void buf_deinit(struct buf *b) {
     free(b->data);
@@ -43,7 +45,9 @@ void buf_append(struct buf *b, const void *data, size_t bytes) {
     b->len += bytes;
 }
 
-void buf_append_str(struct buf *b, const char *s) { buf_append(b, s, strlen(s)); }
+void buf_append_str(struct buf *b, const char *s) {
+    buf_append(b, s, strlen(s));
+}
 
 void buf_append_byte(struct buf *b, uint8_t byte) {
     buf_reserve(b, 1);

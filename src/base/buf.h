@@ -23,8 +23,12 @@ void buf_append_str(struct buf *b, const char *s);
 void buf_append_byte(struct buf *b, uint8_t byte);
 void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Bytes not yet consumed. */
-static inline size_t buf_pending(const struct buf *b) { return b->len - b->read_pos; }
-static inline const uint8_t *buf_head(const struct buf *b) { return b->data + b->read_pos; }
+static inline size_t buf_pending(const struct buf *b) {
+    return b->len - b->read_pos;
+}
+static inline const uint8_t *buf_head(const struct buf *b) {
+    return b->data + b->read_pos;
+}
 /* Marks bytes as consumed; compacts or resets when everything was read. */
 void buf_consume(struct buf *b, size_t bytes);
 void buf_clear(struct buf *b);
@@ -37,8 +41,7 @@ static inline uint16_t base_load_u16le(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
 }
 static inline uint32_t base_load_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint64_t base_load_u64le(const uint8_t *p) {
     return (uint64_t)base_load_u32le(p) | ((uint64_t)base_load_u32le(p + 4) << 32);

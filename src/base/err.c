@@ -6,17 +6,15 @@
 
 #include "base/assert.h"
 
-static const char *const err_names[] = {
-    "ERR_OK",
+static const char *const err_names[] = {"ERR_OK",
 #define ERR_NAME_ENTRY(name, text) #name,
-    ERR_TABLE(ERR_NAME_ENTRY)
+                                        ERR_TABLE(ERR_NAME_ENTRY)
 #undef ERR_NAME_ENTRY
 };
 
-static const char *const err_texts[] = {
-    "ok",
+static const char *const err_texts[] = {"ok",
 #define ERR_TEXT_ENTRY(name, text) text,
-    ERR_TABLE(ERR_TEXT_ENTRY)
+                                        ERR_TABLE(ERR_TEXT_ENTRY)
 #undef ERR_TEXT_ENTRY
 };
 

@@ -7,19 +7,19 @@
 
 #include <stddef.h>
 
-#define ERR_TABLE(X)                                                        \
-    X(ERR_NOMEM, "out of memory")                                           \
-    X(ERR_INVALID, "invalid argument")                                      \
-    X(ERR_PROTOCOL, "protocol error")                                       \
-    X(ERR_LIMIT, "limit exceeded")                                          \
-    X(ERR_AGAIN, "incomplete input, need more bytes")                       \
-    X(ERR_CORRUPT, "corrupt data")                                          \
-    X(ERR_IO, "input/output error")                                         \
-    X(ERR_NOSPACE, "no space left on device")                               \
-    X(ERR_NOTFOUND, "not found")                                            \
-    X(ERR_EXISTS, "already exists")                                         \
-    X(ERR_CONFIG, "bad configuration")                                      \
-    X(ERR_TORN, "torn write at the end of a log")                           \
+#define ERR_TABLE(X)                                                                               \
+    X(ERR_NOMEM, "out of memory")                                                                  \
+    X(ERR_INVALID, "invalid argument")                                                             \
+    X(ERR_PROTOCOL, "protocol error")                                                              \
+    X(ERR_LIMIT, "limit exceeded")                                                                 \
+    X(ERR_AGAIN, "incomplete input, need more bytes")                                              \
+    X(ERR_CORRUPT, "corrupt data")                                                                 \
+    X(ERR_IO, "input/output error")                                                                \
+    X(ERR_NOSPACE, "no space left on device")                                                      \
+    X(ERR_NOTFOUND, "not found")                                                                   \
+    X(ERR_EXISTS, "already exists")                                                                \
+    X(ERR_CONFIG, "bad configuration")                                                             \
+    X(ERR_TORN, "torn write at the end of a log")                                                  \
     X(ERR_VERSION, "unsupported format version")
 
 enum err_code {
@@ -27,7 +27,7 @@ enum err_code {
 #define ERR_ENUM_ENTRY(name, text) name##_POSITIVE,
     ERR_TABLE(ERR_ENUM_ENTRY)
 #undef ERR_ENUM_ENTRY
-    ERR_COUNT_POSITIVE
+        ERR_COUNT_POSITIVE
 };
 
 /* Negative codes: ERR_NOMEM == -1 ... */

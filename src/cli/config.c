@@ -37,10 +37,10 @@ static const struct config_entry config_table[] = {
      "password clients must send with AUTH or HELLO (empty: none)"},
     {"maxclients", CONFIG_UINT, CONFIG_FIELD(maxclients), "10000", 1, 1000000,
      "most client connections at once"},
-    {"proto-max-bulk-len", CONFIG_BYTES, CONFIG_FIELD(proto_max_bulk_len), "536870912", 1024,
-     GiB, "longest string argument, bytes"},
-    {"output-buffer-limit", CONFIG_BYTES, CONFIG_FIELD(output_buffer_limit), "268435456",
-     64 * 1024, 64 * GiB, "a client whose unread replies exceed this many bytes is closed"},
+    {"proto-max-bulk-len", CONFIG_BYTES, CONFIG_FIELD(proto_max_bulk_len), "536870912", 1024, GiB,
+     "longest string argument, bytes"},
+    {"output-buffer-limit", CONFIG_BYTES, CONFIG_FIELD(output_buffer_limit), "268435456", 64 * 1024,
+     64 * GiB, "a client whose unread replies exceed this many bytes is closed"},
     {"query-buffer-limit", CONFIG_BYTES, CONFIG_FIELD(query_buffer_limit), "1073741824",
      1024 * 1024, 64 * GiB, "most unparsed input bytes kept for one client"},
     {"snapshot-log-bytes", CONFIG_BYTES, CONFIG_FIELD(snapshot_log_bytes), "268435456", 1024,
@@ -66,10 +66,14 @@ static bool config_parse_bytes(const char *text, unsigned long long *out) {
     if (text[0] < '0' || text[0] > '9') return false;
     unsigned long long v = strtoull(text, &end, 10);
     unsigned long long mult = 1;
-    if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0) mult = 1024;
-    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0) mult = MiB;
-    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0) mult = GiB;
-    else if (*end != '\0') return false;
+    if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0)
+        mult = 1024;
+    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0)
+        mult = MiB;
+    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0)
+        mult = GiB;
+    else if (*end != '\0')
+        return false;
     if (v > ~0ull / mult) return false;
     *out = v * mult;
     return true;
@@ -93,7 +97,8 @@ static int config_set(struct config_values *v, const char *name, const char *val
         return 0;
     }
     unsigned long long n;
-    bool ok = e->type == CONFIG_BYTES ? config_parse_bytes(value, &n) : config_parse_bytes(value, &n);
+    bool ok =
+        e->type == CONFIG_BYTES ? config_parse_bytes(value, &n) : config_parse_bytes(value, &n);
     if (!ok || n < e->min || n > e->max) {
         return errmsg_set(msg, ERR_CONFIG, "%s must be a number from %llu to %llu, not '%s'", name,
                           e->min, e->max, value);
@@ -120,8 +125,10 @@ static int config_ini_entry(void *user, const char *section, const char *name, c
     struct config_ini_ctx *ctx = user;
     if (ctx->rc != 0) return 0;
     if (strcmp(section, "node") != 0) {
-        ctx->rc = errmsg_set(ctx->msg, ERR_CONFIG, "section [%s] is not supported yet: only "
-                             "[node] (clusters and keyspaces come with Raft)", section);
+        ctx->rc = errmsg_set(ctx->msg, ERR_CONFIG,
+                             "section [%s] is not supported yet: only "
+                             "[node] (clusters and keyspaces come with Raft)",
+                             section);
         return 0;
     }
     ctx->rc = config_set(ctx->values, name, value, ctx->msg);
@@ -184,15 +191,14 @@ int config_parse_args(struct config_values *v, int argc, char **argv, struct err
     return 0;
 }
 
-int config_to_options(const struct config_values *v, struct server_options *o,
-                      struct errmsg *msg) {
+int config_to_options(const struct config_values *v, struct server_options *o, struct errmsg *msg) {
     (void)msg;
     memset(o, 0, sizeof(*o));
     node_config_default(&o->node);
     o->node.id = (uint32_t)v->id;
     o->node.fsync = strcmp(v->fsync, "always") == 0     ? NODE_FSYNC_ALWAYS
                     : strcmp(v->fsync, "everysec") == 0 ? NODE_FSYNC_EVERYSEC
-                                                         : NODE_FSYNC_NEVER;
+                                                        : NODE_FSYNC_NEVER;
     o->node.requirepass = v->requirepass;
     o->node.clients_max = (uint32_t)v->maxclients;
     o->node.limits.bulk_bytes_max = v->proto_max_bulk_len;
@@ -208,7 +214,8 @@ int config_to_options(const struct config_values *v, struct server_options *o,
 
 void config_print_help(const char *program) {
     printf("usage: %s server [--config FILE] [--NAME VALUE ...]\n\n"
-           "Settings (flags, or NAME = VALUE under [node] in the INI file):\n", program);
+           "Settings (flags, or NAME = VALUE under [node] in the INI file):\n",
+           program);
     for (size_t i = 0; i < CONFIG_COUNT; i++) {
         const struct config_entry *e = &config_table[i];
         printf("  --%-22s %s (default: %s)\n", e->name, e->help,

@@ -31,8 +31,7 @@ int config_load_file(struct config_values *v, const char *path, struct errmsg *m
 /* Applies --name value / --name=value flags from argv[0..argc); --config FILE is read first. */
 int config_parse_args(struct config_values *v, int argc, char **argv, struct errmsg *msg);
 /* Fills server options (pointing into v) from the values. */
-int config_to_options(const struct config_values *v, struct server_options *o,
-                      struct errmsg *msg);
+int config_to_options(const struct config_values *v, struct server_options *o, struct errmsg *msg);
 void config_print_help(const char *program);
 
 #endif

@@ -27,8 +27,7 @@ static int main_server(int argc, char **argv, bool demo) {
                "    127.0.0.1:%s> SET greeting hello\n"
                "    127.0.0.1:%s> GET greeting\n"
                "Press Ctrl-C to stop; the data stays in %s for the next start.\n\n",
-               values.listen, values.dir, values.fsync, port + 1, port + 1, port + 1,
-               values.dir);
+               values.listen, values.dir, values.fsync, port + 1, port + 1, port + 1, values.dir);
         fflush(stdout);
     }
     int rc = server_run(&options, &msg);
@@ -59,7 +58,8 @@ int main(int argc, char **argv) {
         printf("usage: %s <command> [flags]\n\n"
                "  server   run a node (see: %s server --help)\n"
                "  demo     run a local node on 127.0.0.1:7001 and show how to connect\n"
-               "  version  print the version\n", argv[0], argv[0]);
+               "  version  print the version\n",
+               argv[0], argv[0]);
         return 0;
     }
     fprintf(stderr, "capkv: unknown command '%s' (try: %s help)\n", sub, argv[0]);

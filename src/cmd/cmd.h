@@ -24,13 +24,13 @@
 
 struct cmd_ctx {
     struct db *db;
-    uint64_t now_ms;              /* wall clock, Unix milliseconds */
-    int proto;                    /* 2 or 3 */
-    uint32_t argc;                /* argv[0] is the command name */
-    const struct resp_arg *argv;  /* borrowed */
-    struct buf *out;              /* reply, appended */
-    struct buf *ops;              /* write commands append their ops */
-    uint64_t string_bytes_max;    /* longest value a command may create */
+    uint64_t now_ms;             /* wall clock, Unix milliseconds */
+    int proto;                   /* 2 or 3 */
+    uint32_t argc;               /* argv[0] is the command name */
+    const struct resp_arg *argv; /* borrowed */
+    struct buf *out;             /* reply, appended */
+    struct buf *ops;             /* write commands append their ops */
+    uint64_t string_bytes_max;   /* longest value a command may create */
 };
 
 typedef void cmd_fn(struct cmd_ctx *ctx);
@@ -40,18 +40,34 @@ enum cmd_flag {
     CMD_READONLY = 1 << 1, /* reads data */
     CMD_FAST = 1 << 2,
     CMD_ADMIN = 1 << 3,
-    CMD_NOAUTH = 1 << 4,   /* allowed before AUTH */
-    CMD_NOMULTI = 1 << 5,  /* runs at once inside MULTI instead of being queued */
+    CMD_NOAUTH = 1 << 4,  /* allowed before AUTH */
+    CMD_NOMULTI = 1 << 5, /* runs at once inside MULTI instead of being queued */
     CMD_NOKEYS = 1 << 6,
 };
 
 /* Commands the core runs itself. */
 enum cmd_core_op {
     CMD_CORE_NONE = 0,
-    CMD_CORE_PING, CMD_CORE_ECHO, CMD_CORE_HELLO, CMD_CORE_AUTH, CMD_CORE_SELECT,
-    CMD_CORE_QUIT, CMD_CORE_RESET, CMD_CORE_CLIENT, CMD_CORE_COMMAND, CMD_CORE_INFO,
-    CMD_CORE_CONFIG, CMD_CORE_MULTI, CMD_CORE_EXEC, CMD_CORE_DISCARD, CMD_CORE_WATCH,
-    CMD_CORE_UNWATCH, CMD_CORE_TIME, CMD_CORE_LASTSAVE, CMD_CORE_BGSAVE, CMD_CORE_SAVE,
+    CMD_CORE_PING,
+    CMD_CORE_ECHO,
+    CMD_CORE_HELLO,
+    CMD_CORE_AUTH,
+    CMD_CORE_SELECT,
+    CMD_CORE_QUIT,
+    CMD_CORE_RESET,
+    CMD_CORE_CLIENT,
+    CMD_CORE_COMMAND,
+    CMD_CORE_INFO,
+    CMD_CORE_CONFIG,
+    CMD_CORE_MULTI,
+    CMD_CORE_EXEC,
+    CMD_CORE_DISCARD,
+    CMD_CORE_WATCH,
+    CMD_CORE_UNWATCH,
+    CMD_CORE_TIME,
+    CMD_CORE_LASTSAVE,
+    CMD_CORE_BGSAVE,
+    CMD_CORE_SAVE,
     CMD_CORE_WAIT,
 };
 
@@ -59,9 +75,9 @@ struct cmd_spec {
     const char *name; /* lower case */
     cmd_fn *fn;       /* data commands */
     enum cmd_core_op core_op;
-    int arity;        /* as Redis: N exactly N arguments (name included), -N at least N */
+    int arity; /* as Redis: N exactly N arguments (name included), -N at least N */
     uint32_t flags;
-    int key_first;    /* 1-based argument positions of keys, 0 when none; key_last -1 = last */
+    int key_first; /* 1-based argument positions of keys, 0 when none; key_last -1 = last */
     int key_last;
     int key_step;
     const char *group;   /* COMMAND DOCS group: "string", "generic", ... */
@@ -91,13 +107,13 @@ void cmd_reply_syntax(struct cmd_ctx *ctx);
 
 /* Handlers, by file. */
 cmd_fn cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_mget, cmd_mset, cmd_msetnx,
-    cmd_append, cmd_strlen, cmd_getdel, cmd_getset, cmd_getex;               /* strings.c */
-cmd_fn cmd_incr, cmd_decr, cmd_incrby, cmd_decrby;                          /* counters.c */
-cmd_fn cmd_del, cmd_exists, cmd_type, cmd_keys, cmd_scan, cmd_dbsize, cmd_expire,
-    cmd_pexpire, cmd_expireat, cmd_pexpireat, cmd_ttl, cmd_pttl, cmd_persist,
-    cmd_expiretime, cmd_pexpiretime, cmd_flushall;                          /* keys.c */
+    cmd_append, cmd_strlen, cmd_getdel, cmd_getset, cmd_getex; /* strings.c */
+cmd_fn cmd_incr, cmd_decr, cmd_incrby, cmd_decrby;             /* counters.c */
+cmd_fn cmd_del, cmd_exists, cmd_type, cmd_keys, cmd_scan, cmd_dbsize, cmd_expire, cmd_pexpire,
+    cmd_expireat, cmd_pexpireat, cmd_ttl, cmd_pttl, cmd_persist, cmd_expiretime, cmd_pexpiretime,
+    cmd_flushall;                                                                  /* keys.c */
 cmd_fn cmd_sadd, cmd_srem, cmd_smembers, cmd_sismember, cmd_smismember, cmd_scard; /* sets */
-cmd_fn cmd_hset, cmd_hsetnx, cmd_hget, cmd_hmget, cmd_hdel, cmd_hgetall, cmd_hlen,
-    cmd_hincrby, cmd_hexists, cmd_hkeys, cmd_hvals, cmd_hstrlen;              /* hashes.c */
+cmd_fn cmd_hset, cmd_hsetnx, cmd_hget, cmd_hmget, cmd_hdel, cmd_hgetall, cmd_hlen, cmd_hincrby,
+    cmd_hexists, cmd_hkeys, cmd_hvals, cmd_hstrlen; /* hashes.c */
 
 #endif

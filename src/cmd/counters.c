@@ -36,8 +36,12 @@ static void cmd_incr_by(struct cmd_ctx *ctx, int64_t delta) {
     resp_put_int(ctx->out, next);
 }
 
-void cmd_incr(struct cmd_ctx *ctx) { cmd_incr_by(ctx, 1); }
-void cmd_decr(struct cmd_ctx *ctx) { cmd_incr_by(ctx, -1); }
+void cmd_incr(struct cmd_ctx *ctx) {
+    cmd_incr_by(ctx, 1);
+}
+void cmd_decr(struct cmd_ctx *ctx) {
+    cmd_incr_by(ctx, -1);
+}
 
 void cmd_incrby(struct cmd_ctx *ctx) {
     int64_t delta;

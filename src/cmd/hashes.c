@@ -44,8 +44,10 @@ void cmd_hset(struct cmd_ctx *ctx) {
     struct db_entry *e;
     if (!cmd_lookup_typed(ctx, &ctx->argv[1], VALUE_HASH, &e)) return;
     int64_t added = cmd_hash_change(ctx, OP_HSET, 2);
-    if (cmd_arg_is(&ctx->argv[0], "hmset")) resp_put_simple(ctx->out, "OK");
-    else resp_put_int(ctx->out, added);
+    if (cmd_arg_is(&ctx->argv[0], "hmset"))
+        resp_put_simple(ctx->out, "OK");
+    else
+        resp_put_int(ctx->out, added);
 }
 
 void cmd_hsetnx(struct cmd_ctx *ctx) {
@@ -66,8 +68,10 @@ static void cmd_hash_reply_field(struct cmd_ctx *ctx, struct db_entry *e,
     size_t bytes = 0;
     const uint8_t *value =
         e == NULL ? NULL : hash_get(db_entry_hash(e), field->data, field->bytes, &bytes);
-    if (value == NULL) resp_put_null(ctx->out, ctx->proto);
-    else resp_put_bulk(ctx->out, value, bytes);
+    if (value == NULL)
+        resp_put_null(ctx->out, ctx->proto);
+    else
+        resp_put_bulk(ctx->out, value, bytes);
 }
 
 void cmd_hget(struct cmd_ctx *ctx) {
@@ -111,16 +115,24 @@ static void cmd_hash_walk(struct cmd_ctx *ctx, int parts) {
     struct db_entry *e;
     if (!cmd_lookup_typed(ctx, &ctx->argv[1], VALUE_HASH, &e)) return;
     size_t count = e == NULL ? 0 : hash_count(db_entry_hash(e));
-    if (parts == (CMD_HASH_FIELDS | CMD_HASH_VALUES)) resp_put_map(ctx->out, ctx->proto, count);
-    else resp_put_array(ctx->out, count);
+    if (parts == (CMD_HASH_FIELDS | CMD_HASH_VALUES))
+        resp_put_map(ctx->out, ctx->proto, count);
+    else
+        resp_put_array(ctx->out, count);
     if (e == NULL) return;
     struct cmd_hash_walk w = {.out = ctx->out, .parts = parts};
     hash_each(db_entry_hash(e), cmd_hash_walk_one, &w);
 }
 
-void cmd_hgetall(struct cmd_ctx *ctx) { cmd_hash_walk(ctx, CMD_HASH_FIELDS | CMD_HASH_VALUES); }
-void cmd_hkeys(struct cmd_ctx *ctx) { cmd_hash_walk(ctx, CMD_HASH_FIELDS); }
-void cmd_hvals(struct cmd_ctx *ctx) { cmd_hash_walk(ctx, CMD_HASH_VALUES); }
+void cmd_hgetall(struct cmd_ctx *ctx) {
+    cmd_hash_walk(ctx, CMD_HASH_FIELDS | CMD_HASH_VALUES);
+}
+void cmd_hkeys(struct cmd_ctx *ctx) {
+    cmd_hash_walk(ctx, CMD_HASH_FIELDS);
+}
+void cmd_hvals(struct cmd_ctx *ctx) {
+    cmd_hash_walk(ctx, CMD_HASH_VALUES);
+}
 
 void cmd_hlen(struct cmd_ctx *ctx) {
     struct db_entry *e;
@@ -156,7 +168,8 @@ void cmd_hincrby(struct cmd_ctx *ctx) {
     int64_t current = 0;
     size_t bytes;
     const uint8_t *value =
-        e == NULL ? NULL : hash_get(db_entry_hash(e), ctx->argv[2].data, ctx->argv[2].bytes, &bytes);
+        e == NULL ? NULL
+                  : hash_get(db_entry_hash(e), ctx->argv[2].data, ctx->argv[2].bytes, &bytes);
     if (value != NULL && !util_parse_i64(value, bytes, &current)) {
         resp_put_error(ctx->out, "ERR hash value is not an integer");
         return;

@@ -35,9 +35,12 @@ void cmd_exists(struct cmd_ctx *ctx) {
 
 static const char *cmd_type_name(enum value_type type) {
     switch (type) {
-    case VALUE_STRING: return "string";
-    case VALUE_SET: return "set";
-    case VALUE_HASH: return "hash";
+    case VALUE_STRING:
+        return "string";
+    case VALUE_SET:
+        return "set";
+    case VALUE_HASH:
+        return "hash";
     }
     UNREACHABLE();
 }
@@ -148,7 +151,9 @@ void cmd_scan(struct cmd_ctx *ctx) {
     cmd_key_list_reply(ctx, &list);
 }
 
-void cmd_dbsize(struct cmd_ctx *ctx) { resp_put_int(ctx->out, (int64_t)db_count(ctx->db)); }
+void cmd_dbsize(struct cmd_ctx *ctx) {
+    resp_put_int(ctx->out, (int64_t)db_count(ctx->db));
+}
 
 void cmd_flushall(struct cmd_ctx *ctx) {
     if (ctx->argc > 2 || (ctx->argc == 2 && !cmd_arg_is(&ctx->argv[1], "sync") &&
@@ -168,10 +173,14 @@ static bool cmd_expire_flags(struct cmd_ctx *ctx, int *flags) {
     *flags = 0;
     for (uint32_t i = 3; i < ctx->argc; i++) {
         const struct resp_arg *a = &ctx->argv[i];
-        if (cmd_arg_is(a, "nx")) *flags |= CMD_EXPIRE_NX;
-        else if (cmd_arg_is(a, "xx")) *flags |= CMD_EXPIRE_XX;
-        else if (cmd_arg_is(a, "gt")) *flags |= CMD_EXPIRE_GT;
-        else if (cmd_arg_is(a, "lt")) *flags |= CMD_EXPIRE_LT;
+        if (cmd_arg_is(a, "nx"))
+            *flags |= CMD_EXPIRE_NX;
+        else if (cmd_arg_is(a, "xx"))
+            *flags |= CMD_EXPIRE_XX;
+        else if (cmd_arg_is(a, "gt"))
+            *flags |= CMD_EXPIRE_GT;
+        else if (cmd_arg_is(a, "lt"))
+            *flags |= CMD_EXPIRE_LT;
         else {
             resp_put_errorf(ctx->out, "ERR Unsupported option %.*s", (int)a->bytes,
                             (const char *)a->data);
@@ -213,16 +222,26 @@ static void cmd_expire_generic(struct cmd_ctx *ctx, uint64_t unit_ms, bool absol
     size_t from = ctx->ops->len;
     const struct resp_arg *key = &ctx->argv[1];
     /* A time in the past deletes the key at once, as Redis does. */
-    if (expire_ms <= (int64_t)ctx->now_ms) op_put_del(ctx->ops, key->data, key->bytes);
-    else op_put_expire(ctx->ops, key->data, key->bytes, (uint64_t)expire_ms);
+    if (expire_ms <= (int64_t)ctx->now_ms)
+        op_put_del(ctx->ops, key->data, key->bytes);
+    else
+        op_put_expire(ctx->ops, key->data, key->bytes, (uint64_t)expire_ms);
     cmd_apply(ctx, from);
     resp_put_int(ctx->out, 1);
 }
 
-void cmd_expire(struct cmd_ctx *ctx) { cmd_expire_generic(ctx, 1000, false); }
-void cmd_pexpire(struct cmd_ctx *ctx) { cmd_expire_generic(ctx, 1, false); }
-void cmd_expireat(struct cmd_ctx *ctx) { cmd_expire_generic(ctx, 1000, true); }
-void cmd_pexpireat(struct cmd_ctx *ctx) { cmd_expire_generic(ctx, 1, true); }
+void cmd_expire(struct cmd_ctx *ctx) {
+    cmd_expire_generic(ctx, 1000, false);
+}
+void cmd_pexpire(struct cmd_ctx *ctx) {
+    cmd_expire_generic(ctx, 1, false);
+}
+void cmd_expireat(struct cmd_ctx *ctx) {
+    cmd_expire_generic(ctx, 1000, true);
+}
+void cmd_pexpireat(struct cmd_ctx *ctx) {
+    cmd_expire_generic(ctx, 1, true);
+}
 
 /* Replies -2 (no key), -1 (no expiry) or f(expiry). */
 static void cmd_ttl_generic(struct cmd_ctx *ctx, bool remaining, uint64_t unit_ms) {
@@ -245,10 +264,18 @@ static void cmd_ttl_generic(struct cmd_ctx *ctx, bool remaining, uint64_t unit_m
     resp_put_int(ctx->out, (int64_t)((left + unit_ms / 2) / unit_ms));
 }
 
-void cmd_ttl(struct cmd_ctx *ctx) { cmd_ttl_generic(ctx, true, 1000); }
-void cmd_pttl(struct cmd_ctx *ctx) { cmd_ttl_generic(ctx, true, 1); }
-void cmd_expiretime(struct cmd_ctx *ctx) { cmd_ttl_generic(ctx, false, 1000); }
-void cmd_pexpiretime(struct cmd_ctx *ctx) { cmd_ttl_generic(ctx, false, 1); }
+void cmd_ttl(struct cmd_ctx *ctx) {
+    cmd_ttl_generic(ctx, true, 1000);
+}
+void cmd_pttl(struct cmd_ctx *ctx) {
+    cmd_ttl_generic(ctx, true, 1);
+}
+void cmd_expiretime(struct cmd_ctx *ctx) {
+    cmd_ttl_generic(ctx, false, 1000);
+}
+void cmd_pexpiretime(struct cmd_ctx *ctx) {
+    cmd_ttl_generic(ctx, false, 1);
+}
 
 void cmd_persist(struct cmd_ctx *ctx) {
     struct db_entry *e = cmd_lookup_key(ctx, &ctx->argv[1]);

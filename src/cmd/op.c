@@ -45,7 +45,9 @@ void op_put_expire(struct buf *out, const uint8_t *key, size_t key_bytes, uint64
     buf_append_u64le(out, expire_ms);
 }
 
-void op_put_flushall(struct buf *out) { op_put_key(out, OP_FLUSHALL, NULL, 0); }
+void op_put_flushall(struct buf *out) {
+    op_put_key(out, OP_FLUSHALL, NULL, 0);
+}
 
 size_t op_begin_list(struct buf *out, enum op_kind kind, const uint8_t *key, size_t key_bytes) {
     ASSERT(kind == OP_SADD || kind == OP_SREM || kind == OP_HSET || kind == OP_HDEL);
@@ -130,7 +132,7 @@ static bool op_read(struct op_reader *r, struct op_view *v) {
     memset(v, 0, sizeof(*v));
     const uint8_t *kind;
     if (!op_reader_take(r, 1, &kind)) return false;
-    v->kind = (enum op_kind)*kind;
+    v->kind = (enum op_kind) * kind;
     v->key = op_reader_str(r, &v->key_bytes);
     switch (v->kind) {
     case OP_SET:
@@ -144,13 +146,21 @@ static bool op_read(struct op_reader *r, struct op_view *v) {
         if (v->offset > OP_KEY_BYTES_MAX) r->bad = true;
         break;
     case OP_DEL:
-    case OP_FLUSHALL: break;
-    case OP_EXPIRE: v->expire_ms = op_reader_u64(r); break;
+    case OP_FLUSHALL:
+        break;
+    case OP_EXPIRE:
+        v->expire_ms = op_reader_u64(r);
+        break;
     case OP_SADD:
     case OP_SREM:
-    case OP_HDEL: op_read_list(r, v, 1); break;
-    case OP_HSET: op_read_list(r, v, 2); break;
-    default: r->bad = true;
+    case OP_HDEL:
+        op_read_list(r, v, 1);
+        break;
+    case OP_HSET:
+        op_read_list(r, v, 2);
+        break;
+    default:
+        r->bad = true;
     }
     return !r->bad;
 }
@@ -161,8 +171,8 @@ int op_validate(const uint8_t *ops, size_t bytes, struct errmsg *msg) {
         size_t start = r.pos;
         struct op_view v;
         if (!op_read(&r, &v)) {
-            return errmsg_set(msg, ERR_CORRUPT, "malformed operation at byte %zu of %zu",
-                              start, bytes);
+            return errmsg_set(msg, ERR_CORRUPT, "malformed operation at byte %zu of %zu", start,
+                              bytes);
         }
     }
     return 0;
@@ -227,18 +237,27 @@ static void op_apply_one(struct db *db, struct op_reader *r, const struct op_vie
     case OP_SET:
         db_put_string(db, v->key, v->key_bytes, v->value, v->value_bytes, v->expire_ms);
         break;
-    case OP_SETRANGE: op_apply_setrange(db, v); break;
-    case OP_DEL: db_delete(db, v->key, v->key_bytes); break;
+    case OP_SETRANGE:
+        op_apply_setrange(db, v);
+        break;
+    case OP_DEL:
+        db_delete(db, v->key, v->key_bytes);
+        break;
     case OP_EXPIRE:
         e = db_find(db, v->key, v->key_bytes);
         if (e != NULL) db_entry_set_expire(db, e, v->expire_ms);
         break;
-    case OP_FLUSHALL: db_clear(db); break;
+    case OP_FLUSHALL:
+        db_clear(db);
+        break;
     case OP_SADD:
     case OP_SREM:
     case OP_HSET:
-    case OP_HDEL: op_apply_list(db, r, v); break;
-    default: UNREACHABLE();
+    case OP_HDEL:
+        op_apply_list(db, r, v);
+        break;
+    default:
+        UNREACHABLE();
     }
 }
 
@@ -248,8 +267,8 @@ int op_apply(struct db *db, const uint8_t *ops, size_t bytes, struct errmsg *msg
         size_t start = r.pos;
         struct op_view v;
         if (!op_read(&r, &v)) {
-            return errmsg_set(msg, ERR_CORRUPT, "malformed operation at byte %zu of %zu",
-                              start, bytes);
+            return errmsg_set(msg, ERR_CORRUPT, "malformed operation at byte %zu of %zu", start,
+                              bytes);
         }
         size_t next = r.pos;
         op_apply_one(db, &r, &v);
@@ -308,7 +327,8 @@ void op_put_entry(struct buf *out, struct db_entry *e) {
         pos = op_begin_list(out, OP_HSET, key, key_bytes);
         hash_each(db_entry_hash(e), op_put_entry_field, &c);
         break;
-    default: UNREACHABLE();
+    default:
+        UNREACHABLE();
     }
     op_end_list(out, pos, c.count);
     if (expire_ms != DB_NO_EXPIRE) op_put_expire(out, key, key_bytes, expire_ms);

@@ -79,8 +79,7 @@ void cmd_smismember(struct cmd_ctx *ctx) {
     if (!cmd_lookup_typed(ctx, &ctx->argv[1], VALUE_SET, &e)) return;
     resp_put_array(ctx->out, ctx->argc - 2);
     for (uint32_t i = 2; i < ctx->argc; i++) {
-        bool in =
-            e != NULL && set_contains(db_entry_set(e), ctx->argv[i].data, ctx->argv[i].bytes);
+        bool in = e != NULL && set_contains(db_entry_set(e), ctx->argv[i].data, ctx->argv[i].bytes);
         resp_put_int(ctx->out, in ? 1 : 0);
     }
 }

@@ -103,9 +103,12 @@ syntax:
 
 static bool cmd_set_cond_holds(const struct cmd_set_opts *o, const struct db_entry *e) {
     switch (o->cond) {
-    case CMD_SET_ALWAYS: return true;
-    case CMD_SET_NX: return e == NULL;
-    case CMD_SET_XX: return e != NULL;
+    case CMD_SET_ALWAYS:
+        return true;
+    case CMD_SET_NX:
+        return e == NULL;
+    case CMD_SET_XX:
+        return e != NULL;
     case CMD_SET_IFEQ: {
         if (e == NULL) return false;
         size_t bytes;
@@ -128,8 +131,10 @@ void cmd_set(struct cmd_ctx *ctx) {
     }
     bool holds = cmd_set_cond_holds(&o, e);
     if (o.get) {
-        if (e == NULL) resp_put_null(ctx->out, ctx->proto);
-        else cmd_reply_bulk_entry(ctx, e);
+        if (e == NULL)
+            resp_put_null(ctx->out, ctx->proto);
+        else
+            cmd_reply_bulk_entry(ctx, e);
     }
     if (!holds) {
         if (!o.get) resp_put_null(ctx->out, ctx->proto);
@@ -168,15 +173,21 @@ static void cmd_setex_unit(struct cmd_ctx *ctx, uint64_t unit_ms) {
     resp_put_simple(ctx->out, "OK");
 }
 
-void cmd_setex(struct cmd_ctx *ctx) { cmd_setex_unit(ctx, 1000); }
-void cmd_psetex(struct cmd_ctx *ctx) { cmd_setex_unit(ctx, 1); }
+void cmd_setex(struct cmd_ctx *ctx) {
+    cmd_setex_unit(ctx, 1000);
+}
+void cmd_psetex(struct cmd_ctx *ctx) {
+    cmd_setex_unit(ctx, 1);
+}
 
 void cmd_mget(struct cmd_ctx *ctx) {
     resp_put_array(ctx->out, ctx->argc - 1);
     for (uint32_t i = 1; i < ctx->argc; i++) {
         struct db_entry *e = cmd_lookup_key(ctx, &ctx->argv[i]);
-        if (e == NULL || db_entry_type(e) != VALUE_STRING) resp_put_null(ctx->out, ctx->proto);
-        else cmd_reply_bulk_entry(ctx, e);
+        if (e == NULL || db_entry_type(e) != VALUE_STRING)
+            resp_put_null(ctx->out, ctx->proto);
+        else
+            cmd_reply_bulk_entry(ctx, e);
     }
 }
 
@@ -260,8 +271,10 @@ void cmd_getdel(struct cmd_ctx *ctx) {
 void cmd_getset(struct cmd_ctx *ctx) {
     struct db_entry *e;
     if (!cmd_lookup_typed(ctx, &ctx->argv[1], VALUE_STRING, &e)) return;
-    if (e == NULL) resp_put_null(ctx->out, ctx->proto);
-    else cmd_reply_bulk_entry(ctx, e);
+    if (e == NULL)
+        resp_put_null(ctx->out, ctx->proto);
+    else
+        cmd_reply_bulk_entry(ctx, e);
     cmd_set_value(ctx, &ctx->argv[1], &ctx->argv[2], DB_NO_EXPIRE);
 }
 

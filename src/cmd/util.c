@@ -51,7 +51,9 @@ void cmd_reply_not_integer(struct cmd_ctx *ctx) {
     resp_put_error(ctx->out, "ERR value is not an integer or out of range");
 }
 
-void cmd_reply_syntax(struct cmd_ctx *ctx) { resp_put_error(ctx->out, "ERR syntax error"); }
+void cmd_reply_syntax(struct cmd_ctx *ctx) {
+    resp_put_error(ctx->out, "ERR syntax error");
+}
 
 void cmd_reply_string_too_big(struct cmd_ctx *ctx) {
     resp_put_error(ctx->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");

@@ -98,8 +98,8 @@ static void conn_hello(struct node *node, struct client *c, uint32_t argc,
         } else if (cmd_arg_is(&argv[i], "setname") && i + 1 < argc) {
             name = &argv[++i];
         } else {
-            resp_put_errorf(&c->out, "ERR Syntax error in HELLO option '%.*s'",
-                            (int)argv[i].bytes, (const char *)argv[i].data);
+            resp_put_errorf(&c->out, "ERR Syntax error in HELLO option '%.*s'", (int)argv[i].bytes,
+                            (const char *)argv[i].data);
             return;
         }
     }
@@ -152,8 +152,10 @@ static void conn_client_setinfo(struct client *c, const struct resp_arg *attr,
                         name ? "lib-name" : "lib-ver");
         return;
     }
-    if (name) conn_copy_arg(c->lib_name, sizeof(c->lib_name), value);
-    else conn_copy_arg(c->lib_ver, sizeof(c->lib_ver), value);
+    if (name)
+        conn_copy_arg(c->lib_name, sizeof(c->lib_name), value);
+    else
+        conn_copy_arg(c->lib_ver, sizeof(c->lib_ver), value);
     resp_put_simple(&c->out, "OK");
 }
 
@@ -175,8 +177,10 @@ static void conn_client(struct node *node, struct client *c, uint32_t argc,
     } else if (cmd_arg_is(sub, "setname") && argc == 3) {
         conn_client_setname(c, &argv[2]);
     } else if (cmd_arg_is(sub, "getname") && argc == 2) {
-        if (c->name[0] == '\0') resp_put_null(&c->out, c->proto);
-        else resp_put_bulk_str(&c->out, c->name);
+        if (c->name[0] == '\0')
+            resp_put_null(&c->out, c->proto);
+        else
+            resp_put_bulk_str(&c->out, c->name);
     } else if (cmd_arg_is(sub, "list") && (argc == 2 || argc == 4)) {
         conn_client_list(node, c);
     } else if (cmd_arg_is(sub, "info") && argc == 2) {
@@ -190,8 +194,10 @@ static void conn_client(struct node *node, struct client *c, uint32_t argc,
     } else if ((cmd_arg_is(sub, "no-evict") || cmd_arg_is(sub, "no-touch")) && argc == 3) {
         resp_put_simple(&c->out, "OK");
     } else {
-        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try CLIENT HELP.", (int)sub->bytes, (const char *)sub->data);
+        resp_put_errorf(&c->out,
+                        "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try CLIENT HELP.",
+                        (int)sub->bytes, (const char *)sub->data);
     }
 }
 
@@ -239,8 +245,10 @@ static void conn_save(struct node *node, struct client *c, bool background) {
         return;
     }
     int rc = persist_snapshot_run(node, true);
-    if (rc != 0) resp_put_errorf(&c->out, "ERR snapshot failed: %s", err_text(rc));
-    else resp_put_simple(&c->out, "OK");
+    if (rc != 0)
+        resp_put_errorf(&c->out, "ERR snapshot failed: %s", err_text(rc));
+    else
+        resp_put_simple(&c->out, "OK");
 }
 
 static void conn_wait(struct client *c, uint32_t argc, const struct resp_arg *argv) {
@@ -263,14 +271,25 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
               const struct resp_arg *argv) {
     switch (spec->core_op) {
     case CMD_CORE_PING:
-        if (argc > 2) resp_put_error(&c->out, "ERR wrong number of arguments for 'ping' command");
-        else if (argc == 2) resp_put_bulk(&c->out, argv[1].data, argv[1].bytes);
-        else resp_put_simple(&c->out, "PONG");
+        if (argc > 2)
+            resp_put_error(&c->out, "ERR wrong number of arguments for 'ping' command");
+        else if (argc == 2)
+            resp_put_bulk(&c->out, argv[1].data, argv[1].bytes);
+        else
+            resp_put_simple(&c->out, "PONG");
         return;
-    case CMD_CORE_ECHO: resp_put_bulk(&c->out, argv[1].data, argv[1].bytes); return;
-    case CMD_CORE_HELLO: conn_hello(node, c, argc, argv); return;
-    case CMD_CORE_AUTH: conn_auth(node, c, argc, argv); return;
-    case CMD_CORE_SELECT: conn_select(c, &argv[1]); return;
+    case CMD_CORE_ECHO:
+        resp_put_bulk(&c->out, argv[1].data, argv[1].bytes);
+        return;
+    case CMD_CORE_HELLO:
+        conn_hello(node, c, argc, argv);
+        return;
+    case CMD_CORE_AUTH:
+        conn_auth(node, c, argc, argv);
+        return;
+    case CMD_CORE_SELECT:
+        conn_select(c, &argv[1]);
+        return;
     case CMD_CORE_QUIT:
         resp_put_simple(&c->out, "OK");
         node_client_mark_close(node, c);
@@ -279,15 +298,34 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         conn_reset_client(node, c);
         resp_put_simple(&c->out, "RESET");
         return;
-    case CMD_CORE_CLIENT: conn_client(node, c, argc, argv); return;
-    case CMD_CORE_COMMAND: info_command(node, c, argc, argv); return;
-    case CMD_CORE_INFO: info_reply(node, c, argc, argv); return;
-    case CMD_CORE_CONFIG: info_config(node, c, argc, argv); return;
-    case CMD_CORE_TIME: conn_time(node, c); return;
-    case CMD_CORE_LASTSAVE: resp_put_int(&c->out, (int64_t)(node->last_save_ms / 1000)); return;
-    case CMD_CORE_SAVE: conn_save(node, c, false); return;
-    case CMD_CORE_BGSAVE: conn_save(node, c, true); return;
-    case CMD_CORE_WAIT: conn_wait(c, argc, argv); return;
-    default: UNREACHABLE();
+    case CMD_CORE_CLIENT:
+        conn_client(node, c, argc, argv);
+        return;
+    case CMD_CORE_COMMAND:
+        info_command(node, c, argc, argv);
+        return;
+    case CMD_CORE_INFO:
+        info_reply(node, c, argc, argv);
+        return;
+    case CMD_CORE_CONFIG:
+        info_config(node, c, argc, argv);
+        return;
+    case CMD_CORE_TIME:
+        conn_time(node, c);
+        return;
+    case CMD_CORE_LASTSAVE:
+        resp_put_int(&c->out, (int64_t)(node->last_save_ms / 1000));
+        return;
+    case CMD_CORE_SAVE:
+        conn_save(node, c, false);
+        return;
+    case CMD_CORE_BGSAVE:
+        conn_save(node, c, true);
+        return;
+    case CMD_CORE_WAIT:
+        conn_wait(c, argc, argv);
+        return;
+    default:
+        UNREACHABLE();
     }
 }

@@ -15,15 +15,19 @@
 
 static const char *info_fsync_name(enum node_fsync fsync) {
     switch (fsync) {
-    case NODE_FSYNC_ALWAYS: return "always";
-    case NODE_FSYNC_EVERYSEC: return "everysec";
-    case NODE_FSYNC_NEVER: return "no";
+    case NODE_FSYNC_ALWAYS:
+        return "always";
+    case NODE_FSYNC_EVERYSEC:
+        return "everysec";
+    case NODE_FSYNC_NEVER:
+        return "no";
     }
     UNREACHABLE();
 }
 
 static void info_server(struct node *node, struct buf *out) {
-    buf_appendf(out, "# Server\r\nredis_version:%s\r\ncapkv_version:%s\r\nredis_mode:standalone\r\n"
+    buf_appendf(out,
+                "# Server\r\nredis_version:%s\r\ncapkv_version:%s\r\nredis_mode:standalone\r\n"
                 "node_id:%u\r\nprocess_id:%llu\r\nlisten:%s\r\nuptime_in_seconds:%llu\r\n"
                 "uptime_in_days:%llu\r\n\r\n",
                 INFO_REDIS_VERSION, INFO_VERSION, node->config.id,
@@ -40,13 +44,15 @@ static void info_clients(struct node *node, struct buf *out) {
 static void info_memory(struct node *node, struct buf *out) {
     struct node_host_stats host = {0};
     if (node->config.host_stats != NULL) node->config.host_stats(node->config.host_ctx, &host);
-    buf_appendf(out, "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%llu\r\nmaxmemory:0\r\n"
+    buf_appendf(out,
+                "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%llu\r\nmaxmemory:0\r\n"
                 "maxmemory_policy:noeviction\r\n\r\n",
                 db_memory_bytes(node->db), (unsigned long long)host.rss_bytes);
 }
 
 static void info_persistence(struct node *node, struct buf *out) {
-    buf_appendf(out, "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:%s\r\n"
+    buf_appendf(out,
+                "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:%s\r\n"
                 "wal_last_lsn:%llu\r\nwal_durable_lsn:%llu\r\nwal_syncs:%llu\r\n"
                 "disk_full:%d\r\ndisk_full_refusals:%llu\r\nrdb_bgsave_in_progress:%d\r\n"
                 "snapshot_lsn:%llu\r\nrdb_last_save_time:%llu\r\n\r\n",
@@ -59,7 +65,8 @@ static void info_persistence(struct node *node, struct buf *out) {
 }
 
 static void info_stats(struct node *node, struct buf *out) {
-    buf_appendf(out, "# Stats\r\ntotal_connections_received:%llu\r\n"
+    buf_appendf(out,
+                "# Stats\r\ntotal_connections_received:%llu\r\n"
                 "total_commands_processed:%llu\r\nrejected_connections:%llu\r\n"
                 "expired_keys:%llu\r\nprotocol_errors:%llu\r\nclient_output_limit_closes:%llu"
                 "\r\n\r\n",
@@ -84,7 +91,7 @@ static void info_cpu(struct node *node, struct buf *out) {
 static void info_replication(struct node *node, struct buf *out) {
     (void)node;
     buf_appendf(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
-                "capkv_replication:none (single node)\r\n\r\n");
+                     "capkv_replication:none (single node)\r\n\r\n");
 }
 
 static void info_keyspace(struct node *node, struct buf *out) {
@@ -102,9 +109,10 @@ static const struct {
     const char *name;
     info_section_fn *fn;
 } info_sections[] = {
-    {"server", info_server},           {"clients", info_clients}, {"memory", info_memory},
-    {"persistence", info_persistence}, {"stats", info_stats},     {"replication", info_replication},
-    {"cpu", info_cpu},                 {"keyspace", info_keyspace},
+    {"server", info_server}, {"clients", info_clients},
+    {"memory", info_memory}, {"persistence", info_persistence},
+    {"stats", info_stats},   {"replication", info_replication},
+    {"cpu", info_cpu},       {"keyspace", info_keyspace},
 };
 
 static bool info_wanted(uint32_t argc, const struct resp_arg *argv, const char *section) {
@@ -131,7 +139,8 @@ void info_reply(struct node *node, struct client *c, uint32_t argc, const struct
 }
 
 void info_client_line(struct node *node, struct client *c, struct buf *out) {
-    buf_appendf(out, "id=%llu addr=%s laddr=%s fd=-1 name=%s age=%llu idle=%llu flags=%s db=0 "
+    buf_appendf(out,
+                "id=%llu addr=%s laddr=%s fd=-1 name=%s age=%llu idle=%llu flags=%s db=0 "
                 "sub=0 psub=0 ssub=0 multi=%d watch=%u qbuf=%zu qbuf-free=0 obl=0 oll=0 "
                 "omem=%zu tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s "
                 "lib-ver=%s\n",
@@ -139,16 +148,16 @@ void info_client_line(struct node *node, struct client *c, struct buf *out) {
                 (unsigned long long)((node->now_ms - c->created_ms) / 1000),
                 (unsigned long long)((node->now_ms - c->last_active_ms) / 1000),
                 c->in_multi ? "x" : "N", c->in_multi ? (int)c->multi_count : -1, c->watch_count,
-                buf_pending(&c->query), buf_pending(&c->out),
-                c->last_cmd[0] ? c->last_cmd : "NULL", c->proto, c->lib_name, c->lib_ver);
+                buf_pending(&c->query), buf_pending(&c->out), c->last_cmd[0] ? c->last_cmd : "NULL",
+                c->proto, c->lib_name, c->lib_ver);
 }
 
 static void info_command_flags(struct buf *out, int proto, uint32_t flags) {
     static const struct {
         uint32_t flag;
         const char *name;
-    } names[] = {{CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_FAST, "fast"},
-                 {CMD_ADMIN, "admin"},     {CMD_NOAUTH, "no_auth"},    {CMD_NOMULTI, "no_multi"}};
+    } names[] = {{CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_FAST, "fast"},
+                 {CMD_ADMIN, "admin"}, {CMD_NOAUTH, "no_auth"},    {CMD_NOMULTI, "no_multi"}};
     size_t count = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (flags & names[i].flag) count++;
@@ -208,8 +217,7 @@ static void info_command_docs(struct client *c, uint32_t argc, const struct resp
     }
 }
 
-void info_command(struct node *node, struct client *c, uint32_t argc,
-                  const struct resp_arg *argv) {
+void info_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
     (void)node;
     size_t count;
     const struct cmd_spec *table = cmd_table(&count);
@@ -225,15 +233,18 @@ void info_command(struct node *node, struct client *c, uint32_t argc,
         resp_put_array(&c->out, argc - 2);
         for (uint32_t i = 2; i < argc; i++) {
             const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
-            if (spec == NULL) resp_put_null_array(&c->out, c->proto);
-            else info_command_entry(&c->out, c->proto, spec);
+            if (spec == NULL)
+                resp_put_null_array(&c->out, c->proto);
+            else
+                info_command_entry(&c->out, c->proto, spec);
         }
     } else if (cmd_arg_is(&argv[1], "docs")) {
         info_command_docs(c, argc, argv);
     } else {
-        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try COMMAND HELP.", (int)argv[1].bytes,
-                        (const char *)argv[1].data);
+        resp_put_errorf(&c->out,
+                        "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try COMMAND HELP.",
+                        (int)argv[1].bytes, (const char *)argv[1].data);
     }
 }
 
@@ -298,8 +309,7 @@ static void info_config_get(struct node *node, struct client *c, uint32_t argc,
     buf_deinit(&params);
 }
 
-void info_config(struct node *node, struct client *c, uint32_t argc,
-                 const struct resp_arg *argv) {
+void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
     if (cmd_arg_is(&argv[1], "get") && argc >= 3) {
         info_config_get(node, c, argc, argv);
     } else if (cmd_arg_is(&argv[1], "resetstat") && argc == 2) {
@@ -310,8 +320,9 @@ void info_config(struct node *node, struct client *c, uint32_t argc,
                                 "from the config file and flags; change them there and restart "
                                 "the node");
     } else {
-        resp_put_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try CONFIG HELP.", (int)argv[1].bytes,
-                        (const char *)argv[1].data);
+        resp_put_errorf(&c->out,
+                        "ERR unknown subcommand or wrong number of arguments for "
+                        "'%.*s'. Try CONFIG HELP.",
+                        (int)argv[1].bytes, (const char *)argv[1].data);
     }
 }

@@ -16,8 +16,8 @@
 #define NODE_CLIENT_NAME_BYTES_MAX 128
 #define NODE_CLIENT_ADDR_BYTES_MAX 64
 #define NODE_LIB_FIELD_BYTES_MAX 64
-#define NODE_HOLDS_MAX 4096          /* held reply ranges per client before it must wait */
-#define NODE_TICK_MS 100             /* Redis's hz 10 */
+#define NODE_HOLDS_MAX 4096 /* held reply ranges per client before it must wait */
+#define NODE_TICK_MS 100    /* Redis's hz 10 */
 #define NODE_EXPIRE_CHECKS_PER_TICK 200
 #define NODE_SNAPSHOT_BUCKETS_PER_STEP 64
 #define NODE_WATCH_KEYS_MAX 10000
@@ -40,30 +40,30 @@ struct client {
     char last_cmd[32];
     int proto;
     bool authed;
-    bool close_after_output;  /* QUIT, protocol error, or a limit: close when sent */
-    bool listed_for_write;    /* already in this step's write list */
+    bool close_after_output; /* QUIT, protocol error, or a limit: close when sent */
+    bool listed_for_write;   /* already in this step's write list */
     bool listed_for_close;
     uint64_t created_ms;
     uint64_t last_active_ms;
     struct resp_parser parser;
-    struct buf query;         /* unparsed input that spans reads */
-    struct buf out;           /* replies; bytes up to released_end may be sent */
-    uint64_t out_sent;        /* bytes of output ever sent: out.data[read_pos] is at this */
-    uint64_t released_end;    /* absolute */
-    struct node_hold *holds;  /* ring of NODE_HOLDS_MAX */
+    struct buf query;        /* unparsed input that spans reads */
+    struct buf out;          /* replies; bytes up to released_end may be sent */
+    uint64_t out_sent;       /* bytes of output ever sent: out.data[read_pos] is at this */
+    uint64_t released_end;   /* absolute */
+    struct node_hold *holds; /* ring of NODE_HOLDS_MAX */
     uint32_t hold_head;
     uint32_t hold_count;
     /* MULTI / WATCH */
     bool in_multi;
-    bool multi_dirty;           /* a command was refused while queueing: EXECABORT */
-    struct buf multi_queue;     /* queued commands: argc:u32 (len:u32 bytes)* */
+    bool multi_dirty;       /* a command was refused while queueing: EXECABORT */
+    struct buf multi_queue; /* queued commands: argc:u32 (len:u32 bytes)* */
     uint32_t multi_count;
-    struct buf watched;         /* watched keys: (len:u32 bytes)* */
+    struct buf watched; /* watched keys: (len:u32 bytes)* */
     uint32_t watch_count;
     bool watch_touched;
-    struct client *watch_next;  /* list of clients with watch_count > 0 */
+    struct client *watch_next; /* list of clients with watch_count > 0 */
     struct client *watch_prev;
-    struct client *held_next;   /* list of clients with holds */
+    struct client *held_next; /* list of clients with holds */
     bool in_held_list;
 };
 
@@ -83,10 +83,10 @@ struct node_snapshot_job {
     bool scan_done;
     struct snapshot_writer *writer;
     uint64_t cursor;
-    uint64_t start_lsn;   /* first lsn to replay over this snapshot */
-    uint64_t end_lsn;     /* last lsn the scan may have observed */
+    uint64_t start_lsn; /* first lsn to replay over this snapshot */
+    uint64_t end_lsn;   /* last lsn the scan may have observed */
     uint64_t keys;
-    int error;            /* first error while writing; the job is abandoned */
+    int error; /* first error while writing; the job is abandoned */
 };
 
 struct node {
@@ -108,19 +108,19 @@ struct node {
     /* Effects being built in this step. */
     struct buf write_list; /* uint64_t ids */
     struct buf close_list;
-    struct buf ops;        /* the current command's ops */
+    struct buf ops; /* the current command's ops */
     struct buf scratch;
     bool lists_handed_out; /* write/close lists were returned by the last FLUSH */
     bool sync_in_flight;
-    bool sync_due;         /* everysec: a sync is due */
+    bool sync_due; /* everysec: a sync is due */
     uint64_t next_tick_ms;
     uint64_t last_everysec_ms;
-    bool disk_full;        /* last reserve failed: writes refused until one succeeds */
+    bool disk_full; /* last reserve failed: writes refused until one succeeds */
     char disk_full_text[ERRMSG_BYTES_MAX];
     int fatal;
     char fatal_text[ERRMSG_BYTES_MAX];
     struct node_snapshot_job snap;
-    uint64_t snapshot_lsn;      /* start lsn of the newest complete snapshot */
+    uint64_t snapshot_lsn; /* start lsn of the newest complete snapshot */
     uint64_t last_save_ms;
     struct node_stats stats;
 };
@@ -134,8 +134,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
                       const struct resp_arg *argv);
 /* Runs a data command (fn) with the node's ops buffer; logs its ops. Returns false when
  * it was refused before running (disk full). */
-bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec,
-                   uint32_t argc, const struct resp_arg *argv);
+bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+                   const struct resp_arg *argv);
 void node_log_ops(struct node *node);
 
 /* conn.c: connection and server commands */
@@ -170,10 +170,8 @@ int persist_snapshot_run(struct node *node, bool to_completion);
 
 /* info.c: INFO, COMMAND, CONFIG GET */
 void info_reply(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
-void info_command(struct node *node, struct client *c, uint32_t argc,
-                  const struct resp_arg *argv);
-void info_config(struct node *node, struct client *c, uint32_t argc,
-                 const struct resp_arg *argv);
+void info_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
+void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
 void info_client_line(struct node *node, struct client *c, struct buf *out);
 
 #endif

@@ -154,7 +154,9 @@ static void node_client_map_remove(struct node *node, uint64_t id) {
     }
 }
 
-static void node_list_add(struct buf *list, uint64_t id) { buf_append(list, &id, sizeof(id)); }
+static void node_list_add(struct buf *list, uint64_t id) {
+    buf_append(list, &id, sizeof(id));
+}
 
 static void node_client_mark_write(struct node *node, struct client *c) {
     if (c->listed_for_write) return;
@@ -301,8 +303,8 @@ static void node_reply_unknown(struct client *c, uint32_t argc, const struct res
 }
 
 /* Checks a request before it runs or is queued; replies and returns NULL if refused. */
-static const struct cmd_spec *node_check_request(struct node *node, struct client *c,
-                                                 uint32_t argc, const struct resp_arg *argv) {
+static const struct cmd_spec *node_check_request(struct node *node, struct client *c, uint32_t argc,
+                                                 const struct resp_arg *argv) {
     const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
     if (spec == NULL) {
         node_reply_unknown(c, argc, argv);
@@ -346,13 +348,15 @@ static size_t node_ops_bytes_bound(uint32_t argc, const struct resp_arg *argv) {
     return bytes;
 }
 
-bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec,
-                   uint32_t argc, const struct resp_arg *argv) {
+bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
+                   const struct resp_arg *argv) {
     ASSERT(spec->fn != NULL);
     if ((spec->flags & CMD_WRITE) && !persist_reserve(node, node_ops_bytes_bound(argc, argv))) {
         node->stats.disk_full_refusals++;
-        resp_put_errorf(&c->out, "ERR disk full: %s; writes are refused until space is freed, "
-                        "reads go on", node->disk_full_text);
+        resp_put_errorf(&c->out,
+                        "ERR disk full: %s; writes are refused until space is freed, "
+                        "reads go on",
+                        node->disk_full_text);
         return false;
     }
     struct cmd_ctx ctx = {
@@ -469,20 +473,28 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
     node_step_begin(node, ev);
     struct client *c = NULL;
     switch (ev->kind) {
-    case NODE_EVENT_CLIENT_OPEN: node_client_open(node, ev); break;
+    case NODE_EVENT_CLIENT_OPEN:
+        node_client_open(node, ev);
+        break;
     case NODE_EVENT_CLIENT_INPUT:
         c = node_client_find(node, ev->client_id);
         if (c != NULL) node_client_input(node, c, ev->data, ev->bytes);
         break;
-    case NODE_EVENT_CLIENT_CLOSED: node_client_closed(node, ev->client_id); break;
+    case NODE_EVENT_CLIENT_CLOSED:
+        node_client_closed(node, ev->client_id);
+        break;
     case NODE_EVENT_TICK:
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
-    case NODE_EVENT_SYNCED: persist_synced(node, ev->lsn, ev->sync_error); break;
-    case NODE_EVENT_FLUSH: node_flush(node, out); break;
+    case NODE_EVENT_SYNCED:
+        persist_synced(node, ev->lsn, ev->sync_error);
+        break;
+    case NODE_EVENT_FLUSH:
+        node_flush(node, out);
+        break;
     }
-    out->wake_at_ms = node->snap.active && !node->snap.scan_done ? node->now_ms + 1
-                                                                  : node->next_tick_ms;
+    out->wake_at_ms =
+        node->snap.active && !node->snap.scan_done ? node->now_ms + 1 : node->next_tick_ms;
     out->fatal = node->fatal;
 }
 
@@ -495,8 +507,7 @@ static void node_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes)
 static void node_tick(struct node *node) {
     node->next_tick_ms = node->now_ms + NODE_TICK_MS;
     ASSERT(node->ops.len == 0);
-    db_expire_cycle(node->db, node->now_ms, NODE_EXPIRE_CHECKS_PER_TICK, node_expired_logged,
-                    node);
+    db_expire_cycle(node->db, node->now_ms, NODE_EXPIRE_CHECKS_PER_TICK, node_expired_logged, node);
     node_log_ops(node);
     persist_tick(node);
 }
@@ -519,7 +530,9 @@ void node_client_sent(struct node *node, uint64_t client_id, size_t bytes) {
     c->out_sent += bytes;
 }
 
-const char *node_fatal_text(const struct node *node) { return node->fatal_text; }
+const char *node_fatal_text(const struct node *node) {
+    return node->fatal_text;
+}
 
 bool node_client_backpressured(const struct node *node, uint64_t client_id) {
     struct client *c = node_client_find((struct node *)node, client_id);

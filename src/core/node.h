@@ -45,11 +45,11 @@ typedef void node_trace_fn(void *ctx, const char *line);
 struct node_config {
     uint32_t id;
     enum node_fsync fsync;
-    const char *requirepass;         /* NULL or "" for none; copied */
+    const char *requirepass; /* NULL or "" for none; copied */
     struct resp_limits limits;
-    uint64_t output_bytes_max;       /* a client whose unsent replies exceed this is closed */
-    uint64_t query_bytes_max;        /* most unparsed input kept for one client */
-    uint64_t snapshot_log_bytes;     /* start a snapshot when the log grew by this much */
+    uint64_t output_bytes_max;   /* a client whose unsent replies exceed this is closed */
+    uint64_t query_bytes_max;    /* most unparsed input kept for one client */
+    uint64_t snapshot_log_bytes; /* start a snapshot when the log grew by this much */
     uint64_t wal_segment_bytes;
     uint64_t hash_seed;
     uint32_t clients_max;
@@ -59,7 +59,7 @@ struct node_config {
     uint64_t pid;
     node_host_stats_fn *host_stats; /* may be NULL */
     void *host_ctx;
-    node_trace_fn *trace;           /* may be NULL */
+    node_trace_fn *trace; /* may be NULL */
     void *trace_ctx;
 };
 
@@ -85,8 +85,8 @@ enum node_event_kind {
     NODE_EVENT_CLIENT_INPUT,  /* client_id, data, bytes */
     NODE_EVENT_CLIENT_CLOSED, /* client_id: the connection is gone */
     NODE_EVENT_TICK,
-    NODE_EVENT_SYNCED,        /* lsn: the sync asked for by an effect finished */
-    NODE_EVENT_FLUSH,         /* end of a batch of events: write the log, release replies */
+    NODE_EVENT_SYNCED, /* lsn: the sync asked for by an effect finished */
+    NODE_EVENT_FLUSH,  /* end of a batch of events: write the log, release replies */
 };
 
 struct node_event {
@@ -106,10 +106,10 @@ struct node_effects {
     size_t write_count;
     const uint64_t *close_clients; /* to close once their output is sent */
     size_t close_count;
-    struct disk_file *sync_file;   /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
+    struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
     uint64_t sync_lsn;
-    uint64_t wake_at_ms;           /* send a TICK at or after this time */
-    int fatal;                     /* non-zero: stop the process; node_fatal_text says why */
+    uint64_t wake_at_ms; /* send a TICK at or after this time */
+    int fatal;           /* non-zero: stop the process; node_fatal_text says why */
 };
 
 void node_step(struct node *node, const struct node_event *event, struct node_effects *out);

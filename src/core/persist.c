@@ -88,8 +88,8 @@ int persist_open(struct node *node, struct errmsg *msg) {
 static void persist_snapshot_abort(struct node *node, int error) {
     if (!node->snap.active) return;
     if (node->snap.writer != NULL) snapshot_writer_abort(node->snap.writer);
-    node_trace(node, "snapshot at lsn=%llu abandoned: %s",
-               (unsigned long long)node->snap.start_lsn, err_text(error));
+    node_trace(node, "snapshot at lsn=%llu abandoned: %s", (unsigned long long)node->snap.start_lsn,
+               err_text(error));
     memset(&node->snap, 0, sizeof(node->snap));
 }
 
@@ -112,7 +112,8 @@ bool persist_reserve(struct node *node, size_t bytes) {
     snprintf(node->disk_full_text, sizeof(node->disk_full_text), "%s", msg.text);
     if (rc != ERR_NOSPACE && node->fatal == 0) {
         node->fatal = rc;
-        snprintf(node->fatal_text, sizeof(node->fatal_text), "log reserve failed: %.200s", msg.text);
+        snprintf(node->fatal_text, sizeof(node->fatal_text), "log reserve failed: %.200s",
+                 msg.text);
     }
     return false;
 }
@@ -182,7 +183,8 @@ void persist_synced(struct node *node, uint64_t lsn, int error) {
             node->fatal = error;
             snprintf(node->fatal_text, sizeof(node->fatal_text),
                      "fsync of the write-ahead log failed (%s); stopping so that no "
-                     "unsynced write is acknowledged", err_text(error));
+                     "unsynced write is acknowledged",
+                     err_text(error));
         }
         return;
     }
@@ -241,7 +243,8 @@ int persist_snapshot_run(struct node *node, bool to_completion) {
 }
 
 void persist_tick(struct node *node) {
-    if (node->config.fsync == NODE_FSYNC_EVERYSEC && node->now_ms >= node->last_everysec_ms + 1000) {
+    if (node->config.fsync == NODE_FSYNC_EVERYSEC &&
+        node->now_ms >= node->last_everysec_ms + 1000) {
         node->last_everysec_ms = node->now_ms;
         node->sync_due = true;
     }

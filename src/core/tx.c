@@ -19,8 +19,10 @@ void tx_discard(struct client *c) {
 
 void tx_unwatch(struct node *node, struct client *c) {
     if (c->watch_count == 0) return;
-    if (c->watch_prev != NULL) c->watch_prev->watch_next = c->watch_next;
-    else node->watchers = c->watch_next;
+    if (c->watch_prev != NULL)
+        c->watch_prev->watch_next = c->watch_next;
+    else
+        node->watchers = c->watch_next;
     if (c->watch_next != NULL) c->watch_next->watch_prev = c->watch_prev;
     c->watch_next = NULL;
     c->watch_prev = NULL;
@@ -90,8 +92,10 @@ static void tx_exec(struct node *node, struct client *c) {
             const struct resp_arg *argv = (const struct resp_arg *)args.data;
             const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
             ASSERT(spec != NULL);
-            if (spec->fn != NULL) node_run_data(node, c, spec, argc, argv);
-            else conn_run(node, c, spec, argc, argv);
+            if (spec->fn != NULL)
+                node_run_data(node, c, spec, argc, argv);
+            else
+                conn_run(node, c, spec, argc, argv);
         }
         buf_deinit(&args);
         node_log_ops(node);
@@ -136,8 +140,10 @@ void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, ui
         resp_put_simple(&c->out, "OK");
         return;
     case CMD_CORE_EXEC:
-        if (!c->in_multi) resp_put_error(&c->out, "ERR EXEC without MULTI");
-        else tx_exec(node, c);
+        if (!c->in_multi)
+            resp_put_error(&c->out, "ERR EXEC without MULTI");
+        else
+            tx_exec(node, c);
         return;
     case CMD_CORE_DISCARD:
         if (!c->in_multi) {
@@ -148,12 +154,15 @@ void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, ui
         tx_unwatch(node, c);
         resp_put_simple(&c->out, "OK");
         return;
-    case CMD_CORE_WATCH: tx_watch(node, c, argc, argv); return;
+    case CMD_CORE_WATCH:
+        tx_watch(node, c, argc, argv);
+        return;
     case CMD_CORE_UNWATCH:
         tx_unwatch(node, c);
         resp_put_simple(&c->out, "OK");
         return;
-    default: UNREACHABLE();
+    default:
+        UNREACHABLE();
     }
 }
 

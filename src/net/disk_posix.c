@@ -107,13 +107,13 @@ static int disk_posix_read(struct disk *d, struct disk_file *f, uint64_t offset,
     return 0;
 }
 
-static int disk_posix_write(struct disk *d, struct disk_file *f, uint64_t offset,
-                            const void *data, size_t bytes, struct errmsg *msg) {
+static int disk_posix_write(struct disk *d, struct disk_file *f, uint64_t offset, const void *data,
+                            size_t bytes, struct errmsg *msg) {
     struct disk_posix *p = disk_posix_of(d);
     size_t done = 0;
     while (done < bytes) {
-        ssize_t n = pwrite(f->fd, (const uint8_t *)data + done, bytes - done,
-                           (off_t)(offset + done));
+        ssize_t n =
+            pwrite(f->fd, (const uint8_t *)data + done, bytes - done, (off_t)(offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return disk_posix_fail(p, errno, "write", f->name, msg);
         if (n == 0) return disk_posix_fail(p, ENOSPC, "write", f->name, msg);
@@ -123,8 +123,8 @@ static int disk_posix_write(struct disk *d, struct disk_file *f, uint64_t offset
     return 0;
 }
 
-static int disk_posix_allocate(struct disk *d, struct disk_file *f, uint64_t offset,
-                               uint64_t bytes, struct errmsg *msg) {
+static int disk_posix_allocate(struct disk *d, struct disk_file *f, uint64_t offset, uint64_t bytes,
+                               struct errmsg *msg) {
     struct disk_posix *p = disk_posix_of(d);
     if (bytes == 0) return 0;
     int err;
@@ -181,8 +181,7 @@ static int disk_posix_sync_dir(struct disk *d, struct errmsg *msg) {
     return 0;
 }
 
-static int disk_posix_rename(struct disk *d, const char *from, const char *to,
-                             struct errmsg *msg) {
+static int disk_posix_rename(struct disk *d, const char *from, const char *to, struct errmsg *msg) {
     struct disk_posix *p = disk_posix_of(d);
     int rc = disk_posix_check_name(from, msg);
     if (rc == 0) rc = disk_posix_check_name(to, msg);

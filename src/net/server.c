@@ -33,9 +33,9 @@ struct conn {
     uint64_t id;
     struct conn *bucket_next;
     uv_write_t write_req;
-    struct buf wbuf;      /* bytes handed to uv_write, owned here until write_cb */
+    struct buf wbuf; /* bytes handed to uv_write, owned here until write_cb */
     bool write_in_flight;
-    bool close_wanted;    /* close once everything released is written */
+    bool close_wanted; /* close once everything released is written */
     bool closing;
     bool reading;
 };
@@ -163,8 +163,10 @@ static void conn_update_reading(struct conn *c) {
     bool want = !c->close_wanted && !node_client_backpressured(c->server->node, c->id);
     if (want == c->reading) return;
     c->reading = want;
-    if (want) uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
-    else uv_read_stop((uv_stream_t *)&c->tcp);
+    if (want)
+        uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+    else
+        uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 /* Sends what the core released: directly while the socket takes it, else one uv_write
@@ -217,8 +219,10 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b) 
         conn_close(c);
         return;
     }
-    struct node_event ev = {.kind = NODE_EVENT_CLIENT_INPUT, .client_id = c->id,
-                            .data = (const uint8_t *)b->base, .bytes = (size_t)nread};
+    struct node_event ev = {.kind = NODE_EVENT_CLIENT_INPUT,
+                            .client_id = c->id,
+                            .data = (const uint8_t *)b->base,
+                            .bytes = (size_t)nread};
     server_step(c->server, &ev);
     if (!c->closing) conn_update_reading(c);
 }
@@ -273,7 +277,8 @@ static void server_on_sync(uv_work_t *req) {
 
 static void server_on_synced(uv_work_t *req, int status) {
     struct server *s = req->data;
-    struct node_event ev = {.kind = NODE_EVENT_SYNCED, .lsn = s->sync_lsn,
+    struct node_event ev = {.kind = NODE_EVENT_SYNCED,
+                            .lsn = s->sync_lsn,
                             .sync_error = status != 0 ? ERR_IO : s->sync_rc};
     if (ev.sync_error != 0) server_trace(s, s->sync_msg.text);
     s->sync_file = NULL;
@@ -316,8 +321,8 @@ static void server_effects(struct server *s, const struct node_effects *eff) {
     if (eff->wake_at_ms != 0 && eff->wake_at_ms != s->timer_at_ms) {
         uint64_t now = server_now_ms();
         s->timer_at_ms = eff->wake_at_ms;
-        uv_timer_start(&s->timer, server_on_timer, eff->wake_at_ms > now ? eff->wake_at_ms - now : 0,
-                       0);
+        uv_timer_start(&s->timer, server_on_timer,
+                       eff->wake_at_ms > now ? eff->wake_at_ms - now : 0, 0);
     }
 }
 
@@ -351,8 +356,10 @@ static int server_parse_listen(const char *listen, struct sockaddr_storage *addr
     } else if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) == 0) {
         return 0;
     }
-    return errmsg_set(msg, ERR_CONFIG, "listen address '%s' is not a numeric IP and port "
-                      "(e.g. 127.0.0.1:7001)", listen);
+    return errmsg_set(msg, ERR_CONFIG,
+                      "listen address '%s' is not a numeric IP and port "
+                      "(e.g. 127.0.0.1:7001)",
+                      listen);
 }
 
 static int server_listen(struct server *s, const char *listen, struct errmsg *msg) {
@@ -362,8 +369,8 @@ static int server_listen(struct server *s, const char *listen, struct errmsg *ms
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
     int uv_rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
-    if (uv_rc == 0) uv_rc = uv_listen((uv_stream_t *)&s->listener, SERVER_BACKLOG,
-                                      server_on_connection);
+    if (uv_rc == 0)
+        uv_rc = uv_listen((uv_stream_t *)&s->listener, SERVER_BACKLOG, server_on_connection);
     if (uv_rc != 0) {
         return errmsg_set(msg, ERR_IO, "cannot listen on %s: %s", listen, uv_strerror(uv_rc));
     }
@@ -429,8 +436,9 @@ int server_run(const struct server_options *options, struct errmsg *msg) {
         server_start_handles(s);
         fprintf(s->log, "node=%u ready: listening on %s, data in %s, fsync=%s\n", config.id,
                 options->listen, options->dir,
-                config.fsync == NODE_FSYNC_ALWAYS ? "always"
-                : config.fsync == NODE_FSYNC_EVERYSEC ? "everysec" : "never");
+                config.fsync == NODE_FSYNC_ALWAYS     ? "always"
+                : config.fsync == NODE_FSYNC_EVERYSEC ? "everysec"
+                                                      : "never");
         fflush(s->log);
         uv_run(&s->loop, UV_RUN_DEFAULT);
         rc = s->fatal;

@@ -10,10 +10,10 @@
 #include "core/node.h"
 
 struct server_options {
-    struct node_config node;   /* listen, dir and the rest; strings borrowed during run */
-    const char *listen;        /* "HOST:PORT" */
+    struct node_config node; /* listen, dir and the rest; strings borrowed during run */
+    const char *listen;      /* "HOST:PORT" */
     const char *dir;
-    const char *log_path;      /* NULL: trace lines go to stderr */
+    const char *log_path; /* NULL: trace lines go to stderr */
 };
 
 /* Runs until SIGINT/SIGTERM (returns 0) or a fatal error (returns it, msg says why). */

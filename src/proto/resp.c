@@ -133,8 +133,8 @@ static int resp_find_line(const uint8_t *data, size_t pos, size_t bytes, size_t 
 }
 
 /* Reads the "*N\r\n" header. Returns 1 when read, 0 for more bytes, or an error. */
-static int resp_parse_multibulk_header(struct resp_parser *p, const uint8_t *data,
-                                       size_t bytes, int64_t *count) {
+static int resp_parse_multibulk_header(struct resp_parser *p, const uint8_t *data, size_t bytes,
+                                       int64_t *count) {
     ASSERT(data[0] == '*');
     size_t cr = 0;
     int found = resp_find_line(data, 0, bytes, p->limits.inline_bytes_max, &cr);
@@ -246,7 +246,9 @@ static int resp_hex_value(uint8_t c) {
 }
 
 /* Byte i of the line, or 0 past its end: sdssplitargs works on a C string. */
-static uint8_t resp_at(const uint8_t *s, size_t n, size_t i) { return i < n ? s[i] : 0; }
+static uint8_t resp_at(const uint8_t *s, size_t n, size_t i) {
+    return i < n ? s[i] : 0;
+}
 
 /* Inside "double quotes": one escape or byte at *i. Returns 1 at the closing quote, 0 to go
  * on, -1 for unbalanced quotes. */
@@ -304,8 +306,7 @@ static int resp_split_single_quoted(const uint8_t *s, size_t n, size_t *i, uint8
 
 /* One argument starting at a non-space s[*i], written to out; sdssplitargs's state
  * machine. Returns 0, or -1 for unbalanced quotes. */
-static int resp_split_word(const uint8_t *s, size_t n, size_t *i, uint8_t *out,
-                           size_t *out_bytes) {
+static int resp_split_word(const uint8_t *s, size_t n, size_t *i, uint8_t *out, size_t *out_bytes) {
     enum { PLAIN, DOUBLE, SINGLE } state = PLAIN;
     for (;;) {
         size_t before = *i;
@@ -329,8 +330,7 @@ static int resp_split_word(const uint8_t *s, size_t n, size_t *i, uint8_t *out,
 }
 
 /* Splits line[0..n) into the scratch. Returns the argument count or an error. */
-static int resp_split_inline(struct resp_parser *p, const uint8_t *line, size_t n,
-                             uint32_t *argc) {
+static int resp_split_inline(struct resp_parser *p, const uint8_t *line, size_t n, uint32_t *argc) {
     if (n > p->scratch_cap) {
         size_t cap = p->scratch_cap ? p->scratch_cap : RESP_SCRATCH_BYTES_MIN;
         while (cap < n) cap *= 2;
@@ -345,8 +345,7 @@ static int resp_split_inline(struct resp_parser *p, const uint8_t *line, size_t 
         if (i >= n || line[i] == 0) return 0;
         size_t start = out_bytes;
         if (resp_split_word(line, n, &i, p->scratch, &out_bytes) < 0) {
-            return resp_parse_fail(p, ERR_PROTOCOL,
-                                   "Protocol error: unbalanced quotes in request");
+            return resp_parse_fail(p, ERR_PROTOCOL, "Protocol error: unbalanced quotes in request");
         }
         ASSERT(out_bytes <= n);
         if (*argc >= p->limits.args_max) {
@@ -392,8 +391,8 @@ static int resp_parse_inline(struct resp_parser *p, const uint8_t *data, size_t 
     return 1;
 }
 
-int resp_parse(struct resp_parser *p, const uint8_t *data, size_t bytes,
-               struct resp_request *req, size_t *consumed_bytes, size_t *hint_bytes) {
+int resp_parse(struct resp_parser *p, const uint8_t *data, size_t bytes, struct resp_request *req,
+               size_t *consumed_bytes, size_t *hint_bytes) {
     ASSERT(p != NULL);
     ASSERT(req != NULL);
     size_t consumed = 0;
@@ -505,8 +504,7 @@ static int resp_scan_blob(struct resp_scan *s, uint8_t type, size_t pos, size_t 
     size_t end = resp_bulk_end(pos, (uint64_t)len);
     if (end > s->bytes) return 0;
     if (s->data[end - 2] != '\r' || s->data[end - 1] != '\n') {
-        return errmsg_set(s->msg, ERR_PROTOCOL, "RESP string without CRLF at offset %zu",
-                          end - 2);
+        return errmsg_set(s->msg, ERR_PROTOCOL, "RESP string without CRLF at offset %zu", end - 2);
     }
     if (type == '=' && s->data[pos + 3] != ':') {
         return errmsg_set(s->msg, ERR_PROTOCOL, "RESP verbatim string without format");
@@ -556,18 +554,29 @@ static int resp_scan_one(struct resp_scan *s, size_t pos, uint32_t depth, size_t
         size_t cr = 0;
         int rc;
         switch (type) {
-        case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+        case '+':
+        case '-':
+        case ':':
+        case '_':
+        case ',':
+        case '#':
+        case '(':
             rc = resp_scan_line(s, pos + 1, &cr);
             if (rc <= 0) return rc;
             if (!resp_scan_line_valid(type, s->data + pos + 1, cr - pos - 1)) {
-                return errmsg_set(s->msg, ERR_PROTOCOL, "RESP bad '%c' value at offset %zu",
-                                  type, pos);
+                return errmsg_set(s->msg, ERR_PROTOCOL, "RESP bad '%c' value at offset %zu", type,
+                                  pos);
             }
             *next = cr + 2;
             return 1;
-        case '$': case '!': case '=':
+        case '$':
+        case '!':
+        case '=':
             return resp_scan_blob(s, type, pos + 1, next);
-        case '*': case '~': case '>': case '%':
+        case '*':
+        case '~':
+        case '>':
+        case '%':
             return resp_scan_aggregate(s, type, pos + 1, depth, next);
         case '|':
             rc = resp_scan_aggregate(s, type, pos + 1, depth, &pos);
@@ -654,7 +663,9 @@ void resp_put_errorf(struct buf *out, const char *fmt, ...) {
     free(text);
 }
 
-void resp_put_int(struct buf *out, int64_t v) { resp_put_header(out, ':', v); }
+void resp_put_int(struct buf *out, int64_t v) {
+    resp_put_header(out, ':', v);
+}
 
 void resp_put_bulk(struct buf *out, const void *data, size_t bytes) {
     ASSERT(data != NULL || bytes == 0);
@@ -664,7 +675,9 @@ void resp_put_bulk(struct buf *out, const void *data, size_t bytes) {
     buf_append(out, "\r\n", 2);
 }
 
-void resp_put_bulk_str(struct buf *out, const char *s) { resp_put_bulk(out, s, strlen(s)); }
+void resp_put_bulk_str(struct buf *out, const char *s) {
+    resp_put_bulk(out, s, strlen(s));
+}
 
 void resp_put_bulk_i64(struct buf *out, int64_t v) {
     char digits[UTIL_I64_DIGITS_MAX];

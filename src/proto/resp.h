@@ -44,8 +44,8 @@ struct resp_arg {
 };
 
 struct resp_request {
-    uint32_t argc;          /* 0 for an empty inline line, which callers skip */
-    struct resp_arg *argv;  /* borrowed from the parser, valid until its next call */
+    uint32_t argc;         /* 0 for an empty inline line, which callers skip */
+    struct resp_arg *argv; /* borrowed from the parser, valid until its next call */
     bool is_inline;
 };
 
@@ -89,8 +89,8 @@ void resp_parser_reset(struct resp_parser *p);
  * data and bytes are borrowed. Returned byte counts fit in an int only up to INT_MAX: use
  * *consumed_bytes for the exact value.
  */
-int resp_parse(struct resp_parser *p, const uint8_t *data, size_t bytes,
-               struct resp_request *req, size_t *consumed_bytes, size_t *hint_bytes);
+int resp_parse(struct resp_parser *p, const uint8_t *data, size_t bytes, struct resp_request *req,
+               size_t *consumed_bytes, size_t *hint_bytes);
 
 /*
  * Scans one complete RESP2/RESP3 value at data[0..bytes). Returns 1 with *value_bytes set
@@ -100,20 +100,20 @@ int resp_scan_value(const struct resp_limits *limits, const uint8_t *data, size_
                     size_t *value_bytes, struct errmsg *msg);
 
 /* Encoder. `proto` is 2 or 3. Each appends one element to out. */
-void resp_put_simple(struct buf *out, const char *text);                 /* +text */
-void resp_put_error(struct buf *out, const char *text);                  /* -text */
+void resp_put_simple(struct buf *out, const char *text); /* +text */
+void resp_put_error(struct buf *out, const char *text);  /* -text */
 void resp_put_errorf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void resp_put_int(struct buf *out, int64_t v);                           /* :v */
-void resp_put_bulk(struct buf *out, const void *data, size_t bytes);     /* $n */
+void resp_put_int(struct buf *out, int64_t v);                       /* :v */
+void resp_put_bulk(struct buf *out, const void *data, size_t bytes); /* $n */
 void resp_put_bulk_str(struct buf *out, const char *s);
-void resp_put_bulk_i64(struct buf *out, int64_t v);                      /* integer as bulk */
-void resp_put_null(struct buf *out, int proto);                          /* $-1 or _ */
-void resp_put_null_array(struct buf *out, int proto);                    /* *-1 or _ */
-void resp_put_array(struct buf *out, size_t count);                      /* *n */
-void resp_put_map(struct buf *out, int proto, size_t pairs);             /* *2n or %n */
-void resp_put_set(struct buf *out, int proto, size_t count);             /* *n or ~n */
-void resp_put_bool(struct buf *out, int proto, bool v);                  /* :0/:1 or #t/#f */
-void resp_put_double(struct buf *out, int proto, double v);              /* bulk or ,v */
+void resp_put_bulk_i64(struct buf *out, int64_t v);          /* integer as bulk */
+void resp_put_null(struct buf *out, int proto);              /* $-1 or _ */
+void resp_put_null_array(struct buf *out, int proto);        /* *-1 or _ */
+void resp_put_array(struct buf *out, size_t count);          /* *n */
+void resp_put_map(struct buf *out, int proto, size_t pairs); /* *2n or %n */
+void resp_put_set(struct buf *out, int proto, size_t count); /* *n or ~n */
+void resp_put_bool(struct buf *out, int proto, bool v);      /* :0/:1 or #t/#f */
+void resp_put_double(struct buf *out, int proto, double v);  /* bulk or ,v */
 void resp_put_verbatim(struct buf *out, int proto, const char *text, size_t bytes); /* $ or =txt: */
 
 #endif

@@ -45,7 +45,7 @@ struct memdisk {
     struct memdisk_dir durable;
     uint64_t capacity;
     uint64_t used_bytes;
-    uint64_t epoch; /* bumped by every crash; older handles are stale */
+    uint64_t epoch;           /* bumped by every crash; older handles are stale */
     uint64_t fault_countdown; /* 0: no fault pending */
     int fault_code;
     /* The most recent write, for tearing; node NULL once synced or freed. */
@@ -145,8 +145,10 @@ static int memdisk_grow(struct memdisk *m, struct memdisk_node *n, uint64_t size
     if (size <= n->current.size) return 0;
     uint64_t extra = size - n->current.size;
     if (extra > m->capacity || m->used_bytes > m->capacity - extra) {
-        return errmsg_set(msg, ERR_NOSPACE, "memdisk: no space for %llu more bytes (%llu of %llu "
-                          "used)", (unsigned long long)extra, (unsigned long long)m->used_bytes,
+        return errmsg_set(msg, ERR_NOSPACE,
+                          "memdisk: no space for %llu more bytes (%llu of %llu "
+                          "used)",
+                          (unsigned long long)extra, (unsigned long long)m->used_bytes,
                           (unsigned long long)m->capacity);
     }
     memdisk_image_resize(&n->current, size);
@@ -244,8 +246,7 @@ static int memdisk_allocate(struct disk *d, struct disk_file *f, uint64_t offset
     return rc;
 }
 
-static int memdisk_size(struct disk *d, struct disk_file *f, uint64_t *bytes,
-                        struct errmsg *msg) {
+static int memdisk_size(struct disk *d, struct disk_file *f, uint64_t *bytes, struct errmsg *msg) {
     struct memdisk *m = memdisk_of(d);
     *bytes = 0;
     int rc = memdisk_check_handle(m, f, msg);
@@ -328,8 +329,8 @@ static int memdisk_list(struct disk *d, disk_list_fn *fn, void *ctx, struct errm
     if (rc != 0) return rc;
     /* Copy the names first: fn may remove files. */
     int count = m->cur.count;
-    char(*names)[DISK_NAME_BYTES_MAX] = base_malloc((unsigned long)(count + 1) *
-                                                    DISK_NAME_BYTES_MAX);
+    char(*names)[DISK_NAME_BYTES_MAX] =
+        base_malloc((unsigned long)(count + 1) * DISK_NAME_BYTES_MAX);
     for (int i = 0; i < count; i++) memcpy(names[i], m->cur.entries[i].name, DISK_NAME_BYTES_MAX);
     for (int i = 0; i < count; i++) fn(ctx, names[i]);
     free(names);
@@ -382,7 +383,9 @@ void memdisk_deinit(struct disk *d) {
     d->impl = NULL;
 }
 
-void memdisk_set_capacity(struct disk *d, uint64_t bytes) { memdisk_of(d)->capacity = bytes; }
+void memdisk_set_capacity(struct disk *d, uint64_t bytes) {
+    memdisk_of(d)->capacity = bytes;
+}
 
 uint64_t memdisk_used_bytes(const struct disk *d) {
     ASSERT(d->impl != NULL);

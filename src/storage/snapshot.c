@@ -188,7 +188,7 @@ struct snapshot_names {
     uint64_t *lsns; /* complete snapshots found */
     size_t count;
     bool too_many;
-    bool remove_tmp;     /* remove every .tmp file seen */
+    bool remove_tmp;       /* remove every .tmp file seen */
     uint64_t remove_below; /* remove .snap files with a smaller lsn (0: none) */
 };
 
@@ -271,8 +271,8 @@ static int snapshot_reader_get(struct snapshot_reader *r, void *out, size_t byte
         if (r->pos == r->len) {
             uint64_t at = r->offset + done;
             size_t got = 0;
-            int rc = r->disk->read(r->disk, r->file, at, r->buffer, SNAPSHOT_BUFFER_BYTES, &got,
-                                   msg);
+            int rc =
+                r->disk->read(r->disk, r->file, at, r->buffer, SNAPSHOT_BUFFER_BYTES, &got, msg);
             if (rc != 0) return rc;
             if (got == 0) {
                 return errmsg_set(msg, ERR_IO, "%s: unexpected end of file at byte offset %llu",
@@ -291,8 +291,7 @@ static int snapshot_reader_get(struct snapshot_reader *r, void *out, size_t byte
     return 0;
 }
 
-static int snapshot_load_header(struct snapshot_reader *r, uint64_t name_lsn,
-                                struct errmsg *msg) {
+static int snapshot_load_header(struct snapshot_reader *r, uint64_t name_lsn, struct errmsg *msg) {
     uint8_t h[SNAPSHOT_HEADER_BYTES];
     int rc = snapshot_reader_get(r, h, sizeof(h), msg);
     if (rc != 0) return rc;
@@ -302,8 +301,8 @@ static int snapshot_load_header(struct snapshot_reader *r, uint64_t name_lsn,
     }
     uint32_t version = base_load_u32le(h + 8);
     if (version != SNAPSHOT_FORMAT_VERSION) {
-        return errmsg_set(msg, ERR_VERSION, "%s: format version %u, this build reads %u",
-                          r->name, version, SNAPSHOT_FORMAT_VERSION);
+        return errmsg_set(msg, ERR_VERSION, "%s: format version %u, this build reads %u", r->name,
+                          version, SNAPSHOT_FORMAT_VERSION);
     }
     if (base_load_u64le(h + 16) != name_lsn) {
         return snapshot_corrupt(msg, r->name, 16, "start lsn differs from name");
@@ -370,8 +369,7 @@ static int snapshot_load_trailer(struct snapshot_reader *r, uint64_t count, stru
 }
 
 /* Whether the file ends with a trailer, i.e. was written to completion. */
-static int snapshot_load_complete(struct snapshot_reader *r, bool *complete,
-                                  struct errmsg *msg) {
+static int snapshot_load_complete(struct snapshot_reader *r, bool *complete, struct errmsg *msg) {
     *complete = false;
     if (r->size < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES) return 0;
     uint8_t t[SNAPSHOT_TRAILER_BYTES];

@@ -158,8 +158,8 @@ static void wal_encode_segment_header(uint8_t out[WAL_SEGMENT_HEADER_BYTES], uin
 
 /* Checks a record's frame at off: NULL when its length fits and its CRC matches (then
  * *lsn and *payload_bytes are set), else the reason. */
-static const char *wal_record_check(const uint8_t *data, uint64_t size, uint64_t off,
-                                    uint64_t *lsn, uint64_t *payload_bytes) {
+static const char *wal_record_check(const uint8_t *data, uint64_t size, uint64_t off, uint64_t *lsn,
+                                    uint64_t *payload_bytes) {
     ASSERT(off % WAL_RECORD_ALIGN_BYTES == 0);
     ASSERT(off <= size);
     if (size - off < WAL_RECORD_HEADER_BYTES) return "truncated record header";
@@ -219,9 +219,11 @@ static int wal_scan_bad(struct wal *wal, struct wal_scan *s, struct disk_file *f
     }
     uint64_t last = s->size;
     while (last > off && s->data[last - 1] == 0) last--;
-    wal_warnf(wal, "%s: torn record at byte offset %llu (%s) after lsn %llu: cut %llu bytes "
-              "and continuing from there", s->name, (unsigned long long)off, why,
-              (unsigned long long)(s->expected_lsn - 1), (unsigned long long)(last - off));
+    wal_warnf(wal,
+              "%s: torn record at byte offset %llu (%s) after lsn %llu: cut %llu bytes "
+              "and continuing from there",
+              s->name, (unsigned long long)off, why, (unsigned long long)(s->expected_lsn - 1),
+              (unsigned long long)(last - off));
     s->end = off;
     return wal_segment_zero(wal, f, off, last, msg);
 }
@@ -249,8 +251,8 @@ static int wal_scan_records(struct wal *wal, struct wal_scan *s, struct disk_fil
             return wal_corrupt(msg, s->name, off, "record", text);
         }
         if (lsn >= from_lsn && args->replay != NULL) {
-            int rc = args->replay(args->ctx, lsn, s->data + off + WAL_RECORD_HEADER_BYTES,
-                                  (size_t)n);
+            int rc =
+                args->replay(args->ctx, lsn, s->data + off + WAL_RECORD_HEADER_BYTES, (size_t)n);
             if (rc != 0) return rc;
         }
         s->expected_lsn++;
@@ -267,8 +269,8 @@ static int wal_scan_header(const struct wal_scan *s, uint64_t name_lsn, struct e
     if (crc32c_extend(0, h, 28) != base_load_u32le(h + 28)) return 1;
     uint32_t version = base_load_u32le(h + 8);
     if (version != WAL_FORMAT_VERSION) {
-        return errmsg_set(msg, ERR_VERSION, "%s: format version %u, this build reads %u",
-                          s->name, version, WAL_FORMAT_VERSION);
+        return errmsg_set(msg, ERR_VERSION, "%s: format version %u, this build reads %u", s->name,
+                          version, WAL_FORMAT_VERSION);
     }
     if (base_load_u64le(h + 16) != name_lsn) {
         return wal_corrupt(msg, s->name, 16, "segment header", "first lsn differs from name");
@@ -372,8 +374,8 @@ static int wal_open_list(struct wal *wal, struct wal_open_list *list, struct err
 
 /* Segments must continue each other's lsns; a gap is allowed only below from_lsn, whose
  * records the snapshot already holds. The oldest must start at or before from_lsn. */
-static int wal_open_check_order(const char *name, uint64_t first, size_t index,
-                                uint64_t prev_last, uint64_t from_lsn, struct errmsg *msg) {
+static int wal_open_check_order(const char *name, uint64_t first, size_t index, uint64_t prev_last,
+                                uint64_t from_lsn, struct errmsg *msg) {
     if (index == 0) {
         if (first <= from_lsn) return 0;
         return errmsg_set(msg, ERR_CORRUPT,
@@ -423,8 +425,10 @@ static int wal_open_headless(struct wal *wal, struct wal_scan *s, struct errmsg 
         return wal_corrupt(msg, s->name, 0, "segment header", "bad magic or crc");
     }
     if (!wal_is_zero(s->data, s->size)) {
-        wal_warnf(wal, "%s: torn segment header at byte offset 0: treating the segment as "
-                  "empty and rewriting it", s->name);
+        wal_warnf(wal,
+                  "%s: torn segment header at byte offset 0: treating the segment as "
+                  "empty and rewriting it",
+                  s->name);
     }
     s->end = WAL_SEGMENT_HEADER_BYTES;
     return 0;
@@ -445,8 +449,8 @@ static int wal_open_segment(struct wal *wal, const struct wal_open_args *args, u
     rc = wal_open_read(wal, f, &s, msg);
     int header = rc == 0 ? wal_scan_header(&s, first, msg) : rc;
     if (header < 0) rc = header;
-    if (rc == 0) rc = wal_open_check_order(name, first, wal->segment_count, prev_last, from_lsn,
-                                           msg);
+    if (rc == 0)
+        rc = wal_open_check_order(name, first, wal->segment_count, prev_last, from_lsn, msg);
     *headless = header == 1;
     if (rc == 0 && header == 1) rc = wal_open_headless(wal, &s, msg);
     if (rc == 0 && header == 0) rc = wal_scan_records(wal, &s, f, from_lsn, args, msg);
@@ -638,8 +642,8 @@ int wal_reserve(struct wal *wal, size_t payload_bytes, struct errmsg *msg) {
         if (used == WAL_SEGMENT_HEADER_BYTES) {
             /* An empty segment: grow it rather than leave it without records. */
             uint64_t need = used + record;
-            rc = wal->disk->allocate(wal->disk, wal->file, wal->capacity, need - wal->capacity,
-                                     msg);
+            rc =
+                wal->disk->allocate(wal->disk, wal->file, wal->capacity, need - wal->capacity, msg);
             if (rc == 0) wal->capacity = need;
         } else {
             rc = wal_reserve_rotate(wal, record, msg);
@@ -667,8 +671,8 @@ uint64_t wal_append(struct wal *wal, const uint8_t *payload, size_t bytes) {
     base_store_u32le(p + 4, (uint32_t)bytes);
     base_store_u64le(p + 8, lsn);
     if (bytes > 0) memcpy(p + WAL_RECORD_HEADER_BYTES, payload, bytes);
-    memset(p + WAL_RECORD_HEADER_BYTES + bytes, 0, (size_t)record - WAL_RECORD_HEADER_BYTES -
-                                                       bytes);
+    memset(p + WAL_RECORD_HEADER_BYTES + bytes, 0,
+           (size_t)record - WAL_RECORD_HEADER_BYTES - bytes);
     uint32_t crc = crc32c_extend(0, p + 4, WAL_RECORD_HEADER_BYTES - 4);
     base_store_u32le(p, crc32c_extend(crc, p + WAL_RECORD_HEADER_BYTES, bytes));
     wal->pending.len += (size_t)record;
@@ -706,9 +710,15 @@ void wal_sync_end(struct wal *wal, uint64_t lsn) {
     ASSERT(wal->durable_lsn <= wal->flushed_lsn);
 }
 
-uint64_t wal_last_lsn(const struct wal *wal) { return wal->last_lsn; }
-uint64_t wal_flushed_lsn(const struct wal *wal) { return wal->flushed_lsn; }
-uint64_t wal_durable_lsn(const struct wal *wal) { return wal->durable_lsn; }
+uint64_t wal_last_lsn(const struct wal *wal) {
+    return wal->last_lsn;
+}
+uint64_t wal_flushed_lsn(const struct wal *wal) {
+    return wal->flushed_lsn;
+}
+uint64_t wal_durable_lsn(const struct wal *wal) {
+    return wal->durable_lsn;
+}
 
 uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn) {
     /* Whole segments holding a record after lsn, counted by their used bytes: an

@@ -24,9 +24,9 @@
 
 #define WAL_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define WAL_RECORD_BYTES_MAX (512ull * 1024 * 1024 + 4096) /* a maximal bulk plus framing */
-#define WAL_SEGMENT_BYTES_MIN 4096ull         /* smallest options.segment_bytes */
-#define WAL_SEGMENT_BYTES_MAX (1ull << 30)    /* largest segment file, also on reading */
-#define WAL_SEGMENT_COUNT_MAX 65536           /* segment files in one directory */
+#define WAL_SEGMENT_BYTES_MIN 4096ull                      /* smallest options.segment_bytes */
+#define WAL_SEGMENT_BYTES_MAX (1ull << 30) /* largest segment file, also on reading */
+#define WAL_SEGMENT_COUNT_MAX 65536        /* segment files in one directory */
 
 struct wal;
 struct disk_file;
@@ -44,11 +44,11 @@ typedef int wal_replay_fn(void *ctx, uint64_t lsn, const uint8_t *payload, size_
 typedef void wal_warn_fn(void *ctx, const char *text);
 
 struct wal_open_args {
-    struct disk *disk;      /* kept: must outlive the wal */
+    struct disk *disk; /* kept: must outlive the wal */
     struct wal_options options;
-    uint64_t from_lsn;      /* replay records with lsn >= from_lsn (the snapshot's) */
-    wal_replay_fn *replay;  /* may be NULL */
-    wal_warn_fn *warn;      /* may be NULL */
+    uint64_t from_lsn;     /* replay records with lsn >= from_lsn (the snapshot's) */
+    wal_replay_fn *replay; /* may be NULL */
+    wal_warn_fn *warn;     /* may be NULL */
     void *ctx;
 };
 

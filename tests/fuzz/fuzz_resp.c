@@ -70,8 +70,8 @@ static int fuzz_parse_chunked(struct resp_parser *p, struct fuzz_rng *rng, const
 }
 
 /* Everything at once must give the same outcome as the chunked feed. */
-static void fuzz_compare_whole(struct resp_parser *whole, const uint8_t *data, size_t bytes,
-                               int rc, const struct resp_request *req, size_t consumed) {
+static void fuzz_compare_whole(struct resp_parser *whole, const uint8_t *data, size_t bytes, int rc,
+                               const struct resp_request *req, size_t consumed) {
     struct resp_request req_whole;
     size_t consumed_whole = 0;
     int rc_whole = resp_parse(whole, data, bytes, &req_whole, &consumed_whole, NULL);

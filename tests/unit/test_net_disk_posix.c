@@ -153,8 +153,8 @@ static void test_disk_posix_carries_a_wal_and_a_snapshot(void **state) {
     struct fixture *fx = *state;
     struct disk *d = &fx->disk;
     uint64_t count = 0;
-    struct wal_open_args args = {.disk = d, .options = {.segment_bytes = 4096},
-                                 .replay = count_records, .ctx = &count};
+    struct wal_open_args args = {
+        .disk = d, .options = {.segment_bytes = 4096}, .replay = count_records, .ctx = &count};
     struct wal *w = NULL;
     struct errmsg msg;
     assert_int_equal(wal_open(&args, &w, &msg), 0);
@@ -184,12 +184,10 @@ static void test_disk_posix_carries_a_wal_and_a_snapshot(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_disk_posix_reads_back_what_it_wrote, setup,
+        cmocka_unit_test_setup_teardown(test_disk_posix_reads_back_what_it_wrote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_posix_renames_lists_and_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_posix_init_reports_an_unusable_directory, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_disk_posix_renames_lists_and_removes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_disk_posix_init_reports_an_unusable_directory,
-                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_posix_carries_a_wal_and_a_snapshot, setup,
                                         teardown),
     };

@@ -233,8 +233,7 @@ static void test_resp_parse_rejects_header_without_crlf_within_inline_limit(void
     assert_int_equal(parse(f, S("*1234567")), 0); /* 8 bytes: could still end */
     assert_fails(f, S("*12345678"), ERR_LIMIT, "Protocol error: too big mbulk count string");
     assert_int_equal(parse(f, S("*1\r\n$1234567")), 0);
-    assert_fails(f, S("*1\r\n$12345678"), ERR_LIMIT,
-                 "Protocol error: too big bulk count string");
+    assert_fails(f, S("*1\r\n$12345678"), ERR_LIMIT, "Protocol error: too big bulk count string");
     fixture_free(f);
 }
 
@@ -324,10 +323,24 @@ static int scan(const char *in, size_t bytes, size_t *value_bytes, uint32_t nest
 static void test_resp_scan_value_accepts_every_type(void **state) {
     (void)state;
     const char *values[] = {
-        "+OK\r\n", "-ERR x\r\n", ":-12\r\n", "$3\r\na\r\n\r\n", "$-1\r\n", "*-1\r\n",
-        "*2\r\n$1\r\na\r\n:1\r\n", "_\r\n", ",1.5\r\n", "#t\r\n", "(-123456789012345678901\r\n",
-        "!3\r\nerr\r\n", "=7\r\ntxt:abc\r\n", "%1\r\n+k\r\n*0\r\n", "~1\r\n:1\r\n",
-        ">2\r\n+message\r\n$1\r\nx\r\n", "|1\r\n+ttl\r\n:3\r\n+real\r\n", "$0\r\n\r\n",
+        "+OK\r\n",
+        "-ERR x\r\n",
+        ":-12\r\n",
+        "$3\r\na\r\n\r\n",
+        "$-1\r\n",
+        "*-1\r\n",
+        "*2\r\n$1\r\na\r\n:1\r\n",
+        "_\r\n",
+        ",1.5\r\n",
+        "#t\r\n",
+        "(-123456789012345678901\r\n",
+        "!3\r\nerr\r\n",
+        "=7\r\ntxt:abc\r\n",
+        "%1\r\n+k\r\n*0\r\n",
+        "~1\r\n:1\r\n",
+        ">2\r\n+message\r\n$1\r\nx\r\n",
+        "|1\r\n+ttl\r\n:3\r\n+real\r\n",
+        "$0\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
         size_t n = strlen(values[i]);
@@ -347,7 +360,7 @@ static void test_resp_scan_value_accepts_every_type(void **state) {
 
 static void test_resp_scan_value_rejects_malformed_values(void **state) {
     (void)state;
-    const char *bad[] = {"?\r\n", ":x\r\n", "#x\r\n", "_x\r\n", "$-2\r\n", "$1\r\nab\r\n",
+    const char *bad[] = {"?\r\n",        ":x\r\n", "#x\r\n", "_x\r\n",    "$-2\r\n", "$1\r\nab\r\n",
                          "=2\r\nab\r\n", "*?\r\n", "$?\r\n", "+a\rb\r\n", "(\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t got = 0;

@@ -20,7 +20,9 @@ struct loaded {
     int mismatches;
 };
 
-static size_t entry_size(uint64_t i) { return i == 7 ? 70000 : (size_t)(i * 13 % 300); }
+static size_t entry_size(uint64_t i) {
+    return i == 7 ? 70000 : (size_t)(i * 13 % 300);
+}
 
 static void entry_fill(uint64_t i, uint8_t *p, size_t bytes) {
     for (size_t k = 0; k < bytes; k++) p[k] = (uint8_t)(i + k * 3);

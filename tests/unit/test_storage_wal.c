@@ -23,9 +23,13 @@ struct replay_log {
     char warn[512];
 };
 
-static uint8_t payload_byte(uint64_t lsn, size_t i) { return (uint8_t)(lsn * 31 + i * 7); }
+static uint8_t payload_byte(uint64_t lsn, size_t i) {
+    return (uint8_t)(lsn * 31 + i * 7);
+}
 
-static size_t payload_size(uint64_t lsn) { return (size_t)(lsn * 37 % 200); }
+static size_t payload_size(uint64_t lsn) {
+    return (size_t)(lsn * 37 % 200);
+}
 
 static int replay_record(void *ctx, uint64_t lsn, const uint8_t *p, size_t bytes) {
     struct replay_log *log = ctx;
@@ -371,8 +375,8 @@ static void test_wal_reports_a_full_disk_from_reserve_and_recovers_when_space_gr
     }
     assert_int_equal(rc, ERR_NOSPACE);
     assert_non_null(strstr(msg.text, "no space"));
-    assert_int_equal(appended, 202); /* two full segments */
-    assert_int_equal(wal_durable_lsn(w), 202); /* rotation synced; nothing lost */
+    assert_int_equal(appended, 202);                         /* two full segments */
+    assert_int_equal(wal_durable_lsn(w), 202);               /* rotation synced; nothing lost */
     assert_int_equal(wal_reserve(w, 20, &msg), ERR_NOSPACE); /* still full */
     memdisk_set_capacity(&d, MEMDISK_CAPACITY_UNLIMITED);
     assert_int_equal(wal_reserve(w, 20, &msg), 0);
@@ -380,8 +384,7 @@ static void test_wal_reports_a_full_disk_from_reserve_and_recovers_when_space_gr
     flush_and_sync(&d, w);
     wal_close(w);
     memset(&log, 0, sizeof(log));
-    struct wal_open_args args = {.disk = &d, .options = {.segment_bytes = SEG_BYTES},
-                                 .ctx = &log};
+    struct wal_open_args args = {.disk = &d, .options = {.segment_bytes = SEG_BYTES}, .ctx = &log};
     assert_int_equal(wal_open(&args, &w, &msg), 0);
     assert_int_equal(wal_last_lsn(w), 203);
     wal_close(w);
@@ -559,8 +562,8 @@ static void test_wal_open_returns_the_replay_callbacks_error(void **state) {
     append_n(w, 5);
     flush_and_sync(&d, w);
     wal_close(w);
-    struct wal_open_args args = {.disk = &d, .options = {.segment_bytes = SEG_BYTES},
-                                 .replay = replay_refuse};
+    struct wal_open_args args = {
+        .disk = &d, .options = {.segment_bytes = SEG_BYTES}, .replay = replay_refuse};
     struct errmsg msg;
     assert_int_equal(wal_open(&args, &w, &msg), ERR_INVALID);
     assert_null(w);
