@@ -24,6 +24,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 
+.SECONDARY:
+
 .PHONY: all test unit sanitize integration fuzz fuzz-build tidy demo bench format clean deps
 
 all: $(BUILD)/capkv

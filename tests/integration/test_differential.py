@@ -20,8 +20,12 @@ PING hello
 ECHO "hello world"
 ECHO
 SELECT 0
-SELECT 1
-SELECT 0
+PING a b
+ECHO a b
+HELLO 4
+HELLO notanumber
+AUTH x
+AUTH a b c
 SELECT 99999
 SELECT notanumber
 FLUSHALL
@@ -134,7 +138,6 @@ HDEL h f1 nope
 HDEL h
 HGETALL missing
 HGET s1 f
-LPUSH list a
 TYPE s1
 TYPE set
 TYPE h
@@ -198,13 +201,38 @@ UNWATCH
 MULTI
 WATCH m
 DISCARD
-SET ifeq a
-SET ifeq b IFEQ a
-GET ifeq
-SET ifeq c IFEQ a
-GET ifeq
-SET newifeq x IFEQ a
-EXISTS newifeq
+MULTI
+SET m x
+INCR m
+GET m
+EXEC
+MULTI
+WATCH m
+EXEC
+SCAN 0
+SCAN 0 MATCH nomatch* COUNT 10
+SCAN 0 COUNT 0
+SCAN 0 COUNT notanumber
+SCAN 0 FOO
+SCAN 0 TYPE string
+SET a 1
+GETEX a EX 10 PX 10
+GETEX a PXAT -1
+GETEX a FOO
+SET x v EXAT 0
+SET x v PXAT 99999999999999999999
+SET x v EX 10 KEEPTTL
+SET x v GET NX
+HSET h f1 v1 f2
+HMSET h f
+SADD set
+MGET
+EXISTS
+TYPE
+DEL
+SMISMEMBER set
+PSETEX p -1 v
+MSETNX a
 WAIT 0 0
 NOSUCHCOMMAND a b
 nosuchcommand
@@ -212,7 +240,8 @@ GET a b
 CLIENT SETNAME myname
 CLIENT GETNAME
 CLIENT SETNAME "bad name"
-CLIENT NOSUCH
+RESET
+DISCARD
 QUIT
 """
 
@@ -258,4 +287,64 @@ def test_differential_replies_match_redis_byte_for_byte(node, redis_ref):
     theirs = run_script(redis_ref.connect())
     diffs = [f"{line!r}: capkv {a!r} redis {b!r}"
              for line, a, b in zip(lines(), ours, theirs) if a != b]
+    assert not diffs, f"{len(diffs)} differing replies:\n" + "\n".join(diffs)
+
+
+# RESP3 after HELLO 3: maps (%), sets (~), nulls (_), the null array of an aborted EXEC.
+SCRIPT_RESP3 = r"""
+SADD s a
+SMEMBERS s
+SMEMBERS missing
+HSET h f v
+HGETALL h
+HGETALL missing
+GET missing
+HMGET h f x
+MGET missing s
+SMISMEMBER s a b
+SET k v GET
+SET k v2 GET
+SET k v3 NX GET
+SET k v4 NX
+CONFIG GET maxclients
+SCAN 0 MATCH nomatch*
+TTL k
+EXPIRETIME k
+SET m 1
+WATCH m
+SET m 2
+MULTI
+INCR m
+EXEC
+MULTI
+INCR m
+SADD s b
+SISMEMBER s b
+EXEC
+INCR k
+GETDEL missing
+HGET h x
+ECHO "x y"
+PING
+"""
+
+
+def run_resp3(sock):
+    reader = RespReader(sock)
+    sock.sendall(encode("HELLO", "3"))
+    hello = reader.read()
+    assert hello.startswith(b"%7\r\n$6\r\nserver\r\n"), hello
+    replies = []
+    for line in SCRIPT_RESP3.strip().splitlines():
+        sock.sendall(encode(*shlex.split(line)))
+        replies.append(reader.read())
+    return replies
+
+
+def test_differential_resp3_replies_match_redis(node, redis_ref):
+    script = SCRIPT_RESP3.strip().splitlines()
+    ours = run_resp3(node.connect())
+    theirs = run_resp3(redis_ref.connect())
+    diffs = [f"{line!r}: capkv {a!r} redis {b!r}"
+             for line, a, b in zip(script, ours, theirs) if a != b]
     assert not diffs, f"{len(diffs)} differing replies:\n" + "\n".join(diffs)
