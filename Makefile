@@ -1,5 +1,6 @@
 # capkv — plain Makefile. `make` builds build/capkv; `make test` runs every check.
-# Variables: WERROR=1 turns warnings into errors (CI sets it); BUILD=dir changes the output.
+# Variables: WERROR=1 turns warnings into errors (CI sets it); BUILD=dir changes the output;
+# SAN adds sanitizer flags (see `sanitize`).
 
 CC       ?= cc
 BUILD    ?= build
@@ -9,8 +10,8 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Wimplicit-f
 ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
-CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -MMD -MP
+SAN      ?=
+CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -Isrc -MMD -MP
 LDLIBS   := -luv -linih -lxxhash -lpthread -lm
 TEST_LIBS := -lcmocka
 
@@ -47,7 +48,8 @@ unit: $(UNIT_BIN)
 # ASan + UBSan build of the unit tests, in its own build directory.
 sanitize:
 	$(MAKE) unit BUILD=build-asan OPT="-O1" CC=clang \
-	    CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -DCAPKV_DEBUG"
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	         -fno-omit-frame-pointer -DCAPKV_DEBUG"
 
 integration: $(BUILD)/capkv
 	@scripts/run-integration.sh
