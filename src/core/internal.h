@@ -16,7 +16,9 @@
 #define NODE_CLIENT_NAME_BYTES_MAX 128
 #define NODE_CLIENT_ADDR_BYTES_MAX 64
 #define NODE_LIB_FIELD_BYTES_MAX 64
-#define NODE_HOLDS_MAX 4096 /* held reply ranges per client before it must wait */
+/* Held reply ranges per client. When full, the newest range absorbs the next reply and
+ * waits for its (later) lsn: a release may come a sync later, never early. */
+#define NODE_HOLDS_MAX 16
 #define NODE_TICK_MS 100    /* Redis's hz 10 */
 #define NODE_EXPIRE_CHECKS_PER_TICK 200
 #define NODE_SNAPSHOT_BUCKETS_PER_STEP 64
@@ -50,7 +52,7 @@ struct client {
     struct buf out;          /* replies; bytes up to released_end may be sent */
     uint64_t out_sent;       /* bytes of output ever sent: out.data[read_pos] is at this */
     uint64_t released_end;   /* absolute */
-    struct node_hold *holds; /* ring of NODE_HOLDS_MAX */
+    struct node_hold holds[NODE_HOLDS_MAX]; /* ring */
     uint32_t hold_head;
     uint32_t hold_count;
     /* MULTI / WATCH */

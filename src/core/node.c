@@ -87,7 +87,6 @@ static void node_client_free(struct client *c) {
     buf_deinit(&c->out);
     buf_deinit(&c->multi_queue);
     buf_deinit(&c->watched);
-    free(c->holds);
     free(c);
 }
 
@@ -188,7 +187,6 @@ static void node_client_open(struct node *node, const struct node_event *ev) {
     buf_init(&c->out);
     buf_init(&c->multi_queue);
     buf_init(&c->watched);
-    c->holds = base_calloc(NODE_HOLDS_MAX, sizeof(struct node_hold));
     if ((node->client_count + 1) * 2 > node->client_slot_count) node_client_map_grow(node);
     node_client_insert(node, c);
     node->client_count++;
