@@ -9,7 +9,7 @@
 
 #include "base/assert.h"
 
-enum config_type { CONFIG_TEXT, CONFIG_UINT, CONFIG_BYTES, CONFIG_FSYNC };
+enum config_type { CONFIG_TEXT, CONFIG_UINT, CONFIG_BYTES, CONFIG_FSYNC, CONFIG_BOOL };
 
 struct config_entry {
     const char *name;
@@ -33,6 +33,8 @@ static const struct config_entry config_table[] = {
      "data directory (write-ahead log and snapshots)"},
     {"fsync", CONFIG_FSYNC, CONFIG_FIELD(fsync), "always", 0, 0,
      "always (reply after fsync, group commit) | everysec | never"},
+    {"fsync-thread", CONFIG_BOOL, CONFIG_FIELD(fsync_thread), "no", 0, 0,
+     "yes: run log syncs on a worker thread (more cores); no: inline, as Redis"},
     {"requirepass", CONFIG_TEXT, CONFIG_FIELD(requirepass), "", 0, 0,
      "password clients must send with AUTH or HELLO (empty: none)"},
     {"maxclients", CONFIG_UINT, CONFIG_FIELD(maxclients), "10000", 1, 1000000,
@@ -84,8 +86,11 @@ static int config_set(struct config_values *v, const char *name, const char *val
     const struct config_entry *e = config_find(name);
     if (e == NULL) return errmsg_set(msg, ERR_CONFIG, "unknown setting '%s' (see --help)", name);
     char *field = (char *)v + e->offset;
-    if (e->type == CONFIG_TEXT || e->type == CONFIG_FSYNC) {
-        size_t cap = e->type == CONFIG_FSYNC ? 16 : CONFIG_TEXT_BYTES_MAX;
+    if (e->type == CONFIG_BOOL && strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+        return errmsg_set(msg, ERR_CONFIG, "%s must be yes or no, not '%s'", name, value);
+    }
+    if (e->type == CONFIG_TEXT || e->type == CONFIG_FSYNC || e->type == CONFIG_BOOL) {
+        size_t cap = e->type == CONFIG_TEXT ? CONFIG_TEXT_BYTES_MAX : 16;
         if (strlen(value) >= cap) return errmsg_set(msg, ERR_CONFIG, "%s is too long", name);
         bool fsync_ok = strcmp(value, "always") == 0 || strcmp(value, "everysec") == 0 ||
                         strcmp(value, "never") == 0 || strcmp(value, "no") == 0;
@@ -209,6 +214,7 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->listen = v->listen;
     o->dir = v->dir;
     o->log_path = v->log_file[0] != '\0' ? v->log_file : NULL;
+    o->sync_in_thread = strcmp(v->fsync_thread, "yes") == 0;
     return 0;
 }
 

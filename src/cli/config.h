@@ -16,6 +16,7 @@ struct config_values {
     char requirepass[CONFIG_TEXT_BYTES_MAX];
     char log_file[CONFIG_TEXT_BYTES_MAX];
     char fsync[16];
+    char fsync_thread[16];
     unsigned long long id;
     unsigned long long maxclients;
     unsigned long long proto_max_bulk_len;

@@ -2,8 +2,8 @@
  * The libuv shell. Each turn of the loop: timer (TICK), I/O callbacks (client bytes, sync
  * completions), then a check callback that sends NODE_EVENT_FLUSH and carries its effects
  * out: one log write and at most one sync for everything that arrived in the turn (group
- * commit), then the released replies. Syncs run on libuv's worker pool so the loop keeps
- * reading while the disk works. Replies are written with uv_try_write straight from the
+ * commit), then the released replies. A sync runs inline by default, or on libuv's worker
+ * pool (fsync-thread = yes) so the loop keeps reading while the disk works. Replies are written with uv_try_write straight from the
  * core's buffer; only what the socket does not take at once is copied for uv_write.
  */
 #include "net/server.h"
@@ -58,7 +58,7 @@ struct server {
     uint64_t next_client_id;
     uint64_t timer_at_ms;
     uint8_t read_buf[SERVER_READ_BYTES];
-    bool read_buf_busy;
+    bool sync_in_thread;
     int fatal;
     struct errmsg fatal_msg;
     FILE *log;
@@ -316,7 +316,16 @@ static void server_effects(struct server *s, const struct node_effects *eff) {
         s->sync_file = eff->sync_file;
         s->sync_lsn = eff->sync_lsn;
         s->sync_work.data = s;
-        uv_queue_work(&s->loop, &s->sync_work, server_on_sync, server_on_synced);
+        if (s->sync_in_thread) {
+            uv_queue_work(&s->loop, &s->sync_work, server_on_sync, server_on_synced);
+        } else {
+            /* Inline, as Redis's appendfsync always: on a small machine a thread handoff
+             * per group commit costs more than the loop loses by waiting. */
+            server_on_sync(&s->sync_work);
+            server_on_synced(&s->sync_work, 0);
+            struct node_event ev = {.kind = NODE_EVENT_FLUSH};
+            server_step(s, &ev);
+        }
     }
     if (eff->wake_at_ms != 0 && eff->wake_at_ms != s->timer_at_ms) {
         uint64_t now = server_now_ms();
@@ -415,6 +424,7 @@ int server_run(const struct server_options *options, struct errmsg *msg) {
     signal(SIGPIPE, SIG_IGN);
     struct server *s = base_calloc(1, sizeof(*s));
     s->log = stderr;
+    s->sync_in_thread = options->sync_in_thread;
     if (options->log_path != NULL && (s->log = fopen(options->log_path, "a")) == NULL) {
         free(s);
         return errmsg_set(msg, ERR_IO, "cannot open log file %s", options->log_path);

@@ -6,6 +6,8 @@
 #ifndef CAPKV_NET_SERVER_H
 #define CAPKV_NET_SERVER_H
 
+#include <stdbool.h>
+
 #include "base/err.h"
 #include "core/node.h"
 
@@ -14,6 +16,7 @@ struct server_options {
     const char *listen;      /* "HOST:PORT" */
     const char *dir;
     const char *log_path; /* NULL: trace lines go to stderr */
+    bool sync_in_thread;  /* run log syncs on a worker thread instead of inline */
 };
 
 /* Runs until SIGINT/SIGTERM (returns 0) or a fatal error (returns it, msg says why). */
