@@ -11,13 +11,14 @@ ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
 SAN      ?=
-CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -Isrc -MMD -MP
+CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -Isrc -Isim -MMD -MP
 LDLIBS   := -luv -linih -lxxhash -lpthread -lm
 TEST_LIBS := -lcmocka
 
 # Every source below src/ except the program's entry point goes into a library that the
 # binary, the unit tests and the fuzz targets share.
-LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c')) \
+            $(sort $(wildcard sim/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/src/cli/main.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -29,9 +30,12 @@ UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all test unit sanitize integration fuzz fuzz-build tidy demo bench format clean deps
 
-all: $(BUILD)/capkv
+all: $(BUILD)/capkv $(BUILD)/lincheck
 
 $(BUILD)/capkv: $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/lincheck: $(BUILD)/obj/tools/lincheck_main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c

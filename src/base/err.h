@@ -20,7 +20,10 @@
     X(ERR_EXISTS, "already exists")                                                                \
     X(ERR_CONFIG, "bad configuration")                                                             \
     X(ERR_TORN, "torn write at the end of a log")                                                  \
-    X(ERR_VERSION, "unsupported format version")
+    X(ERR_VERSION, "unsupported format version")                                                   \
+    X(ERR_NOTLEADER, "this node is not the raft leader")                                           \
+    X(ERR_TRANSFERRING, "leadership transfer in progress")                                         \
+    X(ERR_CONFIG_PENDING, "a configuration change is still uncommitted")
 
 enum err_code {
     ERR_OK = 0,

@@ -225,7 +225,8 @@ class RedisRef:
 
 @pytest.fixture
 def redis_ref(tmp_path):
-    assert os.access(REDIS_SERVER, os.X_OK), f"{REDIS_SERVER} is missing (apt-get install redis-server)"
+    assert os.access(REDIS_SERVER, os.X_OK), \
+        f"{REDIS_SERVER} is missing (apt-get install redis-server)"
     ref = RedisRef(tmp_path)
     yield ref
     ref.stop()
@@ -311,7 +312,8 @@ class RespReader:
             if not chunk:
                 return data
             data += chunk
-        raise AssertionError(f"server did not close the connection in {seconds} s; got {data[:200]!r}")
+        raise AssertionError(
+            f"server did not close the connection in {seconds} s; got {data[:200]!r}")
 
 
 def command(sock, *args, reader=None):

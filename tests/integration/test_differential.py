@@ -9,8 +9,6 @@ SMEMBERS, HGETALL...): its elements are compared as a sorted list.
 
 import shlex
 
-import pytest
-
 from conftest import RespReader, encode
 
 # Each entry is one command line as redis-cli would take it.
