@@ -6,6 +6,8 @@
 
 /* Applies the ops appended to ctx->ops since ops_from. */
 void cmd_apply(struct cmd_ctx *ctx, size_t ops_from);
+/* Deletes key (if present) through the op log. */
+void cmd_delete_key(struct cmd_ctx *ctx, const struct resp_arg *key);
 void cmd_reply_string_too_big(struct cmd_ctx *ctx);
 void cmd_reply_bulk_entry(struct cmd_ctx *ctx, const struct db_entry *e);
 /* "ERR invalid expire time in '<command>' command". */

@@ -29,68 +29,59 @@ static void cmd_set_value(struct cmd_ctx *ctx, const struct resp_arg *key,
 }
 
 enum cmd_set_cond { CMD_SET_ALWAYS, CMD_SET_NX, CMD_SET_XX, CMD_SET_IFEQ };
+enum cmd_set_expire { CMD_EXPIRE_NONE, CMD_EXPIRE_EX, CMD_EXPIRE_PX, CMD_EXPIRE_EXAT,
+                      CMD_EXPIRE_PXAT, CMD_EXPIRE_KEEPTTL, CMD_EXPIRE_PERSIST };
 
 struct cmd_set_opts {
     enum cmd_set_cond cond;
     const struct resp_arg *ifeq_value;
     bool get;
-    bool keepttl;
-    bool has_expire;
-    int64_t expire_ms; /* absolute */
+    enum cmd_set_expire expire;
+    const struct resp_arg *expire_arg;
+    int64_t expire_ms; /* absolute, once cmd_set_expire_ms succeeded */
 };
 
-/* Parses one expiry option (EX PX EXAT PXAT) and its argument at argv[*i]. */
-static bool cmd_set_parse_expire(struct cmd_ctx *ctx, uint32_t *i, struct cmd_set_opts *o) {
-    const struct resp_arg *opt = &ctx->argv[*i];
-    bool ex = cmd_arg_is(opt, "ex");
-    bool px = cmd_arg_is(opt, "px");
-    bool exat = cmd_arg_is(opt, "exat");
-    bool pxat = cmd_arg_is(opt, "pxat");
-    ASSERT(ex || px || exat || pxat);
-    if (o->has_expire || o->keepttl || *i + 1 >= ctx->argc) {
-        cmd_reply_syntax(ctx);
-        return false;
-    }
-    int64_t v;
-    if (!cmd_arg_i64(&ctx->argv[*i + 1], &v)) {
-        cmd_reply_not_integer(ctx);
-        return false;
-    }
-    if (v <= 0) {
-        cmd_reply_invalid_expire(ctx);
-        return false;
-    }
-    if (!cmd_parse_expire(ctx, &ctx->argv[*i + 1], (ex || exat) ? 1000 : 1, exat || pxat,
-                          &o->expire_ms)) {
-        return false;
-    }
-    o->has_expire = true;
-    *i += 1;
-    return true;
+static enum cmd_set_cond cmd_set_cond_of(const struct resp_arg *a) {
+    if (cmd_arg_is(a, "nx")) return CMD_SET_NX;
+    if (cmd_arg_is(a, "xx")) return CMD_SET_XX;
+    if (cmd_arg_is(a, "ifeq")) return CMD_SET_IFEQ;
+    return CMD_SET_ALWAYS;
 }
 
-static bool cmd_set_parse(struct cmd_ctx *ctx, uint32_t first, struct cmd_set_opts *o) {
+static enum cmd_set_expire cmd_set_expire_of(const struct resp_arg *a, bool persist_ok) {
+    if (cmd_arg_is(a, "ex")) return CMD_EXPIRE_EX;
+    if (cmd_arg_is(a, "px")) return CMD_EXPIRE_PX;
+    if (cmd_arg_is(a, "exat")) return CMD_EXPIRE_EXAT;
+    if (cmd_arg_is(a, "pxat")) return CMD_EXPIRE_PXAT;
+    if (!persist_ok && cmd_arg_is(a, "keepttl")) return CMD_EXPIRE_KEEPTTL;
+    if (persist_ok && cmd_arg_is(a, "persist")) return CMD_EXPIRE_PERSIST;
+    return CMD_EXPIRE_NONE;
+}
+
+/* Parses options from argv[first] on, with Redis's rules: an option may repeat (the last
+ * value wins) but may not be combined with a conflicting one (NX with XX, EX with PX...).
+ * getex: the GETEX option set (PERSIST instead of NX XX GET KEEPTTL IFEQ). */
+static bool cmd_set_parse(struct cmd_ctx *ctx, uint32_t first, bool getex,
+                          struct cmd_set_opts *o) {
     memset(o, 0, sizeof(*o));
     for (uint32_t i = first; i < ctx->argc; i++) {
         const struct resp_arg *a = &ctx->argv[i];
-        bool cond = cmd_arg_is(a, "nx") || cmd_arg_is(a, "xx") || cmd_arg_is(a, "ifeq");
-        if (cond && o->cond != CMD_SET_ALWAYS) goto syntax;
-        if (cmd_arg_is(a, "nx")) {
-            o->cond = CMD_SET_NX;
-        } else if (cmd_arg_is(a, "xx")) {
-            o->cond = CMD_SET_XX;
-        } else if (cmd_arg_is(a, "ifeq")) {
-            if (i + 1 >= ctx->argc) goto syntax;
-            o->cond = CMD_SET_IFEQ;
-            o->ifeq_value = &ctx->argv[++i];
-        } else if (cmd_arg_is(a, "get")) {
+        enum cmd_set_cond cond = getex ? CMD_SET_ALWAYS : cmd_set_cond_of(a);
+        enum cmd_set_expire expire = cmd_set_expire_of(a, getex);
+        bool has_value = i + 1 < ctx->argc;
+        if (cond != CMD_SET_ALWAYS) {
+            if (o->cond != CMD_SET_ALWAYS && o->cond != cond) goto syntax;
+            if (cond == CMD_SET_IFEQ && !has_value) goto syntax;
+            o->cond = cond;
+            if (cond == CMD_SET_IFEQ) o->ifeq_value = &ctx->argv[++i];
+        } else if (!getex && cmd_arg_is(a, "get")) {
             o->get = true;
-        } else if (cmd_arg_is(a, "keepttl")) {
-            if (o->has_expire) goto syntax;
-            o->keepttl = true;
-        } else if (cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
-                   cmd_arg_is(a, "pxat")) {
-            if (!cmd_set_parse_expire(ctx, &i, o)) return false;
+        } else if (expire != CMD_EXPIRE_NONE) {
+            if (o->expire != CMD_EXPIRE_NONE && o->expire != expire) goto syntax;
+            bool takes_value = expire != CMD_EXPIRE_KEEPTTL && expire != CMD_EXPIRE_PERSIST;
+            if (takes_value && !has_value) goto syntax;
+            o->expire = expire;
+            if (takes_value) o->expire_arg = &ctx->argv[++i];
         } else {
             goto syntax;
         }
@@ -99,6 +90,23 @@ static bool cmd_set_parse(struct cmd_ctx *ctx, uint32_t first, struct cmd_set_op
 syntax:
     cmd_reply_syntax(ctx);
     return false;
+}
+
+/* Turns the parsed expiry into absolute ms; false (replied) when invalid. */
+static bool cmd_set_expire_ms(struct cmd_ctx *ctx, struct cmd_set_opts *o) {
+    if (o->expire_arg == NULL) return true;
+    int64_t v;
+    if (!cmd_arg_i64(o->expire_arg, &v)) {
+        cmd_reply_not_integer(ctx);
+        return false;
+    }
+    if (v <= 0) {
+        cmd_reply_invalid_expire(ctx);
+        return false;
+    }
+    bool seconds = o->expire == CMD_EXPIRE_EX || o->expire == CMD_EXPIRE_EXAT;
+    bool absolute = o->expire == CMD_EXPIRE_EXAT || o->expire == CMD_EXPIRE_PXAT;
+    return cmd_parse_expire(ctx, o->expire_arg, seconds ? 1000 : 1, absolute, &o->expire_ms);
 }
 
 static bool cmd_set_cond_holds(const struct cmd_set_opts *o, const struct db_entry *e) {
@@ -122,7 +130,8 @@ static bool cmd_set_cond_holds(const struct cmd_set_opts *o, const struct db_ent
 
 void cmd_set(struct cmd_ctx *ctx) {
     struct cmd_set_opts o;
-    if (!cmd_set_parse(ctx, 3, &o)) return;
+    if (!cmd_set_parse(ctx, 3, false, &o)) return;
+    if (!cmd_set_expire_ms(ctx, &o)) return;
     struct db_entry *e = cmd_lookup_key(ctx, &ctx->argv[1]);
     bool needs_string = o.get || o.cond == CMD_SET_IFEQ;
     if (e != NULL && needs_string && db_entry_type(e) != VALUE_STRING) {
@@ -131,19 +140,22 @@ void cmd_set(struct cmd_ctx *ctx) {
     }
     bool holds = cmd_set_cond_holds(&o, e);
     if (o.get) {
-        if (e == NULL)
-            resp_put_null(ctx->out, ctx->proto);
-        else
-            cmd_reply_bulk_entry(ctx, e);
+        if (e == NULL) resp_put_null(ctx->out, ctx->proto);
+        else cmd_reply_bulk_entry(ctx, e);
     }
     if (!holds) {
         if (!o.get) resp_put_null(ctx->out, ctx->proto);
         return;
     }
     uint64_t expire_ms = DB_NO_EXPIRE;
-    if (o.has_expire) expire_ms = (uint64_t)o.expire_ms;
-    if (o.keepttl && e != NULL) expire_ms = db_entry_expire_ms(e);
-    cmd_set_value(ctx, &ctx->argv[1], &ctx->argv[2], expire_ms);
+    if (o.expire_arg != NULL) expire_ms = (uint64_t)o.expire_ms;
+    if (o.expire == CMD_EXPIRE_KEEPTTL && e != NULL) expire_ms = db_entry_expire_ms(e);
+    if (o.expire_arg != NULL && expire_ms <= ctx->now_ms) {
+        /* Already expired, as with EXAT in the past: Redis removes the key at once. */
+        cmd_delete_key(ctx, &ctx->argv[1]);
+    } else {
+        cmd_set_value(ctx, &ctx->argv[1], &ctx->argv[2], expire_ms);
+    }
     if (!o.get) resp_put_simple(ctx->out, "OK");
 }
 
@@ -263,9 +275,7 @@ void cmd_getdel(struct cmd_ctx *ctx) {
         return;
     }
     cmd_reply_bulk_entry(ctx, e);
-    size_t from = ctx->ops->len;
-    op_put_del(ctx->ops, ctx->argv[1].data, ctx->argv[1].bytes);
-    cmd_apply(ctx, from);
+    cmd_delete_key(ctx, &ctx->argv[1]);
 }
 
 void cmd_getset(struct cmd_ctx *ctx) {
@@ -278,33 +288,28 @@ void cmd_getset(struct cmd_ctx *ctx) {
     cmd_set_value(ctx, &ctx->argv[1], &ctx->argv[2], DB_NO_EXPIRE);
 }
 
-/* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] */
+/* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: as Redis, a missing key answers
+ * nil before the expiry value is checked. */
 void cmd_getex(struct cmd_ctx *ctx) {
     struct cmd_set_opts o;
-    memset(&o, 0, sizeof(o));
-    bool persist = false;
-    for (uint32_t i = 2; i < ctx->argc; i++) {
-        const struct resp_arg *a = &ctx->argv[i];
-        if (cmd_arg_is(a, "persist") && !o.has_expire && !persist) {
-            persist = true;
-        } else if (!persist && (cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") ||
-                                cmd_arg_is(a, "exat") || cmd_arg_is(a, "pxat"))) {
-            if (!cmd_set_parse_expire(ctx, &i, &o)) return;
-        } else {
-            cmd_reply_syntax(ctx);
-            return;
-        }
-    }
+    if (!cmd_set_parse(ctx, 2, true, &o)) return;
     struct db_entry *e;
     if (!cmd_lookup_typed(ctx, &ctx->argv[1], VALUE_STRING, &e)) return;
     if (e == NULL) {
         resp_put_null(ctx->out, ctx->proto);
         return;
     }
+    if (!cmd_set_expire_ms(ctx, &o)) return;
+    e = cmd_lookup_key(ctx, &ctx->argv[1]);
+    ASSERT(e != NULL);
     cmd_reply_bulk_entry(ctx, e);
-    if (!o.has_expire && !persist) return;
+    if (o.expire == CMD_EXPIRE_NONE) return;
+    if (o.expire != CMD_EXPIRE_PERSIST && (uint64_t)o.expire_ms <= ctx->now_ms) {
+        cmd_delete_key(ctx, &ctx->argv[1]);
+        return;
+    }
     size_t from = ctx->ops->len;
     op_put_expire(ctx->ops, ctx->argv[1].data, ctx->argv[1].bytes,
-                  persist ? DB_NO_EXPIRE : (uint64_t)o.expire_ms);
+                  o.expire == CMD_EXPIRE_PERSIST ? DB_NO_EXPIRE : (uint64_t)o.expire_ms);
     cmd_apply(ctx, from);
 }

@@ -22,6 +22,13 @@ void cmd_apply(struct cmd_ctx *ctx, size_t ops_from) {
     ASSERT(rc == 0);
 }
 
+void cmd_delete_key(struct cmd_ctx *ctx, const struct resp_arg *key) {
+    if (db_find(ctx->db, key->data, key->bytes) == NULL) return;
+    size_t from = ctx->ops->len;
+    op_put_del(ctx->ops, key->data, key->bytes);
+    cmd_apply(ctx, from);
+}
+
 struct db_entry *cmd_lookup_key(struct cmd_ctx *ctx, const struct resp_arg *key) {
     struct db_entry *e = db_find(ctx->db, key->data, key->bytes);
     if (e == NULL || !db_entry_expired(e, ctx->now_ms)) return e;

@@ -25,7 +25,13 @@ static void conn_auth(struct node *node, struct client *c, uint32_t argc,
         resp_put_error(&c->out, "ERR syntax error");
         return;
     }
-    if (node->requirepass[0] == '\0') {
+    /* Without requirepass the default user has no password: Redis accepts any password
+     * given with the username "default", and refuses a password given alone. */
+    if (node->requirepass[0] == '\0' && argc == 3 && cmd_arg_is(&argv[1], "default")) {
+        resp_put_simple(&c->out, "OK");
+        return;
+    }
+    if (node->requirepass[0] == '\0' && argc == 2) {
         resp_put_error(&c->out, "ERR AUTH <password> called without any password configured "
                                 "for the default user. Are you sure your configuration is "
                                 "correct?");
@@ -103,7 +109,9 @@ static void conn_hello(struct node *node, struct client *c, uint32_t argc,
             return;
         }
     }
-    if (pass != NULL) {
+    bool nopass_default = node->requirepass[0] == '\0' && user != NULL &&
+                          cmd_arg_is(user, "default");
+    if (pass != NULL && !nopass_default) {
         if (node->requirepass[0] == '\0' || !conn_password_ok(node, user, pass)) {
             resp_put_error(&c->out,
                            "WRONGPASS invalid username-password pair or user is disabled.");
@@ -169,35 +177,65 @@ static void conn_client_setname(struct client *c, const struct resp_arg *name) {
     resp_put_simple(&c->out, "OK");
 }
 
+int conn_subcommand(struct client *c, const char *command, const struct conn_sub *subs,
+                    size_t count, uint32_t argc, const struct resp_arg *argv) {
+    const struct resp_arg *sub = &argv[1];
+    for (size_t i = 0; i < count; i++) {
+        if (!cmd_arg_is(sub, subs[i].name)) continue;
+        int arity = subs[i].arity;
+        bool ok = arity > 0 ? argc == (uint32_t)arity : argc >= (uint32_t)-arity;
+        if (ok) return (int)i;
+        resp_put_errorf(&c->out, "ERR wrong number of arguments for '%s|%s' command", command,
+                        subs[i].name);
+        return -1;
+    }
+    char upper[16];
+    size_t n = strlen(command) < sizeof(upper) - 1 ? strlen(command) : sizeof(upper) - 1;
+    for (size_t i = 0; i < n; i++) upper[i] = (char)(command[i] - 32 * (command[i] >= 'a'));
+    upper[n] = '\0';
+    resp_put_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                    (int)(sub->bytes > 128 ? 128 : sub->bytes), (const char *)sub->data, upper);
+    return -1;
+}
+
+enum conn_client_sub {
+    CONN_CLIENT_ID, CONN_CLIENT_SETNAME, CONN_CLIENT_GETNAME, CONN_CLIENT_LIST,
+    CONN_CLIENT_INFO, CONN_CLIENT_SETINFO, CONN_CLIENT_NO_EVICT, CONN_CLIENT_NO_TOUCH,
+};
+
+static const struct conn_sub conn_client_subs[] = {
+    [CONN_CLIENT_ID] = {"id", 2},           [CONN_CLIENT_SETNAME] = {"setname", 3},
+    [CONN_CLIENT_GETNAME] = {"getname", 2}, [CONN_CLIENT_LIST] = {"list", -2},
+    [CONN_CLIENT_INFO] = {"info", 2},       [CONN_CLIENT_SETINFO] = {"setinfo", 4},
+    [CONN_CLIENT_NO_EVICT] = {"no-evict", 3}, [CONN_CLIENT_NO_TOUCH] = {"no-touch", 3},
+};
+
+static void conn_client_info(struct node *node, struct client *c) {
+    struct buf line;
+    buf_init(&line);
+    info_client_line(node, c, &line);
+    resp_put_verbatim(&c->out, c->proto, (const char *)line.data, line.len);
+    buf_deinit(&line);
+}
+
 static void conn_client(struct node *node, struct client *c, uint32_t argc,
                         const struct resp_arg *argv) {
-    const struct resp_arg *sub = &argv[1];
-    if (cmd_arg_is(sub, "id") && argc == 2) {
-        resp_put_int(&c->out, (int64_t)c->id);
-    } else if (cmd_arg_is(sub, "setname") && argc == 3) {
-        conn_client_setname(c, &argv[2]);
-    } else if (cmd_arg_is(sub, "getname") && argc == 2) {
-        if (c->name[0] == '\0')
-            resp_put_null(&c->out, c->proto);
-        else
-            resp_put_bulk_str(&c->out, c->name);
-    } else if (cmd_arg_is(sub, "list") && (argc == 2 || argc == 4)) {
-        conn_client_list(node, c);
-    } else if (cmd_arg_is(sub, "info") && argc == 2) {
-        struct buf line;
-        buf_init(&line);
-        info_client_line(node, c, &line);
-        resp_put_verbatim(&c->out, c->proto, (const char *)line.data, line.len);
-        buf_deinit(&line);
-    } else if (cmd_arg_is(sub, "setinfo") && argc == 4) {
-        conn_client_setinfo(c, &argv[2], &argv[3]);
-    } else if ((cmd_arg_is(sub, "no-evict") || cmd_arg_is(sub, "no-touch")) && argc == 3) {
-        resp_put_simple(&c->out, "OK");
-    } else {
-        resp_put_errorf(&c->out,
-                        "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try CLIENT HELP.",
-                        (int)sub->bytes, (const char *)sub->data);
+    int sub = conn_subcommand(c, "client", conn_client_subs,
+                              sizeof(conn_client_subs) / sizeof(conn_client_subs[0]), argc, argv);
+    switch (sub) {
+    case -1: return;
+    case CONN_CLIENT_ID: resp_put_int(&c->out, (int64_t)c->id); return;
+    case CONN_CLIENT_SETNAME: conn_client_setname(c, &argv[2]); return;
+    case CONN_CLIENT_GETNAME:
+        if (c->name[0] == '\0') resp_put_null(&c->out, c->proto);
+        else resp_put_bulk_str(&c->out, c->name);
+        return;
+    case CONN_CLIENT_LIST: conn_client_list(node, c); return;
+    case CONN_CLIENT_INFO: conn_client_info(node, c); return;
+    case CONN_CLIENT_SETINFO: conn_client_setinfo(c, &argv[2], &argv[3]); return;
+    case CONN_CLIENT_NO_EVICT:
+    case CONN_CLIENT_NO_TOUCH: resp_put_simple(&c->out, "OK"); return;
+    default: UNREACHABLE();
     }
 }
 

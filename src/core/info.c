@@ -217,34 +217,54 @@ static void info_command_docs(struct client *c, uint32_t argc, const struct resp
     }
 }
 
-void info_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
+enum info_command_sub { INFO_CMD_COUNT, INFO_CMD_LIST, INFO_CMD_INFO, INFO_CMD_DOCS };
+
+static const struct conn_sub info_command_subs[] = {
+    [INFO_CMD_COUNT] = {"count", 2},
+    [INFO_CMD_LIST] = {"list", -2},
+    [INFO_CMD_INFO] = {"info", -2},
+    [INFO_CMD_DOCS] = {"docs", -2},
+};
+
+static void info_command_info(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    size_t count;
+    const struct cmd_spec *table = cmd_table(&count);
+    if (argc == 2) {
+        resp_put_array(&c->out, count);
+        for (size_t i = 0; i < count; i++) info_command_entry(&c->out, c->proto, &table[i]);
+        return;
+    }
+    resp_put_array(&c->out, argc - 2);
+    for (uint32_t i = 2; i < argc; i++) {
+        const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
+        if (spec == NULL) resp_put_null(&c->out, c->proto);
+        else info_command_entry(&c->out, c->proto, spec);
+    }
+}
+
+void info_command(struct node *node, struct client *c, uint32_t argc,
+                  const struct resp_arg *argv) {
     (void)node;
     size_t count;
     const struct cmd_spec *table = cmd_table(&count);
     if (argc == 1) {
         resp_put_array(&c->out, count);
         for (size_t i = 0; i < count; i++) info_command_entry(&c->out, c->proto, &table[i]);
-    } else if (cmd_arg_is(&argv[1], "count") && argc == 2) {
-        resp_put_int(&c->out, (int64_t)count);
-    } else if (cmd_arg_is(&argv[1], "list") && argc == 2) {
+        return;
+    }
+    int sub = conn_subcommand(c, "command", info_command_subs,
+                              sizeof(info_command_subs) / sizeof(info_command_subs[0]), argc,
+                              argv);
+    switch (sub) {
+    case -1: return;
+    case INFO_CMD_COUNT: resp_put_int(&c->out, (int64_t)count); return;
+    case INFO_CMD_LIST:
         resp_put_array(&c->out, count);
         for (size_t i = 0; i < count; i++) resp_put_bulk_str(&c->out, table[i].name);
-    } else if (cmd_arg_is(&argv[1], "info")) {
-        resp_put_array(&c->out, argc - 2);
-        for (uint32_t i = 2; i < argc; i++) {
-            const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
-            if (spec == NULL)
-                resp_put_null_array(&c->out, c->proto);
-            else
-                info_command_entry(&c->out, c->proto, spec);
-        }
-    } else if (cmd_arg_is(&argv[1], "docs")) {
-        info_command_docs(c, argc, argv);
-    } else {
-        resp_put_errorf(&c->out,
-                        "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try COMMAND HELP.",
-                        (int)argv[1].bytes, (const char *)argv[1].data);
+        return;
+    case INFO_CMD_INFO: info_command_info(c, argc, argv); return;
+    case INFO_CMD_DOCS: info_command_docs(c, argc, argv); return;
+    default: UNREACHABLE();
     }
 }
 
@@ -309,20 +329,33 @@ static void info_config_get(struct node *node, struct client *c, uint32_t argc,
     buf_deinit(&params);
 }
 
-void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
-    if (cmd_arg_is(&argv[1], "get") && argc >= 3) {
-        info_config_get(node, c, argc, argv);
-    } else if (cmd_arg_is(&argv[1], "resetstat") && argc == 2) {
+enum info_config_sub { INFO_CONFIG_GET, INFO_CONFIG_SET, INFO_CONFIG_RESETSTAT,
+                       INFO_CONFIG_REWRITE };
+
+static const struct conn_sub info_config_subs[] = {
+    [INFO_CONFIG_GET] = {"get", -3},
+    [INFO_CONFIG_SET] = {"set", -4},
+    [INFO_CONFIG_RESETSTAT] = {"resetstat", 2},
+    [INFO_CONFIG_REWRITE] = {"rewrite", 2},
+};
+
+void info_config(struct node *node, struct client *c, uint32_t argc,
+                 const struct resp_arg *argv) {
+    int sub = conn_subcommand(c, "config", info_config_subs,
+                              sizeof(info_config_subs) / sizeof(info_config_subs[0]), argc, argv);
+    switch (sub) {
+    case -1: return;
+    case INFO_CONFIG_GET: info_config_get(node, c, argc, argv); return;
+    case INFO_CONFIG_RESETSTAT:
         memset(&node->stats, 0, sizeof(node->stats));
         resp_put_simple(&c->out, "OK");
-    } else if (cmd_arg_is(&argv[1], "set") || cmd_arg_is(&argv[1], "rewrite")) {
+        return;
+    case INFO_CONFIG_SET:
+    case INFO_CONFIG_REWRITE:
         resp_put_error(&c->out, "ERR CONFIG SET and REWRITE are not supported: settings come "
                                 "from the config file and flags; change them there and restart "
                                 "the node");
-    } else {
-        resp_put_errorf(&c->out,
-                        "ERR unknown subcommand or wrong number of arguments for "
-                        "'%.*s'. Try CONFIG HELP.",
-                        (int)argv[1].bytes, (const char *)argv[1].data);
+        return;
+    default: UNREACHABLE();
     }
 }

@@ -145,6 +145,18 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
               const struct resp_arg *argv);
 void conn_reset_client(struct node *node, struct client *c);
 
+/* A subcommand and its arity as Redis counts it (the command's name included). */
+struct conn_sub {
+    const char *name;
+    int arity;
+};
+
+/* Finds argv[1] among subs; on an unknown name or a wrong argument count replies Redis 7's
+ * error ("unknown subcommand 'x'. Try CLIENT HELP." / "wrong number of arguments for
+ * 'client|setname' command") and returns -1. */
+int conn_subcommand(struct client *c, const char *command, const struct conn_sub *subs,
+                    size_t count, uint32_t argc, const struct resp_arg *argv);
+
 /* tx.c: MULTI EXEC DISCARD WATCH UNWATCH */
 void tx_queue(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
 void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,

@@ -3,8 +3,9 @@
  * completions), then a check callback that sends NODE_EVENT_FLUSH and carries its effects
  * out: one log write and at most one sync for everything that arrived in the turn (group
  * commit), then the released replies. A sync runs inline by default, or on libuv's worker
- * pool (fsync-thread = yes) so the loop keeps reading while the disk works. Replies are written with uv_try_write straight from the
- * core's buffer; only what the socket does not take at once is copied for uv_write.
+ * pool (fsync-thread = yes) so the loop keeps reading while the disk works. Replies are
+ * written with uv_try_write straight from the core's buffer; only what the socket does not
+ * take at once is copied for uv_write.
  */
 #include "net/server.h"
 

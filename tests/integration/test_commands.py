@@ -105,8 +105,6 @@ def test_unknown_command_and_arity_errors(r):
         assert err(e) == f"wrong number of arguments for '{name}' command"
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: unknown subcommand error text is Redis "
-                   "6's 'unknown subcommand or wrong number of arguments for ...'")
 @pytest.mark.parametrize("container", ["CLIENT", "CONFIG", "COMMAND"])
 def test_unknown_subcommand_error_text_matches_redis7(r, container):
     with pytest.raises(redis.ResponseError) as e:
@@ -114,8 +112,6 @@ def test_unknown_subcommand_error_text_matches_redis7(r, container):
     assert err(e) == f"unknown subcommand 'NOSUCH'. Try {container} HELP."
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: subcommand arity error is not Redis 7's "
-                   "\"wrong number of arguments for 'client|setname' command\"")
 @pytest.mark.parametrize("args,name", [(("CLIENT", "SETNAME"), "client|setname"),
                                        (("CLIENT", "ID", "x"), "client|id"),
                                        (("CONFIG", "GET"), "config|get"),
@@ -126,16 +122,12 @@ def test_subcommand_arity_error_text_matches_redis7(r, args, name):
     assert err(e) == f"wrong number of arguments for '{name}' command"
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: COMMAND INFO of an unknown command answers "
-                   "a null array (*-1); Redis 7 answers a null bulk ($-1) in RESP2")
 def test_command_info_unknown_is_null_bulk(node):
     s = node.connect()
     s.sendall(encode("COMMAND", "INFO", "nosuchcmd"))
     assert RespReader(s).read() == b"*1\r\n$-1\r\n"
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: a repeated SET/GETEX option (EX 10 EX 20, "
-                   "NX NX) is a syntax error; Redis 7 accepts it, the last value wins")
 def test_repeated_set_option_is_accepted_like_redis(r):
     assert ex(r, "SET", "k", "v", "NX", "NX") == "OK"
     assert ex(r, "SET", "k", "v", "EX", "10", "EX", "20") == "OK"
@@ -144,9 +136,6 @@ def test_repeated_set_option_is_accepted_like_redis(r):
     assert 29 <= r.ttl("k") <= 30
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: without requirepass, AUTH default <pw> and "
-                   "HELLO 2 AUTH default <pw> are refused; Redis 7's nopass default user "
-                   "accepts any password")
 def test_auth_with_username_without_requirepass_is_ok_like_redis(r):
     assert ex(r, "AUTH", "default", "anything") == "OK"
     reply = ex(r, "HELLO", "2", "AUTH", "default", "anything")
@@ -328,8 +317,6 @@ def test_binary_and_large_values_round_trip(node):
     c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="capkv bug: GETEX on a missing key validates the "
-                   "expire before the lookup; Redis 7 replies nil")
 def test_getex_missing_key_with_bad_expire_is_nil_like_redis(r):
     assert r.execute_command("GETEX", "missing", "PXAT", "-1") is None
 
