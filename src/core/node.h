@@ -42,6 +42,43 @@ struct node_host_stats {
 typedef void node_host_stats_fn(void *ctx, struct node_host_stats *out);
 typedef void node_trace_fn(void *ctx, const char *line);
 
+#define NODE_PEERS_MAX 9 /* cluster members, this node included (RAFT_NODES_MAX) */
+#define NODE_ADDR_BYTES_MAX 64
+
+/* A cluster member. The core only uses the id; the address is for the shell. */
+struct node_peer {
+    uint32_t id;
+    char addr[NODE_ADDR_BYTES_MAX]; /* peer-protocol address HOST:PORT */
+};
+
+/* Peer payloads (carried in the shell's checksummed frames, docs/formats.md); the first
+ * byte is the kind. */
+enum node_peer_kind {
+    NODE_PEER_RAFT = 1,          /* a raft message (raft_msg_encode) */
+    NODE_PEER_FORWARD = 2,       /* a client request for the leader: request id:u64,
+                                  * proto:u8, argc:u32, (len:u32 bytes)* */
+    NODE_PEER_FORWARD_REPLY = 3, /* request id:u64, then the RESP reply bytes */
+};
+
+#define NODE_KEYSPACES_MAX 32
+#define NODE_KEYSPACE_MATCHES_MAX 8
+#define NODE_KEYSPACE_TEXT_BYTES_MAX 128
+
+enum node_replication { NODE_REPLICATION_MAJORITY = 1, NODE_REPLICATION_ALL,
+                        NODE_REPLICATION_LEADER };
+enum node_consistency { NODE_CONSISTENCY_LINEARIZABLE = 1, NODE_CONSISTENCY_LEASE,
+                        NODE_CONSISTENCY_STALE };
+
+/* A keyspace: keys matching any glob in match (first keyspace in order wins; "*" catches
+ * the rest). Only mode = cp exists until the AP engine lands. */
+struct node_keyspace {
+    char name[NODE_KEYSPACE_TEXT_BYTES_MAX];
+    uint32_t match_count;
+    char match[NODE_KEYSPACE_MATCHES_MAX][NODE_KEYSPACE_TEXT_BYTES_MAX];
+    enum node_replication replication;
+    enum node_consistency consistency; /* default read level of the keyspace */
+};
+
 struct node_config {
     uint32_t id;
     enum node_fsync fsync;
@@ -61,6 +98,18 @@ struct node_config {
     void *host_ctx;
     node_trace_fn *trace; /* may be NULL */
     void *trace_ctx;
+    /* Cluster: with peer_count == 0 the node runs alone (its own log, no Raft). Otherwise
+     * peers lists every voter, this node included, and CP data goes through Raft. */
+    uint32_t peer_count;
+    struct node_peer peers[NODE_PEERS_MAX];
+    uint64_t election_timeout_ms_min;
+    uint64_t election_timeout_ms_max;
+    uint64_t heartbeat_ms;
+    uint64_t request_timeout_ms; /* a write not committed by then answers -TIMEOUT */
+    uint64_t seed;               /* randomized election timeouts */
+    bool enable_faults;          /* accept FAULT commands */
+    uint32_t keyspace_count;     /* 0: one keyspace "default" matching "*" */
+    struct node_keyspace keyspaces[NODE_KEYSPACES_MAX];
 };
 
 #define NODE_OUTPUT_BYTES_MAX_DEFAULT (256ull * 1024 * 1024)
@@ -87,11 +136,14 @@ enum node_event_kind {
     NODE_EVENT_TICK,
     NODE_EVENT_SYNCED, /* lsn: the sync asked for by an effect finished */
     NODE_EVENT_FLUSH,  /* end of a batch of events: write the log, release replies */
+    NODE_EVENT_PEER_MESSAGE, /* peer_id, data, bytes: one frame's payload from a peer */
 };
 
 struct node_event {
     enum node_event_kind kind;
-    uint64_t now_ms; /* wall clock, Unix milliseconds (expiry compares with it) */
+    uint64_t now_ms;  /* wall clock, Unix milliseconds (expiry compares with it) */
+    uint64_t mono_ms; /* monotonic milliseconds, for Raft's timeouts; 0: use now_ms */
+    uint32_t peer_id; /* PEER_MESSAGE: the sender, as the shell's link handshake named it */
     uint64_t client_id;
     const uint8_t *data; /* borrowed for the call */
     size_t bytes;
@@ -100,12 +152,22 @@ struct node_event {
     int sync_error; /* non-zero: the sync failed; the node stops accepting writes */
 };
 
+/* A payload for a peer; data borrowed until the next step. Delivery is best effort (Raft
+ * tolerates loss): a shell drops it when the link is down. */
+struct node_peer_send {
+    uint32_t to;
+    const uint8_t *data;
+    size_t bytes;
+};
+
 struct node_effects {
     /* FLUSH only: clients with output to send; valid until the next step. */
     const uint64_t *write_clients;
     size_t write_count;
     const uint64_t *close_clients; /* to close once their output is sent */
     size_t close_count;
+    const struct node_peer_send *peer_sends; /* FLUSH only: payloads to send, in order */
+    size_t peer_send_count;
     struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
     uint64_t sync_lsn;
     uint64_t wake_at_ms; /* send a TICK at or after this time */
