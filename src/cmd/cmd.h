@@ -31,6 +31,7 @@ struct cmd_ctx {
     struct buf *out;             /* reply, appended */
     struct buf *ops;             /* write commands append their ops */
     uint64_t string_bytes_max;   /* longest value a command may create */
+    bool readonly; /* a read served outside the log: expired keys are hidden, never deleted */
 };
 
 typedef void cmd_fn(struct cmd_ctx *ctx);
@@ -69,6 +70,9 @@ enum cmd_core_op {
     CMD_CORE_BGSAVE,
     CMD_CORE_SAVE,
     CMD_CORE_WAIT,
+    CMD_CORE_CLUSTER,
+    CMD_CORE_CONSISTENCY,
+    CMD_CORE_FAULT,
 };
 
 struct cmd_spec {

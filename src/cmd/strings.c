@@ -29,8 +29,15 @@ static void cmd_set_value(struct cmd_ctx *ctx, const struct resp_arg *key,
 }
 
 enum cmd_set_cond { CMD_SET_ALWAYS, CMD_SET_NX, CMD_SET_XX, CMD_SET_IFEQ };
-enum cmd_set_expire { CMD_EXPIRE_NONE, CMD_EXPIRE_EX, CMD_EXPIRE_PX, CMD_EXPIRE_EXAT,
-                      CMD_EXPIRE_PXAT, CMD_EXPIRE_KEEPTTL, CMD_EXPIRE_PERSIST };
+enum cmd_set_expire {
+    CMD_EXPIRE_NONE,
+    CMD_EXPIRE_EX,
+    CMD_EXPIRE_PX,
+    CMD_EXPIRE_EXAT,
+    CMD_EXPIRE_PXAT,
+    CMD_EXPIRE_KEEPTTL,
+    CMD_EXPIRE_PERSIST
+};
 
 struct cmd_set_opts {
     enum cmd_set_cond cond;
@@ -61,8 +68,7 @@ static enum cmd_set_expire cmd_set_expire_of(const struct resp_arg *a, bool pers
 /* Parses options from argv[first] on, with Redis's rules: an option may repeat (the last
  * value wins) but may not be combined with a conflicting one (NX with XX, EX with PX...).
  * getex: the GETEX option set (PERSIST instead of NX XX GET KEEPTTL IFEQ). */
-static bool cmd_set_parse(struct cmd_ctx *ctx, uint32_t first, bool getex,
-                          struct cmd_set_opts *o) {
+static bool cmd_set_parse(struct cmd_ctx *ctx, uint32_t first, bool getex, struct cmd_set_opts *o) {
     memset(o, 0, sizeof(*o));
     for (uint32_t i = first; i < ctx->argc; i++) {
         const struct resp_arg *a = &ctx->argv[i];
@@ -140,8 +146,10 @@ void cmd_set(struct cmd_ctx *ctx) {
     }
     bool holds = cmd_set_cond_holds(&o, e);
     if (o.get) {
-        if (e == NULL) resp_put_null(ctx->out, ctx->proto);
-        else cmd_reply_bulk_entry(ctx, e);
+        if (e == NULL)
+            resp_put_null(ctx->out, ctx->proto);
+        else
+            cmd_reply_bulk_entry(ctx, e);
     }
     if (!holds) {
         if (!o.get) resp_put_null(ctx->out, ctx->proto);

@@ -32,6 +32,7 @@ void cmd_delete_key(struct cmd_ctx *ctx, const struct resp_arg *key) {
 struct db_entry *cmd_lookup_key(struct cmd_ctx *ctx, const struct resp_arg *key) {
     struct db_entry *e = db_find(ctx->db, key->data, key->bytes);
     if (e == NULL || !db_entry_expired(e, ctx->now_ms)) return e;
+    if (ctx->readonly) return NULL;
     /* Lazy expiry: the delete is logged like any other so replicas and replay agree. */
     size_t from = ctx->ops->len;
     op_put_del(ctx->ops, key->data, key->bytes);

@@ -109,8 +109,8 @@ static void conn_hello(struct node *node, struct client *c, uint32_t argc,
             return;
         }
     }
-    bool nopass_default = node->requirepass[0] == '\0' && user != NULL &&
-                          cmd_arg_is(user, "default");
+    bool nopass_default =
+        node->requirepass[0] == '\0' && user != NULL && cmd_arg_is(user, "default");
     if (pass != NULL && !nopass_default) {
         if (node->requirepass[0] == '\0' || !conn_password_ok(node, user, pass)) {
             resp_put_error(&c->out,
@@ -199,15 +199,25 @@ int conn_subcommand(struct client *c, const char *command, const struct conn_sub
 }
 
 enum conn_client_sub {
-    CONN_CLIENT_ID, CONN_CLIENT_SETNAME, CONN_CLIENT_GETNAME, CONN_CLIENT_LIST,
-    CONN_CLIENT_INFO, CONN_CLIENT_SETINFO, CONN_CLIENT_NO_EVICT, CONN_CLIENT_NO_TOUCH,
+    CONN_CLIENT_ID,
+    CONN_CLIENT_SETNAME,
+    CONN_CLIENT_GETNAME,
+    CONN_CLIENT_LIST,
+    CONN_CLIENT_INFO,
+    CONN_CLIENT_SETINFO,
+    CONN_CLIENT_NO_EVICT,
+    CONN_CLIENT_NO_TOUCH,
 };
 
 static const struct conn_sub conn_client_subs[] = {
-    [CONN_CLIENT_ID] = {"id", 2},           [CONN_CLIENT_SETNAME] = {"setname", 3},
-    [CONN_CLIENT_GETNAME] = {"getname", 2}, [CONN_CLIENT_LIST] = {"list", -2},
-    [CONN_CLIENT_INFO] = {"info", 2},       [CONN_CLIENT_SETINFO] = {"setinfo", 4},
-    [CONN_CLIENT_NO_EVICT] = {"no-evict", 3}, [CONN_CLIENT_NO_TOUCH] = {"no-touch", 3},
+    [CONN_CLIENT_ID] = {"id", 2},
+    [CONN_CLIENT_SETNAME] = {"setname", 3},
+    [CONN_CLIENT_GETNAME] = {"getname", 2},
+    [CONN_CLIENT_LIST] = {"list", -2},
+    [CONN_CLIENT_INFO] = {"info", 2},
+    [CONN_CLIENT_SETINFO] = {"setinfo", 4},
+    [CONN_CLIENT_NO_EVICT] = {"no-evict", 3},
+    [CONN_CLIENT_NO_TOUCH] = {"no-touch", 3},
 };
 
 static void conn_client_info(struct node *node, struct client *c) {
@@ -223,19 +233,35 @@ static void conn_client(struct node *node, struct client *c, uint32_t argc,
     int sub = conn_subcommand(c, "client", conn_client_subs,
                               sizeof(conn_client_subs) / sizeof(conn_client_subs[0]), argc, argv);
     switch (sub) {
-    case -1: return;
-    case CONN_CLIENT_ID: resp_put_int(&c->out, (int64_t)c->id); return;
-    case CONN_CLIENT_SETNAME: conn_client_setname(c, &argv[2]); return;
-    case CONN_CLIENT_GETNAME:
-        if (c->name[0] == '\0') resp_put_null(&c->out, c->proto);
-        else resp_put_bulk_str(&c->out, c->name);
+    case -1:
         return;
-    case CONN_CLIENT_LIST: conn_client_list(node, c); return;
-    case CONN_CLIENT_INFO: conn_client_info(node, c); return;
-    case CONN_CLIENT_SETINFO: conn_client_setinfo(c, &argv[2], &argv[3]); return;
+    case CONN_CLIENT_ID:
+        resp_put_int(&c->out, (int64_t)c->id);
+        return;
+    case CONN_CLIENT_SETNAME:
+        conn_client_setname(c, &argv[2]);
+        return;
+    case CONN_CLIENT_GETNAME:
+        if (c->name[0] == '\0')
+            resp_put_null(&c->out, c->proto);
+        else
+            resp_put_bulk_str(&c->out, c->name);
+        return;
+    case CONN_CLIENT_LIST:
+        conn_client_list(node, c);
+        return;
+    case CONN_CLIENT_INFO:
+        conn_client_info(node, c);
+        return;
+    case CONN_CLIENT_SETINFO:
+        conn_client_setinfo(c, &argv[2], &argv[3]);
+        return;
     case CONN_CLIENT_NO_EVICT:
-    case CONN_CLIENT_NO_TOUCH: resp_put_simple(&c->out, "OK"); return;
-    default: UNREACHABLE();
+    case CONN_CLIENT_NO_TOUCH:
+        resp_put_simple(&c->out, "OK");
+        return;
+    default:
+        UNREACHABLE();
     }
 }
 
@@ -266,6 +292,11 @@ static void conn_time(struct node *node, struct client *c) {
 
 static void conn_save(struct node *node, struct client *c, bool background) {
     struct errmsg msg;
+    if (node->cluster != NULL) {
+        resp_put_error(&c->out, "ERR in a cluster snapshots are taken by the Raft engine on "
+                                "its own schedule (every 100000 entries)");
+        return;
+    }
     if (node->snap.active && !background) {
         resp_put_error(&c->out, "ERR Background save already in progress");
         return;
@@ -361,7 +392,19 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         conn_save(node, c, true);
         return;
     case CMD_CORE_WAIT:
-        conn_wait(c, argc, argv);
+        if (node->cluster != NULL)
+            cluster_wait_command(node, c, argc, argv);
+        else
+            conn_wait(c, argc, argv);
+        return;
+    case CMD_CORE_CLUSTER:
+        cluster_command(node, c, argc, argv);
+        return;
+    case CMD_CORE_CONSISTENCY:
+        cluster_consistency_command(node, c, argc, argv);
+        return;
+    case CMD_CORE_FAULT:
+        fault_command(node, c, argc, argv);
         return;
     default:
         UNREACHABLE();

@@ -51,6 +51,13 @@ static void info_memory(struct node *node, struct buf *out) {
 }
 
 static void info_persistence(struct node *node, struct buf *out) {
+    if (node->cluster != NULL) {
+        buf_appendf(out,
+                    "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:always\r\n"
+                    "storage:raft-log\r\nwal_syncs:%llu\r\n\r\n",
+                    (unsigned long long)node->stats.syncs);
+        return;
+    }
     buf_appendf(out,
                 "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:%s\r\n"
                 "wal_last_lsn:%llu\r\nwal_durable_lsn:%llu\r\nwal_syncs:%llu\r\n"
@@ -89,7 +96,10 @@ static void info_cpu(struct node *node, struct buf *out) {
 }
 
 static void info_replication(struct node *node, struct buf *out) {
-    (void)node;
+    if (node->cluster != NULL) {
+        cluster_info(node, out);
+        return;
+    }
     buf_appendf(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
                      "capkv_replication:none (single node)\r\n\r\n");
 }
@@ -237,13 +247,14 @@ static void info_command_info(struct client *c, uint32_t argc, const struct resp
     resp_put_array(&c->out, argc - 2);
     for (uint32_t i = 2; i < argc; i++) {
         const struct cmd_spec *spec = cmd_lookup(argv[i].data, argv[i].bytes);
-        if (spec == NULL) resp_put_null(&c->out, c->proto);
-        else info_command_entry(&c->out, c->proto, spec);
+        if (spec == NULL)
+            resp_put_null(&c->out, c->proto);
+        else
+            info_command_entry(&c->out, c->proto, spec);
     }
 }
 
-void info_command(struct node *node, struct client *c, uint32_t argc,
-                  const struct resp_arg *argv) {
+void info_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
     (void)node;
     size_t count;
     const struct cmd_spec *table = cmd_table(&count);
@@ -253,18 +264,25 @@ void info_command(struct node *node, struct client *c, uint32_t argc,
         return;
     }
     int sub = conn_subcommand(c, "command", info_command_subs,
-                              sizeof(info_command_subs) / sizeof(info_command_subs[0]), argc,
-                              argv);
+                              sizeof(info_command_subs) / sizeof(info_command_subs[0]), argc, argv);
     switch (sub) {
-    case -1: return;
-    case INFO_CMD_COUNT: resp_put_int(&c->out, (int64_t)count); return;
+    case -1:
+        return;
+    case INFO_CMD_COUNT:
+        resp_put_int(&c->out, (int64_t)count);
+        return;
     case INFO_CMD_LIST:
         resp_put_array(&c->out, count);
         for (size_t i = 0; i < count; i++) resp_put_bulk_str(&c->out, table[i].name);
         return;
-    case INFO_CMD_INFO: info_command_info(c, argc, argv); return;
-    case INFO_CMD_DOCS: info_command_docs(c, argc, argv); return;
-    default: UNREACHABLE();
+    case INFO_CMD_INFO:
+        info_command_info(c, argc, argv);
+        return;
+    case INFO_CMD_DOCS:
+        info_command_docs(c, argc, argv);
+        return;
+    default:
+        UNREACHABLE();
     }
 }
 
@@ -329,8 +347,12 @@ static void info_config_get(struct node *node, struct client *c, uint32_t argc,
     buf_deinit(&params);
 }
 
-enum info_config_sub { INFO_CONFIG_GET, INFO_CONFIG_SET, INFO_CONFIG_RESETSTAT,
-                       INFO_CONFIG_REWRITE };
+enum info_config_sub {
+    INFO_CONFIG_GET,
+    INFO_CONFIG_SET,
+    INFO_CONFIG_RESETSTAT,
+    INFO_CONFIG_REWRITE
+};
 
 static const struct conn_sub info_config_subs[] = {
     [INFO_CONFIG_GET] = {"get", -3},
@@ -339,13 +361,15 @@ static const struct conn_sub info_config_subs[] = {
     [INFO_CONFIG_REWRITE] = {"rewrite", 2},
 };
 
-void info_config(struct node *node, struct client *c, uint32_t argc,
-                 const struct resp_arg *argv) {
+void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
     int sub = conn_subcommand(c, "config", info_config_subs,
                               sizeof(info_config_subs) / sizeof(info_config_subs[0]), argc, argv);
     switch (sub) {
-    case -1: return;
-    case INFO_CONFIG_GET: info_config_get(node, c, argc, argv); return;
+    case -1:
+        return;
+    case INFO_CONFIG_GET:
+        info_config_get(node, c, argc, argv);
+        return;
     case INFO_CONFIG_RESETSTAT:
         memset(&node->stats, 0, sizeof(node->stats));
         resp_put_simple(&c->out, "OK");
@@ -356,6 +380,7 @@ void info_config(struct node *node, struct client *c, uint32_t argc,
                                 "from the config file and flags; change them there and restart "
                                 "the node");
         return;
-    default: UNREACHABLE();
+    default:
+        UNREACHABLE();
     }
 }

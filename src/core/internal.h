@@ -10,6 +10,9 @@
 #include "core/node.h"
 #include "data/db.h"
 #include "proto/resp.h"
+#include "base/prng.h"
+#include "raft/raft.h"
+#include "storage/raftstore.h"
 #include "storage/snapshot.h"
 #include "storage/wal.h"
 
@@ -19,13 +22,79 @@
 /* Held reply ranges per client. When full, the newest range absorbs the next reply and
  * waits for its (later) lsn: a release may come a sync later, never early. */
 #define NODE_HOLDS_MAX 16
-#define NODE_TICK_MS 100    /* Redis's hz 10 */
+#define NODE_TICK_MS 100 /* Redis's hz 10 */
 #define NODE_EXPIRE_CHECKS_PER_TICK 200
 #define NODE_SNAPSHOT_BUCKETS_PER_STEP 64
 #define NODE_WATCH_KEYS_MAX 10000
 #define NODE_MULTI_COMMANDS_MAX 100000
 #define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
 #define NODE_WAL_RESERVE_SLACK 4096
+
+#define CLUSTER_SNAPSHOT_ENTRIES 100000 /* applied entries between two snapshots */
+#define CLUSTER_SWEEP_MS 100            /* leader: how often expired keys are swept */
+#define CLUSTER_WAITS_MAX 100000        /* requests waiting on Raft at once */
+#define CLUSTER_DELAYED_MAX 100000      /* peer payloads held back by FAULT DELAY */
+
+enum cluster_wait_kind { CLUSTER_WAIT_PROPOSAL = 1, CLUSTER_WAIT_READ, CLUSTER_WAIT_FORWARD };
+
+/* Who asked: a local client, or a peer that forwarded its client's request. */
+struct cluster_origin {
+    uint64_t client_id; /* 0: remote, or a local client that went away */
+    uint32_t peer;
+    uint64_t request;
+    int proto;
+};
+
+/* A request waiting on Raft: a proposed write, a ReadIndex read, or a request forwarded
+ * to the leader. */
+struct cluster_wait {
+    uint64_t id; /* READ: the ReadIndex ctx; FORWARD: the request id */
+    enum cluster_wait_kind kind;
+    struct cluster_origin origin;
+    uint64_t index; /* PROPOSAL: the entry; READ: the read index once known */
+    uint64_t term;
+    bool read_ready;
+    bool writes;          /* the request changes data (its timeout means "unknown") */
+    uint64_t deadline_ms; /* monotonic */
+    struct buf request;   /* READ: the command list to run once the index is applied */
+    struct cluster_wait *next;
+};
+
+/* Injected faults (FAULT commands; only with enable_faults). */
+struct cluster_fault {
+    uint32_t group_of[NODE_PEERS_MAX + 1]; /* by position in config.peers: partition group */
+    bool partitioned;
+    uint32_t drop_pct[NODE_PEERS_MAX];
+    uint64_t delay_ms[NODE_PEERS_MAX];
+    int64_t clock_ms;     /* added to this node's wall clock */
+    uint64_t pause_until; /* monotonic: Raft frozen until then */
+};
+
+struct cluster {
+    struct raft *raft;
+    struct raftstore *store;
+    struct prng prng;
+    uint64_t mono_ms;
+    struct buf held; /* FIFO of effects waiting for their persist: kind:u8 lsn:u64 len:u32 */
+    size_t held_head;
+    struct buf peer_out;   /* this batch's payloads: to:u32 len:u32 bytes */
+    struct buf peer_sends; /* struct node_peer_send[] over peer_out, built at FLUSH */
+    struct buf delayed;    /* FAULT DELAY: due:u64 to:u32 len:u32 bytes */
+    struct buf fwd_reply;  /* reply being built for a remote origin */
+    struct buf encode;     /* scratch for encoding */
+    struct buf args;       /* scratch struct resp_arg[] */
+    struct cluster_wait *waits;
+    uint32_t wait_count;
+    uint64_t next_wait_id;
+    uint64_t applied;
+    uint64_t snapshot_index;
+    uint64_t last_sweep_ms;
+    bool sync_in_flight;
+    uint64_t sync_token;
+    uint64_t persisted_reported;
+    struct cluster_fault fault;
+    struct raft_entry decoded[RAFT_MSG_ENTRIES_MAX];
+};
 
 /* A range of a client's output that may not be sent before `lsn` is durable. */
 struct node_hold {
@@ -48,10 +117,10 @@ struct client {
     uint64_t created_ms;
     uint64_t last_active_ms;
     struct resp_parser parser;
-    struct buf query;        /* unparsed input that spans reads */
-    struct buf out;          /* replies; bytes up to released_end may be sent */
-    uint64_t out_sent;       /* bytes of output ever sent: out.data[read_pos] is at this */
-    uint64_t released_end;   /* absolute */
+    struct buf query;      /* unparsed input that spans reads */
+    struct buf out;        /* replies; bytes up to released_end may be sent */
+    uint64_t out_sent;     /* bytes of output ever sent: out.data[read_pos] is at this */
+    uint64_t released_end; /* absolute */
     struct node_hold holds[NODE_HOLDS_MAX]; /* ring */
     uint32_t hold_head;
     uint32_t hold_count;
@@ -65,7 +134,11 @@ struct client {
     bool watch_touched;
     struct client *watch_next; /* list of clients with watch_count > 0 */
     struct client *watch_prev;
-    struct client *held_next; /* list of clients with holds */
+    struct cluster_wait *wait; /* cluster: the request this client waits for (input paused) */
+    int consistency;           /* CONSISTENCY override for reads; 0: the keyspace's */
+    bool resume_listed;        /* in node->resume_list: parse buffered input at FLUSH */
+    uint64_t last_write_index; /* cluster: the entry of this client's last write (WAIT) */
+    struct client *held_next;  /* list of clients with holds */
     bool in_held_list;
 };
 
@@ -125,6 +198,8 @@ struct node {
     uint64_t snapshot_lsn; /* start lsn of the newest complete snapshot */
     uint64_t last_save_ms;
     struct node_stats stats;
+    struct cluster *cluster; /* NULL when the node runs alone */
+    struct buf resume_list;  /* client ids whose Raft wait ended: resume their input */
 };
 
 /* node.c */
@@ -139,6 +214,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
 bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
                    const struct resp_arg *argv);
 void node_log_ops(struct node *node);
+/* Releases c's replies and parses the input it buffered while waiting. */
+void node_client_resume(struct node *node, struct client *c);
 
 /* conn.c: connection and server commands */
 void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
@@ -181,6 +258,47 @@ void persist_tick(struct node *node);
 /* SAVE (synchronous) and BGSAVE: start or run a snapshot. */
 int persist_snapshot_start(struct node *node, struct errmsg *msg);
 int persist_snapshot_run(struct node *node, bool to_completion);
+
+/* cluster.c, cluster_req.c: the CP engine (Raft) */
+int cluster_open(struct node *node, struct errmsg *msg);
+void cluster_close(struct node *node);
+void cluster_tick(struct node *node);
+void cluster_flush(struct node *node, struct node_effects *out);
+void cluster_synced(struct node *node, int error);
+void cluster_peer_message(struct node *node, uint32_t from, const uint8_t *data, size_t bytes);
+uint64_t cluster_wake_at(const struct node *node);
+/* Runs a data command (or, with multi, the client's queued transaction) through Raft. */
+void cluster_client_request(struct node *node, struct client *c, const struct cmd_spec *spec,
+                            uint32_t argc, const struct resp_arg *argv);
+void cluster_client_exec(struct node *node, struct client *c);
+void cluster_client_closed(struct node *node, struct client *c);
+void cluster_info(struct node *node, struct buf *out);
+void cluster_command(struct node *node, struct client *c, uint32_t argc,
+                     const struct resp_arg *argv);
+void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
+                          const struct resp_arg *argv);
+void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,
+                                 const struct resp_arg *argv);
+/* Internal to cluster*.c */
+uint64_t cluster_wall_ms(const struct node *node); /* this node's clock (FAULT CLOCK skews) */
+/* raft_step, then the caller's contract: persist now, hold messages and applies. */
+int cluster_raft_step(struct node *node, struct raft_event *ev, struct raft_effects *e);
+void cluster_sends_done(struct node *node);
+void cluster_resume_clients(struct node *node);
+void cluster_send(struct node *node, uint32_t to, const uint8_t *data, size_t bytes);
+void cluster_run_commands(struct node *node, struct buf *out, int proto, const uint8_t *cmds,
+                          size_t bytes, bool readonly);
+int cluster_propose(struct node *node, const uint8_t *data, size_t bytes, uint64_t *index,
+                    uint64_t *term);
+void cluster_wait_finish(struct node *node, struct cluster_wait *w);
+struct buf *cluster_origin_out(struct node *node, struct cluster_origin *o);
+void cluster_after_apply(struct node *node);
+void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool failed);
+void cluster_forward_reply(struct node *node, const uint8_t *data, size_t bytes);
+void cluster_forward_request(struct node *node, uint32_t from, const uint8_t *data, size_t bytes);
+bool cluster_fault_blocks(struct node *node, uint32_t peer, bool outgoing);
+void fault_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
+void fault_release_delayed(struct node *node);
 
 /* info.c: INFO, COMMAND, CONFIG GET */
 void info_reply(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);

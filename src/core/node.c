@@ -71,7 +71,8 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     buf_init(&node->close_list);
     buf_init(&node->ops);
     buf_init(&node->scratch);
-    int rc = persist_open(node, msg);
+    buf_init(&node->resume_list);
+    int rc = config->peer_count > 0 ? cluster_open(node, msg) : persist_open(node, msg);
     if (rc != 0) {
         node_free(node);
         return rc;
@@ -96,7 +97,11 @@ void node_free(struct node *node) {
         if (node->client_slots[i] != NULL) node_client_free(node->client_slots[i]);
     }
     free(node->client_slots);
-    persist_close(node);
+    if (node->cluster != NULL)
+        cluster_close(node);
+    else
+        persist_close(node);
+    buf_deinit(&node->resume_list);
     db_free(node->db);
     buf_deinit(&node->write_list);
     buf_deinit(&node->close_list);
@@ -215,6 +220,7 @@ static void node_client_closed(struct node *node, uint64_t id) {
     struct client *c = node_client_find(node, id);
     if (c == NULL) return;
     tx_unwatch(node, c);
+    if (node->cluster != NULL) cluster_client_closed(node, c);
     node_held_list_remove(node, c);
     node_client_map_remove(node, id);
     ASSERT(node->client_count > 0);
@@ -328,6 +334,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
         snprintf(c->last_cmd, sizeof(c->last_cmd), "%s", spec->name);
         if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
             tx_queue(node, c, argc, argv);
+        } else if (spec->fn != NULL && node->cluster != NULL) {
+            cluster_client_request(node, c, spec, argc, argv);
         } else if (spec->fn != NULL) {
             if (node_run_data(node, c, spec, argc, argv)) node_log_ops(node);
         } else if (spec->core_op >= CMD_CORE_MULTI && spec->core_op <= CMD_CORE_UNWATCH) {
@@ -387,7 +395,7 @@ void node_log_ops(struct node *node) {
 static size_t node_client_parse(struct node *node, struct client *c, const uint8_t *data,
                                 size_t bytes) {
     size_t pos = 0;
-    while (pos < bytes && !c->close_after_output) {
+    while (pos < bytes && !c->close_after_output && c->wait == NULL) {
         struct resp_request req;
         size_t consumed = 0;
         int rc = resp_parse(&c->parser, data + pos, bytes - pos, &req, &consumed, NULL);
@@ -442,8 +450,13 @@ static void node_tick(struct node *node);
 /* End of a batch of events: one log write (and at most one sync) for all of them, then
  * the replies that may go out. */
 static void node_flush(struct node *node, struct node_effects *out) {
-    if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
-    persist_flush(node, out);
+    if (node->cluster != NULL) {
+        cluster_resume_clients(node);
+        cluster_flush(node, out);
+    } else {
+        if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
+        persist_flush(node, out);
+    }
     node_release_held(node);
     out->write_clients = (const uint64_t *)node->write_list.data;
     out->write_count = node->write_list.len / sizeof(uint64_t);
@@ -455,8 +468,13 @@ static void node_flush(struct node *node, struct node_effects *out) {
 static void node_step_begin(struct node *node, const struct node_event *ev) {
     /* The wall clock may step back; the node's time never does. */
     if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
+    if (node->cluster != NULL) {
+        uint64_t mono = ev->mono_ms != 0 ? ev->mono_ms : ev->now_ms;
+        if (mono > node->cluster->mono_ms) node->cluster->mono_ms = mono;
+    }
     if (!node->lists_handed_out) return;
     node->lists_handed_out = false;
+    if (node->cluster != NULL) cluster_sends_done(node);
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
         struct client *c = node_client_find(node, ids[i]);
@@ -466,9 +484,8 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     buf_clear(&node->close_list);
 }
 
-void node_step(struct node *node, const struct node_event *ev, struct node_effects *out) {
-    memset(out, 0, sizeof(*out));
-    node_step_begin(node, ev);
+static void node_step_event(struct node *node, const struct node_event *ev,
+                            struct node_effects *out) {
     struct client *c = NULL;
     switch (ev->kind) {
     case NODE_EVENT_CLIENT_OPEN:
@@ -482,17 +499,34 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
         node_client_closed(node, ev->client_id);
         break;
     case NODE_EVENT_TICK:
+        if (node->cluster != NULL) cluster_tick(node);
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
     case NODE_EVENT_SYNCED:
-        persist_synced(node, ev->lsn, ev->sync_error);
+        if (node->cluster != NULL)
+            cluster_synced(node, ev->sync_error);
+        else
+            persist_synced(node, ev->lsn, ev->sync_error);
         break;
     case NODE_EVENT_FLUSH:
         node_flush(node, out);
         break;
+    case NODE_EVENT_PEER_MESSAGE:
+        if (node->cluster != NULL) cluster_peer_message(node, ev->peer_id, ev->data, ev->bytes);
+        break;
     }
+}
+
+void node_step(struct node *node, const struct node_event *ev, struct node_effects *out) {
+    memset(out, 0, sizeof(*out));
+    node_step_begin(node, ev);
+    node_step_event(node, ev, out);
     out->wake_at_ms =
         node->snap.active && !node->snap.scan_done ? node->now_ms + 1 : node->next_tick_ms;
+    if (node->cluster != NULL) {
+        uint64_t at = cluster_wake_at(node);
+        if (at < out->wake_at_ms) out->wake_at_ms = at;
+    }
     out->fatal = node->fatal;
 }
 
@@ -504,10 +538,23 @@ static void node_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes)
 
 static void node_tick(struct node *node) {
     node->next_tick_ms = node->now_ms + NODE_TICK_MS;
+    if (node->cluster != NULL) {
+        cluster_tick(node);
+        return;
+    }
     ASSERT(node->ops.len == 0);
     db_expire_cycle(node->db, node->now_ms, NODE_EXPIRE_CHECKS_PER_TICK, node_expired_logged, node);
     node_log_ops(node);
     persist_tick(node);
+}
+
+void node_client_resume(struct node *node, struct client *c) {
+    node_client_release(node, c);
+    if (buf_pending(&c->query) > 0 && c->wait == NULL && !c->close_after_output) {
+        size_t used = node_client_parse(node, c, buf_head(&c->query), buf_pending(&c->query));
+        buf_consume(&c->query, used);
+    }
+    node_client_mark_write(node, c);
 }
 
 const uint8_t *node_client_output(struct node *node, uint64_t client_id, size_t *bytes) {

@@ -64,10 +64,16 @@ enum node_peer_kind {
 #define NODE_KEYSPACE_MATCHES_MAX 8
 #define NODE_KEYSPACE_TEXT_BYTES_MAX 128
 
-enum node_replication { NODE_REPLICATION_MAJORITY = 1, NODE_REPLICATION_ALL,
-                        NODE_REPLICATION_LEADER };
-enum node_consistency { NODE_CONSISTENCY_LINEARIZABLE = 1, NODE_CONSISTENCY_LEASE,
-                        NODE_CONSISTENCY_STALE };
+enum node_replication {
+    NODE_REPLICATION_MAJORITY = 1,
+    NODE_REPLICATION_ALL,
+    NODE_REPLICATION_LEADER
+};
+enum node_consistency {
+    NODE_CONSISTENCY_LINEARIZABLE = 1,
+    NODE_CONSISTENCY_LEASE,
+    NODE_CONSISTENCY_STALE
+};
 
 /* A keyspace: keys matching any glob in match (first keyspace in order wins; "*" catches
  * the rest). Only mode = cp exists until the AP engine lands. */
@@ -134,8 +140,8 @@ enum node_event_kind {
     NODE_EVENT_CLIENT_INPUT,  /* client_id, data, bytes */
     NODE_EVENT_CLIENT_CLOSED, /* client_id: the connection is gone */
     NODE_EVENT_TICK,
-    NODE_EVENT_SYNCED, /* lsn: the sync asked for by an effect finished */
-    NODE_EVENT_FLUSH,  /* end of a batch of events: write the log, release replies */
+    NODE_EVENT_SYNCED,       /* lsn: the sync asked for by an effect finished */
+    NODE_EVENT_FLUSH,        /* end of a batch of events: write the log, release replies */
     NODE_EVENT_PEER_MESSAGE, /* peer_id, data, bytes: one frame's payload from a peer */
 };
 

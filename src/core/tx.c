@@ -77,6 +77,9 @@ static void tx_exec(struct node *node, struct client *c) {
         resp_put_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
     } else if (c->watch_touched) {
         resp_put_null_array(&c->out, c->proto);
+    } else if (node->cluster != NULL) {
+        /* The whole transaction is one Raft entry: applied atomically on every replica. */
+        cluster_client_exec(node, c);
     } else if (!persist_reserve(node, tx_ops_bound(c))) {
         node->stats.disk_full_refusals++;
         resp_put_errorf(&c->out, "EXECABORT Transaction discarded: disk full: %s",
@@ -108,6 +111,12 @@ static void tx_watch(struct node *node, struct client *c, uint32_t argc,
                      const struct resp_arg *argv) {
     if (c->in_multi) {
         resp_put_error(&c->out, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if (node->cluster != NULL) {
+        resp_put_error(&c->out, "ERR WATCH is not supported on replicated (CP) data yet: use "
+                                "SET key value IFEQ old for compare-and-set, or MULTI/EXEC, "
+                                "which runs atomically");
         return;
     }
     if (c->watch_count + argc - 1 > NODE_WATCH_KEYS_MAX) {

@@ -251,6 +251,14 @@ uint32_t raft_leader_id(const struct raft *raft) {
 uint64_t raft_commit_index(const struct raft *raft) {
     return raft->commit;
 }
+uint64_t raft_match_index(const struct raft *raft, uint32_t id) {
+    if (raft->role != RAFT_LEADER) return 0;
+    for (uint32_t i = 0; i < raft->peer_count; i++) {
+        if (raft->peers[i].id == id) return raft->peers[i].match;
+    }
+    return 0;
+}
+
 uint64_t raft_applied_index(const struct raft *raft) {
     return raft->applied;
 }

@@ -234,6 +234,8 @@ uint32_t raft_vote(const struct raft *raft);
 uint32_t raft_leader_id(const struct raft *raft); /* 0: unknown */
 uint64_t raft_commit_index(const struct raft *raft);
 uint64_t raft_applied_index(const struct raft *raft);
+/* Leader only: the highest index known durable on server id (0 otherwise or unknown). */
+uint64_t raft_match_index(const struct raft *raft, uint32_t id);
 uint64_t raft_persisted_index(const struct raft *raft);
 uint64_t raft_first_index(const struct raft *raft); /* snapshot index + 1 */
 uint64_t raft_last_index(const struct raft *raft);

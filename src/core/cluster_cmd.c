@@ -1,0 +1,119 @@
+/*
+ * Cluster commands on the client port: CLUSTER INFO | TRANSFER id, WAIT numreplicas
+ * timeout (how many other voters have this client's last write), CONSISTENCY [level].
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "core/internal.h"
+
+static void cluster_cmd_transfer(struct node *node, struct client *c, const struct resp_arg *id) {
+    struct cluster *cl = node->cluster;
+    int64_t target;
+    if (!cmd_arg_i64(id, &target) || target <= 0 ||
+        raft_config_find(raft_config(cl->raft), (uint32_t)target) == NULL) {
+        resp_put_error(&c->out, "ERR unknown node id");
+        return;
+    }
+    if (raft_role(cl->raft) != RAFT_LEADER) {
+        resp_put_errorf(&c->out,
+                        "ERR node %u is not the leader (the leader is %u): send "
+                        "CLUSTER TRANSFER there",
+                        node->config.id, raft_leader_id(cl->raft));
+        return;
+    }
+    struct raft_event ev = {.kind = RAFT_EVENT_TRANSFER, .transfer_target = (uint32_t)target};
+    struct raft_effects e;
+    int rc = cluster_raft_step(node, &ev, &e);
+    if (rc != 0)
+        resp_put_errorf(&c->out, "ERR transfer refused: %s", err_text(rc));
+    else
+        resp_put_simple(&c->out, "OK");
+}
+
+void cluster_command(struct node *node, struct client *c, uint32_t argc,
+                     const struct resp_arg *argv) {
+    if (node->cluster == NULL) {
+        resp_put_error(&c->out, "ERR this node runs alone: start it with --peers to form a "
+                                "cluster");
+        return;
+    }
+    static const struct conn_sub subs[] = {
+        {"info", 2}, {"transfer", 3}, {"add", -3}, {"remove", 3}};
+    int sub = conn_subcommand(c, "cluster", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
+    if (sub == 0) {
+        struct buf text;
+        buf_init(&text);
+        cluster_info(node, &text);
+        resp_put_verbatim(&c->out, c->proto, (const char *)text.data, text.len);
+        buf_deinit(&text);
+    } else if (sub == 1) {
+        cluster_cmd_transfer(node, c, &argv[2]);
+    } else if (sub >= 2) {
+        resp_put_error(&c->out, "ERR CLUSTER ADD and REMOVE are not available yet (the Raft "
+                                "core supports them; the node's address book does not): "
+                                "change the peers list and restart the nodes one by one");
+    }
+}
+
+/* Other voters known (by the leader) to hold index durably. */
+static int64_t cluster_cmd_replicas(struct node *node, uint64_t index) {
+    struct cluster *cl = node->cluster;
+    const struct raft_config *config = raft_config(cl->raft);
+    int64_t count = 0;
+    for (uint32_t i = 0; i < config->count; i++) {
+        uint32_t id = config->servers[i].id;
+        if (id != node->config.id && raft_match_index(cl->raft, id) >= index) count++;
+    }
+    return count;
+}
+
+void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
+                          const struct resp_arg *argv) {
+    ASSERT(argc == 3);
+    int64_t replicas;
+    int64_t timeout;
+    if (!cmd_arg_i64(&argv[1], &replicas) || !cmd_arg_i64(&argv[2], &timeout)) {
+        resp_put_error(&c->out, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (timeout < 0) {
+        resp_put_error(&c->out, "ERR timeout is negative");
+        return;
+    }
+    struct cluster *cl = node->cluster;
+    if (raft_role(cl->raft) != RAFT_LEADER) {
+        resp_put_errorf(&c->out,
+                        "ERR WAIT counts replicas on the leader: node %u is not it "
+                        "(the leader is %u)",
+                        node->config.id, raft_leader_id(cl->raft));
+        return;
+    }
+    /* A write is acknowledged only once a majority holds it, so this answers at once with
+     * how many other voters hold the client's last write now. */
+    resp_put_int(&c->out, cluster_cmd_replicas(node, c->last_write_index));
+}
+
+void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,
+                                 const struct resp_arg *argv) {
+    static const char *names[] = {"", "linearizable", "lease", "stale"};
+    (void)node;
+    if (argc == 1) {
+        resp_put_bulk_str(&c->out, c->consistency == 0 ? "default" : names[c->consistency]);
+        return;
+    }
+    for (int level = 1; level <= 3; level++) {
+        if (cmd_arg_is(&argv[1], names[level])) {
+            c->consistency = level;
+            resp_put_simple(&c->out, "OK");
+            return;
+        }
+    }
+    if (cmd_arg_is(&argv[1], "default")) {
+        c->consistency = 0;
+        resp_put_simple(&c->out, "OK");
+        return;
+    }
+    resp_put_error(&c->out, "ERR consistency must be linearizable, lease, stale or default");
+}

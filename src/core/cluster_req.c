@@ -1,0 +1,401 @@
+/*
+ * Client requests in a cluster. A write is proposed to Raft by the leader and answered
+ * when its entry is applied; any other node forwards it to the leader. A read is served
+ * at the level asked for: linearizable (ReadIndex: the leader confirms with a majority,
+ * then reads once applied up to that index), lease (the leader reads locally while its
+ * lease holds), stale (any node reads its own replica). Without a leader a request fails
+ * at once with -NOQUORUM; a write not confirmed within the request timeout answers
+ * -TIMEOUT (its outcome is unknown). A client waiting on Raft has its input paused, so
+ * its replies stay in order.
+ *
+ * Command lists (entries, forwarded requests, pending reads): flags:u8 (1: EXEC, reply as
+ * one array) count:u32, then per command argc:u32 (len:u32 bytes)*.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/util.h"
+#include "core/internal.h"
+
+#define CLUSTER_LIST_EXEC 1
+#define CLUSTER_ENTRY_COMMANDS 1
+
+struct buf *cluster_origin_out(struct node *node, struct cluster_origin *o) {
+    if (o->client_id != 0) {
+        struct client *c = node_client_find(node, o->client_id);
+        if (c != NULL) return &c->out;
+        o->client_id = 0;
+    }
+    if (o->peer != 0) return &node->cluster->fwd_reply;
+    buf_clear(&node->scratch);
+    return &node->scratch; /* the client went away: the reply has nowhere to go */
+}
+
+static void cluster_list_begin(struct buf *list, uint8_t flags, uint32_t count) {
+    buf_append_byte(list, flags);
+    buf_append_u32le(list, count);
+}
+
+static void cluster_list_add(struct buf *list, uint32_t argc, const struct resp_arg *argv) {
+    buf_append_u32le(list, argc);
+    for (uint32_t i = 0; i < argc; i++) {
+        buf_append_u32le(list, (uint32_t)argv[i].bytes);
+        buf_append(list, argv[i].data, argv[i].bytes);
+    }
+}
+
+/* Decodes the command at *pos into args (struct resp_arg[]); false on a malformed list. */
+static bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
+                              uint32_t *argc) {
+    buf_clear(args);
+    if (bytes - *pos < 4) return false;
+    *argc = base_load_u32le(list + *pos);
+    *pos += 4;
+    for (uint32_t i = 0; i < *argc; i++) {
+        if (bytes - *pos < 4) return false;
+        struct resp_arg a = {.bytes = base_load_u32le(list + *pos), .data = list + *pos + 4};
+        if (bytes - *pos - 4 < a.bytes) return false;
+        *pos += 4 + a.bytes;
+        buf_append(args, &a, sizeof(a));
+    }
+    return *argc > 0;
+}
+
+void cluster_run_commands(struct node *node, struct buf *out, int proto, const uint8_t *cmds,
+                          size_t bytes, bool readonly) {
+    struct cluster *cl = node->cluster;
+    if (bytes < 5) return;
+    uint8_t flags = cmds[0];
+    uint32_t count = base_load_u32le(cmds + 1);
+    if (flags & CLUSTER_LIST_EXEC) resp_put_array(out, count);
+    size_t pos = 5;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t argc;
+        if (!cluster_list_next(cmds, bytes, &pos, &cl->args, &argc)) {
+            resp_put_error(out, "ERR malformed replicated command");
+            return;
+        }
+        const struct resp_arg *argv = (const struct resp_arg *)cl->args.data;
+        const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+        if (spec == NULL || spec->fn == NULL || !cmd_arity_ok(spec, argc)) {
+            resp_put_error(out, "ERR only data commands can run in a cluster transaction");
+            continue;
+        }
+        struct cmd_ctx ctx = {.db = node->db,
+                              .now_ms = node->now_ms,
+                              .proto = proto,
+                              .argc = argc,
+                              .argv = argv,
+                              .out = out,
+                              .ops = &node->ops,
+                              .string_bytes_max = node->config.limits.bulk_bytes_max,
+                              .readonly = readonly};
+        spec->fn(&ctx);
+    }
+    /* The Raft log is the durable record: ops are not logged again. */
+    buf_clear(&node->ops);
+}
+
+static struct cluster_wait *cluster_wait_new(struct node *node, enum cluster_wait_kind kind,
+                                             const struct cluster_origin *origin) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait *w = base_calloc(1, sizeof(*w));
+    w->id = ++cl->next_wait_id;
+    w->kind = kind;
+    w->origin = *origin;
+    w->deadline_ms = cl->mono_ms + node->config.request_timeout_ms;
+    buf_init(&w->request);
+    w->next = cl->waits;
+    cl->waits = w;
+    cl->wait_count++;
+    if (origin->client_id != 0) {
+        struct client *c = node_client_find(node, origin->client_id);
+        ASSERT(c != NULL && c->wait == NULL);
+        c->wait = w;
+    }
+    return w;
+}
+
+static void cluster_reply_remote(struct node *node, const struct cluster_origin *o) {
+    struct cluster *cl = node->cluster;
+    if (o->client_id != 0 || o->peer == 0) return;
+    struct buf msg;
+    buf_init(&msg);
+    buf_append_byte(&msg, NODE_PEER_FORWARD_REPLY);
+    buf_append_u64le(&msg, o->request);
+    buf_append(&msg, cl->fwd_reply.data, cl->fwd_reply.len);
+    cluster_send(node, o->peer, msg.data, msg.len);
+    buf_deinit(&msg);
+    buf_clear(&cl->fwd_reply);
+}
+
+void cluster_wait_finish(struct node *node, struct cluster_wait *w) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait **p = &cl->waits;
+    while (*p != w) p = &(*p)->next;
+    *p = w->next;
+    ASSERT(cl->wait_count > 0);
+    cl->wait_count--;
+    if (w->origin.client_id != 0) {
+        struct client *c = node_client_find(node, w->origin.client_id);
+        if (c != NULL) {
+            c->wait = NULL;
+            if (w->kind == CLUSTER_WAIT_PROPOSAL) c->last_write_index = w->index;
+            if (!c->resume_listed) {
+                c->resume_listed = true;
+                buf_append_u64le(&node->resume_list, c->id);
+            }
+        }
+    } else {
+        cluster_reply_remote(node, &w->origin);
+    }
+    buf_deinit(&w->request);
+    free(w);
+}
+
+void cluster_resume_clients(struct node *node) {
+    for (size_t pos = 0; pos < node->resume_list.len; pos += 8) {
+        struct client *c = node_client_find(node, base_load_u64le(node->resume_list.data + pos));
+        if (c == NULL) continue;
+        c->resume_listed = false;
+        node_client_resume(node, c);
+    }
+    buf_clear(&node->resume_list);
+}
+
+void cluster_client_closed(struct node *node, struct client *c) {
+    (void)node;
+    if (c->wait != NULL) c->wait->origin.client_id = 0;
+    c->wait = NULL;
+}
+
+static void cluster_reply_noquorum(struct node *node, struct buf *out) {
+    resp_put_errorf(out,
+                    "NOQUORUM no leader is known: node %u cannot reach a majority of the "
+                    "cluster right now, so it refuses rather than risk a stale or lost answer",
+                    node->config.id);
+}
+
+static bool cluster_list_writes(struct node *node, const uint8_t *list, size_t bytes) {
+    struct cluster *cl = node->cluster;
+    uint32_t count = base_load_u32le(list + 1);
+    size_t pos = 5;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t argc;
+        if (!cluster_list_next(list, bytes, &pos, &cl->args, &argc)) return false;
+        const struct resp_arg *argv = (const struct resp_arg *)cl->args.data;
+        const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+        if (spec != NULL && (spec->flags & CMD_WRITE)) return true;
+    }
+    return false;
+}
+
+static void cluster_submit_write(struct node *node, const struct cluster_origin *origin,
+                                 const uint8_t *list, size_t bytes) {
+    struct cluster *cl = node->cluster;
+    struct buf entry;
+    buf_init(&entry);
+    buf_append_byte(&entry, CLUSTER_ENTRY_COMMANDS);
+    buf_append_u64le(&entry, cluster_wall_ms(node));
+    buf_append(&entry, list, bytes);
+    uint64_t index = 0;
+    uint64_t term = 0;
+    int rc = cluster_propose(node, entry.data, entry.len, &index, &term);
+    buf_deinit(&entry);
+    struct cluster_origin o = *origin;
+    if (rc == ERR_NOSPACE || rc == ERR_LIMIT) {
+        node->stats.disk_full_refusals++;
+        resp_put_errorf(cluster_origin_out(node, &o),
+                        "ERR disk full: %s; writes are refused "
+                        "until space is freed",
+                        node->disk_full_text);
+    } else if (rc != 0) {
+        resp_put_errorf(cluster_origin_out(node, &o),
+                        "TRYAGAIN node %u is handing over or "
+                        "lost leadership (%s); retry",
+                        node->config.id, err_text(rc));
+    } else {
+        struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_PROPOSAL, origin);
+        w->index = index;
+        w->term = term;
+        w->writes = true;
+        return;
+    }
+    (void)cl;
+    cluster_reply_remote(node, &o);
+}
+
+static void cluster_submit_read(struct node *node, const struct cluster_origin *origin,
+                                const uint8_t *list, size_t bytes) {
+    struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_READ, origin);
+    buf_append(&w->request, list, bytes);
+    struct raft_event ev = {.kind = RAFT_EVENT_READ, .read_ctx = w->id};
+    struct raft_effects e;
+    int rc = cluster_raft_step(node, &ev, &e);
+    if (rc != 0) {
+        resp_put_errorf(cluster_origin_out(node, &w->origin),
+                        "TRYAGAIN node %u cannot serve "
+                        "a linearizable read now (%s); retry",
+                        node->config.id, err_text(rc));
+        cluster_wait_finish(node, w);
+    }
+}
+
+static void cluster_forward(struct node *node, const struct cluster_origin *origin, uint32_t leader,
+                            int level, const uint8_t *list, size_t bytes, bool writes) {
+    struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_FORWARD, origin);
+    w->writes = writes;
+    struct buf msg;
+    buf_init(&msg);
+    buf_append_byte(&msg, NODE_PEER_FORWARD);
+    buf_append_u64le(&msg, w->id);
+    buf_append_byte(&msg, (uint8_t)origin->proto);
+    buf_append_byte(&msg, (uint8_t)level);
+    buf_append(&msg, list, bytes);
+    cluster_send(node, leader, msg.data, msg.len);
+    buf_deinit(&msg);
+}
+
+/* Routes one request (a command list) by role and consistency level. */
+static void cluster_submit(struct node *node, const struct cluster_origin *origin,
+                           const uint8_t *list, size_t bytes, int level) {
+    struct cluster *cl = node->cluster;
+    bool writes = cluster_list_writes(node, list, bytes);
+    enum raft_role role = raft_role(cl->raft);
+    uint32_t leader = raft_leader_id(cl->raft);
+    struct cluster_origin o = *origin;
+    bool local_read = !writes && (level == NODE_CONSISTENCY_STALE ||
+                                  (level == NODE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
+                                   raft_lease_valid(cl->raft, cl->mono_ms)));
+    if (local_read) {
+        uint64_t saved = node->now_ms;
+        node->now_ms = cluster_wall_ms(node);
+        cluster_run_commands(node, cluster_origin_out(node, &o), o.proto, list, bytes, true);
+        node->now_ms = saved;
+        cluster_reply_remote(node, &o);
+    } else if (role == RAFT_LEADER && writes) {
+        cluster_submit_write(node, origin, list, bytes);
+    } else if (role == RAFT_LEADER) {
+        cluster_submit_read(node, origin, list, bytes);
+    } else if (leader != 0 && leader != node->config.id && origin->peer == 0) {
+        cluster_forward(node, origin, leader, level, list, bytes, writes);
+    } else if (origin->peer != 0) {
+        resp_put_errorf(cluster_origin_out(node, &o),
+                        "TRYAGAIN node %u is no longer the "
+                        "leader; retry",
+                        node->config.id);
+        cluster_reply_remote(node, &o);
+    } else {
+        cluster_reply_noquorum(node, cluster_origin_out(node, &o));
+    }
+}
+
+/* The read level for a request: the client's CONSISTENCY, else its key's keyspace's. */
+static int cluster_level(struct node *node, struct client *c, const struct cmd_spec *spec,
+                         uint32_t argc, const struct resp_arg *argv) {
+    if (c != NULL && c->consistency != 0) return c->consistency;
+    if (spec == NULL || spec->key_first <= 0 || (uint32_t)spec->key_first >= argc) {
+        return node->config.keyspace_count > 0 ? (int)node->config.keyspaces[0].consistency
+                                               : NODE_CONSISTENCY_LINEARIZABLE;
+    }
+    const struct resp_arg *key = &argv[spec->key_first];
+    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
+        const struct node_keyspace *ks = &node->config.keyspaces[i];
+        for (uint32_t m = 0; m < ks->match_count; m++) {
+            const char *glob = ks->match[m];
+            if (util_glob_match((const uint8_t *)glob, strlen(glob), key->data, key->bytes)) {
+                return (int)ks->consistency;
+            }
+        }
+    }
+    return NODE_CONSISTENCY_LINEARIZABLE;
+}
+
+void cluster_client_request(struct node *node, struct client *c, const struct cmd_spec *spec,
+                            uint32_t argc, const struct resp_arg *argv) {
+    struct buf list;
+    buf_init(&list);
+    cluster_list_begin(&list, 0, 1);
+    cluster_list_add(&list, argc, argv);
+    struct cluster_origin o = {.client_id = c->id, .proto = c->proto};
+    cluster_submit(node, &o, list.data, list.len, cluster_level(node, c, spec, argc, argv));
+    buf_deinit(&list);
+}
+
+void cluster_client_exec(struct node *node, struct client *c) {
+    struct buf list;
+    buf_init(&list);
+    cluster_list_begin(&list, CLUSTER_LIST_EXEC, c->multi_count);
+    buf_append(&list, c->multi_queue.data, c->multi_queue.len);
+    struct cluster_origin o = {.client_id = c->id, .proto = c->proto};
+    int level = c->consistency != 0 ? c->consistency : NODE_CONSISTENCY_LINEARIZABLE;
+    cluster_submit(node, &o, list.data, list.len, level);
+    buf_deinit(&list);
+}
+
+/* A peer's client request, on (what the peer believes is) the leader. */
+void cluster_forward_request(struct node *node, uint32_t from, const uint8_t *data, size_t bytes) {
+    if (bytes < 10 + 5) return;
+    struct cluster_origin o = {
+        .peer = from, .request = base_load_u64le(data), .proto = data[8] == 3 ? 3 : 2};
+    int level = data[9];
+    if (level < NODE_CONSISTENCY_LINEARIZABLE || level > NODE_CONSISTENCY_STALE) return;
+    buf_clear(&node->cluster->fwd_reply);
+    cluster_submit(node, &o, data + 10, bytes - 10, level);
+}
+
+void cluster_forward_reply(struct node *node, const uint8_t *data, size_t bytes) {
+    struct cluster *cl = node->cluster;
+    if (bytes < 8) return;
+    uint64_t id = base_load_u64le(data);
+    for (struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
+        if (w->kind != CLUSTER_WAIT_FORWARD || w->id != id) continue;
+        struct buf *out = cluster_origin_out(node, &w->origin);
+        buf_append(out, data + 8, bytes - 8);
+        cluster_wait_finish(node, w);
+        return;
+    }
+}
+
+static void cluster_serve_read(struct node *node, struct cluster_wait *w) {
+    uint64_t saved = node->now_ms;
+    node->now_ms = cluster_wall_ms(node);
+    cluster_run_commands(node, cluster_origin_out(node, &w->origin), w->origin.proto,
+                         w->request.data, w->request.len, true);
+    node->now_ms = saved;
+    cluster_wait_finish(node, w);
+}
+
+void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool failed) {
+    struct cluster *cl = node->cluster;
+    for (struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
+        if (w->kind != CLUSTER_WAIT_READ || w->id != ctx) continue;
+        if (failed) {
+            resp_put_errorf(cluster_origin_out(node, &w->origin),
+                            "TRYAGAIN node %u lost "
+                            "leadership before it could confirm the read; retry",
+                            node->config.id);
+            cluster_wait_finish(node, w);
+        } else if (index <= cl->applied) {
+            cluster_serve_read(node, w);
+        } else {
+            w->read_ready = true;
+            w->index = index;
+        }
+        return;
+    }
+}
+
+void cluster_after_apply(struct node *node) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait *w = cl->waits;
+    while (w != NULL) {
+        struct cluster_wait *next = w->next;
+        if (w->kind == CLUSTER_WAIT_READ && w->read_ready && w->index <= cl->applied) {
+            cluster_serve_read(node, w);
+        }
+        w = next;
+    }
+}

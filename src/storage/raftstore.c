@@ -1,0 +1,854 @@
+/*
+ * Durable Raft storage (raftstore.h). Each WAL record's payload is a batch: one or more
+ * raftstore records back to back, each a type byte then fields (integers little-endian):
+ *   ENTRY          1  u8 type=1, u64 term, u64 index, u8 entry type, u32 data bytes n,
+ *                     n bytes data                                     (22 + n bytes)
+ *   HARD_STATE     2  u8 type=2, u64 term, u32 vote                    (13 bytes)
+ *   TRUNCATE       3  u8 type=3, u64 from index (delete index >= from) (9 bytes)
+ *   SNAPSHOT_MARK  4  u8 type=4, u64 index, u64 term                   (17 bytes)
+ * A batch is written whole or not at all (one WAL record, one CRC).
+ *
+ * Snapshot file (snapshot.c, start lsn L = the lsn of its SNAPSHOT_MARK): entry 0 is the
+ * meta, then chunks of the state machine's blob:
+ *   meta   0 u8 kind 1, 1 u8 snapshot kind (1 taken, 2 restored), 2 u16 config bytes c,
+ *          4 u32 vote, 8 u64 index, 16 u64 term, 24 u64 hard-state term,
+ *          32 u64 keep lsn K, 40 u64 blob bytes, 48 c bytes raft_config_encode
+ *   chunk  0 u8 kind 2, 1.. blob bytes (at most RAFTSTORE_SNAPSHOT_CHUNK_BYTES)
+ *
+ * Replay: the newest snapshot file is the commit point of a snapshot. WAL records are
+ * replayed from its keep lsn K (K <= L: the lsn of the oldest record of an entry the
+ * snapshot keeps; K = L for a restored snapshot, whose log is discarded). The hard state
+ * is the snapshot's unless a HARD_STATE record at lsn >= L follows. Entries are replayed
+ * into a model of the log restricted to indexes above the snapshot (records before K may
+ * be gone, so the model starts "unknown"); at the end it must start at snapshot index + 1.
+ * Compaction removes only WAL segments whose records all have lsn < K, after the file
+ * that names K is durable.
+ */
+#include "storage/raftstore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/buf.h"
+#include "storage/snapshot.h"
+
+#define RAFTSTORE_REC_ENTRY 1u
+#define RAFTSTORE_REC_HARD_STATE 2u
+#define RAFTSTORE_REC_TRUNCATE 3u
+#define RAFTSTORE_REC_MARK 4u
+#define RAFTSTORE_ENTRY_HEADER_BYTES 22u
+#define RAFTSTORE_HARD_STATE_BYTES 13u
+#define RAFTSTORE_TRUNCATE_BYTES 9u
+#define RAFTSTORE_MARK_BYTES 17u
+#define RAFTSTORE_SNAP_META 1u
+#define RAFTSTORE_SNAP_CHUNK 2u
+#define RAFTSTORE_SNAP_META_BYTES 48u
+#define RAFTSTORE_NAME_BYTES 64
+/* Added to every reservation: a WAL record's header and padding, so that what one record
+ * leaves of a reservation still covers the next record (see raftstore_emit). */
+#define RAFTSTORE_RECORD_SLACK_BYTES 32u
+
+STATIC_ASSERT(RAFTSTORE_BATCH_BYTES_MAX < WAL_RECORD_BYTES_MAX, "a batch fits a WAL record");
+STATIC_ASSERT(RAFTSTORE_ENTRY_HEADER_BYTES + RAFTSTORE_ENTRY_BYTES_MAX +
+                      RAFTSTORE_HARD_STATE_BYTES + RAFTSTORE_TRUNCATE_BYTES <
+                  RAFTSTORE_BATCH_BYTES_MAX,
+              "a maximal entry fits a batch");
+STATIC_ASSERT(RAFTSTORE_SNAPSHOT_CHUNK_BYTES + 1 < SNAPSHOT_ENTRY_BYTES_MAX, "chunks fit");
+STATIC_ASSERT(RAFT_CONFIG_BYTES_MAX <= UINT16_MAX, "config length fits u16");
+
+/* One entry of the log held: its index is snapshot.index + 1 + position. */
+struct raftstore_slot {
+    uint64_t term;
+    uint64_t lsn; /* of the WAL record that wrote it; nondecreasing along the log */
+};
+
+struct raftstore {
+    struct disk *disk; /* kept */
+    struct wal *wal;
+    int failed; /* sticky: 0 or the fatal error */
+    uint64_t failed_durable_lsn;
+    bool sync_inflight;
+    struct raft_hard_state hard_state;
+    struct raft_snapshot_meta snapshot; /* data points into snapshot_data */
+    uint8_t *snapshot_data;
+    struct raftstore_slot *slots;
+    size_t slot_count;
+    size_t slot_cap;
+    struct buf batch;             /* records for the next WAL record */
+    uint64_t batch_cap;           /* batch bytes the WAL reservation covers */
+    uint64_t entries_reserved;    /* entries the reservations still allow */
+    struct raft_entry *recovered; /* open's entries, data owned; freed on the first change */
+    size_t recovered_count;
+};
+
+/* ---- small helpers ---- */
+
+static void raftstore_put_u64(struct buf *b, uint64_t v) {
+    buf_append_u64le(b, v);
+}
+
+static uint64_t raftstore_first_index(const struct raftstore *store) {
+    return store->snapshot.index + 1;
+}
+
+uint64_t raftstore_last_index(const struct raftstore *store) {
+    ASSERT(store != NULL);
+    return store->snapshot.index + store->slot_count;
+}
+
+static void raftstore_free_recovered(struct raftstore *store) {
+    for (size_t i = 0; i < store->recovered_count; i++) free((void *)store->recovered[i].data);
+    free(store->recovered);
+    store->recovered = NULL;
+    store->recovered_count = 0;
+}
+
+static void raftstore_slots_push(struct raftstore *store, uint64_t term, uint64_t lsn) {
+    ASSERT(store->slot_count < RAFTSTORE_ENTRIES_MAX);
+    if (store->slot_count == store->slot_cap) {
+        store->slot_cap = store->slot_cap ? store->slot_cap * 2 : 64;
+        store->slots = base_realloc(store->slots, store->slot_cap * sizeof(*store->slots));
+    }
+    if (store->slot_count > 0) ASSERT(store->slots[store->slot_count - 1].lsn <= lsn);
+    store->slots[store->slot_count++] = (struct raftstore_slot){.term = term, .lsn = lsn};
+}
+
+/* Finds the WAL segment or snapshot file a position lies in, for messages: the file with
+ * prefix whose hex lsn is the largest <= lsn. */
+struct raftstore_find {
+    const char *prefix;
+    const char *suffix;
+    uint64_t lsn;
+    uint64_t best;
+};
+
+static void raftstore_find_one(void *ctx, const char *name) {
+    struct raftstore_find *f = ctx;
+    size_t p = strlen(f->prefix);
+    size_t s = strlen(f->suffix);
+    size_t n = strlen(name);
+    if (n != p + 16 + s || strncmp(name, f->prefix, p) != 0) return;
+    if (strcmp(name + p + 16, f->suffix) != 0) return;
+    uint64_t v = 0;
+    for (size_t i = p; i < p + 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : (c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1);
+        if (d < 0) return;
+        v = v * 16 + (uint64_t)d;
+    }
+    if (v <= f->lsn && v > f->best) f->best = v;
+}
+
+static void raftstore_file_name(struct disk *disk, const char *prefix, const char *suffix,
+                                uint64_t lsn, char name[RAFTSTORE_NAME_BYTES]) {
+    struct raftstore_find f = {.prefix = prefix, .suffix = suffix, .lsn = lsn};
+    (void)disk->list(disk, raftstore_find_one, &f, NULL);
+    snprintf(name, RAFTSTORE_NAME_BYTES, "%s%016llx%s", prefix, (unsigned long long)f.best, suffix);
+}
+
+/* ---- opening: the snapshot ---- */
+
+struct raftstore_snapload {
+    struct raftstore *store;
+    uint64_t keep_lsn;
+    bool restored;
+    uint64_t entry_count;
+    uint64_t offset;     /* byte offset of the current entry in the file */
+    uint64_t data_got;   /* blob bytes filled */
+    struct errmsg error; /* detail of a non-zero return, without the file name */
+};
+
+static int raftstore_snapload_fail(struct raftstore_snapload *s, const char *why) {
+    return errmsg_set(&s->error, ERR_CORRUPT, "entry %llu at byte offset %llu: %s",
+                      (unsigned long long)s->entry_count, (unsigned long long)s->offset, why);
+}
+
+static int raftstore_snapload_meta(struct raftstore_snapload *s, const uint8_t *p, size_t n) {
+    struct raftstore *store = s->store;
+    if (n < RAFTSTORE_SNAP_META_BYTES) return raftstore_snapload_fail(s, "short meta");
+    size_t config_bytes = (size_t)p[2] | ((size_t)p[3] << 8);
+    if (n != RAFTSTORE_SNAP_META_BYTES + config_bytes) {
+        return raftstore_snapload_fail(s, "meta length");
+    }
+    uint64_t data_bytes = base_load_u64le(p + 40);
+    if (p[1] != RAFTSTORE_SNAPSHOT_TAKEN && p[1] != RAFTSTORE_SNAPSHOT_RESTORED) {
+        return raftstore_snapload_fail(s, "unknown snapshot kind");
+    }
+    if (data_bytes > RAFTSTORE_SNAPSHOT_BYTES_MAX) {
+        return raftstore_snapload_fail(s, "blob over RAFTSTORE_SNAPSHOT_BYTES_MAX");
+    }
+    struct raft_snapshot_meta *m = &store->snapshot;
+    if (raft_config_decode(p + RAFTSTORE_SNAP_META_BYTES, config_bytes, &m->config) != 0) {
+        return raftstore_snapload_fail(s, "bad configuration");
+    }
+    m->index = base_load_u64le(p + 8);
+    m->term = base_load_u64le(p + 16);
+    if (m->index == 0 || m->term == 0) return raftstore_snapload_fail(s, "index or term 0");
+    store->hard_state.vote = base_load_u32le(p + 4);
+    store->hard_state.term = base_load_u64le(p + 24);
+    s->keep_lsn = base_load_u64le(p + 32);
+    s->restored = p[1] == RAFTSTORE_SNAPSHOT_RESTORED;
+    m->data_bytes = data_bytes;
+    store->snapshot_data = data_bytes > 0 ? base_malloc((unsigned long)data_bytes) : NULL;
+    m->data = store->snapshot_data;
+    return 0;
+}
+
+static int raftstore_snapload_entry(void *ctx, const uint8_t *p, size_t n) {
+    struct raftstore_snapload *s = ctx;
+    int rc = 0;
+    if (n == 0) {
+        rc = raftstore_snapload_fail(s, "empty entry");
+    } else if (s->entry_count == 0) {
+        rc = p[0] == RAFTSTORE_SNAP_META ? raftstore_snapload_meta(s, p, n)
+                                         : raftstore_snapload_fail(s, "meta missing");
+    } else if (p[0] != RAFTSTORE_SNAP_CHUNK) {
+        rc = raftstore_snapload_fail(s, "unknown entry kind");
+    } else if (n - 1 > s->store->snapshot.data_bytes - s->data_got) {
+        rc = raftstore_snapload_fail(s, "more blob bytes than the meta says");
+    } else if (n > 1) {
+        memcpy(s->store->snapshot_data + s->data_got, p + 1, n - 1);
+        s->data_got += n - 1;
+    }
+    s->entry_count++;
+    s->offset += 8 + n;
+    return rc;
+}
+
+static int raftstore_open_snapshot(struct raftstore *store, uint64_t *start_lsn, uint64_t *keep_lsn,
+                                   bool *restored, struct errmsg *msg) {
+    struct raftstore_snapload s = {.store = store, .offset = 32};
+    int rc = snapshot_load(store->disk, raftstore_snapload_entry, &s, start_lsn, msg);
+    if (rc == 0 && *start_lsn != 0 && s.entry_count == 0) {
+        rc = raftstore_snapload_fail(&s, "no meta");
+    }
+    if (rc == 0 && *start_lsn != 0 && s.data_got != store->snapshot.data_bytes) {
+        rc = raftstore_snapload_fail(&s, "blob shorter than the meta says");
+    }
+    if (rc == 0 && *start_lsn != 0 && (s.keep_lsn == 0 || s.keep_lsn > *start_lsn)) {
+        rc = raftstore_snapload_fail(&s, "keep lsn after the start lsn");
+    }
+    if (rc != 0 && s.error.text[0] != '\0') {
+        char name[RAFTSTORE_NAME_BYTES];
+        raftstore_file_name(store->disk, "snap-", ".snap", *start_lsn ? *start_lsn : UINT64_MAX,
+                            name);
+        errmsg_set(msg, rc, "%s: %s", name, s.error.text);
+    }
+    *keep_lsn = *start_lsn != 0 ? s.keep_lsn : 1;
+    *restored = s.restored;
+    return rc;
+}
+
+/* ---- opening: the WAL ---- */
+
+struct raftstore_replay {
+    struct raftstore *store;
+    uint64_t start_lsn; /* the snapshot's, 0 without one */
+    bool restored;
+    struct raft_entry *entries; /* the log above the snapshot as far as known; data owned */
+    uint64_t *lsns;
+    size_t count;
+    size_t cap;
+    bool known;    /* whether last is known */
+    uint64_t last; /* the replayed log's last index, when known */
+    uint64_t lsn;  /* of the record being replayed */
+    size_t pos;    /* byte of its payload being decoded */
+    wal_warn_fn *warn;
+    void *warn_ctx;
+    struct errmsg error;
+};
+
+static int raftstore_replay_fail(struct raftstore_replay *r, const char *why) {
+    return errmsg_set(&r->error, ERR_CORRUPT, "record lsn %llu, payload byte %zu: %s",
+                      (unsigned long long)r->lsn, r->pos, why);
+}
+
+static void raftstore_replay_cut(struct raftstore_replay *r, size_t count) {
+    ASSERT(count <= r->count);
+    for (size_t i = count; i < r->count; i++) free((void *)r->entries[i].data);
+    r->count = count;
+}
+
+/* Real-log truncation: entries with index >= from go. */
+static void raftstore_replay_truncate(struct raftstore_replay *r, uint64_t from) {
+    ASSERT(from >= 1);
+    if (r->count > 0) {
+        uint64_t first = r->entries[0].index;
+        raftstore_replay_cut(
+            r, from <= first ? 0 : (size_t)(from - first < r->count ? from - first : r->count));
+    }
+    if (r->known && r->last >= from) r->last = from - 1;
+    if (r->count > 0) ASSERT(r->entries[r->count - 1].index == r->last);
+}
+
+static int raftstore_replay_entry(struct raftstore_replay *r, const struct raft_entry *e) {
+    uint64_t snap_index = r->store->snapshot.index;
+    if (r->known && e->index > r->last + 1) return raftstore_replay_fail(r, "gap in the log");
+    raftstore_replay_truncate(r, e->index); /* a later entry replaces the suffix */
+    r->known = true;
+    r->last = e->index;
+    if (e->index <= snap_index) return 0; /* inside the snapshot */
+    if (r->count > 0) ASSERT(r->entries[r->count - 1].index + 1 == e->index);
+    if (r->count >= RAFTSTORE_ENTRIES_MAX) {
+        return errmsg_set(&r->error, ERR_LIMIT, "more than %u entries after the snapshot",
+                          RAFTSTORE_ENTRIES_MAX);
+    }
+    if (r->count == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->entries = base_realloc(r->entries, r->cap * sizeof(*r->entries));
+        r->lsns = base_realloc(r->lsns, r->cap * sizeof(*r->lsns));
+    }
+    struct raft_entry copy = *e;
+    if (e->data_bytes > 0) {
+        uint8_t *data = base_malloc(e->data_bytes);
+        memcpy(data, e->data, e->data_bytes);
+        copy.data = data;
+    }
+    r->lsns[r->count] = r->lsn;
+    r->entries[r->count++] = copy;
+    return 0;
+}
+
+static int raftstore_replay_mark(struct raftstore_replay *r, uint64_t index, uint64_t term) {
+    const struct raft_snapshot_meta *snap = &r->store->snapshot;
+    if (r->lsn > r->start_lsn) return raftstore_replay_fail(r, "mark of a missing snapshot");
+    if (r->lsn < r->start_lsn) return 0; /* an older snapshot's */
+    if (index != snap->index || term != snap->term) {
+        return raftstore_replay_fail(r, "mark does not match the snapshot file");
+    }
+    if (r->restored) {
+        raftstore_replay_cut(r, 0);
+        r->known = true;
+        r->last = index;
+    }
+    return 0;
+}
+
+/* Decodes one record at p[0..n) (n >= 1) into *e or applies it; *used gets its length. */
+static int raftstore_replay_one(struct raftstore_replay *r, const uint8_t *p, size_t n,
+                                size_t *used) {
+    switch (p[0]) {
+    case RAFTSTORE_REC_ENTRY: {
+        if (n < RAFTSTORE_ENTRY_HEADER_BYTES) return raftstore_replay_fail(r, "short entry");
+        struct raft_entry e = {.term = base_load_u64le(p + 1),
+                               .index = base_load_u64le(p + 9),
+                               .type = p[17],
+                               .data_bytes = base_load_u32le(p + 18)};
+        if (e.data_bytes > RAFTSTORE_ENTRY_BYTES_MAX ||
+            e.data_bytes > n - RAFTSTORE_ENTRY_HEADER_BYTES) {
+            return raftstore_replay_fail(r, "entry data length");
+        }
+        if (e.term == 0 || e.index == 0) return raftstore_replay_fail(r, "entry term/index 0");
+        if (e.type < RAFT_ENTRY_NORMAL || e.type > RAFT_ENTRY_CONFIG) {
+            return raftstore_replay_fail(r, "entry type");
+        }
+        e.data = e.data_bytes > 0 ? p + RAFTSTORE_ENTRY_HEADER_BYTES : NULL;
+        *used = RAFTSTORE_ENTRY_HEADER_BYTES + e.data_bytes;
+        return raftstore_replay_entry(r, &e);
+    }
+    case RAFTSTORE_REC_HARD_STATE:
+        if (n < RAFTSTORE_HARD_STATE_BYTES) return raftstore_replay_fail(r, "short hard state");
+        if (r->lsn >= r->start_lsn) { /* older ones are in the snapshot's meta */
+            r->store->hard_state.term = base_load_u64le(p + 1);
+            r->store->hard_state.vote = base_load_u32le(p + 9);
+        }
+        *used = RAFTSTORE_HARD_STATE_BYTES;
+        return 0;
+    case RAFTSTORE_REC_TRUNCATE: {
+        if (n < RAFTSTORE_TRUNCATE_BYTES) return raftstore_replay_fail(r, "short truncate");
+        uint64_t from = base_load_u64le(p + 1);
+        if (from == 0) return raftstore_replay_fail(r, "truncate from 0");
+        raftstore_replay_truncate(r, from);
+        *used = RAFTSTORE_TRUNCATE_BYTES;
+        return 0;
+    }
+    case RAFTSTORE_REC_MARK:
+        if (n < RAFTSTORE_MARK_BYTES) return raftstore_replay_fail(r, "short mark");
+        *used = RAFTSTORE_MARK_BYTES;
+        return raftstore_replay_mark(r, base_load_u64le(p + 1), base_load_u64le(p + 9));
+    default:
+        return raftstore_replay_fail(r, "unknown record type");
+    }
+}
+
+static int raftstore_replay_record(void *ctx, uint64_t lsn, const uint8_t *payload, size_t bytes) {
+    struct raftstore_replay *r = ctx;
+    r->lsn = lsn;
+    r->pos = 0;
+    if (bytes == 0) return raftstore_replay_fail(r, "empty batch");
+    while (r->pos < bytes) {
+        size_t used = 0;
+        int rc = raftstore_replay_one(r, payload + r->pos, bytes - r->pos, &used);
+        if (rc != 0) return rc;
+        ASSERT(used > 0 && used <= bytes - r->pos);
+        r->pos += used;
+    }
+    return 0;
+}
+
+/* wal_open gives warnings the replay's ctx; pass them on to the caller's. */
+static void raftstore_replay_warn(void *ctx, const char *text) {
+    struct raftstore_replay *r = ctx;
+    r->warn(r->warn_ctx, text);
+}
+
+/* Moves the replayed log into the store: slots, and the recovered entries. */
+static int raftstore_replay_install(struct raftstore *store, struct raftstore_replay *r) {
+    if (r->count > 0 && r->entries[0].index != raftstore_first_index(store)) {
+        return errmsg_set(
+            &r->error, ERR_CORRUPT, "the log resumes at index %llu after snapshot index %llu",
+            (unsigned long long)r->entries[0].index, (unsigned long long)store->snapshot.index);
+    }
+    for (size_t i = 0; i < r->count; i++) {
+        ASSERT(r->entries[i].index == raftstore_first_index(store) + i);
+        raftstore_slots_push(store, r->entries[i].term, r->lsns[i]);
+    }
+    store->recovered = r->entries;
+    store->recovered_count = r->count;
+    r->entries = NULL;
+    r->count = 0;
+    ASSERT(raftstore_last_index(store) == store->snapshot.index + store->recovered_count);
+    return 0;
+}
+
+static int raftstore_open_wal(struct raftstore *store, const struct raftstore_options *options,
+                              uint64_t start_lsn, uint64_t keep_lsn, bool restored,
+                              struct errmsg *msg) {
+    struct raftstore_replay r = {.store = store,
+                                 .start_lsn = start_lsn,
+                                 .restored = restored,
+                                 .warn = options->warn,
+                                 .warn_ctx = options->warn_ctx};
+    struct wal_open_args args = {
+        .disk = store->disk,
+        .options = {.segment_bytes = options->segment_bytes ? options->segment_bytes
+                                                            : WAL_SEGMENT_BYTES_DEFAULT},
+        .from_lsn = keep_lsn,
+        .replay = raftstore_replay_record,
+        .warn = raftstore_replay_warn,
+        .ctx = &r,
+    };
+    if (options->warn == NULL) args.warn = NULL;
+    int rc = wal_open(&args, &store->wal, msg);
+    if (rc == 0 && start_lsn > 0 && wal_last_lsn(store->wal) + 1 < start_lsn) {
+        rc =
+            errmsg_set(&r.error, ERR_CORRUPT, "log ends at lsn %llu before snapshot lsn %llu",
+                       (unsigned long long)wal_last_lsn(store->wal), (unsigned long long)start_lsn);
+    }
+    if (rc == 0) rc = raftstore_replay_install(store, &r);
+    if (rc != 0 && r.error.text[0] != '\0') {
+        char name[RAFTSTORE_NAME_BYTES];
+        raftstore_file_name(store->disk, "wal-", ".log", r.lsn ? r.lsn : UINT64_MAX, name);
+        errmsg_set(msg, rc, "%s: %s", name, r.error.text);
+    }
+    raftstore_replay_cut(&r, 0);
+    free(r.entries);
+    free(r.lsns);
+    return rc;
+}
+
+static void raftstore_free(struct raftstore *store) {
+    if (store->wal != NULL) wal_close(store->wal);
+    raftstore_free_recovered(store);
+    buf_deinit(&store->batch);
+    free(store->slots);
+    free(store->snapshot_data);
+    free(store);
+}
+
+int raftstore_open(struct disk *disk, const struct raftstore_options *options,
+                   struct raftstore **out, struct raftstore_recovered *recovered,
+                   struct errmsg *msg) {
+    ASSERT(disk != NULL && options != NULL);
+    ASSERT(out != NULL && recovered != NULL);
+    *out = NULL;
+    memset(recovered, 0, sizeof(*recovered));
+    struct raftstore *store = base_calloc(1, sizeof(*store));
+    store->disk = disk;
+    buf_init(&store->batch);
+    uint64_t start_lsn = 0;
+    uint64_t keep_lsn = 1;
+    bool restored = false;
+    int rc = raftstore_open_snapshot(store, &start_lsn, &keep_lsn, &restored, msg);
+    if (rc == 0) rc = raftstore_open_wal(store, options, start_lsn, keep_lsn, restored, msg);
+    if (rc != 0) {
+        raftstore_free(store);
+        return rc;
+    }
+    ASSERT(wal_durable_lsn(store->wal) == wal_last_lsn(store->wal));
+    recovered->hard_state = store->hard_state;
+    recovered->snapshot = store->snapshot;
+    recovered->entries = store->recovered;
+    recovered->entry_count = store->recovered_count;
+    ASSERT(recovered->entry_count == store->slot_count);
+    *out = store;
+    return 0;
+}
+
+void raftstore_close(struct raftstore *store) {
+    ASSERT(store != NULL);
+    ASSERT(!store->sync_inflight);
+    raftstore_free(store);
+}
+
+/* ---- writing ---- */
+
+/* Hands the batch to the WAL as one record. Invariant: the WAL segment has room for a
+ * record of batch_cap bytes, so this reserve does no I/O; what the record leaves, less one
+ * slack, still has room for a record of the reservations not used yet:
+ * (16 + cap) - (16 + len + 7) >= (cap - len - slack) + 23. */
+static int raftstore_emit(struct raftstore *store, struct errmsg *msg) {
+    if (store->batch.len == 0) return 0;
+    ASSERT(store->batch.len <= store->batch_cap);
+    int rc = wal_reserve(store->wal, store->batch.len, msg);
+    if (rc != 0) return rc;
+    uint64_t lsn = wal_append(store->wal, store->batch.data, store->batch.len);
+    if (store->slot_count > 0) ASSERT(store->slots[store->slot_count - 1].lsn <= lsn);
+    uint64_t unused = store->batch_cap - store->batch.len;
+    store->batch_cap =
+        unused > RAFTSTORE_RECORD_SLACK_BYTES ? unused - RAFTSTORE_RECORD_SLACK_BYTES : 0;
+    buf_clear(&store->batch);
+    return 0;
+}
+
+static int raftstore_fail(struct raftstore *store, int rc) {
+    if (rc == ERR_NOSPACE || rc == ERR_LIMIT) return rc;
+    if (store->failed == 0) {
+        store->failed = ERR_IO;
+        store->failed_durable_lsn = wal_durable_lsn(store->wal);
+    }
+    return rc;
+}
+
+int raftstore_reserve(struct raftstore *store, size_t entry_count, uint64_t data_bytes,
+                      struct errmsg *msg) {
+    ASSERT(store != NULL);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    if (entry_count > RAFTSTORE_ENTRIES_MAX - store->slot_count - store->entries_reserved) {
+        return errmsg_set(msg, ERR_LIMIT, "more than %u log entries held", RAFTSTORE_ENTRIES_MAX);
+    }
+    uint64_t headers = (uint64_t)entry_count * RAFTSTORE_ENTRY_HEADER_BYTES;
+    uint64_t fixed = RAFTSTORE_HARD_STATE_BYTES + RAFTSTORE_TRUNCATE_BYTES + headers;
+    fixed += RAFTSTORE_RECORD_SLACK_BYTES;
+    if (data_bytes > RAFTSTORE_BATCH_BYTES_MAX - fixed) {
+        return errmsg_set(msg, ERR_LIMIT, "%llu bytes to write at once (max %llu)",
+                          (unsigned long long)data_bytes, RAFTSTORE_BATCH_BYTES_MAX - fixed);
+    }
+    uint64_t need = fixed + data_bytes;
+    if (store->batch_cap + need > RAFTSTORE_BATCH_BYTES_MAX && store->batch.len > 0) {
+        /* The batch so far becomes its own record; unused reservations carry on. */
+        int rc = raftstore_emit(store, msg);
+        if (rc != 0) return raftstore_fail(store, rc);
+    }
+    if (store->batch_cap + need > RAFTSTORE_BATCH_BYTES_MAX) {
+        return errmsg_set(msg, ERR_LIMIT, "%llu bytes reserved and not yet written (max %llu)",
+                          (unsigned long long)(store->batch_cap + need), RAFTSTORE_BATCH_BYTES_MAX);
+    }
+    int rc = wal_reserve(store->wal, (size_t)(store->batch_cap + need), msg);
+    if (rc != 0) return raftstore_fail(store, rc);
+    store->batch_cap += need;
+    store->entries_reserved += entry_count;
+    ASSERT(store->batch_cap <= RAFTSTORE_BATCH_BYTES_MAX);
+    return 0;
+}
+
+/* lsn the batch being filled will get. */
+static uint64_t raftstore_batch_lsn(const struct raftstore *store) {
+    return wal_last_lsn(store->wal) + 1;
+}
+
+static void raftstore_write_begin(struct raftstore *store, uint64_t bytes) {
+    ASSERT(store->failed == 0);
+    ASSERT(store->batch.len + bytes <= store->batch_cap); /* reserve first */
+    if (store->recovered != NULL) raftstore_free_recovered(store);
+}
+
+void raftstore_save_hard_state(struct raftstore *store, const struct raft_hard_state *hs) {
+    ASSERT(store != NULL && hs != NULL);
+    ASSERT(hs->term >= store->hard_state.term);
+    raftstore_write_begin(store, RAFTSTORE_HARD_STATE_BYTES);
+    buf_append_byte(&store->batch, RAFTSTORE_REC_HARD_STATE);
+    raftstore_put_u64(&store->batch, hs->term);
+    buf_append_u32le(&store->batch, hs->vote);
+    store->hard_state = *hs;
+}
+
+void raftstore_truncate(struct raftstore *store, uint64_t from_index) {
+    ASSERT(store != NULL);
+    ASSERT(from_index > store->snapshot.index);
+    ASSERT(from_index <= raftstore_last_index(store) + 1);
+    raftstore_write_begin(store, RAFTSTORE_TRUNCATE_BYTES);
+    buf_append_byte(&store->batch, RAFTSTORE_REC_TRUNCATE);
+    raftstore_put_u64(&store->batch, from_index);
+    store->slot_count = (size_t)(from_index - raftstore_first_index(store));
+    ASSERT(raftstore_last_index(store) == from_index - 1);
+}
+
+void raftstore_append(struct raftstore *store, const struct raft_entry *entries, size_t count) {
+    ASSERT(store != NULL);
+    ASSERT(entries != NULL || count == 0);
+    ASSERT(count <= store->entries_reserved);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < count; i++)
+        bytes += RAFTSTORE_ENTRY_HEADER_BYTES + entries[i].data_bytes;
+    raftstore_write_begin(store, bytes);
+    store->entries_reserved -= count;
+    uint64_t lsn = raftstore_batch_lsn(store);
+    for (size_t i = 0; i < count; i++) {
+        const struct raft_entry *e = &entries[i];
+        ASSERT(e->index > store->snapshot.index);
+        ASSERT(e->index <= raftstore_last_index(store) + 1);
+        ASSERT(e->term >= 1 && e->data_bytes <= RAFTSTORE_ENTRY_BYTES_MAX);
+        ASSERT(e->data != NULL || e->data_bytes == 0);
+        store->slot_count = (size_t)(e->index - raftstore_first_index(store));
+        buf_append_byte(&store->batch, RAFTSTORE_REC_ENTRY);
+        raftstore_put_u64(&store->batch, e->term);
+        raftstore_put_u64(&store->batch, e->index);
+        buf_append_byte(&store->batch, e->type);
+        buf_append_u32le(&store->batch, e->data_bytes);
+        if (e->data_bytes > 0) buf_append(&store->batch, e->data, e->data_bytes);
+        raftstore_slots_push(store, e->term, lsn);
+        ASSERT(raftstore_last_index(store) == e->index);
+    }
+}
+
+int raftstore_flush(struct raftstore *store, struct errmsg *msg) {
+    ASSERT(store != NULL);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    int rc = raftstore_emit(store, msg);
+    if (rc == 0) rc = wal_flush(store->wal, msg);
+    if (rc != 0) return raftstore_fail(store, ERR_IO);
+    ASSERT(wal_flushed_lsn(store->wal) == wal_last_lsn(store->wal));
+    return 0;
+}
+
+bool raftstore_sync_begin(struct raftstore *store, struct disk_file **file, uint64_t *token) {
+    ASSERT(store != NULL);
+    if (store->failed != 0 || store->sync_inflight) return false;
+    if (!wal_sync_begin(store->wal, file, token)) return false;
+    store->sync_inflight = true;
+    ASSERT(*token > wal_durable_lsn(store->wal));
+    return true;
+}
+
+void raftstore_sync_end(struct raftstore *store, uint64_t token, int sync_rc) {
+    ASSERT(store != NULL);
+    ASSERT(store->sync_inflight);
+    if (sync_rc != 0) raftstore_fail(store, ERR_IO); /* freezes durable_lsn first */
+    wal_sync_end(store->wal, token);
+    store->sync_inflight = false;
+}
+
+int raftstore_sync(struct raftstore *store, struct errmsg *msg) {
+    ASSERT(store != NULL);
+    ASSERT(!store->sync_inflight);
+    int rc = raftstore_flush(store, msg);
+    if (rc != 0) return rc;
+    struct disk_file *file = NULL;
+    uint64_t token = 0;
+    if (raftstore_sync_begin(store, &file, &token)) {
+        rc = store->disk->sync(store->disk, file, msg);
+        raftstore_sync_end(store, token, rc);
+        if (rc != 0) return ERR_IO;
+    }
+    ASSERT(raftstore_durable_lsn(store) == raftstore_last_lsn(store));
+    return 0;
+}
+
+uint64_t raftstore_last_lsn(const struct raftstore *store) {
+    ASSERT(store != NULL);
+    return wal_last_lsn(store->wal) + (store->batch.len > 0 ? 1 : 0);
+}
+
+uint64_t raftstore_durable_lsn(const struct raftstore *store) {
+    ASSERT(store != NULL);
+    if (store->failed != 0) return store->failed_durable_lsn;
+    return wal_durable_lsn(store->wal);
+}
+
+void raftstore_durable_entry(const struct raftstore *store, uint64_t *index, uint64_t *term) {
+    ASSERT(store != NULL && index != NULL && term != NULL);
+    uint64_t durable = raftstore_durable_lsn(store);
+    /* Slots' lsns are nondecreasing: find the last one <= durable. */
+    size_t lo = 0;
+    size_t hi = store->slot_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (store->slots[mid].lsn <= durable) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *index = store->snapshot.index + lo;
+    *term = lo > 0 ? store->slots[lo - 1].term : store->snapshot.term;
+    if (lo < store->slot_count) ASSERT(store->slots[lo].lsn > durable);
+}
+
+/* ---- snapshots ---- */
+
+struct raftstore_snapwrite {
+    const struct raft_snapshot_meta *meta;
+    enum raftstore_snapshot_kind kind;
+    uint64_t start_lsn;
+    uint64_t keep_lsn;
+};
+
+static int raftstore_snapshot_add_meta(struct raftstore *store, struct snapshot_writer *w,
+                                       const struct raftstore_snapwrite *sw, struct errmsg *msg) {
+    uint8_t p[RAFTSTORE_SNAP_META_BYTES + RAFT_CONFIG_BYTES_MAX];
+    size_t config_bytes = raft_config_encode(&sw->meta->config, p + RAFTSTORE_SNAP_META_BYTES);
+    ASSERT(config_bytes <= RAFT_CONFIG_BYTES_MAX);
+    p[0] = RAFTSTORE_SNAP_META;
+    p[1] = (uint8_t)sw->kind;
+    p[2] = (uint8_t)config_bytes;
+    p[3] = (uint8_t)(config_bytes >> 8);
+    base_store_u32le(p + 4, store->hard_state.vote);
+    base_store_u64le(p + 8, sw->meta->index);
+    base_store_u64le(p + 16, sw->meta->term);
+    base_store_u64le(p + 24, store->hard_state.term);
+    base_store_u64le(p + 32, sw->keep_lsn);
+    base_store_u64le(p + 40, sw->meta->data_bytes);
+    return snapshot_writer_add(w, p, RAFTSTORE_SNAP_META_BYTES + config_bytes, msg);
+}
+
+/* Writes the snapshot file durably (snapshot.c: tmp, sync, rename, sync dir). */
+static int raftstore_snapshot_write(struct raftstore *store, const struct raftstore_snapwrite *sw,
+                                    struct errmsg *msg) {
+    struct snapshot_writer *w = NULL;
+    int rc = snapshot_writer_open(store->disk, sw->start_lsn, &w, msg);
+    if (rc != 0) return rc;
+    rc = raftstore_snapshot_add_meta(store, w, sw, msg);
+    uint8_t *chunk = base_malloc(RAFTSTORE_SNAPSHOT_CHUNK_BYTES + 1);
+    chunk[0] = RAFTSTORE_SNAP_CHUNK;
+    for (uint64_t off = 0; rc == 0 && off < sw->meta->data_bytes;) {
+        uint64_t left = sw->meta->data_bytes - off;
+        size_t n =
+            left < RAFTSTORE_SNAPSHOT_CHUNK_BYTES ? (size_t)left : RAFTSTORE_SNAPSHOT_CHUNK_BYTES;
+        memcpy(chunk + 1, sw->meta->data + off, n);
+        rc = snapshot_writer_add(w, chunk, n + 1, msg);
+        off += n;
+    }
+    free(chunk);
+    if (rc != 0) {
+        snapshot_writer_abort(w);
+        return rc;
+    }
+    return snapshot_writer_finish(w, msg);
+}
+
+/* The snapshot file is durable: make memory match what a reopen would find. */
+static void raftstore_snapshot_install(struct raftstore *store,
+                                       const struct raftstore_snapwrite *sw) {
+    const struct raft_snapshot_meta *meta = sw->meta;
+    if (sw->kind == RAFTSTORE_SNAPSHOT_RESTORED) {
+        store->slot_count = 0;
+    } else {
+        size_t drop = (size_t)(meta->index - store->snapshot.index);
+        ASSERT(drop <= store->slot_count);
+        memmove(store->slots, store->slots + drop,
+                (store->slot_count - drop) * sizeof(*store->slots));
+        store->slot_count -= drop;
+    }
+    free(store->snapshot_data);
+    store->snapshot_data = NULL;
+    if (meta->data_bytes > 0) {
+        store->snapshot_data = base_malloc((unsigned long)meta->data_bytes);
+        memcpy(store->snapshot_data, meta->data, (size_t)meta->data_bytes);
+    }
+    store->snapshot = *meta;
+    store->snapshot.data = store->snapshot_data;
+    ASSERT(raftstore_first_index(store) == meta->index + 1);
+}
+
+/* Appends SNAPSHOT_MARK and the current hard state as one batch, and syncs it. */
+static int raftstore_snapshot_mark(struct raftstore *store, struct errmsg *msg) {
+    ASSERT(store->batch.len == 0);
+    buf_append_byte(&store->batch, RAFTSTORE_REC_MARK);
+    raftstore_put_u64(&store->batch, store->snapshot.index);
+    raftstore_put_u64(&store->batch, store->snapshot.term);
+    buf_append_byte(&store->batch, RAFTSTORE_REC_HARD_STATE);
+    raftstore_put_u64(&store->batch, store->hard_state.term);
+    buf_append_u32le(&store->batch, store->hard_state.vote);
+    store->batch_cap = store->batch.len;
+    ASSERT(store->batch.len == RAFTSTORE_MARK_BYTES + RAFTSTORE_HARD_STATE_BYTES);
+    return raftstore_sync(store, msg);
+}
+
+static uint64_t raftstore_snapshot_keep_lsn(const struct raftstore *store,
+                                            const struct raftstore_snapwrite *sw) {
+    if (sw->kind == RAFTSTORE_SNAPSHOT_RESTORED) return sw->start_lsn;
+    uint64_t kept = sw->meta->index - store->snapshot.index; /* slot of index + 1 */
+    if (kept >= store->slot_count) return sw->start_lsn;
+    ASSERT(store->slots[kept].lsn < sw->start_lsn);
+    return store->slots[kept].lsn;
+}
+
+int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            enum raftstore_snapshot_kind kind, struct errmsg *msg) {
+    ASSERT(store != NULL && meta != NULL);
+    ASSERT(kind == RAFTSTORE_SNAPSHOT_TAKEN || kind == RAFTSTORE_SNAPSHOT_RESTORED);
+    ASSERT(meta->index >= 1 && meta->term >= 1);
+    ASSERT(meta->data != NULL || meta->data_bytes == 0);
+    ASSERT(!store->sync_inflight);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    if (kind == RAFTSTORE_SNAPSHOT_TAKEN) {
+        if (meta->index <= store->snapshot.index) return 0;
+        uint64_t term = 0;
+        ASSERT(raftstore_term_at(store, meta->index, &term));
+        ASSERT(term == meta->term);
+    }
+    if (meta->data_bytes > RAFTSTORE_SNAPSHOT_BYTES_MAX) {
+        return errmsg_set(msg, ERR_LIMIT, "snapshot of %llu bytes (max %llu)",
+                          (unsigned long long)meta->data_bytes, RAFTSTORE_SNAPSHOT_BYTES_MAX);
+    }
+    /* Everything before the snapshot durable first: its meta carries the hard state, and
+     * the records before its start lsn must not be lost behind it. */
+    int rc = raftstore_sync(store, msg);
+    store->batch_cap = 0;
+    store->entries_reserved = 0;
+    if (rc == 0)
+        rc = wal_reserve(store->wal, RAFTSTORE_MARK_BYTES + RAFTSTORE_HARD_STATE_BYTES, msg);
+    if (rc != 0) return raftstore_fail(store, rc);
+    if (store->recovered != NULL) raftstore_free_recovered(store);
+    struct raftstore_snapwrite sw = {
+        .meta = meta, .kind = kind, .start_lsn = wal_last_lsn(store->wal) + 1};
+    sw.keep_lsn = raftstore_snapshot_keep_lsn(store, &sw);
+    rc = raftstore_snapshot_write(store, &sw, msg);
+    if (rc != 0) return raftstore_fail(store, rc);
+    raftstore_snapshot_install(store, &sw);
+    rc = raftstore_snapshot_mark(store, msg);
+    if (rc == 0) ASSERT(wal_last_lsn(store->wal) == sw.start_lsn);
+    if (rc == 0) rc = wal_truncate_before(store->wal, sw.keep_lsn, msg);
+    if (rc != 0) return raftstore_fail(store, rc);
+    return 0;
+}
+
+/* ---- queries ---- */
+
+const struct raft_snapshot_meta *raftstore_snapshot(const struct raftstore *store) {
+    ASSERT(store != NULL);
+    ASSERT(store->snapshot.data == store->snapshot_data);
+    return &store->snapshot;
+}
+
+struct raft_hard_state raftstore_hard_state(const struct raftstore *store) {
+    ASSERT(store != NULL);
+    return store->hard_state;
+}
+
+bool raftstore_term_at(const struct raftstore *store, uint64_t index, uint64_t *term) {
+    ASSERT(store != NULL && term != NULL);
+    if (index == store->snapshot.index) {
+        *term = store->snapshot.term;
+        return true;
+    }
+    if (index < raftstore_first_index(store) || index > raftstore_last_index(store)) {
+        return false;
+    }
+    *term = store->slots[index - raftstore_first_index(store)].term;
+    ASSERT(*term >= 1);
+    return true;
+}

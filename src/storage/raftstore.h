@@ -1,0 +1,142 @@
+/*
+ * Durable Raft storage: the hard state, the log and the latest snapshot of one node, in one
+ * data directory (a struct disk), built on wal.c and snapshot.c. It carries out step (1)
+ * of raft.h's caller contract and says when that step is durable. Format: docs/formats.md.
+ *
+ * Invariants: the log held is contiguous, snapshot index + 1 ... last index; every write
+ * goes through a reservation made first (a full disk refuses, never half-writes); the
+ * snapshot file is the commit point of a snapshot (WAL records before its start lsn are
+ * never replayed over it). Crash safety: after a crash at any point, open returns the
+ * state after some prefix of the written records that contains every synced one.
+ * Never: a system call (only struct disk), a clock, a thread (the caller may run the
+ * sync half of group commit on one).
+ *
+ * How a caller drives it, per raft_step() with effects e:
+ *   1. if e.restore: raftstore_save_snapshot(s, e.restore, RAFTSTORE_SNAPSHOT_RESTORED).
+ *   2. raftstore_reserve(s, e.entry_count, sum of the entries' data_bytes) -- on
+ *      ERR_NOSPACE nothing was buffered: stop, or retry later.
+ *   3. if e.hard_state_changed: raftstore_save_hard_state(s, &e.hard_state);
+ *      if e.truncate_from: raftstore_truncate(s, e.truncate_from);
+ *      if e.entry_count: raftstore_append(s, e.entries, e.entry_count).
+ *   4. position = raftstore_last_lsn(s); hold e's messages (and applies) with it.
+ *   5. raftstore_flush(s), then either raftstore_sync(s) (simple callers), or group commit:
+ *      if raftstore_sync_begin(s, &file, &token): rc = disk->sync(disk, file, msg) (may
+ *      run on another thread while later steps go through 1-4 and flush), then
+ *      raftstore_sync_end(s, token, rc).
+ *   6. release what was held for every position <= raftstore_durable_lsn(s); report
+ *      RAFT_EVENT_PERSISTED with the (index, term) from raftstore_durable_entry(s).
+ * While a sync is in flight, reserve / write calls / flush may go on (the wal keeps the
+ * file being synced alive); save_snapshot, sync and close may not (end the sync first).
+ * A failed disk->sync is fatal: after sync_end with its error, every fallible call returns
+ * ERR_IO and durable_lsn no longer moves; close the store.
+ */
+#ifndef CAPKV_STORAGE_RAFTSTORE_H
+#define CAPKV_STORAGE_RAFTSTORE_H
+/* API: final */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "raft/raft.h"
+#include "storage/disk.h"
+#include "storage/wal.h"
+
+#define RAFTSTORE_ENTRIES_MAX (1u << 20)                 /* log entries held after a snapshot */
+#define RAFTSTORE_ENTRY_BYTES_MAX RAFT_ENTRY_BYTES_MAX   /* data of one entry */
+#define RAFTSTORE_SNAPSHOT_BYTES_MAX (4ull << 30)        /* state-machine blob of one snapshot */
+#define RAFTSTORE_BATCH_BYTES_MAX (256ull * 1024 * 1024) /* records in one WAL record */
+#define RAFTSTORE_SNAPSHOT_CHUNK_BYTES (1u << 20)        /* blob bytes per snapshot entry */
+
+struct raftstore;
+struct disk_file;
+
+struct raftstore_options {
+    uint64_t segment_bytes; /* WAL segment size; 0 means WAL_SEGMENT_BYTES_DEFAULT */
+    wal_warn_fn *warn;      /* torn tails cut at open; may be NULL */
+    void *warn_ctx;
+};
+
+/* What open found. Every pointer is borrowed from the store: entries (and their data)
+ * until the first raftstore_truncate, raftstore_append, raftstore_save_snapshot or
+ * raftstore_close; snapshot.data until the next raftstore_save_snapshot or close. */
+struct raftstore_recovered {
+    struct raft_hard_state hard_state;  /* term 0, vote 0 when nothing was stored */
+    struct raft_snapshot_meta snapshot; /* index 0: none (then term 0, empty config, no data) */
+    const struct raft_entry *entries;   /* snapshot.index + 1 ... in order, no gaps */
+    size_t entry_count;
+};
+
+enum raftstore_snapshot_kind {
+    RAFTSTORE_SNAPSHOT_TAKEN = 1,    /* the node's own (RAFT_EVENT_SNAPSHOT_TAKEN): keeps the
+                                      * entries after meta->index */
+    RAFTSTORE_SNAPSHOT_RESTORED = 2, /* effects.restore: discards the whole log */
+};
+
+/* Opens (creating when empty) the store in disk's directory and recovers it into
+ * *recovered (caller-owned storage; borrowed pointers, see above). options and recovered
+ * borrowed; disk kept until raftstore_close. On error *out is NULL and msg says why; damage
+ * in the middle of a file is ERR_CORRUPT naming the file and the byte offset. */
+int raftstore_open(struct disk *disk, const struct raftstore_options *options,
+                   struct raftstore **out, struct raftstore_recovered *recovered,
+                   struct errmsg *msg);
+/* Frees the store (takes it). Writes nothing: buffered, unflushed records are lost. No sync
+ * may be in flight. */
+void raftstore_close(struct raftstore *store);
+
+/* Makes room for one hard state, one truncate and entry_count entries carrying data_bytes
+ * of data in total, on top of what earlier reservations still cover. ERR_NOSPACE (disk
+ * full) or ERR_LIMIT (over RAFTSTORE_ENTRIES_MAX / RAFTSTORE_BATCH_BYTES_MAX): nothing was
+ * buffered, the store stays usable, a later call retries. May write and sync buffered
+ * records (when the batch is full or a WAL segment rotates). */
+int raftstore_reserve(struct raftstore *store, size_t entry_count, uint64_t data_bytes,
+                      struct errmsg *msg);
+/* Write calls: buffer records; a reservation must cover them (asserted). Borrow their
+ * arguments. truncate deletes entries with index >= from (snapshot index < from <= last
+ * index + 1). append takes entries whose first index is <= last index + 1 and > the
+ * snapshot index; entries at or after it are replaced (as if truncated first). */
+void raftstore_save_hard_state(struct raftstore *store, const struct raft_hard_state *hs);
+void raftstore_truncate(struct raftstore *store, uint64_t from_index);
+void raftstore_append(struct raftstore *store, const struct raft_entry *entries, size_t count);
+
+/* Writes buffered records to the WAL file (not yet durable). ERR_IO is fatal. */
+int raftstore_flush(struct raftstore *store, struct errmsg *msg);
+/* Group commit. begin: false when everything flushed is already durable, a sync is in
+ * flight or the store failed; else the file to sync (borrowed until sync_end) and a token.
+ * The caller runs rc = disk->sync(disk, *file, msg), then always calls sync_end with the
+ * token and rc: 0 makes the records durable, anything else fails the store for good. */
+bool raftstore_sync_begin(struct raftstore *store, struct disk_file **file, uint64_t *token);
+void raftstore_sync_end(struct raftstore *store, uint64_t token, int sync_rc);
+/* flush + sync_begin + disk->sync + sync_end on the calling thread. ERR_IO is fatal. */
+int raftstore_sync(struct raftstore *store, struct errmsg *msg);
+
+/* Positions (WAL lsns): last_lsn covers everything written so far, buffered included;
+ * durable_lsn everything synced. Written data is durable once durable_lsn >= the
+ * last_lsn read after writing it. */
+uint64_t raftstore_last_lsn(const struct raftstore *store);
+uint64_t raftstore_durable_lsn(const struct raftstore *store);
+/* The last entry of the current log whose record is durable: what to report with
+ * RAFT_EVENT_PERSISTED. (0, 0) when none; the snapshot's when only it is. */
+void raftstore_durable_entry(const struct raftstore *store, uint64_t *index, uint64_t *term);
+
+/* Stores a snapshot durably, then compacts: flushes and syncs buffered records, writes the
+ * snapshot file (meta and meta->data, borrowed) with tmp, sync, rename, sync dir, writes a
+ * SNAPSHOT_MARK and the current hard state, syncs, and drops WAL segments no longer needed.
+ * TAKEN keeps entries after meta->index (meta->index <= last index; an index at or below
+ * the current snapshot's does nothing); RESTORED discards the log. Reservations made before
+ * are used up. ERR_NOSPACE / ERR_LIMIT: nothing changed. ERR_IO is fatal. The store keeps a
+ * copy of the blob (raftstore_snapshot). No sync may be in flight. */
+int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            enum raftstore_snapshot_kind kind, struct errmsg *msg);
+
+/* Returns borrowed, valid until the next raftstore_save_snapshot or close: the latest
+ * snapshot (index 0 when none) with its blob, to attach to RAFT_MSG_INSTALL_SNAPSHOT. */
+const struct raft_snapshot_meta *raftstore_snapshot(const struct raftstore *store);
+/* The hard state last saved (buffered included). */
+struct raft_hard_state raftstore_hard_state(const struct raftstore *store);
+uint64_t raftstore_last_index(const struct raftstore *store); /* snapshot index when empty */
+/* Term of the entry at index (the snapshot's at its index); false outside the log. */
+bool raftstore_term_at(const struct raftstore *store, uint64_t index, uint64_t *term);
+
+#endif
