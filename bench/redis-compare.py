@@ -24,7 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CAPKV = os.path.join(ROOT, "build", "capkv")
+CAPKV = os.environ.get("CAPKV_BIN", os.path.join(ROOT, "build", "capkv"))
 TESTS = ["set", "get", "incr", "sadd", "hset"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -96,22 +96,23 @@ class Server:
 
 
 def run_benchmark(server, pipeline, requests):
-    server.cli("FLUSHALL")
-    before = cpu_seconds(server.proc.pid)
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(server.port), "-t", ",".join(TESTS), "-n",
-         str(requests), "-c", "50", "-d", "64", "-P", str(pipeline), "--csv"],
-        check=True, capture_output=True, text=True, timeout=1800).stdout
-    cpu = cpu_seconds(server.proc.pid) - before
-    rps = {}
-    for line in out.splitlines():
-        cells = [c.strip('"') for c in line.split(",")]
-        if len(cells) >= 2 and cells[0].lower().split()[0] in TESTS:
-            rps[cells[0].lower().split()[0]] = float(cells[1])
-    missing = [t for t in TESTS if t not in rps]
-    if missing:
-        raise RuntimeError(f"redis-benchmark printed no result for {missing}:\n{out}")
-    return rps, cpu / (requests * len(TESTS))
+    """Runs each test on its own, so the server CPU per operation is per test."""
+    rps, cpu = {}, {}
+    for test in TESTS:
+        server.cli("FLUSHALL")
+        before = cpu_seconds(server.proc.pid)
+        out = subprocess.run(
+            ["redis-benchmark", "-p", str(server.port), "-t", test, "-n", str(requests),
+             "-c", "50", "-d", "64", "-P", str(pipeline), "--csv"],
+            check=True, capture_output=True, text=True, timeout=1800).stdout
+        cpu[test] = (cpu_seconds(server.proc.pid) - before) / requests
+        for line in out.splitlines():
+            cells = [c.strip('"') for c in line.split(",")]
+            if len(cells) >= 2 and cells[0].lower().split()[0] == test:
+                rps[test] = float(cells[1])
+        if test not in rps:
+            raise RuntimeError(f"redis-benchmark printed no result for {test}:\n{out}")
+    return rps, cpu
 
 
 def throughput(args, workdir):
@@ -126,7 +127,7 @@ def throughput(args, workdir):
                         got[kind].append(run_benchmark(servers[kind], pipeline, args.requests))
                 for test in TESTS:
                     med = {k: statistics.median(r[test] for r, _ in got[k]) for k in got}
-                    cpu = {k: statistics.median(c for _, c in got[k]) * 1e6 for k in got}
+                    cpu = {k: statistics.median(c[test] for _, c in got[k]) * 1e6 for k in got}
                     rows.append((("fsync always" if durable else "persistence off"), pipeline,
                                  test, med["capkv"], med["redis"], cpu["capkv"], cpu["redis"]))
                     print_row(rows[-1])

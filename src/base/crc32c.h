@@ -7,5 +7,7 @@
 
 /* crc32c_extend(0, data, n) is the CRC of data; extend it with more bytes to continue. */
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t bytes);
+/* The portable table version, the same results (exposed so tests compare the two). */
+uint32_t crc32c_soft(uint32_t crc, const void *data, size_t bytes);
 
 #endif

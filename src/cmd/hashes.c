@@ -26,6 +26,10 @@ static int64_t cmd_hash_change(struct cmd_ctx *ctx, enum op_kind kind, uint32_t 
     op_end_list(ctx->ops, pos, (ctx->argc - first) / per);
     cmd_apply(ctx, from);
     size_t after = cmd_hash_count(ctx);
+    if (kind == OP_HDEL && after == before) {
+        ctx->ops->len = from; /* no field removed: nothing to log */
+        return 0;
+    }
     if (after == 0 && db_find(ctx->db, key->data, key->bytes) != NULL) {
         from = ctx->ops->len;
         op_put_del(ctx->ops, key->data, key->bytes);

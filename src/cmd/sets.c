@@ -21,6 +21,13 @@ static int64_t cmd_set_change(struct cmd_ctx *ctx, enum op_kind kind, uint32_t f
     cmd_apply(ctx, from);
     e = db_find(ctx->db, key->data, key->bytes);
     size_t after = e == NULL ? 0 : set_count(db_entry_set(e));
+    if (after == before) {
+        /* Nothing changed (members already there, or absent): nothing to log, as Redis
+         * propagates nothing. Adding/removing members is all-or-nothing per member, so an
+         * unchanged count means an unchanged set. */
+        ctx->ops->len = from;
+        return 0;
+    }
     if (e != NULL && after == 0) {
         from = ctx->ops->len;
         op_put_del(ctx->ops, key->data, key->bytes);

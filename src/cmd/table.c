@@ -143,15 +143,33 @@ static const struct cmd_spec cmd_specs[] = {
      "Watches keys for a transaction.", "2.2.0"},
 };
 
+/* Lookup: an open-addressing table over the lower-case names, built on first use (the
+ * table is static and the build is idempotent, so a race would only build it twice). */
+#define CMD_NAME_BYTES_MAX 32
+#define CMD_INDEX_SLOTS 256 /* power of two, more than twice the commands */
+
 static bool cmd_table_checked;
+static uint8_t cmd_index[CMD_INDEX_SLOTS]; /* position + 1, 0 = empty */
+
+static uint32_t cmd_hash(const char *name, size_t bytes) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < bytes; i++) h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
 
 static void cmd_table_check(void) {
     size_t count = sizeof(cmd_specs) / sizeof(cmd_specs[0]);
+    STATIC_ASSERT(sizeof(cmd_specs) / sizeof(cmd_specs[0]) < CMD_INDEX_SLOTS / 2,
+                  "the lookup table needs free slots");
     for (size_t i = 0; i < count; i++) {
         const struct cmd_spec *s = &cmd_specs[i];
         ASSERT((s->fn != NULL) != (s->core_op != CMD_CORE_NONE));
         ASSERT(s->arity != 0);
+        ASSERT(strlen(s->name) < CMD_NAME_BYTES_MAX);
         if (i > 0) ASSERT(strcmp(cmd_specs[i - 1].name, s->name) < 0);
+        uint32_t slot = cmd_hash(s->name, strlen(s->name)) & (CMD_INDEX_SLOTS - 1);
+        while (cmd_index[slot] != 0) slot = (slot + 1) & (CMD_INDEX_SLOTS - 1);
+        cmd_index[slot] = (uint8_t)(i + 1);
     }
     cmd_table_checked = true;
 }
@@ -162,8 +180,6 @@ const struct cmd_spec *cmd_table(size_t *count) {
     return cmd_specs;
 }
 
-#define CMD_NAME_BYTES_MAX 32
-
 const struct cmd_spec *cmd_lookup(const uint8_t *name, size_t bytes) {
     if (!cmd_table_checked) cmd_table_check();
     if (bytes == 0 || bytes >= CMD_NAME_BYTES_MAX) return NULL;
@@ -171,21 +187,13 @@ const struct cmd_spec *cmd_lookup(const uint8_t *name, size_t bytes) {
     for (size_t i = 0; i < bytes; i++) {
         uint8_t c = name[i];
         lower[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-        if (c == 0) return NULL;
     }
-    lower[bytes] = '\0';
-    size_t lo = 0;
-    size_t hi = sizeof(cmd_specs) / sizeof(cmd_specs[0]);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(lower, cmd_specs[mid].name);
-        if (c == 0) return &cmd_specs[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    for (uint32_t slot = cmd_hash(lower, bytes) & (CMD_INDEX_SLOTS - 1);;
+         slot = (slot + 1) & (CMD_INDEX_SLOTS - 1)) {
+        if (cmd_index[slot] == 0) return NULL;
+        const struct cmd_spec *s = &cmd_specs[cmd_index[slot] - 1];
+        if (strlen(s->name) == bytes && memcmp(s->name, lower, bytes) == 0) return s;
     }
-    return NULL;
 }
 
 bool cmd_arity_ok(const struct cmd_spec *spec, uint32_t argc) {

@@ -158,7 +158,7 @@ void info_client_line(struct node *node, struct client *c, struct buf *out) {
                 (unsigned long long)((node->now_ms - c->created_ms) / 1000),
                 (unsigned long long)((node->now_ms - c->last_active_ms) / 1000),
                 c->in_multi ? "x" : "N", c->in_multi ? (int)c->multi_count : -1, c->watch_count,
-                buf_pending(&c->query), buf_pending(&c->out), c->last_cmd[0] ? c->last_cmd : "NULL",
+                buf_pending(&c->query), buf_pending(&c->out), c->last_cmd != NULL ? c->last_cmd : "NULL",
                 c->proto, c->lib_name, c->lib_ver);
 }
 

@@ -108,7 +108,7 @@ struct client {
     char name[NODE_CLIENT_NAME_BYTES_MAX];
     char lib_name[NODE_LIB_FIELD_BYTES_MAX];
     char lib_ver[NODE_LIB_FIELD_BYTES_MAX];
-    char last_cmd[32];
+    const char *last_cmd; /* static name of the last command, for CLIENT LIST */
     int proto;
     bool authed;
     bool close_after_output; /* QUIT, protocol error, or a limit: close when sent */

@@ -331,7 +331,7 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
     c->last_active_ms = node->now_ms;
     const struct cmd_spec *spec = node_check_request(node, c, argc, argv);
     if (spec != NULL) {
-        snprintf(c->last_cmd, sizeof(c->last_cmd), "%s", spec->name);
+        c->last_cmd = spec->name;
         if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
             tx_queue(node, c, argc, argv);
         } else if (spec->fn != NULL && node->cluster != NULL) {

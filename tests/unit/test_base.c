@@ -100,6 +100,14 @@ static void test_crc32c_matches_the_standard_check_value(void **state) {
     assert_int_equal(split, 0xE3069283u);
     uint8_t zeros[32] = {0};
     assert_int_equal(crc32c_extend(0, zeros, 32), 0x8A9136AAu);
+    /* The hardware and table paths agree on every length and alignment. */
+    uint8_t bytes[300];
+    for (size_t i = 0; i < sizeof(bytes); i++) bytes[i] = (uint8_t)(i * 131 + 7);
+    for (size_t off = 0; off < 9; off++) {
+        for (size_t len = 0; len + off <= sizeof(bytes); len += 37) {
+            assert_int_equal(crc32c_extend(5, bytes + off, len), crc32c_soft(5, bytes + off, len));
+        }
+    }
 }
 
 static void test_err_table_names_every_code(void **state) {
