@@ -28,11 +28,15 @@ UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 
 .SECONDARY:
 
-.PHONY: all test unit sanitize integration fuzz fuzz-build tidy demo bench format clean deps
+.PHONY: all test unit sanitize integration fuzz fuzz-build tidy demo bench format clean deps \
+        sim sim-seeds
 
-all: $(BUILD)/capkv $(BUILD)/lincheck
+all: $(BUILD)/capkv $(BUILD)/lincheck $(BUILD)/capkv-sim
 
 $(BUILD)/capkv: $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/capkv-sim: $(BUILD)/obj/sim/main/capkv_sim.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lincheck: $(BUILD)/obj/tools/lincheck_main.o $(LIB_OBJ)
@@ -55,6 +59,14 @@ sanitize:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	         -fno-omit-frame-pointer -DCAPKV_DEBUG"
 
+# The fixed simulator seeds that `make test` runs, and a long run for as long as it is given:
+# make sim SECONDS=3600
+sim-seeds: $(BUILD)/capkv-sim
+	@CAPKV_SIM=$(BUILD)/capkv-sim scripts/sim.sh
+
+sim: $(BUILD)/capkv-sim
+	$(BUILD)/capkv-sim --seconds $${SECONDS:-60}
+
 integration: $(BUILD)/capkv
 	@scripts/run-integration.sh
 
@@ -71,6 +83,7 @@ test: tidy
 	$(MAKE) unit
 	$(MAKE) sanitize
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
+	$(MAKE) sim-seeds
 	$(MAKE) integration
 
 deps:

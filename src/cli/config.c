@@ -1,4 +1,8 @@
-/* The settings table and its three readers: defaults, INI file (libinih), flags. */
+/*
+ * The settings table and its three readers: defaults, INI file (libinih), flags. The INI
+ * file also defines keyspaces ([keyspace NAME]), which have no flags. Every error from a
+ * file names the file and the line.
+ */
 #include "cli/config.h"
 
 #include <ini.h>
@@ -8,8 +12,17 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "net/peer.h"
 
-enum config_type { CONFIG_TEXT, CONFIG_UINT, CONFIG_BYTES, CONFIG_FSYNC, CONFIG_BOOL };
+/* CONFIG_SWITCH is a yes/no setting whose flag takes no value (--enable-faults). */
+enum config_type {
+    CONFIG_TEXT,
+    CONFIG_UINT,
+    CONFIG_BYTES,
+    CONFIG_FSYNC,
+    CONFIG_BOOL,
+    CONFIG_SWITCH
+};
 
 struct config_entry {
     const char *name;
@@ -19,6 +32,7 @@ struct config_entry {
     unsigned long long min;
     unsigned long long max;
     const char *help;
+    bool in_cluster; /* may also appear in the INI file's [cluster] section */
 };
 
 #define CONFIG_FIELD(f) offsetof(struct config_values, f)
@@ -51,6 +65,20 @@ static const struct config_entry config_table[] = {
      16 * GiB, "size of each preallocated log segment"},
     {"log-file", CONFIG_TEXT, CONFIG_FIELD(log_file), "", 0, 0,
      "append the node's log lines here (empty: standard error)"},
+    {"peer-listen", CONFIG_TEXT, CONFIG_FIELD(peer_listen), "", 0, 0,
+     "peer-protocol address HOST:PORT (empty: this node's address in peers)"},
+    {"peers", CONFIG_TEXT, CONFIG_FIELD(peers), "", 0, 0,
+     "every voter, this node included: 1@127.0.0.1:8001,2@127.0.0.1:8002,... (empty: alone)", true},
+    {"election-timeout-min", CONFIG_UINT, CONFIG_FIELD(election_timeout_min), "300", 10, 600000,
+     "ms without a leader before a follower stands for election (lower bound)", true},
+    {"election-timeout-max", CONFIG_UINT, CONFIG_FIELD(election_timeout_max), "600", 20, 1200000,
+     "upper bound of the randomized election timeout, ms", true},
+    {"heartbeat", CONFIG_UINT, CONFIG_FIELD(heartbeat), "50", 1, 60000,
+     "ms between a leader's heartbeats (well under election-timeout-min)", true},
+    {"request-timeout", CONFIG_UINT, CONFIG_FIELD(request_timeout), "1000", 10, 3600000,
+     "ms before an uncommitted write answers -TIMEOUT (its outcome is then unknown)", true},
+    {"enable-faults", CONFIG_SWITCH, CONFIG_FIELD(enable_faults), "no", 0, 0,
+     "accept FAULT commands (partition, drop, delay, clock skew, pause): tests only", true},
 };
 
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
@@ -86,10 +114,11 @@ static int config_set(struct config_values *v, const char *name, const char *val
     const struct config_entry *e = config_find(name);
     if (e == NULL) return errmsg_set(msg, ERR_CONFIG, "unknown setting '%s' (see --help)", name);
     char *field = (char *)v + e->offset;
-    if (e->type == CONFIG_BOOL && strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+    bool is_bool = e->type == CONFIG_BOOL || e->type == CONFIG_SWITCH;
+    if (is_bool && strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
         return errmsg_set(msg, ERR_CONFIG, "%s must be yes or no, not '%s'", name, value);
     }
-    if (e->type == CONFIG_TEXT || e->type == CONFIG_FSYNC || e->type == CONFIG_BOOL) {
+    if (e->type == CONFIG_TEXT || e->type == CONFIG_FSYNC || is_bool) {
         size_t cap = e->type == CONFIG_TEXT ? CONFIG_TEXT_BYTES_MAX : 16;
         if (strlen(value) >= cap) return errmsg_set(msg, ERR_CONFIG, "%s is too long", name);
         bool fsync_ok = strcmp(value, "always") == 0 || strcmp(value, "everysec") == 0 ||
@@ -126,18 +155,144 @@ struct config_ini_ctx {
     int rc;
 };
 
+#define CONFIG_AP_REFUSAL                                                                          \
+    "keyspace %s: mode = ap is not available yet: AP replication is the next issue; use "          \
+    "mode = cp"
+
+/* The keyspace named name, added (in file order) if new. */
+static int config_keyspace(struct config_values *v, const char *name, struct node_keyspace **out,
+                           struct errmsg *msg) {
+    for (uint32_t i = 0; i < v->keyspace_count; i++) {
+        if (strcmp(v->keyspaces[i].name, name) == 0) {
+            *out = &v->keyspaces[i];
+            return 0;
+        }
+    }
+    if (name[0] == '\0' || strlen(name) >= NODE_KEYSPACE_TEXT_BYTES_MAX) {
+        return errmsg_set(msg, ERR_CONFIG, "keyspace name must be 1 to %d bytes",
+                          NODE_KEYSPACE_TEXT_BYTES_MAX - 1);
+    }
+    if (v->keyspace_count == NODE_KEYSPACES_MAX) {
+        return errmsg_set(msg, ERR_CONFIG, "more than %d keyspaces", NODE_KEYSPACES_MAX);
+    }
+    struct node_keyspace *k = &v->keyspaces[v->keyspace_count++];
+    memset(k, 0, sizeof(*k));
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    *out = k;
+    return 0;
+}
+
+/* "pay:*, acct:*" -> the keyspace's globs (spaces around commas ignored). */
+static int config_keyspace_match(struct node_keyspace *k, const char *value, struct errmsg *msg) {
+    k->match_count = 0;
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        size_t n = strcspn(p, ",");
+        size_t len = n;
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (len == 0)
+            return errmsg_set(msg, ERR_CONFIG, "keyspace %s: empty glob in match", k->name);
+        if (len >= NODE_KEYSPACE_TEXT_BYTES_MAX) {
+            return errmsg_set(msg, ERR_CONFIG, "keyspace %s: glob longer than %d bytes", k->name,
+                              NODE_KEYSPACE_TEXT_BYTES_MAX - 1);
+        }
+        if (k->match_count == NODE_KEYSPACE_MATCHES_MAX) {
+            return errmsg_set(msg, ERR_CONFIG, "keyspace %s: more than %d globs in match", k->name,
+                              NODE_KEYSPACE_MATCHES_MAX);
+        }
+        memcpy(k->match[k->match_count], p, len);
+        k->match[k->match_count][len] = '\0';
+        k->match_count++;
+        if (p[n] == '\0') return 0;
+        p += n + 1;
+    }
+}
+
+static int config_keyspace_set(struct node_keyspace *k, const char *name, const char *value,
+                               struct errmsg *msg) {
+    if (strcmp(name, "match") == 0) return config_keyspace_match(k, value, msg);
+    if (strcmp(name, "mode") == 0) {
+        if (strcmp(value, "cp") == 0) return 0;
+        if (strcmp(value, "ap") == 0)
+            return errmsg_set(msg, ERR_CONFIG, CONFIG_AP_REFUSAL, k->name);
+        return errmsg_set(msg, ERR_CONFIG, "keyspace %s: mode must be cp or ap, not '%s'", k->name,
+                          value);
+    }
+    if (strcmp(name, "replication") == 0) {
+        k->replication = strcmp(value, "majority") == 0 ? NODE_REPLICATION_MAJORITY
+                         : strcmp(value, "all") == 0    ? NODE_REPLICATION_ALL
+                         : strcmp(value, "leader") == 0 ? NODE_REPLICATION_LEADER
+                                                        : 0;
+        if (k->replication != 0) return 0;
+        return errmsg_set(msg, ERR_CONFIG,
+                          "keyspace %s: replication must be majority, all or leader, not '%s'",
+                          k->name, value);
+    }
+    if (strcmp(name, "consistency") == 0) {
+        k->consistency = strcmp(value, "linearizable") == 0 ? NODE_CONSISTENCY_LINEARIZABLE
+                         : strcmp(value, "lease") == 0      ? NODE_CONSISTENCY_LEASE
+                         : strcmp(value, "stale") == 0      ? NODE_CONSISTENCY_STALE
+                                                            : 0;
+        if (k->consistency != 0) return 0;
+        return errmsg_set(msg, ERR_CONFIG,
+                          "keyspace %s: consistency must be linearizable, lease or stale, not '%s'",
+                          k->name, value);
+    }
+    bool ap_only = strcmp(name, "conflict") == 0 || strcmp(name, "n") == 0 ||
+                   strcmp(name, "r") == 0 || strcmp(name, "w") == 0;
+    if (ap_only) return errmsg_set(msg, ERR_CONFIG, CONFIG_AP_REFUSAL, k->name);
+    return errmsg_set(msg, ERR_CONFIG,
+                      "keyspace %s: unknown key '%s' (match, mode, replication, consistency)",
+                      k->name, name);
+}
+
+static int config_ini_set(struct config_values *v, const char *section, const char *name,
+                          const char *value, struct errmsg *msg) {
+    if (strcmp(section, "node") == 0) return config_set(v, name, value, msg);
+    if (strcmp(section, "cluster") == 0) {
+        const struct config_entry *e = config_find(name);
+        if (e != NULL && !e->in_cluster) {
+            return errmsg_set(msg, ERR_CONFIG, "%s is a per-node setting: put it under [node]",
+                              name);
+        }
+        return config_set(v, name, value, msg);
+    }
+    if (strncmp(section, "keyspace ", 9) == 0) {
+        const char *ks = section + 9;
+        while (*ks == ' ') ks++;
+        struct node_keyspace *k = NULL;
+        int rc = config_keyspace(v, ks, &k, msg);
+        return rc != 0 ? rc : config_keyspace_set(k, name, value, msg);
+    }
+    return errmsg_set(msg, ERR_CONFIG,
+                      "unknown section [%s] (expected [node], [cluster] or [keyspace NAME])",
+                      section);
+}
+
 static int config_ini_entry(void *user, const char *section, const char *name, const char *value) {
     struct config_ini_ctx *ctx = user;
     if (ctx->rc != 0) return 0;
-    if (strcmp(section, "node") != 0) {
-        ctx->rc = errmsg_set(ctx->msg, ERR_CONFIG,
-                             "section [%s] is not supported yet: only "
-                             "[node] (clusters and keyspaces come with Raft)",
-                             section);
-        return 0;
-    }
-    ctx->rc = config_set(ctx->values, name, value, ctx->msg);
+    ctx->rc = config_ini_set(ctx->values, section, name, value, ctx->msg);
     return ctx->rc == 0;
+}
+
+/* Defaults for what a keyspace left out; "default" matches everything unless told. */
+static int config_keyspaces_finish(struct config_values *v, const char *path, struct errmsg *msg) {
+    for (uint32_t i = 0; i < v->keyspace_count; i++) {
+        struct node_keyspace *k = &v->keyspaces[i];
+        if (k->match_count == 0 && strcmp(k->name, "default") == 0) {
+            snprintf(k->match[0], sizeof(k->match[0]), "*");
+            k->match_count = 1;
+        }
+        if (k->match_count == 0) {
+            return errmsg_set(msg, ERR_CONFIG, "%s: [keyspace %s] has no match = GLOB,...", path,
+                              k->name);
+        }
+        if (k->replication == 0) k->replication = NODE_REPLICATION_MAJORITY;
+        if (k->consistency == 0) k->consistency = NODE_CONSISTENCY_LINEARIZABLE;
+    }
+    return 0;
 }
 
 int config_load_file(struct config_values *v, const char *path, struct errmsg *msg) {
@@ -150,7 +305,7 @@ int config_load_file(struct config_values *v, const char *path, struct errmsg *m
         return errmsg_set(msg, ctx.rc, "%s line %d: %s", path, line, detail);
     }
     if (line > 0) return errmsg_set(msg, ERR_CONFIG, "%s line %d: not INI syntax", path, line);
-    return 0;
+    return config_keyspaces_finish(v, path, msg);
 }
 
 /* Splits "--name=value" or "--name value"; advances *i past what it used. */
@@ -166,7 +321,10 @@ static int config_next_flag(int argc, char **argv, int *i, char *name, size_t ca
     if (n >= cap) return errmsg_set(msg, ERR_CONFIG, "flag '%s' is too long", arg);
     memcpy(name, arg + 2, n);
     name[n] = '\0';
-    if (eq != NULL) {
+    const struct config_entry *e = config_find(name);
+    if (eq == NULL && e != NULL && e->type == CONFIG_SWITCH) {
+        *value = "yes";
+    } else if (eq != NULL) {
         *value = eq + 1;
     } else if (*i + 1 < argc) {
         *value = argv[++*i];
@@ -196,8 +354,82 @@ int config_parse_args(struct config_values *v, int argc, char **argv, struct err
     return 0;
 }
 
+/* One "ID@HOST:PORT" item of the peers list. */
+static int config_parse_peer(const char *item, size_t len, struct node_peer *out,
+                             struct errmsg *msg) {
+    const char *at = memchr(item, '@', len);
+    if (at == NULL) {
+        return errmsg_set(msg, ERR_CONFIG, "peers: '%.*s' is not ID@HOST:PORT", (int)len, item);
+    }
+    unsigned long long id = 0;
+    for (const char *p = item; p < at; p++) {
+        if (*p < '0' || *p > '9' || id > 1000000) id = ~0ull;
+        if (id != ~0ull) id = id * 10 + (unsigned long long)(*p - '0');
+    }
+    if (at == item || id < 1 || id > 1000000) {
+        return errmsg_set(msg, ERR_CONFIG, "peers: id in '%.*s' must be 1..1000000", (int)len,
+                          item);
+    }
+    size_t addr_len = len - (size_t)(at + 1 - item);
+    if (addr_len == 0 || addr_len >= NODE_ADDR_BYTES_MAX) {
+        return errmsg_set(msg, ERR_CONFIG, "peers: address in '%.*s' is empty or too long",
+                          (int)len, item);
+    }
+    out->id = (uint32_t)id;
+    memcpy(out->addr, at + 1, addr_len);
+    out->addr[addr_len] = '\0';
+    struct sockaddr_storage sa;
+    return peer_parse_addr(out->addr, &sa, msg);
+}
+
+int config_parse_peers(const char *text, uint32_t self_id, struct node_peer *out, uint32_t *count,
+                       struct errmsg *msg) {
+    *count = 0;
+    if (text[0] == '\0') return 0;
+    bool self_found = false;
+    for (const char *p = text;;) {
+        size_t len = strcspn(p, ",");
+        if (*count == NODE_PEERS_MAX) {
+            return errmsg_set(msg, ERR_CONFIG, "peers: more than %d members", NODE_PEERS_MAX);
+        }
+        struct node_peer *peer = &out[*count];
+        int rc = config_parse_peer(p, len, peer, msg);
+        if (rc != 0) return rc;
+        for (uint32_t i = 0; i < *count; i++) {
+            if (out[i].id == peer->id) {
+                return errmsg_set(msg, ERR_CONFIG, "peers: id %u appears twice", peer->id);
+            }
+        }
+        if (peer->id == self_id) self_found = true;
+        (*count)++;
+        if (p[len] == '\0') break;
+        p += len + 1;
+    }
+    if (!self_found) {
+        return errmsg_set(msg, ERR_CONFIG,
+                          "peers: this node's id %u is not in the list (list every voter, this "
+                          "node included)",
+                          self_id);
+    }
+    return 0;
+}
+
+static int config_check_timeouts(const struct config_values *v, struct errmsg *msg) {
+    if (v->election_timeout_min >= v->election_timeout_max) {
+        return errmsg_set(msg, ERR_CONFIG,
+                          "election-timeout-min (%llu) must be below election-timeout-max (%llu)",
+                          v->election_timeout_min, v->election_timeout_max);
+    }
+    if (v->heartbeat * 2 > v->election_timeout_min) {
+        return errmsg_set(msg, ERR_CONFIG,
+                          "heartbeat (%llu ms) must be at most half of election-timeout-min "
+                          "(%llu ms), or followers time out between heartbeats",
+                          v->heartbeat, v->election_timeout_min);
+    }
+    return 0;
+}
+
 int config_to_options(const struct config_values *v, struct server_options *o, struct errmsg *msg) {
-    (void)msg;
     memset(o, 0, sizeof(*o));
     node_config_default(&o->node);
     o->node.id = (uint32_t)v->id;
@@ -215,16 +447,46 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->dir = v->dir;
     o->log_path = v->log_file[0] != '\0' ? v->log_file : NULL;
     o->sync_in_thread = strcmp(v->fsync_thread, "yes") == 0;
+    int rc = config_parse_peers(v->peers, o->node.id, o->node.peers, &o->node.peer_count, msg);
+    if (rc == 0) rc = config_check_timeouts(v, msg);
+    if (rc != 0) return rc;
+    if (v->peer_listen[0] != '\0') {
+        struct sockaddr_storage sa;
+        rc = peer_parse_addr(v->peer_listen, &sa, msg);
+        if (rc != 0) return errmsg_set(msg, rc, "peer-listen: %s", msg->text);
+        o->peer_listen = v->peer_listen;
+    }
+    o->node.election_timeout_ms_min = v->election_timeout_min;
+    o->node.election_timeout_ms_max = v->election_timeout_max;
+    o->node.heartbeat_ms = v->heartbeat;
+    o->node.request_timeout_ms = v->request_timeout;
+    o->node.enable_faults = strcmp(v->enable_faults, "yes") == 0;
+    ASSERT(v->keyspace_count <= NODE_KEYSPACES_MAX);
+    o->node.keyspace_count = v->keyspace_count;
+    memcpy(o->node.keyspaces, v->keyspaces, sizeof(v->keyspaces[0]) * v->keyspace_count);
     return 0;
+}
+
+const char *config_cluster_warning(const struct server_options *o) {
+    if (o->node.peer_count == 0 || o->node.peer_count % 2 != 0) return NULL;
+    return "warning: an even number of voters tolerates no more failures than one fewer "
+           "(a majority of 4 is 3, so 4 nodes survive 1 failure, like 3); prefer 3, 5 or 7";
 }
 
 void config_print_help(const char *program) {
     printf("usage: %s server [--config FILE] [--NAME VALUE ...]\n\n"
-           "Settings (flags, or NAME = VALUE under [node] in the INI file):\n",
+           "Settings (flags, or NAME = VALUE under [node] in the INI file; the cluster-wide\n"
+           "ones may also go under [cluster]). --enable-faults takes no value.\n",
            program);
     for (size_t i = 0; i < CONFIG_COUNT; i++) {
         const struct config_entry *e = &config_table[i];
         printf("  --%-22s %s (default: %s)\n", e->name, e->help,
                e->fallback[0] != '\0' ? e->fallback : "empty");
     }
+    printf("\nKeyspaces (INI only), one section each, first match wins:\n"
+           "  [keyspace payments]\n"
+           "  match = pay:*,acct:*         comma-separated globs\n"
+           "  mode = cp                    cp (Raft); ap is not available yet\n"
+           "  replication = majority       majority | all | leader\n"
+           "  consistency = linearizable   linearizable | lease | stale\n");
 }

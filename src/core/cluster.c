@@ -96,7 +96,7 @@ static void cluster_raft_options(struct node *node, const struct raftstore_recov
 int cluster_open(struct node *node, struct errmsg *msg) {
     struct cluster *cl = base_calloc(1, sizeof(*cl));
     node->cluster = cl;
-    cl->mono_ms = node->now_ms;
+    cl->mono_ms = 0; /* the first event brings the shell's monotonic clock */
     prng_init(&cl->prng, node->config.seed ^ 0xfa17u);
     buf_init(&cl->held);
     buf_init(&cl->peer_out);

@@ -5,7 +5,10 @@
  * commit), then the released replies. A sync runs inline by default, or on libuv's worker
  * pool (fsync-thread = yes) so the loop keeps reading while the disk works. Replies are
  * written with uv_try_write straight from the core's buffer; only what the socket does not
- * take at once is copied for uv_write.
+ * take at once is copied for uv_write. With peers configured, src/net/peer.c carries the
+ * peer links: each frame's payload becomes a PEER_MESSAGE step, and the payloads a FLUSH
+ * returns are framed and queued on the outgoing links (best effort; Raft tolerates loss).
+ * Every event carries the wall clock (now_ms) and the monotonic clock (mono_ms).
  */
 #include "net/server.h"
 
@@ -21,6 +24,7 @@
 #include "base/assert.h"
 #include "base/buf.h"
 #include "net/disk_posix.h"
+#include "net/peer.h"
 
 #define SERVER_READ_BYTES (64 * 1024)
 #define SERVER_CONN_BUCKETS 4096
@@ -55,6 +59,8 @@ struct server {
     struct errmsg sync_msg;
     struct disk disk;
     struct node *node;
+    struct peer_set *peers; /* NULL when the node runs alone */
+    uint32_t id;
     struct conn *buckets[SERVER_CONN_BUCKETS];
     uint64_t next_client_id;
     uint64_t timer_at_ms;
@@ -69,6 +75,17 @@ static uint64_t server_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t server_mono_ms(void) {
+    uint64_t ms = uv_hrtime() / 1000000;
+    return ms != 0 ? ms : 1; /* 0 would mean "use now_ms" */
+}
+
+/* Stamps an event with both clocks. */
+static void server_stamp(struct node_event *ev) {
+    ev->now_ms = server_now_ms();
+    ev->mono_ms = server_mono_ms();
 }
 
 static void server_trace(void *ctx, const char *line) {
@@ -117,7 +134,7 @@ static void server_effects(struct server *s, const struct node_effects *eff);
 
 static void server_step(struct server *s, struct node_event *ev) {
     struct node_effects eff;
-    ev->now_ms = server_now_ms();
+    server_stamp(ev);
     node_step(s->node, ev, &eff);
     server_effects(s, &eff);
 }
@@ -138,7 +155,7 @@ static void conn_close(struct conn *c) {
     *p = c->bucket_next;
     struct node_event ev = {.kind = NODE_EVENT_CLIENT_CLOSED, .client_id = c->id};
     struct node_effects eff;
-    ev.now_ms = server_now_ms();
+    server_stamp(&ev);
     node_step(s->node, &ev, &eff);
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
 }
@@ -299,10 +316,25 @@ static void server_on_check(uv_check_t *check) {
     server_step(s, &ev);
 }
 
+static void server_on_peer_message(void *ctx, uint32_t peer_id, const uint8_t *data, size_t bytes) {
+    struct server *s = ctx;
+    if (s->fatal != 0) return;
+    struct node_event ev = {
+        .kind = NODE_EVENT_PEER_MESSAGE, .peer_id = peer_id, .data = data, .bytes = bytes};
+    server_step(s, &ev);
+}
+
 static void server_effects(struct server *s, const struct node_effects *eff) {
     if (eff->fatal != 0) {
         server_fail(s, eff->fatal, node_fatal_text(s->node));
         return;
+    }
+    /* Payloads go out before a sync starts: the core emits a message only once what it
+     * promises (a vote, an acknowledgement) is durable, so order against this batch's
+     * sync does not matter, and a leader's appends overlap its own fsync (Raft §10.2.1). */
+    for (size_t i = 0; i < eff->peer_send_count; i++) {
+        const struct node_peer_send *ps = &eff->peer_sends[i];
+        if (s->peers != NULL) peer_set_send(s->peers, ps->to, ps->data, ps->bytes);
     }
     for (size_t i = 0; i < eff->close_count; i++) {
         struct conn *c = server_conn(s, eff->close_clients[i]);
@@ -343,38 +375,9 @@ static void server_on_signal(uv_signal_t *handle, int signum) {
     uv_stop(&s->loop);
 }
 
-/* Parses "HOST:PORT" or "[V6]:PORT" into addr. */
-static int server_parse_listen(const char *listen, struct sockaddr_storage *addr,
-                               struct errmsg *msg) {
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || colon[1] == '\0') {
-        return errmsg_set(msg, ERR_CONFIG, "listen address '%s' is not HOST:PORT", listen);
-    }
-    char host[128];
-    size_t host_len = (size_t)(colon - listen);
-    if (host_len >= sizeof(host)) return errmsg_set(msg, ERR_CONFIG, "host too long");
-    memcpy(host, listen, host_len);
-    host[host_len] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535) {
-        return errmsg_set(msg, ERR_CONFIG, "bad port in listen address '%s'", listen);
-    }
-    if (host[0] == '[' && host_len > 2 && host[host_len - 1] == ']') {
-        host[host_len - 1] = '\0';
-        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)addr) == 0) return 0;
-    } else if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) == 0) {
-        return 0;
-    }
-    return errmsg_set(msg, ERR_CONFIG,
-                      "listen address '%s' is not a numeric IP and port "
-                      "(e.g. 127.0.0.1:7001)",
-                      listen);
-}
-
 static int server_listen(struct server *s, const char *listen, struct errmsg *msg) {
     struct sockaddr_storage addr;
-    int rc = server_parse_listen(listen, &addr, msg);
+    int rc = peer_parse_addr(listen, &addr, msg);
     if (rc != 0) return rc;
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
@@ -401,10 +404,49 @@ static void server_close_walk(uv_handle_t *handle, void *arg) {
 
 /* Stops every handle, waits for an in-flight sync, and frees the loop. */
 static void server_shutdown(struct server *s) {
+    if (s->peers != NULL) {
+        struct peer_stats st;
+        peer_set_stats(s->peers, &st);
+        fprintf(s->log,
+                "node=%u peer links: %llu payloads sent, %llu dropped, %llu received, "
+                "%llu links closed for bad frames\n",
+                s->id, (unsigned long long)st.sent, (unsigned long long)st.dropped,
+                (unsigned long long)st.received, (unsigned long long)st.links_closed_bad);
+        peer_set_close(s->peers);
+    }
     uv_walk(&s->loop, server_close_walk, NULL);
     while (uv_run(&s->loop, UV_RUN_DEFAULT) != 0) {
     }
     uv_loop_close(&s->loop);
+    peer_set_free(s->peers);
+    s->peers = NULL;
+}
+
+/* The peer listener (peer-listen, or this node's address in peers) and outgoing links. */
+static int server_start_peers(struct server *s, const struct server_options *options,
+                              const struct node_config *config, struct errmsg *msg) {
+    if (config->peer_count == 0) return 0;
+    const char *listen = options->peer_listen;
+    for (uint32_t i = 0; listen == NULL && i < config->peer_count; i++) {
+        if (config->peers[i].id == config->id) listen = config->peers[i].addr;
+    }
+    if (listen == NULL) {
+        return errmsg_set(msg, ERR_CONFIG, "node %u is not in peers and has no peer-listen",
+                          config->id);
+    }
+    struct peer_set_options po = {.self_id = config->id,
+                                  .peers = config->peers,
+                                  .peer_count = config->peer_count,
+                                  .listen = listen,
+                                  .on_message = server_on_peer_message,
+                                  .log = server_trace,
+                                  .ctx = s};
+    int rc = peer_set_new(&s->loop, &po, &s->peers, msg);
+    if (rc == 0) {
+        fprintf(s->log, "node=%u peer links: listening on %s, %u members\n", config->id, listen,
+                config->peer_count);
+    }
+    return rc;
 }
 
 static void server_start_handles(struct server *s) {
@@ -439,10 +481,16 @@ int server_run(const struct server_options *options, struct errmsg *msg) {
     config.host_stats = server_host_stats;
     config.trace = server_trace;
     config.trace_ctx = s;
+    s->id = config.id;
+    if (config.seed == 0) {
+        /* Election timeouts must differ between nodes and between runs. */
+        config.seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config.id;
+    }
     rc = node_new(&config, &s->disk, server_now_ms(), &s->node, msg);
     if (rc != 0) goto out_disk;
     uv_loop_init(&s->loop);
     rc = server_listen(s, options->listen, msg);
+    if (rc == 0) rc = server_start_peers(s, options, &config, msg);
     if (rc == 0) {
         server_start_handles(s);
         fprintf(s->log, "node=%u ready: listening on %s, data in %s, fsync=%s\n", config.id,

@@ -14,6 +14,7 @@
 struct server_options {
     struct node_config node; /* listen, dir and the rest; strings borrowed during run */
     const char *listen;      /* "HOST:PORT" */
+    const char *peer_listen; /* "HOST:PORT" for peer links; NULL: this node's entry in peers */
     const char *dir;
     const char *log_path; /* NULL: trace lines go to stderr */
     bool sync_in_thread;  /* run log syncs on a worker thread instead of inline */

@@ -211,10 +211,14 @@ static int wal_segment_zero(struct wal *wal, struct disk_file *f, uint64_t from,
     return rc;
 }
 
-/* A bad record at off: corruption, unless it is the torn tail of the newest segment. */
+/* A bad record at off: corruption, unless it is the torn tail of the newest segment.
+ * zero_gap: the bad bytes are a run of zeros (a write that never reached the disk); valid
+ * records after it are later, unsynced writes that the disk persisted out of order, as
+ * page-cache writeback may: a torn tail too. Any other damage before a valid record is
+ * corruption in the middle. */
 static int wal_scan_bad(struct wal *wal, struct wal_scan *s, struct disk_file *f, uint64_t off,
-                        const char *why, struct errmsg *msg) {
-    if (!s->newest || wal_scan_valid_after(s, off)) {
+                        const char *why, bool zero_gap, struct errmsg *msg) {
+    if (!s->newest || (!zero_gap && wal_scan_valid_after(s, off))) {
         return wal_corrupt(msg, s->name, off, "record", why);
     }
     uint64_t last = s->size;
@@ -238,12 +242,13 @@ static int wal_scan_records(struct wal *wal, struct wal_scan *s, struct disk_fil
         if (wal_is_zero(s->data + off, head)) {
             s->end = off;
             if (wal_is_zero(s->data + off, left)) return 0;
-            return wal_scan_bad(wal, s, f, off, "bytes after the end of the log", msg);
+            return wal_scan_bad(wal, s, f, off,
+                                "unsynced writes lost, later ones reached the disk", true, msg);
         }
         uint64_t lsn;
         uint64_t n;
         const char *why = wal_record_check(s->data, s->size, off, &lsn, &n);
-        if (why != NULL) return wal_scan_bad(wal, s, f, off, why, msg);
+        if (why != NULL) return wal_scan_bad(wal, s, f, off, why, false, msg);
         if (lsn != s->expected_lsn) {
             char text[64];
             snprintf(text, sizeof(text), "lsn %llu where %llu was due", (unsigned long long)lsn,

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The simulator's fixed seed set for `make test`: majority mode on 3- and 5-node clusters,
+# a few seeds of replication = all and = leader (lost acknowledged writes are reported, not
+# failed), and every seed of sim/regressions.txt. Ends with "sim: N passed, N failed".
+# SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
+set -u
+cd "$(dirname "$0")/.."
+SIM=${CAPKV_SIM:-${BUILD:-build}/capkv-sim}
+if [ ! -x "$SIM" ]; then make -s "$SIM" >/dev/null || { echo "sim: cannot build $SIM"; exit 1; }; fi
+seeds=${SIM_SEEDS:-300}
+run_ms=${SIM_RUN_MS:-20000}
+passed=0
+failed=0
+failing=""
+run() { # label, capkv-sim arguments...
+    local label=$1
+    shift
+    local out
+    out=$("$SIM" "$@" --run-ms "$run_ms")
+    local line
+    line=$(printf '%s\n' "$out" | tail -1)
+    local p f
+    p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    if [ -z "$p" ]; then # a single seed prints "seed N: ok|FAILED ..."
+        if printf '%s\n' "$out" | grep -q '^seed [0-9]*: ok'; then p=1 f=0; else p=0 f=1; fi
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    printf '%s\n' "$out" | grep -E '^(lost acknowledged|failing seeds)' | sed "s/^/sim: $label: /"
+    [ "$f" -gt 0 ] && failing="$failing $label"
+    echo "sim: $label: $p passed, $f failed"
+}
+run "3 nodes majority" --seeds "1-$seeds" --nodes 3
+run "5 nodes majority" --seeds "1001-$((1000 + seeds))" --nodes 5
+run "3 nodes all" --seeds "2001-2020" --nodes 3 --replication all
+run "3 nodes leader" --seeds "3001-3010" --nodes 3 --replication leader
+run "5 nodes leader" --seeds "4001-4010" --nodes 5 --replication leader
+while read -r seed nodes repl ms _; do
+    case "$seed" in ''|'#'*) continue ;; esac
+    out=$("$SIM" --seed "$seed" --nodes "$nodes" --replication "$repl" --run-ms "$ms")
+    if printf '%s\n' "$out" | grep -q "^seed $seed: ok"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failing="$failing regression:$seed/$nodes/$repl"
+        printf '%s\n' "$out" | head -1 | cut -c1-300 | sed 's/^/sim: /'
+    fi
+done < sim/regressions.txt
+[ -n "$failing" ] && echo "sim: failing:$failing"
+echo "sim: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

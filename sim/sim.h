@@ -1,0 +1,67 @@
+/*
+ * capkv's deterministic simulator: a 3- or 5-node cluster of the real raft core, each node
+ * with a raftstore on its own memdisk and a small key -> int64 state machine, in one
+ * process, on virtual time. A virtual network delays, reorders, duplicates and loses the
+ * encoded messages and partitions the cluster in changing shapes; nodes crash (losing
+ * unsynced writes, sometimes tearing the last one) and restart from their disks; clocks
+ * are skewed; clients run get/put/cas. Invariants are checked after every step, and at the
+ * end the cluster is healed, must converge, and the client history must be linearizable.
+ *
+ * The seed alone determines the run: each component gets its own prng derived from it.
+ * The simulation never reads a clock.
+ */
+#ifndef CAPKV_SIM_SIM_H
+#define CAPKV_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lincheck.h"
+#include "sim_check.h"
+
+#define SIM_NODES_MAX 5
+#define SIM_RUN_MS_DEFAULT 6000u /* virtual time under faults, before the settle phase */
+
+enum sim_replication {
+    SIM_REPLICATION_MAJORITY = 0, /* acknowledge once applied on the leader (committed) */
+    SIM_REPLICATION_LEADER,       /* acknowledge once the leader persisted the entry */
+    SIM_REPLICATION_ALL,          /* acknowledge once applied on every live voter */
+};
+
+struct sim_options {
+    uint64_t seed;
+    uint32_t node_count; /* 3 or 5 */
+    enum sim_replication replication;
+    uint64_t run_ms; /* 0: SIM_RUN_MS_DEFAULT */
+    FILE *trace;     /* every event as a line; NULL: none */
+    FILE *report;    /* a failure's explanation and last trace lines; NULL: none */
+};
+
+struct sim_stats {
+    uint64_t steps;
+    uint64_t virtual_ms;
+    uint64_t ops_ok;
+    uint64_t ops_fail;
+    uint64_t ops_info;
+    uint64_t leaders; /* distinct (term, leader) pairs seen */
+    uint64_t crashes;
+    uint64_t partitions;
+    uint64_t snapshots;
+    uint64_t restores; /* InstallSnapshot restores */
+    uint64_t acked_writes;
+    uint64_t lost_acked_writes; /* leader mode: acknowledged, then missing */
+    uint64_t async_seed;        /* 1 when persistence ran asynchronously */
+    enum lincheck_verdict lincheck;
+    uint64_t trace_hash;
+    bool failed;
+    char what[SIM_CHECK_WHAT_BYTES + 64]; /* the violated invariant, when failed */
+};
+
+void sim_options_default(struct sim_options *options);
+const char *sim_replication_name(enum sim_replication r);
+/* Runs one seed. options borrowed. Returns 0, or -1 when an invariant, convergence or
+ * linearizability failed (stats->what says which; the report went to options->report). */
+int sim_run(const struct sim_options *options, struct sim_stats *stats);
+
+#endif
