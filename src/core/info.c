@@ -158,8 +158,8 @@ void info_client_line(struct node *node, struct client *c, struct buf *out) {
                 (unsigned long long)((node->now_ms - c->created_ms) / 1000),
                 (unsigned long long)((node->now_ms - c->last_active_ms) / 1000),
                 c->in_multi ? "x" : "N", c->in_multi ? (int)c->multi_count : -1, c->watch_count,
-                buf_pending(&c->query), buf_pending(&c->out), c->last_cmd != NULL ? c->last_cmd : "NULL",
-                c->proto, c->lib_name, c->lib_ver);
+                buf_pending(&c->query), buf_pending(&c->out),
+                c->last_cmd != NULL ? c->last_cmd : "NULL", c->proto, c->lib_name, c->lib_ver);
 }
 
 static void info_command_flags(struct buf *out, int proto, uint32_t flags) {
