@@ -85,7 +85,10 @@ class Node:
     def argv(self):
         args = [CAPKV, "server", "--listen", f"127.0.0.1:{self.port}", "--dir", self.dir]
         for name, value in self.options.items():
-            args += ["--" + name.replace("_", "-"), str(value)]
+            if value is True:  # a flag without a value (--enable-faults)
+                args.append("--" + name.replace("_", "-"))
+            elif value is not None and value is not False:
+                args += ["--" + name.replace("_", "-"), str(value)]
         return args
 
     def spawn(self):
@@ -330,3 +333,102 @@ def poll(predicate, seconds, interval=0.02):
             return value
         time.sleep(interval)
     return predicate()
+
+
+# ---- clusters ---------------------------------------------------------------------------
+
+CLUSTER_LEADER_SECONDS = 15
+
+
+def info_replication(node, timeout=1.0):
+    """INFO replication of node as a dict of strings; None when it does not answer."""
+    try:
+        with node.client(decode_responses=True, socket_timeout=timeout,
+                         socket_connect_timeout=timeout) as c:
+            return {k: str(v) for k, v in c.info("replication").items()}
+    except (redis.RedisError, OSError):
+        return None
+
+
+class Cluster:
+    """N capkv server processes that know each other through --peers (ids 1..N).
+
+    nodes[i] has id i+1. Every node is a conftest Node, so make_node's teardown stops the
+    running ones by PID and asserts exit status 0 (a SIGKILLed node is not running)."""
+
+    def __init__(self, make_node, size, faults=False, **options):
+        peer_ports = [free_port() for _ in range(size)]
+        self.peers = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(peer_ports))
+        self.nodes = []
+        for i in range(size):
+            node = make_node(f"node{i + 1}", start=False, id=i + 1,
+                             peer_listen=f"127.0.0.1:{peer_ports[i]}", peers=self.peers,
+                             enable_faults=faults, **options)
+            node.id = i + 1
+            node.peer_port = peer_ports[i]
+            self.nodes.append(node)
+
+    def start(self):
+        for node in self.nodes:
+            node.spawn()
+        for node in self.nodes:
+            if not wait_port(node.port, node.proc, START_SECONDS_MAX, f"capkv node {node.id}"):
+                raise AssertionError(f"node {node.id} exited with status "
+                                     f"{node.proc.returncode} while starting\n{node.log()}")
+        return self
+
+    def node(self, node_id):
+        return self.nodes[node_id - 1]
+
+    def alive(self):
+        return [n for n in self.nodes if n.alive()]
+
+    def infos(self, nodes=None):
+        return {n.id: info_replication(n) for n in (nodes or self.alive())}
+
+    def leader(self, nodes=None):
+        """The node among nodes (default: the running ones) that says it is leader and that a
+        majority of the cluster names as leader in its term; None if there is none now."""
+        nodes = nodes or self.alive()
+        infos = self.infos(nodes)
+        majority = len(self.nodes) // 2 + 1
+        for n in nodes:
+            mine = infos[n.id]
+            if not mine or mine.get("role") != "leader":
+                continue
+            agree = sum(1 for i in infos.values()
+                        if i and i.get("raft_leader_id") == str(n.id)
+                        and i.get("raft_term") == mine.get("raft_term"))
+            if agree >= majority:
+                return n
+        return None
+
+    def wait_leader(self, seconds=CLUSTER_LEADER_SECONDS, nodes=None):
+        leader = poll(lambda: self.leader(nodes), seconds, interval=0.05)
+        assert leader is not None, (f"no leader among nodes "
+                                    f"{[n.id for n in (nodes or self.alive())]} in {seconds} s: "
+                                    f"{self.infos()}\n{self.logs()}")
+        return leader
+
+    def fault(self, *args, nodes=None):
+        """Sends FAULT args... to every running node (or nodes); asserts each says OK."""
+        for n in (nodes or self.alive()):
+            with n.client(decode_responses=True, socket_timeout=5) as c:
+                assert c.execute_command("FAULT", *args) == "OK", n.id
+
+    def logs(self):
+        return "\n".join(f"== node {n.id} ==\n{n.log()}" for n in self.nodes)
+
+
+@pytest.fixture
+def make_cluster(make_node):
+    """make_cluster(size=3, faults=False, start=True, **options) -> Cluster; the leader is not
+    awaited (call wait_leader). Options go to every node as --name value."""
+
+    def make(size=3, faults=False, start=True, **options):
+        cluster = Cluster(make_node, size, faults, **options)
+        if start:
+            cluster.start()
+        return cluster
+
+    return make

@@ -250,6 +250,39 @@ static void test_cluster_restart_recovers_from_the_raft_log(void **state) {
                         "$1\r\n1\r\n:97800\r\n");
 }
 
+/* DESIGN.md: FAULT PARTITION drops peer traffic across the cut; client ports stay open. */
+static void test_cluster_fault_partition_isolates_and_heal_restores(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int old = c_leader(t);
+    assert_true(old >= 0);
+    char cut[32];
+    snprintf(cut, sizeof(cut), "FAULT PARTITION %d|%d,%d\r\n", old + 1, (old + 1) % 3 + 1,
+             (old + 2) % 3 + 1);
+    for (int i = 0; i < C_NODES; i++) assert_string_equal(c_call(t, i, cut, 0), "+OK\r\n");
+    c_run(t, 2500);
+    int leader = c_leader(t);
+    assert_true(leader >= 0 && leader != old);
+    assert_true(strncmp(c_call(t, old, "SET k v\r\n", 10), "-NOQUORUM", 9) == 0);
+    assert_string_equal(c_call(t, leader, "SET k majority\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call(t, old, "FAULT PARTITION 1|2\r\n", 0),
+                        "-ERR partition must name every node once, like 1,2|3\r\n");
+    for (int i = 0; i < C_NODES; i++)
+        assert_string_equal(c_call(t, i, "FAULT HEAL\r\n", 0), "+OK\r\n");
+    c_run(t, 1500);
+    assert_string_equal(c_call(t, old, "GET k\r\n", 200), "$8\r\nmajority\r\n");
+}
+
+static void test_cluster_fault_commands_need_enable_faults(void **state) {
+    struct c *t = *state;
+    node_free(t->node[0]);
+    t->config.enable_faults = false;
+    c_start(t, 0);
+    assert_string_equal(
+        c_call(t, 0, "FAULT HEAL\r\n", 0),
+        "-ERR fault injection is disabled: start the node with --enable-faults\r\n");
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
     const struct CMUnitTest tests[] = {
@@ -257,6 +290,8 @@ int main(void) {
         T(test_cluster_minority_refuses_and_majority_goes_on),
         T(test_cluster_transactions_apply_atomically_everywhere),
         T(test_cluster_restart_recovers_from_the_raft_log),
+        T(test_cluster_fault_partition_isolates_and_heal_restores),
+        T(test_cluster_fault_commands_need_enable_faults),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
