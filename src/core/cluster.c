@@ -260,6 +260,8 @@ int cluster_propose(struct node *node, const uint8_t *data, size_t bytes, uint64
     struct raft_event ev = {.kind = RAFT_EVENT_PROPOSE};
     ev.propose.data = data;
     ev.propose.bytes = (uint32_t)bytes;
+    ev.propose.defer = true; /* sent in one batch per follower at FLUSH */
+    cl->proposals_deferred = true;
     struct raft_effects e;
     rc = cluster_raft_step(node, &ev, &e);
     *index = e.proposed_index;
@@ -403,6 +405,12 @@ static void cluster_progress(struct node *node) {
 void cluster_flush(struct node *node, struct node_effects *out) {
     struct cluster *cl = node->cluster;
     struct errmsg msg;
+    if (cl->proposals_deferred) {
+        cl->proposals_deferred = false;
+        struct raft_event ev = {.kind = RAFT_EVENT_REPLICATE};
+        struct raft_effects e;
+        cluster_raft_step(node, &ev, &e);
+    }
     if (raftstore_flush(cl->store, &msg) != 0) {
         cluster_fatal(node, ERR_IO, "writing the Raft log failed", msg.text);
     }

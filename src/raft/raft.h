@@ -147,6 +147,7 @@ enum raft_event_kind {
     RAFT_EVENT_SNAPSHOT_TAKEN, /* the state machine was snapshotted at index <= applied */
     RAFT_EVENT_CHANGE,         /* leader: one-server membership change */
     RAFT_EVENT_TRANSFER,       /* leader: hand leadership to target */
+    RAFT_EVENT_REPLICATE,      /* leader: send what deferred proposals appended */
 };
 
 struct raft_event {
@@ -161,6 +162,8 @@ struct raft_event {
         struct {
             const uint8_t *data; /* borrowed; copied into the log */
             uint32_t bytes;
+            bool defer; /* more proposals follow: append only; RAFT_EVENT_REPLICATE sends
+                         * them all in one batch per follower */
         } propose;
         uint64_t read_ctx;
         uint64_t snapshot_index;

@@ -88,6 +88,7 @@ static int raft_step_propose(struct raft *raft, const struct raft_event *ev, uin
     if (ev->propose.bytes > RAFT_ENTRY_BYTES_MAX) return ERR_LIMIT;
     if (ev->propose.bytes > 0 && ev->propose.data == NULL) return ERR_INVALID;
     raft_append_local(raft, type, ev->propose.data, ev->propose.bytes);
+    if (ev->propose.defer) return 0;
     raft_replicate_all(raft);
     raft_maybe_commit(raft); /* a single voter commits once persisted */
     return 0;
@@ -111,6 +112,11 @@ static int raft_step_event(struct raft *raft, const struct raft_event *ev) {
         return 0;
     case RAFT_EVENT_CHANGE: return raft_change(raft, ev->change.kind, ev->change.id);
     case RAFT_EVENT_TRANSFER: return raft_transfer(raft, ev->transfer_target);
+    case RAFT_EVENT_REPLICATE:
+        if (raft->role != RAFT_LEADER) return ERR_NOTLEADER;
+        raft_replicate_all(raft);
+        raft_maybe_commit(raft);
+        return 0;
     }
     return ERR_INVALID;
 }

@@ -878,6 +878,35 @@ static void test_raft_random_faults_keep_safety(void **state) {
     }
 }
 
+/* Batching: deferred proposals append locally only; one REPLICATE sends them together. */
+static void test_raft_deferred_proposals_go_out_in_one_append(void **state) {
+    (void)state;
+    struct cluster *c = cluster_new(3, 3, 91);
+    int l = wait_leader(c);
+    deliver_all(c);
+    uint64_t appends_before = c->msg_count[RAFT_MSG_APPEND];
+    for (int i = 0; i < 5; i++) {
+        struct raft_event ev = {.kind = RAFT_EVENT_PROPOSE, .now_ms = c->now};
+        ev.propose.data = (const uint8_t *)"batched";
+        ev.propose.bytes = 7;
+        ev.propose.defer = true;
+        step(c, l, &ev, 0);
+    }
+    assert_int_equal(c->msg_count[RAFT_MSG_APPEND], appends_before);
+    struct raft_event rep = {.kind = RAFT_EVENT_REPLICATE, .now_ms = c->now};
+    step(c, l, &rep, 0);
+    /* One message per follower, carrying all five entries. */
+    assert_int_equal(c->msg_count[RAFT_MSG_APPEND], appends_before + 2);
+    assert_true(c->max_entries_seen >= 5);
+    deliver_all(c);
+    uint64_t last = raft_last_index(c->n[l].raft);
+    run(c, 200);
+    assert_true(raft_commit_index(c->n[l].raft) >= last);
+    int follower = l == 1 ? 2 : 1;
+    step(c, follower, &rep, ERR_NOTLEADER);
+    cluster_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raft_elects_a_single_leader),
@@ -897,6 +926,7 @@ int main(void) {
         cmocka_unit_test(test_raft_leader_counts_itself_only_after_persisted),
         cmocka_unit_test(test_raft_limits_inflight_and_batch_bytes),
         cmocka_unit_test(test_raft_random_faults_keep_safety),
+        cmocka_unit_test(test_raft_deferred_proposals_go_out_in_one_append),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
