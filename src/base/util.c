@@ -31,6 +31,21 @@ bool util_parse_i64(const uint8_t *s, size_t bytes, int64_t *out) {
     return true;
 }
 
+bool util_parse_hex64(const char *s, size_t digits, uint64_t *out) {
+    if (digits == 0 || digits > 16) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < digits; i++) {
+        char c = s[i];
+        uint64_t digit;
+        if (c >= '0' && c <= '9') digit = (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') digit = (uint64_t)(c - 'a' + 10);
+        else return false;
+        v = (v << 4) | digit;
+    }
+    *out = v;
+    return true;
+}
+
 size_t util_format_i64(int64_t v, char *out) {
     char tmp[UTIL_I64_DIGITS_MAX];
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;

@@ -11,6 +11,8 @@
 /* Parses a whole decimal int64 the way Redis's string2ll does: no spaces, no leading '+',
  * no leading zeros (except "0"), no overflow. Returns false when s is not such a number. */
 bool util_parse_i64(const uint8_t *s, size_t bytes, int64_t *out);
+/* Parses exactly `digits` lower-case hex digits (file names like wal-<16 hex>.log). */
+bool util_parse_hex64(const char *s, size_t digits, uint64_t *out);
 /* Writes v in decimal to out (at least UTIL_I64_DIGITS_MAX bytes); returns the length. */
 size_t util_format_i64(int64_t v, char *out);
 /* Glob match with Redis's rules (*, ?, [a-z], [^x], \x). */

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "base/buf.h"
 #include "base/crc32c.h"
 
@@ -71,21 +72,7 @@ static bool snapshot_parse_name(const char *name, const char *suffix, uint64_t *
     size_t suffix_len = strlen(suffix);
     if (strncmp(name, "snap-", 5) != 0 || strlen(name) != 22 + suffix_len) return false;
     if (name[21] != '.' || strcmp(name + 22, suffix) != 0) return false;
-    uint64_t v = 0;
-    for (int i = 5; i < 21; i++) {
-        char c = name[i];
-        int digit;
-        if (c >= '0' && c <= '9') {
-            digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            digit = c - 'a' + 10;
-        } else {
-            return false;
-        }
-        v = (v << 4) | (uint64_t)digit;
-    }
-    *lsn = v;
-    return true;
+    return util_parse_hex64(name + 5, 16, lsn);
 }
 
 static int snapshot_corrupt(struct errmsg *msg, const char *name, uint64_t offset,

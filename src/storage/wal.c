@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "base/buf.h"
 #include "base/crc32c.h"
 
@@ -110,21 +111,7 @@ static void wal_segment_name(uint64_t first_lsn, char name[WAL_NAME_BYTES]) {
 static bool wal_segment_parse_name(const char *name, uint64_t *first_lsn) {
     if (strncmp(name, "wal-", 4) != 0 || strlen(name) != 24) return false;
     if (strcmp(name + 20, ".log") != 0) return false;
-    uint64_t v = 0;
-    for (int i = 4; i < 20; i++) {
-        char c = name[i];
-        int digit;
-        if (c >= '0' && c <= '9') {
-            digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            digit = c - 'a' + 10;
-        } else {
-            return false;
-        }
-        v = (v << 4) | (uint64_t)digit;
-    }
-    *first_lsn = v;
-    return true;
+    return util_parse_hex64(name + 4, 16, first_lsn);
 }
 
 static int wal_corrupt(struct errmsg *msg, const char *name, uint64_t offset, const char *what,
