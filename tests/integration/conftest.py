@@ -58,6 +58,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(count):
+    """count distinct ports, each free a moment ago (all held at once while picking, so the
+    kernel cannot hand out the same one twice)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def wait_port(port, proc, seconds, what):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -72,7 +87,8 @@ def wait_port(port, proc, seconds, what):
 
 
 class Node:
-    """One capkv process. Options are passed as --name value flags (underscores -> dashes)."""
+    """One capkv process. Options are passed as --name value flags (underscores -> dashes);
+    True passes a bare --name (--enable-faults), None or False leaves it out."""
 
     def __init__(self, data_dir, log_path, options):
         self.port = free_port()
@@ -357,13 +373,15 @@ class Cluster:
     running ones by PID and asserts exit status 0 (a SIGKILLed node is not running)."""
 
     def __init__(self, make_node, size, faults=False, **options):
-        peer_ports = [free_port() for _ in range(size)]
+        ports = free_ports(2 * size)  # client and peer ports, all distinct
+        peer_ports = ports[size:]
         self.peers = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(peer_ports))
         self.nodes = []
         for i in range(size):
             node = make_node(f"node{i + 1}", start=False, id=i + 1,
                              peer_listen=f"127.0.0.1:{peer_ports[i]}", peers=self.peers,
                              enable_faults=faults, **options)
+            node.port = ports[i]  # instead of the one Node picked alone
             node.id = i + 1
             node.peer_port = peer_ports[i]
             self.nodes.append(node)

@@ -271,11 +271,14 @@ def test_leader_in_minority_steps_down_refuses_and_loses_nothing_after_heal(make
     assert stepped, f"isolated leader still leads: {info_replication(old)}\n{old.log()}"
 
     # On the minority side writes and linearizable reads fail; none is acknowledged.
+    refused = []  # minority writes answered -NOQUORUM: they must never appear
     with client(old, timeout=5) as c:
         for i in range(3):
             with pytest.raises(redis.ResponseError) as e:
                 c.set(f"minority:{i}", "x")
             assert err_code(e.value) in ("NOQUORUM", "TIMEOUT"), str(e.value)
+            if err_code(e.value) == "NOQUORUM":
+                refused.append(f"minority:{i}")
             with pytest.raises(redis.ResponseError) as e:
                 c.get("before:0")
             assert err_code(e.value) in ("NOQUORUM",), str(e.value)
@@ -300,64 +303,76 @@ def test_leader_in_minority_steps_down_refuses_and_loses_nothing_after_heal(make
         assert data.get(f"before:{i}") == str(i)
     missing = {k: v for k, v in acked.items() if data.get(k) != v}
     assert not missing, f"acknowledged writes lost after heal: {missing}"
-    # The minority writes were refused, never acknowledged; none may have been applied
-    # unless it answered -TIMEOUT (unknown). We saw only refusals or timeouts: check the
-    # old leader now serves linearizable reads again.
+    # A write answered -NOQUORUM was not applied, not even after the heal.
+    assert not [k for k in refused if k in data], (refused, sorted(data))
+    # The old leader serves linearizable reads again.
     with client(old) as c:
         assert c.get("after:0") == "0"
 
 
 # ---- 4. random kills under load --------------------------------------------------------------
 
+class KillLoad:
+    """What the load threads of the kill test saw acknowledged."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.acked_keys = {}
+        self.incr_acked = [0]
+        self.incr_unknown = [0]  # INCRs answered -TIMEOUT or cut off: may or may not count
+        self.errors = {}
+
+
+def kill_load(cluster, st, tag, seed, stop):
+    """SETs unique keys and INCRs "counter" on random running nodes until stop (bounded)."""
+    rng = random.Random(seed * 100 + tag)
+    conns = {}
+    for i in range(20000):
+        if stop.is_set():
+            break
+        alive = [n for n in cluster.nodes if n.alive()]
+        if not alive:
+            time.sleep(0.05)
+            continue
+        n = rng.choice(alive)
+        c = conns.get(n.id)
+        if c is None:
+            c = conns[n.id] = client(n, timeout=2)
+        is_incr = i % 3 == 0
+        try:
+            if is_incr:
+                c.incr("counter")
+                with st.lock:
+                    st.incr_acked[0] += 1
+            elif c.set(f"k:{tag}:{i}", str(i)):
+                with st.lock:
+                    st.acked_keys[f"k:{tag}:{i}"] = str(i)
+        except (redis.RedisError, OSError) as e:
+            code = err_code(e) if isinstance(e, redis.ResponseError) else type(e).__name__
+            with st.lock:
+                st.errors[code] = st.errors.get(code, 0) + 1
+                if is_incr and code not in NOT_APPLIED:
+                    st.incr_unknown[0] += 1
+            time.sleep(0.02)
+    for c in conns.values():
+        c.close()
+
+
 @pytest.mark.timeout(120)
 def test_acknowledged_writes_survive_random_kills_of_up_to_two_of_five(make_cluster):
     cluster = make_cluster(5)
     cluster.wait_leader()
-    rng = random.Random(int(os.environ.get("CAPKV_TEST_SEED", time.time_ns() % 1_000_000)))
-    seed = rng.randrange(1_000_000)
-    rng.seed(seed)
+    seed = int(os.environ.get("CAPKV_TEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)  # the kill schedule; thread timing still varies
     print(f"\nseed {seed}")
 
-    lock = threading.Lock()
-    acked_keys = {}
-    incr_acked = [0]
-    incr_tried = [0]
+    state = KillLoad()
     stop = threading.Event()
-    errors = {}
+    acked_keys, incr_acked, incr_unknown, errors = (state.acked_keys, state.incr_acked,
+                                                     state.incr_unknown, state.errors)
 
     def load(tag):
-        trng = random.Random(seed * 100 + tag)
-        conns = {}
-        i = 0
-        while not stop.is_set() and i < 20000:
-            alive = [n for n in cluster.nodes if n.alive()]
-            if not alive:
-                time.sleep(0.05)
-                continue
-            n = trng.choice(alive)
-            c = conns.get(n.id)
-            if c is None:
-                c = conns[n.id] = client(n, timeout=2)
-            i += 1
-            try:
-                if i % 3 == 0:
-                    with lock:
-                        incr_tried[0] += 1
-                    c.incr("counter")
-                    with lock:
-                        incr_acked[0] += 1
-                else:
-                    key = f"k:{tag}:{i}"
-                    if c.set(key, str(i)):
-                        with lock:
-                            acked_keys[key] = str(i)
-            except (redis.RedisError, OSError) as e:
-                with lock:
-                    code = err_code(e) if isinstance(e, redis.ResponseError) else type(e).__name__
-                    errors[code] = errors.get(code, 0) + 1
-                time.sleep(0.02)
-        for c in conns.values():
-            c.close()
+        kill_load(cluster, state, tag, seed, stop)
 
     threads = [threading.Thread(target=load, args=(t,)) for t in range(4)]
     for t in threads:
@@ -384,8 +399,8 @@ def test_acknowledged_writes_survive_random_kills_of_up_to_two_of_five(make_clus
         stop.set()
         for t in threads:
             t.join(10)
-    print(f"{kills} kills, {len(acked_keys)} SETs and {incr_acked[0]} of {incr_tried[0]} INCRs "
-          f"acknowledged, errors {errors}")
+    print(f"{kills} kills, {len(acked_keys)} SETs and {incr_acked[0]} INCRs acknowledged "
+          f"({incr_unknown[0]} INCRs unknown), errors {errors}")
     assert kills >= 5
     assert len(acked_keys) >= 50 and incr_acked[0] >= 20, "too little load got through"
 
@@ -399,7 +414,9 @@ def test_acknowledged_writes_survive_random_kills_of_up_to_two_of_five(make_clus
     missing = {k: v for k, v in acked_keys.items() if got[k] != v}
     assert not missing, f"{len(missing)} acknowledged SETs missing on the leader, e.g. " \
                         f"{list(missing.items())[:5]}"
-    assert incr_acked[0] <= counter <= incr_tried[0], (incr_acked[0], counter, incr_tried[0])
+    # Every acknowledged INCR counted; a refused one (-NOQUORUM, -TRYAGAIN) did not.
+    assert incr_acked[0] <= counter <= incr_acked[0] + incr_unknown[0], \
+        (incr_acked[0], counter, incr_unknown[0])
 
     data = wait_converged(cluster, cluster.nodes, seconds=20)
     assert all(data.get(k) == v for k, v in acked_keys.items())
@@ -409,12 +426,132 @@ def test_acknowledged_writes_survive_random_kills_of_up_to_two_of_five(make_clus
 # ---- 5. linearizability under partitions -----------------------------------------------------
 
 KEYS = ("x", "y", "z")
+LIN_CLIENTS = 5
+LIN_OPS_PER_CLIENT_MAX = 1500
+LIN_SECONDS = 15
 
 
 def run_lincheck(history_path, steps=None):
     argv = [LINCHECK] + (["--steps", str(steps)] if steps else []) + [str(history_path)]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     return res.returncode, res.stdout + res.stderr
+
+
+class History:
+    """A lincheck history being recorded by several client threads (ms since start)."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.lines = []
+        self.outcomes = {}  # "put ok", "cas NOQUORUM", ... -> count
+        self.last_value = 0
+
+    def now_ms(self):
+        return int((time.monotonic() - self.t0) * 1000)
+
+    def new_value(self):
+        with self.lock:
+            self.last_value += 1
+            return self.last_value
+
+    def count(self, outcome):
+        with self.lock:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def record(self, line, outcome):
+        with self.lock:
+            self.lines.append(line)
+        self.count(outcome)
+
+
+def lin_op(c, h, cid, kind, key, value, expected, seen):
+    """One get/put/cas on client c, recorded in h (failed reads are dropped)."""
+    args = f"{key} {value}" if kind == "put" else f"{key} {expected} {value}"
+    start = h.now_ms()
+    try:
+        if kind == "get":
+            got = c.get(key)
+            seen[key] = None if got is None else int(got)
+            h.record(f"{cid} {start} {h.now_ms()} get {key} -> "
+                     f"{'nil' if got is None else int(got)}", "get")
+        elif kind == "put":
+            assert c.set(key, value) is True
+            h.record(f"{cid} {start} {h.now_ms()} put {args} -> ok", "put ok")
+        else:
+            swapped = c.execute_command("SET", key, value, "IFEQ", expected)
+            assert swapped in (True, None), swapped  # redis-py turns SET's +OK into True
+            h.record(f"{cid} {start} {h.now_ms()} cas {args} -> "
+                     f"{'ok' if swapped else 'fail'}", f"cas {'OK' if swapped else 'nil'}")
+        return True
+    except redis.ResponseError as e:
+        end, code = h.now_ms(), err_code(e)
+        if kind == "get":
+            h.count(f"get {code}")
+        elif code in NOT_APPLIED:
+            h.record(f"{cid} {start} {end} {kind} {args} -> error", f"{kind} {code}")
+        else:
+            assert code in UNKNOWN, f"unexpected error {e}"
+            h.record(f"{cid} {start} - {kind} {args} -> timeout", f"{kind} {code}")
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+        if kind != "get":
+            h.record(f"{cid} {start} - {kind} {args} -> timeout", f"{kind} {type(e).__name__}")
+        c.close()
+    return False
+
+
+def lin_client(cluster, h, cid, seed, stop):
+    """Random get/put/cas on KEYS against random nodes until stop (bounded count)."""
+    rng = random.Random(seed * 10 + cid)
+    conns = {n.id: client(n, timeout=1.5) for n in cluster.nodes}
+    seen = {}
+    for _ in range(LIN_OPS_PER_CLIENT_MAX):
+        if stop.is_set():
+            break
+        c = conns[rng.choice(cluster.nodes).id]
+        key = rng.choice(KEYS)
+        kind = rng.choice(("get", "put", "cas"))
+        value = h.new_value()
+        # cas expects the value this client saw last (often current), else a recent one
+        if seen.get(key) is not None and rng.random() < 0.7:
+            expected = seen[key]
+        else:
+            expected = rng.randrange(max(1, value - 10), value + 1)
+        if not lin_op(c, h, cid, kind, key, value, expected, seen):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.01))
+    for c in conns.values():
+        c.close()
+
+
+def lin_nemesis(cluster, h, seed, stop, faults):
+    """Cuts one node (often the leader) off the other two, heals, again, until stop."""
+    rng = random.Random(seed)
+    ids = [n.id for n in cluster.nodes]
+    while not stop.wait(rng.uniform(0.8, 1.5)):
+        lead = cluster.leader() if rng.randrange(3) == 0 else None
+        lone = lead.id if lead else rng.choice(ids)
+        spec = partition_spec([[lone], [i for i in ids if i != lone]])
+        for args in (("PARTITION", spec), ("HEAL",)):
+            try:
+                cluster.fault(*args)
+                faults.append(f"{h.now_ms()} {' '.join(args)}{' (leader)' if lead else ''}")
+            except (redis.RedisError, OSError, AssertionError) as e:
+                faults.append(f"{h.now_ms()} {' '.join(args)} failed: {e}")
+            if args[0] == "PARTITION" and stop.wait(rng.uniform(0.8, 2.0)):
+                break
+
+
+def check_lincheck_catches_a_bad_read(history, tmp_path):
+    """The checker does look at this history: a read of a value nobody wrote is caught."""
+    gets = [i for i, line in enumerate(history) if " get " in line]
+    assert gets
+    bad = list(history)
+    bad[gets[len(gets) // 2]] = re.sub(r"-> \S+$", "-> 987654321", bad[gets[len(gets) // 2]])
+    bad_path = tmp_path / "history-broken.txt"
+    bad_path.write_text("\n".join(bad) + "\n")
+    rc, out = run_lincheck(bad_path)
+    assert rc == 1, f"lincheck missed a read of a value never written: exit {rc}: {out}"
 
 
 @pytest.mark.timeout(150)
@@ -424,151 +561,47 @@ def test_history_under_partitions_is_linearizable(make_cluster, tmp_path):
     cluster.wait_leader()
     seed = int(os.environ.get("CAPKV_TEST_SEED", time.time_ns() % 1_000_000))
     print(f"\nseed {seed}")
-    t0 = time.monotonic()
-
-    def now_ms():
-        return int((time.monotonic() - t0) * 1000)
-
-    history = []
-    lock = threading.Lock()
+    h = History()
     stop = threading.Event()
-    next_value = [0]
-    outcomes = {}
-
-    def record(line, outcome):
-        with lock:
-            history.append(line)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-    def worker(cid):
-        rng = random.Random(seed * 10 + cid)
-        conns = {}
-        seen = {}
-        ops = 0
-        while not stop.is_set() and ops < 1500:
-            ops += 1
-            n = rng.choice(cluster.nodes)
-            c = conns.get(n.id)
-            if c is None:
-                c = conns[n.id] = client(n, timeout=1.5)
-            key = rng.choice(KEYS)
-            kind = rng.choice(("get", "put", "cas"))
-            with lock:
-                next_value[0] += 1
-                value = next_value[0]
-            # cas expects the value this client saw last (often current), else a recent one
-            if seen.get(key) is not None and rng.random() < 0.7:
-                expected = seen[key]
-            else:
-                expected = rng.randrange(max(1, value - 10), value + 1)
-            start = now_ms()
-            try:
-                if kind == "get":
-                    got = c.get(key)
-                    end = now_ms()
-                    seen[key] = None if got is None else int(got)
-                    record(f"{cid} {start} {end} get {key} -> "
-                           f"{'nil' if got is None else int(got)}", "get")
-                elif kind == "put":
-                    assert c.set(key, value) is True
-                    end = now_ms()
-                    record(f"{cid} {start} {end} put {key} {value} -> ok", "put ok")
-                else:
-                    swapped = c.execute_command("SET", key, value, "IFEQ", expected)
-                    end = now_ms()
-                    # redis-py turns SET's +OK into True
-                    assert swapped in (True, None), swapped
-                    record(f"{cid} {start} {end} cas {key} {expected} {value} -> "
-                           f"{'ok' if swapped else 'fail'}", f"cas {'OK' if swapped else 'nil'}")
-            except redis.ResponseError as e:
-                end = now_ms()
-                code = err_code(e)
-                if kind == "get":  # a failed read says nothing: dropped
-                    with lock:
-                        outcomes[f"get {code}"] = outcomes.get(f"get {code}", 0) + 1
-                    continue
-                args = f"{key} {value}" if kind == "put" else f"{key} {expected} {value}"
-                if code in NOT_APPLIED:
-                    record(f"{cid} {start} {end} {kind} {args} -> error", f"{kind} {code}")
-                else:
-                    assert code in UNKNOWN, f"unexpected error {e}"
-                    record(f"{cid} {start} - {kind} {args} -> timeout", f"{kind} {code}")
-                time.sleep(0.02)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-                if kind != "get":
-                    args = f"{key} {value}" if kind == "put" else f"{key} {expected} {value}"
-                    record(f"{cid} {start} - {kind} {args} -> timeout",
-                           f"{kind} {type(e).__name__}")
-                c.close()
-                conns.pop(n.id, None)
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0, 0.01))
-        for c in conns.values():
-            c.close()
-
     faults = []
-
-    def nemesis():
-        rng = random.Random(seed)
-        ids = [n.id for n in cluster.nodes]
-        while not stop.wait(rng.uniform(0.8, 1.5)):
-            choice = rng.randrange(3)
-            if choice == 0:
-                lead = cluster.leader()
-                lone = lead.id if lead else rng.choice(ids)
-                what = "isolate leader"
-            else:
-                lone = rng.choice(ids)
-                what = "cut"
-            spec = partition_spec([[lone], [i for i in ids if i != lone]])
-            try:
-                cluster.fault("PARTITION", spec)
-                faults.append(f"{now_ms()} {what} {spec}")
-            except (redis.RedisError, OSError, AssertionError) as e:
-                faults.append(f"{now_ms()} partition {spec} failed: {e}")
-            if stop.wait(rng.uniform(0.8, 2.0)):
-                break
-            try:
-                cluster.fault("HEAL")
-                faults.append(f"{now_ms()} heal")
-            except (redis.RedisError, OSError, AssertionError) as e:
-                faults.append(f"{now_ms()} heal failed: {e}")
-
     crashed = []
 
-    def guarded(cid):
+    def guarded(target, *args):
         try:
-            worker(cid)
+            target(*args)
         except BaseException as e:  # an unexpected reply: fail the test, not just the thread
-            crashed.append(f"client {cid}: {e!r}")
+            crashed.append(f"{target.__name__}{args[2:3]}: {e!r}")
             stop.set()
 
-    threads = [threading.Thread(target=guarded, args=(cid,)) for cid in range(1, 6)]
-    threads.append(threading.Thread(target=nemesis))
+    threads = [threading.Thread(target=guarded, args=(lin_client, cluster, h, cid, seed, stop))
+               for cid in range(1, LIN_CLIENTS + 1)]
+    threads.append(threading.Thread(target=guarded,
+                                    args=(lin_nemesis, cluster, h, seed, stop, faults)))
     for t in threads:
         t.start()
     try:
-        time.sleep(15)
+        stop.wait(LIN_SECONDS)
     finally:
         stop.set()
         for t in threads:
             t.join(15)
     cluster.fault("HEAL")
-    print(f"{len(history)} ops: {dict(sorted(outcomes.items()))}")
+    print(f"{len(h.lines)} ops: {dict(sorted(h.outcomes.items()))}")
     print("faults: " + "; ".join(faults))
     assert not crashed, crashed
+    assert h.outcomes.get("put ok", 0) + h.outcomes.get("cas OK", 0) >= 50, \
+        f"too few writes succeeded to check anything: {h.outcomes}"
+    assert len(faults) >= 6, faults
 
     path = tmp_path / "history.txt"
-    path.write_text("\n".join(history) + "\n")
-    assert sum(v for k, v in outcomes.items() if k in ("put ok", "cas OK")) >= 50, \
-        f"too few writes succeeded to check anything: {outcomes}"
-    assert len(faults) >= 6, faults
+    path.write_text("\n".join(h.lines) + "\n")
     rc, out = run_lincheck(path)
     if rc == 2:
         print(f"lincheck: {out.strip()}; retrying with a larger step budget")
         rc, out = run_lincheck(path, steps=50_000_000)
     print(f"lincheck: {out.strip()}")
     assert rc == 0, f"lincheck exit {rc}: {out}\nhistory in {path}\n{cluster.logs()}"
+    check_lincheck_catches_a_bad_read(h.lines, tmp_path)
     cluster.wait_leader()
 
 
@@ -654,9 +687,8 @@ def test_cluster_up_status_fault_down_round_trip(tmp_path):
         assert poll(lambda: _try_set(r, "healed", "1"), 10, interval=0.1)
         r.close()
         for i in range(3):
-            assert redis.Redis(port=base + i, socket_timeout=5).get("healed") == b"1"
-
-        # Fault commands are refused by nodes started without --enable-faults: see below.
+            with redis.Redis(port=base + i, socket_timeout=5) as c:
+                assert c.get("healed") == b"1"
     finally:
         down = capkv_cli("cluster", "down", "--dir", str(d))
         for pid in pids:  # the CLI stopped them; make sure, by PID
