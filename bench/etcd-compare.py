@@ -196,7 +196,13 @@ class Capkv:
                 raise RuntimeError(f"capkv node {i + 1} (pid {p.pid}) exited with {p.returncode}")
 
     def version(self):
-        return subprocess.run([CAPKV, "version"], capture_output=True, text=True).stdout.strip()
+        v = subprocess.run([CAPKV, "version"], capture_output=True, text=True).stdout.strip()
+        git = lambda *a: subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True).stdout.strip()
+        rev = git("rev-parse", "--short", "HEAD")
+        if rev:
+            dirty = git("status", "--porcelain", "--", "src", "sim", "Makefile")
+            v += f" (git {rev}{' + uncommitted changes' if dirty else ''})"
+        return v
 
 
 class Etcd:
@@ -583,6 +589,7 @@ def main():
         for k in d:
             for r in d[k][2]:
                 for e, c in r["errors_seen"].items():
+                    e = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:*", e)  # ports differ per run
                     errs[k][e] = errs[k].get(e, 0) + c
         fo_errs = "; ".join(f"{k}: " + (", ".join(f"`{e}` ×{c}" for e, c in errs[k].items()) or "none")
                             for k in d)

@@ -3,6 +3,9 @@
 # a few seeds of replication = all and = leader (lost acknowledged writes are reported, not
 # failed), and every seed of sim/regressions.txt. Ends with "sim: N passed, N failed".
 # SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
+# Then the real node cores (--core node, sim/nodesim.h): SIM_NODE_SEEDS (default 200) on 3
+# nodes, half as many on 5 nodes and with expiry, SIM_NODE_RUN_MS virtual ms each (20000).
+# A regression line whose replication is "node" replays with --core node.
 set -u
 cd "$(dirname "$0")/.."
 SIM=${CAPKV_SIM:-${BUILD:-build}/capkv-sim}
@@ -12,11 +15,13 @@ run_ms=${SIM_RUN_MS:-20000}
 passed=0
 failed=0
 failing=""
-run() { # label, capkv-sim arguments...
+node_seeds=${SIM_NODE_SEEDS:-200}
+node_run_ms=${SIM_NODE_RUN_MS:-20000}
+run() { # label, capkv-sim arguments... (--run-ms may be given again: the last one wins)
     local label=$1
     shift
     local out
-    out=$("$SIM" "$@" --run-ms "$run_ms")
+    out=$("$SIM" --run-ms "$run_ms" "$@")
     local line
     line=$(printf '%s\n' "$out" | tail -1)
     local p f
@@ -36,9 +41,15 @@ run "5 nodes majority" --seeds "1001-$((1000 + seeds))" --nodes 5
 run "3 nodes all" --seeds "2001-2020" --nodes 3 --replication all
 run "3 nodes leader" --seeds "3001-3010" --nodes 3 --replication leader
 run "5 nodes leader" --seeds "4001-4010" --nodes 5 --replication leader
+run "node core 3 nodes" --core node --seeds "1-$node_seeds" --nodes 3 --run-ms "$node_run_ms"
+run "node core 5 nodes" --core node --seeds "1001-$((1000 + node_seeds / 2))" --nodes 5 \
+    --run-ms "$node_run_ms"
+run "node core expiry" --core node --expiry --seeds "5001-$((5000 + node_seeds / 2))" \
+    --nodes 3 --run-ms "$node_run_ms"
 while read -r seed nodes repl ms _; do
     case "$seed" in ''|'#'*) continue ;; esac
-    out=$("$SIM" --seed "$seed" --nodes "$nodes" --replication "$repl" --run-ms "$ms")
+    if [ "$repl" = node ]; then mode=(--core node); else mode=(--replication "$repl"); fi
+    out=$("$SIM" --seed "$seed" --nodes "$nodes" "${mode[@]}" --run-ms "$ms")
     if printf '%s\n' "$out" | grep -q "^seed $seed: ok"; then
         passed=$((passed + 1))
     else

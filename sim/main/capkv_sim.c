@@ -4,6 +4,10 @@
  *   capkv-sim --seeds A-B              a range; ends with "N passed, N failed" and the failures
  *   capkv-sim --seconds S              random seeds until S wall-clock seconds are up
  *   --nodes 3|5  --replication majority|leader|all  --run-ms MS  --trace  --verbose
+ *   --core raft|node    raft (default): raft + raftstore + a toy state machine (sim.h);
+ *                       node: the real node cores, CP engine included (nodesim.h)
+ *   --expiry            node core only: also SET with small PX on keys outside the history
+ *   --wal-segment-bytes N   node core only: the cores' WAL segment size (default 256 KiB)
  * Only this file reads a clock (for --seconds and the first random seed); a seed's run
  * never does, so every seed printed replays exactly with --seed.
  */
@@ -13,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nodesim.h"
 #include "sim.h"
 
 #define CAPKV_SIM_FAILED_SHOWN_MAX 100
@@ -23,11 +28,15 @@ struct capkv_sim_args {
     uint64_t last;
     double seconds; /* > 0: random seeds until then */
     bool verbose;
+    bool node_core; /* --core node */
+    bool expiry;
+    uint64_t wal_segment_bytes; /* --wal-segment-bytes, node core only */
 };
 
 static int capkv_sim_usage(void) {
     fprintf(stderr, "usage: capkv-sim [--seed N | --seeds A-B | --seconds S] [--nodes 3|5]\n"
                     "                 [--replication majority|leader|all] [--run-ms MS]\n"
+                    "                 [--core raft|node] [--expiry] [--wal-segment-bytes N]\n"
                     "                 [--trace] [--verbose]\n");
     return 2;
 }
@@ -55,6 +64,11 @@ static int capkv_sim_parse_one(struct capkv_sim_args *a, const char *flag, const
         else return -1;
     } else if (strcmp(flag, "--run-ms") == 0 && capkv_sim_u64(v, &n) && n > 0) {
         a->sim.run_ms = n;
+    } else if (strcmp(flag, "--core") == 0 && v != NULL &&
+               (strcmp(v, "node") == 0 || strcmp(v, "raft") == 0)) {
+        a->node_core = strcmp(v, "node") == 0;
+    } else if (strcmp(flag, "--wal-segment-bytes") == 0 && capkv_sim_u64(v, &n) && n > 0) {
+        a->wal_segment_bytes = n;
     } else if (strcmp(flag, "--seconds") == 0 && v != NULL && atof(v) > 0) {
         a->seconds = atof(v);
     } else {
@@ -72,6 +86,8 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
             a->sim.trace = stdout;
         } else if (strcmp(argv[i], "--verbose") == 0) {
             a->verbose = true;
+        } else if (strcmp(argv[i], "--expiry") == 0) {
+            a->expiry = true;
         } else {
             if (capkv_sim_parse_one(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL) != 0)
                 return -1;
@@ -100,6 +116,19 @@ static void capkv_sim_print(const struct sim_options *o, const struct sim_stats 
     printf(" trace=%016" PRIx64 "\n", s->trace_hash);
 }
 
+static int capkv_sim_run_node(const struct capkv_sim_args *a, struct sim_stats *s) {
+    struct nodesim_options o;
+    nodesim_options_default(&o);
+    o.seed = a->sim.seed;
+    o.node_count = a->sim.node_count;
+    o.run_ms = a->sim.run_ms == SIM_RUN_MS_DEFAULT ? NODESIM_RUN_MS_DEFAULT : a->sim.run_ms;
+    o.expiry = a->expiry;
+    o.wal_segment_bytes = a->wal_segment_bytes;
+    o.trace = a->sim.trace;
+    o.report = a->sim.report;
+    return nodesim_run(&o, s);
+}
+
 static double capkv_sim_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -121,7 +150,7 @@ int main(int argc, char **argv) {
         if (a.seconds > 0 && capkv_sim_now() - start >= a.seconds) break;
         a.sim.seed = seed;
         struct sim_stats s;
-        int rc = sim_run(&a.sim, &s);
+        int rc = a.node_core ? capkv_sim_run_node(&a, &s) : sim_run(&a.sim, &s);
         if (one || a.verbose || rc != 0) capkv_sim_print(&a.sim, &s);
         fflush(stdout);
         lost += s.lost_acked_writes;

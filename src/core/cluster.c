@@ -225,7 +225,11 @@ static void cluster_persist(struct node *node, const struct raft_effects *e) {
     uint64_t bytes = 0;
     for (size_t i = 0; i < e->entry_count; i++) bytes += e->entries[i].data_bytes;
     struct errmsg msg;
-    int rc = raftstore_reserve(cl->store, e->entry_count, bytes, &msg);
+    int rc = 0;
+    /* A proposal reserved its room before raft took it (so a full disk refuses the client
+     * instead of stopping the node); every other step reserves here. */
+    if (!cl->step_reserved) rc = raftstore_reserve(cl->store, e->entry_count, bytes, &msg);
+    cl->step_reserved = false;
     if (rc != 0) {
         /* Raft holds these entries in memory already: without room to store them the log
          * would get a gap, so the node stops rather than risk it. */
@@ -235,6 +239,7 @@ static void cluster_persist(struct node *node, const struct raft_effects *e) {
     if (e->hard_state_changed) raftstore_save_hard_state(cl->store, &e->hard_state);
     if (e->truncate_from != 0) raftstore_truncate(cl->store, e->truncate_from);
     if (e->entry_count > 0) raftstore_append(cl->store, e->entries, e->entry_count);
+    raftstore_release_unused(cl->store);
 }
 
 /* raft_step plus the caller's contract. Returns raft's code. */
@@ -257,6 +262,7 @@ int cluster_propose(struct node *node, const uint8_t *data, size_t bytes, uint64
         snprintf(node->disk_full_text, sizeof(node->disk_full_text), "%s", msg.text);
         return rc;
     }
+    cl->step_reserved = true;
     struct raft_event ev = {.kind = RAFT_EVENT_PROPOSE};
     ev.propose.data = data;
     ev.propose.bytes = (uint32_t)bytes;

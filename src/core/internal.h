@@ -91,6 +91,7 @@ struct cluster {
     uint64_t last_sweep_ms;
     bool sync_in_flight;
     bool proposals_deferred; /* proposals appended this batch, not yet sent */
+    bool step_reserved;      /* the next persist was reserved by cluster_propose */
     uint64_t sync_token;
     uint64_t persisted_reported;
     struct cluster_fault fault;

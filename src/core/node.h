@@ -133,6 +133,7 @@ struct node;
  * disk is kept and must outlive the node. On ERR_CORRUPT msg names file and offset. */
 int node_new(const struct node_config *config, struct disk *disk, uint64_t now_ms,
              struct node **out, struct errmsg *msg);
+/* No sync asked for by an effect may still be running (report it with SYNCED first). */
 void node_free(struct node *node);
 
 enum node_event_kind {

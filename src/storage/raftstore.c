@@ -554,6 +554,13 @@ int raftstore_reserve(struct raftstore *store, size_t entry_count, uint64_t data
     return 0;
 }
 
+void raftstore_release_unused(struct raftstore *store) {
+    ASSERT(store != NULL);
+    ASSERT(store->batch.len <= store->batch_cap);
+    store->batch_cap = store->batch.len;
+    store->entries_reserved = 0;
+}
+
 /* lsn the batch being filled will get. */
 static uint64_t raftstore_batch_lsn(const struct raftstore *store) {
     return wal_last_lsn(store->wal) + 1;

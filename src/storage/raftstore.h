@@ -92,6 +92,12 @@ void raftstore_close(struct raftstore *store);
  * records (when the batch is full or a WAL segment rotates). */
 int raftstore_reserve(struct raftstore *store, size_t entry_count, uint64_t data_bytes,
                       struct errmsg *msg);
+/* Gives back every reservation not used by the writes made since: a caller that reserves
+ * for each step (one hard state, one truncate, the entries) and writes at once calls this
+ * after the writes, so that the allowance for a hard state or truncate the step did not
+ * need does not pile up. */
+void raftstore_release_unused(struct raftstore *store);
+
 /* Write calls: buffer records; a reservation must cover them (asserted). Borrow their
  * arguments. truncate deletes entries with index >= from (snapshot index < from <= last
  * index + 1). append takes entries whose first index is <= last index + 1 and > the

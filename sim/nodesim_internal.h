@@ -1,0 +1,136 @@
+/*
+ * The node-core simulator's world (see nodesim.h), shared by nodesim.c (the loop, the
+ * nodes, the faults, the end checks) and nodesim_client.c (RESP clients and the history).
+ * Internal.
+ */
+#ifndef CAPKV_SIM_NODESIM_INTERNAL_H
+#define CAPKV_SIM_NODESIM_INTERNAL_H
+
+#include "base/buf.h"
+#include "base/prng.h"
+#include "core/internal.h"
+#include "core/node.h"
+#include "nodesim.h"
+#include "raft/raft.h"
+#include "sim_check.h"
+#include "sim_net.h"
+#include "sim_trace.h"
+#include "storage/disk.h"
+
+#define NODESIM_NODES_MAX 5
+#define NODESIM_KEYS 3        /* "k0".."k2": in the lincheck history */
+#define NODESIM_EXPIRY_KEYS 2 /* "e0".."e1": expiry mode only, convergence only */
+#define NODESIM_VALUES 5      /* values 0..4 */
+#define NODESIM_CLIENTS 5
+#define NODESIM_CLIENT_TIMEOUT_MS 2000
+#define NODESIM_CLIENT_LINK_MS_MAX 3
+#define NODESIM_THINK_MS_MAX 30
+#define NODESIM_REPLY_BYTES_MAX 4096 /* a client's unparsed input; more is a failure */
+#define NODESIM_T0_MS 1700000000000ull
+#define NODESIM_ELECTION_MS_MIN 150
+#define NODESIM_ELECTION_MS_MAX 300
+#define NODESIM_HEARTBEAT_MS 30
+#define NODESIM_REQUEST_TIMEOUT_MS 1000
+#define NODESIM_DRIFT_PPM_MAX 10000 /* as sim_internal.h: 1 % */
+#define NODESIM_CLOCK_OFFSET_MS_MAX 100000
+#define NODESIM_FSYNC_MS_MAX 12
+#define NODESIM_SETTLE_MS_MAX 20000
+#define NODESIM_FULL_CHECK_STEPS 2000
+#define NODESIM_SYNC_CHAIN_MAX 64 /* inline syncs in a row after one event */
+
+struct nodesim_node {
+    uint32_t id;
+    bool up;
+    uint32_t incarnation;
+    struct prng prng;
+    struct disk disk;
+    struct node *node;
+    int64_t clock_offset_ms;
+    int64_t drift_ppm;
+    uint64_t wake_ms; /* global virtual time of the next tick */
+    uint64_t restart_at_ms;
+    struct disk_file *sync_file; /* async sync in flight (borrowed from the core) */
+    uint64_t sync_lsn;
+    uint64_t sync_at_ms; /* 0: none */
+    uint64_t commit_seen;
+    enum raft_role role_seen;
+    uint64_t term_seen;
+};
+
+enum nodesim_op_kind { NODESIM_OP_GET, NODESIM_OP_PUT, NODESIM_OP_CAS, NODESIM_OP_EXPIRE };
+enum nodesim_client_state {
+    NODESIM_CLIENT_IDLE,
+    NODESIM_CLIENT_SENDING,
+    NODESIM_CLIENT_WAITING,
+    NODESIM_CLIENT_REPLIED
+};
+
+struct nodesim_client {
+    uint32_t id;
+    struct prng prng;
+    enum nodesim_client_state state;
+    uint32_t node;    /* connected to, 0: not connected */
+    uint64_t conn_id; /* the node's client id */
+    uint64_t next_at_ms;
+    uint64_t deadline_ms;
+    uint64_t invoke_ms;
+    uint64_t op_id;
+    enum nodesim_op_kind kind;
+    uint32_t key;
+    bool expect_nil; /* cas from nil: SET k v NX */
+    int64_t arg;     /* put: value; cas: expected */
+    int64_t arg2;    /* cas: new value; expire: PX ms */
+    struct buf in;   /* bytes received, not yet parsed */
+    enum lincheck_outcome outcome;
+    bool got_nil;
+    int64_t got;
+    bool swapped;
+};
+
+struct nodesim_world {
+    struct nodesim_options options;
+    struct sim_stats *stats;
+    uint64_t now_ms;
+    bool settling;
+    bool async;
+    struct prng prng_faults;
+    struct prng prng_crash;
+    struct sim_net net;
+    struct sim_check check;
+    struct sim_trace trace;
+    struct node_config config;
+    struct nodesim_node nodes[NODESIM_NODES_MAX + 1]; /* 1-based */
+    struct nodesim_client clients[NODESIM_CLIENTS];
+    uint64_t next_op_id;
+    uint64_t next_conn_id;
+    uint64_t fault_at_ms;
+    struct lincheck_history history;
+    struct buf packet; /* scratch: a payload with its incarnation header */
+};
+
+/* nodesim_node.c */
+void nodesim_node_init(struct nodesim_world *w, struct nodesim_node *n, uint32_t id);
+void nodesim_node_deinit(struct nodesim_world *w, struct nodesim_node *n);
+int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n); /* node_new + tick */
+void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool tear);
+/* Sends one event to node n (up), then FLUSH, and carries out the effects. */
+void nodesim_node_event(struct nodesim_world *w, struct nodesim_node *n, struct node_event ev);
+void nodesim_node_tick(struct nodesim_world *w, struct nodesim_node *n);
+void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n);
+void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p);
+/* A random node that is up, other than avoid when there is one; 0 when none is up. */
+uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid);
+
+/* nodesim_client.c */
+void nodesim_client_init(struct nodesim_world *w, struct nodesim_client *c, uint32_t id);
+void nodesim_client_deinit(struct nodesim_client *c);
+void nodesim_client_event(struct nodesim_world *w, struct nodesim_client *c);
+/* Node n released `bytes` of output for connection conn_id (borrowed). */
+void nodesim_client_output(struct nodesim_world *w, uint32_t n, uint64_t conn_id,
+                           const uint8_t *data, size_t bytes);
+/* The connection is gone (node crashed or closed it): an outstanding op is unknown. */
+void nodesim_client_conn_lost(struct nodesim_world *w, uint32_t n, uint64_t conn_id);
+void nodesim_client_finish_all(struct nodesim_world *w);
+bool nodesim_clients_idle(const struct nodesim_world *w);
+
+#endif
