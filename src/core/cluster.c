@@ -518,6 +518,36 @@ static void cluster_sweep(struct node *node) {
     cluster_propose(node, entry, sizeof(entry), &index, &term);
 }
 
+static void cluster_reply_deadline(struct node *node, struct cluster_wait *w) {
+    struct buf *out = cluster_origin_out(node, &w->origin);
+    unsigned long long ms = (unsigned long long)node->config.request_timeout_ms;
+    if (w->writes) {
+        resp_put_errorf(out,
+                        "TIMEOUT no majority confirmed the write within %llu ms: it may "
+                        "or may not have been applied",
+                        ms);
+    } else {
+        resp_put_errorf(out,
+                        "NOQUORUM could not confirm this read with a majority within "
+                        "%llu ms: this node is cut off from the leader or the leader from a "
+                        "majority",
+                        ms);
+    }
+}
+
+static void cluster_reply_orphaned(struct node *node, struct cluster_wait *w) {
+    struct buf *out = cluster_origin_out(node, &w->origin);
+    if (w->writes) {
+        resp_put_errorf(out,
+                        "TIMEOUT leader %u went away before answering: the write may or "
+                        "may not have been applied",
+                        w->forwarded_to);
+    } else {
+        resp_put_errorf(out, "TRYAGAIN leader %u went away before answering the read; retry",
+                        w->forwarded_to);
+    }
+}
+
 void cluster_tick(struct node *node) {
     struct cluster *cl = node->cluster;
     fault_release_delayed(node);
@@ -527,24 +557,18 @@ void cluster_tick(struct node *node) {
         cluster_raft_step(node, &ev, &e);
         cluster_sweep(node);
     }
-    /* Requests past their deadline. */
+    /* Requests past their deadline, or forwarded to a leader that is no longer one: no
+     * answer will come from it, so the client hears now rather than at the deadline. */
+    uint32_t leader = raft_leader_id(cl->raft);
     struct cluster_wait *w = cl->waits;
     while (w != NULL) {
         struct cluster_wait *next = w->next;
-        if (w->deadline_ms <= cl->mono_ms) {
-            struct buf *out = cluster_origin_out(node, &w->origin);
-            if (w->writes) {
-                resp_put_errorf(out,
-                                "TIMEOUT no majority confirmed the write within %llu ms: "
-                                "it may or may not have been applied",
-                                (unsigned long long)node->config.request_timeout_ms);
-            } else {
-                resp_put_errorf(out,
-                                "NOQUORUM could not confirm this read with a majority "
-                                "within %llu ms: this node is cut off from the leader or "
-                                "the leader from a majority",
-                                (unsigned long long)node->config.request_timeout_ms);
-            }
+        bool orphaned = w->kind == CLUSTER_WAIT_FORWARD && w->forwarded_to != leader;
+        if (orphaned) {
+            cluster_reply_orphaned(node, w);
+            cluster_wait_finish(node, w);
+        } else if (w->deadline_ms <= cl->mono_ms) {
+            cluster_reply_deadline(node, w);
             cluster_wait_finish(node, w);
         }
         w = next;

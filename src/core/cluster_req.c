@@ -247,6 +247,7 @@ static void cluster_forward(struct node *node, const struct cluster_origin *orig
                             int level, const uint8_t *list, size_t bytes, bool writes) {
     struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_FORWARD, origin);
     w->writes = writes;
+    w->forwarded_to = leader;
     struct buf msg;
     buf_init(&msg);
     buf_append_byte(&msg, NODE_PEER_FORWARD);

@@ -55,6 +55,7 @@ struct cluster_wait {
     uint64_t term;
     bool read_ready;
     bool writes;          /* the request changes data (its timeout means "unknown") */
+    uint32_t forwarded_to; /* FORWARD: the leader it went to */
     uint64_t deadline_ms; /* monotonic */
     struct buf request;   /* READ: the command list to run once the index is applied */
     struct cluster_wait *next;
