@@ -247,6 +247,7 @@ int cluster_raft_step(struct node *node, struct raft_event *ev, struct raft_effe
     struct cluster *cl = node->cluster;
     ev->now_ms = cl->mono_ms;
     int rc = raft_step(cl->raft, ev, e);
+    if (e->wake_at_ms != 0) cl->raft_wake_ms = e->wake_at_ms;
     if (node->fatal != 0) return rc;
     cluster_persist(node, e);
     cluster_hold_effects(node, e);
@@ -579,6 +580,8 @@ uint64_t cluster_wake_at(const struct node *node) {
     const struct cluster *cl = node->cluster;
     /* Raft asks in its own (monotonic) time; convert to the node's wall clock. */
     uint64_t next = cl->mono_ms + (node->config.heartbeat_ms ? node->config.heartbeat_ms : 50);
+    if (cl->raft_wake_ms > cl->mono_ms && cl->raft_wake_ms < next) next = cl->raft_wake_ms;
+    if (cl->raft_wake_ms != 0 && cl->raft_wake_ms <= cl->mono_ms) next = cl->mono_ms + 1;
     for (const struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
         if (w->deadline_ms < next) next = w->deadline_ms;
     }

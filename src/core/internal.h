@@ -93,6 +93,7 @@ struct cluster {
     bool sync_in_flight;
     bool proposals_deferred; /* proposals appended this batch, not yet sent */
     bool step_reserved;      /* the next persist was reserved by cluster_propose */
+    uint64_t raft_wake_ms;   /* when raft asked to be ticked next (monotonic) */
     uint64_t sync_token;
     uint64_t persisted_reported;
     struct cluster_fault fault;

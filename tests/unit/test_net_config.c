@@ -63,9 +63,9 @@ static void test_config_peers_fill_node_config(void **state) {
     assert_string_equal(f->options.node.peers[2].addr, "127.0.0.1:8003");
     assert_null(f->options.peer_listen);
     assert_null(config_cluster_warning(&f->options));
-    assert_int_equal(f->options.node.election_timeout_ms_min, 300);
-    assert_int_equal(f->options.node.election_timeout_ms_max, 600);
-    assert_int_equal(f->options.node.heartbeat_ms, 50);
+    assert_int_equal(f->options.node.election_timeout_ms_min, 200);
+    assert_int_equal(f->options.node.election_timeout_ms_max, 400);
+    assert_int_equal(f->options.node.heartbeat_ms, 40);
     assert_int_equal(f->options.node.request_timeout_ms, 1000);
     assert_false(f->options.node.enable_faults);
 }
