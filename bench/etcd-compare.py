@@ -51,6 +51,7 @@ N_REQUESTS = 100_000_000  # -n: high, so that -duration ends every run
 LOGS_KEEP = os.path.join(ROOT, "build", "etcd-compare-logs")
 
 STARTED = []  # every Popen this script started, stopped by PID at the end
+LIVE = []  # clusters not yet stopped
 
 
 def log(*a):
@@ -142,6 +143,7 @@ class Capkv:
                                  stderr=open(os.path.join(d, "stderr"), "wb"))
             STARTED.append(p)
             self.procs.append(p)
+        LIVE.append(self)
         self.wait_ready()
 
     @property
@@ -229,6 +231,7 @@ class Etcd:
                                  stderr=open(os.path.join(d, "log"), "wb"))
             STARTED.append(p)
             self.procs.append(p)
+        LIVE.append(self)
         self.wait_ready()
 
     @property
@@ -298,6 +301,8 @@ class Etcd:
 
 
 def stop_cluster(c, keep_logs_as=None):
+    if c in LIVE:
+        LIVE.remove(c)
     for p in c.procs:
         stop_proc(p)
     if keep_logs_as:
@@ -376,6 +381,36 @@ def run_load(cluster, tool, flags, label):
     res["stderr"] = r.stderr.strip()
     cluster.check_alive()
     return res
+
+
+ODD = []  # anomalies seen during the run, reported below the table
+SAVED = [0]
+
+
+def save_logs(c, why):
+    SAVED[0] += 1
+    dst = os.path.join(LOGS_KEEP, f"incident-{SAVED[0]}-{c.kind}")
+    os.makedirs(dst, exist_ok=True)
+    for path in c.logs():
+        if os.path.exists(path):
+            shutil.copy(path, os.path.join(dst, os.path.relpath(path, c.dir).replace(os.sep, "-")))
+    with open(os.path.join(dst, "why"), "w") as f:
+        f.write(why + "\n")
+    return dst
+
+
+def run_load_retry(cluster, tool, flags, label):
+    """A run that could not start (exit 2, e.g. a pre-fill write refused) is recorded with
+    the cluster's logs and retried once on the same cluster."""
+    try:
+        return run_load(cluster, tool, flags, label)
+    except RuntimeError as e:
+        cluster.check_alive()
+        dst = save_logs(cluster, str(e))
+        ODD.append(f"{e} (retried once; logs in {os.path.relpath(dst, ROOT)})")
+        log(f"RUN FAILED: {e}; logs saved in {dst}; retrying")
+        cluster.wait_ready()
+        return run_load(cluster, tool, flags, label + "-retry")
 
 
 def med(runs, key):
@@ -474,7 +509,7 @@ def main():
     configs = [(op, cons) for op, cons in (("put", "l"), ("get", "l"), ("get", "s"))]
     results = {}  # (op, cons, clients) -> {"capkv": [runs], "etcd-c1": [...], "etcd-cN": [...]}
     failovers = {"capkv": [], "etcd": []}
-    odd = []
+    odd = ODD
     capkv_v = etcd_v = ""
     try:
         cap, etc = Capkv(workdir), Etcd(workdir)
@@ -498,13 +533,13 @@ def main():
                 for rep in range(args.repeat):
                     extra = ["-consistency-cmd", "CONSISTENCY stale"] if (op == "get" and cons == "s") else []
                     name = f"{op}{'' if op == 'put' else '-' + cons}-{n}"
-                    r = run_load(cap, "kvload-resp", flags + ["-conns", str(n)] + extra, f"capkv-{name}-r{rep}")
+                    r = run_load_retry(cap, "kvload-resp", flags + ["-conns", str(n)] + extra, f"capkv-{name}-r{rep}")
                     results[key].setdefault("capkv", []).append(r)
                     log(f"{name} rep {rep}: capkv {r['ops_per_s']:,.0f}/s p50 {r['p50_ms']} p99 {r['p99_ms']} "
                         f"err {r['errors']} {r['first_error']!r} elapsed {r['elapsed_s']:.2f} "
                         f"srv {r['server_us_per_op']:.0f}us/op cli {r['client_cpu_s']:.1f}s")
                     for vname, conns in variants:
-                        r = run_load(etc, "kvload-etcd", flags + ["-conns", str(conns)], f"etcd-{name}-conns{conns}-r{rep}")
+                        r = run_load_retry(etc, "kvload-etcd", flags + ["-conns", str(conns)], f"etcd-{name}-conns{conns}-r{rep}")
                         results[key].setdefault(vname, []).append(r)
                         log(f"{name} rep {rep}: etcd conns {conns} {r['ops_per_s']:,.0f}/s p50 {r['p50_ms']} "
                             f"p99 {r['p99_ms']} err {r['errors']} {r['first_error']!r} elapsed {r['elapsed_s']:.2f} "
@@ -521,6 +556,13 @@ def main():
                     f"attempts {r['put_attempts']}, failures {r['put_failures']}, errors {r['errors_seen']}, "
                     f"new leader seen {r['new_leader_seen_ms']}")
                 odd += [f"{kind} failover {rep}: {l}" for l in r["bad_log_lines"]]
+    except BaseException as e:
+        for c in LIVE:
+            try:
+                log(f"aborted ({e}); {c.kind} logs saved in {save_logs(c, 'aborted: ' + str(e))}")
+            except Exception:
+                pass
+        raise
     finally:
         for p in STARTED:
             stop_proc(p)

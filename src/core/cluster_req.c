@@ -267,6 +267,14 @@ static void cluster_submit(struct node *node, const struct cluster_origin *origi
     enum raft_role role = raft_role(cl->raft);
     uint32_t leader = raft_leader_id(cl->raft);
     struct cluster_origin o = *origin;
+    if (cl->wait_count >= CLUSTER_WAITS_MAX) {
+        resp_put_errorf(cluster_origin_out(node, &o),
+                        "ERR node %u has %u requests waiting on "
+                        "Raft already (the limit): retry later",
+                        node->config.id, cl->wait_count);
+        cluster_reply_remote(node, &o);
+        return;
+    }
     bool local_read = !writes && (level == NODE_CONSISTENCY_STALE ||
                                   (level == NODE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
                                    raft_lease_valid(cl->raft, cl->mono_ms)));
