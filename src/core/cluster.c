@@ -404,6 +404,7 @@ static void cluster_progress(struct node *node) {
         struct raft_effects e;
         cluster_raft_step(node, &ev, &e);
     }
+    cluster_check_replica_waits(node);
     if (cl->applied - cl->snapshot_index >= CLUSTER_SNAPSHOT_ENTRIES && !cl->sync_in_flight) {
         cluster_take_snapshot(node);
     }
@@ -484,6 +485,7 @@ void cluster_peer_message(struct node *node, uint32_t from, const uint8_t *data,
     struct raft_event ev = {.kind = RAFT_EVENT_MESSAGE, .message = &m};
     struct raft_effects e;
     cluster_raft_step(node, &ev, &e);
+    if (m.type == RAFT_MSG_APPEND_RESP) cluster_check_replica_waits(node);
 }
 
 void cluster_send(struct node *node, uint32_t to, const uint8_t *data, size_t bytes) {
@@ -552,6 +554,7 @@ static void cluster_reply_orphaned(struct node *node, struct cluster_wait *w) {
 void cluster_tick(struct node *node) {
     struct cluster *cl = node->cluster;
     fault_release_delayed(node);
+    cluster_check_replica_waits(node);
     if (cl->mono_ms >= cl->fault.pause_until) {
         struct raft_event ev = {.kind = RAFT_EVENT_TICK};
         struct raft_effects e;
@@ -565,7 +568,9 @@ void cluster_tick(struct node *node) {
     while (w != NULL) {
         struct cluster_wait *next = w->next;
         bool orphaned = w->kind == CLUSTER_WAIT_FORWARD && w->forwarded_to != leader;
-        if (orphaned) {
+        if (w->kind == CLUSTER_WAIT_REPLICAS) {
+            /* cluster_check_replica_waits answers these. */
+        } else if (orphaned) {
             cluster_reply_orphaned(node, w);
             cluster_wait_finish(node, w);
         } else if (w->deadline_ms <= cl->mono_ms) {

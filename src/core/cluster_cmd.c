@@ -90,9 +90,33 @@ void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
                         node->config.id, raft_leader_id(cl->raft));
         return;
     }
-    /* A write is acknowledged only once a majority holds it, so this answers at once with
-     * how many other voters hold the client's last write now. */
-    resp_put_int(&c->out, cluster_cmd_replicas(node, c->last_write_index));
+    int64_t have = cluster_cmd_replicas(node, c->last_write_index);
+    if (have >= replicas) {
+        resp_put_int(&c->out, have);
+        return;
+    }
+    /* As Redis: block until enough replicas hold the client's last write, or the timeout
+     * (0: no timeout) passes, then answer how many do. */
+    struct cluster_wait *w = cluster_wait_start(node, CLUSTER_WAIT_REPLICAS, c);
+    w->index = c->last_write_index;
+    w->term = (uint64_t)replicas;
+    w->deadline_ms = timeout == 0 ? UINT64_MAX : cl->mono_ms + (uint64_t)timeout;
+}
+
+void cluster_check_replica_waits(struct node *node) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait *w = cl->waits;
+    while (w != NULL) {
+        struct cluster_wait *next = w->next;
+        if (w->kind == CLUSTER_WAIT_REPLICAS) {
+            int64_t have = cluster_cmd_replicas(node, w->index);
+            if (have >= (int64_t)w->term || w->deadline_ms <= cl->mono_ms) {
+                resp_put_int(cluster_origin_out(node, &w->origin), have);
+                cluster_wait_finish(node, w);
+            }
+        }
+        w = next;
+    }
 }
 
 void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,

@@ -118,6 +118,12 @@ static struct cluster_wait *cluster_wait_new(struct node *node, enum cluster_wai
     return w;
 }
 
+struct cluster_wait *cluster_wait_start(struct node *node, enum cluster_wait_kind kind,
+                                        struct client *c) {
+    struct cluster_origin o = {.client_id = c->id, .proto = c->proto};
+    return cluster_wait_new(node, kind, &o);
+}
+
 static void cluster_reply_remote(struct node *node, const struct cluster_origin *o) {
     struct cluster *cl = node->cluster;
     if (o->client_id != 0 || o->peer == 0) return;

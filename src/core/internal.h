@@ -35,7 +35,12 @@
 #define CLUSTER_WAITS_MAX 100000        /* requests waiting on Raft at once */
 #define CLUSTER_DELAYED_MAX 100000      /* peer payloads held back by FAULT DELAY */
 
-enum cluster_wait_kind { CLUSTER_WAIT_PROPOSAL = 1, CLUSTER_WAIT_READ, CLUSTER_WAIT_FORWARD };
+enum cluster_wait_kind {
+    CLUSTER_WAIT_PROPOSAL = 1,
+    CLUSTER_WAIT_READ,
+    CLUSTER_WAIT_FORWARD,
+    CLUSTER_WAIT_REPLICAS, /* WAIT n timeout: index = the write, term = n replicas wanted */
+};
 
 /* Who asked: a local client, or a peer that forwarded its client's request. */
 struct cluster_origin {
@@ -54,10 +59,10 @@ struct cluster_wait {
     uint64_t index; /* PROPOSAL: the entry; READ: the read index once known */
     uint64_t term;
     bool read_ready;
-    bool writes;          /* the request changes data (its timeout means "unknown") */
+    bool writes;           /* the request changes data (its timeout means "unknown") */
     uint32_t forwarded_to; /* FORWARD: the leader it went to */
-    uint64_t deadline_ms; /* monotonic */
-    struct buf request;   /* READ: the command list to run once the index is applied */
+    uint64_t deadline_ms;  /* monotonic */
+    struct buf request;    /* READ: the command list to run once the index is applied */
     struct cluster_wait *next;
 };
 
@@ -281,6 +286,11 @@ void cluster_command(struct node *node, struct client *c, uint32_t argc,
                      const struct resp_arg *argv);
 void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
                           const struct resp_arg *argv);
+/* WAIT: answers the waits whose replica count is reached (or, at_deadline, all due). */
+void cluster_check_replica_waits(struct node *node);
+/* Used by cluster_cmd.c. */
+struct cluster_wait *cluster_wait_start(struct node *node, enum cluster_wait_kind kind,
+                                        struct client *c);
 void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,
                                  const struct resp_arg *argv);
 /* Internal to cluster*.c */

@@ -273,6 +273,19 @@ static void test_cluster_fault_partition_isolates_and_heal_restores(void **state
     assert_string_equal(c_call(t, old, "GET k\r\n", 200), "$8\r\nmajority\r\n");
 }
 
+/* Redis's WAIT: blocks until n replicas hold the client's last write, or the timeout. */
+static void test_cluster_wait_counts_replicas_of_the_last_write(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_string_equal(c_call(t, leader, "SET a 1\r\nWAIT 2 1000\r\n", 300), "+OK\r\n:2\r\n");
+    int lost = (leader + 1) % C_NODES;
+    t->cut[leader + 1][lost + 1] = true;
+    t->cut[lost + 1][leader + 1] = true;
+    assert_string_equal(c_call(t, leader, "SET a 2\r\nWAIT 2 300\r\n", 600), "+OK\r\n:1\r\n");
+    assert_true(strncmp(c_call(t, lost, "WAIT 1 0\r\n", 10), "-ERR WAIT counts", 16) == 0);
+}
+
 static void test_cluster_fault_commands_need_enable_faults(void **state) {
     struct c *t = *state;
     node_free(t->node[0]);
@@ -292,6 +305,7 @@ int main(void) {
         T(test_cluster_restart_recovers_from_the_raft_log),
         T(test_cluster_fault_partition_isolates_and_heal_restores),
         T(test_cluster_fault_commands_need_enable_faults),
+        T(test_cluster_wait_counts_replicas_of_the_last_write),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
