@@ -695,7 +695,7 @@ def main():
         out.append("etcd with the other `-conns` value (median ops/s): " + "; ".join(notes) + ".\n")
     if fo_table:
         out.append(f"Failover: a fresh cluster of each kind per run ({args.failovers} runs each, alternating), "
-                   f"default timeouts (capkv: election timeout 300–600 ms, heartbeat 50 ms; etcd: election "
+                   f"default timeouts (capkv: election timeout 200–400 ms, heartbeat 40 ms; etcd: election "
                    f"timeout 1000 ms, heartbeat 100 ms), probe puts bounded by 100 ms each.\n")
         out += fo_table
         out.append("")
