@@ -9,7 +9,7 @@ seconds=${2:-20}
 flags="-std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Isim -DCAPKV_DEBUG -fsanitize=fuzzer,address,undefined"
 flags="$flags -fno-sanitize-recover=undefined"
 # Everything but the shell and the entry point: the targets exercise the pure code.
-srcs=$(find src sim -name '*.c' ! -path 'src/net/*' ! -path 'src/cli/*' | sort)
+srcs=$(find src sim -name '*.c' ! -path 'src/net/*' ! -path 'src/cli/*' ! -path 'sim/main/*' | sort)
 mkdir -p "$out"
 targets=$(ls tests/fuzz/fuzz_*.c)
 for t in $targets; do
