@@ -510,12 +510,11 @@ int cluster_main(const char *program, int argc, char **argv) {
     }
     printf("usage:\n"
            "  %s cluster up --nodes N --base-port P --dir DIR [--config FILE] [--enable-faults]\n"
-           "                [--fsync always|everysec|never]\n"
            "      node i: client port P+i-1, peer port P+1000+i-1, data DIR/node-i\n"
            "  %s cluster down --dir DIR\n"
            "  %s cluster status --dir DIR\n"
-           "  %s cluster add --dir DIR ID PEER_HOST:PORT   (CLUSTER ADD, sent to the leader)\n"
-           "  %s cluster remove --dir DIR ID\n"
+           "  %s cluster add --dir DIR ID PEER_HOST:PORT   (not available yet: the nodes refuse)\n"
+           "  %s cluster remove --dir DIR ID               (not available yet: the nodes refuse)\n"
            "  %s cluster transfer --dir DIR ID            (hand leadership to ID)\n",
            program, program, program, program, program, program);
     return strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 ? 0 : 2;

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
         printf(
             "usage: %s <command> [flags]\n\n"
             "  server   run a node (see: %s server --help)\n"
-            "  cluster  up | down | status | add | remove | transfer a local cluster\n"
+            "  cluster  up | down | status | transfer: a local cluster\n"
             "           (see: %s cluster help)\n"
             "  fault    partition | heal | drop | delay | clock | pause (needs --enable-faults)\n"
             "  demo     start 3 local nodes on 127.0.0.1:7001-7003 and show how to connect\n"
