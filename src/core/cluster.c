@@ -97,6 +97,9 @@ int cluster_open(struct node *node, struct errmsg *msg) {
     struct cluster *cl = base_calloc(1, sizeof(*cl));
     node->cluster = cl;
     cl->mono_ms = 0; /* the first event brings the shell's monotonic clock */
+    /* Request ids must not repeat across restarts: a peer may still answer a request that
+     * this node forwarded before it restarted, and that answer must match no new request. */
+    cl->next_wait_id = node->now_ms << 20;
     prng_init(&cl->prng, node->config.seed ^ 0xfa17u);
     buf_init(&cl->held);
     buf_init(&cl->peer_out);
@@ -158,6 +161,16 @@ static void cluster_hold(struct cluster *cl, uint8_t kind, const void *head, siz
     buf_append(&cl->held, body, body_bytes);
 }
 
+/* Raft thesis §10.2.1: a leader may send its entries to followers while it writes them to
+ * its own disk, because it counts itself in a commit majority only once they are durable
+ * (RAFT_EVENT_PERSISTED), and it applies and answers only after its own sync. So a
+ * leader's appends and heartbeats go out at once, taking one fsync off the commit path;
+ * votes and acknowledgements still wait for the disk. */
+static bool cluster_message_may_go_early(const struct node *node, const struct raft_message *m) {
+    if (raft_role(node->cluster->raft) != RAFT_LEADER) return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
 static void cluster_hold_message(struct node *node, const struct raft_message *m) {
     struct cluster *cl = node->cluster;
     buf_clear(&cl->encode);
@@ -172,6 +185,10 @@ static void cluster_hold_message(struct node *node, const struct raft_message *m
     int rc = raft_msg_encode(&copy, &cl->encode);
     if (rc != 0) {
         node_trace(node, "raft message to %u not sent: %s", m->to, err_text(rc));
+        return;
+    }
+    if (cluster_message_may_go_early(node, m)) {
+        cluster_send(node, m->to, cl->encode.data, cl->encode.len);
         return;
     }
     uint8_t to[4];
