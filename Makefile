@@ -65,7 +65,7 @@ sim-seeds: $(BUILD)/capkv-sim
 	@CAPKV_SIM=$(BUILD)/capkv-sim scripts/sim.sh
 
 sim: $(BUILD)/capkv-sim
-	$(BUILD)/capkv-sim --seconds $${SECONDS:-60}
+	$(BUILD)/capkv-sim --seconds $(or $(SECONDS),60)
 
 integration: $(BUILD)/capkv
 	@scripts/run-integration.sh
