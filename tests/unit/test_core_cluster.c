@@ -273,6 +273,38 @@ static void test_cluster_fault_partition_isolates_and_heal_restores(void **state
     assert_string_equal(c_call(t, old, "GET k\r\n", 200), "$8\r\nmajority\r\n");
 }
 
+/* Thesis §6.4.1: while its lease holds the leader answers a lease read at once, with no
+ * heartbeat round; a follower forwards it; once cut off, the lease lapses. */
+static void test_cluster_lease_reads_skip_the_round_trip_only_while_the_lease_holds(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_string_equal(c_call(t, leader, "SET a 1\r\n", 200), "+OK\r\n");
+    /* No time passes and no message is delivered: only a local read can answer. */
+    t->out[leader][0] = '\0';
+    const char *req = "CONSISTENCY lease\r\nGET a\r\n";
+    c_step(t, leader,
+           (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                               .client_id = C_CLIENT,
+                               .data = (const uint8_t *)req,
+                               .bytes = strlen(req)});
+    assert_string_equal(t->out[leader], "+OK\r\n$1\r\n1\r\n");
+    c_deliver_all(t);
+    for (int i = 1; i <= C_NODES; i++) {
+        t->cut[leader + 1][i] = true;
+        t->cut[i][leader + 1] = true;
+    }
+    c_run(t, 400);
+    t->out[leader][0] = '\0';
+    req = "GET a\r\n";
+    c_step(t, leader,
+           (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                               .client_id = C_CLIENT,
+                               .data = (const uint8_t *)req,
+                               .bytes = strlen(req)});
+    assert_string_equal(t->out[leader], "");
+}
+
 /* Redis's WAIT: blocks until n replicas hold the client's last write, or the timeout. */
 static void test_cluster_wait_counts_replicas_of_the_last_write(void **state) {
     struct c *t = *state;
@@ -306,6 +338,7 @@ int main(void) {
         T(test_cluster_fault_partition_isolates_and_heal_restores),
         T(test_cluster_fault_commands_need_enable_faults),
         T(test_cluster_wait_counts_replicas_of_the_last_write),
+        T(test_cluster_lease_reads_skip_the_round_trip_only_while_the_lease_holds),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
