@@ -55,7 +55,7 @@ unit: $(UNIT_BIN)
 
 # ASan + UBSan build of the unit tests, in its own build directory.
 sanitize:
-	$(MAKE) -j2 unit BUILD=build-asan OPT="-O1" CC=clang \
+	UNIT_LABEL="unit (ASan+UBSan)" $(MAKE) -j2 unit BUILD=build-asan OPT="-O1" CC=clang \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	         -fno-omit-frame-pointer -DCAPKV_DEBUG"
 

@@ -17,5 +17,5 @@ for bin in "$@"; do
     fi
 done
 [ ${#failed_names[@]} -gt 0 ] && echo "failing binaries: ${failed_names[*]}"
-echo "unit: $passed passed, $failed failed"
+echo "${UNIT_LABEL:-unit}: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

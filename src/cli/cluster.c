@@ -424,7 +424,7 @@ static int cluster_status(const struct cluster_args *a) {
     struct cluster_member m[NODE_PEERS_MAX];
     uint32_t count;
     if (cluster_read_layout(a->dir, m, &count) != 0) return 1;
-    printf("%-4s %-16s %-8s %-10s %-6s %-7s %-8s %s\n", "id", "client", "pid", "role", "term",
+    printf("%-4s %-16s %-8s %-13s %-6s %-7s %-8s %s\n", "id", "client", "pid", "role", "term",
            "leader", "commit", "applied");
     for (uint32_t i = 0; i < count; i++) {
         pid_t pid = cluster_live_pid(a->dir, m[i].id);
@@ -433,7 +433,7 @@ static int cluster_status(const struct cluster_args *a) {
         char pid_text[24];
         snprintf(pid_text, sizeof(pid_text), "%d", (int)pid);
         const char *role = info.reachable ? (info.role[0] ? info.role : "?") : "unreachable";
-        printf("%-4u %-16s %-8s %-10s %-6s %-7s %-8s %s\n", m[i].id, m[i].client,
+        printf("%-4u %-16s %-8s %-13s %-6s %-7s %-8s %s\n", m[i].id, m[i].client,
                pid != 0 ? pid_text : "down", role, info.term[0] ? info.term : "-",
                info.leader[0] ? info.leader : "-", info.commit[0] ? info.commit : "-",
                info.applied[0] ? info.applied : "-");

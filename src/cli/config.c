@@ -487,6 +487,6 @@ void config_print_help(const char *program) {
            "  [keyspace payments]\n"
            "  match = pay:*,acct:*         comma-separated globs\n"
            "  mode = cp                    cp (Raft); ap is not available yet\n"
-           "  replication = majority       majority | all | leader\n"
+           "  replication = majority       majority (all | leader: simulator only, refused)\n"
            "  consistency = linearizable   linearizable | lease | stale\n");
 }
