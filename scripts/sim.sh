@@ -4,7 +4,9 @@
 # failed), and every seed of sim/regressions.txt. Ends with "sim: N passed, N failed".
 # SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
 # Then the real node cores (--core node, sim/nodesim.h): SIM_NODE_SEEDS (default 200) on 3
-# nodes, half as many on 5 nodes and with expiry, SIM_NODE_RUN_MS virtual ms each (20000).
+# nodes, half as many on 5 nodes and with expiry, a quarter with replication = all and =
+# leader (whose early replies must equal the applied ones; its lost acknowledged writes are
+# counted), SIM_NODE_RUN_MS virtual ms each (20000).
 # A regression line whose replication is "node" replays with --core node.
 set -u
 cd "$(dirname "$0")/.."
@@ -46,6 +48,10 @@ run "node core 5 nodes" --core node --seeds "1001-$((1000 + node_seeds / 2))" --
     --run-ms "$node_run_ms"
 run "node core expiry" --core node --expiry --seeds "5001-$((5000 + node_seeds / 2))" \
     --nodes 3 --run-ms "$node_run_ms"
+run "node core all" --core node --replication all --seeds "6001-$((6000 + node_seeds / 4))" \
+    --nodes 3 --run-ms "$node_run_ms"
+run "node core leader" --core node --replication leader \
+    --seeds "7001-$((7000 + node_seeds / 4))" --nodes 3 --run-ms "$node_run_ms"
 while read -r seed nodes repl ms _; do
     case "$seed" in ''|'#'*) continue ;; esac
     if [ "$repl" = node ]; then mode=(--core node); else mode=(--replication "$repl"); fi

@@ -4,7 +4,8 @@
  * ("SET k v"), cas ("SET k new IFEQ old", or "SET k new NX" from nil) on a few keys with
  * small values, and in expiry mode "SET eK v PX ms" on keys outside the history. Replies:
  *   +OK, a value, nil      OK (cas: +OK swapped, nil not)
- *   -NOQUORUM, -TRYAGAIN   FAIL: not applied (the core promises it); reconnect elsewhere
+ *   -NOQUORUM, -TRYAGAIN, -NOREPLICAS (replication = all)
+ *                          FAIL: not applied (the core promises it); reconnect elsewhere
  *   -TIMEOUT, closed, no reply within NODESIM_CLIENT_TIMEOUT_MS   INFO: unknown
  * Any other reply is a failure of the run. Every operation is recorded in the lincheck
  * history with virtual invoke and response times.
@@ -216,7 +217,8 @@ static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *
         nodesim_client_starts(p, bytes, "$-1\r\n") || nodesim_client_starts(p, bytes, "_\r\n");
     c->outcome = LINCHECK_OK;
     if (nodesim_client_starts(p, bytes, "-NOQUORUM") ||
-        nodesim_client_starts(p, bytes, "-TRYAGAIN")) {
+        nodesim_client_starts(p, bytes, "-TRYAGAIN") ||
+        nodesim_client_starts(p, bytes, "-NOREPLICAS")) {
         c->outcome = LINCHECK_FAIL;
     } else if (nodesim_client_starts(p, bytes, "-TIMEOUT")) {
         c->outcome = LINCHECK_INFO;

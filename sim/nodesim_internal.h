@@ -105,7 +105,8 @@ struct nodesim_world {
     uint64_t next_conn_id;
     uint64_t fault_at_ms;
     struct lincheck_history history;
-    struct buf packet; /* scratch: a payload with its incarnation header */
+    struct buf packet;        /* scratch: a payload with its incarnation header */
+    uint64_t spec_mismatches; /* leader mode: early replies that differed, crashed cores */
 };
 
 /* nodesim_node.c */

@@ -260,6 +260,10 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
     ASSERT(n->up);
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_CRASH, tear, n->incarnation, 0, 0);
     memdisk_crash(&n->disk, tear, prng_next(&w->prng_crash));
+    if (n->node != NULL && n->node->cluster != NULL) { /* leader mode's counters */
+        w->spec_mismatches += n->node->cluster->spec.mismatches;
+        w->stats->lost_acked_writes += n->node->cluster->spec.acked_lost;
+    }
     nodesim_node_free(w, n);
     n->up = false;
     n->incarnation++;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/node.h"
 #include "nodesim.h"
 #include "sim.h"
 
@@ -58,10 +59,14 @@ static int capkv_sim_parse_one(struct capkv_sim_args *a, const char *flag, const
     } else if (strcmp(flag, "--nodes") == 0 && capkv_sim_u64(v, &n) && (n == 3 || n == 5)) {
         a->sim.node_count = (uint32_t)n;
     } else if (strcmp(flag, "--replication") == 0 && v != NULL) {
-        if (strcmp(v, "majority") == 0) a->sim.replication = SIM_REPLICATION_MAJORITY;
-        else if (strcmp(v, "leader") == 0) a->sim.replication = SIM_REPLICATION_LEADER;
-        else if (strcmp(v, "all") == 0) a->sim.replication = SIM_REPLICATION_ALL;
-        else return -1;
+        if (strcmp(v, "majority") == 0)
+            a->sim.replication = SIM_REPLICATION_MAJORITY;
+        else if (strcmp(v, "leader") == 0)
+            a->sim.replication = SIM_REPLICATION_LEADER;
+        else if (strcmp(v, "all") == 0)
+            a->sim.replication = SIM_REPLICATION_ALL;
+        else
+            return -1;
     } else if (strcmp(flag, "--run-ms") == 0 && capkv_sim_u64(v, &n) && n > 0) {
         a->sim.run_ms = n;
     } else if (strcmp(flag, "--core") == 0 && v != NULL &&
@@ -89,8 +94,7 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
         } else if (strcmp(argv[i], "--expiry") == 0) {
             a->expiry = true;
         } else {
-            if (capkv_sim_parse_one(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL) != 0)
-                return -1;
+            if (capkv_sim_parse_one(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL) != 0) return -1;
             i++;
         }
     }
@@ -98,8 +102,9 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
 }
 
 static const char *capkv_sim_verdict(enum lincheck_verdict v) {
-    return v == LINCHECK_LINEARIZABLE ? "linearizable"
-           : v == LINCHECK_NOT_LINEARIZABLE ? "NOT-linearizable" : "unknown";
+    return v == LINCHECK_LINEARIZABLE       ? "linearizable"
+           : v == LINCHECK_NOT_LINEARIZABLE ? "NOT-linearizable"
+                                            : "unknown";
 }
 
 static void capkv_sim_print(const struct sim_options *o, const struct sim_stats *s) {
@@ -107,9 +112,9 @@ static void capkv_sim_print(const struct sim_options *o, const struct sim_stats 
            " fail=%" PRIu64 " info=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
            " partitions=%" PRIu64 " snapshots=%" PRIu64 " restores=%" PRIu64 " persist=%s"
            " acked=%" PRIu64,
-           o->seed, s->failed ? "FAILED" : "ok", s->steps, s->virtual_ms, s->ops_ok,
-           s->ops_fail, s->ops_info, s->leaders, s->crashes, s->partitions, s->snapshots,
-           s->restores, s->async_seed ? "async" : "sync", s->acked_writes);
+           o->seed, s->failed ? "FAILED" : "ok", s->steps, s->virtual_ms, s->ops_ok, s->ops_fail,
+           s->ops_info, s->leaders, s->crashes, s->partitions, s->snapshots, s->restores,
+           s->async_seed ? "async" : "sync", s->acked_writes);
     if (o->replication == SIM_REPLICATION_LEADER)
         printf(" lost-acked-writes=%" PRIu64 " lincheck=%s", s->lost_acked_writes,
                capkv_sim_verdict(s->lincheck));
@@ -123,6 +128,8 @@ static int capkv_sim_run_node(const struct capkv_sim_args *a, struct sim_stats *
     o.node_count = a->sim.node_count;
     o.run_ms = a->sim.run_ms == SIM_RUN_MS_DEFAULT ? NODESIM_RUN_MS_DEFAULT : a->sim.run_ms;
     o.expiry = a->expiry;
+    if (a->sim.replication == SIM_REPLICATION_LEADER) o.replication = NODE_REPLICATION_LEADER;
+    if (a->sim.replication == SIM_REPLICATION_ALL) o.replication = NODE_REPLICATION_ALL;
     o.wal_segment_bytes = a->wal_segment_bytes;
     o.trace = a->sim.trace;
     o.report = a->sim.report;
@@ -154,9 +161,12 @@ int main(int argc, char **argv) {
         if (one || a.verbose || rc != 0) capkv_sim_print(&a.sim, &s);
         fflush(stdout);
         lost += s.lost_acked_writes;
-        if (rc == 0) passed++;
-        else if (failed < CAPKV_SIM_FAILED_SHOWN_MAX) failures[failed++] = seed;
-        else failed++;
+        if (rc == 0)
+            passed++;
+        else if (failed < CAPKV_SIM_FAILED_SHOWN_MAX)
+            failures[failed++] = seed;
+        else
+            failed++;
         if (seed == UINT64_MAX) break;
     }
     if (!one) {

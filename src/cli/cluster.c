@@ -47,6 +47,7 @@ struct cluster_args {
     const char *config;
     const char *fsync;
     bool enable_faults;
+    bool join; /* the node started is a new member for a running cluster */
     int positional_count;
     char *positional[CLUSTER_POSITIONAL_MAX];
 };
@@ -274,6 +275,7 @@ static void cluster_exec_node(const struct cluster_args *a, const struct cluster
         argv[n++] = a->fsync;
     }
     if (a->enable_faults) argv[n++] = "--enable-faults";
+    if (a->join) argv[n++] = "--join";
     argv[n] = NULL;
     execv("/proc/self/exe", (char *const *)(uintptr_t)argv);
     fprintf(stderr, "capkv: cannot run /proc/self/exe: %s\n", strerror(errno));
@@ -302,6 +304,48 @@ static int cluster_up_check(const struct cluster_args *a) {
                 a->nodes, a->nodes - 1);
     }
     return 0;
+}
+
+/* DIR/options.txt: the settings `cluster up` gave every node, for nodes added later. */
+static int cluster_write_options(const struct cluster_args *a) {
+    char path[CLUSTER_PATH_BYTES_MAX];
+    snprintf(path, sizeof(path), "%s/options.txt", a->dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "capkv: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (a->config != NULL) {
+        char real[CLUSTER_PATH_BYTES_MAX];
+        fprintf(f, "config %s\n", realpath(a->config, real) != NULL ? real : a->config);
+    }
+    if (a->fsync != NULL) fprintf(f, "fsync %s\n", a->fsync);
+    if (a->enable_faults) fprintf(f, "enable-faults yes\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Fills what the command line left unset from DIR/options.txt (absent: nothing). */
+static void cluster_read_options(struct cluster_args *a) {
+    static char config[CLUSTER_PATH_BYTES_MAX];
+    static char fsync_mode[CLUSTER_FIELD_BYTES_MAX];
+    char path[CLUSTER_PATH_BYTES_MAX];
+    snprintf(path, sizeof(path), "%s/options.txt", a->dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    char key[32];
+    char value[CLUSTER_PATH_BYTES_MAX];
+    while (fscanf(f, "%31s %1023s", key, value) == 2) {
+        if (strcmp(key, "config") == 0 && a->config == NULL) {
+            snprintf(config, sizeof(config), "%s", value);
+            a->config = config;
+        } else if (strcmp(key, "fsync") == 0 && a->fsync == NULL) {
+            snprintf(fsync_mode, sizeof(fsync_mode), "%.63s", value);
+            a->fsync = fsync_mode;
+        } else if (strcmp(key, "enable-faults") == 0) {
+            a->enable_faults = true;
+        }
+    }
+    fclose(f);
 }
 
 /* Creates the directories and DIR/cluster.txt; refuses if a node there still runs. */
@@ -343,7 +387,8 @@ static int cluster_up_prepare(const struct cluster_args *a, struct cluster_membe
     }
     for (uint32_t i = 0; i < a->nodes; i++)
         fprintf(f, "%u %s %s\n", m[i].id, m[i].client, m[i].peer);
-    return fclose(f) == 0 ? 0 : -1;
+    if (fclose(f) != 0) return -1;
+    return cluster_write_options(a);
 }
 
 static int cluster_spawn(const struct cluster_args *a, const struct cluster_member *m,
@@ -463,32 +508,181 @@ static int cluster_send(const struct cluster_member *m, int argc, const char *co
     return status;
 }
 
+/* The node to send a membership command to: --node N, else the one that leads now. */
+static const struct cluster_member *cluster_target(const struct cluster_args *a,
+                                                   const struct cluster_member *m, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) {
+        struct cluster_info info;
+        if (a->node == 0) cluster_info_get(m[i].client, &info);
+        if (a->node == m[i].id || (a->node == 0 && strcmp(info.role, "leader") == 0)) return &m[i];
+    }
+    fprintf(stderr, "capkv: %s\n", a->node != 0 ? "no such node" : "no node is leader now");
+    return NULL;
+}
+
+static int cluster_write_layout(const char *dir, const struct cluster_member *m, uint32_t count) {
+    char path[CLUSTER_PATH_BYTES_MAX];
+    char tmp[CLUSTER_PATH_BYTES_MAX + 8];
+    snprintf(path, sizeof(path), "%s/cluster.txt", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        fprintf(stderr, "capkv: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    for (uint32_t id = 1, done = 0; done < count; id++) { /* in id order */
+        for (uint32_t i = 0; i < count; i++) {
+            if (m[i].id != id) continue;
+            fprintf(f, "%u %s %s\n", m[i].id, m[i].client, m[i].peer);
+            done++;
+        }
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "capkv: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Polls the target's CLUSTER MEMBERS until server id is listed with `role` (or, role
+ * NULL, not listed at all). */
+static bool cluster_wait_member(const struct cluster_member *target, uint32_t id,
+                                const char *role) {
+    uint64_t deadline = cluster_mono_ms() + CLUSTER_UP_MS_MAX * 2;
+    const char *argv[] = {"CLUSTER", "MEMBERS"};
+    char want[64];
+    snprintf(want, sizeof(want), "%u ", id);
+    struct buf reply;
+    buf_init(&reply);
+    bool done = false;
+    while (!done && cluster_mono_ms() < deadline) {
+        struct errmsg msg;
+        buf_clear(&reply);
+        if (respc_call(target->client, 2, argv, 500, &reply, &msg) == 0 &&
+            !respc_is_error(reply.data, reply.len)) {
+            buf_append_byte(&reply, 0);
+            const char *line = strstr((const char *)reply.data, want);
+            while (line != NULL && line != (const char *)reply.data && line[-1] != '\n')
+                line = strstr(line + 1, want);
+            const char *eol = line != NULL ? strchr(line, '\n') : NULL;
+            const char *has = line != NULL && role != NULL ? strstr(line, role) : NULL;
+            done = role == NULL ? line == NULL : has != NULL && (eol == NULL || has < eol);
+        }
+        if (!done) cluster_sleep_ms(CLUSTER_POLL_MS);
+    }
+    buf_deinit(&reply);
+    return done;
+}
+
+/* Starts node `nm` with --join and waits until it accepts connections. */
+static int cluster_start_joiner(struct cluster_args *a, const struct cluster_member *m,
+                                uint32_t count, const struct cluster_member *nm) {
+    char peers[NODE_PEERS_MAX * (NODE_ADDR_BYTES_MAX + 16)];
+    size_t used = 0;
+    for (uint32_t i = 0; i <= count; i++) {
+        const struct cluster_member *p = i < count ? &m[i] : nm;
+        used += (size_t)snprintf(peers + used, sizeof(peers) - used, "%s%u@%s", i ? "," : "", p->id,
+                                 p->peer);
+    }
+    char path[CLUSTER_PATH_BYTES_MAX];
+    cluster_path(path, a->dir, nm->id, NULL);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "capkv: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    a->join = true;
+    a->nodes = 1;
+    pid_t pid;
+    if (cluster_spawn(a, nm, peers, &pid) != 0) return -1;
+    uint64_t deadline = cluster_mono_ms() + CLUSTER_UP_MS_MAX;
+    for (;;) {
+        struct cluster_info info;
+        cluster_info_get(nm->client, &info);
+        if (info.reachable) return 0;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid || cluster_mono_ms() >= deadline) break;
+        cluster_sleep_ms(CLUSTER_POLL_MS);
+    }
+    fprintf(stderr, "capkv: node %u did not start\n", nm->id);
+    cluster_print_log_tail(a->dir, nm->id);
+    return -1;
+}
+
+/* cluster add --dir DIR: a new local node (next id and ports), joined and promoted. */
+static int cluster_add_local(struct cluster_args *a, struct cluster_member *m, uint32_t count,
+                             const struct cluster_member *target) {
+    if (count == NODE_PEERS_MAX) {
+        fprintf(stderr, "capkv: the cluster has %d members, the most there can be\n",
+                NODE_PEERS_MAX);
+        return 1;
+    }
+    struct cluster_member nm = {0};
+    unsigned long port = 0;
+    const char *colon = strrchr(m[0].client, ':');
+    if (colon == NULL || !cluster_parse_ulong(colon + 1, &port)) return 1;
+    unsigned long base = port - (m[0].id - 1);
+    for (uint32_t i = 0; i < count; i++)
+        if (m[i].id > nm.id) nm.id = m[i].id;
+    nm.id++;
+    snprintf(nm.client, sizeof(nm.client), "127.0.0.1:%lu", base + nm.id - 1);
+    snprintf(nm.peer, sizeof(nm.peer), "127.0.0.1:%lu", base + 1000 + nm.id - 1);
+    cluster_read_options(a);
+    if (cluster_start_joiner(a, m, count, &nm) != 0) return 1;
+    m[count] = nm;
+    if (cluster_write_layout(a->dir, m, count + 1) != 0) return 1;
+    const char *argv[] = {"CLUSTER", "ADD", NULL, nm.peer};
+    char id[16];
+    snprintf(id, sizeof(id), "%u", nm.id);
+    argv[2] = id;
+    if (cluster_send(target, 4, argv) != 0) return 1;
+    if (!cluster_wait_member(target, nm.id, "voter")) {
+        fprintf(stderr,
+                "capkv: node %u was added but is not a voter yet (still catching up?): "
+                "see capkv cluster status --dir %s\n",
+                nm.id, a->dir);
+        return 1;
+    }
+    printf("node %u: client %s  peer %s  log %s/node-%u/node.log: a voter now\n", nm.id, nm.client,
+           nm.peer, a->dir, nm.id);
+    return 0;
+}
+
+/* cluster remove: CLUSTER REMOVE on the leader; a local node is then stopped and forgotten. */
+static int cluster_remove(const struct cluster_args *a, struct cluster_member *m, uint32_t count,
+                          const struct cluster_member *target) {
+    const char *argv[] = {"CLUSTER", "REMOVE", a->positional[1]};
+    if (cluster_send(target, 3, argv) != 0) return 1;
+    unsigned long id = 0;
+    cluster_parse_ulong(a->positional[1], &id);
+    for (uint32_t i = 0; i < count; i++) {
+        if (m[i].id != id) continue;
+        int rc = cluster_stop(a->dir, &m[i], 1);
+        m[i] = m[count - 1];
+        return cluster_write_layout(a->dir, m, count - 1) != 0 ? 1 : rc;
+    }
+    return 0;
+}
+
 /* CLUSTER ADD|REMOVE|TRANSFER, sent to the leader (or to --node N). */
-static int cluster_membership(const struct cluster_args *a, const char *verb) {
+static int cluster_membership(struct cluster_args *a, const char *verb) {
     bool add = strcmp(verb, "ADD") == 0;
-    if (a->dir == NULL || a->positional_count != (add ? 3 : 2)) {
+    bool remove = strcmp(verb, "REMOVE") == 0;
+    bool add_local = add && a->positional_count == 1;
+    if (a->dir == NULL || (!add_local && a->positional_count != (add ? 3 : 2))) {
         fprintf(stderr, "usage: capkv cluster %s --dir DIR [--node N] %s\n",
-                add                           ? "add"
-                : strcmp(verb, "REMOVE") == 0 ? "remove"
-                                              : "transfer",
-                add ? "ID PEER_HOST:PORT" : "ID");
+                add      ? "add"
+                : remove ? "remove"
+                         : "transfer",
+                add ? "[ID PEER_HOST:PORT]" : "ID");
         return 2;
     }
     struct cluster_member m[NODE_PEERS_MAX];
     uint32_t count;
     if (cluster_read_layout(a->dir, m, &count) != 0) return 1;
-    const struct cluster_member *target = NULL;
-    for (uint32_t i = 0; i < count && target == NULL; i++) {
-        struct cluster_info info;
-        if (a->node == 0) cluster_info_get(m[i].client, &info);
-        if (a->node == m[i].id || (a->node == 0 && strcmp(info.role, "leader") == 0)) {
-            target = &m[i];
-        }
-    }
-    if (target == NULL) {
-        fprintf(stderr, "capkv: %s\n", a->node != 0 ? "no such node" : "no node is leader now");
-        return 1;
-    }
+    const struct cluster_member *target = cluster_target(a, m, count);
+    if (target == NULL) return 1;
+    if (add_local) return cluster_add_local(a, m, count, target);
+    if (remove) return cluster_remove(a, m, count, target);
     const char *argv[] = {"CLUSTER", verb, a->positional[1], add ? a->positional[2] : NULL};
     return cluster_send(target, add ? 4 : 3, argv);
 }
@@ -513,10 +707,11 @@ int cluster_main(const char *program, int argc, char **argv) {
            "      node i: client port P+i-1, peer port P+1000+i-1, data DIR/node-i\n"
            "  %s cluster down --dir DIR\n"
            "  %s cluster status --dir DIR\n"
-           "  %s cluster add --dir DIR ID PEER_HOST:PORT   (not available yet: the nodes refuse)\n"
-           "  %s cluster remove --dir DIR ID               (not available yet: the nodes refuse)\n"
+           "  %s cluster add --dir DIR            (start the next node and make it a voter)\n"
+           "  %s cluster add --dir DIR ID PEER_HOST:PORT  (add a node started with --join)\n"
+           "  %s cluster remove --dir DIR ID      (remove it; a local node is also stopped)\n"
            "  %s cluster transfer --dir DIR ID            (hand leadership to ID)\n",
-           program, program, program, program, program, program);
+           program, program, program, program, program, program, program);
     return strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 ? 0 : 2;
 }
 

@@ -79,6 +79,10 @@ static const struct config_entry config_table[] = {
      "ms before an uncommitted write answers -TIMEOUT (its outcome is then unknown)", true},
     {"enable-faults", CONFIG_SWITCH, CONFIG_FIELD(enable_faults), "no", 0, 0,
      "accept FAULT commands (partition, drop, delay, clock skew, pause): tests only", true},
+    {"join", CONFIG_SWITCH, CONFIG_FIELD(join), "no", 0, 0,
+     "join a running cluster: wait, not voting, until its leader runs CLUSTER ADD for this "
+     "node (peers: the members to reach, this node included)",
+     true},
 };
 
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
@@ -461,6 +465,7 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->node.heartbeat_ms = v->heartbeat;
     o->node.request_timeout_ms = v->request_timeout;
     o->node.enable_faults = strcmp(v->enable_faults, "yes") == 0;
+    o->node.join = strcmp(v->join, "yes") == 0;
     ASSERT(v->keyspace_count <= NODE_KEYSPACES_MAX);
     o->node.keyspace_count = v->keyspace_count;
     memcpy(o->node.keyspaces, v->keyspaces, sizeof(v->keyspaces[0]) * v->keyspace_count);
@@ -487,6 +492,6 @@ void config_print_help(const char *program) {
            "  [keyspace payments]\n"
            "  match = pay:*,acct:*         comma-separated globs\n"
            "  mode = cp                    cp (Raft); ap is not available yet\n"
-           "  replication = majority       majority (all | leader: simulator only, refused)\n"
+           "  replication = majority       majority | all (every voter) | leader (own fsync)\n"
            "  consistency = linearizable   linearizable | lease | stale\n");
 }

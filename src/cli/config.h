@@ -28,6 +28,7 @@ struct config_values {
     char peer_listen[CONFIG_TEXT_BYTES_MAX];
     char peers[CONFIG_TEXT_BYTES_MAX];
     char enable_faults[16];
+    char join[16];
     unsigned long long election_timeout_min;
     unsigned long long election_timeout_max;
     unsigned long long heartbeat;

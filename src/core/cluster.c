@@ -24,8 +24,6 @@ enum cluster_held_kind {
     CLUSTER_HELD_READ_FAIL,   /* ctx:u64 */
 };
 
-enum cluster_entry_kind { CLUSTER_ENTRY_COMMANDS = 1, CLUSTER_ENTRY_SWEEP = 2 };
-
 #define CLUSTER_HELD_HEADER_BYTES 13 /* kind:u8 lsn:u64 len:u32 */
 
 static void cluster_warn(void *ctx, const char *text) {
@@ -49,9 +47,15 @@ static void cluster_snapshot_entry(void *ctx, struct db_entry *e) {
 }
 
 static int cluster_restore_blob(struct node *node, const uint8_t *data, uint64_t bytes,
-                                struct errmsg *msg) {
+                                uint64_t index, struct errmsg *msg) {
     db_clear(node->db);
     uint64_t pos = 0;
+    if (bytes >= 8 && base_load_u32le(data) == CLUSTER_BLOB_KEYSPACES) {
+        uint32_t len = base_load_u32le(data + 4);
+        if (bytes - 8 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
+        cluster_keyspaces_apply(node, data + 8, len, index);
+        pos = 8 + (uint64_t)len;
+    }
     while (pos < bytes) {
         if (bytes - pos < 4) return errmsg_set(msg, ERR_CORRUPT, "snapshot blob truncated");
         uint32_t len = base_load_u32le(data + pos);
@@ -80,12 +84,15 @@ static void cluster_raft_options(struct node *node, const struct raftstore_recov
     o->snapshot_index = rec->snapshot.index;
     o->snapshot_term = rec->snapshot.term;
     o->snapshot_config = rec->snapshot.config;
-    if (rec->snapshot.index == 0) {
-        /* A new cluster: every configured peer is a voter. */
+    if (rec->snapshot.index == 0 && !cfg->join) {
+        /* A new cluster: every configured peer is a voter. A joining node has none: its
+         * configuration comes from the leader (CLUSTER ADD). */
         o->snapshot_config.count = cfg->peer_count;
         for (uint32_t i = 0; i < cfg->peer_count; i++) {
-            o->snapshot_config.servers[i].id = cfg->peers[i].id;
-            o->snapshot_config.servers[i].voter = true;
+            struct raft_server *s = &o->snapshot_config.servers[i];
+            s->id = cfg->peers[i].id;
+            s->voter = true;
+            snprintf(s->addr, sizeof(s->addr), "%s", cfg->peers[i].addr);
         }
     }
     o->entries = rec->entries;
@@ -108,17 +115,24 @@ int cluster_open(struct node *node, struct errmsg *msg) {
     buf_init(&cl->fwd_reply);
     buf_init(&cl->encode);
     buf_init(&cl->args);
+    cluster_spec_init(&cl->spec);
+    cl->ini_keyspace_count = node->config.keyspace_count;
+    memcpy(cl->ini_keyspaces, node->config.keyspaces,
+           sizeof(cl->ini_keyspaces[0]) * cl->ini_keyspace_count);
+    cl->watch = cluster_watch_new(node->config.hash_seed);
     struct raftstore_options so = {
         .segment_bytes = node->config.wal_segment_bytes, .warn = cluster_warn, .warn_ctx = node};
     struct raftstore_recovered rec;
     int rc = raftstore_open(node->disk, &so, &cl->store, &rec, msg);
     if (rc != 0) return rc;
     if (rec.snapshot.index > 0) {
-        rc = cluster_restore_blob(node, rec.snapshot.data, rec.snapshot.data_bytes, msg);
+        rc = cluster_restore_blob(node, rec.snapshot.data, rec.snapshot.data_bytes,
+                                  rec.snapshot.index, msg);
         if (rc != 0) return rc;
     }
     cl->applied = rec.snapshot.index;
     cl->snapshot_index = rec.snapshot.index;
+    cluster_watch_reset(cl->watch, cl->applied);
     struct raft_options o;
     cluster_raft_options(node, &rec, &o);
     rc = raft_new(&o, &cl->raft, msg);
@@ -147,6 +161,8 @@ void cluster_close(struct node *node) {
     buf_deinit(&cl->fwd_reply);
     buf_deinit(&cl->encode);
     buf_deinit(&cl->args);
+    cluster_spec_deinit(&cl->spec);
+    if (cl->watch != NULL) cluster_watch_free(cl->watch);
     free(cl);
     node->cluster = NULL;
 }
@@ -225,13 +241,16 @@ static void cluster_restore(struct node *node, const struct raft_snapshot_meta *
     struct cluster *cl = node->cluster;
     struct errmsg msg;
     int rc = raftstore_save_snapshot(cl->store, meta, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
-    if (rc == 0) rc = cluster_restore_blob(node, meta->data, meta->data_bytes, &msg);
+    if (rc == 0) rc = cluster_restore_blob(node, meta->data, meta->data_bytes, meta->index, &msg);
     if (rc != 0) {
         cluster_fatal(node, rc, "installing a snapshot from the leader failed", msg.text);
         return;
     }
     cl->applied = meta->index;
     cl->snapshot_index = meta->index;
+    cluster_watch_reset(cl->watch, meta->index);
+    cluster_spec_applied(node, meta->index);
+    cl->spec.term = 0; /* an overlay, if any, is rebuilt from the new state */
     node_trace(node, "cluster: installed snapshot index=%llu keys=%zu",
                (unsigned long long)meta->index, db_count(node->db));
 }
@@ -290,6 +309,7 @@ int cluster_propose(struct node *node, const uint8_t *data, size_t bytes, uint64
     rc = cluster_raft_step(node, &ev, &e);
     *index = e.proposed_index;
     *term = e.proposed_term;
+    if (rc == 0) cluster_watch_proposed(node, data, bytes, *index);
     return rc;
 }
 
@@ -303,6 +323,12 @@ static void cluster_take_snapshot(struct node *node) {
     if (!raft_term_at(cl->raft, cl->applied, &term)) return;
     struct buf blob;
     buf_init(&blob);
+    if (cl->keyspaces_index != 0) {
+        buf_append_u32le(&blob, CLUSTER_BLOB_KEYSPACES);
+        buf_append_u32le(&blob, 0);
+        cluster_keyspaces_encode(node->config.keyspaces, node->config.keyspace_count, &blob);
+        base_store_u32le(blob.data + 4, (uint32_t)(blob.len - 8));
+    }
     uint64_t cursor = 0;
     do {
         cursor = db_scan(node->db, cursor, cluster_snapshot_entry, &blob);
@@ -329,7 +355,23 @@ static void cluster_take_snapshot(struct node *node) {
 }
 
 static void cluster_apply_sweep(struct node *node, uint64_t ts) {
-    db_expire_cycle(node->db, ts, NODE_EXPIRE_CHECKS_PER_TICK, NULL, NULL);
+    db_expire_cycle(node->db, ts, NODE_EXPIRE_CHECKS_PER_TICK, cluster_watch_expired, node);
+}
+
+/* Where the reply of an applied entry goes: its waiting origin (NULL: none), or for
+ * leader mode the buffer it is checked in, or for replication = all the wait's own. */
+static struct buf *cluster_apply_out(struct node *node, struct cluster_wait *w) {
+    struct cluster *cl = node->cluster;
+    if (w == NULL) return &node->scratch;
+    if (w->spec_acked) {
+        buf_clear(&cl->spec.check);
+        return &cl->spec.check;
+    }
+    if (w->repl == NODE_REPLICATION_ALL) {
+        buf_clear(&w->request);
+        return &w->request;
+    }
+    return cluster_origin_out(node, &w->origin);
 }
 
 /* Applies one committed entry: the same on every replica (the leader's timestamp). */
@@ -339,29 +381,51 @@ static void cluster_apply(struct node *node, uint64_t index, uint64_t term, uint
     if (index <= cl->applied) return; /* covered by an installed snapshot */
     ASSERT(index == cl->applied + 1);
     cl->applied = index;
-    if (type != RAFT_ENTRY_NORMAL || bytes < 9) return;
-    uint64_t ts = base_load_u64le(data + 1);
     struct cluster_wait *w = NULL;
     for (struct cluster_wait *it = cl->waits; it != NULL; it = it->next) {
         if (it->kind == CLUSTER_WAIT_PROPOSAL && it->index == index) w = it;
     }
-    if (data[0] == CLUSTER_ENTRY_SWEEP) {
+    uint64_t ts = bytes >= 9 ? base_load_u64le(data + 1) : 0;
+    if (type != RAFT_ENTRY_NORMAL || bytes < 9) {
+        /* a leader's no-op, or a configuration change (CLUSTER ADD...: its reply waits) */
+        if (w != NULL && w->term == term)
+            buf_append(cluster_origin_out(node, &w->origin), w->request.data, w->request.len);
+    } else if (data[0] == CLUSTER_ENTRY_SWEEP) {
         cluster_apply_sweep(node, ts);
+    } else if (data[0] == CLUSTER_ENTRY_KEYSPACES) {
+        cluster_keyspaces_apply(node, data + 9, bytes - 9, index);
+        if (w != NULL && w->term == term)
+            buf_append(cluster_origin_out(node, &w->origin), w->request.data, w->request.len);
     } else if (data[0] == CLUSTER_ENTRY_COMMANDS) {
         bool ours = w != NULL && w->term == term;
-        struct buf *out = ours ? cluster_origin_out(node, &w->origin) : &node->scratch;
         uint64_t saved_now = node->now_ms;
         node->now_ms = ts;
-        cluster_run_commands(node, out, ours ? w->origin.proto : 2, data + 9, bytes - 9, false);
+        cl->applying = index;
+        cluster_run_commands(node, cluster_apply_out(node, ours ? w : NULL),
+                             ours ? w->origin.proto : 2, data + 9, bytes - 9, false);
+        cl->applying = 0;
         node->now_ms = saved_now;
         buf_clear(&node->scratch);
     }
+    cluster_spec_applied(node, index);
     if (w == NULL) return;
     if (w->term != term) {
         /* Another leader's entry took this index: ours was never applied. */
+        if (w->spec_acked) cl->spec.acked_lost++;
         resp_put_error(cluster_origin_out(node, &w->origin),
                        "TRYAGAIN the write was dropped by a leader change and not applied; "
                        "retry it");
+    } else if (w->spec_acked && (w->request.len != cl->spec.check.len ||
+                                 memcmp(w->request.data, cl->spec.check.data, w->request.len))) {
+        cl->spec.mismatches++;
+        node_trace(node,
+                   "warning: leader-mode reply for entry %llu differed from the applied "
+                   "one",
+                   (unsigned long long)index);
+    } else if (w->repl == NODE_REPLICATION_ALL && w->origin.client_id + w->origin.peer != 0) {
+        w->kind = CLUSTER_WAIT_ALL; /* answered once every voter holds it */
+        cluster_check_replica_waits(node);
+        return;
     }
     cluster_wait_finish(node, w);
 }
@@ -421,6 +485,7 @@ static void cluster_progress(struct node *node) {
         struct raft_effects e;
         cluster_raft_step(node, &ev, &e);
     }
+    cluster_spec_release(node);
     cluster_check_replica_waits(node);
     if (cl->applied - cl->snapshot_index >= CLUSTER_SNAPSHOT_ENTRIES && !cl->sync_in_flight) {
         cluster_take_snapshot(node);
@@ -440,6 +505,7 @@ void cluster_flush(struct node *node, struct node_effects *out) {
         cluster_fatal(node, ERR_IO, "writing the Raft log failed", msg.text);
     }
     cluster_progress(node);
+    cluster_members_effect(node, out);
     struct disk_file *file;
     if (!cl->sync_in_flight && node->fatal == 0 &&
         raftstore_sync_begin(cl->store, &file, &cl->sync_token)) {
@@ -577,6 +643,7 @@ void cluster_tick(struct node *node) {
         struct raft_effects e;
         cluster_raft_step(node, &ev, &e);
         cluster_sweep(node);
+        cluster_keyspaces_tick(node);
     }
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
@@ -585,8 +652,10 @@ void cluster_tick(struct node *node) {
     while (w != NULL) {
         struct cluster_wait *next = w->next;
         bool orphaned = w->kind == CLUSTER_WAIT_FORWARD && w->forwarded_to != leader;
-        if (w->kind == CLUSTER_WAIT_REPLICAS) {
+        if (w->kind == CLUSTER_WAIT_REPLICAS || w->kind == CLUSTER_WAIT_ALL) {
             /* cluster_check_replica_waits answers these. */
+        } else if (w->spec_acked) {
+            /* Answered already; kept until its index is applied, to count it if lost. */
         } else if (orphaned) {
             cluster_reply_orphaned(node, w);
             cluster_wait_finish(node, w);
@@ -605,7 +674,7 @@ uint64_t cluster_wake_at(const struct node *node) {
     if (cl->raft_wake_ms > cl->mono_ms && cl->raft_wake_ms < next) next = cl->raft_wake_ms;
     if (cl->raft_wake_ms != 0 && cl->raft_wake_ms <= cl->mono_ms) next = cl->mono_ms + 1;
     for (const struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
-        if (w->deadline_ms < next) next = w->deadline_ms;
+        if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
     }
     uint64_t in_ms = next > cl->mono_ms ? next - cl->mono_ms : 0;
     if (in_ms > 10 && cl->delayed.len > 0) in_ms = 10;
@@ -632,13 +701,14 @@ void cluster_info(struct node *node, struct buf *out) {
     buf_appendf(out,
                 "# Replication\r\nrole:%s\r\nraft_term:%llu\r\nraft_leader_id:%u\r\n"
                 "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\nraft_last_index:%llu\r\n"
-                "raft_snapshot_index:%llu\r\nraft_voters:%u\r\nreplication:majority\r\n"
+                "raft_snapshot_index:%llu\r\nraft_voters:%u\r\n"
                 "request_timeout_ms:%llu\r\nwaiting_requests:%u\r\n",
                 cluster_role_name(raft_role(cl->raft)), (unsigned long long)raft_term(cl->raft),
                 raft_leader_id(cl->raft), (unsigned long long)raft_commit_index(cl->raft),
                 (unsigned long long)cl->applied, (unsigned long long)raft_last_index(cl->raft),
                 (unsigned long long)cl->snapshot_index, raft_config_voter_count(config),
                 (unsigned long long)node->config.request_timeout_ms, cl->wait_count);
+    cluster_repl_info(node, out);
     const struct cluster_fault *f = &cl->fault;
     buf_appendf(out,
                 "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"

@@ -39,8 +39,9 @@ void cluster_command(struct node *node, struct client *c, uint32_t argc,
                                 "cluster");
         return;
     }
-    static const struct conn_sub subs[] = {
-        {"info", 2}, {"transfer", 3}, {"add", -3}, {"remove", 3}};
+    static const struct conn_sub subs[] = {{"info", 2},      {"transfer", 3}, {"add", -4},
+                                           {"remove", 3},    {"promote", 3},  {"members", 2},
+                                           {"keyspaces", -2}};
     int sub = conn_subcommand(c, "cluster", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
     if (sub == 0) {
         struct buf text;
@@ -50,10 +51,10 @@ void cluster_command(struct node *node, struct client *c, uint32_t argc,
         buf_deinit(&text);
     } else if (sub == 1) {
         cluster_cmd_transfer(node, c, &argv[2]);
+    } else if (sub == 6) {
+        cluster_keyspaces_command(node, c, argc, argv);
     } else if (sub >= 2) {
-        resp_put_error(&c->out, "ERR CLUSTER ADD and REMOVE are not available yet (the Raft "
-                                "core supports them; the node's address book does not): "
-                                "change the peers list and restart the nodes one by one");
+        cluster_members_command(node, c, argc, argv);
     }
 }
 
@@ -103,6 +104,32 @@ void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
     w->deadline_ms = timeout == 0 ? UINT64_MAX : cl->mono_ms + (uint64_t)timeout;
 }
 
+/* replication = all: the write is applied; answer once every voter holds it. */
+static void cluster_check_all_wait(struct node *node, struct cluster_wait *w) {
+    struct cluster *cl = node->cluster;
+    bool leader = raft_role(cl->raft) == RAFT_LEADER && raft_term(cl->raft) == w->term;
+    if (leader && cluster_all_hold(node, w->index)) {
+        struct buf *out = cluster_origin_out(node, &w->origin);
+        buf_append(out, w->request.data, w->request.len);
+    } else if (!leader) {
+        resp_put_errorf(cluster_origin_out(node, &w->origin),
+                        "TIMEOUT replication = all: node %u lost leadership before every voter "
+                        "confirmed the write (a majority holds it, so it stays applied)",
+                        node->config.id);
+    } else if (w->deadline_ms <= cl->mono_ms) {
+        char text[256];
+        if (!cluster_all_unreachable(node, text, sizeof(text)))
+            snprintf(text, sizeof(text), "%s", "a slow voter");
+        resp_put_errorf(cluster_origin_out(node, &w->origin),
+                        "TIMEOUT replication = all: a majority holds the write (so it stays "
+                        "applied), but %s did not confirm it within %llu ms",
+                        text, (unsigned long long)node->config.request_timeout_ms);
+    } else {
+        return;
+    }
+    cluster_wait_finish(node, w);
+}
+
 void cluster_check_replica_waits(struct node *node) {
     struct cluster *cl = node->cluster;
     struct cluster_wait *w = cl->waits;
@@ -114,6 +141,8 @@ void cluster_check_replica_waits(struct node *node) {
                 resp_put_int(cluster_origin_out(node, &w->origin), have);
                 cluster_wait_finish(node, w);
             }
+        } else if (w->kind == CLUSTER_WAIT_ALL) {
+            cluster_check_all_wait(node, w);
         }
         w = next;
     }
@@ -122,10 +151,15 @@ void cluster_check_replica_waits(struct node *node) {
 void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,
                                  const struct resp_arg *argv) {
     static const char *names[] = {"", "linearizable", "lease", "stale"};
-    (void)node;
     if (argc == 1) {
         resp_put_bulk_str(&c->out, c->consistency == 0 ? "default" : names[c->consistency]);
         return;
+    }
+    /* Reads at the new level may be served by this node's replica: a WATCH index newer
+     * than it would let a change slip between what they observe and the index. */
+    struct cluster *cl = node->cluster;
+    if (cl != NULL && c->watch_count > 0 && c->watch_index > cl->applied) {
+        c->watch_index = cl->applied;
     }
     for (int level = 1; level <= 3; level++) {
         if (cmd_arg_is(&argv[1], names[level])) {

@@ -8,8 +8,11 @@
  * -TIMEOUT (its outcome is unknown). A client waiting on Raft has its input paused, so
  * its replies stay in order.
  *
- * Command lists (entries, forwarded requests, pending reads): flags:u8 (1: EXEC, reply as
- * one array) count:u32, then per command argc:u32 (len:u32 bytes)*.
+ * Command lists (entries, forwarded requests, pending reads): flags:u8 count:u32, then per
+ * command argc:u32 (len:u32 bytes)*. Flags: 1 EXEC, reply as one array; 2 WATCH, a read
+ * that replies the applied index where it is served (":index", cluster_watch.c); 4 IF,
+ * the commands are followed by WATCH conditions (cluster_watch.c), which the leader checks
+ * and strips before proposing (an entry never carries them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +22,10 @@
 #include "base/util.h"
 #include "core/internal.h"
 
-#define CLUSTER_LIST_EXEC 1
-#define CLUSTER_ENTRY_COMMANDS 1
-
 struct buf *cluster_origin_out(struct node *node, struct cluster_origin *o) {
     if (o->client_id != 0) {
         struct client *c = node_client_find(node, o->client_id);
-        if (c != NULL) return &c->out;
+        if (c != NULL) return o->watch ? cluster_watch_reply(node) : &c->out;
         o->client_id = 0;
     }
     if (o->peer != 0) return &node->cluster->fwd_reply;
@@ -47,8 +47,8 @@ static void cluster_list_add(struct buf *list, uint32_t argc, const struct resp_
 }
 
 /* Decodes the command at *pos into args (struct resp_arg[]); false on a malformed list. */
-static bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
-                              uint32_t *argc) {
+bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
+                       uint32_t *argc) {
     buf_clear(args);
     if (bytes - *pos < 4) return false;
     *argc = base_load_u32le(list + *pos);
@@ -69,6 +69,10 @@ void cluster_run_commands(struct node *node, struct buf *out, int proto, const u
     if (bytes < 5) return;
     uint8_t flags = cmds[0];
     uint32_t count = base_load_u32le(cmds + 1);
+    if (flags & CLUSTER_LIST_WATCH) {
+        resp_put_int(out, (int64_t)cl->applied); /* the state a read here observes */
+        return;
+    }
     if (flags & CLUSTER_LIST_EXEC) resp_put_array(out, count);
     size_t pos = 5;
     for (uint32_t i = 0; i < count; i++) {
@@ -95,6 +99,9 @@ void cluster_run_commands(struct node *node, struct buf *out, int proto, const u
         spec->fn(&ctx);
     }
     /* The Raft log is the durable record: ops are not logged again. */
+    if (cl->applying != 0) {
+        cluster_watch_note_ops(cl->watch, cl->applying, node->ops.data, node->ops.len);
+    }
     buf_clear(&node->ops);
 }
 
@@ -137,18 +144,15 @@ static void cluster_reply_remote(struct node *node, const struct cluster_origin 
     buf_clear(&cl->fwd_reply);
 }
 
-void cluster_wait_finish(struct node *node, struct cluster_wait *w) {
-    struct cluster *cl = node->cluster;
-    struct cluster_wait **p = &cl->waits;
-    while (*p != w) p = &(*p)->next;
-    *p = w->next;
-    ASSERT(cl->wait_count > 0);
-    cl->wait_count--;
+/* The reply in the origin's buffer is complete: the client goes on, or it is sent. */
+static void cluster_wait_answered(struct node *node, struct cluster_wait *w) {
     if (w->origin.client_id != 0) {
         struct client *c = node_client_find(node, w->origin.client_id);
         if (c != NULL) {
             c->wait = NULL;
-            if (w->kind == CLUSTER_WAIT_PROPOSAL) c->last_write_index = w->index;
+            if (w->origin.watch) cluster_watch_answered(node, c);
+            if (w->kind == CLUSTER_WAIT_PROPOSAL || w->kind == CLUSTER_WAIT_ALL)
+                c->last_write_index = w->index;
             if (!c->resume_listed) {
                 c->resume_listed = true;
                 buf_append_u64le(&node->resume_list, c->id);
@@ -157,6 +161,24 @@ void cluster_wait_finish(struct node *node, struct cluster_wait *w) {
     } else {
         cluster_reply_remote(node, &w->origin);
     }
+}
+
+/* Answered ahead of the wait's end (leader mode): w stays, with no one to answer. */
+void cluster_wait_detach(struct node *node, struct cluster_wait *w) {
+    cluster_wait_answered(node, w);
+    w->origin.client_id = 0;
+    w->origin.peer = 0;
+}
+
+void cluster_wait_finish(struct node *node, struct cluster_wait *w) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait **p = &cl->waits;
+    while (*p != w) p = &(*p)->next;
+    *p = w->next;
+    ASSERT(cl->wait_count > 0);
+    cl->wait_count--;
+    if (w->spec_ready && !w->spec_acked) cl->spec.awaiting--;
+    cluster_wait_answered(node, w);
     buf_deinit(&w->request);
     free(w);
 }
@@ -186,6 +208,10 @@ static void cluster_reply_noquorum(struct node *node, struct buf *out) {
 
 static bool cluster_list_writes(struct node *node, const uint8_t *list, size_t bytes) {
     struct cluster *cl = node->cluster;
+    if (list[0] & CLUSTER_LIST_WATCH) return false;
+    /* A transaction with WATCH conditions always goes through the log: the leader decides
+     * it against the entries before it, whatever its commands are. */
+    if (list[0] & CLUSTER_LIST_IF) return true;
     uint32_t count = base_load_u32le(list + 1);
     size_t pos = 5;
     for (uint32_t i = 0; i < count; i++) {
@@ -198,19 +224,35 @@ static bool cluster_list_writes(struct node *node, const uint8_t *list, size_t b
     return false;
 }
 
+/* replication = all: refuses at once while the leader cannot hear every voter. */
+static bool cluster_refuse_all(struct node *node, struct cluster_origin *o) {
+    char text[256];
+    if (!cluster_all_unreachable(node, text, sizeof(text))) return false;
+    resp_put_errorf(cluster_origin_out(node, o),
+                    "NOREPLICAS replication = all needs every voter and the leader has not "
+                    "heard from %s lately: the write was not applied",
+                    text);
+    cluster_reply_remote(node, o);
+    return true;
+}
+
 static void cluster_submit_write(struct node *node, const struct cluster_origin *origin,
                                  const uint8_t *list, size_t bytes) {
     struct cluster *cl = node->cluster;
+    struct cluster_origin o = *origin;
+    struct cluster_list_mode lm;
+    cluster_list_mode(node, list, bytes, &lm, &cl->spec.keys);
+    if (lm.mode == NODE_REPLICATION_ALL && cluster_refuse_all(node, &o)) return;
+    uint64_t ts = cluster_wall_ms(node);
     struct buf entry;
     buf_init(&entry);
     buf_append_byte(&entry, CLUSTER_ENTRY_COMMANDS);
-    buf_append_u64le(&entry, cluster_wall_ms(node));
+    buf_append_u64le(&entry, ts);
     buf_append(&entry, list, bytes);
     uint64_t index = 0;
     uint64_t term = 0;
     int rc = cluster_propose(node, entry.data, entry.len, &index, &term);
     buf_deinit(&entry);
-    struct cluster_origin o = *origin;
     if (rc == ERR_NOSPACE || rc == ERR_LIMIT) {
         node->stats.disk_full_refusals++;
         resp_put_errorf(cluster_origin_out(node, &o),
@@ -227,9 +269,18 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
         w->index = index;
         w->term = term;
         w->writes = true;
+        w->repl = (uint8_t)lm.mode;
+        if (lm.leader_keys && cluster_spec_enabled(node)) {
+            bool early = lm.mode == NODE_REPLICATION_LEADER;
+            if (cluster_spec_proposed(node, index, ts, origin->proto, list, bytes, lm.keyless,
+                                      &cl->spec.keys, early ? &w->request : NULL) &&
+                early) {
+                w->spec_ready = true;
+                cl->spec.awaiting++;
+            }
+        }
         return;
     }
-    (void)cl;
     cluster_reply_remote(node, &o);
 }
 
@@ -237,6 +288,7 @@ static void cluster_submit_read(struct node *node, const struct cluster_origin *
                                 const uint8_t *list, size_t bytes) {
     struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_READ, origin);
     buf_append(&w->request, list, bytes);
+    w->min_applied = node->cluster->spec.acked_index; /* read your leader-mode writes */
     struct raft_event ev = {.kind = RAFT_EVENT_READ, .read_ctx = w->id};
     struct raft_effects e;
     int rc = cluster_raft_step(node, &ev, &e);
@@ -265,6 +317,34 @@ static void cluster_forward(struct node *node, const struct cluster_origin *orig
     buf_deinit(&msg);
 }
 
+/* Leader: a write, once its WATCH conditions (if any) pass: EXEC aborts (a null reply)
+ * when a watched key may have changed since its WATCH. */
+static void cluster_submit_checked(struct node *node, const struct cluster_origin *origin,
+                                   const uint8_t *list, size_t bytes) {
+    if (!(list[0] & CLUSTER_LIST_IF)) {
+        cluster_submit_write(node, origin, list, bytes);
+        return;
+    }
+    struct cluster_origin o = *origin;
+    size_t list_bytes = 0;
+    enum cluster_watch_verdict v = cluster_watch_check(node, list, bytes, &list_bytes);
+    if (v == CLUSTER_WATCH_PASS) {
+        struct buf plain;
+        buf_init(&plain);
+        buf_append(&plain, list, list_bytes);
+        plain.data[0] &= (uint8_t)~CLUSTER_LIST_IF;
+        cluster_submit_write(node, origin, plain.data, plain.len);
+        buf_deinit(&plain);
+        return;
+    }
+    if (v == CLUSTER_WATCH_ABORT) {
+        resp_put_null_array(cluster_origin_out(node, &o), o.proto);
+    } else {
+        resp_put_error(cluster_origin_out(node, &o), "ERR malformed replicated command");
+    }
+    cluster_reply_remote(node, &o);
+}
+
 /* Routes one request (a command list) by role and consistency level. */
 static void cluster_submit(struct node *node, const struct cluster_origin *origin,
                            const uint8_t *list, size_t bytes, int level) {
@@ -283,7 +363,8 @@ static void cluster_submit(struct node *node, const struct cluster_origin *origi
     }
     bool local_read = !writes && (level == NODE_CONSISTENCY_STALE ||
                                   (level == NODE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
-                                   raft_lease_valid(cl->raft, cl->mono_ms)));
+                                   raft_lease_valid(cl->raft, cl->mono_ms) &&
+                                   cl->spec.acked_index <= cl->applied));
     if (local_read) {
         uint64_t saved = node->now_ms;
         node->now_ms = cluster_wall_ms(node);
@@ -291,7 +372,7 @@ static void cluster_submit(struct node *node, const struct cluster_origin *origi
         node->now_ms = saved;
         cluster_reply_remote(node, &o);
     } else if (role == RAFT_LEADER && writes) {
-        cluster_submit_write(node, origin, list, bytes);
+        cluster_submit_checked(node, origin, list, bytes);
     } else if (role == RAFT_LEADER) {
         cluster_submit_read(node, origin, list, bytes);
     } else if (leader != 0 && leader != node->config.id && origin->peer == 0) {
@@ -316,15 +397,8 @@ static int cluster_level(struct node *node, struct client *c, const struct cmd_s
                                                : NODE_CONSISTENCY_LINEARIZABLE;
     }
     const struct resp_arg *key = &argv[spec->key_first];
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        const struct node_keyspace *ks = &node->config.keyspaces[i];
-        for (uint32_t m = 0; m < ks->match_count; m++) {
-            const char *glob = ks->match[m];
-            if (util_glob_match((const uint8_t *)glob, strlen(glob), key->data, key->bytes)) {
-                return (int)ks->consistency;
-            }
-        }
-    }
+    const struct node_keyspace *ks = cluster_keyspace_of(node, key->data, key->bytes);
+    if (ks != NULL) return (int)ks->consistency;
     return NODE_CONSISTENCY_LINEARIZABLE;
 }
 
@@ -344,10 +418,41 @@ void cluster_client_exec(struct node *node, struct client *c) {
     buf_init(&list);
     cluster_list_begin(&list, CLUSTER_LIST_EXEC, c->multi_count);
     buf_append(&list, c->multi_queue.data, c->multi_queue.len);
+    if (c->watch_count > 0) cluster_watch_put_conditions(&list, c);
     struct cluster_origin o = {.client_id = c->id, .proto = c->proto};
     int level = c->consistency != 0 ? c->consistency : NODE_CONSISTENCY_LINEARIZABLE;
     cluster_submit(node, &o, list.data, list.len, level);
     buf_deinit(&list);
+}
+
+/* WATCH's read level: the weakest of its keys'. A later read of any of them, even one
+ * served by this node's own replica, then observes at least the state WATCH recorded. */
+static int cluster_watch_level(struct node *node, struct client *c, const struct cmd_spec *spec,
+                               uint32_t argc, const struct resp_arg *argv) {
+    if (c->consistency != 0) return c->consistency;
+    int level = NODE_CONSISTENCY_LINEARIZABLE;
+    for (uint32_t i = 1; i < argc; i++) {
+        struct resp_arg pair[2] = {argv[0], argv[i]};
+        int key_level = cluster_level(node, NULL, spec, 2, pair);
+        if (key_level > level) level = key_level; /* STALE > LEASE > LINEARIZABLE */
+    }
+    ASSERT(level >= NODE_CONSISTENCY_LINEARIZABLE && level <= NODE_CONSISTENCY_STALE);
+    return level;
+}
+
+void cluster_client_watch(struct node *node, struct client *c, const struct cmd_spec *spec,
+                          uint32_t argc, const struct resp_arg *argv) {
+    ASSERT(c->watch_pending > 0 && c->wait == NULL);
+    struct buf list;
+    buf_init(&list);
+    cluster_list_begin(&list, CLUSTER_LIST_WATCH, 1);
+    cluster_list_add(&list, argc, argv);
+    struct cluster_origin o = {.client_id = c->id, .proto = c->proto, .watch = true};
+    buf_clear(cluster_watch_reply(node));
+    cluster_submit(node, &o, list.data, list.len, cluster_watch_level(node, c, spec, argc, argv));
+    buf_deinit(&list);
+    /* Answered at once (served here, or refused): else when its wait ends. */
+    if (c->wait == NULL) cluster_watch_answered(node, c);
 }
 
 /* A peer's client request, on (what the peer believes is) the leader. */
@@ -393,7 +498,7 @@ void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool fa
                             "leadership before it could confirm the read; retry",
                             node->config.id);
             cluster_wait_finish(node, w);
-        } else if (index <= cl->applied) {
+        } else if (index <= cl->applied && w->min_applied <= cl->applied) {
             cluster_serve_read(node, w);
         } else {
             w->read_ready = true;
@@ -408,7 +513,8 @@ void cluster_after_apply(struct node *node) {
     struct cluster_wait *w = cl->waits;
     while (w != NULL) {
         struct cluster_wait *next = w->next;
-        if (w->kind == CLUSTER_WAIT_READ && w->read_ready && w->index <= cl->applied) {
+        if (w->kind == CLUSTER_WAIT_READ && w->read_ready && w->index <= cl->applied &&
+            w->min_applied <= cl->applied) {
             cluster_serve_read(node, w);
         }
         w = next;

@@ -34,12 +34,29 @@
 #define CLUSTER_SWEEP_MS 100            /* leader: how often expired keys are swept */
 #define CLUSTER_WAITS_MAX 100000        /* requests waiting on Raft at once */
 #define CLUSTER_DELAYED_MAX 100000      /* peer payloads held back by FAULT DELAY */
+#define CLUSTER_WATCH_KEYS_MAX 100000   /* keys in the WATCH map before it is cleared */
+#define CLUSTER_WATCH_KEY_BYTES_MAX (16u * 1024 * 1024) /* their bytes, likewise */
+
+/* Raft entry data: kind:u8 ts:u64 (the leader's wall clock), then for COMMANDS a command
+ * list (cluster_req.c). */
+enum cluster_entry_kind {
+    CLUSTER_ENTRY_COMMANDS = 1,
+    CLUSTER_ENTRY_SWEEP = 2,
+    CLUSTER_ENTRY_KEYSPACES = 3, /* the agreed keyspace table (cluster_keyspaces.c) */
+};
+#define CLUSTER_BLOB_KEYSPACES 0xFFFFFFFFu /* a snapshot blob's leading keyspace table */
+/* Command list flags (formats in cluster_req.c). */
+#define CLUSTER_LIST_EXEC 1  /* a transaction: reply as one array */
+#define CLUSTER_LIST_WATCH 2 /* a WATCH: served as a read, replies the applied index */
+#define CLUSTER_LIST_IF 4    /* ends with WATCH conditions: checked by the leader, stripped */
 
 enum cluster_wait_kind {
     CLUSTER_WAIT_PROPOSAL = 1,
     CLUSTER_WAIT_READ,
     CLUSTER_WAIT_FORWARD,
     CLUSTER_WAIT_REPLICAS, /* WAIT n timeout: index = the write, term = n replicas wanted */
+    CLUSTER_WAIT_ALL,      /* replication = all: applied, reply in request, until every
+                            * voter holds index */
 };
 
 /* Who asked: a local client, or a peer that forwarded its client's request. */
@@ -48,6 +65,7 @@ struct cluster_origin {
     uint32_t peer;
     uint64_t request;
     int proto;
+    bool watch; /* a local client's WATCH: the reply is its index (cluster_watch_answered) */
 };
 
 /* A request waiting on Raft: a proposed write, a ReadIndex read, or a request forwarded
@@ -62,7 +80,12 @@ struct cluster_wait {
     bool writes;           /* the request changes data (its timeout means "unknown") */
     uint32_t forwarded_to; /* FORWARD: the leader it went to */
     uint64_t deadline_ms;  /* monotonic */
-    struct buf request;    /* READ: the command list to run once the index is applied */
+    struct buf request;    /* READ: the command list to run once the index is applied;
+                            * PROPOSAL in leader mode, ALL: the reply to give */
+    uint64_t min_applied;  /* READ: also wait until applied reaches this (leader mode) */
+    uint8_t repl;          /* PROPOSAL: enum node_replication of the write */
+    bool spec_ready;       /* PROPOSAL: request holds the early (leader-mode) reply */
+    bool spec_acked;       /* PROPOSAL: answered early; apply only checks the reply */
     struct cluster_wait *next;
 };
 
@@ -74,6 +97,32 @@ struct cluster_fault {
     uint64_t delay_ms[NODE_PEERS_MAX];
     int64_t clock_ms;     /* added to this node's wall clock */
     uint64_t pause_until; /* monotonic: Raft frozen until then */
+};
+
+/* Leader-mode writes (cluster_repl.c). */
+struct cluster_spec {
+    struct db *overlay;     /* leader-mode keys as the entries in flight leave them */
+    struct buf inflight;    /* records of entries in flight, in index order */
+    size_t head;            /* first record not yet applied */
+    uint64_t term;          /* the leader term the overlay belongs to */
+    uint64_t blocked_until; /* entries up to here did not run on the overlay */
+    uint64_t acked_index;   /* highest entry answered early: reads wait for its apply */
+    uint32_t awaiting;      /* waits holding an early reply not yet given */
+    uint64_t acked_early;   /* stats: writes answered after the leader's fsync alone */
+    uint64_t acked_lost;    /* stats: of those, seen replaced by another leader's entry */
+    uint64_t mismatches;    /* stats: early reply differed from the applied one */
+    struct buf check;       /* scratch: replies at apply, compared with the early ones */
+    struct buf copy;        /* scratch: a key copied into the overlay */
+    struct buf keys;        /* scratch: a proposal's leader-mode keys */
+};
+
+/* What a command list asks of replication (cluster_list_mode). */
+struct cluster_list_mode {
+    enum node_replication mode; /* the strongest of its written keys' keyspaces */
+    bool writes;
+    bool any_key;
+    bool keyless;     /* a write naming no keys (FLUSHALL) */
+    bool leader_keys; /* writes a leader-mode key (or keyless while leader mode exists) */
 };
 
 struct cluster {
@@ -102,6 +151,16 @@ struct cluster {
     uint64_t sync_token;
     uint64_t persisted_reported;
     struct cluster_fault fault;
+    struct cluster_watch *watch; /* WATCH: the entry that last changed each key */
+    uint64_t applying;           /* the entry cluster_apply runs (its ops go to watch), or 0 */
+    struct cluster_spec spec;
+    uint64_t keyspaces_index;         /* entry of the agreed keyspace table; 0: none yet */
+    uint64_t keyspaces_proposed_term; /* term in which this leader proposed its table */
+    struct node_keyspace ini_keyspaces[NODE_KEYSPACES_MAX]; /* this node's own config */
+    uint32_t ini_keyspace_count;
+    struct raft_config members_committed;     /* the newest configuration seen committed */
+    struct node_peer members[NODE_PEERS_MAX]; /* the FLUSH effect `members` */
+    size_t member_count;
     struct raft_entry decoded[RAFT_MSG_ENTRIES_MAX];
 };
 
@@ -140,6 +199,8 @@ struct client {
     uint32_t multi_count;
     struct buf watched; /* watched keys: (len:u32 bytes)* */
     uint32_t watch_count;
+    uint32_t watch_pending; /* cluster: the last keys of watched, their WATCH unanswered */
+    uint64_t watch_index;   /* cluster: the applied index the keys were watched at */
     bool watch_touched;
     struct client *watch_next; /* list of clients with watch_count > 0 */
     struct client *watch_prev;
@@ -251,6 +312,9 @@ void tx_unwatch(struct node *node, struct client *c);
 void tx_discard(struct client *c);
 /* Marks clients watching any key in ops as touched. */
 void tx_touch_ops(struct node *node, const uint8_t *ops, size_t bytes);
+/* Cluster: c's pending WATCH was answered; ok: its keys were watched at index (replies
+ * +OK), else they are dropped (the caller replied the error). */
+void tx_watch_answered(struct node *node, struct client *c, bool ok, uint64_t index);
 
 /* persist.c: recovery, group commit, snapshots */
 int persist_open(struct node *node, struct errmsg *msg);
@@ -280,6 +344,9 @@ uint64_t cluster_wake_at(const struct node *node);
 void cluster_client_request(struct node *node, struct client *c, const struct cmd_spec *spec,
                             uint32_t argc, const struct resp_arg *argv);
 void cluster_client_exec(struct node *node, struct client *c);
+/* WATCH in a cluster: c's keys are in c->watched, the last c->watch_pending of them new. */
+void cluster_client_watch(struct node *node, struct client *c, const struct cmd_spec *spec,
+                          uint32_t argc, const struct resp_arg *argv);
 void cluster_client_closed(struct node *node, struct client *c);
 void cluster_info(struct node *node, struct buf *out);
 void cluster_command(struct node *node, struct client *c, uint32_t argc,
@@ -311,7 +378,64 @@ void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool fa
 void cluster_forward_reply(struct node *node, const uint8_t *data, size_t bytes);
 void cluster_forward_request(struct node *node, uint32_t from, const uint8_t *data, size_t bytes);
 bool cluster_fault_blocks(struct node *node, uint32_t peer, bool outgoing);
+void cluster_wait_detach(struct node *node, struct cluster_wait *w);
+bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
+                       uint32_t *argc);
+/* cluster_repl.c: replication modes (majority, all, leader) */
+const struct node_keyspace *cluster_keyspace_of(const struct node *node, const uint8_t *key,
+                                                size_t bytes);
+void cluster_command_keys(const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv,
+                          void (*fn)(void *, const struct resp_arg *), void *ctx);
+bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
+                       struct cluster_list_mode *out, struct buf *keys);
+bool cluster_spec_enabled(const struct node *node);
+bool cluster_all_unreachable(struct node *node, char *text, size_t text_bytes);
+bool cluster_all_hold(struct node *node, uint64_t index);
+void cluster_spec_init(struct cluster_spec *s);
+void cluster_spec_deinit(struct cluster_spec *s);
+bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int proto,
+                           const uint8_t *list, size_t bytes, bool keyless, const struct buf *keys,
+                           struct buf *out);
+void cluster_spec_applied(struct node *node, uint64_t index);
+void cluster_spec_release(struct node *node);
+void cluster_repl_info(struct node *node, struct buf *out);
+/* cluster_keyspaces.c: keyspaces agreed as cluster metadata */
+void cluster_keyspaces_encode(const struct node_keyspace *ks, uint32_t count, struct buf *out);
+bool cluster_keyspaces_decode(const uint8_t *p, size_t bytes, struct node_keyspace *out,
+                              uint32_t *count);
+void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, uint64_t index);
+int cluster_keyspaces_propose(struct node *node, uint64_t *index);
+void cluster_keyspaces_tick(struct node *node);
+void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t argc,
+                               const struct resp_arg *argv);
+/* cluster_members.c: CLUSTER ADD | PROMOTE | REMOVE | MEMBERS and the shell's address book */
+void cluster_members_effect(struct node *node, struct node_effects *out);
+void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
+                             const struct resp_arg *argv);
 void fault_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
+/* cluster_watch.c: WATCH on replicated data */
+enum cluster_watch_verdict { CLUSTER_WATCH_PASS, CLUSTER_WATCH_ABORT, CLUSTER_WATCH_MALFORMED };
+struct cluster_watch *cluster_watch_new(uint64_t hash_seed);
+void cluster_watch_free(struct cluster_watch *w);
+/* Forgets every key: all count as changed at floor (boot, snapshot restore). */
+void cluster_watch_reset(struct cluster_watch *w, uint64_t floor);
+/* Entry index changed what ops (op.h, valid) name. ops borrowed. */
+void cluster_watch_note_ops(struct cluster_watch *w, uint64_t index, const uint8_t *ops,
+                            size_t bytes);
+/* A db_expired_fn for an applied sweep; ctx is the node. */
+void cluster_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes);
+/* The leader proposed entry data (borrowed) at index. */
+void cluster_watch_proposed(struct node *node, const uint8_t *data, size_t bytes, uint64_t index);
+/* Appends c's watch conditions to list and flags it CLUSTER_LIST_IF. */
+void cluster_watch_put_conditions(struct buf *list, const struct client *c);
+/* Leader: whether a CLUSTER_LIST_IF list may be proposed; on PASS, *list_bytes is the
+ * length of the list without its conditions. list borrowed. */
+enum cluster_watch_verdict cluster_watch_check(struct node *node, const uint8_t *list, size_t bytes,
+                                               size_t *list_bytes);
+/* Returns borrowed: the buffer a local client's WATCH reply is built in. */
+struct buf *cluster_watch_reply(struct node *node);
+/* Turns the WATCH reply built for c into c's watch (or its error); no-op if none pending. */
+void cluster_watch_answered(struct node *node, struct client *c);
 void fault_release_delayed(struct node *node);
 
 /* info.c: INFO, COMMAND, CONFIG GET */

@@ -53,18 +53,9 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
         return errmsg_set(msg, ERR_CONFIG, "requirepass is longer than %d bytes",
                           NODE_REQUIREPASS_BYTES_MAX - 1);
     }
-    for (uint32_t i = 0; i < config->keyspace_count; i++) {
-        const struct node_keyspace *ks = &config->keyspaces[i];
-        if (ks->replication != 0 && ks->replication != NODE_REPLICATION_MAJORITY) {
-            return errmsg_set(msg, ERR_CONFIG,
-                              "keyspace %s: replication = %s is not available in a running "
-                              "cluster yet (capkv-sim --replication models it); use majority",
-                              ks->name, ks->replication == NODE_REPLICATION_ALL ? "all"
-                                                                                : "leader");
-        }
-    }
     if (config->peer_count > 0 && config->fsync != NODE_FSYNC_ALWAYS) {
-        return errmsg_set(msg, ERR_CONFIG, "fsync = everysec/never is not supported in a "
+        return errmsg_set(msg, ERR_CONFIG,
+                          "fsync = everysec/never is not supported in a "
                           "cluster yet: Raft acknowledges only what is on disk (use always)");
     }
     struct node *node = base_calloc(1, sizeof(*node));

@@ -114,7 +114,8 @@ struct node_config {
     uint64_t request_timeout_ms; /* a write not committed by then answers -TIMEOUT */
     uint64_t seed;               /* randomized election timeouts */
     bool enable_faults;          /* accept FAULT commands */
-    uint32_t keyspace_count;     /* 0: one keyspace "default" matching "*" */
+    bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */
+    uint32_t keyspace_count; /* 0: one keyspace "default" matching "*" */
     struct node_keyspace keyspaces[NODE_KEYSPACES_MAX];
 };
 
@@ -178,7 +179,11 @@ struct node_effects {
     struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
     uint64_t sync_lsn;
     uint64_t wake_at_ms; /* send a TICK at or after this time */
-    int fatal;           /* non-zero: stop the process; node_fatal_text says why */
+    /* FLUSH only, non-NULL when the cluster's members changed: link to exactly these
+     * (this node included; addresses from the replicated configuration). */
+    const struct node_peer *members;
+    size_t member_count;
+    int fatal; /* non-zero: stop the process; node_fatal_text says why */
 };
 
 void node_step(struct node *node, const struct node_event *event, struct node_effects *out);

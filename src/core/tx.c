@@ -2,7 +2,9 @@
  * Transactions: MULTI queues commands, EXEC runs them back to back and logs all their ops
  * as ONE WAL record, so a crash keeps all or none of a transaction. WATCH makes EXEC fail
  * (null reply) if any watched key was changed since, which every change reports through
- * its ops (tx_touch_ops), expiry deletions included.
+ * its ops (tx_touch_ops), expiry deletions included. In a cluster the leader decides that
+ * against the Raft log instead (cluster_watch.c): WATCH records the applied index its read
+ * observed, EXEC carries it with the keys.
  */
 #include <string.h>
 
@@ -27,6 +29,8 @@ void tx_unwatch(struct node *node, struct client *c) {
     c->watch_next = NULL;
     c->watch_prev = NULL;
     c->watch_count = 0;
+    c->watch_pending = 0;
+    c->watch_index = 0;
     c->watch_touched = false;
     buf_clear(&c->watched);
 }
@@ -107,16 +111,10 @@ static void tx_exec(struct node *node, struct client *c) {
     tx_unwatch(node, c);
 }
 
-static void tx_watch(struct node *node, struct client *c, uint32_t argc,
-                     const struct resp_arg *argv) {
+static void tx_watch(struct node *node, struct client *c, const struct cmd_spec *spec,
+                     uint32_t argc, const struct resp_arg *argv) {
     if (c->in_multi) {
         resp_put_error(&c->out, "ERR WATCH inside MULTI is not allowed");
-        return;
-    }
-    if (node->cluster != NULL) {
-        resp_put_error(&c->out, "ERR WATCH is not supported on replicated (CP) data yet: use "
-                                "SET key value IFEQ old for compare-and-set, or MULTI/EXEC, "
-                                "which runs atomically");
         return;
     }
     if (c->watch_count + argc - 1 > NODE_WATCH_KEYS_MAX) {
@@ -134,7 +132,32 @@ static void tx_watch(struct node *node, struct client *c, uint32_t argc,
         buf_append(&c->watched, argv[i].data, argv[i].bytes);
         c->watch_count++;
     }
+    if (node->cluster != NULL) {
+        /* Watched once the read that records their index is served (tx_watch_answered). */
+        c->watch_pending = argc - 1;
+        cluster_client_watch(node, c, spec, argc, argv);
+        return;
+    }
     resp_put_simple(&c->out, "OK");
+}
+
+void tx_watch_answered(struct node *node, struct client *c, bool ok, uint64_t index) {
+    ASSERT(c->watch_pending > 0 && c->watch_pending <= c->watch_count);
+    uint32_t kept = c->watch_count - c->watch_pending;
+    c->watch_pending = 0;
+    if (ok) {
+        /* One index for all keys: the oldest, so no change to any of them slips by. */
+        if (kept == 0 || index < c->watch_index) c->watch_index = index;
+        resp_put_simple(&c->out, "OK");
+    } else if (kept == 0) {
+        tx_unwatch(node, c);
+    } else {
+        size_t pos = 0;
+        for (uint32_t i = 0; i < kept; i++) pos += 4 + base_load_u32le(c->watched.data + pos);
+        ASSERT(pos < c->watched.len);
+        c->watched.len = pos;
+        c->watch_count = kept;
+    }
 }
 
 void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
@@ -164,7 +187,7 @@ void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, ui
         resp_put_simple(&c->out, "OK");
         return;
     case CMD_CORE_WATCH:
-        tx_watch(node, c, argc, argv);
+        tx_watch(node, c, spec, argc, argv);
         return;
     case CMD_CORE_UNWATCH:
         tx_unwatch(node, c);

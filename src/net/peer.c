@@ -50,6 +50,7 @@ struct peer_out {
     uv_timer_t timer;       /* retry after backoff, or connect deadline */
     uint64_t backoff_ms;
     bool reported_down; /* log a link going down once, not every retry */
+    bool retired;       /* no longer a member: its slot waits to be reused */
 };
 
 struct peer_set {
@@ -149,12 +150,12 @@ static void peer_link_close(struct peer_link *link, const char *why) {
         struct peer_out *o = link->out;
         ASSERT(o->link == link);
         o->link = NULL;
-        if (!o->reported_down && !set->closing) {
+        if (!o->reported_down && !set->closing && !o->retired) {
             peer_logf(set, "link to %u (%s) down: %s; retrying every %d..%d ms", o->id, o->addr,
                       why, PEER_BACKOFF_MS_MIN, PEER_BACKOFF_MS_MAX);
         }
         o->reported_down = true;
-        if (!set->closing) peer_out_schedule(o);
+        if (!set->closing && !o->retired) peer_out_schedule(o);
     } else {
         struct peer_link **p = &set->incoming;
         while (*p != link) p = &(*p)->next_incoming;
@@ -320,7 +321,7 @@ static void peer_out_schedule(struct peer_out *o) {
 
 static void peer_out_on_timer(uv_timer_t *timer) {
     struct peer_out *o = timer->data;
-    if (o->set->closing) return;
+    if (o->set->closing || o->retired) return;
     if (o->link != NULL) {
         /* Still connecting at the deadline: give up on this attempt. */
         if (!o->link->connected) peer_link_close(o->link, "connect timed out");
@@ -400,11 +401,81 @@ int peer_set_new(uv_loop_t *loop, const struct peer_set_options *options, struct
     return 0;
 }
 
-void peer_set_send(struct peer_set *set, uint32_t to, const uint8_t *data, size_t bytes) {
-    struct peer_link *link = NULL;
+static struct peer_out *peer_set_out(struct peer_set *set, uint32_t id) {
     for (uint32_t i = 0; i < set->out_count; i++) {
-        if (set->outs[i].id == to) link = set->outs[i].link;
+        if (!set->outs[i].retired && set->outs[i].id == id) return &set->outs[i];
     }
+    return NULL;
+}
+
+static void peer_out_retire(struct peer_out *o) {
+    peer_logf(o->set, "link to %u (%s): no longer a member, closed", o->id, o->addr);
+    o->retired = true;
+    uv_timer_stop(&o->timer);
+    if (o->link != NULL) peer_link_close(o->link, "no longer a member");
+}
+
+/* A slot for a new member: a retired one, else a fresh one. NULL when all are in use. */
+static struct peer_out *peer_out_slot(struct peer_set *set) {
+    for (uint32_t i = 0; i < set->out_count; i++)
+        if (set->outs[i].retired) return &set->outs[i];
+    if (set->out_count == NODE_PEERS_MAX) return NULL;
+    struct peer_out *o = &set->outs[set->out_count++];
+    uv_timer_init(set->loop, &o->timer);
+    o->timer.data = o;
+    return o;
+}
+
+static void peer_out_start(struct peer_set *set, const struct node_peer *m) {
+    struct sockaddr_storage sa;
+    struct errmsg msg;
+    if (peer_parse_addr(m->addr, &sa, &msg) != 0) {
+        peer_logf(set, "member %u: cannot link: %s", m->id, msg.text);
+        return;
+    }
+    struct peer_out *o = peer_out_slot(set);
+    if (o == NULL) return;
+    o->set = set;
+    o->id = m->id;
+    o->sockaddr = sa;
+    o->link = NULL;
+    o->backoff_ms = PEER_BACKOFF_MS_MIN;
+    o->reported_down = false;
+    o->retired = false;
+    snprintf(o->addr, sizeof(o->addr), "%s", m->addr);
+    peer_logf(set, "link to %u (%s): new member", o->id, o->addr);
+    peer_out_connect(o);
+}
+
+void peer_set_update(struct peer_set *set, const struct node_peer *members, size_t count) {
+    if (set->closing) return;
+    ASSERT(count <= NODE_PEERS_MAX);
+    set->member_count = 0;
+    for (size_t i = 0; i < count; i++) set->member_ids[set->member_count++] = members[i].id;
+    for (uint32_t i = 0; i < set->out_count; i++) {
+        struct peer_out *o = &set->outs[i];
+        if (o->retired) continue;
+        const struct node_peer *m = NULL;
+        for (size_t k = 0; k < count && m == NULL; k++)
+            if (members[k].id == o->id) m = &members[k];
+        if (m == NULL || strcmp(m->addr, o->addr) != 0) peer_out_retire(o);
+    }
+    struct peer_link *in = set->incoming;
+    while (in != NULL) {
+        struct peer_link *next = in->next_incoming;
+        if (in->peer_id != 0 && !peer_set_is_member(set, in->peer_id))
+            peer_link_close(in, "no longer a member");
+        in = next;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (members[i].id != set->self_id && peer_set_out(set, members[i].id) == NULL)
+            peer_out_start(set, &members[i]);
+    }
+}
+
+void peer_set_send(struct peer_set *set, uint32_t to, const uint8_t *data, size_t bytes) {
+    struct peer_out *o = peer_set_out(set, to);
+    struct peer_link *link = o != NULL ? o->link : NULL;
     if (link == NULL || !link->connected || link->closing || bytes > WIRE_PAYLOAD_BYTES_MAX) {
         set->stats.dropped++;
         return;

@@ -47,6 +47,9 @@ struct peer_set;
  * to be closed and freed like a running set. */
 int peer_set_new(uv_loop_t *loop, const struct peer_set_options *options, struct peer_set **out,
                  struct errmsg *msg);
+/* The members changed (every member, self included; copied): links to servers no longer
+ * members close, new members get links, a changed address reconnects. */
+void peer_set_update(struct peer_set *set, const struct node_peer *members, size_t count);
 /* Frames and queues payload for member `to` (copied); drops it when the link is down. */
 void peer_set_send(struct peer_set *set, uint32_t to, const uint8_t *data, size_t bytes);
 /* Closes every handle; the loop must then run until they are closed, then peer_set_free. */

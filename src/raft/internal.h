@@ -31,16 +31,16 @@ enum raft_progress_state {
 struct raft_peer {
     uint32_t id;
     bool voter;
-    uint8_t state;      /* enum raft_progress_state */
-    uint64_t match;     /* highest index known replicated (and durable) there */
-    uint64_t next;      /* next index to send */
-    bool probe_paused;  /* PROBE: one message until a reply or heartbeat */
+    uint8_t state;                        /* enum raft_progress_state */
+    uint64_t match;                       /* highest index known replicated (and durable) there */
+    uint64_t next;                        /* next index to send */
+    bool probe_paused;                    /* PROBE: one message until a reply or heartbeat */
     uint64_t inflight[RAFT_INFLIGHT_MAX]; /* last index of each unacknowledged append */
     uint32_t inflight_count;
     uint64_t snapshot_index; /* SNAPSHOT: the snapshot sent */
     uint64_t snapshot_sent_ms;
-    uint64_t heard_ms;    /* last response of any kind (check-quorum) */
-    uint64_t acked_round; /* highest heartbeat round acknowledged (ReadIndex) */
+    uint64_t heard_ms;      /* last response of any kind (check-quorum) */
+    uint64_t acked_round;   /* highest heartbeat round acknowledged (ReadIndex) */
     uint64_t acked_sent_ms; /* send time of the newest acknowledged heartbeat (lease) */
     uint64_t hb_match;      /* match at the previous heartbeat reply (stall detection) */
 };
@@ -74,10 +74,10 @@ struct raft {
 
     struct raft_log log;
     uint64_t commit;
-    uint64_t applied;        /* handed out for apply */
-    uint64_t persisted;      /* durable in the caller's log (RAFT_EVENT_PERSISTED) */
-    uint64_t handed_last;    /* last index handed to the caller for persisting */
-    uint64_t truncate_from;  /* this step's truncation point for the caller, or 0 */
+    uint64_t applied;       /* handed out for apply */
+    uint64_t persisted;     /* durable in the caller's log (RAFT_EVENT_PERSISTED) */
+    uint64_t handed_last;   /* last index handed to the caller for persisting */
+    uint64_t truncate_from; /* this step's truncation point for the caller, or 0 */
 
     struct raft_config config; /* latest in the log (or the snapshot's) */
     uint64_t config_index;     /* its entry's index; snapshot_index when from the snapshot */
@@ -88,8 +88,8 @@ struct raft {
     uint64_t heartbeat_deadline_ms;
     uint64_t check_quorum_deadline_ms;
     uint64_t leader_since_ms;
-    uint64_t round;          /* latest heartbeat round sent */
-    uint64_t round_sent_ms;  /* its send time */
+    uint64_t round;            /* latest heartbeat round sent */
+    uint64_t round_sent_ms;    /* its send time */
     uint64_t term_start_index; /* the no-op appended on election */
     uint32_t transfer_target;  /* 0: no transfer */
     uint64_t transfer_deadline_ms;
@@ -180,7 +180,14 @@ void raft_reads_fail_all(struct raft *raft);
 void raft_ready_push(struct raft *raft, uint64_t ctx, uint64_t index);
 
 /* membership.c */
-int raft_change(struct raft *raft, enum raft_change_kind kind, uint32_t id);
+struct raft_change {
+    enum raft_change_kind kind;
+    uint32_t id;
+    const char *addr;
+    bool promote;
+};
+int raft_change(struct raft *raft, const struct raft_change *change);
+void raft_maybe_promote(struct raft *raft, const struct raft_peer *peer);
 int raft_transfer(struct raft *raft, uint32_t target);
 void raft_transfer_check(struct raft *raft, struct raft_peer *peer);
 void raft_recv_timeout_now(struct raft *raft, const struct raft_message *m);

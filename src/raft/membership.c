@@ -5,25 +5,32 @@
  * one is committed and it has committed an entry of its own term. Leadership transfer
  * (thesis §3.10): bring the target up to date, then tell it to campaign at once.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "base/assert.h"
 #include "raft/internal.h"
 
-static int raft_change_build(const struct raft *raft, enum raft_change_kind kind, uint32_t id,
+static int raft_change_build(const struct raft *raft, const struct raft_change *change,
                              struct raft_config *next) {
     *next = raft->config;
-    struct raft_server *s = (struct raft_server *)raft_config_find(next, id);
-    switch (kind) {
+    struct raft_server *s = (struct raft_server *)raft_config_find(next, change->id);
+    switch (change->kind) {
     case RAFT_CHANGE_ADD_LEARNER:
         if (s != NULL) return ERR_EXISTS;
         if (next->count == RAFT_NODES_MAX) return ERR_LIMIT;
-        next->servers[next->count].id = id;
-        next->servers[next->count].voter = false;
+        s = &next->servers[next->count];
+        memset(s, 0, sizeof(*s));
+        s->id = change->id;
+        s->promote = change->promote;
+        if (change->addr != NULL) snprintf(s->addr, sizeof(s->addr), "%s", change->addr);
         next->count++;
         return 0;
     case RAFT_CHANGE_PROMOTE:
         if (s == NULL) return ERR_NOTFOUND;
         if (s->voter) return ERR_EXISTS;
         s->voter = true;
+        s->promote = false;
         return 0;
     case RAFT_CHANGE_REMOVE:
         if (s == NULL) return ERR_NOTFOUND;
@@ -35,16 +42,16 @@ static int raft_change_build(const struct raft *raft, enum raft_change_kind kind
     return ERR_INVALID;
 }
 
-int raft_change(struct raft *raft, enum raft_change_kind kind, uint32_t id) {
+int raft_change(struct raft *raft, const struct raft_change *change) {
     if (raft->role != RAFT_LEADER) return ERR_NOTLEADER;
     if (raft->transfer_target != 0) return ERR_TRANSFERRING;
-    if (id == 0) return ERR_INVALID;
+    if (change->id == 0) return ERR_INVALID;
     /* Thesis §4.1: one uncommitted configuration at a time; and (Ongaro's fix to the
      * single-server algorithm) only after an entry of this term committed. */
     if (raft->config_index > raft->commit) return ERR_CONFIG_PENDING;
     if (raft_log_term(&raft->log, raft->commit) != raft->term) return ERR_CONFIG_PENDING;
     struct raft_config next;
-    int rc = raft_change_build(raft, kind, id, &next);
+    int rc = raft_change_build(raft, change, &next);
     if (rc != 0) return rc;
     uint8_t data[RAFT_CONFIG_BYTES_MAX];
     size_t bytes = raft_config_encode(&next, data);
@@ -54,6 +61,15 @@ int raft_change(struct raft *raft, enum raft_change_kind kind, uint32_t id) {
     raft_replicate_all(raft);
     raft_maybe_commit(raft);
     return 0;
+}
+
+/* Thesis §4.2.1: a learner added to become a voter is promoted once it has caught up (it
+ * holds everything committed), so it does not slow commits while it copies the log. */
+void raft_maybe_promote(struct raft *raft, const struct raft_peer *peer) {
+    const struct raft_server *s = raft_config_find(&raft->config, peer->id);
+    if (s == NULL || s->voter || !s->promote || peer->match < raft->commit) return;
+    struct raft_change change = {.kind = RAFT_CHANGE_PROMOTE, .id = peer->id};
+    (void)raft_change(raft, &change); /* a pending change: tried again at the next reply */
 }
 
 void raft_config_committed(struct raft *raft) {

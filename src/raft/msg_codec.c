@@ -65,28 +65,52 @@ static uint8_t raft_reader_u8(struct raft_reader *r) {
 
 size_t raft_config_encode(const struct raft_config *config, uint8_t *out) {
     ASSERT(config->count <= RAFT_NODES_MAX);
-    base_store_u32le(out, config->count);
-    size_t n = 4;
+    base_store_u32le(out, RAFT_CONFIG_MAGIC);
+    base_store_u32le(out + 4, config->count);
+    size_t n = 8;
     for (uint32_t i = 0; i < config->count; i++) {
-        base_store_u32le(out + n, config->servers[i].id);
-        out[n + 4] = config->servers[i].voter ? 1 : 0;
-        n += 5;
+        const struct raft_server *s = &config->servers[i];
+        size_t len = strnlen(s->addr, RAFT_ADDR_BYTES_MAX - 1);
+        base_store_u32le(out + n, s->id);
+        out[n + 4] = (uint8_t)((s->voter ? 1 : 0) | (s->promote ? 2 : 0));
+        out[n + 5] = (uint8_t)len;
+        memcpy(out + n + 6, s->addr, len);
+        n += 6 + len;
     }
     ASSERT(n <= RAFT_CONFIG_BYTES_MAX);
     return n;
 }
 
+/* One server of either format; its address, if any, must be printable text. */
+static int raft_server_read(struct raft_reader *r, bool v2, struct raft_server *s) {
+    memset(s, 0, sizeof(*s));
+    s->id = raft_reader_u32(r);
+    uint8_t flags = raft_reader_u8(r);
+    if (r->failed || s->id == 0 || flags > (v2 ? 3 : 1)) return ERR_PROTOCOL;
+    s->voter = (flags & 1) != 0;
+    s->promote = (flags & 2) != 0;
+    if (s->voter && s->promote) return ERR_PROTOCOL;
+    if (!v2) return 0;
+    uint8_t len = raft_reader_u8(r);
+    const uint8_t *addr = len < RAFT_ADDR_BYTES_MAX ? raft_reader_take(r, len) : NULL;
+    if (r->failed || (addr == NULL && len > 0)) return ERR_PROTOCOL;
+    for (uint8_t i = 0; i < len; i++)
+        if (addr[i] <= ' ' || addr[i] > '~') return ERR_PROTOCOL;
+    if (len > 0) memcpy(s->addr, addr, len);
+    return 0;
+}
+
 static int raft_config_read(struct raft_reader *r, struct raft_config *out) {
     memset(out, 0, sizeof(*out));
     uint32_t count = raft_reader_u32(r);
+    bool v2 = count == RAFT_CONFIG_MAGIC;
+    if (v2) count = raft_reader_u32(r);
     if (r->failed || count == 0 || count > RAFT_NODES_MAX) return ERR_PROTOCOL;
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t id = raft_reader_u32(r);
-        uint8_t voter = raft_reader_u8(r);
-        if (r->failed || id == 0 || voter > 1) return ERR_PROTOCOL;
-        if (raft_config_find(out, id) != NULL) return ERR_PROTOCOL; /* duplicate id */
-        out->servers[i].id = id;
-        out->servers[i].voter = voter == 1;
+        struct raft_server s;
+        if (raft_server_read(r, v2, &s) != 0) return ERR_PROTOCOL;
+        if (raft_config_find(out, s.id) != NULL) return ERR_PROTOCOL; /* duplicate id */
+        out->servers[i] = s;
         out->count = i + 1;
     }
     ASSERT(out->count == count);
@@ -139,7 +163,7 @@ static void raft_msg_encode_header(const struct raft_message *m, struct buf *out
     buf_append_byte(out, 0);
     buf_append_u32le(out, m->from);
     buf_append_u32le(out, m->to);
-    uint64_t fields[] = {m->term,      m->index,     m->log_term, m->commit,
+    uint64_t fields[] = {m->term,       m->index,     m->log_term, m->commit,
                          m->hint_index, m->hint_term, m->round,    m->sent_ms};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         buf_append_u64le(out, fields[i]);

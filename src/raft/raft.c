@@ -29,12 +29,16 @@ static int raft_new_validate(const struct raft_options *o, struct errmsg *msg) {
     if (o->lease_drift_ms >= o->election_timeout_ms_min)
         return errmsg_set(msg, ERR_INVALID, "raft: lease drift must be < election timeout");
     const struct raft_config *c = &o->snapshot_config;
-    if (c->count == 0 || c->count > RAFT_NODES_MAX)
+    /* No configuration: a server joining a running cluster, which waits for a leader to
+     * send it one (it never campaigns before it is a voter in it). */
+    bool joining = c->count == 0 && o->snapshot_index == 0;
+    if (!joining && (c->count == 0 || c->count > RAFT_NODES_MAX))
         return errmsg_set(msg, ERR_CONFIG, "raft: configuration needs 1..%d servers",
                           RAFT_NODES_MAX);
     uint8_t config_bytes[RAFT_CONFIG_BYTES_MAX];
     struct raft_config check;
-    if (raft_config_decode(config_bytes, raft_config_encode(c, config_bytes), &check) != 0)
+    if (!joining &&
+        raft_config_decode(config_bytes, raft_config_encode(c, config_bytes), &check) != 0)
         return errmsg_set(msg, ERR_CONFIG, "raft: configuration ids must be unique, nonzero");
     if (o->snapshot_index == 0 && o->snapshot_term != 0)
         return errmsg_set(msg, ERR_INVALID, "raft: snapshot term without a snapshot");
@@ -259,6 +263,14 @@ uint64_t raft_match_index(const struct raft *raft, uint32_t id) {
     return 0;
 }
 
+uint64_t raft_peer_quiet_ms(const struct raft *raft, uint32_t id) {
+    if (raft->role != RAFT_LEADER) return UINT64_MAX;
+    for (uint32_t i = 0; i < raft->peer_count; i++) {
+        if (raft->peers[i].id == id) return raft->now_ms - raft->peers[i].heard_ms;
+    }
+    return UINT64_MAX;
+}
+
 uint64_t raft_applied_index(const struct raft *raft) {
     return raft->applied;
 }
@@ -274,6 +286,9 @@ uint64_t raft_last_index(const struct raft *raft) {
 uint64_t raft_snapshot_index(const struct raft *raft) {
     return raft->log.snapshot_index;
 }
+uint64_t raft_term_start_index(const struct raft *raft) {
+    return raft->role == RAFT_LEADER ? raft->term_start_index : 0;
+}
 
 bool raft_term_at(const struct raft *raft, uint64_t index, uint64_t *term) {
     uint64_t t = raft_log_term(&raft->log, index);
@@ -288,6 +303,10 @@ const struct raft_entry *raft_entry_at(const struct raft *raft, uint64_t index) 
 
 const struct raft_config *raft_config(const struct raft *raft) {
     return &raft->config;
+}
+
+uint64_t raft_config_index(const struct raft *raft) {
+    return raft->config_index;
 }
 
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms) {

@@ -72,9 +72,13 @@ struct raft_entry {
     const uint8_t *data; /* owned by whoever owns the entry; NULL when data_bytes == 0 */
 };
 
+#define RAFT_ADDR_BYTES_MAX 64 /* a server's address, NUL included: opaque to raft */
+
 struct raft_server {
-    uint32_t id; /* nonzero */
-    bool voter;  /* false: a learner, receives the log, never votes or counts */
+    uint32_t id;  /* nonzero */
+    bool voter;   /* false: a learner, receives the log, never votes or counts */
+    bool promote; /* a learner the leader promotes to voter once it has caught up */
+    char addr[RAFT_ADDR_BYTES_MAX]; /* where its peers reach it ("" when unknown) */
 };
 
 struct raft_config {
@@ -88,16 +92,16 @@ struct raft_hard_state {
 };
 
 enum raft_msg_type {
-    RAFT_MSG_APPEND = 1,      /* index/log_term: previous entry; entries; commit */
-    RAFT_MSG_APPEND_RESP,     /* index: last matching index, or the rejected previous index */
-    RAFT_MSG_VOTE,            /* index/log_term: candidate's last entry */
-    RAFT_MSG_VOTE_RESP,       /* reject */
-    RAFT_MSG_PRE_VOTE,        /* term: the term the candidate would campaign in */
-    RAFT_MSG_PRE_VOTE_RESP,   /* term: the pre-vote's term when granted */
-    RAFT_MSG_HEARTBEAT,       /* commit, round, sent_ms */
-    RAFT_MSG_HEARTBEAT_RESP,  /* round, sent_ms echoed */
+    RAFT_MSG_APPEND = 1,       /* index/log_term: previous entry; entries; commit */
+    RAFT_MSG_APPEND_RESP,      /* index: last matching index, or the rejected previous index */
+    RAFT_MSG_VOTE,             /* index/log_term: candidate's last entry */
+    RAFT_MSG_VOTE_RESP,        /* reject */
+    RAFT_MSG_PRE_VOTE,         /* term: the term the candidate would campaign in */
+    RAFT_MSG_PRE_VOTE_RESP,    /* term: the pre-vote's term when granted */
+    RAFT_MSG_HEARTBEAT,        /* commit, round, sent_ms */
+    RAFT_MSG_HEARTBEAT_RESP,   /* round, sent_ms echoed */
     RAFT_MSG_INSTALL_SNAPSHOT, /* index/log_term: last included; config; snapshot bytes */
-    RAFT_MSG_TIMEOUT_NOW,     /* leadership transfer: campaign now (thesis §3.10) */
+    RAFT_MSG_TIMEOUT_NOW,      /* leadership transfer: campaign now (thesis §3.10) */
 };
 #define RAFT_MSG_TYPE_LAST RAFT_MSG_TIMEOUT_NOW
 
@@ -117,8 +121,8 @@ struct raft_message {
     uint64_t sent_ms;    /* HEARTBEAT(_RESP): leader's clock when sent (lease) */
     uint32_t entry_count;
     const struct raft_entry *entries; /* APPEND only */
-    struct raft_config config;         /* INSTALL_SNAPSHOT: configuration at index */
-    const uint8_t *snapshot_data;      /* INSTALL_SNAPSHOT: attached by the caller */
+    struct raft_config config;        /* INSTALL_SNAPSHOT: configuration at index */
+    const uint8_t *snapshot_data;     /* INSTALL_SNAPSHOT: attached by the caller */
     uint64_t snapshot_bytes;
 };
 
@@ -170,6 +174,8 @@ struct raft_event {
         struct {
             enum raft_change_kind kind;
             uint32_t id;
+            const char *addr; /* ADD_LEARNER: the new server's address (copied) */
+            bool promote;     /* ADD_LEARNER: promote it once caught up */
         } change;
         uint32_t transfer_target;
     };
@@ -239,10 +245,15 @@ uint64_t raft_commit_index(const struct raft *raft);
 uint64_t raft_applied_index(const struct raft *raft);
 /* Leader only: the highest index known durable on server id (0 otherwise or unknown). */
 uint64_t raft_match_index(const struct raft *raft, uint32_t id);
+/* Leader only: ms since server id last answered (UINT64_MAX otherwise or unknown). */
+uint64_t raft_peer_quiet_ms(const struct raft *raft, uint32_t id);
 uint64_t raft_persisted_index(const struct raft *raft);
 uint64_t raft_first_index(const struct raft *raft); /* snapshot index + 1 */
 uint64_t raft_last_index(const struct raft *raft);
 uint64_t raft_snapshot_index(const struct raft *raft);
+/* Leader only: the index of the no-op it appended when elected, the first of its term; every
+ * entry after it was proposed by this leader (0 when not leader). */
+uint64_t raft_term_start_index(const struct raft *raft);
 /* Term of the entry at index (the snapshot's term at its index, 0 at index 0); false
  * when index is compacted away or beyond the log. */
 bool raft_term_at(const struct raft *raft, uint64_t index, uint64_t *term);
@@ -250,13 +261,18 @@ bool raft_term_at(const struct raft *raft, uint64_t index, uint64_t *term);
 const struct raft_entry *raft_entry_at(const struct raft *raft, uint64_t index);
 /* Returns borrowed: the latest configuration in the log (it takes effect when appended). */
 const struct raft_config *raft_config(const struct raft *raft);
+/* The index of the entry holding raft_config (the snapshot's index if none is newer). */
+uint64_t raft_config_index(const struct raft *raft);
 /* Leader only: a majority acknowledged heartbeats sent within election_timeout_ms_min -
  * lease_drift_ms of now, so no other leader can exist yet: reads may be served locally. */
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms);
 
 /* Configuration entry data: encode into out (at least RAFT_CONFIG_BYTES_MAX bytes); decode
- * validates everything (ERR_PROTOCOL). Both borrow their arguments. */
-#define RAFT_CONFIG_BYTES_MAX (4 + RAFT_NODES_MAX * 5)
+ * validates everything (ERR_PROTOCOL). Both borrow their arguments. Format 2: magic:u32
+ * count:u32, then per server id:u32 flags:u8 (1 voter, 2 promote) len:u8 address bytes;
+ * format 1 (read only): count:u32, then per server id:u32 voter:u8. */
+#define RAFT_CONFIG_MAGIC 0x32464352u /* "RCF2" */
+#define RAFT_CONFIG_BYTES_MAX (8 + RAFT_NODES_MAX * (6 + RAFT_ADDR_BYTES_MAX - 1))
 size_t raft_config_encode(const struct raft_config *config, uint8_t *out);
 int raft_config_decode(const uint8_t *bytes, size_t len, struct raft_config *out);
 /* Helpers on configurations. */

@@ -46,8 +46,7 @@ static void raft_recv_append_reject(struct raft *raft, const struct raft_message
 }
 
 /* Appends entries[from..], replacing a conflicting suffix; returns the last new index. */
-static void raft_recv_append_merge(struct raft *raft, const struct raft_message *m,
-                                   uint32_t from) {
+static void raft_recv_append_merge(struct raft *raft, const struct raft_message *m, uint32_t from) {
     bool config = false;
     for (uint32_t i = from; i < m->entry_count; i++) {
         const struct raft_entry *e = &m->entries[i];

@@ -162,8 +162,7 @@ bool raft_maybe_commit(struct raft *raft) {
     /* Spread the new commit index to followers that are keeping up. */
     for (uint32_t i = 0; i < raft->peer_count; i++) {
         struct raft_peer *p = &raft->peers[i];
-        if (p->state != RAFT_PROGRESS_REPLICATE || p->inflight_count == RAFT_INFLIGHT_MAX)
-            continue;
+        if (p->state != RAFT_PROGRESS_REPLICATE || p->inflight_count == RAFT_INFLIGHT_MAX) continue;
         if (p->next <= raft->log.snapshot_index) continue;
         raft_replicate_send(raft, p, 0);
     }
@@ -233,6 +232,7 @@ void raft_recv_append_resp(struct raft *raft, const struct raft_message *m) {
     raft_maybe_commit(raft);
     if (raft->role != RAFT_LEADER) return;
     raft_transfer_check(raft, p);
+    raft_maybe_promote(raft, p);
     raft_replicate(raft, p);
 }
 
@@ -244,6 +244,8 @@ void raft_recv_heartbeat_resp(struct raft *raft, const struct raft_message *m) {
     if (m->round > raft->round || m->sent_ms > raft->now_ms) return; /* not ours */
     if (m->round > p->acked_round) p->acked_round = m->round;
     if (m->sent_ms > p->acked_sent_ms) p->acked_sent_ms = m->sent_ms;
+    raft_maybe_promote(raft, p);
+    if (raft->role != RAFT_LEADER) return;
     if (p->match < raft_log_last_index(&raft->log)) {
         /* No progress over a whole heartbeat interval while behind: appends were lost
          * (a pipeline never learns that by itself), so probe again from match. */

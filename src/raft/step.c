@@ -59,16 +59,32 @@ static void raft_step_message(struct raft *raft, const struct raft_message *m) {
         raft_reset_election_timer(raft);
     }
     switch ((enum raft_msg_type)m->type) {
-    case RAFT_MSG_APPEND: raft_recv_append(raft, m); break;
-    case RAFT_MSG_HEARTBEAT: raft_recv_heartbeat(raft, m); break;
-    case RAFT_MSG_INSTALL_SNAPSHOT: raft_recv_install_snapshot(raft, m); break;
-    case RAFT_MSG_TIMEOUT_NOW: raft_recv_timeout_now(raft, m); break;
-    case RAFT_MSG_APPEND_RESP: raft_recv_append_resp(raft, m); break;
-    case RAFT_MSG_HEARTBEAT_RESP: raft_recv_heartbeat_resp(raft, m); break;
+    case RAFT_MSG_APPEND:
+        raft_recv_append(raft, m);
+        break;
+    case RAFT_MSG_HEARTBEAT:
+        raft_recv_heartbeat(raft, m);
+        break;
+    case RAFT_MSG_INSTALL_SNAPSHOT:
+        raft_recv_install_snapshot(raft, m);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        raft_recv_timeout_now(raft, m);
+        break;
+    case RAFT_MSG_APPEND_RESP:
+        raft_recv_append_resp(raft, m);
+        break;
+    case RAFT_MSG_HEARTBEAT_RESP:
+        raft_recv_heartbeat_resp(raft, m);
+        break;
     case RAFT_MSG_VOTE:
-    case RAFT_MSG_PRE_VOTE: raft_recv_vote(raft, m); break;
+    case RAFT_MSG_PRE_VOTE:
+        raft_recv_vote(raft, m);
+        break;
     case RAFT_MSG_VOTE_RESP:
-    case RAFT_MSG_PRE_VOTE_RESP: raft_recv_vote_resp(raft, m); break;
+    case RAFT_MSG_PRE_VOTE_RESP:
+        raft_recv_vote_resp(raft, m);
+        break;
     }
 }
 
@@ -96,7 +112,8 @@ static int raft_step_propose(struct raft *raft, const struct raft_event *ev, uin
 
 static int raft_step_event(struct raft *raft, const struct raft_event *ev) {
     switch (ev->kind) {
-    case RAFT_EVENT_TICK: return 0;
+    case RAFT_EVENT_TICK:
+        return 0;
     case RAFT_EVENT_MESSAGE:
         ASSERT(ev->message != NULL);
         raft_step_message(raft, ev->message);
@@ -104,14 +121,23 @@ static int raft_step_event(struct raft *raft, const struct raft_event *ev) {
     case RAFT_EVENT_PERSISTED:
         raft_step_persisted(raft, ev->persisted.index, ev->persisted.term);
         return 0;
-    case RAFT_EVENT_PROPOSE: return raft_step_propose(raft, ev, RAFT_ENTRY_NORMAL);
-    case RAFT_EVENT_READ: return raft_read_request(raft, ev->read_ctx);
+    case RAFT_EVENT_PROPOSE:
+        return raft_step_propose(raft, ev, RAFT_ENTRY_NORMAL);
+    case RAFT_EVENT_READ:
+        return raft_read_request(raft, ev->read_ctx);
     case RAFT_EVENT_SNAPSHOT_TAKEN:
         if (ev->snapshot_index > raft->applied) return ERR_INVALID;
         raft_snapshot_taken(raft, ev->snapshot_index);
         return 0;
-    case RAFT_EVENT_CHANGE: return raft_change(raft, ev->change.kind, ev->change.id);
-    case RAFT_EVENT_TRANSFER: return raft_transfer(raft, ev->transfer_target);
+    case RAFT_EVENT_CHANGE: {
+        struct raft_change change = {.kind = ev->change.kind,
+                                     .id = ev->change.id,
+                                     .addr = ev->change.addr,
+                                     .promote = ev->change.promote};
+        return raft_change(raft, &change);
+    }
+    case RAFT_EVENT_TRANSFER:
+        return raft_transfer(raft, ev->transfer_target);
     case RAFT_EVENT_REPLICATE:
         if (raft->role != RAFT_LEADER) return ERR_NOTLEADER;
         raft_replicate_all(raft);

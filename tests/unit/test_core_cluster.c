@@ -11,10 +11,13 @@
 
 #include "core/internal.h"
 #include "core/node.h"
+#include "raft/msg_codec.h"
 #include "storage/memdisk.h"
 
 #define C_NODES 3
 #define C_CLIENT 7
+#define C_OTHER 8 /* a second client, opened where a test needs it */
+#define C_THIRD 9
 #define C_T0 1700000000000ull
 
 struct c_msg {
@@ -30,6 +33,7 @@ struct c {
     struct node_config config;
     uint64_t now_ms;
     bool cut[C_NODES + 1][C_NODES + 1]; /* cut[a][b]: a's messages to b are lost */
+    uint32_t drop_acks_to;              /* nonzero: Raft append acks to this node are lost */
     struct c_msg queue[4096];
     size_t queued;
     char out[C_NODES][65536]; /* what client C_CLIENT received on each node */
@@ -81,6 +85,15 @@ static void c_step(struct c *t, int i, struct node_event ev) {
     c_effects(t, i, &eff);
 }
 
+static bool c_dropped(const struct c *t, const struct c_msg *m) {
+    static struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
+    if (t->cut[m->from][m->to]) return true;
+    if (t->drop_acks_to != m->to || m->bytes < 1 || m->data[0] != NODE_PEER_RAFT) return false;
+    struct raft_message rm;
+    if (raft_msg_decode(m->data + 1, m->bytes - 1, &rm, entries) != 0) return false;
+    return rm.type == RAFT_MSG_APPEND_RESP;
+}
+
 static void c_deliver_all(struct c *t) {
     for (int rounds = 0; rounds < 50 && t->queued > 0; rounds++) {
         size_t n = t->queued;
@@ -89,7 +102,7 @@ static void c_deliver_all(struct c *t) {
         t->queued = 0;
         for (size_t k = 0; k < n; k++) {
             struct c_msg *m = &batch[k];
-            if (!t->cut[m->from][m->to]) {
+            if (!c_dropped(t, m)) {
                 c_step(t, (int)m->to - 1,
                        (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
                                            .peer_id = m->from,
@@ -161,17 +174,22 @@ static int c_teardown(void **state) {
     return 0;
 }
 
-/* Sends a request from the test client on node i; returns what it got after ms. */
-static const char *c_call(struct c *t, int i, const char *req, uint64_t ms) {
+/* Sends a request from client on node i; returns what node i's clients got after ms. */
+static const char *c_call_as(struct c *t, int i, uint64_t client, const char *req, uint64_t ms) {
     t->out[i][0] = '\0';
     c_step(t, i,
            (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
-                               .client_id = C_CLIENT,
+                               .client_id = client,
                                .data = (const uint8_t *)req,
                                .bytes = strlen(req)});
     c_deliver_all(t);
     c_run(t, ms);
     return t->out[i];
+}
+
+/* Sends a request from the test client on node i; returns what it got after ms. */
+static const char *c_call(struct c *t, int i, const char *req, uint64_t ms) {
+    return c_call_as(t, i, C_CLIENT, req, ms);
 }
 
 static void test_cluster_elects_a_leader_and_replicates_writes(void **state) {
@@ -226,10 +244,6 @@ static void test_cluster_transactions_apply_atomically_everywhere(void **state) 
     assert_string_equal(
         c_call(t, leader, "MULTI\r\nSET x 1\r\nINCR x\r\nSADD s a\r\nEXEC\r\n", 200),
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n:1\r\n");
-    assert_string_equal(c_call(t, leader, "WATCH x\r\n", 50),
-                        "-ERR WATCH is not supported on replicated (CP) data yet: use SET key "
-                        "value IFEQ old for compare-and-set, or MULTI/EXEC, which runs "
-                        "atomically\r\n");
     c_run(t, 200);
     for (int i = 0; i < C_NODES; i++) assert_int_equal(db_count(t->node[i]->db), 2);
 }
@@ -328,6 +342,363 @@ static void test_cluster_fault_commands_need_enable_faults(void **state) {
         "-ERR fault injection is disabled: start the node with --enable-faults\r\n");
 }
 
+static void c_open(struct c *t, int i, uint64_t client) {
+    c_step(t, i,
+           (struct node_event){
+               .kind = NODE_EVENT_CLIENT_OPEN, .client_id = client, .peer_addr = "test"});
+}
+
+static void c_assert_string_everywhere(struct c *t, const char *key, const char *value) {
+    for (int i = 0; i < C_NODES; i++) {
+        struct db_entry *e = db_find(t->node[i]->db, (const uint8_t *)key, strlen(key));
+        assert_non_null(e);
+        size_t bytes;
+        const uint8_t *data = db_entry_string(e, &bytes);
+        assert_int_equal(bytes, strlen(value));
+        assert_memory_equal(data, value, bytes);
+    }
+}
+
+/* Redis WATCH: EXEC fails (a null reply, nothing runs) when another client changed a
+ * watched key after WATCH; EXEC clears the watch either way. */
+static void test_cluster_watch_aborts_exec_after_another_client_changes_the_key(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, leader, "SET x 1\r\nWATCH x\r\n", 200), "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "SET x 2\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nSET x 3\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    c_assert_string_everywhere(t, "x", "2");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nSET x 3\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    /* RESP3 says null as _. */
+    c_call(t, leader, "HELLO 3\r\n", 0);
+    assert_string_equal(c_call(t, leader, "WATCH x y\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "DEL y\r\nSET y 1\r\n", 200),
+                        ":0\r\n+OK\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nGET x\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n_\r\n");
+    c_assert_string_everywhere(t, "x", "3");
+}
+
+/* Redis WATCH: untouched keys let EXEC run; UNWATCH and DISCARD forget the keys. */
+static void test_cluster_watch_lets_exec_run_when_the_keys_are_untouched(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, leader, "SET x 1\r\nWATCH x y\r\nGET x\r\n", 200),
+                        "+OK\r\n+OK\r\n$1\r\n1\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "SET z 1\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nINCR x\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*1\r\n:2\r\n");
+    assert_string_equal(c_call(t, leader, "WATCH x\r\nUNWATCH\r\n", 200), "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "INCR x\r\n", 200), ":3\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nINCR x\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*1\r\n:4\r\n");
+    assert_string_equal(c_call(t, leader, "WATCH x\r\nMULTI\r\nDISCARD\r\n", 200),
+                        "+OK\r\n+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "INCR x\r\n", 200), ":5\r\n");
+    /* A transaction of reads only is decided by the leader too. */
+    assert_string_equal(c_call(t, leader, "WATCH x\r\nMULTI\r\nGET x\r\nEXEC\r\n", 200),
+                        "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$1\r\n5\r\n");
+    c_assert_string_everywhere(t, "x", "5");
+}
+
+/* WATCH and EXEC through a follower (forwarded to the leader), a change made through the
+ * other follower; and a stale WATCH, which records the follower's own applied index. */
+static void test_cluster_watch_sees_changes_made_through_another_node(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    int f1 = (leader + 1) % C_NODES;
+    int f2 = (leader + 2) % C_NODES;
+    c_open(t, f2, C_OTHER);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, f1, "SET x 1\r\nWATCH x\r\nGET x\r\n", 200),
+                        "+OK\r\n+OK\r\n$1\r\n1\r\n");
+    assert_string_equal(c_call_as(t, f2, C_OTHER, "SET x changed\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call(t, f1, "MULTI\r\nSET x mine\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    c_assert_string_everywhere(t, "x", "changed");
+    assert_string_equal(c_call(t, f1, "WATCH x\r\nMULTI\r\nSET x mine\r\nEXEC\r\n", 200),
+                        "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    c_assert_string_everywhere(t, "x", "mine");
+    assert_string_equal(c_call(t, f1, "CONSISTENCY stale\r\nWATCH x\r\n", 200), "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "SET x again\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call(t, f1, "MULTI\r\nSET x mine\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    c_assert_string_everywhere(t, "x", "again");
+}
+
+/* Expiry changes a key with no entry naming it, FLUSHALL changes every key: both abort a
+ * watching EXEC; a key whose expiry is still ahead does not. */
+static void test_cluster_watch_counts_expiry_and_flushall_as_changes(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, leader, "SET e 1 PX 300\r\nWATCH e\r\n", 50), "+OK\r\n+OK\r\n");
+    c_run(t, 1000);
+    assert_int_equal(db_count(t->node[leader]->db), 0); /* swept */
+    assert_string_equal(c_call(t, leader, "MULTI\r\nSET e 2\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    assert_string_equal(c_call(t, leader, "SET p 1 PX 100000\r\nWATCH p\r\n", 200),
+                        "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nINCR p\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*1\r\n:2\r\n");
+    assert_string_equal(c_call(t, leader, "WATCH p\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call_as(t, leader, C_OTHER, "FLUSHALL\r\nSET p 2\r\n", 200),
+                        "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call(t, leader, "MULTI\r\nINCR p\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+}
+
+/* The map of changed keys has a limit: past it, it is cleared and every key counts as
+ * changed, so a WATCH from before aborts (in vain, but never misses a change). */
+static void test_cluster_watch_map_past_its_limit_aborts_older_watches(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, leader, "SET a 1\r\nWATCH a\r\n", 200), "+OK\r\n+OK\r\n");
+    uint32_t keys = CLUSTER_WATCH_KEYS_MAX + 1;
+    struct buf req;
+    buf_init(&req);
+    buf_appendf(&req, "*%u\r\n$4\r\nMSET\r\n", 1 + 2 * keys);
+    for (uint32_t i = 0; i < keys; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof(key), "k%u", i);
+        buf_appendf(&req, "$%d\r\n%s\r\n$1\r\nv\r\n", n, key);
+    }
+    buf_append_byte(&req, 0);
+    assert_string_equal(c_call_as(t, leader, C_OTHER, (const char *)req.data, 300), "+OK\r\n");
+    buf_deinit(&req);
+    assert_int_equal(db_count(t->node[leader]->db), keys + 1);
+    assert_string_equal(c_call(t, leader, "MULTI\r\nINCR a\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    assert_string_equal(c_call(t, leader, "WATCH a\r\nMULTI\r\nINCR a\r\nEXEC\r\n", 200),
+                        "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:2\r\n");
+}
+
+/* A WATCH that cannot be served is answered with the error and watches nothing. */
+static void test_cluster_watch_without_a_leader_fails_and_watches_nothing(void **state) {
+    struct c *t = *state;
+    const char *r = c_call(t, 0, "WATCH x\r\n", 0);
+    assert_true(strncmp(r, "-NOQUORUM", 9) == 0);
+    struct client *c = node_client_find(t->node[0], C_CLIENT);
+    assert_int_equal(c->watch_count, 0);
+    assert_int_equal(c->watched.len, 0);
+    c_run(t, 2000);
+    assert_string_equal(c_call(t, 0, "WATCH x\r\nWATCH y z\r\n", 200), "+OK\r\n+OK\r\n");
+    assert_int_equal(c->watch_count, 3);
+    assert_int_equal(c->watch_pending, 0);
+}
+
+/* Sends a request without letting time pass or delivering anything; returns the output. */
+static const char *c_input_as(struct c *t, int i, uint64_t client, const char *req) {
+    t->out[i][0] = '\0';
+    c_step(t, i,
+           (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                               .client_id = client,
+                               .data = (const uint8_t *)req,
+                               .bytes = strlen(req)});
+    return t->out[i];
+}
+
+/* The leader's own entries not yet applied count: it notes their keys when it proposes. */
+static void test_cluster_watch_counts_writes_the_leader_has_not_applied_yet(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    c_open(t, leader, C_OTHER);
+    assert_string_equal(c_call(t, leader, "SET x 1\r\nWATCH x\r\n", 200), "+OK\r\n+OK\r\n");
+    uint64_t applied = t->node[leader]->cluster->applied;
+    /* Proposed, not committed: no follower has heard of it yet. */
+    assert_string_equal(c_input_as(t, leader, C_OTHER, "SET x 2\r\n"), "");
+    assert_string_equal(c_input_as(t, leader, C_CLIENT, "MULTI\r\nSET x 3\r\nEXEC\r\n"),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    assert_int_equal(t->node[leader]->cluster->applied, applied);
+    c_deliver_all(t);
+    c_run(t, 200);
+    c_assert_string_everywhere(t, "x", "2");
+}
+
+/* A key that expires between WATCH and EXEC changes although no entry names it yet: the
+ * leader aborts when the expiry has passed by its clock, before any sweep. */
+static void test_cluster_watch_counts_an_expiry_not_swept_yet(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_string_equal(c_call(t, leader, "SET e 1 PX 5000\r\nWATCH e\r\n", 200),
+                        "+OK\r\n+OK\r\n");
+    assert_string_equal(c_input_as(t, leader, C_CLIENT, "FAULT CLOCK 60000\r\n"), "+OK\r\n");
+    assert_string_equal(c_input_as(t, leader, C_CLIENT, "MULTI\r\nSET e 2\r\nEXEC\r\n"),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    assert_int_equal(db_count(t->node[leader]->db), 1); /* not swept */
+}
+
+/* A new leader decides from what it applied: changes made under the old one count. */
+static void test_cluster_watch_survives_a_leader_change(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int old = c_leader(t);
+    int next = (old + 1) % C_NODES;
+    c_open(t, old, C_OTHER);
+    c_open(t, old, C_THIRD);
+    assert_string_equal(c_call(t, old, "SET x 1\r\nSET w 1\r\nWATCH x\r\n", 200),
+                        "+OK\r\n+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, old, C_THIRD, "WATCH w\r\n", 200), "+OK\r\n");
+    assert_string_equal(c_call_as(t, old, C_OTHER, "FLUSHALL\r\nSET x 2\r\nSET y 1\r\n", 200),
+                        "+OK\r\n+OK\r\n+OK\r\n");
+    assert_string_equal(c_call_as(t, old, C_OTHER, "WATCH y\r\n", 200), "+OK\r\n");
+    char req[64];
+    snprintf(req, sizeof(req), "CLUSTER TRANSFER %d\r\n", next + 1);
+    assert_string_equal(c_call(t, old, req, 1000), "+OK\r\n");
+    assert_int_equal(c_leader(t), next);
+    assert_string_equal(c_call(t, old, "MULTI\r\nSET x 3\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    assert_string_equal(c_call_as(t, old, C_OTHER, "MULTI\r\nINCR y\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*1\r\n:2\r\n");
+    /* w was only flushed: the new leader knows it from applying the FLUSHALL. */
+    assert_string_equal(c_call_as(t, old, C_THIRD, "MULTI\r\nSET w 2\r\nEXEC\r\n", 200),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    c_assert_string_everywhere(t, "x", "2");
+}
+
+static void c_cut_node(struct c *t, int i, bool cut) {
+    for (int k = 1; k <= C_NODES; k++) {
+        t->cut[i + 1][k] = cut;
+        t->cut[k][i + 1] = cut;
+    }
+}
+
+/* A new leader may hold entries of earlier terms it has not applied, and it noted none of
+ * them at propose time: until it applies its term's first entry it aborts every EXEC with
+ * WATCH conditions. Here the entry changing x reaches only the next leader, uncommitted. */
+static void test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int old = c_leader(t);
+    int next = (old + 1) % C_NODES;
+    int third = (old + 2) % C_NODES;
+    c_open(t, old, C_OTHER);
+    assert_string_equal(c_call(t, next, "SET x 1\r\nWATCH x\r\n", 200), "+OK\r\n+OK\r\n");
+    c_cut_node(t, third, true);
+    t->cut[next + 1][old + 1] = true;
+    assert_string_equal(c_input_as(t, old, C_OTHER, "SET x 2\r\n"), "");
+    c_deliver_all(t); /* next holds the entry; its ack is lost: not committed */
+    c_cut_node(t, third, false);
+    c_cut_node(t, old, true);
+    t->drop_acks_to = (uint32_t)next + 1;
+    for (int k = 0; k < 300 && raft_role(t->node[next]->cluster->raft) != RAFT_LEADER; k++) {
+        c_run(t, 10);
+    }
+    assert_int_equal(raft_role(t->node[next]->cluster->raft), RAFT_LEADER);
+    struct cluster *cl = t->node[next]->cluster;
+    assert_true(cl->applied < raft_term_start_index(cl->raft));
+    assert_string_equal(c_input_as(t, next, C_CLIENT, "MULTI\r\nSET x 3\r\nEXEC\r\n"),
+                        "+OK\r\n+QUEUED\r\n*-1\r\n");
+    t->drop_acks_to = 0;
+    memset(t->cut, 0, sizeof(t->cut));
+    c_run(t, 2000);
+    c_assert_string_everywhere(t, "x", "2");
+}
+
+/* Sends a forwarded request (list) to node i as from peer `from`; returns the reply node i
+ * sent back at once, or "" (a write answers only once applied). */
+static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *list,
+                             size_t bytes, char *reply, size_t reply_bytes) {
+    static uint64_t next_id = 1000;
+    uint8_t msg[512];
+    assert_true(bytes + 11 <= sizeof(msg));
+    uint64_t id = next_id++;
+    msg[0] = NODE_PEER_FORWARD;
+    base_store_u64le(msg + 1, id);
+    msg[9] = 2;
+    msg[10] = NODE_CONSISTENCY_LINEARIZABLE;
+    memcpy(msg + 11, list, bytes);
+    size_t queued = t->queued;
+    c_step(t, i,
+           (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
+                               .peer_id = from,
+                               .data = msg,
+                               .bytes = bytes + 11});
+    reply[0] = '\0';
+    for (size_t k = queued; k < t->queued; k++) {
+        const struct c_msg *m = &t->queue[k];
+        if (m->to != from || m->bytes < 9 || m->data[0] != NODE_PEER_FORWARD_REPLY) continue;
+        if (base_load_u64le(m->data + 1) != id) continue;
+        size_t n = m->bytes - 9 < reply_bytes - 1 ? m->bytes - 9 : reply_bytes - 1;
+        memcpy(reply, m->data + 9, n);
+        reply[n] = '\0';
+    }
+    return reply;
+}
+
+/* A list "SET g 1" with a conditions trailer: watch_index, keys, then cond_bytes. */
+static size_t c_list_with_conditions(uint8_t *out, uint64_t index, uint32_t key_count,
+                                     uint32_t key_len, int32_t cond_delta) {
+    static const uint8_t cmd[] = {CLUSTER_LIST_EXEC | CLUSTER_LIST_IF, 1, 0, 0, 0, 3, 0, 0, 0,
+                                  3, 0, 0, 0, 'S', 'E', 'T', 1, 0, 0, 0, 'g', 1, 0, 0, 0, '1'};
+    size_t n = sizeof(cmd);
+    memcpy(out, cmd, n);
+    size_t start = n;
+    base_store_u64le(out + n, index);
+    base_store_u32le(out + n + 8, key_count);
+    n += 12;
+    base_store_u32le(out + n, key_len);
+    memcpy(out + n + 4, "g", 1);
+    n += 5;
+    base_store_u32le(out + n, (uint32_t)((int32_t)(n - start) + cond_delta));
+    return n + 4;
+}
+
+/* Peers can send garbage: malformed WATCH conditions get an error, never a crash, and
+ * nothing is proposed. */
+static void test_cluster_watch_refuses_garbled_conditions_from_a_peer(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    uint32_t from = (uint32_t)((leader + 1) % C_NODES) + 1;
+    char reply[256];
+    uint8_t list[256];
+    const char *malformed = "-ERR malformed replicated command\r\n";
+    size_t n = c_list_with_conditions(list, 1, 1, 1, 1); /* cond_bytes past the list */
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
+    n = c_list_with_conditions(list, 1, 1, 1, -1); /* cond_bytes short of the keys */
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
+    n = c_list_with_conditions(list, 1, 2, 1, 0); /* a key missing */
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
+    n = c_list_with_conditions(list, 1, 1, 0xffffffffu, 0); /* a key longer than the list */
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
+    n = c_list_with_conditions(list, 1, NODE_WATCH_KEYS_MAX + 1, 1, 0);
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
+    uint8_t tiny[] = {CLUSTER_LIST_IF, 0, 0, 0, 0, 12, 0, 0, 0};
+    assert_string_equal(c_forward(t, leader, from, tiny, sizeof(tiny), reply, sizeof(reply)),
+                        malformed);
+    /* Well formed, but a watch index beyond the leader's log cannot be a real one. */
+    n = c_list_with_conditions(list, 1u << 30, 1, 1, 0);
+    assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), "*-1\r\n");
+    /* Random bytes, flagged as conditions or as a WATCH. */
+    struct prng prng;
+    prng_init(&prng, 42);
+    for (int round = 0; round < 500; round++) {
+        size_t len = (size_t)prng_range(&prng, 5, 64);
+        for (size_t k = 0; k < len; k++) list[k] = (uint8_t)prng_next(&prng);
+        list[0] = round % 2 ? CLUSTER_LIST_IF | CLUSTER_LIST_EXEC : CLUSTER_LIST_WATCH;
+        c_forward(t, leader, from, list, len, reply, sizeof(reply));
+        assert_true(reply[0] == '-' || reply[0] == '*' || reply[0] == ':' || reply[0] == '\0');
+    }
+    c_run(t, 200);
+    assert_null(db_find(t->node[leader]->db, (const uint8_t *)"g", 1));
+    assert_int_equal(c_leader(t), leader);
+    assert_string_equal(c_call(t, leader, "WATCH g\r\nMULTI\r\nSET g 1\r\nEXEC\r\n", 200),
+                        "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
     const struct CMUnitTest tests[] = {
@@ -339,6 +710,17 @@ int main(void) {
         T(test_cluster_fault_commands_need_enable_faults),
         T(test_cluster_wait_counts_replicas_of_the_last_write),
         T(test_cluster_lease_reads_skip_the_round_trip_only_while_the_lease_holds),
+        T(test_cluster_watch_aborts_exec_after_another_client_changes_the_key),
+        T(test_cluster_watch_lets_exec_run_when_the_keys_are_untouched),
+        T(test_cluster_watch_sees_changes_made_through_another_node),
+        T(test_cluster_watch_counts_expiry_and_flushall_as_changes),
+        T(test_cluster_watch_map_past_its_limit_aborts_older_watches),
+        T(test_cluster_watch_without_a_leader_fails_and_watches_nothing),
+        T(test_cluster_watch_refuses_garbled_conditions_from_a_peer),
+        T(test_cluster_watch_counts_writes_the_leader_has_not_applied_yet),
+        T(test_cluster_watch_counts_an_expiry_not_swept_yet),
+        T(test_cluster_watch_survives_a_leader_change),
+        T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

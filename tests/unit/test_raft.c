@@ -607,6 +607,8 @@ static void test_raft_never_commits_old_term_entry_by_counting(void **state) {
     deliver_all(c);
     assert_int_equal(raft_term(c->n[1].raft), 3);
     assert_int_equal(raft_last_index(c->n[1].raft), 3); /* the term-3 no-op */
+    assert_int_equal(raft_term_start_index(c->n[1].raft), 3);
+    assert_int_equal(raft_term_start_index(c->n[2].raft), 0); /* not a leader */
     struct raft_message ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
     ack.index = 2; /* node 2 holds the term-2 entry: a majority, but of an old term */
     ev.message = &ack;
@@ -681,6 +683,45 @@ static void test_raft_membership_add_learner_promote_remove(void **state) {
     assert_true(l != 0 && l != removed);
     assert_null(raft_config_find(raft_config(c->n[l].raft), (uint32_t)removed));
     index = propose(c, l, "after-remove", 0);
+    run(c, 100);
+    assert_true(raft_commit_index(c->n[l].raft) >= index);
+    cluster_free(c);
+}
+
+/* capkv --join: a server with no configuration waits; ADD_LEARNER with promote makes it a
+ * learner that the leader promotes by itself once it holds everything committed, and its
+ * address travels in the configuration to every server. */
+static void test_raft_joining_server_is_promoted_once_caught_up(void **state) {
+    (void)state;
+    struct cluster *c = cluster_new(4, 3, 12);
+    raft_free(c->n[4].raft);
+    struct raft_config none = {0};
+    c->n[4].raft = new_raft(c, 4, &none, 12 * 131 + 4);
+    int l = wait_leader(c);
+    for (int i = 0; i < 20; i++) propose(c, l, "before", 0);
+    run(c, 600); /* the joiner never campaigns: it is in no configuration */
+    assert_int_equal(raft_role(c->n[4].raft), RAFT_FOLLOWER);
+    assert_int_equal(raft_term(c->n[4].raft), 0);
+    struct raft_event ev = {.kind = RAFT_EVENT_CHANGE, .now_ms = c->now};
+    ev.change.kind = RAFT_CHANGE_ADD_LEARNER;
+    ev.change.id = 4;
+    ev.change.addr = "127.0.0.1:8004";
+    ev.change.promote = true;
+    step(c, l, &ev, 0);
+    run(c, 300);
+    for (int i = 1; i <= 4; i++) {
+        const struct raft_config *cfg = raft_config(c->n[i].raft);
+        const struct raft_server *s = raft_config_find(cfg, 4);
+        assert_non_null(s);
+        assert_true(s->voter);
+        assert_false(s->promote);
+        assert_string_equal(s->addr, "127.0.0.1:8004");
+        assert_int_equal(raft_config_voter_count(cfg), 4);
+    }
+    assert_int_equal(raft_commit_index(c->n[4].raft), raft_commit_index(c->n[l].raft));
+    /* Now a voter: with two of four cut off, nothing commits; with one, it does. */
+    isolate(c, l == 1 ? 2 : 1);
+    uint64_t index = propose(c, l, "with-4", 0);
     run(c, 100);
     assert_true(raft_commit_index(c->n[l].raft) >= index);
     cluster_free(c);
@@ -920,6 +961,7 @@ int main(void) {
         cmocka_unit_test(test_raft_never_commits_old_term_entry_by_counting),
         cmocka_unit_test(test_raft_snapshot_brings_lagging_follower_up_to_date),
         cmocka_unit_test(test_raft_membership_add_learner_promote_remove),
+        cmocka_unit_test(test_raft_joining_server_is_promoted_once_caught_up),
         cmocka_unit_test(test_raft_transfers_leadership),
         cmocka_unit_test(test_raft_read_index_waits_for_majority_round),
         cmocka_unit_test(test_raft_lease_expires_without_majority),

@@ -133,6 +133,29 @@ static void test_raft_codec_rejects_corrupt_fields(void **state) {
     c.servers[1].id = 0;
     assert_int_equal(raft_config_decode(config, raft_config_encode(&c, config), &back),
                      ERR_PROTOCOL);
+    /* Addresses and the promote flag round trip; the first format (no addresses) is read. */
+    struct raft_config a = {.count = 2}, got;
+    a.servers[0] = (struct raft_server){.id = 1, .voter = true, .addr = "127.0.0.1:8001"};
+    a.servers[1] = (struct raft_server){.id = 9, .promote = true, .addr = "10.0.0.9:8009"};
+    size_t n = raft_config_encode(&a, config);
+    assert_int_equal(raft_config_decode(config, n, &got), 0);
+    assert_memory_equal(&a, &got, sizeof(a));
+    static const uint8_t v1[] = {2, 0, 0, 0, 1, 0, 0, 0, 1, 4, 0, 0, 0, 0};
+    assert_int_equal(raft_config_decode(v1, sizeof(v1), &got), 0);
+    assert_int_equal(got.count, 2);
+    assert_true(got.servers[0].voter && !got.servers[1].voter);
+    assert_string_equal(got.servers[1].addr, "");
+    /* A voter that is also to be promoted, an address with a space, a cut address. */
+    a.servers[0].promote = true;
+    assert_int_equal(raft_config_decode(config, raft_config_encode(&a, config), &got),
+                     ERR_PROTOCOL);
+    a.servers[0].promote = false;
+    a.servers[1].addr[2] = ' ';
+    assert_int_equal(raft_config_decode(config, raft_config_encode(&a, config), &got),
+                     ERR_PROTOCOL);
+    a.servers[1].addr[2] = '0';
+    n = raft_config_encode(&a, config);
+    assert_int_equal(raft_config_decode(config, n - 1, &got), ERR_PROTOCOL);
     /* Limits refuse on encoding too. */
     m.entry_count = RAFT_MSG_ENTRIES_MAX + 1;
     assert_int_equal(raft_msg_encode(&m, &b), ERR_LIMIT);

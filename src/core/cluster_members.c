@@ -1,0 +1,200 @@
+/*
+ * Cluster membership on the client port, one server at a time (src/raft/membership.c):
+ *
+ *   CLUSTER ADD id host:port [LEARNER]   a new server (started with --join) becomes a
+ *                                        learner; the leader promotes it to voter once it
+ *                                        has caught up, unless LEARNER is given
+ *   CLUSTER PROMOTE id                   a learner becomes a voter now
+ *   CLUSTER REMOVE id                    the server leaves the configuration
+ *   CLUSTER MEMBERS                      one line per server: id address role [leader]
+ *
+ * Changes go to the leader and are answered once their configuration entry is committed.
+ * Each server's peer address travels in the replicated configuration, so every node (and
+ * a restarted one) learns where the others are; the shell is told through the FLUSH
+ * effect `members` whenever the configuration in the log changes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "core/internal.h"
+
+static const char *cluster_member_role(const struct raft_server *s) {
+    if (s->voter) return "voter";
+    return s->promote ? "learner(promoting)" : "learner";
+}
+
+/* The address of server s: the replicated one, else the one this node was started with. */
+static const char *cluster_member_addr(const struct node *node, const struct raft_server *s) {
+    if (s->addr[0] != '\0') return s->addr;
+    for (uint32_t i = 0; i < node->config.peer_count; i++)
+        if (node->config.peers[i].id == s->id) return node->config.peers[i].addr;
+    return "";
+}
+
+/* Keeps node->config.peers (positions are FAULT's handles) covering every member. */
+static void cluster_book_learn(struct node *node, uint32_t id, const char *addr) {
+    struct node_config *c = &node->config;
+    const struct raft_config *rc = raft_config(node->cluster->raft);
+    uint32_t slot = c->peer_count;
+    for (uint32_t i = 0; i < c->peer_count; i++) {
+        if (c->peers[i].id == id) {
+            if (addr[0] != '\0') snprintf(c->peers[i].addr, sizeof(c->peers[i].addr), "%s", addr);
+            return;
+        }
+        if (slot == c->peer_count && raft_config_find(rc, c->peers[i].id) == NULL) slot = i;
+    }
+    if (slot == NODE_PEERS_MAX) return; /* cannot happen: members <= RAFT_NODES_MAX */
+    if (slot == c->peer_count) c->peer_count++;
+    c->peers[slot].id = id;
+    snprintf(c->peers[slot].addr, sizeof(c->peers[slot].addr), "%s", addr);
+}
+
+static void cluster_members_add(struct node *node, struct node_peer *list, size_t *count,
+                                const struct raft_server *s) {
+    for (size_t i = 0; i < *count; i++)
+        if (list[i].id == s->id) return;
+    if (*count == NODE_PEERS_MAX) return;
+    list[*count].id = s->id;
+    snprintf(list[*count].addr, sizeof(list[*count].addr), "%s", cluster_member_addr(node, s));
+    (*count)++;
+}
+
+/* At FLUSH: when the members to link to changed, tell the shell. While a configuration is
+ * not yet committed, the servers of the last committed one stay linked too: a removed
+ * server (even the leader removing itself) must hear that its removal committed. */
+void cluster_members_effect(struct node *node, struct node_effects *out) {
+    struct cluster *cl = node->cluster;
+    const struct raft_config *config = raft_config(cl->raft);
+    if (config->count == 0) return; /* joining: the --peers links until a leader adds us */
+    bool committed = raft_commit_index(cl->raft) >= raft_config_index(cl->raft);
+    if (committed || cl->members_committed.count == 0) cl->members_committed = *config;
+    struct node_peer list[NODE_PEERS_MAX];
+    memset(list, 0, sizeof(list)); /* compared whole below */
+    size_t count = 0;
+    for (uint32_t i = 0; i < config->count; i++)
+        cluster_members_add(node, list, &count, &config->servers[i]);
+    for (uint32_t i = 0; i < cl->members_committed.count; i++)
+        cluster_members_add(node, list, &count, &cl->members_committed.servers[i]);
+    if (count == cl->member_count && memcmp(list, cl->members, count * sizeof(list[0])) == 0)
+        return;
+    memcpy(cl->members, list, count * sizeof(list[0]));
+    cl->member_count = count;
+    for (size_t i = 0; i < count; i++) cluster_book_learn(node, list[i].id, list[i].addr);
+    out->members = cl->members;
+    out->member_count = count;
+    node_trace(node, "cluster: linking to %zu servers; configuration %u members (%u voters)%s",
+               count, config->count, raft_config_voter_count(config),
+               committed ? "" : ", not yet committed");
+}
+
+static void cluster_members_list(struct node *node, struct client *c) {
+    struct cluster *cl = node->cluster;
+    const struct raft_config *config = raft_config(cl->raft);
+    uint32_t leader = raft_leader_id(cl->raft);
+    struct buf text;
+    buf_init(&text);
+    for (uint32_t i = 0; i < config->count; i++) {
+        const struct raft_server *s = &config->servers[i];
+        const char *addr = cluster_member_addr(node, s);
+        buf_appendf(&text, "%u %s %s%s%s\n", s->id, addr[0] ? addr : "-", cluster_member_role(s),
+                    s->id == leader ? " leader" : "", s->id == node->config.id ? " self" : "");
+    }
+    resp_put_bulk(&c->out, text.data, text.len);
+    buf_deinit(&text);
+}
+
+/* HOST:PORT in printable text without spaces, short enough for the configuration. */
+static bool cluster_addr_ok(const struct resp_arg *a) {
+    if (a->bytes < 3 || a->bytes >= RAFT_ADDR_BYTES_MAX) return false;
+    bool colon = false;
+    for (size_t i = 0; i < a->bytes; i++) {
+        if (a->data[i] <= ' ' || a->data[i] > '~') return false;
+        if (a->data[i] == ':') colon = true;
+    }
+    return colon && a->data[a->bytes - 1] != ':';
+}
+
+static const char *cluster_change_error(int rc) {
+    switch (rc) {
+    case ERR_EXISTS:
+        return "it is already a member (or already a voter)";
+    case ERR_NOTFOUND:
+        return "no member has that id";
+    case ERR_LIMIT:
+        return "the cluster has the most members there can be";
+    case ERR_CONFIG_PENDING:
+        return "another membership change is still being committed (or the leader has "
+               "committed nothing in its term yet): retry in a moment";
+    case ERR_TRANSFERRING:
+        return "leadership is being transferred: retry in a moment";
+    case ERR_INVALID:
+        return "a cluster needs at least one voter";
+    default:
+        return err_text(rc);
+    }
+}
+
+/* Proposes a change; the client is answered when its configuration entry commits. */
+static void cluster_members_change(struct node *node, struct client *c, struct raft_event *ev) {
+    struct cluster *cl = node->cluster;
+    if (raft_role(cl->raft) != RAFT_LEADER) {
+        resp_put_errorf(&c->out,
+                        "ERR node %u is not the leader (the leader is %u): membership changes "
+                        "go to the leader",
+                        node->config.id, raft_leader_id(cl->raft));
+        return;
+    }
+    struct raft_effects e;
+    int rc = cluster_raft_step(node, ev, &e);
+    if (rc != 0) {
+        resp_put_errorf(&c->out, "ERR membership change refused: %s", cluster_change_error(rc));
+        return;
+    }
+    struct cluster_wait *w = cluster_wait_start(node, CLUSTER_WAIT_PROPOSAL, c);
+    w->index = raft_last_index(cl->raft);
+    w->term = raft_term(cl->raft);
+    w->writes = true;
+    w->repl = NODE_REPLICATION_MAJORITY;
+    resp_put_simple(&w->request, "OK");
+}
+
+void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
+                             const struct resp_arg *argv) {
+    if (cmd_arg_is(&argv[1], "members")) {
+        cluster_members_list(node, c);
+        return;
+    }
+    bool add = cmd_arg_is(&argv[1], "add");
+    bool promote = cmd_arg_is(&argv[1], "promote");
+    int64_t id;
+    if (argc < 3 || !cmd_arg_i64(&argv[2], &id) || id <= 0 || id > 1000000) {
+        resp_put_error(&c->out, "ERR node id must be a number in 1..1000000");
+        return;
+    }
+    struct raft_event ev = {.kind = RAFT_EVENT_CHANGE};
+    ev.change.id = (uint32_t)id;
+    ev.change.kind =
+        add ? RAFT_CHANGE_ADD_LEARNER : (promote ? RAFT_CHANGE_PROMOTE : RAFT_CHANGE_REMOVE);
+    char addr[RAFT_ADDR_BYTES_MAX];
+    if (add) {
+        bool learner = argc == 5 && cmd_arg_is(&argv[4], "learner");
+        if (argc < 4 || argc > 5 || (argc == 5 && !learner)) {
+            resp_put_error(&c->out, "ERR syntax: CLUSTER ADD id host:port [LEARNER]");
+            return;
+        }
+        if (!cluster_addr_ok(&argv[3])) {
+            resp_put_errorf(&c->out, "ERR the address must be HOST:PORT, at most %d bytes",
+                            RAFT_ADDR_BYTES_MAX - 1);
+            return;
+        }
+        memcpy(addr, argv[3].data, argv[3].bytes);
+        addr[argv[3].bytes] = '\0';
+        ev.change.addr = addr;
+        ev.change.promote = !learner;
+    } else if (argc != 3) {
+        resp_put_errorf(&c->out, "ERR syntax: CLUSTER %s id", promote ? "PROMOTE" : "REMOVE");
+        return;
+    }
+    cluster_members_change(node, c, &ev);
+}

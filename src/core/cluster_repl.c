@@ -1,0 +1,403 @@
+/*
+ * Replication modes of CP keyspaces: when the leader answers a write.
+ *
+ *   majority  answered once the entry is committed (a majority holds it durably) and
+ *             applied. The default; never loses an acknowledged write.
+ *   all       answered once applied and durable on every voter. A voter the leader has
+ *             not heard from for an election timeout makes the write fail at once with
+ *             -NOREPLICAS (nothing written); a voter that stops answering after the write
+ *             was proposed makes it answer -TIMEOUT at the request timeout.
+ *   leader    answered once the leader's own fsync covers the entry, before any follower
+ *             has it: one disk write instead of a round trip. If that leader then fails,
+ *             the write can be lost although it was acknowledged (counted in INFO as
+ *             replication_leader_acked_lost when this node sees it happen).
+ *
+ * A leader-mode reply must be computed before the entry is applied. The leader runs the
+ * command on an overlay: a small db holding the leader-mode keys that entries still in
+ * flight (proposed, not yet applied) touch, as those entries left them. A key enters the
+ * overlay as a copy from the applied db when no entry in flight touches it, so the overlay
+ * equals what the applied db will hold once everything in flight is applied. When that
+ * cannot be known (the key is touched by an entry in flight that did not run on the
+ * overlay: one from an earlier term, a FLUSHALL, or one proposed while another such entry
+ * was in flight), the write waits for its commit as in majority mode. When the entry is
+ * applied, the real reply is compared with the early one; a difference is counted
+ * (replication_leader_mismatches) and should never happen.
+ *
+ * In-flight records (spec.inflight): index:u64 executed:u8 keyless:u8 count:u32, then
+ * count times len:u32 key bytes; in index order.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/util.h"
+#include "cmd/op.h"
+#include "core/internal.h"
+
+#define SPEC_RECORD_HEADER 14
+
+const struct node_keyspace *cluster_keyspace_of(const struct node *node, const uint8_t *key,
+                                                size_t bytes) {
+    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
+        const struct node_keyspace *ks = &node->config.keyspaces[i];
+        for (uint32_t m = 0; m < ks->match_count; m++) {
+            const char *glob = ks->match[m];
+            if (util_glob_match((const uint8_t *)glob, strlen(glob), key, bytes)) return ks;
+        }
+    }
+    return NULL;
+}
+
+static enum node_replication cluster_key_mode(const struct node *node, const uint8_t *key,
+                                              size_t bytes) {
+    const struct node_keyspace *ks = cluster_keyspace_of(node, key, bytes);
+    return ks != NULL && ks->replication != 0 ? ks->replication : NODE_REPLICATION_MAJORITY;
+}
+
+/* How strongly a mode protects a write: a list takes its strongest key's mode. */
+static int cluster_mode_rank(enum node_replication mode) {
+    switch (mode) {
+    case NODE_REPLICATION_LEADER:
+        return 0;
+    case NODE_REPLICATION_ALL:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+static enum node_replication cluster_strongest_mode(const struct node *node) {
+    enum node_replication mode = NODE_REPLICATION_MAJORITY;
+    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
+        if (node->config.keyspaces[i].replication == NODE_REPLICATION_ALL) {
+            mode = NODE_REPLICATION_ALL;
+        }
+    }
+    return mode;
+}
+
+bool cluster_spec_enabled(const struct node *node) {
+    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
+        if (node->config.keyspaces[i].replication == NODE_REPLICATION_LEADER) return true;
+    }
+    return false;
+}
+
+/* Calls fn for every key a command names (Redis's first/last/step positions). */
+void cluster_command_keys(const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv,
+                          void (*fn)(void *, const struct resp_arg *), void *ctx) {
+    if (spec->key_first <= 0 || (uint32_t)spec->key_first >= argc) return;
+    uint32_t last = spec->key_last < 0 ? argc - 1 : (uint32_t)spec->key_last;
+    if (last >= argc) last = argc - 1;
+    uint32_t step = spec->key_step > 0 ? (uint32_t)spec->key_step : 1;
+    for (uint32_t i = (uint32_t)spec->key_first; i <= last; i += step) fn(ctx, &argv[i]);
+}
+
+struct cluster_mode_scan {
+    const struct node *node;
+    struct cluster_list_mode *out;
+    struct buf *keys; /* count:u32 then (len:u32 bytes)* of leader-mode keys, or NULL */
+};
+
+static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
+    struct cluster_mode_scan *s = ctx;
+    enum node_replication mode = cluster_key_mode(s->node, key->data, key->bytes);
+    if (!s->out->any_key || cluster_mode_rank(mode) > cluster_mode_rank(s->out->mode))
+        s->out->mode = mode;
+    s->out->any_key = true;
+    if (mode != NODE_REPLICATION_LEADER || s->keys == NULL) return;
+    s->out->leader_keys = true;
+    base_store_u32le(s->keys->data, base_load_u32le(s->keys->data) + 1);
+    buf_append_u32le(s->keys, (uint32_t)key->bytes);
+    buf_append(s->keys, key->data, key->bytes);
+}
+
+bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
+                       struct cluster_list_mode *out, struct buf *keys) {
+    memset(out, 0, sizeof(*out));
+    out->mode = NODE_REPLICATION_MAJORITY;
+    if (keys != NULL) {
+        buf_clear(keys);
+        buf_append_u32le(keys, 0);
+    }
+    struct cluster_mode_scan scan = {.node = node, .out = out, .keys = keys};
+    struct buf args;
+    buf_init(&args);
+    uint32_t count = base_load_u32le(list + 1);
+    size_t pos = 5;
+    bool ok = true;
+    for (uint32_t i = 0; i < count && ok; i++) {
+        uint32_t argc;
+        ok = cluster_list_next(list, bytes, &pos, &args, &argc);
+        if (!ok) break;
+        const struct resp_arg *argv = (const struct resp_arg *)args.data;
+        const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+        if (spec == NULL || !(spec->flags & CMD_WRITE)) continue;
+        out->writes = true;
+        if (spec->key_first <= 0) out->keyless = true;
+        cluster_command_keys(spec, argc, argv, cluster_mode_key, &scan);
+    }
+    buf_deinit(&args);
+    if (out->keyless) {
+        enum node_replication strongest = cluster_strongest_mode(node);
+        if (cluster_mode_rank(strongest) > cluster_mode_rank(out->mode) || !out->any_key)
+            out->mode = strongest;
+        out->leader_keys = out->leader_keys || cluster_spec_enabled(node);
+    }
+    return ok;
+}
+
+/* replication = all: the voters the leader has not heard from lately, in text. */
+bool cluster_all_unreachable(struct node *node, char *text, size_t text_bytes) {
+    struct cluster *cl = node->cluster;
+    const struct raft_config *config = raft_config(cl->raft);
+    uint64_t limit =
+        node->config.election_timeout_ms_min != 0 ? node->config.election_timeout_ms_min : 150;
+    size_t used = 0;
+    text[0] = '\0';
+    for (uint32_t i = 0; i < config->count; i++) {
+        uint32_t id = config->servers[i].id;
+        if (id == node->config.id || !config->servers[i].voter) continue;
+        uint64_t quiet = raft_peer_quiet_ms(cl->raft, id);
+        if (quiet < limit) continue;
+        int n = quiet == UINT64_MAX
+                    ? snprintf(text + used, text_bytes - used, "%svoter %u (never heard)",
+                               used ? ", " : "", id)
+                    : snprintf(text + used, text_bytes - used, "%svoter %u (silent %llu ms)",
+                               used ? ", " : "", id, (unsigned long long)quiet);
+        if (n > 0 && (size_t)n < text_bytes - used) used += (size_t)n;
+    }
+    return used > 0;
+}
+
+/* replication = all: whether every voter holds index durably. */
+bool cluster_all_hold(struct node *node, uint64_t index) {
+    struct cluster *cl = node->cluster;
+    const struct raft_config *config = raft_config(cl->raft);
+    if (raft_persisted_index(cl->raft) < index) return false;
+    for (uint32_t i = 0; i < config->count; i++) {
+        uint32_t id = config->servers[i].id;
+        if (id == node->config.id || !config->servers[i].voter) continue;
+        if (raft_match_index(cl->raft, id) < index) return false;
+    }
+    return true;
+}
+
+/* --- the leader-mode overlay ---------------------------------------------------------- */
+
+struct spec_record {
+    uint64_t index;
+    bool executed;
+    bool keyless;
+    uint32_t count;
+    const uint8_t *keys; /* (len:u32 bytes)* */
+    size_t bytes;        /* the whole record */
+};
+
+static void spec_record_at(const struct cluster_spec *s, size_t pos, struct spec_record *r) {
+    const uint8_t *p = s->inflight.data + pos;
+    r->index = base_load_u64le(p);
+    r->executed = p[8] != 0;
+    r->keyless = p[9] != 0;
+    r->count = base_load_u32le(p + 10);
+    r->keys = p + SPEC_RECORD_HEADER;
+    size_t at = SPEC_RECORD_HEADER;
+    for (uint32_t i = 0; i < r->count; i++) at += 4 + base_load_u32le(p + at);
+    r->bytes = at;
+}
+
+static bool spec_record_has(const struct spec_record *r, const uint8_t *key, size_t bytes) {
+    const uint8_t *p = r->keys;
+    for (uint32_t i = 0; i < r->count; i++) {
+        uint32_t len = base_load_u32le(p);
+        if (len == bytes && memcmp(p + 4, key, bytes) == 0) return true;
+        p += 4 + len;
+    }
+    return false;
+}
+
+enum spec_touch { SPEC_UNTOUCHED, SPEC_TRACKED, SPEC_BLOCKED };
+
+/* How the entries in flight from position `from` touch key. */
+static enum spec_touch spec_touch(const struct cluster_spec *s, size_t from, const uint8_t *key,
+                                  size_t bytes) {
+    enum spec_touch t = SPEC_UNTOUCHED;
+    for (size_t pos = from; pos < s->inflight.len;) {
+        struct spec_record r;
+        spec_record_at(s, pos, &r);
+        pos += r.bytes;
+        if (r.keyless && !r.executed) return SPEC_BLOCKED;
+        if (!spec_record_has(&r, key, bytes)) continue;
+        if (!r.executed) return SPEC_BLOCKED;
+        t = SPEC_TRACKED;
+    }
+    return t;
+}
+
+void cluster_spec_init(struct cluster_spec *s) {
+    memset(s, 0, sizeof(*s));
+    buf_init(&s->inflight);
+    buf_init(&s->check);
+    buf_init(&s->copy);
+    buf_init(&s->keys);
+}
+
+void cluster_spec_deinit(struct cluster_spec *s) {
+    if (s->overlay != NULL) db_free(s->overlay);
+    buf_deinit(&s->inflight);
+    buf_deinit(&s->check);
+    buf_deinit(&s->copy);
+    buf_deinit(&s->keys);
+}
+
+/* A new term (or a first proposal): entries already in the log ran on no overlay. */
+static void spec_sync(struct node *node) {
+    struct cluster *cl = node->cluster;
+    struct cluster_spec *s = &cl->spec;
+    uint64_t term = raft_term(cl->raft);
+    if (s->term == term) return;
+    if (s->overlay == NULL) s->overlay = db_new(node->config.hash_seed ^ 0x5bec);
+    db_clear(s->overlay);
+    buf_clear(&s->inflight);
+    s->head = 0;
+    s->term = term;
+    s->blocked_until = raft_last_index(cl->raft);
+}
+
+/* Copies key from the applied db into the overlay (or leaves it absent there). */
+static void spec_copy_in(struct node *node, const uint8_t *key, size_t bytes) {
+    struct cluster_spec *s = &node->cluster->spec;
+    db_delete(s->overlay, key, bytes);
+    struct db_entry *e = db_find(node->db, key, bytes);
+    if (e == NULL) return;
+    buf_clear(&s->copy);
+    op_put_entry(&s->copy, e);
+    struct errmsg msg;
+    int rc = op_apply(s->overlay, s->copy.data, s->copy.len, &msg);
+    ASSERT(rc == 0);
+}
+
+/* Whether the entry's keys (keys: count:u32 then (len:u32 bytes)*) can run on the overlay;
+ * copies in the keys nothing in flight touches. */
+static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys) {
+    struct cluster *cl = node->cluster;
+    struct cluster_spec *s = &cl->spec;
+    if (keyless || cl->applied < s->blocked_until) return false;
+    uint32_t count = base_load_u32le(keys->data);
+    const uint8_t *p = keys->data + 4;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t len = base_load_u32le(p);
+        if (spec_touch(s, s->head, p + 4, len) == SPEC_BLOCKED) return false;
+        p += 4 + len;
+    }
+    p = keys->data + 4;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t len = base_load_u32le(p);
+        if (spec_touch(s, s->head, p + 4, len) == SPEC_UNTOUCHED) spec_copy_in(node, p + 4, len);
+        p += 4 + len;
+    }
+    return true;
+}
+
+/* The leader proposed entry `index` (a command list touching leader-mode keys, or a
+ * keyless write). Runs it on the overlay when that is exact; the reply goes to out
+ * (NULL: not wanted). Returns whether it ran. */
+bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int proto,
+                           const uint8_t *list, size_t bytes, bool keyless, const struct buf *keys,
+                           struct buf *out) {
+    struct cluster *cl = node->cluster;
+    struct cluster_spec *s = &cl->spec;
+    spec_sync(node);
+    bool run = spec_prepare(node, keyless, keys);
+    if (run) {
+        struct db *applied_db = node->db;
+        uint64_t saved_now = node->now_ms;
+        node->db = s->overlay;
+        node->now_ms = ts;
+        buf_clear(&s->check);
+        cluster_run_commands(node, out != NULL ? out : &s->check, proto, list, bytes, false);
+        node->db = applied_db;
+        node->now_ms = saved_now;
+    }
+    buf_append_u64le(&s->inflight, index);
+    buf_append_byte(&s->inflight, run ? 1 : 0);
+    buf_append_byte(&s->inflight, keyless ? 1 : 0);
+    buf_append(&s->inflight, keys->data, keys->len);
+    return run;
+}
+
+/* Entry `index` was applied: keys no entry in flight touches any more leave the overlay. */
+void cluster_spec_applied(struct node *node, uint64_t index) {
+    struct cluster_spec *s = &node->cluster->spec;
+    while (s->head < s->inflight.len) {
+        struct spec_record r;
+        spec_record_at(s, s->head, &r);
+        if (r.index > index) break;
+        s->head += r.bytes;
+        const uint8_t *p = r.keys;
+        for (uint32_t i = 0; i < r.count; i++) {
+            uint32_t len = base_load_u32le(p);
+            if (spec_touch(s, s->head, p + 4, len) == SPEC_UNTOUCHED)
+                db_delete(s->overlay, p + 4, len);
+            p += 4 + len;
+        }
+    }
+    if (s->head == s->inflight.len) {
+        buf_clear(&s->inflight);
+        s->head = 0;
+    }
+}
+
+/* Leader mode: answers the writes whose entry the leader's own disk now holds. */
+void cluster_spec_release(struct node *node) {
+    struct cluster *cl = node->cluster;
+    if (cl->spec.awaiting == 0) return;
+    bool leader = raft_role(cl->raft) == RAFT_LEADER;
+    uint64_t persisted = raft_persisted_index(cl->raft);
+    for (struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
+        if (w->kind != CLUSTER_WAIT_PROPOSAL || !w->spec_ready || w->spec_acked) continue;
+        if (!leader || raft_term(cl->raft) != w->term) {
+            w->spec_ready = false; /* it waits for its commit (or times out) */
+            cl->spec.awaiting--;
+            continue;
+        }
+        if (persisted < w->index) continue;
+        buf_append(cluster_origin_out(node, &w->origin), w->request.data, w->request.len);
+        w->spec_acked = true;
+        cl->spec.awaiting--;
+        cl->spec.acked_early++;
+        if (w->index > cl->spec.acked_index) cl->spec.acked_index = w->index;
+        cluster_wait_detach(node, w);
+    }
+}
+
+static const char *cluster_mode_name(enum node_replication mode) {
+    switch (mode) {
+    case NODE_REPLICATION_ALL:
+        return "all";
+    case NODE_REPLICATION_LEADER:
+        return "leader";
+    default:
+        return "majority";
+    }
+}
+
+/* INFO replication: each keyspace's mode, and what leader mode did. */
+void cluster_repl_info(struct node *node, struct buf *out) {
+    static const char *levels[] = {"", "linearizable", "lease", "stale"};
+    const struct cluster_spec *s = &node->cluster->spec;
+    buf_appendf(out, "replication:majority\r\n"); /* keys no keyspace matches */
+    buf_appendf(out, "keyspaces_agreed_index:%llu\r\n",
+                (unsigned long long)node->cluster->keyspaces_index);
+    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
+        const struct node_keyspace *ks = &node->config.keyspaces[i];
+        uint32_t level = ks->consistency <= NODE_CONSISTENCY_STALE ? ks->consistency : 0;
+        buf_appendf(out, "keyspace_%s:mode=cp,replication=%s,consistency=%s\r\n", ks->name,
+                    cluster_mode_name(ks->replication), levels[level]);
+    }
+    buf_appendf(out,
+                "replication_leader_acked_early:%llu\r\nreplication_leader_acked_lost:%llu\r\n"
+                "replication_leader_mismatches:%llu\r\n",
+                (unsigned long long)s->acked_early, (unsigned long long)s->acked_lost,
+                (unsigned long long)s->mismatches);
+}

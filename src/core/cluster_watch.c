@@ -1,0 +1,317 @@
+/*
+ * WATCH on replicated data: Redis's optimistic locking, decided by the leader against the
+ * Raft log.
+ *
+ * Every node keeps, in memory, the index of the last log entry that changed each key: at
+ * apply, from the ops every command list produced (lazy expiry deletions included) and
+ * from the keys an expiry sweep deleted; on the leader also at propose time, from the
+ * command table's key positions of every write, so that its entries not yet applied count
+ * as well. A floor stands for every key: all count as changed at the floor (the applied
+ * index at boot or at a snapshot restore, a FLUSHALL, or the map outgrowing its limit, when
+ * it is cleared). The map may overstate a change, never miss one: a WATCH may abort in
+ * vain, never pass over a change.
+ *
+ * WATCH runs as a read at the weakest level of its keys (cluster_req.c), so the index it
+ * records, the applied index where the read was served, is at most the state any later
+ * read of those keys on that connection observes. EXEC sends that index and the keys to
+ * the leader, which aborts the transaction (null reply) without proposing it when
+ *   - it has not applied its own term's first entry: entries of earlier terms may be in
+ *     its log unapplied, and it recorded none of them at propose time;
+ *   - the watch index is below the floor, or beyond its log (a peer's garbage);
+ *   - a watched key changed after the watch index;
+ *   - a watched key holds an expiry that has passed or may pass before the transaction's
+ *     entry runs: expiry changes a key although no entry names it until a sweep or a lazy
+ *     deletion, and those in flight carry times up to ts_max.
+ * Otherwise every entry after the watch index up to the end of the leader's log leaves the
+ * watched keys alone, and the transaction is appended after them: the log order is final
+ * for committed entries, so the check is exact for what commits.
+ *
+ * Conditions (the trailer of a CLUSTER_LIST_IF list, little-endian):
+ *   watch_index:u64 key_count:u32 (len:u32 bytes)*key_count cond_bytes:u32
+ * where cond_bytes counts the bytes from watch_index to the last key.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "base/assert.h"
+#include "base/util.h"
+#include "cmd/op.h"
+#include "core/internal.h"
+#include "data/dict.h"
+
+#define WATCH_COND_HEADER_BYTES 12 /* watch_index:u64 key_count:u32 */
+
+struct watch_key {
+    struct dict_link link;
+    uint64_t index; /* the last entry known to change the key */
+    uint32_t bytes;
+    uint8_t key[];
+};
+
+struct watch_lookup {
+    const uint8_t *key;
+    size_t bytes;
+};
+
+struct cluster_watch {
+    struct dict keys;    /* struct watch_key */
+    size_t memory_bytes; /* the dict's bucket arrays */
+    size_t key_bytes;    /* the keys' bytes */
+    uint64_t floor;      /* every key counts as changed at this index */
+    uint64_t noted_max;  /* the highest index noted */
+    uint64_t ts_max;     /* the latest timestamp of an entry this node proposed */
+    struct buf args;     /* scratch: decoded arguments */
+    struct buf reply;    /* a local client's WATCH reply, before it becomes +OK */
+};
+
+/* A decoded conditions trailer; pointers into the list. */
+struct watch_cond {
+    uint64_t index;
+    uint32_t key_count;
+    const uint8_t *keys; /* (len:u32 bytes)* */
+    size_t list_bytes;   /* the list without its trailer */
+};
+
+static uint64_t watch_key_hash(const struct dict_link *link, uint64_t seed) {
+    const struct watch_key *k = (const struct watch_key *)(const void *)link;
+    return XXH3_64bits_withSeed(k->key, k->bytes, seed);
+}
+
+static bool watch_key_match(const struct dict_link *link, const void *key) {
+    const struct watch_key *k = (const struct watch_key *)(const void *)link;
+    const struct watch_lookup *l = key;
+    return k->bytes == l->bytes && (l->bytes == 0 || memcmp(k->key, l->key, l->bytes) == 0);
+}
+
+static void watch_key_free(void *ctx, struct dict_link *link) {
+    (void)ctx;
+    free(link);
+}
+
+struct cluster_watch *cluster_watch_new(uint64_t hash_seed) {
+    struct cluster_watch *w = base_calloc(1, sizeof(*w));
+    dict_init(&w->keys, watch_key_hash, hash_seed ^ 0x3a7c, &w->memory_bytes);
+    buf_init(&w->args);
+    buf_init(&w->reply);
+    ASSERT(dict_count(&w->keys) == 0);
+    return w;
+}
+
+void cluster_watch_free(struct cluster_watch *w) {
+    dict_clear(&w->keys, watch_key_free, NULL);
+    buf_deinit(&w->args);
+    buf_deinit(&w->reply);
+    free(w);
+}
+
+/* Every key counts as changed at index (a FLUSHALL): records at or below it are moot. */
+static void watch_raise_floor(struct cluster_watch *w, uint64_t index) {
+    if (index > w->floor) w->floor = index;
+    ASSERT(w->floor >= index);
+}
+
+void cluster_watch_reset(struct cluster_watch *w, uint64_t floor) {
+    dict_clear(&w->keys, watch_key_free, NULL);
+    w->key_bytes = 0;
+    watch_raise_floor(w, floor);
+    if (floor > w->noted_max) w->noted_max = floor;
+    ASSERT(dict_count(&w->keys) == 0);
+}
+
+/* Entry index changes key. */
+static void watch_note(struct cluster_watch *w, uint64_t index, const uint8_t *key, size_t bytes) {
+    if (index > w->noted_max) w->noted_max = index;
+    if (index <= w->floor) return;
+    struct watch_lookup l = {key, bytes};
+    struct dict_slot slot;
+    if (dict_find_slot(&w->keys, dict_hash_bytes(&w->keys, key, bytes), watch_key_match, &l,
+                       &slot)) {
+        struct watch_key *k = (struct watch_key *)(void *)*slot.link;
+        if (k->index < index) k->index = index;
+        return;
+    }
+    if (dict_count(&w->keys) >= CLUSTER_WATCH_KEYS_MAX ||
+        bytes > CLUSTER_WATCH_KEY_BYTES_MAX - w->key_bytes) {
+        /* Full: every record is at most noted_max, so one floor there stands for all. */
+        cluster_watch_reset(w, w->noted_max);
+        return;
+    }
+    struct watch_key *k = base_malloc(sizeof(*k) + bytes);
+    k->index = index;
+    k->bytes = (uint32_t)bytes;
+    if (bytes > 0) memcpy(k->key, key, bytes);
+    dict_add(&w->keys, dict_hash_bytes(&w->keys, key, bytes), &k->link);
+    w->key_bytes += bytes;
+    ASSERT(w->key_bytes <= CLUSTER_WATCH_KEY_BYTES_MAX);
+}
+
+/* The last entry that may have changed key. */
+static uint64_t watch_changed_at(const struct cluster_watch *w, const uint8_t *key, size_t bytes) {
+    struct watch_lookup l = {key, bytes};
+    const struct dict_link *link =
+        dict_find(&w->keys, dict_hash_bytes(&w->keys, key, bytes), watch_key_match, &l);
+    if (link == NULL) return w->floor;
+    const struct watch_key *k = (const struct watch_key *)(const void *)link;
+    return k->index > w->floor ? k->index : w->floor;
+}
+
+struct watch_note_ctx {
+    struct cluster_watch *w;
+    uint64_t index;
+};
+
+static void watch_note_op(void *ctx, enum op_kind kind, const uint8_t *key, size_t key_bytes) {
+    struct watch_note_ctx *n = ctx;
+    if (kind == OP_FLUSHALL) {
+        watch_raise_floor(n->w, n->index);
+        if (n->index > n->w->noted_max) n->w->noted_max = n->index;
+    } else {
+        watch_note(n->w, n->index, key, key_bytes);
+    }
+}
+
+void cluster_watch_note_ops(struct cluster_watch *w, uint64_t index, const uint8_t *ops,
+                            size_t bytes) {
+    ASSERT(index > 0);
+    struct watch_note_ctx n = {.w = w, .index = index};
+    op_each_key(ops, bytes, watch_note_op, &n);
+}
+
+void cluster_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
+    struct node *node = ctx;
+    watch_note(node->cluster->watch, node->cluster->applied, key, key_bytes);
+}
+
+/* Notes the keys a write command names (the command table's positions). */
+static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t argc,
+                               const struct resp_arg *argv) {
+    const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    if (spec == NULL || spec->fn == NULL || !(spec->flags & CMD_WRITE)) return;
+    if (!cmd_arity_ok(spec, argc)) return; /* refused when applied: changes nothing */
+    if (spec->key_first <= 0) {
+        watch_raise_floor(w, index); /* a keyless write: FLUSHALL, FLUSHDB */
+        return;
+    }
+    uint32_t last = spec->key_last < 0 ? argc - 1 : (uint32_t)spec->key_last;
+    if (last >= argc) last = argc - 1;
+    uint32_t step = spec->key_step > 0 ? (uint32_t)spec->key_step : 1;
+    for (uint32_t i = (uint32_t)spec->key_first; i <= last; i += step) {
+        watch_note(w, index, argv[i].data, argv[i].bytes);
+    }
+}
+
+void cluster_watch_proposed(struct node *node, const uint8_t *data, size_t bytes, uint64_t index) {
+    struct cluster_watch *w = node->cluster->watch;
+    if (index > w->noted_max) w->noted_max = index;
+    if (bytes < 9) return;
+    uint64_t ts = base_load_u64le(data + 1);
+    if (ts > w->ts_max) w->ts_max = ts;
+    if (data[0] != CLUSTER_ENTRY_COMMANDS || bytes < 9 + 5) return;
+    const uint8_t *list = data + 9;
+    size_t list_bytes = bytes - 9;
+    uint32_t count = base_load_u32le(list + 1);
+    size_t pos = 5;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t argc;
+        if (!cluster_list_next(list, list_bytes, &pos, &w->args, &argc)) return;
+        watch_note_command(w, index, argc, (const struct resp_arg *)w->args.data);
+    }
+}
+
+void cluster_watch_put_conditions(struct buf *list, const struct client *c) {
+    ASSERT(list->len >= 5);
+    ASSERT(c->watch_count > 0 && c->watch_pending == 0);
+    list->data[0] |= CLUSTER_LIST_IF;
+    size_t start = list->len;
+    buf_append_u64le(list, c->watch_index);
+    buf_append_u32le(list, c->watch_count);
+    buf_append(list, c->watched.data, c->watched.len);
+    buf_append_u32le(list, (uint32_t)(list->len - start));
+}
+
+/* Validates and decodes the trailer of a list from anyone (a peer may send garbage). */
+static bool watch_cond_decode(const uint8_t *list, size_t bytes, struct watch_cond *out) {
+    if (bytes < 5 + 4 || !(list[0] & CLUSTER_LIST_IF)) return false;
+    uint32_t cond_bytes = base_load_u32le(list + bytes - 4);
+    if (cond_bytes < WATCH_COND_HEADER_BYTES || cond_bytes > bytes - 5 - 4) return false;
+    const uint8_t *p = list + bytes - 4 - cond_bytes;
+    out->index = base_load_u64le(p);
+    out->key_count = base_load_u32le(p + 8);
+    out->keys = p + WATCH_COND_HEADER_BYTES;
+    out->list_bytes = bytes - 4 - cond_bytes;
+    if (out->key_count > NODE_WATCH_KEYS_MAX) return false;
+    size_t pos = WATCH_COND_HEADER_BYTES;
+    for (uint32_t i = 0; i < out->key_count; i++) {
+        if (cond_bytes - pos < 4) return false;
+        uint32_t len = base_load_u32le(p + pos);
+        if (cond_bytes - pos - 4 < len) return false;
+        pos += 4 + (size_t)len;
+    }
+    return pos == cond_bytes;
+}
+
+/* Whether key changes, by expiry, at or before ts, when no entry names it. */
+static bool watch_may_expire(struct node *node, const uint8_t *key, size_t bytes, uint64_t ts) {
+    struct db_entry *e = db_find(node->db, key, bytes);
+    if (e == NULL) return false;
+    uint64_t expire_ms = db_entry_expire_ms(e);
+    return expire_ms != DB_NO_EXPIRE && expire_ms <= ts;
+}
+
+enum cluster_watch_verdict cluster_watch_check(struct node *node, const uint8_t *list, size_t bytes,
+                                               size_t *list_bytes) {
+    struct cluster *cl = node->cluster;
+    struct cluster_watch *w = cl->watch;
+    struct watch_cond cond;
+    if (!watch_cond_decode(list, bytes, &cond)) return CLUSTER_WATCH_MALFORMED;
+    *list_bytes = cond.list_bytes;
+    ASSERT(*list_bytes >= 5 && *list_bytes < bytes);
+    /* The map covers entries below the term's start only once they are applied. */
+    uint64_t start = raft_term_start_index(cl->raft);
+    if (start == 0 || cl->applied < start) return CLUSTER_WATCH_ABORT;
+    if (cond.index < w->floor || cond.index > raft_last_index(cl->raft)) {
+        return CLUSTER_WATCH_ABORT;
+    }
+    uint64_t now = cluster_wall_ms(node);
+    uint64_t ts = now > w->ts_max ? now : w->ts_max;
+    const uint8_t *p = cond.keys;
+    for (uint32_t i = 0; i < cond.key_count; i++) {
+        uint32_t len = base_load_u32le(p);
+        if (watch_changed_at(w, p + 4, len) > cond.index) return CLUSTER_WATCH_ABORT;
+        if (watch_may_expire(node, p + 4, len, ts)) return CLUSTER_WATCH_ABORT;
+        p += 4 + (size_t)len;
+    }
+    return CLUSTER_WATCH_PASS;
+}
+
+struct buf *cluster_watch_reply(struct node *node) {
+    return &node->cluster->watch->reply;
+}
+
+/* Parses the reply ":index\r\n" that a WATCH list gets where it is served. */
+static bool watch_reply_index(const struct buf *reply, uint64_t *index) {
+    if (reply->len < 4 || reply->data[0] != ':') return false;
+    if (memcmp(reply->data + reply->len - 2, "\r\n", 2) != 0) return false;
+    int64_t v;
+    if (!util_parse_i64(reply->data + 1, reply->len - 3, &v) || v < 0) return false;
+    *index = (uint64_t)v;
+    return true;
+}
+
+void cluster_watch_answered(struct node *node, struct client *c) {
+    struct cluster_watch *w = node->cluster->watch;
+    if (c->watch_pending == 0) {
+        buf_clear(&w->reply); /* answered already */
+        return;
+    }
+    uint64_t index;
+    if (watch_reply_index(&w->reply, &index)) {
+        tx_watch_answered(node, c, true, index);
+    } else {
+        if (w->reply.len == 0) resp_put_error(&w->reply, "ERR WATCH got no answer; retry");
+        buf_append(&c->out, w->reply.data, w->reply.len);
+        tx_watch_answered(node, c, false, 0);
+    }
+    buf_clear(&w->reply);
+}
