@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The simulator's fixed seed set for `make test`: majority mode on 3- and 5-node clusters,
+# the same with servers removed and re-added (--membership),
 # a few seeds of replication = all and = leader (lost acknowledged writes are reported, not
 # failed), and every seed of sim/regressions.txt. Ends with "sim: N passed, N failed".
 # SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
@@ -43,6 +44,8 @@ run "5 nodes majority" --seeds "1001-$((1000 + seeds))" --nodes 5
 run "3 nodes all" --seeds "2001-2020" --nodes 3 --replication all
 run "3 nodes leader" --seeds "3001-3010" --nodes 3 --replication leader
 run "5 nodes leader" --seeds "4001-4010" --nodes 5 --replication leader
+run "3 nodes membership" --membership --seeds "8001-$((8000 + seeds * 2 / 3))" --nodes 3
+run "5 nodes membership" --membership --seeds "9001-$((9000 + seeds / 3))" --nodes 5
 run "node core 3 nodes" --core node --seeds "1-$node_seeds" --nodes 3 --run-ms "$node_run_ms"
 run "node core 5 nodes" --core node --seeds "1001-$((1000 + node_seeds / 2))" --nodes 5 \
     --run-ms "$node_run_ms"

@@ -269,6 +269,36 @@ static void sim_fault_crash(struct sim_world *w) {
     w->stats->crashes++;
 }
 
+/* --membership: the leader re-adds a server that is out of its configuration, or else
+ * removes one (sometimes itself) while more than two voters remain. */
+static void sim_fault_membership(struct sim_world *w) {
+    uint32_t l = sim_leader(w);
+    if (l == 0) return;
+    const struct raft_config *config = raft_config(w->nodes[l].raft);
+    for (uint32_t i = 1; i <= w->options.node_count; i++) {
+        if (raft_config_find(config, i) != NULL) continue;
+        if (sim_node_change(w, &w->nodes[l], RAFT_CHANGE_ADD_LEARNER, i) == 0)
+            w->stats->changes++;
+        return;
+    }
+    if (raft_config_voter_count(config) <= 2) return;
+    uint32_t victim = prng_range(&w->prng_faults, 0, 4) == 0 ? l : sim_random_node(w);
+    if (sim_node_change(w, &w->nodes[l], RAFT_CHANGE_REMOVE, victim) == 0) w->stats->changes++;
+}
+
+/* Settling: every server back in the leader's configuration. */
+static void sim_settle_members(struct sim_world *w) {
+    uint32_t l = sim_leader(w);
+    if (l == 0 || !w->options.membership) return;
+    const struct raft_config *config = raft_config(w->nodes[l].raft);
+    for (uint32_t i = 1; i <= w->options.node_count; i++) {
+        if (raft_config_find(config, i) == NULL) {
+            sim_node_change(w, &w->nodes[l], RAFT_CHANGE_ADD_LEARNER, i);
+            return;
+        }
+    }
+}
+
 static void sim_fault(struct sim_world *w) {
     uint64_t roll = prng_range(&w->prng_faults, 0, 100);
     if (roll < 15) {
@@ -286,6 +316,8 @@ static void sim_fault(struct sim_world *w) {
         sim_fault_crash(w);
     } else if (roll < 85) {
         sim_world_net_quality(w);
+    } else if (w->options.membership) {
+        sim_fault_membership(w);
     }
     w->fault_at_ms = w->now_ms + prng_range(&w->prng_faults, SIM_FAULT_MS_MIN, SIM_FAULT_MS_MAX);
 }
@@ -328,6 +360,7 @@ static void sim_settle(struct sim_world *w) {
                            SIM_SETTLE_MS_MAX);
             return;
         }
+        sim_settle_members(w);
         sim_loop(w, w->now_ms + SIM_SETTLE_POLL_MS, NULL);
     }
 }

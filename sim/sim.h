@@ -33,6 +33,7 @@ struct sim_options {
     uint64_t seed;
     uint32_t node_count; /* 3 or 5 */
     enum sim_replication replication;
+    bool membership; /* also remove and re-add servers (one at a time) as a fault */
     uint64_t run_ms; /* 0: SIM_RUN_MS_DEFAULT */
     FILE *trace;     /* every event as a line; NULL: none */
     FILE *report;    /* a failure's explanation and last trace lines; NULL: none */
@@ -49,6 +50,7 @@ struct sim_stats {
     uint64_t partitions;
     uint64_t snapshots;
     uint64_t restores; /* InstallSnapshot restores */
+    uint64_t changes;  /* membership changes proposed (--membership) */
     uint64_t acked_writes;
     uint64_t lost_acked_writes; /* leader mode: acknowledged, then missing */
     uint64_t async_seed;        /* 1 when persistence ran asynchronously */

@@ -172,6 +172,9 @@ void sim_node_tick(struct sim_world *w, struct sim_node *n);
 void sim_node_sync_done(struct sim_world *w, struct sim_node *n);
 void sim_node_receive(struct sim_world *w, struct sim_node *n, const struct sim_packet *p);
 void sim_node_request(struct sim_world *w, struct sim_node *n, const struct sim_request *req);
+/* A membership change asked of node n (the leader, normally); returns raft's code. */
+int sim_node_change(struct sim_world *w, struct sim_node *n, enum raft_change_kind kind,
+                    uint32_t id);
 uint64_t sim_node_local_ms(const struct sim_node *n, uint64_t global_ms);
 void sim_node_kv_blob(const struct sim_kv *kv, uint8_t *out);
 bool sim_node_kv_unblob(const uint8_t *blob, uint64_t bytes, struct sim_kv *kv);

@@ -537,6 +537,22 @@ static int sim_node_step(struct sim_world *w, struct sim_node *n, const struct r
     return rc;
 }
 
+int sim_node_change(struct sim_world *w, struct sim_node *n, enum raft_change_kind kind,
+                    uint32_t id) {
+    if (!n->up) return ERR_NOTLEADER;
+    struct raft_event ev = {.kind = RAFT_EVENT_CHANGE, .now_ms = sim_node_local_ms(n, w->now_ms)};
+    ev.change.kind = kind;
+    ev.change.id = id;
+    ev.change.promote = kind == RAFT_CHANGE_ADD_LEARNER;
+    struct raft_effects fx;
+    int rc;
+    sim_node_step_raw(w, n, &ev, &fx, &rc);
+    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_CHANGE, (uint64_t)kind, id,
+                  (uint64_t)(int64_t)rc, 0);
+    sim_node_drain(w, n);
+    return rc;
+}
+
 /* --- events ------------------------------------------------------------------------- */
 
 static void sim_node_after(struct sim_world *w, struct sim_node *n);
@@ -681,9 +697,11 @@ static void sim_node_maybe_snapshot(struct sim_world *w, struct sim_node *n) {
     uint64_t index = n->kv.applied_index, term = 0;
     if (index < s->index + n->snapshot_every) return;
     if (index < raft_snapshot_index(n->raft) || !raft_term_at(n->raft, index, &term)) return;
+    struct raft_config config; /* the one in effect at index (membership changes) */
+    if (!raft_config_at(n->raft, index, &config)) return;
     uint8_t blob[SIM_KV_BLOB_BYTES];
     sim_node_kv_blob(&n->kv, blob);
-    struct raft_snapshot_meta meta = {.index = index, .term = term, .config = w->config,
+    struct raft_snapshot_meta meta = {.index = index, .term = term, .config = config,
                                       .data = blob, .data_bytes = sizeof(blob)};
     struct errmsg msg = {{0}};
     int rc = raftstore_save_snapshot(n->store, &meta, RAFTSTORE_SNAPSHOT_TAKEN, &msg);

@@ -35,6 +35,7 @@ enum sim_trace_kind {
     SIM_TRACE_PROPOSE,
     SIM_TRACE_READ,
     SIM_TRACE_PHASE,
+    SIM_TRACE_CHANGE,
     SIM_TRACE_KIND_COUNT
 };
 

@@ -7,6 +7,7 @@
  *   --core raft|node    raft (default): raft + raftstore + a toy state machine (sim.h);
  *                       node: the real node cores, CP engine included (nodesim.h)
  *   --expiry            node core only: also SET with small PX on keys outside the history
+ *   --membership        raft core only: remove and re-add servers as a fault
  *   --wal-segment-bytes N   node core only: the cores' WAL segment size (default 256 KiB)
  * Only this file reads a clock (for --seconds and the first random seed); a seed's run
  * never does, so every seed printed replays exactly with --seed.
@@ -37,7 +38,8 @@ struct capkv_sim_args {
 static int capkv_sim_usage(void) {
     fprintf(stderr, "usage: capkv-sim [--seed N | --seeds A-B | --seconds S] [--nodes 3|5]\n"
                     "                 [--replication majority|leader|all] [--run-ms MS]\n"
-                    "                 [--core raft|node] [--expiry] [--wal-segment-bytes N]\n"
+                    "                 [--core raft|node] [--expiry] [--membership]\n"
+                    "                 [--wal-segment-bytes N]\n"
                     "                 [--trace] [--verbose]\n");
     return 2;
 }
@@ -93,6 +95,8 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
             a->verbose = true;
         } else if (strcmp(argv[i], "--expiry") == 0) {
             a->expiry = true;
+        } else if (strcmp(argv[i], "--membership") == 0) {
+            a->sim.membership = true;
         } else {
             if (capkv_sim_parse_one(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL) != 0) return -1;
             i++;
@@ -115,6 +119,7 @@ static void capkv_sim_print(const struct sim_options *o, const struct sim_stats 
            o->seed, s->failed ? "FAILED" : "ok", s->steps, s->virtual_ms, s->ops_ok, s->ops_fail,
            s->ops_info, s->leaders, s->crashes, s->partitions, s->snapshots, s->restores,
            s->async_seed ? "async" : "sync", s->acked_writes);
+    if (o->membership) printf(" changes=%" PRIu64, s->changes);
     if (o->replication == SIM_REPLICATION_LEADER)
         printf(" lost-acked-writes=%" PRIu64 " lincheck=%s", s->lost_acked_writes,
                capkv_sim_verdict(s->lincheck));

@@ -333,9 +333,11 @@ static void cluster_take_snapshot(struct node *node) {
     do {
         cursor = db_scan(node->db, cursor, cluster_snapshot_entry, &blob);
     } while (cursor != 0);
+    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
+    if (!raft_config_at(cl->raft, cl->applied, &config)) return;
     struct raft_snapshot_meta meta = {.index = cl->applied,
                                       .term = term,
-                                      .config = *raft_config(cl->raft),
+                                      .config = config,
                                       .data = blob.data,
                                       .data_bytes = blob.len};
     struct errmsg msg;

@@ -309,6 +309,18 @@ uint64_t raft_config_index(const struct raft *raft) {
     return raft->config_index;
 }
 
+bool raft_config_at(const struct raft *raft, uint64_t index, struct raft_config *out) {
+    const struct raft_log *log = &raft->log;
+    if (index < log->snapshot_index || index > raft_log_last_index(log)) return false;
+    for (uint64_t i = index; i > log->snapshot_index; i--) {
+        const struct raft_entry *e = raft_log_get(log, i);
+        if (e->type != RAFT_ENTRY_CONFIG) continue;
+        return raft_config_decode(e->data, e->data_bytes, out) == 0;
+    }
+    *out = log->snapshot_config;
+    return true;
+}
+
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms) {
     if (raft->role != RAFT_LEADER) return false;
     /* The state machine must hold every entry committed by earlier leaders. */

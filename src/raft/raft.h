@@ -263,6 +263,9 @@ const struct raft_entry *raft_entry_at(const struct raft *raft, uint64_t index);
 const struct raft_config *raft_config(const struct raft *raft);
 /* The index of the entry holding raft_config (the snapshot's index if none is newer). */
 uint64_t raft_config_index(const struct raft *raft);
+/* The configuration in effect at index (for a snapshot taken there): the newest one at or
+ * before it. False when index is outside the log (before the snapshot, after the end). */
+bool raft_config_at(const struct raft *raft, uint64_t index, struct raft_config *out);
 /* Leader only: a majority acknowledged heartbeats sent within election_timeout_ms_min -
  * lease_drift_ms of now, so no other leader can exist yet: reads may be served locally. */
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms);
