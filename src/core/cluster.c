@@ -317,10 +317,11 @@ uint64_t cluster_wall_ms(const struct node *node) {
     return (uint64_t)((int64_t)node->now_ms + node->cluster->fault.clock_ms);
 }
 
-static void cluster_take_snapshot(struct node *node) {
+/* Returns 0, or an error code (the reason is in the log). */
+static int cluster_take_snapshot(struct node *node) {
     struct cluster *cl = node->cluster;
     uint64_t term;
-    if (!raft_term_at(cl->raft, cl->applied, &term)) return;
+    if (!raft_term_at(cl->raft, cl->applied, &term)) return ERR_INVALID;
     struct buf blob;
     buf_init(&blob);
     if (cl->keyspaces_index != 0) {
@@ -334,7 +335,7 @@ static void cluster_take_snapshot(struct node *node) {
         cursor = db_scan(node->db, cursor, cluster_snapshot_entry, &blob);
     } while (cursor != 0);
     struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
-    if (!raft_config_at(cl->raft, cl->applied, &config)) return;
+    if (!raft_config_at(cl->raft, cl->applied, &config)) return ERR_INVALID;
     struct raft_snapshot_meta meta = {.index = cl->applied,
                                       .term = term,
                                       .config = config,
@@ -346,7 +347,7 @@ static void cluster_take_snapshot(struct node *node) {
     if (rc != 0) {
         node_trace(node, "cluster: snapshot at %llu failed: %s", (unsigned long long)cl->applied,
                    msg.text);
-        return;
+        return rc;
     }
     cl->snapshot_index = cl->applied;
     struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = cl->applied};
@@ -354,6 +355,8 @@ static void cluster_take_snapshot(struct node *node) {
     cluster_raft_step(node, &ev, &e);
     node_trace(node, "cluster: snapshot index=%llu keys=%zu", (unsigned long long)cl->applied,
                db_count(node->db));
+    node->last_save_ms = node->now_ms;
+    return 0;
 }
 
 static void cluster_apply_sweep(struct node *node, uint64_t ts) {
@@ -470,6 +473,8 @@ static void cluster_release(struct node *node) {
     if (applied) cluster_after_apply(node);
 }
 
+static void cluster_save_done(struct node *node, int rc);
+
 /* After a sync: release, tell raft what is durable, and repeat while that produces more
  * effects that are already durable (e.g. a commit that raft can now count). */
 static void cluster_progress(struct node *node) {
@@ -489,9 +494,45 @@ static void cluster_progress(struct node *node) {
     }
     cluster_spec_release(node);
     cluster_check_replica_waits(node);
-    if (cl->applied - cl->snapshot_index >= CLUSTER_SNAPSHOT_ENTRIES && !cl->sync_in_flight) {
-        cluster_take_snapshot(node);
+    bool due = cl->applied - cl->snapshot_index >= CLUSTER_SNAPSHOT_ENTRIES;
+    if ((due || cl->save_requested) && !cl->sync_in_flight) {
+        int rc = cluster_take_snapshot(node);
+        if (cl->save_requested) cluster_save_done(node, rc);
+        cl->save_requested = false;
     }
+}
+
+/* SAVE and BGSAVE in a cluster: a Raft snapshot (of this node's state) at the next moment no
+ * log sync is running; SAVE answers once it is on disk. */
+static void cluster_save_done(struct node *node, int rc) {
+    struct cluster *cl = node->cluster;
+    struct cluster_wait *w = cl->waits;
+    while (w != NULL) {
+        struct cluster_wait *next = w->next;
+        if (w->kind == CLUSTER_WAIT_SAVE) {
+            struct buf *out = cluster_origin_out(node, &w->origin);
+            if (rc == 0)
+                resp_put_simple(out, "OK");
+            else
+                resp_put_errorf(out, "ERR snapshot failed: %s (see the node's log)", err_text(rc));
+            cluster_wait_finish(node, w);
+        }
+        w = next;
+    }
+}
+
+void cluster_save_command(struct node *node, struct client *c, bool background) {
+    struct cluster *cl = node->cluster;
+    bool scheduled = cl->save_requested;
+    cl->save_requested = true;
+    if (background) {
+        resp_put_simple(&c->out,
+                        scheduled ? "Background saving scheduled" : "Background saving started");
+    } else {
+        struct cluster_wait *w = cluster_wait_start(node, CLUSTER_WAIT_SAVE, c);
+        w->deadline_ms = UINT64_MAX; /* answered by cluster_save_done */
+    }
+    cluster_progress(node);
 }
 
 void cluster_flush(struct node *node, struct node_effects *out) {

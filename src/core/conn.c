@@ -293,8 +293,7 @@ static void conn_time(struct node *node, struct client *c) {
 static void conn_save(struct node *node, struct client *c, bool background) {
     struct errmsg msg;
     if (node->cluster != NULL) {
-        resp_put_error(&c->out, "ERR in a cluster snapshots are taken by the Raft engine on "
-                                "its own schedule (every 100000 entries)");
+        cluster_save_command(node, c, background);
         return;
     }
     if (node->snap.active && !background) {

@@ -55,6 +55,7 @@ enum cluster_wait_kind {
     CLUSTER_WAIT_READ,
     CLUSTER_WAIT_FORWARD,
     CLUSTER_WAIT_REPLICAS, /* WAIT n timeout: index = the write, term = n replicas wanted */
+    CLUSTER_WAIT_SAVE,     /* SAVE: answered when the snapshot is on disk */
     CLUSTER_WAIT_ALL,      /* replication = all: applied, reply in request, until every
                             * voter holds index */
 };
@@ -145,6 +146,7 @@ struct cluster {
     uint64_t snapshot_index;
     uint64_t last_sweep_ms;
     bool sync_in_flight;
+    bool save_requested;     /* SAVE / BGSAVE: snapshot at the next chance */
     bool proposals_deferred; /* proposals appended this batch, not yet sent */
     bool step_reserved;      /* the next persist was reserved by cluster_propose */
     uint64_t raft_wake_ms;   /* when raft asked to be ticked next (monotonic) */
@@ -406,6 +408,7 @@ bool cluster_keyspaces_decode(const uint8_t *p, size_t bytes, struct node_keyspa
 void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, uint64_t index);
 int cluster_keyspaces_propose(struct node *node, uint64_t *index);
 void cluster_keyspaces_tick(struct node *node);
+void cluster_save_command(struct node *node, struct client *c, bool background);
 void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t argc,
                                const struct resp_arg *argv);
 /* cluster_members.c: CLUSTER ADD | PROMOTE | REMOVE | MEMBERS and the shell's address book */
