@@ -14,14 +14,16 @@
 #include "base/assert.h"
 #include "net/peer.h"
 
-/* CONFIG_SWITCH is a yes/no setting whose flag takes no value (--enable-faults). */
+/* CONFIG_SWITCH is a yes/no setting whose flag takes no value (--enable-faults);
+ * CONFIG_AUTO is yes, no or auto. */
 enum config_type {
     CONFIG_TEXT,
     CONFIG_UINT,
     CONFIG_BYTES,
     CONFIG_FSYNC,
     CONFIG_BOOL,
-    CONFIG_SWITCH
+    CONFIG_SWITCH,
+    CONFIG_AUTO
 };
 
 struct config_entry {
@@ -47,8 +49,9 @@ static const struct config_entry config_table[] = {
      "data directory (write-ahead log and snapshots)"},
     {"fsync", CONFIG_FSYNC, CONFIG_FIELD(fsync), "always", 0, 0,
      "always (reply after fsync, group commit) | everysec | never"},
-    {"fsync-thread", CONFIG_BOOL, CONFIG_FIELD(fsync_thread), "no", 0, 0,
-     "yes: run log syncs on a worker thread (more cores); no: inline, as Redis"},
+    {"fsync-thread", CONFIG_AUTO, CONFIG_FIELD(fsync_thread), "auto", 0, 0,
+     "yes: log syncs on a worker thread, the loop goes on meanwhile; no: inline, as Redis; "
+     "auto: yes in a cluster (faster commits), no alone"},
     {"requirepass", CONFIG_TEXT, CONFIG_FIELD(requirepass), "", 0, 0,
      "password clients must send with AUTH or HELLO (empty: none)"},
     {"maxclients", CONFIG_UINT, CONFIG_FIELD(maxclients), "10000", 1, 1000000,
@@ -118,9 +121,11 @@ static int config_set(struct config_values *v, const char *name, const char *val
     const struct config_entry *e = config_find(name);
     if (e == NULL) return errmsg_set(msg, ERR_CONFIG, "unknown setting '%s' (see --help)", name);
     char *field = (char *)v + e->offset;
-    bool is_bool = e->type == CONFIG_BOOL || e->type == CONFIG_SWITCH;
-    if (is_bool && strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
-        return errmsg_set(msg, ERR_CONFIG, "%s must be yes or no, not '%s'", name, value);
+    bool is_bool = e->type == CONFIG_BOOL || e->type == CONFIG_SWITCH || e->type == CONFIG_AUTO;
+    bool auto_ok = e->type == CONFIG_AUTO && strcmp(value, "auto") == 0;
+    if (is_bool && !auto_ok && strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+        return errmsg_set(msg, ERR_CONFIG, "%s must be yes or no%s, not '%s'", name,
+                          e->type == CONFIG_AUTO ? " or auto" : "", value);
     }
     if (e->type == CONFIG_TEXT || e->type == CONFIG_FSYNC || is_bool) {
         size_t cap = e->type == CONFIG_TEXT ? CONFIG_TEXT_BYTES_MAX : 16;
@@ -450,8 +455,11 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->listen = v->listen;
     o->dir = v->dir;
     o->log_path = v->log_file[0] != '\0' ? v->log_file : NULL;
-    o->sync_in_thread = strcmp(v->fsync_thread, "yes") == 0;
     int rc = config_parse_peers(v->peers, o->node.id, o->node.peers, &o->node.peer_count, msg);
+    /* auto: a cluster's fsyncs overlap with its network work (measured: +17% puts/s on 3
+     * nodes, docs/performance.md); a lone node keeps Redis's inline model. */
+    o->sync_in_thread = strcmp(v->fsync_thread, "yes") == 0 ||
+                        (strcmp(v->fsync_thread, "auto") == 0 && o->node.peer_count > 0);
     if (rc == 0) rc = config_check_timeouts(v, msg);
     if (rc != 0) return rc;
     if (v->peer_listen[0] != '\0') {
