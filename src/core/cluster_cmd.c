@@ -8,6 +8,15 @@
 #include "base/assert.h"
 #include "core/internal.h"
 
+/* Whether this node leads; if not, tells the client where `what` must go instead. */
+bool cluster_cmd_on_leader(struct node *node, struct client *c, const char *what) {
+    struct cluster *cl = node->cluster;
+    if (raft_role(cl->raft) == RAFT_LEADER) return true;
+    resp_put_errorf(&c->out, "ERR node %u is not the leader (the leader is %u): %s",
+                    node->config.id, raft_leader_id(cl->raft), what);
+    return false;
+}
+
 static void cluster_cmd_transfer(struct node *node, struct client *c, const struct resp_arg *id) {
     struct cluster *cl = node->cluster;
     int64_t target;
@@ -16,13 +25,7 @@ static void cluster_cmd_transfer(struct node *node, struct client *c, const stru
         resp_put_error(&c->out, "ERR unknown node id");
         return;
     }
-    if (raft_role(cl->raft) != RAFT_LEADER) {
-        resp_put_errorf(&c->out,
-                        "ERR node %u is not the leader (the leader is %u): send "
-                        "CLUSTER TRANSFER there",
-                        node->config.id, raft_leader_id(cl->raft));
-        return;
-    }
+    if (!cluster_cmd_on_leader(node, c, "send CLUSTER TRANSFER there")) return;
     struct raft_event ev = {.kind = RAFT_EVENT_TRANSFER, .transfer_target = (uint32_t)target};
     struct raft_effects e;
     int rc = cluster_raft_step(node, &ev, &e);
@@ -84,13 +87,7 @@ void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
         return;
     }
     struct cluster *cl = node->cluster;
-    if (raft_role(cl->raft) != RAFT_LEADER) {
-        resp_put_errorf(&c->out,
-                        "ERR WAIT counts replicas on the leader: node %u is not it "
-                        "(the leader is %u)",
-                        node->config.id, raft_leader_id(cl->raft));
-        return;
-    }
+    if (!cluster_cmd_on_leader(node, c, "WAIT counts replicas on the leader")) return;
     int64_t have = cluster_cmd_replicas(node, c->last_write_index);
     if (have >= replicas) {
         resp_put_int(&c->out, have);

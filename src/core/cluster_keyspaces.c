@@ -145,13 +145,8 @@ void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t arg
                                const struct resp_arg *argv) {
     struct cluster *cl = node->cluster;
     if (argc == 3 && cmd_arg_is(&argv[2], "reload")) {
-        if (raft_role(cl->raft) != RAFT_LEADER) {
-            resp_put_errorf(&c->out,
-                            "ERR node %u is not the leader (the leader is %u): RELOAD proposes "
-                            "the leader's configured keyspaces",
-                            node->config.id, raft_leader_id(cl->raft));
+        if (!cluster_cmd_on_leader(node, c, "RELOAD proposes the leader's configured keyspaces"))
             return;
-        }
         struct cluster_wait *w = NULL;
         uint64_t index;
         int rc = cluster_keyspaces_propose(node, &index);

@@ -138,13 +138,7 @@ static const char *cluster_change_error(int rc) {
 /* Proposes a change; the client is answered when its configuration entry commits. */
 static void cluster_members_change(struct node *node, struct client *c, struct raft_event *ev) {
     struct cluster *cl = node->cluster;
-    if (raft_role(cl->raft) != RAFT_LEADER) {
-        resp_put_errorf(&c->out,
-                        "ERR node %u is not the leader (the leader is %u): membership changes "
-                        "go to the leader",
-                        node->config.id, raft_leader_id(cl->raft));
-        return;
-    }
+    if (!cluster_cmd_on_leader(node, c, "membership changes go to the leader")) return;
     struct raft_effects e;
     int rc = cluster_raft_step(node, ev, &e);
     if (rc != 0) {

@@ -409,6 +409,7 @@ void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, 
 int cluster_keyspaces_propose(struct node *node, uint64_t *index);
 void cluster_keyspaces_tick(struct node *node);
 void cluster_save_command(struct node *node, struct client *c, bool background);
+bool cluster_cmd_on_leader(struct node *node, struct client *c, const char *what);
 void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t argc,
                                const struct resp_arg *argv);
 /* cluster_members.c: CLUSTER ADD | PROMOTE | REMOVE | MEMBERS and the shell's address book */

@@ -181,10 +181,107 @@ def test_multi_exec_is_one_atomic_entry_seen_whole_by_readers_on_other_nodes(mak
     for n in cluster.nodes:
         with client(n) as c:
             assert c.mget("a", "b", "txn_count") == [str(rounds), str(rounds), str(rounds + 1)]
-    # WATCH is refused on replicated data (MULTI/EXEC and IFEQ are the atomic tools).
-    with client(leader, single_connection_client=True) as c:
-        with pytest.raises(redis.ResponseError, match="WATCH"):
-            c.execute_command("WATCH", "a")
+
+
+def watched_incr(c, key):
+    """The optimistic-lock increment: WATCH, GET, MULTI SET EXEC. Returns the value written,
+    or None when EXEC aborted (another client changed the key after WATCH)."""
+    with c.pipeline(transaction=True) as p:
+        try:
+            p.watch(key)
+            value = int(p.get(key) or 0) + 1
+            p.multi()
+            p.set(key, value)
+            assert p.execute() == [True]
+            return value
+        except redis.WatchError:
+            return None
+
+
+def test_watch_multi_exec_through_a_follower_and_the_leader(make_cluster):
+    cluster = make_cluster(3)
+    leader = cluster.wait_leader()
+    follower, other = [n for n in cluster.nodes if n is not leader]
+    for here, there in ((follower, other), (leader, follower), (follower, leader)):
+        with client(here) as c, client(there) as d:
+            c.set("k", "start")
+            # Untouched: EXEC runs.
+            with c.pipeline(transaction=True) as p:
+                p.watch("k", "k2")
+                assert p.get("k") == "start"
+                p.multi()
+                p.set("k", "mine")
+                assert p.execute() == [True]
+            # Changed by another client through another node after WATCH: EXEC aborts.
+            with c.pipeline(transaction=True) as p:
+                p.watch("k")
+                assert p.get("k") == "mine"
+                assert d.set("k", "theirs")
+                p.multi()
+                p.set("k", "lost")
+                with pytest.raises(redis.WatchError):
+                    p.execute()
+            # UNWATCH forgets: the same change no longer aborts.
+            with c.pipeline(transaction=True) as p:
+                p.watch("k")
+                assert d.set("k", "again")
+                p.unwatch()
+                p.multi()
+                p.set("k", "after-unwatch")
+                assert p.execute() == [True]
+    wait_converged(cluster)
+    for n in cluster.nodes:
+        with client(n) as c:
+            assert c.get("k") == "after-unwatch"
+
+
+def test_watch_optimistic_lock_loop_counts_every_successful_exec(make_cluster):
+    cluster = make_cluster(3)
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+    with client(leader) as c:
+        c.set("counter", 0)
+    # Interleaved by hand: b's increment lands between a's WATCH and a's EXEC every time.
+    aborted = 0
+    with client(follower) as a, client(leader) as b:
+        for _ in range(10):
+            with a.pipeline(transaction=True) as p:
+                p.watch("counter")
+                value = int(p.get("counter")) + 1
+                assert watched_incr(b, "counter") == value
+                p.multi()
+                p.set("counter", value)
+                with pytest.raises(redis.WatchError):
+                    p.execute()
+                aborted += 1
+        assert int(a.get("counter")) == 10 and aborted == 10
+    # Two clients race, one through a follower, one through the leader, a bounded number of
+    # attempts each: the counter ends at exactly the number of EXECs that succeeded.
+    attempts = 60
+    results = {}
+
+    def run(node, name):
+        done = 0
+        with client(node, timeout=10) as c:
+            for _ in range(attempts):
+                if watched_incr(c, "counter") is not None:
+                    done += 1
+        results[name] = done
+
+    threads = [threading.Thread(target=run, args=(follower, "follower")),
+               threading.Thread(target=run, args=(leader, "leader"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert set(results) == {"follower", "leader"}, "a client thread failed"
+    successes = results["follower"] + results["leader"]
+    # An EXEC aborts only when another one succeeded after its WATCH: some always succeed.
+    assert successes >= 1
+    wait_converged(cluster)
+    for n in cluster.nodes:
+        with client(n) as c:
+            assert int(c.get("counter")) == 10 + successes
 
 
 # ---- 2. leader failure -----------------------------------------------------------------------

@@ -329,7 +329,7 @@ static void test_cluster_wait_counts_replicas_of_the_last_write(void **state) {
     t->cut[leader + 1][lost + 1] = true;
     t->cut[lost + 1][leader + 1] = true;
     assert_string_equal(c_call(t, leader, "SET a 2\r\nWAIT 2 300\r\n", 600), "+OK\r\n:1\r\n");
-    assert_true(strncmp(c_call(t, lost, "WAIT 1 0\r\n", 10), "-ERR WAIT counts", 16) == 0);
+    assert_true(strncmp(c_call(t, lost, "WAIT 1 0\r\n", 10), "-ERR node ", 10) == 0);
 }
 
 static void test_cluster_fault_commands_need_enable_faults(void **state) {
@@ -532,8 +532,7 @@ static void test_cluster_watch_counts_an_expiry_not_swept_yet(void **state) {
     struct c *t = *state;
     c_run(t, 2000);
     int leader = c_leader(t);
-    assert_string_equal(c_call(t, leader, "SET e 1 PX 5000\r\nWATCH e\r\n", 200),
-                        "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call(t, leader, "SET e 1 PX 5000\r\nWATCH e\r\n", 200), "+OK\r\n+OK\r\n");
     assert_string_equal(c_input_as(t, leader, C_CLIENT, "FAULT CLOCK 60000\r\n"), "+OK\r\n");
     assert_string_equal(c_input_as(t, leader, C_CLIENT, "MULTI\r\nSET e 2\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n*-1\r\n");
@@ -609,8 +608,8 @@ static void test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries(v
 
 /* Sends a forwarded request (list) to node i as from peer `from`; returns the reply node i
  * sent back at once, or "" (a write answers only once applied). */
-static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *list,
-                             size_t bytes, char *reply, size_t reply_bytes) {
+static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *list, size_t bytes,
+                             char *reply, size_t reply_bytes) {
     static uint64_t next_id = 1000;
     uint8_t msg[512];
     assert_true(bytes + 11 <= sizeof(msg));
@@ -622,10 +621,8 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
     memcpy(msg + 11, list, bytes);
     size_t queued = t->queued;
     c_step(t, i,
-           (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
-                               .peer_id = from,
-                               .data = msg,
-                               .bytes = bytes + 11});
+           (struct node_event){
+               .kind = NODE_EVENT_PEER_MESSAGE, .peer_id = from, .data = msg, .bytes = bytes + 11});
     reply[0] = '\0';
     for (size_t k = queued; k < t->queued; k++) {
         const struct c_msg *m = &t->queue[k];
@@ -641,10 +638,13 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
 /* A list "SET g 1" with a conditions trailer: watch_index, keys, then cond_bytes. */
 static size_t c_list_with_conditions(uint8_t *out, uint64_t index, uint32_t key_count,
                                      uint32_t key_len, int32_t cond_delta) {
-    static const uint8_t cmd[] = {CLUSTER_LIST_EXEC | CLUSTER_LIST_IF, 1, 0, 0, 0, 3, 0, 0, 0,
-                                  3, 0, 0, 0, 'S', 'E', 'T', 1, 0, 0, 0, 'g', 1, 0, 0, 0, '1'};
-    size_t n = sizeof(cmd);
+    /* flags, count 1, argc 3, "SET" "g" "1" */
+    static const char cmd[] = "F\x01\0\0\0\x03\0\0\0\x03\0\0\0SET\x01\0\0\0g\x01\0\0\0"
+                              "1";
+    size_t n = sizeof(cmd) - 1;
+    assert_int_equal(n, 26);
     memcpy(out, cmd, n);
+    out[0] = CLUSTER_LIST_EXEC | CLUSTER_LIST_IF;
     size_t start = n;
     base_store_u64le(out + n, index);
     base_store_u32le(out + n + 8, key_count);
