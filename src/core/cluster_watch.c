@@ -2,14 +2,15 @@
  * WATCH on replicated data: Redis's optimistic locking, decided by the leader against the
  * Raft log.
  *
- * Every node keeps, in memory, the index of the last log entry that changed each key: at
+ * Every node keeps, in memory, a table of CLUSTER_WATCH_SLOTS indexes: a key hashes to a
+ * slot, which holds the last log entry that changed any key of that slot. Keys are noted at
  * apply, from the ops every command list produced (lazy expiry deletions included) and
  * from the keys an expiry sweep deleted; on the leader also at propose time, from the
  * command table's key positions of every write, so that its entries not yet applied count
  * as well. A floor stands for every key: all count as changed at the floor (the applied
- * index at boot or at a snapshot restore, a FLUSHALL, or the map outgrowing its limit, when
- * it is cleared). The map may overstate a change, never miss one: a WATCH may abort in
- * vain, never pass over a change.
+ * index at boot or at a snapshot restore, a FLUSHALL). The table costs no allocation per
+ * write and may overstate a change (another key of the slot), never miss one: a WATCH may
+ * abort in vain, never pass over a change.
  *
  * WATCH runs as a read at the weakest level of its keys (cluster_req.c), so the index it
  * records, the applied index where the read was served, is at most the state any later
@@ -38,31 +39,17 @@
 #include "base/util.h"
 #include "cmd/op.h"
 #include "core/internal.h"
-#include "data/dict.h"
 
 #define WATCH_COND_HEADER_BYTES 12 /* watch_index:u64 key_count:u32 */
 
-struct watch_key {
-    struct dict_link link;
-    uint64_t index; /* the last entry known to change the key */
-    uint32_t bytes;
-    uint8_t key[];
-};
-
-struct watch_lookup {
-    const uint8_t *key;
-    size_t bytes;
-};
-
 struct cluster_watch {
-    struct dict keys;    /* struct watch_key */
-    size_t memory_bytes; /* the dict's bucket arrays */
-    size_t key_bytes;    /* the keys' bytes */
-    uint64_t floor;      /* every key counts as changed at this index */
-    uint64_t noted_max;  /* the highest index noted */
-    uint64_t ts_max;     /* the latest timestamp of an entry this node proposed */
-    struct buf args;     /* scratch: decoded arguments */
-    struct buf reply;    /* a local client's WATCH reply, before it becomes +OK */
+    uint64_t *slots; /* CLUSTER_WATCH_SLOTS: the last change of any key hashed there */
+    uint64_t seed;
+    uint64_t floor;     /* every key counts as changed at this index */
+    uint64_t noted_max; /* the highest index noted */
+    uint64_t ts_max;    /* the latest timestamp of an entry this node proposed */
+    struct buf args;    /* scratch: decoded arguments */
+    struct buf reply;   /* a local client's WATCH reply, before it becomes +OK */
 };
 
 /* A decoded conditions trailer; pointers into the list. */
@@ -73,36 +60,24 @@ struct watch_cond {
     size_t list_bytes;   /* the list without its trailer */
 };
 
-static uint64_t watch_key_hash(const struct dict_link *link, uint64_t seed) {
-    const struct watch_key *k = (const struct watch_key *)(const void *)link;
-    return XXH3_64bits_withSeed(k->key, k->bytes, seed);
-}
-
-static bool watch_key_match(const struct dict_link *link, const void *key) {
-    const struct watch_key *k = (const struct watch_key *)(const void *)link;
-    const struct watch_lookup *l = key;
-    return k->bytes == l->bytes && (l->bytes == 0 || memcmp(k->key, l->key, l->bytes) == 0);
-}
-
-static void watch_key_free(void *ctx, struct dict_link *link) {
-    (void)ctx;
-    free(link);
-}
-
 struct cluster_watch *cluster_watch_new(uint64_t hash_seed) {
     struct cluster_watch *w = base_calloc(1, sizeof(*w));
-    dict_init(&w->keys, watch_key_hash, hash_seed ^ 0x3a7c, &w->memory_bytes);
+    w->slots = base_calloc(CLUSTER_WATCH_SLOTS, sizeof(w->slots[0]));
+    w->seed = hash_seed ^ 0x3a7c;
     buf_init(&w->args);
     buf_init(&w->reply);
-    ASSERT(dict_count(&w->keys) == 0);
     return w;
 }
 
 void cluster_watch_free(struct cluster_watch *w) {
-    dict_clear(&w->keys, watch_key_free, NULL);
+    free(w->slots);
     buf_deinit(&w->args);
     buf_deinit(&w->reply);
     free(w);
+}
+
+static size_t watch_slot(const struct cluster_watch *w, const uint8_t *key, size_t bytes) {
+    return (size_t)(XXH3_64bits_withSeed(key, bytes, w->seed) & (CLUSTER_WATCH_SLOTS - 1));
 }
 
 /* Every key counts as changed at index (a FLUSHALL): records at or below it are moot. */
@@ -112,48 +87,23 @@ static void watch_raise_floor(struct cluster_watch *w, uint64_t index) {
 }
 
 void cluster_watch_reset(struct cluster_watch *w, uint64_t floor) {
-    dict_clear(&w->keys, watch_key_free, NULL);
-    w->key_bytes = 0;
+    memset(w->slots, 0, CLUSTER_WATCH_SLOTS * sizeof(w->slots[0]));
     watch_raise_floor(w, floor);
     if (floor > w->noted_max) w->noted_max = floor;
-    ASSERT(dict_count(&w->keys) == 0);
 }
 
-/* Entry index changes key. */
+/* Entry index changes key: its slot remembers the newest change of any of its keys. */
 static void watch_note(struct cluster_watch *w, uint64_t index, const uint8_t *key, size_t bytes) {
     if (index > w->noted_max) w->noted_max = index;
     if (index <= w->floor) return;
-    struct watch_lookup l = {key, bytes};
-    struct dict_slot slot;
-    if (dict_find_slot(&w->keys, dict_hash_bytes(&w->keys, key, bytes), watch_key_match, &l,
-                       &slot)) {
-        struct watch_key *k = (struct watch_key *)(void *)*slot.link;
-        if (k->index < index) k->index = index;
-        return;
-    }
-    if (dict_count(&w->keys) >= CLUSTER_WATCH_KEYS_MAX ||
-        bytes > CLUSTER_WATCH_KEY_BYTES_MAX - w->key_bytes) {
-        /* Full: every record is at most noted_max, so one floor there stands for all. */
-        cluster_watch_reset(w, w->noted_max);
-        return;
-    }
-    struct watch_key *k = base_malloc(sizeof(*k) + bytes);
-    k->index = index;
-    k->bytes = (uint32_t)bytes;
-    if (bytes > 0) memcpy(k->key, key, bytes);
-    dict_add(&w->keys, dict_hash_bytes(&w->keys, key, bytes), &k->link);
-    w->key_bytes += bytes;
-    ASSERT(w->key_bytes <= CLUSTER_WATCH_KEY_BYTES_MAX);
+    uint64_t *slot = &w->slots[watch_slot(w, key, bytes)];
+    if (*slot < index) *slot = index;
 }
 
-/* The last entry that may have changed key. */
+/* The last entry that may have changed key (another key of its slot, maybe). */
 static uint64_t watch_changed_at(const struct cluster_watch *w, const uint8_t *key, size_t bytes) {
-    struct watch_lookup l = {key, bytes};
-    const struct dict_link *link =
-        dict_find(&w->keys, dict_hash_bytes(&w->keys, key, bytes), watch_key_match, &l);
-    if (link == NULL) return w->floor;
-    const struct watch_key *k = (const struct watch_key *)(const void *)link;
-    return k->index > w->floor ? k->index : w->floor;
+    uint64_t index = w->slots[watch_slot(w, key, bytes)];
+    return index > w->floor ? index : w->floor;
 }
 
 struct watch_note_ctx {
@@ -183,6 +133,11 @@ void cluster_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
     watch_note(node->cluster->watch, node->cluster->applied, key, key_bytes);
 }
 
+static void watch_note_arg(void *ctx, const struct resp_arg *key) {
+    struct watch_note_ctx *n = ctx;
+    watch_note(n->w, n->index, key->data, key->bytes);
+}
+
 /* Notes the keys a write command names (the command table's positions). */
 static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t argc,
                                const struct resp_arg *argv) {
@@ -193,12 +148,8 @@ static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t
         watch_raise_floor(w, index); /* a keyless write: FLUSHALL, FLUSHDB */
         return;
     }
-    uint32_t last = spec->key_last < 0 ? argc - 1 : (uint32_t)spec->key_last;
-    if (last >= argc) last = argc - 1;
-    uint32_t step = spec->key_step > 0 ? (uint32_t)spec->key_step : 1;
-    for (uint32_t i = (uint32_t)spec->key_first; i <= last; i += step) {
-        watch_note(w, index, argv[i].data, argv[i].bytes);
-    }
+    struct watch_note_ctx n = {.w = w, .index = index};
+    cluster_command_keys(spec, argc, argv, watch_note_arg, &n);
 }
 
 void cluster_watch_proposed(struct node *node, const uint8_t *data, size_t bytes, uint64_t index) {

@@ -34,8 +34,9 @@
 #define CLUSTER_SWEEP_MS 100            /* leader: how often expired keys are swept */
 #define CLUSTER_WAITS_MAX 100000        /* requests waiting on Raft at once */
 #define CLUSTER_DELAYED_MAX 100000      /* peer payloads held back by FAULT DELAY */
-#define CLUSTER_WATCH_KEYS_MAX 100000   /* keys in the WATCH map before it is cleared */
-#define CLUSTER_WATCH_KEY_BYTES_MAX (16u * 1024 * 1024) /* their bytes, likewise */
+/* WATCH: slots of the table of changed keys (8 bytes each); keys share a slot by hash, so
+ * an unrelated write aborts a watch with odds of about writes-meanwhile / slots. */
+#define CLUSTER_WATCH_SLOTS (1u << 17)
 
 /* Raft entry data: kind:u8 ts:u64 (the leader's wall clock), then for COMMANDS a command
  * list (cluster_req.c). */
