@@ -97,25 +97,36 @@ struct cluster_mode_scan {
     const struct node *node;
     struct cluster_list_mode *out;
     struct buf *keys; /* count:u32 then (len:u32 bytes)* of leader-mode keys, or NULL */
+    bool writing;     /* the command being scanned writes */
 };
 
 static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
     struct cluster_mode_scan *s = ctx;
     enum node_replication mode = cluster_key_mode(s->node, key->data, key->bytes);
-    if (!s->out->any_key || cluster_mode_rank(mode) > cluster_mode_rank(s->out->mode))
-        s->out->mode = mode;
-    s->out->any_key = true;
-    if (mode != NODE_REPLICATION_LEADER || s->keys == NULL) return;
+    if (s->writing) {
+        if (!s->out->any_key || cluster_mode_rank(mode) > cluster_mode_rank(s->out->mode))
+            s->out->mode = mode;
+        s->out->any_key = true;
+    }
+    if (mode != NODE_REPLICATION_LEADER) {
+        s->out->speculable = false; /* its value may be changed by entries not on the overlay */
+        return;
+    }
     s->out->leader_keys = true;
+    if (s->keys == NULL) return;
     base_store_u32le(s->keys->data, base_load_u32le(s->keys->data) + 1);
     buf_append_u32le(s->keys, (uint32_t)key->bytes);
     buf_append(s->keys, key->data, key->bytes);
 }
 
+/* What a command list asks of replication. Keys are scanned in reads too: a transaction
+ * can run on the overlay only if every key it names is a leader-mode one (the overlay
+ * follows nothing else) and no command of it is keyless (DBSIZE, FLUSHALL...). */
 bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
                        struct cluster_list_mode *out, struct buf *keys) {
     memset(out, 0, sizeof(*out));
     out->mode = NODE_REPLICATION_MAJORITY;
+    out->speculable = true;
     if (keys != NULL) {
         buf_clear(keys);
         buf_append_u32le(keys, 0);
@@ -132,9 +143,13 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
         if (!ok) break;
         const struct resp_arg *argv = (const struct resp_arg *)args.data;
         const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
-        if (spec == NULL || !(spec->flags & CMD_WRITE)) continue;
-        out->writes = true;
-        if (spec->key_first <= 0) out->keyless = true;
+        if (spec == NULL) continue;
+        scan.writing = (spec->flags & CMD_WRITE) != 0;
+        out->writes = out->writes || scan.writing;
+        if (spec->key_first <= 0 && spec->fn != NULL) {
+            out->speculable = false;
+            if (scan.writing) out->keyless = true;
+        }
         cluster_command_keys(spec, argc, argv, cluster_mode_key, &scan);
     }
     buf_deinit(&args);
@@ -144,6 +159,7 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
             out->mode = strongest;
         out->leader_keys = out->leader_keys || cluster_spec_enabled(node);
     }
+    out->speculable = out->speculable && out->writes && ok;
     return ok;
 }
 
@@ -301,14 +317,14 @@ static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys
 
 /* The leader proposed entry `index` (a command list touching leader-mode keys, or a
  * keyless write). Runs it on the overlay when that is exact; the reply goes to out
- * (NULL: not wanted). Returns whether it ran. */
+ * (NULL: not wanted). Returns whether it ran; if not, its keys wait for its apply. */
 bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int proto,
-                           const uint8_t *list, size_t bytes, bool keyless, const struct buf *keys,
-                           struct buf *out) {
+                           const uint8_t *list, size_t bytes, const struct cluster_list_mode *lm,
+                           const struct buf *keys, struct buf *out) {
     struct cluster *cl = node->cluster;
     struct cluster_spec *s = &cl->spec;
     spec_sync(node);
-    bool run = spec_prepare(node, keyless, keys);
+    bool run = lm->speculable && spec_prepare(node, lm->keyless, keys);
     if (run) {
         struct db *applied_db = node->db;
         uint64_t saved_now = node->now_ms;
@@ -321,7 +337,7 @@ bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int p
     }
     buf_append_u64le(&s->inflight, index);
     buf_append_byte(&s->inflight, run ? 1 : 0);
-    buf_append_byte(&s->inflight, keyless ? 1 : 0);
+    buf_append_byte(&s->inflight, lm->keyless ? 1 : 0);
     buf_append(&s->inflight, keys->data, keys->len);
     return run;
 }

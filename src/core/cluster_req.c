@@ -272,7 +272,7 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
         w->repl = (uint8_t)lm.mode;
         if (lm.leader_keys && cluster_spec_enabled(node)) {
             bool early = lm.mode == NODE_REPLICATION_LEADER;
-            if (cluster_spec_proposed(node, index, ts, origin->proto, list, bytes, lm.keyless,
+            if (cluster_spec_proposed(node, index, ts, origin->proto, list, bytes, &lm,
                                       &cl->spec.keys, early ? &w->request : NULL) &&
                 early) {
                 w->spec_ready = true;

@@ -124,7 +124,8 @@ struct cluster_list_mode {
     bool writes;
     bool any_key;
     bool keyless;     /* a write naming no keys (FLUSHALL) */
-    bool leader_keys; /* writes a leader-mode key (or keyless while leader mode exists) */
+    bool leader_keys; /* names a leader-mode key (or writes keyless while leader mode exists) */
+    bool speculable;  /* writes, and names only leader-mode keys: it may run on the overlay */
 };
 
 struct cluster {
@@ -397,8 +398,8 @@ bool cluster_all_hold(struct node *node, uint64_t index);
 void cluster_spec_init(struct cluster_spec *s);
 void cluster_spec_deinit(struct cluster_spec *s);
 bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int proto,
-                           const uint8_t *list, size_t bytes, bool keyless, const struct buf *keys,
-                           struct buf *out);
+                           const uint8_t *list, size_t bytes, const struct cluster_list_mode *lm,
+                           const struct buf *keys, struct buf *out);
 void cluster_spec_applied(struct node *node, uint64_t index);
 void cluster_spec_release(struct node *node);
 void cluster_repl_info(struct node *node, struct buf *out);
