@@ -23,8 +23,8 @@
  * applied, the real reply is compared with the early one; a difference is counted
  * (replication_leader_mismatches) and should never happen.
  *
- * In-flight records (spec.inflight): index:u64 executed:u8 keyless:u8 count:u32, then
- * count times len:u32 key bytes; in index order.
+ * In-flight records (spec.inflight, consumed as their entries are applied): index:u64
+ * executed:u8 keyless:u8 count:u32, then count times len:u32 key bytes; in index order.
  */
 #include <stdio.h>
 #include <string.h>
@@ -275,7 +275,6 @@ static void spec_sync(struct node *node) {
     if (s->overlay == NULL) s->overlay = db_new(node->config.hash_seed ^ 0x5bec);
     db_clear(s->overlay);
     buf_clear(&s->inflight);
-    s->head = 0;
     s->term = term;
     s->blocked_until = raft_last_index(cl->raft);
 }
@@ -303,13 +302,14 @@ static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys
     const uint8_t *p = keys->data + 4;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t len = base_load_u32le(p);
-        if (spec_touch(s, s->head, p + 4, len) == SPEC_BLOCKED) return false;
+        if (spec_touch(s, s->inflight.read_pos, p + 4, len) == SPEC_BLOCKED) return false;
         p += 4 + len;
     }
     p = keys->data + 4;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t len = base_load_u32le(p);
-        if (spec_touch(s, s->head, p + 4, len) == SPEC_UNTOUCHED) spec_copy_in(node, p + 4, len);
+        if (spec_touch(s, s->inflight.read_pos, p + 4, len) == SPEC_UNTOUCHED)
+            spec_copy_in(node, p + 4, len);
         p += 4 + len;
     }
     return true;
@@ -345,22 +345,19 @@ bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int p
 /* Entry `index` was applied: keys no entry in flight touches any more leave the overlay. */
 void cluster_spec_applied(struct node *node, uint64_t index) {
     struct cluster_spec *s = &node->cluster->spec;
-    while (s->head < s->inflight.len) {
+    while (buf_pending(&s->inflight) > 0) {
         struct spec_record r;
-        spec_record_at(s, s->head, &r);
+        spec_record_at(s, s->inflight.read_pos, &r);
         if (r.index > index) break;
-        s->head += r.bytes;
+        /* Consumed bytes stay valid until the next append (which may compact them). */
+        buf_consume(&s->inflight, r.bytes);
         const uint8_t *p = r.keys;
         for (uint32_t i = 0; i < r.count; i++) {
             uint32_t len = base_load_u32le(p);
-            if (spec_touch(s, s->head, p + 4, len) == SPEC_UNTOUCHED)
+            if (spec_touch(s, s->inflight.read_pos, p + 4, len) == SPEC_UNTOUCHED)
                 db_delete(s->overlay, p + 4, len);
             p += 4 + len;
         }
-    }
-    if (s->head == s->inflight.len) {
-        buf_clear(&s->inflight);
-        s->head = 0;
     }
 }
 

@@ -105,7 +105,6 @@ struct cluster_fault {
 struct cluster_spec {
     struct db *overlay;     /* leader-mode keys as the entries in flight leave them */
     struct buf inflight;    /* records of entries in flight, in index order */
-    size_t head;            /* first record not yet applied */
     uint64_t term;          /* the leader term the overlay belongs to */
     uint64_t blocked_until; /* entries up to here did not run on the overlay */
     uint64_t acked_index;   /* highest entry answered early: reads wait for its apply */

@@ -458,6 +458,13 @@ static void node_flush(struct node *node, struct node_effects *out) {
     if (node->cluster != NULL) {
         cluster_resume_clients(node);
         cluster_flush(node, out);
+        /* Requests answered during that flush (reads and writes its progress released)
+         * resume their clients now, not at the next event, which may be a tick away; what
+         * their buffered input asks goes out in this batch too. */
+        for (int round = 0; round < 2 && node->resume_list.len > 0; round++) {
+            cluster_resume_clients(node);
+            cluster_flush(node, out);
+        }
     } else {
         if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
         persist_flush(node, out);
