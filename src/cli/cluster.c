@@ -759,6 +759,16 @@ int cluster_fault_main(const char *program, int argc, char **argv) {
     "replication = majority\n"                                                                     \
     "consistency = linearizable\n"                                                                 \
     "\n"                                                                                           \
+    "# Every voter must hold a write before it is answered (refused while one is down).\n"         \
+    "[keyspace ledger]\n"                                                                          \
+    "match = ledger:*\n"                                                                           \
+    "replication = all\n"                                                                          \
+    "\n"                                                                                           \
+    "# Answered after the leader's own fsync: fast, may lose writes on failover.\n"                \
+    "[keyspace sessions]\n"                                                                        \
+    "match = session:*\n"                                                                          \
+    "replication = leader\n"                                                                       \
+    "\n"                                                                                           \
     "[keyspace default]\n"                                                                         \
     "match = *\n"                                                                                  \
     "mode = cp\n"                                                                                  \
@@ -800,7 +810,8 @@ int cluster_demo_main(const char *program, int argc, char **argv) {
     int rc = cluster_up_run(&a);
     if (rc != 0) return rc;
     sigprocmask(SIG_BLOCK, &stop, NULL);
-    printf("\ncapkv demo: 3 nodes, keyspaces in %s (payments: pay:* acct:*; default: *).\n"
+    printf("\ncapkv demo: 3 nodes, keyspaces in %s (payments: pay:* acct:*; ledger:*, "
+           "replication = all; session:*, replication = leader; default: *).\n"
            "Connect from another terminal:\n"
            "    redis-cli -p 7001          (or 7002, 7003)\n"
            "    127.0.0.1:7001> SET pay:alice 100\n"
