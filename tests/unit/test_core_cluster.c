@@ -702,6 +702,46 @@ static void test_cluster_watch_refuses_garbled_conditions_from_a_peer(void **sta
                         "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
 }
 
+/* The agreed keyspace table round trips; anything malformed is refused whole. */
+static void test_cluster_keyspace_table_round_trips_and_refuses_garbage(void **state) {
+    (void)state;
+    struct node_keyspace in[2];
+    memset(in, 0, sizeof(in));
+    snprintf(in[0].name, sizeof(in[0].name), "ledger");
+    in[0].match_count = 2;
+    snprintf(in[0].match[0], sizeof(in[0].match[0]), "ledger:*");
+    snprintf(in[0].match[1], sizeof(in[0].match[1]), "acct:*");
+    in[0].replication = NODE_REPLICATION_ALL;
+    in[0].consistency = NODE_CONSISTENCY_STALE;
+    snprintf(in[1].name, sizeof(in[1].name), "rest");
+    in[1].match_count = 1;
+    snprintf(in[1].match[0], sizeof(in[1].match[0]), "*");
+    struct buf b;
+    buf_init(&b);
+    cluster_keyspaces_encode(in, 2, &b);
+    static struct node_keyspace out[NODE_KEYSPACES_MAX];
+    uint32_t count = 0;
+    assert_true(cluster_keyspaces_decode(b.data, b.len, out, &count));
+    assert_int_equal(count, 2);
+    assert_string_equal(out[0].match[1], "acct:*");
+    assert_int_equal(out[0].replication, NODE_REPLICATION_ALL);
+    assert_int_equal(out[1].replication, NODE_REPLICATION_MAJORITY); /* 0 means the default */
+    assert_int_equal(out[1].consistency, NODE_CONSISTENCY_LINEARIZABLE);
+    for (size_t cut = 0; cut < b.len; cut++) /* every truncation */
+        assert_false(cluster_keyspaces_decode(b.data, cut, out, &count));
+    uint8_t copy[512];
+    assert_true(b.len < sizeof(copy));
+    for (size_t i = 0; i < b.len; i++) { /* every byte set to values that break it or not */
+        for (int v = 0; v < 256; v += 51) {
+            memcpy(copy, b.data, b.len);
+            copy[i] = (uint8_t)v;
+            uint32_t n = 0;
+            if (cluster_keyspaces_decode(copy, b.len, out, &n)) assert_true(n <= 2);
+        }
+    }
+    buf_deinit(&b);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
     const struct CMUnitTest tests[] = {
@@ -724,6 +764,7 @@ int main(void) {
         T(test_cluster_watch_counts_an_expiry_not_swept_yet),
         T(test_cluster_watch_survives_a_leader_change),
         T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
+        cmocka_unit_test(test_cluster_keyspace_table_round_trips_and_refuses_garbage),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
