@@ -69,6 +69,9 @@ static void nodesim_config(struct nodesim_world *w) {
         w->options.wal_segment_bytes != 0 ? w->options.wal_segment_bytes : NODESIM_SEGMENT_BYTES;
     c->listen = "sim";
     c->dir = "memdisk";
+    /* Snapshots (and InstallSnapshot, and the log's trail) every few hundred entries; from
+     * the seed, not a prng, so the fault schedules stay what they were. */
+    c->snapshot_entries = 40 + w->options.seed % 400;
     if (w->options.replication != 0) { /* one keyspace holding every key */
         struct node_keyspace *ks = &c->keyspaces[0];
         snprintf(ks->name, sizeof(ks->name), "%s", "all");

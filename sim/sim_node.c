@@ -24,8 +24,8 @@
 #define SIM_NODE_SEGMENT_BYTES_MAX 131072u
 #define SIM_PPM 1000000
 
-static void sim_node_step_raw(struct sim_world *w, struct sim_node *n,
-                              const struct raft_event *ev, struct raft_effects *fx, int *rc);
+static void sim_node_step_raw(struct sim_world *w, struct sim_node *n, const struct raft_event *ev,
+                              struct raft_effects *fx, int *rc);
 static void sim_node_drain(struct sim_world *w, struct sim_node *n);
 
 /* --- clocks ------------------------------------------------------------------------- */
@@ -78,8 +78,7 @@ static void sim_node_encode_op(const struct sim_request *r, uint8_t *out) {
 }
 
 /* Applies an encoded write to kv; returns false when data is not one (a violation). */
-static bool sim_node_kv_apply(struct sim_kv *kv, const uint8_t *data, size_t bytes,
-                              bool *swapped) {
+static bool sim_node_kv_apply(struct sim_kv *kv, const uint8_t *data, size_t bytes, bool *swapped) {
     *swapped = false;
     if (bytes != SIM_OP_BYTES || data[1] >= SIM_KEYS) return false;
     uint8_t k = data[1];
@@ -107,8 +106,7 @@ void sim_node_init(struct sim_world *w, struct sim_node *n, uint32_t id) {
     prng_init(&n->prng, w->options.seed * 0x9e3779b97f4a7c15ull + id * 7919u + 1);
     memdisk_init(&n->disk);
     n->clock_offset_ms = (int64_t)prng_range(&n->prng, 0, SIM_CLOCK_OFFSET_MS_MAX);
-    n->drift_ppm = (int64_t)prng_range(&n->prng, 0, 2 * SIM_DRIFT_PPM_MAX + 1) -
-                   SIM_DRIFT_PPM_MAX;
+    n->drift_ppm = (int64_t)prng_range(&n->prng, 0, 2 * SIM_DRIFT_PPM_MAX + 1) - SIM_DRIFT_PPM_MAX;
     n->snapshot_every = prng_range(&n->prng, SIM_SNAPSHOT_EVERY_MIN, SIM_SNAPSHOT_EVERY_MAX);
     ASSERT(n->drift_ppm <= SIM_DRIFT_PPM_MAX && n->drift_ppm >= -SIM_DRIFT_PPM_MAX);
 }
@@ -166,6 +164,9 @@ static int sim_node_open_raft(struct sim_world *w, struct sim_node *n,
     o.heartbeat_ms = SIM_HEARTBEAT_MS;
     o.lease_drift_ms = SIM_LEASE_DRIFT_MS;
     o.msg_bytes_max = 1024 * (1 + prng_range(&n->prng, 0, 8));
+    /* Half the seeds keep a trail of entries behind each snapshot (from the seed, not the
+     * prngs, so the schedules stay those of the seeds before the trail existed). */
+    o.log_trail_entries = w->options.seed % 2 == 0 ? 0 : 4 + w->options.seed % 29;
     o.hard_state = rec->hard_state;
     o.snapshot_index = rec->snapshot.index;
     o.snapshot_term = rec->snapshot.term;
@@ -175,28 +176,27 @@ static int sim_node_open_raft(struct sim_world *w, struct sim_node *n,
     o.now_ms = sim_node_local_ms(n, w->now_ms);
     struct errmsg msg = {{0}};
     int rc = raft_new(&o, &n->raft, &msg);
-    if (rc != 0) return sim_check_fail(&w->check, "node %u restart: raft_new: %s", n->id,
-                                       msg.text);
+    if (rc != 0) return sim_check_fail(&w->check, "node %u restart: raft_new: %s", n->id, msg.text);
     return 0;
 }
 
 int sim_node_start(struct sim_world *w, struct sim_node *n) {
     ASSERT(!n->up && n->store == NULL && n->raft == NULL);
-    struct raftstore_options so = {
-        .segment_bytes = prng_range(&n->prng, SIM_NODE_SEGMENT_BYTES_MIN,
-                                    SIM_NODE_SEGMENT_BYTES_MAX)};
+    struct raftstore_options so = {.segment_bytes = prng_range(&n->prng, SIM_NODE_SEGMENT_BYTES_MIN,
+                                                               SIM_NODE_SEGMENT_BYTES_MAX)};
     struct raftstore_recovered rec;
     struct errmsg msg = {{0}};
     int rc = raftstore_open(&n->disk, &so, &n->store, &rec, &msg);
-    if (rc != 0) return sim_check_fail(&w->check, "node %u: raftstore_open: %s (%s)", n->id,
-                                       err_name(rc), msg.text);
+    if (rc != 0)
+        return sim_check_fail(&w->check, "node %u: raftstore_open: %s (%s)", n->id, err_name(rc),
+                              msg.text);
     /* The state machine comes back from the snapshot; raft hands out the rest. */
     memset(&n->kv, 0, sizeof(n->kv));
     if (rec.snapshot.index > 0 &&
         (!sim_node_kv_unblob(rec.snapshot.data, rec.snapshot.data_bytes, &n->kv) ||
          n->kv.applied_index != rec.snapshot.index))
-        return sim_check_fail(&w->check, "node %u: recovered snapshot %llu has a bad blob",
-                              n->id, (unsigned long long)rec.snapshot.index);
+        return sim_check_fail(&w->check, "node %u: recovered snapshot %llu has a bad blob", n->id,
+                              (unsigned long long)rec.snapshot.index);
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RESTART, rec.hard_state.term,
                   rec.snapshot.index, rec.entry_count, rec.hard_state.vote);
     if (sim_node_open_raft(w, n, &rec) != 0) return -1;
@@ -238,8 +238,7 @@ static int sim_node_persist(struct sim_world *w, struct sim_node *n,
                       fx->truncate_from, fx->hard_state_changed ? fx->hard_state.term : 0);
     return 0;
 fail:
-    return sim_check_fail(&w->check, "node %u: raftstore: %s (%s)", n->id, err_name(rc),
-                          msg.text);
+    return sim_check_fail(&w->check, "node %u: raftstore: %s (%s)", n->id, err_name(rc), msg.text);
 }
 
 static int sim_node_hold_message(struct sim_world *w, struct sim_node *n, struct sim_held *h,
@@ -261,8 +260,7 @@ static int sim_node_hold_message(struct sim_world *w, struct sim_node *n, struct
     buf_append_u32le(&h->wire, m->to);
     buf_append_u32le(&h->wire, (uint32_t)w->scratch.len);
     buf_append(&h->wire, w->scratch.data, w->scratch.len);
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, m->to, m->type, m->term,
-                  m->index);
+    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, m->to, m->type, m->term, m->index);
     return 0;
 }
 
@@ -305,8 +303,10 @@ static int sim_node_hold(struct sim_world *w, struct sim_node *n, const struct r
     }
     sim_node_hold_applies(h, fx);
     sim_node_hold_reads(h, fx);
-    if (n->held_tail != NULL) n->held_tail->next = h;
-    else n->held_head = h;
+    if (n->held_tail != NULL)
+        n->held_tail->next = h;
+    else
+        n->held_head = h;
     n->held_tail = h;
     for (size_t i = 0; i < fx->message_count; i++)
         if (sim_node_hold_message(w, n, h, &fx->messages[i]) != 0) return -1;
@@ -323,7 +323,8 @@ static struct sim_pending *sim_node_find(struct sim_node *n, uint64_t op_id) {
 
 static void sim_node_answer(struct sim_world *w, struct sim_node *n, struct sim_pending *p,
                             enum lincheck_outcome outcome) {
-    struct sim_reply r = {.outcome = outcome, .leader_hint = n->raft ? raft_leader_id(n->raft) : 0,
+    struct sim_reply r = {.outcome = outcome,
+                          .leader_hint = n->raft ? raft_leader_id(n->raft) : 0,
                           .swapped = p->swapped};
     if (p->req.kind == SIM_OP_GET && outcome == LINCHECK_OK) {
         r.got_nil = !n->kv.present[p->req.key];
@@ -349,8 +350,10 @@ static void sim_node_applied_write(struct sim_world *w, struct sim_node *n,
             continue;
         }
         p->swapped = swapped;
-        if (w->options.replication == SIM_REPLICATION_MAJORITY) sim_node_acked(w, n, p);
-        else if (w->options.replication == SIM_REPLICATION_ALL) p->applied = true;
+        if (w->options.replication == SIM_REPLICATION_MAJORITY)
+            sim_node_acked(w, n, p);
+        else if (w->options.replication == SIM_REPLICATION_ALL)
+            p->applied = true;
     }
 }
 
@@ -364,8 +367,8 @@ static void sim_node_apply(struct sim_world *w, struct sim_node *n, const struct
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_APPLY, e->index, e->term, e->type, hash);
     if (sim_check_apply(&w->check, n->id, e->index, e->term, hash) != 0) return;
     bool swapped = false;
-    if (e->type == RAFT_ENTRY_NORMAL && !sim_node_kv_apply(&n->kv, e->data, e->data_bytes,
-                                                           &swapped)) {
+    if (e->type == RAFT_ENTRY_NORMAL &&
+        !sim_node_kv_apply(&n->kv, e->data, e->data_bytes, &swapped)) {
         sim_check_fail(&w->check, "node %u: entry %llu is not an operation", n->id,
                        (unsigned long long)e->index);
         return;
@@ -375,8 +378,8 @@ static void sim_node_apply(struct sim_world *w, struct sim_node *n, const struct
 }
 
 static void sim_node_restore(struct sim_world *w, struct sim_node *n, const struct sim_held *h) {
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RESTORE, h->restore_index,
-                  h->restore_term, 0, 0);
+    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RESTORE, h->restore_index, h->restore_term,
+                  0, 0);
     if (!sim_node_kv_unblob(h->restore_data.data, h->restore_data.len, &n->kv) ||
         n->kv.applied_index != h->restore_index) {
         sim_check_fail(&w->check, "node %u: snapshot blob for %llu is not one", n->id,
@@ -478,8 +481,8 @@ static void sim_node_observe_entries(struct sim_world *w, struct sim_node *n,
                            (unsigned long long)e->index);
             return;
         }
-        if (sim_check_entry(&w->check, n->id, e->index, e->term, sim_check_entry_hash(e),
-                            prev) != 0)
+        if (sim_check_entry(&w->check, n->id, e->index, e->term, sim_check_entry_hash(e), prev) !=
+            0)
             return;
     }
 }
@@ -494,8 +497,7 @@ static void sim_node_observe(struct sim_world *w, struct sim_node *n,
         n->role_seen = raft_role(r);
         n->term_seen = raft_term(r);
     }
-    if (raft_role(r) == RAFT_LEADER &&
-        sim_check_leader(&w->check, raft_term(r), n->id, r) != 0)
+    if (raft_role(r) == RAFT_LEADER && sim_check_leader(&w->check, raft_term(r), n->id, r) != 0)
         return;
     sim_node_observe_entries(w, n, fx);
     uint64_t commit = raft_commit_index(r);
@@ -515,8 +517,8 @@ static void sim_node_observe(struct sim_world *w, struct sim_node *n,
 }
 
 /* One raft step and (1): persist, then hold (2)-(3). The caller drains. */
-static void sim_node_step_raw(struct sim_world *w, struct sim_node *n,
-                              const struct raft_event *ev, struct raft_effects *fx, int *rc) {
+static void sim_node_step_raw(struct sim_world *w, struct sim_node *n, const struct raft_event *ev,
+                              struct raft_effects *fx, int *rc) {
     ASSERT(n->up && n->raft != NULL);
     *rc = raft_step(n->raft, ev, fx);
     if (sim_node_persist(w, n, fx) != 0) return;
@@ -592,13 +594,13 @@ void sim_node_receive(struct sim_world *w, struct sim_node *n, const struct sim_
     struct raft_entry *entries = w->decode_entries; /* room for RAFT_MSG_ENTRIES_MAX */
     int rc = raft_msg_decode(p->bytes, p->len, &m, entries);
     if (rc != 0) {
-        sim_check_fail(&w->check, "node %u: cannot decode a message from %u: %s", n->id,
-                       p->from, err_name(rc));
+        sim_check_fail(&w->check, "node %u: cannot decode a message from %u: %s", n->id, p->from,
+                       err_name(rc));
         return;
     }
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RECV, p->from, m.type, m.term, m.index);
-    struct raft_event ev = {.kind = RAFT_EVENT_MESSAGE,
-                            .now_ms = sim_node_local_ms(n, w->now_ms), .message = &m};
+    struct raft_event ev = {
+        .kind = RAFT_EVENT_MESSAGE, .now_ms = sim_node_local_ms(n, w->now_ms), .message = &m};
     sim_node_step(w, n, &ev);
     if (n->up) sim_node_after(w, n);
 }
@@ -651,8 +653,8 @@ static bool sim_node_speculate(const struct sim_node *n, const struct sim_pendin
     for (uint64_t i = kv.applied_index + 1; i <= p->index; i++) {
         const struct raft_entry *e = raft_entry_at(n->raft, i);
         if (e == NULL) return false; /* a restore is still in the FIFO: try later */
-        if (e->type == RAFT_ENTRY_NORMAL && !sim_node_kv_apply(&kv, e->data, e->data_bytes,
-                                                               swapped))
+        if (e->type == RAFT_ENTRY_NORMAL &&
+            !sim_node_kv_apply(&kv, e->data, e->data_bytes, swapped))
             return false;
     }
     return true;
@@ -701,8 +703,8 @@ static void sim_node_maybe_snapshot(struct sim_world *w, struct sim_node *n) {
     if (!raft_config_at(n->raft, index, &config)) return;
     uint8_t blob[SIM_KV_BLOB_BYTES];
     sim_node_kv_blob(&n->kv, blob);
-    struct raft_snapshot_meta meta = {.index = index, .term = term, .config = config,
-                                      .data = blob, .data_bytes = sizeof(blob)};
+    struct raft_snapshot_meta meta = {
+        .index = index, .term = term, .config = config, .data = blob, .data_bytes = sizeof(blob)};
     struct errmsg msg = {{0}};
     int rc = raftstore_save_snapshot(n->store, &meta, RAFTSTORE_SNAPSHOT_TAKEN, &msg);
     if (rc != 0) {
@@ -714,7 +716,8 @@ static void sim_node_maybe_snapshot(struct sim_world *w, struct sim_node *n) {
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SNAPSHOT, index, term, 0, 0);
     /* Saved first, then announced: raft may now compact and send it. */
     struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN,
-                            .now_ms = sim_node_local_ms(n, w->now_ms), .snapshot_index = index};
+                            .now_ms = sim_node_local_ms(n, w->now_ms),
+                            .snapshot_index = index};
     sim_node_step(w, n, &ev);
 }
 

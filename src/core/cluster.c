@@ -68,6 +68,11 @@ static int cluster_restore_blob(struct node *node, const uint8_t *data, uint64_t
     return 0;
 }
 
+static uint64_t cluster_snapshot_entries(const struct node *node) {
+    return node->config.snapshot_entries != 0 ? node->config.snapshot_entries
+                                              : CLUSTER_SNAPSHOT_ENTRIES;
+}
+
 static void cluster_raft_options(struct node *node, const struct raftstore_recovered *rec,
                                  struct raft_options *o) {
     const struct node_config *cfg = &node->config;
@@ -80,6 +85,7 @@ static void cluster_raft_options(struct node *node, const struct raftstore_recov
         o->election_timeout_ms_max = cfg->election_timeout_ms_max;
     if (cfg->heartbeat_ms != 0) o->heartbeat_ms = cfg->heartbeat_ms;
     o->lease_drift_ms = o->election_timeout_ms_min / 4;
+    o->log_trail_entries = cluster_snapshot_entries(node) / 10;
     o->hard_state = rec->hard_state;
     o->snapshot_index = rec->snapshot.index;
     o->snapshot_term = rec->snapshot.term;
@@ -494,7 +500,7 @@ static void cluster_progress(struct node *node) {
     }
     cluster_spec_release(node);
     cluster_check_replica_waits(node);
-    bool due = cl->applied - cl->snapshot_index >= CLUSTER_SNAPSHOT_ENTRIES;
+    bool due = cl->applied - cl->snapshot_index >= cluster_snapshot_entries(node);
     if ((due || cl->save_requested) && !cl->sync_in_flight) {
         int rc = cluster_take_snapshot(node);
         if (cl->save_requested) cluster_save_done(node, rc);

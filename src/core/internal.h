@@ -30,10 +30,12 @@
 #define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
 #define NODE_WAL_RESERVE_SLACK 4096
 
-#define CLUSTER_SNAPSHOT_ENTRIES 100000 /* applied entries between two snapshots */
-#define CLUSTER_SWEEP_MS 100            /* leader: how often expired keys are swept */
-#define CLUSTER_WAITS_MAX 100000        /* requests waiting on Raft at once */
-#define CLUSTER_DELAYED_MAX 100000      /* peer payloads held back by FAULT DELAY */
+#define CLUSTER_SNAPSHOT_ENTRIES                                                                   \
+    100000                         /* applied entries between two snapshots; a tenth of            \
+                                    * that is kept before one for followers a bit behind */
+#define CLUSTER_SWEEP_MS 100       /* leader: how often expired keys are swept */
+#define CLUSTER_WAITS_MAX 100000   /* requests waiting on Raft at once */
+#define CLUSTER_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
 /* WATCH: slots of the table of changed keys (8 bytes each); keys share a slot by hash, so
  * an unrelated write aborts a watch with odds of about writes-meanwhile / slots. */
 #define CLUSTER_WATCH_SLOTS (1u << 17)

@@ -112,6 +112,7 @@ struct node_config {
     uint64_t election_timeout_ms_max;
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms; /* a write not committed by then answers -TIMEOUT */
+    uint64_t snapshot_entries;   /* cluster: entries between two snapshots; 0: 100000 */
     uint64_t seed;               /* randomized election timeouts */
     bool enable_faults;          /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */

@@ -72,7 +72,9 @@ struct raft {
     uint32_t votes_granted_count;
     uint32_t votes_rejected_count;
 
-    struct raft_log log;
+    struct raft_log log; /* its base (log.snapshot_index) trails the snapshot by log_trail */
+    uint64_t log_trail;
+    struct raft_snapshot_meta snap; /* the newest snapshot (index, term, config; no data) */
     uint64_t commit;
     uint64_t applied;       /* handed out for apply */
     uint64_t persisted;     /* durable in the caller's log (RAFT_EVENT_PERSISTED) */

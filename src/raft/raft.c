@@ -72,6 +72,10 @@ int raft_new(const struct raft_options *options, struct raft **out, struct errms
     raft->vote = options->hard_state.vote;
     raft_log_init(&raft->log, options->snapshot_index, options->snapshot_term,
                   &options->snapshot_config);
+    raft->log_trail = options->log_trail_entries;
+    raft->snap.index = options->snapshot_index;
+    raft->snap.term = options->snapshot_term;
+    raft->snap.config = options->snapshot_config;
     for (size_t i = 0; i < options->entry_count; i++)
         raft_log_append(&raft->log, &options->entries[i]);
     /* Everything recovered is committed at least up to the snapshot, and durable. */
@@ -217,7 +221,7 @@ void raft_config_rescan(struct raft *raft) {
 void raft_check_invariants(const struct raft *raft) {
     const struct raft_log *log = &raft->log;
     uint64_t last = raft_log_last_index(log);
-    ASSERT(log->snapshot_index <= raft->applied);
+    ASSERT(log->snapshot_index <= raft->snap.index && raft->snap.index <= raft->applied);
     ASSERT(raft->applied <= raft->commit);
     ASSERT(raft->commit <= last);
     ASSERT(raft->persisted <= last);
@@ -284,7 +288,7 @@ uint64_t raft_last_index(const struct raft *raft) {
     return raft_log_last_index(&raft->log);
 }
 uint64_t raft_snapshot_index(const struct raft *raft) {
-    return raft->log.snapshot_index;
+    return raft->snap.index;
 }
 uint64_t raft_term_start_index(const struct raft *raft) {
     return raft->role == RAFT_LEADER ? raft->term_start_index : 0;

@@ -209,6 +209,9 @@ struct raft_options {
     uint64_t heartbeat_ms;            /* < election_timeout_ms_min */
     uint64_t lease_drift_ms;          /* clock-drift margin taken off a lease */
     uint64_t msg_bytes_max;           /* batching; 0 means RAFT_MSG_BYTES_DEFAULT */
+    /* Entries kept in memory before a snapshot's index once it is taken, so a follower
+     * only slightly behind still gets entries instead of the whole snapshot (0: none). */
+    uint64_t log_trail_entries;
     /* Recovered state (all borrowed; the entries are copied). A new cluster: term 0, no
      * snapshot (index 0) and snapshot_config = the initial voters on every server. */
     struct raft_hard_state hard_state;
@@ -248,7 +251,8 @@ uint64_t raft_match_index(const struct raft *raft, uint32_t id);
 /* Leader only: ms since server id last answered (UINT64_MAX otherwise or unknown). */
 uint64_t raft_peer_quiet_ms(const struct raft *raft, uint32_t id);
 uint64_t raft_persisted_index(const struct raft *raft);
-uint64_t raft_first_index(const struct raft *raft); /* snapshot index + 1 */
+uint64_t raft_first_index(const struct raft *raft); /* first entry held (a trail may precede
+                                                     * the snapshot index) */
 uint64_t raft_last_index(const struct raft *raft);
 uint64_t raft_snapshot_index(const struct raft *raft);
 /* Leader only: the index of the no-op it appended when elected, the first of its term; every

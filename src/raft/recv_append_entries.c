@@ -133,6 +133,9 @@ void raft_recv_install_snapshot(struct raft *raft, const struct raft_message *m)
     }
     /* Raft §7: discard the entire log and restore the state machine from the snapshot. */
     raft_log_reset(&raft->log, m->index, m->log_term, &m->config);
+    raft->snap.index = m->index;
+    raft->snap.term = m->log_term;
+    raft->snap.config = m->config;
     raft->commit = raft->applied = m->index;
     raft->persisted = raft->handed_last = m->index;
     raft->truncate_from = 0; /* the restore replaces the whole stored log */
@@ -148,21 +151,26 @@ void raft_recv_install_snapshot(struct raft *raft, const struct raft_message *m)
 
 void raft_snapshot_taken(struct raft *raft, uint64_t index) {
     ASSERT(index <= raft->applied);
-    if (index <= raft->log.snapshot_index) return;
-    /* The configuration as of index: the last config entry at or before it. */
-    struct raft_config config = raft->log.snapshot_config;
-    for (uint64_t i = index; i > raft->log.snapshot_index; i--) {
-        const struct raft_entry *e = raft_log_get(&raft->log, i);
-        if (e->type != RAFT_ENTRY_CONFIG) continue;
-        int rc = raft_config_decode(e->data, e->data_bytes, &config);
-        ASSERT(rc == 0);
-        break;
+    if (index <= raft->snap.index || index <= raft->log.snapshot_index) return;
+    /* The snapshot describes index (its configuration: the one in effect there). */
+    struct raft_config config;
+    bool ok = raft_config_at(raft, index, &config);
+    ASSERT(ok);
+    raft->snap.index = index;
+    raft->snap.term = raft_log_term(&raft->log, index);
+    raft->snap.config = config;
+    /* The log is compacted to the snapshot less a trail of entries. */
+    uint64_t base = index > raft->log_trail ? index - raft->log_trail : 0;
+    if (base > raft->log.snapshot_index) {
+        ok = raft_config_at(raft, base, &config);
+        ASSERT(ok);
+        raft_log_compact(&raft->log, base, &config);
+        ASSERT(raft->log.snapshot_index == base);
     }
-    raft_log_compact(&raft->log, index, &config);
     /* Applied entries were persisted before they were applied (the FIFO of raft.h). */
     if (raft->persisted < index) raft->persisted = index;
-    ASSERT(raft->log.snapshot_index == index);
-    /* A configuration at or before index now lives in the snapshot. */
-    if (raft->config_index < index) raft->config_index = index;
+    /* A configuration at or before the log's base now lives in its base configuration. */
+    if (raft->config_index < raft->log.snapshot_index)
+        raft->config_index = raft->log.snapshot_index;
     ASSERT(raft->config_index >= raft->log.snapshot_index);
 }

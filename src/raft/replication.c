@@ -54,12 +54,13 @@ static void raft_replicate_snapshot(struct raft *raft, struct raft_peer *peer) {
      * caller attaches the state-machine bytes (see raft.h). */
     const struct raft_log *log = &raft->log;
     struct raft_message *m = raft_send(raft, RAFT_MSG_INSTALL_SNAPSHOT, peer->id);
-    m->index = log->snapshot_index;
-    m->log_term = log->snapshot_term;
-    m->config = log->snapshot_config;
+    ASSERT(raft->snap.index >= log->snapshot_index); /* the log may trail the snapshot */
+    m->index = raft->snap.index;
+    m->log_term = raft->snap.term;
+    m->config = raft->snap.config;
     m->commit = raft->commit;
     peer->state = RAFT_PROGRESS_SNAPSHOT;
-    peer->snapshot_index = log->snapshot_index;
+    peer->snapshot_index = raft->snap.index;
     peer->snapshot_sent_ms = raft->now_ms;
     peer->inflight_count = 0;
 }

@@ -35,7 +35,7 @@ struct qmsg {
 struct tnode {
     struct raft *raft;
     bool up;
-    bool manual_persist;      /* test sends PERSISTED itself */
+    bool manual_persist;        /* test sends PERSISTED itself */
     uint64_t unpersisted_index; /* newest handed-out entry (manual_persist) */
     uint64_t unpersisted_term;
     uint64_t sm_index; /* state machine: applied index and a hash of everything applied */
@@ -51,6 +51,7 @@ struct tnode {
 
 struct cluster {
     struct tnode n[NODES_MAX + 1]; /* 1-based ids */
+    uint64_t trail;                /* log_trail_entries of the rafts made from now on */
     int count;
     uint64_t now;
     bool cut[NODES_MAX + 1][NODES_MAX + 1];
@@ -83,6 +84,7 @@ static struct raft *new_raft(struct cluster *c, int id, const struct raft_config
     o.heartbeat_ms = 20;
     o.lease_drift_ms = 10;
     o.msg_bytes_max = 4096;
+    o.log_trail_entries = c->trail;
     o.snapshot_config = *config;
     o.now_ms = c->now;
     struct raft *r = NULL;
@@ -122,10 +124,10 @@ static void cluster_free(struct cluster *c) {
 
 static void check_log_matching(struct cluster *c, int a, int b) {
     struct raft *ra = c->n[a].raft, *rb = c->n[b].raft;
-    uint64_t lo = raft_first_index(ra) > raft_first_index(rb) ? raft_first_index(ra)
-                                                              : raft_first_index(rb);
-    uint64_t hi = raft_last_index(ra) < raft_last_index(rb) ? raft_last_index(ra)
-                                                           : raft_last_index(rb);
+    uint64_t lo =
+        raft_first_index(ra) > raft_first_index(rb) ? raft_first_index(ra) : raft_first_index(rb);
+    uint64_t hi =
+        raft_last_index(ra) < raft_last_index(rb) ? raft_last_index(ra) : raft_last_index(rb);
     bool matched = false;
     for (uint64_t i = hi; i >= lo && i > 0; i--) {
         uint64_t ta, tb;
@@ -727,6 +729,45 @@ static void test_raft_joining_server_is_promoted_once_caught_up(void **state) {
     cluster_free(c);
 }
 
+/* With a trail of entries kept behind each snapshot, a follower a little behind catches up
+ * from the log; one further behind than the trail still gets the snapshot. */
+static void test_raft_log_trail_spares_a_follower_the_snapshot(void **state) {
+    (void)state;
+    struct cluster *c = cluster_new(3, 3, 21);
+    for (int i = 1; i <= 3; i++) { /* the same servers, with a trail of 40 entries */
+        raft_free(c->n[i].raft);
+        struct raft_config all = {.count = 3};
+        for (uint32_t k = 0; k < 3; k++)
+            all.servers[k] = (struct raft_server){.id = k + 1, .voter = true};
+        c->trail = 40;
+        c->n[i].raft = new_raft(c, i, &all, 21 * 131 + (uint64_t)i);
+    }
+    int l = wait_leader(c);
+    int f = l == 3 ? 2 : 3;
+    char data[32];
+    for (int round = 0; round < 2; round++) {
+        isolate(c, f);
+        int count = round == 0 ? 30 : 80; /* within the trail, then beyond it */
+        for (int k = 0; k < count; k++) {
+            snprintf(data, sizeof(data), "r%dv%d", round, k);
+            propose(c, l, data, 0);
+        }
+        run(c, 60);
+        for (int i = 1; i <= 3; i++)
+            if (i != f) take_snapshot(c, i);
+        assert_int_equal(raft_snapshot_index(c->n[l].raft), raft_applied_index(c->n[l].raft));
+        assert_true(raft_first_index(c->n[l].raft) <= raft_snapshot_index(c->n[l].raft));
+        uint64_t restores = c->n[f].restores;
+        uint64_t after = propose(c, l, "after", 0);
+        heal(c);
+        run(c, 300);
+        assert_int_equal(c->n[f].restores, restores + (round == 0 ? 0 : 1));
+        assert_int_equal(c->n[f].sm_index, after);
+        assert_int_equal(c->n[f].sm_hash, c->n[l].sm_hash);
+    }
+    cluster_free(c);
+}
+
 static int transfer(struct cluster *c, int id, uint32_t target) {
     struct raft_event ev = {.kind = RAFT_EVENT_TRANSFER, .now_ms = c->now};
     ev.transfer_target = target;
@@ -960,6 +1001,7 @@ int main(void) {
         cmocka_unit_test(test_raft_refuses_vote_when_candidate_log_is_behind),
         cmocka_unit_test(test_raft_never_commits_old_term_entry_by_counting),
         cmocka_unit_test(test_raft_snapshot_brings_lagging_follower_up_to_date),
+        cmocka_unit_test(test_raft_log_trail_spares_a_follower_the_snapshot),
         cmocka_unit_test(test_raft_membership_add_learner_promote_remove),
         cmocka_unit_test(test_raft_joining_server_is_promoted_once_caught_up),
         cmocka_unit_test(test_raft_transfers_leadership),
