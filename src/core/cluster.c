@@ -139,6 +139,7 @@ int cluster_open(struct node *node, struct errmsg *msg) {
     cl->applied = rec.snapshot.index;
     cl->snapshot_index = rec.snapshot.index;
     cluster_watch_reset(cl->watch, cl->applied);
+    cluster_keyspaces_recovered(node, rec.entries, rec.entry_count);
     struct raft_options o;
     cluster_raft_options(node, &rec, &o);
     rc = raft_new(&o, &cl->raft, msg);
@@ -242,6 +243,23 @@ static void cluster_hold_effects(struct node *node, const struct raft_effects *e
     }
 }
 
+/* Writes this node proposed up to index that a snapshot from the leader replaced: whether
+ * each was applied is unknown here. */
+static void cluster_finish_covered(struct node *node, uint64_t index) {
+    struct cluster_wait *w = node->cluster->waits;
+    while (w != NULL) {
+        struct cluster_wait *next = w->next;
+        if (w->kind == CLUSTER_WAIT_PROPOSAL && w->index <= index) {
+            if (!w->spec_acked)
+                resp_put_error(cluster_origin_out(node, &w->origin),
+                               "TIMEOUT this node lost leadership and caught up from a snapshot: "
+                               "the write may or may not have been applied");
+            cluster_wait_finish(node, w);
+        }
+        w = next;
+    }
+}
+
 /* Raft's step (1): a snapshot from the leader replaces the state machine and the log. */
 static void cluster_restore(struct node *node, const struct raft_snapshot_meta *meta) {
     struct cluster *cl = node->cluster;
@@ -254,6 +272,7 @@ static void cluster_restore(struct node *node, const struct raft_snapshot_meta *
     }
     cl->applied = meta->index;
     cl->snapshot_index = meta->index;
+    cluster_finish_covered(node, meta->index);
     cluster_watch_reset(cl->watch, meta->index);
     cluster_spec_applied(node, meta->index);
     cl->spec.term = 0; /* an overlay, if any, is rebuilt from the new state */
@@ -323,11 +342,25 @@ uint64_t cluster_wall_ms(const struct node *node) {
     return (uint64_t)((int64_t)node->now_ms + node->cluster->fault.clock_ms);
 }
 
+/* The time stamped on an entry this node proposes: its wall clock, but never before the
+ * last one it stamped, so the entries of a leader carry non-decreasing times (expiry at
+ * apply, and the leader-mode overlay, then see time move forward only). */
+uint64_t cluster_entry_ms(struct node *node) {
+    struct cluster *cl = node->cluster;
+    uint64_t now = cluster_wall_ms(node);
+    if (now > cl->last_entry_ms) cl->last_entry_ms = now;
+    return cl->last_entry_ms;
+}
+
 /* Returns 0, or an error code (the reason is in the log). */
 static int cluster_take_snapshot(struct node *node) {
     struct cluster *cl = node->cluster;
+    if (cl->applied <= cl->snapshot_index) return 0; /* nothing new (or nothing yet) */
     uint64_t term;
-    if (!raft_term_at(cl->raft, cl->applied, &term)) return ERR_INVALID;
+    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
+    if (!raft_term_at(cl->raft, cl->applied, &term) || term == 0 ||
+        !raft_config_at(cl->raft, cl->applied, &config) || config.count == 0)
+        return ERR_INVALID; /* a joining node before its configuration arrived */
     struct buf blob;
     buf_init(&blob);
     if (cl->keyspaces_index != 0) {
@@ -340,8 +373,6 @@ static int cluster_take_snapshot(struct node *node) {
     do {
         cursor = db_scan(node->db, cursor, cluster_snapshot_entry, &blob);
     } while (cursor != 0);
-    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
-    if (!raft_config_at(cl->raft, cl->applied, &config)) return ERR_INVALID;
     struct raft_snapshot_meta meta = {.index = cl->applied,
                                       .term = term,
                                       .config = config,
@@ -647,7 +678,7 @@ static void cluster_sweep(struct node *node) {
     cl->last_sweep_ms = cl->mono_ms;
     uint8_t entry[9];
     entry[0] = CLUSTER_ENTRY_SWEEP;
-    base_store_u64le(entry + 1, cluster_wall_ms(node));
+    base_store_u64le(entry + 1, cluster_entry_ms(node));
     uint64_t index;
     uint64_t term;
     cluster_propose(node, entry, sizeof(entry), &index, &term);
@@ -704,7 +735,11 @@ void cluster_tick(struct node *node) {
         if (w->kind == CLUSTER_WAIT_REPLICAS || w->kind == CLUSTER_WAIT_ALL) {
             /* cluster_check_replica_waits answers these. */
         } else if (w->spec_acked) {
-            /* Answered already; kept until its index is applied, to count it if lost. */
+            /* Answered already; kept until its index is applied, to count it if lost, but
+             * not forever: a node that lost leadership may never apply that index. */
+            bool ours = raft_role(cl->raft) == RAFT_LEADER && raft_term(cl->raft) == w->term;
+            if (!ours && cl->mono_ms > w->deadline_ms + CLUSTER_ACKED_KEEP_MS)
+                cluster_wait_finish(node, w);
         } else if (orphaned) {
             cluster_reply_orphaned(node, w);
             cluster_wait_finish(node, w);

@@ -12,6 +12,7 @@
  * In a snapshot blob it comes first as marker:u32 (CLUSTER_BLOB_KEYSPACES) len:u32 table.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -71,14 +72,16 @@ static bool keyspaces_decode_one(const uint8_t *p, size_t bytes, size_t *pos,
 bool cluster_keyspaces_decode(const uint8_t *p, size_t bytes, struct node_keyspace *out,
                               uint32_t *count) {
     if (bytes < 2 || p[0] != KEYSPACES_VERSION || p[1] > NODE_KEYSPACES_MAX) return false;
-    static struct node_keyspace table[NODE_KEYSPACES_MAX];
+    struct node_keyspace *table = base_calloc(NODE_KEYSPACES_MAX, sizeof(*table));
     size_t pos = 2;
-    for (uint32_t i = 0; i < p[1]; i++)
-        if (!keyspaces_decode_one(p, bytes, &pos, &table[i])) return false;
-    if (pos != bytes) return false;
-    *count = p[1];
-    memcpy(out, table, sizeof(table[0]) * *count);
-    return true;
+    bool ok = true;
+    for (uint32_t i = 0; i < p[1] && ok; i++) ok = keyspaces_decode_one(p, bytes, &pos, &table[i]);
+    if (ok && pos == bytes) {
+        *count = p[1];
+        memcpy(out, table, sizeof(table[0]) * *count);
+    }
+    free(table);
+    return ok && pos == bytes;
 }
 
 static bool keyspaces_equal(const struct node_keyspace *a, uint32_t na,
@@ -114,13 +117,27 @@ void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, 
                same ? "" : "; they differ from this node's config, the cluster's apply");
 }
 
+/* At start: the newest table in the recovered log applies until the log is replayed (as
+ * Raft uses the newest configuration in its log), so a restarted node routes keys as the
+ * cluster agreed, not as its own file says. */
+void cluster_keyspaces_recovered(struct node *node, const struct raft_entry *entries,
+                                 size_t count) {
+    for (size_t i = count; i > 0; i--) {
+        const struct raft_entry *e = &entries[i - 1];
+        if (e->type != RAFT_ENTRY_NORMAL || e->data_bytes < 9) continue;
+        if (e->data[0] != CLUSTER_ENTRY_KEYSPACES) continue;
+        cluster_keyspaces_apply(node, e->data + 9, e->data_bytes - 9, e->index);
+        return;
+    }
+}
+
 /* The leader proposes this node's configured table (replacing any agreed one). */
 int cluster_keyspaces_propose(struct node *node, uint64_t *index) {
     struct cluster *cl = node->cluster;
     struct buf entry;
     buf_init(&entry);
     buf_append_byte(&entry, CLUSTER_ENTRY_KEYSPACES);
-    buf_append_u64le(&entry, cluster_wall_ms(node));
+    buf_append_u64le(&entry, cluster_entry_ms(node));
     cluster_keyspaces_encode(cl->ini_keyspaces, cl->ini_keyspace_count, &entry);
     uint64_t term;
     int rc = cluster_propose(node, entry.data, entry.len, index, &term);
@@ -178,8 +195,9 @@ void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t arg
         buf_appendf(&text, "%s match=", ks->name);
         for (uint32_t m = 0; m < ks->match_count; m++)
             buf_appendf(&text, "%s%s", m ? "," : "", ks->match[m]);
-        buf_appendf(&text, " replication=%s consistency=%s\n", repl[ks->replication],
-                    level[ks->consistency]);
+        uint32_t r = ks->replication != 0 ? ks->replication : NODE_REPLICATION_MAJORITY;
+        uint32_t l = ks->consistency != 0 ? ks->consistency : NODE_CONSISTENCY_LINEARIZABLE;
+        buf_appendf(&text, " replication=%s consistency=%s\n", repl[r], level[l]);
     }
     resp_put_bulk(&c->out, text.data, text.len);
     buf_deinit(&text);

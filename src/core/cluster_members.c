@@ -46,6 +46,9 @@ static void cluster_book_learn(struct node *node, uint32_t id, const char *addr)
     }
     if (slot == NODE_PEERS_MAX) return; /* cannot happen: members <= RAFT_NODES_MAX */
     if (slot == c->peer_count) c->peer_count++;
+    struct cluster_fault *f = &node->cluster->fault; /* no fault inherited from a slot's past */
+    f->drop_pct[slot] = 0;
+    f->delay_ms[slot] = 0;
     c->peers[slot].id = id;
     snprintf(c->peers[slot].addr, sizeof(c->peers[slot].addr), "%s", addr);
 }
@@ -104,15 +107,45 @@ static void cluster_members_list(struct node *node, struct client *c) {
     buf_deinit(&text);
 }
 
-/* HOST:PORT in printable text without spaces, short enough for the configuration. */
+/* A dotted IPv4 address: four numbers 0..255. */
+static bool cluster_ipv4_ok(const uint8_t *p, size_t n) {
+    int parts = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned value = 0;
+        size_t digits = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 4) {
+            value = value * 10 + (unsigned)(p[i++] - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || value > 255) return false;
+        parts++;
+        if (i < n && (p[i++] != '.' || i == n)) return false;
+    }
+    return parts == 4;
+}
+
+/* What the peer links can connect to (net/peer.c): a numeric IPv4 address or a bracketed
+ * IPv6 one, a colon and a port 1..65535, short enough for the configuration. */
 static bool cluster_addr_ok(const struct resp_arg *a) {
     if (a->bytes < 3 || a->bytes >= RAFT_ADDR_BYTES_MAX) return false;
-    bool colon = false;
-    for (size_t i = 0; i < a->bytes; i++) {
-        if (a->data[i] <= ' ' || a->data[i] > '~') return false;
-        if (a->data[i] == ':') colon = true;
+    size_t colon = a->bytes;
+    while (colon > 0 && a->data[colon - 1] != ':') colon--;
+    if (colon == 0 || colon == a->bytes || a->bytes - colon > 5) return false;
+    unsigned port = 0;
+    for (size_t i = colon; i < a->bytes; i++) {
+        if (a->data[i] < '0' || a->data[i] > '9') return false;
+        port = port * 10 + (unsigned)(a->data[i] - '0');
     }
-    return colon && a->data[a->bytes - 1] != ':';
+    if (port == 0 || port > 65535) return false;
+    size_t host = colon - 1;
+    if (a->data[0] == '[') { /* [v6]: hex digits and colons (checked again when linking) */
+        if (host < 3 || a->data[host - 1] != ']') return false;
+        for (size_t i = 1; i < host - 1; i++)
+            if (a->data[i] == 0 || !strchr("0123456789abcdefABCDEF:.", a->data[i])) return false;
+        return true;
+    }
+    return cluster_ipv4_ok(a->data, host);
 }
 
 static const char *cluster_change_error(int rc) {
@@ -178,8 +211,8 @@ void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
             return;
         }
         if (!cluster_addr_ok(&argv[3])) {
-            resp_put_errorf(&c->out, "ERR the address must be HOST:PORT, at most %d bytes",
-                            RAFT_ADDR_BYTES_MAX - 1);
+            resp_put_errorf(&c->out, "ERR the address must be a numeric IP and port, as the node's "
+                                     "peer-listen (e.g. 127.0.0.1:8004 or [::1]:8004)");
             return;
         }
         memcpy(addr, argv[3].data, argv[3].bytes);

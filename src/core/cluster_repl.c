@@ -119,6 +119,15 @@ static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
     buf_append(s->keys, key->data, key->bytes);
 }
 
+/* Commands whose reply lists a set or hash in its table's order: the overlay's copy is
+ * laid out differently from the applied db, so their early reply could differ. */
+static bool cluster_reply_is_ordered(const struct cmd_spec *spec) {
+    static const char *const names[] = {"smembers", "hgetall", "hkeys", "hvals"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(spec->name, names[i]) == 0) return true;
+    return false;
+}
+
 /* What a command list asks of replication. Keys are scanned in reads too: a transaction
  * can run on the overlay only if every key it names is a leader-mode one (the overlay
  * follows nothing else) and no command of it is keyless (DBSIZE, FLUSHALL...). */
@@ -146,6 +155,7 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
         if (spec == NULL) continue;
         scan.writing = (spec->flags & CMD_WRITE) != 0;
         out->writes = out->writes || scan.writing;
+        if (cluster_reply_is_ordered(spec)) out->speculable = false;
         if (spec->key_first <= 0 && spec->fn != NULL) {
             out->speculable = false;
             if (scan.writing) out->keyless = true;
@@ -404,7 +414,10 @@ void cluster_repl_info(struct node *node, struct buf *out) {
                 (unsigned long long)node->cluster->keyspaces_index);
     for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
         const struct node_keyspace *ks = &node->config.keyspaces[i];
-        uint32_t level = ks->consistency <= NODE_CONSISTENCY_STALE ? ks->consistency : 0;
+        uint32_t level = ks->consistency >= NODE_CONSISTENCY_LINEARIZABLE &&
+                                 ks->consistency <= NODE_CONSISTENCY_STALE
+                             ? ks->consistency
+                             : NODE_CONSISTENCY_LINEARIZABLE;
         buf_appendf(out, "keyspace_%s:mode=cp,replication=%s,consistency=%s\r\n", ks->name,
                     cluster_mode_name(ks->replication), levels[level]);
     }

@@ -243,7 +243,7 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
     struct cluster_list_mode lm;
     cluster_list_mode(node, list, bytes, &lm, &cl->spec.keys);
     if (lm.mode == NODE_REPLICATION_ALL && cluster_refuse_all(node, &o)) return;
-    uint64_t ts = cluster_wall_ms(node);
+    uint64_t ts = cluster_entry_ms(node);
     struct buf entry;
     buf_init(&entry);
     buf_append_byte(&entry, CLUSTER_ENTRY_COMMANDS);

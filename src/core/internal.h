@@ -31,9 +31,11 @@
 #define NODE_WAL_RESERVE_SLACK 4096
 
 #define CLUSTER_SNAPSHOT_ENTRIES                                                                   \
-    100000                         /* applied entries between two snapshots; a tenth of            \
-                                    * that is kept before one for followers a bit behind */
-#define CLUSTER_SWEEP_MS 100       /* leader: how often expired keys are swept */
+    100000                   /* applied entries between two snapshots; a tenth of                  \
+                              * that is kept before one for followers a bit behind */
+#define CLUSTER_SWEEP_MS 100 /* leader: how often expired keys are swept */
+/* Leader mode: how long a deposed leader keeps an early-answered write to learn its fate. */
+#define CLUSTER_ACKED_KEEP_MS 60000
 #define CLUSTER_WAITS_MAX 100000   /* requests waiting on Raft at once */
 #define CLUSTER_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
 /* WATCH: slots of the table of changed keys (8 bytes each); keys share a slot by hash, so
@@ -148,6 +150,7 @@ struct cluster {
     uint64_t applied;
     uint64_t snapshot_index;
     uint64_t last_sweep_ms;
+    uint64_t last_entry_ms; /* the newest time stamped on an entry this node proposed */
     bool sync_in_flight;
     bool save_requested;     /* SAVE / BGSAVE: snapshot at the next chance */
     bool proposals_deferred; /* proposals appended this batch, not yet sent */
@@ -367,6 +370,7 @@ void cluster_consistency_command(struct node *node, struct client *c, uint32_t a
                                  const struct resp_arg *argv);
 /* Internal to cluster*.c */
 uint64_t cluster_wall_ms(const struct node *node); /* this node's clock (FAULT CLOCK skews) */
+uint64_t cluster_entry_ms(struct node *node);      /* an entry's stamp: never goes back */
 /* raft_step, then the caller's contract: persist now, hold messages and applies. */
 int cluster_raft_step(struct node *node, struct raft_event *ev, struct raft_effects *e);
 void cluster_sends_done(struct node *node);
@@ -411,6 +415,7 @@ bool cluster_keyspaces_decode(const uint8_t *p, size_t bytes, struct node_keyspa
 void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, uint64_t index);
 int cluster_keyspaces_propose(struct node *node, uint64_t *index);
 void cluster_keyspaces_tick(struct node *node);
+void cluster_keyspaces_recovered(struct node *node, const struct raft_entry *entries, size_t count);
 void cluster_save_command(struct node *node, struct client *c, bool background);
 bool cluster_cmd_on_leader(struct node *node, struct client *c, const char *what);
 void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t argc,

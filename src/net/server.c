@@ -332,12 +332,14 @@ static void server_effects(struct server *s, const struct node_effects *eff) {
     /* Payloads go out before a sync starts: the core emits a message only once what it
      * promises (a vote, an acknowledgement) is durable, so order against this batch's
      * sync does not matter, and a leader's appends overlap its own fsync (Raft §10.2.1). */
-    if (eff->members != NULL && s->peers != NULL)
-        peer_set_update(s->peers, eff->members, eff->member_count);
     for (size_t i = 0; i < eff->peer_send_count; i++) {
         const struct node_peer_send *ps = &eff->peer_sends[i];
         if (s->peers != NULL) peer_set_send(s->peers, ps->to, ps->data, ps->bytes);
     }
+    /* After this batch's sends: a new member's first messages wait for its next batch,
+     * but a member leaving still gets what was meant for it. */
+    if (eff->members != NULL && s->peers != NULL)
+        peer_set_update(s->peers, eff->members, eff->member_count);
     for (size_t i = 0; i < eff->close_count; i++) {
         struct conn *c = server_conn(s, eff->close_clients[i]);
         if (c != NULL) c->close_wanted = true;

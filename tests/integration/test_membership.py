@@ -51,8 +51,9 @@ def test_add_a_joining_node_then_remove_a_follower_and_the_leader(make_cluster, 
     with client(leader) as c:
         with pytest.raises(redis.ResponseError, match="already a member"):
             c.execute_command("CLUSTER", "ADD", 1, "127.0.0.1:1")
-        with pytest.raises(redis.ResponseError, match="HOST:PORT"):
-            c.execute_command("CLUSTER", "ADD", 4, "no-port")
+        for bad in ("no-port", "localhost:8004", "127.0.0.1:0", "300.0.0.1:80", "1.2.3:80"):
+            with pytest.raises(redis.ResponseError, match="numeric IP and port"):
+                c.execute_command("CLUSTER", "ADD", 4, bad)
         assert c.execute_command("CLUSTER", "ADD", 4, f"127.0.0.1:{new.peer_port}") == "OK"
     follower = next(n for n in cluster.nodes if n is not leader)
     with client(follower) as c:

@@ -702,6 +702,16 @@ static void test_cluster_watch_refuses_garbled_conditions_from_a_peer(void **sta
                         "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
 }
 
+/* SAVE before anything is applied has nothing to save (it once tripped an assertion). */
+static void test_cluster_save_before_anything_applied_is_harmless(void **state) {
+    struct c *t = *state;
+    assert_string_equal(c_call(t, 0, "SAVE\r\n", 0), "+OK\r\n");
+    assert_string_equal(c_call(t, 0, "BGSAVE\r\n", 0), "+Background saving started\r\n");
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_string_equal(c_call(t, leader, "SET a 1\r\nSAVE\r\n", 200), "+OK\r\n+OK\r\n");
+}
+
 /* The agreed keyspace table round trips; anything malformed is refused whole. */
 static void test_cluster_keyspace_table_round_trips_and_refuses_garbage(void **state) {
     (void)state;
@@ -765,6 +775,7 @@ int main(void) {
         T(test_cluster_watch_survives_a_leader_change),
         T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
         cmocka_unit_test(test_cluster_keyspace_table_round_trips_and_refuses_garbage),
+        T(test_cluster_save_before_anything_applied_is_harmless),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
