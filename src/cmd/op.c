@@ -143,7 +143,9 @@ static bool op_read(struct op_reader *r, struct op_view *v) {
         v->offset = op_reader_u64(r);
         v->value = op_reader_str(r, &v->value_bytes);
         v->expire_ms = op_reader_u64(r);
-        if (v->offset > OP_KEY_BYTES_MAX) r->bad = true;
+        /* The string it leaves must fit the db's limit (a fuzzed op once did not). */
+        if (v->offset > DB_VALUE_BYTES_MAX || v->value_bytes > DB_VALUE_BYTES_MAX - v->offset)
+            r->bad = true;
         break;
     case OP_DEL:
     case OP_FLUSHALL:

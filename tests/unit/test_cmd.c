@@ -300,6 +300,16 @@ static void test_op_validate_rejects_truncated_and_unknown_ops(void **state) {
     assert_int_equal(op_validate(bad, sizeof(bad), &msg), ERR_CORRUPT);
     uint8_t huge_list[] = {OP_SADD, 1, 0, 0, 0, 'k', 0xff, 0xff, 0xff, 0x7f};
     assert_int_equal(op_validate(huge_list, sizeof(huge_list), &msg), ERR_CORRUPT);
+    /* A SETRANGE whose string would pass the db's limit (found by fuzz_op). */
+    struct buf op;
+    buf_init(&op);
+    op_put_setrange(&op, (const uint8_t *)"k", 1, DB_VALUE_BYTES_MAX, (const uint8_t *)"x", 1, 0);
+    assert_int_equal(op_validate(op.data, op.len, &msg), ERR_CORRUPT);
+    buf_clear(&op);
+    op_put_setrange(&op, (const uint8_t *)"k", 1, DB_VALUE_BYTES_MAX - 1, (const uint8_t *)"x", 1,
+                    0);
+    assert_int_equal(op_validate(op.data, op.len, &msg), 0);
+    buf_deinit(&op);
 }
 
 static void test_cmd_table_is_sorted_and_arity_checked(void **state) {
