@@ -306,6 +306,31 @@ static int cluster_up_check(const struct cluster_args *a) {
     return 0;
 }
 
+/* DIR/cluster.txt, in id order, replaced whole (written aside, then renamed). */
+static int cluster_write_layout(const char *dir, const struct cluster_member *m, uint32_t count) {
+    char path[CLUSTER_PATH_BYTES_MAX];
+    char tmp[CLUSTER_PATH_BYTES_MAX + 8];
+    snprintf(path, sizeof(path), "%s/cluster.txt", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        fprintf(stderr, "capkv: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    for (uint32_t id = 1, done = 0; done < count; id++) { /* in id order */
+        for (uint32_t i = 0; i < count; i++) {
+            if (m[i].id != id) continue;
+            fprintf(f, "%u %s %s\n", m[i].id, m[i].client, m[i].peer);
+            done++;
+        }
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "capkv: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* DIR/options.txt: the settings `cluster up` gave every node, for nodes added later. */
 static int cluster_write_options(const struct cluster_args *a) {
     char path[CLUSTER_PATH_BYTES_MAX];
@@ -378,16 +403,7 @@ static int cluster_up_prepare(const struct cluster_args *a, struct cluster_membe
             return -1;
         }
     }
-    char path[CLUSTER_PATH_BYTES_MAX];
-    snprintf(path, sizeof(path), "%s/cluster.txt", a->dir);
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        fprintf(stderr, "capkv: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    for (uint32_t i = 0; i < a->nodes; i++)
-        fprintf(f, "%u %s %s\n", m[i].id, m[i].client, m[i].peer);
-    if (fclose(f) != 0) return -1;
+    if (cluster_write_layout(a->dir, m, (uint32_t)a->nodes) != 0) return -1;
     return cluster_write_options(a);
 }
 
@@ -518,30 +534,6 @@ static const struct cluster_member *cluster_target(const struct cluster_args *a,
     }
     fprintf(stderr, "capkv: %s\n", a->node != 0 ? "no such node" : "no node is leader now");
     return NULL;
-}
-
-static int cluster_write_layout(const char *dir, const struct cluster_member *m, uint32_t count) {
-    char path[CLUSTER_PATH_BYTES_MAX];
-    char tmp[CLUSTER_PATH_BYTES_MAX + 8];
-    snprintf(path, sizeof(path), "%s/cluster.txt", dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
-        fprintf(stderr, "capkv: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    for (uint32_t id = 1, done = 0; done < count; id++) { /* in id order */
-        for (uint32_t i = 0; i < count; i++) {
-            if (m[i].id != id) continue;
-            fprintf(f, "%u %s %s\n", m[i].id, m[i].client, m[i].peer);
-            done++;
-        }
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "capkv: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
 /* Polls the target's CLUSTER MEMBERS until server id is listed with `role` (or, role

@@ -73,19 +73,8 @@ static int64_t cluster_cmd_replicas(struct node *node, uint64_t index) {
     return count;
 }
 
-void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
-                          const struct resp_arg *argv) {
-    ASSERT(argc == 3);
-    int64_t replicas;
-    int64_t timeout;
-    if (!cmd_arg_i64(&argv[1], &replicas) || !cmd_arg_i64(&argv[2], &timeout)) {
-        resp_put_error(&c->out, "ERR value is not an integer or out of range");
-        return;
-    }
-    if (timeout < 0) {
-        resp_put_error(&c->out, "ERR timeout is negative");
-        return;
-    }
+/* WAIT replicas timeout (parsed and checked by conn.c). */
+void cluster_wait_command(struct node *node, struct client *c, int64_t replicas, int64_t timeout) {
     struct cluster *cl = node->cluster;
     if (!cluster_cmd_on_leader(node, c, "WAIT counts replicas on the leader")) return;
     int64_t have = cluster_cmd_replicas(node, c->last_write_index);

@@ -319,7 +319,8 @@ static void conn_save(struct node *node, struct client *c, bool background) {
         resp_put_simple(&c->out, "OK");
 }
 
-static void conn_wait(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+static void conn_wait(struct node *node, struct client *c, uint32_t argc,
+                      const struct resp_arg *argv) {
     int64_t replicas;
     int64_t timeout;
     ASSERT(argc == 3);
@@ -329,6 +330,10 @@ static void conn_wait(struct client *c, uint32_t argc, const struct resp_arg *ar
     }
     if (timeout < 0) {
         resp_put_error(&c->out, "ERR timeout is negative");
+        return;
+    }
+    if (node->cluster != NULL) {
+        cluster_wait_command(node, c, replicas, timeout);
         return;
     }
     /* A single node has no replicas to wait for: Redis answers 0 at once too. */
@@ -391,10 +396,7 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         conn_save(node, c, true);
         return;
     case CMD_CORE_WAIT:
-        if (node->cluster != NULL)
-            cluster_wait_command(node, c, argc, argv);
-        else
-            conn_wait(c, argc, argv);
+        conn_wait(node, c, argc, argv);
         return;
     case CMD_CORE_CLUSTER:
         cluster_command(node, c, argc, argv);

@@ -359,8 +359,7 @@ void cluster_client_closed(struct node *node, struct client *c);
 void cluster_info(struct node *node, struct buf *out);
 void cluster_command(struct node *node, struct client *c, uint32_t argc,
                      const struct resp_arg *argv);
-void cluster_wait_command(struct node *node, struct client *c, uint32_t argc,
-                          const struct resp_arg *argv);
+void cluster_wait_command(struct node *node, struct client *c, int64_t replicas, int64_t timeout);
 /* WAIT: answers the waits whose replica count is reached (or, at_deadline, all due). */
 void cluster_check_replica_waits(struct node *node);
 /* Used by cluster_cmd.c. */
