@@ -9,6 +9,10 @@
 # leader (whose early replies must equal the applied ones; its lost acknowledged writes are
 # counted), SIM_NODE_RUN_MS virtual ms each (20000).
 # A regression line whose replication is "node" replays with --core node.
+# SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
+# be compared seed by seed (a change of structure must leave every hash as it was):
+# sim/trace-hashes.txt holds them as of the last structural baseline;
+# SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u
 cd "$(dirname "$0")/.."
 SIM=${CAPKV_SIM:-${BUILD:-build}/capkv-sim}
@@ -20,11 +24,18 @@ failed=0
 failing=""
 node_seeds=${SIM_NODE_SEEDS:-200}
 node_run_ms=${SIM_NODE_RUN_MS:-20000}
+sim_hashes() { # label, output of a run: "seed N: ... trace=H" lines
+    [ -n "${SIM_HASHES:-}" ] || return 0
+    printf '%s\n' "$2" | sed -n "s/^seed \([0-9]*\): .* trace=\([0-9a-f]*\)$/$1 \1 \2/p" \
+        >>"$SIM_HASHES"
+}
+[ -n "${SIM_HASHES:-}" ] && : >"$SIM_HASHES"
 run() { # label, capkv-sim arguments... (--run-ms may be given again: the last one wins)
     local label=$1
     shift
     local out
-    out=$("$SIM" --run-ms "$run_ms" "$@")
+    out=$("$SIM" --run-ms "$run_ms" --verbose "$@")
+    sim_hashes "$label" "$out"
     local line
     line=$(printf '%s\n' "$out" | tail -1)
     local p f
@@ -59,6 +70,7 @@ while read -r seed nodes repl ms _; do
     case "$seed" in ''|'#'*) continue ;; esac
     if [ "$repl" = node ]; then mode=(--core node); else mode=(--replication "$repl"); fi
     out=$("$SIM" --seed "$seed" --nodes "$nodes" "${mode[@]}" --run-ms "$ms")
+    sim_hashes "regression-$nodes-$repl" "$out"
     if printf '%s\n' "$out" | grep -q "^seed $seed: ok"; then
         passed=$((passed + 1))
     else
