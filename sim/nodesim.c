@@ -73,12 +73,12 @@ static void nodesim_config(struct nodesim_world *w) {
      * the seed, not a prng, so the fault schedules stay what they were. */
     c->snapshot_entries = 40 + w->options.seed % 400;
     if (w->options.replication != 0) { /* one keyspace holding every key */
-        struct node_keyspace *ks = &c->keyspaces[0];
+        struct keyspace *ks = &c->keyspaces[0];
         snprintf(ks->name, sizeof(ks->name), "%s", "all");
         ks->match_count = 1;
         snprintf(ks->match[0], sizeof(ks->match[0]), "%s", "*");
-        ks->replication = (enum node_replication)w->options.replication;
-        ks->consistency = NODE_CONSISTENCY_LINEARIZABLE;
+        ks->replication = (enum keyspace_replication)w->options.replication;
+        ks->consistency = KEYSPACE_CONSISTENCY_LINEARIZABLE;
         c->keyspace_count = 1;
     }
 }
@@ -391,7 +391,7 @@ static void nodesim_lincheck(struct nodesim_world *w) {
     int rc = lincheck_check(&w->history, NULL, &r);
     w->stats->lincheck = rc == 0 ? r.verdict : LINCHECK_UNKNOWN;
     FILE *out = w->options.report;
-    bool strict = w->options.replication != NODE_REPLICATION_LEADER;
+    bool strict = w->options.replication != KEYSPACE_REPLICATION_LEADER;
     if (rc == 0 && r.verdict == LINCHECK_NOT_LINEARIZABLE && strict) {
         if (out != NULL) {
             fprintf(out, "lincheck: key %s not linearizable; longest linearizable prefix:\n",

@@ -30,7 +30,7 @@ struct nodesim_options {
     uint64_t run_ms;            /* 0: NODESIM_RUN_MS_DEFAULT */
     bool expiry;                /* also SET eK v PX small on keys outside the lincheck history */
     uint64_t wal_segment_bytes; /* 0: 256 KiB */
-    int replication;            /* enum node_replication of every key; 0: majority */
+    int replication;            /* enum keyspace_replication of every key; 0: majority */
     FILE *trace;                /* every event as a line; NULL: none */
     FILE *report;               /* a failure's explanation and last trace lines; NULL: none */
 };

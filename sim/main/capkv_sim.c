@@ -133,8 +133,8 @@ static int capkv_sim_run_node(const struct capkv_sim_args *a, struct sim_stats *
     o.node_count = a->sim.node_count;
     o.run_ms = a->sim.run_ms == SIM_RUN_MS_DEFAULT ? NODESIM_RUN_MS_DEFAULT : a->sim.run_ms;
     o.expiry = a->expiry;
-    if (a->sim.replication == SIM_REPLICATION_LEADER) o.replication = NODE_REPLICATION_LEADER;
-    if (a->sim.replication == SIM_REPLICATION_ALL) o.replication = NODE_REPLICATION_ALL;
+    if (a->sim.replication == SIM_REPLICATION_LEADER) o.replication = KEYSPACE_REPLICATION_LEADER;
+    if (a->sim.replication == SIM_REPLICATION_ALL) o.replication = KEYSPACE_REPLICATION_ALL;
     o.wal_segment_bytes = a->wal_segment_bytes;
     o.trace = a->sim.trace;
     o.report = a->sim.report;

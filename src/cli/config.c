@@ -169,7 +169,7 @@ struct config_ini_ctx {
     "mode = cp"
 
 /* The keyspace named name, added (in file order) if new. */
-static int config_keyspace(struct config_values *v, const char *name, struct node_keyspace **out,
+static int config_keyspace(struct config_values *v, const char *name, struct keyspace **out,
                            struct errmsg *msg) {
     for (uint32_t i = 0; i < v->keyspace_count; i++) {
         if (strcmp(v->keyspaces[i].name, name) == 0) {
@@ -177,14 +177,14 @@ static int config_keyspace(struct config_values *v, const char *name, struct nod
             return 0;
         }
     }
-    if (name[0] == '\0' || strlen(name) >= NODE_KEYSPACE_TEXT_BYTES_MAX) {
+    if (name[0] == '\0' || strlen(name) >= KEYSPACE_TEXT_BYTES_MAX) {
         return errmsg_set(msg, ERR_CONFIG, "keyspace name must be 1 to %d bytes",
-                          NODE_KEYSPACE_TEXT_BYTES_MAX - 1);
+                          KEYSPACE_TEXT_BYTES_MAX - 1);
     }
-    if (v->keyspace_count == NODE_KEYSPACES_MAX) {
-        return errmsg_set(msg, ERR_CONFIG, "more than %d keyspaces", NODE_KEYSPACES_MAX);
+    if (v->keyspace_count == KEYSPACES_MAX) {
+        return errmsg_set(msg, ERR_CONFIG, "more than %d keyspaces", KEYSPACES_MAX);
     }
-    struct node_keyspace *k = &v->keyspaces[v->keyspace_count++];
+    struct keyspace *k = &v->keyspaces[v->keyspace_count++];
     memset(k, 0, sizeof(*k));
     snprintf(k->name, sizeof(k->name), "%s", name);
     *out = k;
@@ -192,7 +192,7 @@ static int config_keyspace(struct config_values *v, const char *name, struct nod
 }
 
 /* "pay:*, acct:*" -> the keyspace's globs (spaces around commas ignored). */
-static int config_keyspace_match(struct node_keyspace *k, const char *value, struct errmsg *msg) {
+static int config_keyspace_match(struct keyspace *k, const char *value, struct errmsg *msg) {
     k->match_count = 0;
     const char *p = value;
     for (;;) {
@@ -202,13 +202,13 @@ static int config_keyspace_match(struct node_keyspace *k, const char *value, str
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
         if (len == 0)
             return errmsg_set(msg, ERR_CONFIG, "keyspace %s: empty glob in match", k->name);
-        if (len >= NODE_KEYSPACE_TEXT_BYTES_MAX) {
+        if (len >= KEYSPACE_TEXT_BYTES_MAX) {
             return errmsg_set(msg, ERR_CONFIG, "keyspace %s: glob longer than %d bytes", k->name,
-                              NODE_KEYSPACE_TEXT_BYTES_MAX - 1);
+                              KEYSPACE_TEXT_BYTES_MAX - 1);
         }
-        if (k->match_count == NODE_KEYSPACE_MATCHES_MAX) {
+        if (k->match_count == KEYSPACE_MATCHES_MAX) {
             return errmsg_set(msg, ERR_CONFIG, "keyspace %s: more than %d globs in match", k->name,
-                              NODE_KEYSPACE_MATCHES_MAX);
+                              KEYSPACE_MATCHES_MAX);
         }
         memcpy(k->match[k->match_count], p, len);
         k->match[k->match_count][len] = '\0';
@@ -218,20 +218,23 @@ static int config_keyspace_match(struct node_keyspace *k, const char *value, str
     }
 }
 
-static int config_keyspace_set(struct node_keyspace *k, const char *name, const char *value,
+static int config_keyspace_set(struct keyspace *k, const char *name, const char *value,
                                struct errmsg *msg) {
     if (strcmp(name, "match") == 0) return config_keyspace_match(k, value, msg);
     if (strcmp(name, "mode") == 0) {
-        if (strcmp(value, "cp") == 0) return 0;
+        if (strcmp(value, "cp") == 0) {
+            k->mode = KEYSPACE_MODE_CP;
+            return 0;
+        }
         if (strcmp(value, "ap") == 0)
             return errmsg_set(msg, ERR_CONFIG, CONFIG_AP_REFUSAL, k->name);
         return errmsg_set(msg, ERR_CONFIG, "keyspace %s: mode must be cp or ap, not '%s'", k->name,
                           value);
     }
     if (strcmp(name, "replication") == 0) {
-        k->replication = strcmp(value, "majority") == 0 ? NODE_REPLICATION_MAJORITY
-                         : strcmp(value, "all") == 0    ? NODE_REPLICATION_ALL
-                         : strcmp(value, "leader") == 0 ? NODE_REPLICATION_LEADER
+        k->replication = strcmp(value, "majority") == 0 ? KEYSPACE_REPLICATION_MAJORITY
+                         : strcmp(value, "all") == 0    ? KEYSPACE_REPLICATION_ALL
+                         : strcmp(value, "leader") == 0 ? KEYSPACE_REPLICATION_LEADER
                                                         : 0;
         if (k->replication != 0) return 0;
         return errmsg_set(msg, ERR_CONFIG,
@@ -239,9 +242,9 @@ static int config_keyspace_set(struct node_keyspace *k, const char *name, const 
                           k->name, value);
     }
     if (strcmp(name, "consistency") == 0) {
-        k->consistency = strcmp(value, "linearizable") == 0 ? NODE_CONSISTENCY_LINEARIZABLE
-                         : strcmp(value, "lease") == 0      ? NODE_CONSISTENCY_LEASE
-                         : strcmp(value, "stale") == 0      ? NODE_CONSISTENCY_STALE
+        k->consistency = strcmp(value, "linearizable") == 0 ? KEYSPACE_CONSISTENCY_LINEARIZABLE
+                         : strcmp(value, "lease") == 0      ? KEYSPACE_CONSISTENCY_LEASE
+                         : strcmp(value, "stale") == 0      ? KEYSPACE_CONSISTENCY_STALE
                                                             : 0;
         if (k->consistency != 0) return 0;
         return errmsg_set(msg, ERR_CONFIG,
@@ -270,7 +273,7 @@ static int config_ini_set(struct config_values *v, const char *section, const ch
     if (strncmp(section, "keyspace ", 9) == 0) {
         const char *ks = section + 9;
         while (*ks == ' ') ks++;
-        struct node_keyspace *k = NULL;
+        struct keyspace *k = NULL;
         int rc = config_keyspace(v, ks, &k, msg);
         return rc != 0 ? rc : config_keyspace_set(k, name, value, msg);
     }
@@ -289,7 +292,7 @@ static int config_ini_entry(void *user, const char *section, const char *name, c
 /* Defaults for what a keyspace left out; "default" matches everything unless told. */
 static int config_keyspaces_finish(struct config_values *v, const char *path, struct errmsg *msg) {
     for (uint32_t i = 0; i < v->keyspace_count; i++) {
-        struct node_keyspace *k = &v->keyspaces[i];
+        struct keyspace *k = &v->keyspaces[i];
         if (k->match_count == 0 && strcmp(k->name, "default") == 0) {
             snprintf(k->match[0], sizeof(k->match[0]), "*");
             k->match_count = 1;
@@ -298,8 +301,8 @@ static int config_keyspaces_finish(struct config_values *v, const char *path, st
             return errmsg_set(msg, ERR_CONFIG, "%s: [keyspace %s] has no match = GLOB,...", path,
                               k->name);
         }
-        if (k->replication == 0) k->replication = NODE_REPLICATION_MAJORITY;
-        if (k->consistency == 0) k->consistency = NODE_CONSISTENCY_LINEARIZABLE;
+        if (k->replication == 0) k->replication = KEYSPACE_REPLICATION_MAJORITY;
+        if (k->consistency == 0) k->consistency = KEYSPACE_CONSISTENCY_LINEARIZABLE;
     }
     return 0;
 }
@@ -474,7 +477,7 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->node.request_timeout_ms = v->request_timeout;
     o->node.enable_faults = strcmp(v->enable_faults, "yes") == 0;
     o->node.join = strcmp(v->join, "yes") == 0;
-    ASSERT(v->keyspace_count <= NODE_KEYSPACES_MAX);
+    ASSERT(v->keyspace_count <= KEYSPACES_MAX);
     o->node.keyspace_count = v->keyspace_count;
     memcpy(o->node.keyspaces, v->keyspaces, sizeof(v->keyspaces[0]) * v->keyspace_count);
     return 0;

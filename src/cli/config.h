@@ -35,7 +35,7 @@ struct config_values {
     unsigned long long request_timeout;
     /* [keyspace NAME] sections, in file order. */
     uint32_t keyspace_count;
-    struct node_keyspace keyspaces[NODE_KEYSPACES_MAX];
+    struct keyspace keyspaces[KEYSPACES_MAX];
 };
 
 void config_defaults(struct config_values *v);

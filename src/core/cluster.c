@@ -31,7 +31,7 @@ static void cluster_warn(void *ctx, const char *text) {
     node_trace(node, "warning: %s", text);
 }
 
-static void cluster_fatal(struct node *node, int code, const char *what, const char *text) {
+void cluster_fatal(struct node *node, int code, const char *what, const char *text) {
     if (node->fatal != 0) return;
     node->fatal = code;
     snprintf(node->fatal_text, sizeof(node->fatal_text), "%s: %.200s", what, text);
@@ -251,9 +251,9 @@ static void cluster_finish_covered(struct node *node, uint64_t index) {
         struct cluster_wait *next = w->next;
         if (w->kind == CLUSTER_WAIT_PROPOSAL && w->index <= index) {
             if (!w->spec_acked)
-                resp_put_error(cluster_origin_out(node, &w->origin),
-                               "TIMEOUT this node lost leadership and caught up from a snapshot: "
-                               "the write may or may not have been applied");
+                errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TIMEOUT,
+                              "this node lost leadership and caught up from a snapshot: "
+                              "the write may or may not have been applied");
             cluster_wait_finish(node, w);
         }
         w = next;
@@ -366,7 +366,7 @@ static int cluster_take_snapshot(struct node *node) {
     if (cl->keyspaces_index != 0) {
         buf_append_u32le(&blob, CLUSTER_BLOB_KEYSPACES);
         buf_append_u32le(&blob, 0);
-        cluster_keyspaces_encode(node->config.keyspaces, node->config.keyspace_count, &blob);
+        keyspace_table_encode(node->config.keyspaces, node->config.keyspace_count, &blob);
         base_store_u32le(blob.data + 4, (uint32_t)(blob.len - 8));
     }
     uint64_t cursor = 0;
@@ -409,7 +409,7 @@ static struct buf *cluster_apply_out(struct node *node, struct cluster_wait *w) 
         buf_clear(&cl->spec.check);
         return &cl->spec.check;
     }
-    if (w->repl == NODE_REPLICATION_ALL) {
+    if (w->repl == KEYSPACE_REPLICATION_ALL) {
         buf_clear(&w->request);
         return &w->request;
     }
@@ -454,9 +454,8 @@ static void cluster_apply(struct node *node, uint64_t index, uint64_t term, uint
     if (w->term != term) {
         /* Another leader's entry took this index: ours was never applied. */
         if (w->spec_acked) cl->spec.acked_lost++;
-        resp_put_error(cluster_origin_out(node, &w->origin),
-                       "TRYAGAIN the write was dropped by a leader change and not applied; "
-                       "retry it");
+        errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TRYAGAIN,
+                      "the write was dropped by a leader change and not applied; retry it");
     } else if (w->spec_acked && (w->request.len != cl->spec.check.len ||
                                  memcmp(w->request.data, cl->spec.check.data, w->request.len))) {
         cl->spec.mismatches++;
@@ -464,7 +463,7 @@ static void cluster_apply(struct node *node, uint64_t index, uint64_t term, uint
                    "warning: leader-mode reply for entry %llu differed from the applied "
                    "one",
                    (unsigned long long)index);
-    } else if (w->repl == NODE_REPLICATION_ALL && w->origin.client_id + w->origin.peer != 0) {
+    } else if (w->repl == KEYSPACE_REPLICATION_ALL && w->origin.client_id + w->origin.peer != 0) {
         w->kind = CLUSTER_WAIT_ALL; /* answered once every voter holds it */
         cluster_check_replica_waits(node);
         return;
@@ -688,29 +687,29 @@ static void cluster_reply_deadline(struct node *node, struct cluster_wait *w) {
     struct buf *out = cluster_origin_out(node, &w->origin);
     unsigned long long ms = (unsigned long long)node->config.request_timeout_ms;
     if (w->writes) {
-        resp_put_errorf(out,
-                        "TIMEOUT no majority confirmed the write within %llu ms: it may "
-                        "or may not have been applied",
-                        ms);
+        errcode_reply(out, ERRCODE_TIMEOUT,
+                      "no majority confirmed the write within %llu ms: it may "
+                      "or may not have been applied",
+                      ms);
     } else {
-        resp_put_errorf(out,
-                        "NOQUORUM could not confirm this read with a majority within "
-                        "%llu ms: this node is cut off from the leader or the leader from a "
-                        "majority",
-                        ms);
+        errcode_reply(out, ERRCODE_NOQUORUM,
+                      "could not confirm this read with a majority within "
+                      "%llu ms: this node is cut off from the leader or the leader from a "
+                      "majority",
+                      ms);
     }
 }
 
 static void cluster_reply_orphaned(struct node *node, struct cluster_wait *w) {
     struct buf *out = cluster_origin_out(node, &w->origin);
     if (w->writes) {
-        resp_put_errorf(out,
-                        "TIMEOUT leader %u went away before answering: the write may or "
-                        "may not have been applied",
-                        w->forwarded_to);
+        errcode_reply(out, ERRCODE_TIMEOUT,
+                      "leader %u went away before answering: the write may or "
+                      "may not have been applied",
+                      w->forwarded_to);
     } else {
-        resp_put_errorf(out, "TRYAGAIN leader %u went away before answering the read; retry",
-                        w->forwarded_to);
+        errcode_reply(out, ERRCODE_TRYAGAIN, "leader %u went away before answering the read; retry",
+                      w->forwarded_to);
     }
 }
 

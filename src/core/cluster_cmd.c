@@ -98,18 +98,18 @@ static void cluster_check_all_wait(struct node *node, struct cluster_wait *w) {
         struct buf *out = cluster_origin_out(node, &w->origin);
         buf_append(out, w->request.data, w->request.len);
     } else if (!leader) {
-        resp_put_errorf(cluster_origin_out(node, &w->origin),
-                        "TIMEOUT replication = all: node %u lost leadership before every voter "
-                        "confirmed the write (a majority holds it, so it stays applied)",
-                        node->config.id);
+        errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TIMEOUT,
+                      "replication = all: node %u lost leadership before every voter "
+                      "confirmed the write (a majority holds it, so it stays applied)",
+                      node->config.id);
     } else if (w->deadline_ms <= cl->mono_ms) {
         char text[256];
         if (!cluster_all_unreachable(node, text, sizeof(text)))
             snprintf(text, sizeof(text), "%s", "a slow voter");
-        resp_put_errorf(cluster_origin_out(node, &w->origin),
-                        "TIMEOUT replication = all: a majority holds the write (so it stays "
-                        "applied), but %s did not confirm it within %llu ms",
-                        text, (unsigned long long)node->config.request_timeout_ms);
+        errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TIMEOUT,
+                      "replication = all: a majority holds the write (so it stays "
+                      "applied), but %s did not confirm it within %llu ms",
+                      text, (unsigned long long)node->config.request_timeout_ms);
     } else {
         return;
     }

@@ -182,7 +182,7 @@ static void cluster_members_change(struct node *node, struct client *c, struct r
     w->index = raft_last_index(cl->raft);
     w->term = raft_term(cl->raft);
     w->writes = true;
-    w->repl = NODE_REPLICATION_MAJORITY;
+    w->repl = KEYSPACE_REPLICATION_MAJORITY;
     resp_put_simple(&w->request, "OK");
 }
 

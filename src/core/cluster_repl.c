@@ -36,41 +36,30 @@
 
 #define SPEC_RECORD_HEADER 14
 
-const struct node_keyspace *cluster_keyspace_of(const struct node *node, const uint8_t *key,
-                                                size_t bytes) {
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        const struct node_keyspace *ks = &node->config.keyspaces[i];
-        for (uint32_t m = 0; m < ks->match_count; m++) {
-            const char *glob = ks->match[m];
-            if (util_glob_match((const uint8_t *)glob, strlen(glob), key, bytes)) return ks;
-        }
-    }
-    return NULL;
-}
-
-static enum node_replication cluster_key_mode(const struct node *node, const uint8_t *key,
+static enum keyspace_replication cluster_key_mode(const struct node *node, const uint8_t *key,
                                               size_t bytes) {
-    const struct node_keyspace *ks = cluster_keyspace_of(node, key, bytes);
-    return ks != NULL && ks->replication != 0 ? ks->replication : NODE_REPLICATION_MAJORITY;
+    const struct keyspace *ks =
+        keyspace_find(node->config.keyspaces, node->config.keyspace_count, key, bytes);
+    return ks != NULL && ks->replication != 0 ? ks->replication : KEYSPACE_REPLICATION_MAJORITY;
 }
 
 /* How strongly a mode protects a write: a list takes its strongest key's mode. */
-static int cluster_mode_rank(enum node_replication mode) {
+static int cluster_mode_rank(enum keyspace_replication mode) {
     switch (mode) {
-    case NODE_REPLICATION_LEADER:
+    case KEYSPACE_REPLICATION_LEADER:
         return 0;
-    case NODE_REPLICATION_ALL:
+    case KEYSPACE_REPLICATION_ALL:
         return 2;
     default:
         return 1;
     }
 }
 
-static enum node_replication cluster_strongest_mode(const struct node *node) {
-    enum node_replication mode = NODE_REPLICATION_MAJORITY;
+static enum keyspace_replication cluster_strongest_mode(const struct node *node) {
+    enum keyspace_replication mode = KEYSPACE_REPLICATION_MAJORITY;
     for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        if (node->config.keyspaces[i].replication == NODE_REPLICATION_ALL) {
-            mode = NODE_REPLICATION_ALL;
+        if (node->config.keyspaces[i].replication == KEYSPACE_REPLICATION_ALL) {
+            mode = KEYSPACE_REPLICATION_ALL;
         }
     }
     return mode;
@@ -78,19 +67,9 @@ static enum node_replication cluster_strongest_mode(const struct node *node) {
 
 bool cluster_spec_enabled(const struct node *node) {
     for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        if (node->config.keyspaces[i].replication == NODE_REPLICATION_LEADER) return true;
+        if (node->config.keyspaces[i].replication == KEYSPACE_REPLICATION_LEADER) return true;
     }
     return false;
-}
-
-/* Calls fn for every key a command names (Redis's first/last/step positions). */
-void cluster_command_keys(const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv,
-                          void (*fn)(void *, const struct resp_arg *), void *ctx) {
-    if (spec->key_first <= 0 || (uint32_t)spec->key_first >= argc) return;
-    uint32_t last = spec->key_last < 0 ? argc - 1 : (uint32_t)spec->key_last;
-    if (last >= argc) last = argc - 1;
-    uint32_t step = spec->key_step > 0 ? (uint32_t)spec->key_step : 1;
-    for (uint32_t i = (uint32_t)spec->key_first; i <= last; i += step) fn(ctx, &argv[i]);
 }
 
 struct cluster_mode_scan {
@@ -102,13 +81,13 @@ struct cluster_mode_scan {
 
 static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
     struct cluster_mode_scan *s = ctx;
-    enum node_replication mode = cluster_key_mode(s->node, key->data, key->bytes);
+    enum keyspace_replication mode = cluster_key_mode(s->node, key->data, key->bytes);
     if (s->writing) {
         if (!s->out->any_key || cluster_mode_rank(mode) > cluster_mode_rank(s->out->mode))
             s->out->mode = mode;
         s->out->any_key = true;
     }
-    if (mode != NODE_REPLICATION_LEADER) {
+    if (mode != KEYSPACE_REPLICATION_LEADER) {
         s->out->speculable = false; /* its value may be changed by entries not on the overlay */
         return;
     }
@@ -134,7 +113,7 @@ static bool cluster_reply_is_ordered(const struct cmd_spec *spec) {
 bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
                        struct cluster_list_mode *out, struct buf *keys) {
     memset(out, 0, sizeof(*out));
-    out->mode = NODE_REPLICATION_MAJORITY;
+    out->mode = KEYSPACE_REPLICATION_MAJORITY;
     out->speculable = true;
     if (keys != NULL) {
         buf_clear(keys);
@@ -160,11 +139,11 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
             out->speculable = false;
             if (scan.writing) out->keyless = true;
         }
-        cluster_command_keys(spec, argc, argv, cluster_mode_key, &scan);
+        keyspace_command_keys(spec, argc, argv, cluster_mode_key, &scan);
     }
     buf_deinit(&args);
     if (out->keyless) {
-        enum node_replication strongest = cluster_strongest_mode(node);
+        enum keyspace_replication strongest = cluster_strongest_mode(node);
         if (cluster_mode_rank(strongest) > cluster_mode_rank(out->mode) || !out->any_key)
             out->mode = strongest;
         out->leader_keys = out->leader_keys || cluster_spec_enabled(node);
@@ -394,11 +373,11 @@ void cluster_spec_release(struct node *node) {
     }
 }
 
-static const char *cluster_mode_name(enum node_replication mode) {
+static const char *cluster_mode_name(enum keyspace_replication mode) {
     switch (mode) {
-    case NODE_REPLICATION_ALL:
+    case KEYSPACE_REPLICATION_ALL:
         return "all";
-    case NODE_REPLICATION_LEADER:
+    case KEYSPACE_REPLICATION_LEADER:
         return "leader";
     default:
         return "majority";
@@ -413,11 +392,11 @@ void cluster_repl_info(struct node *node, struct buf *out) {
     buf_appendf(out, "keyspaces_agreed_index:%llu\r\n",
                 (unsigned long long)node->cluster->keyspaces_index);
     for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        const struct node_keyspace *ks = &node->config.keyspaces[i];
-        uint32_t level = ks->consistency >= NODE_CONSISTENCY_LINEARIZABLE &&
-                                 ks->consistency <= NODE_CONSISTENCY_STALE
+        const struct keyspace *ks = &node->config.keyspaces[i];
+        uint32_t level = ks->consistency >= KEYSPACE_CONSISTENCY_LINEARIZABLE &&
+                                 ks->consistency <= KEYSPACE_CONSISTENCY_STALE
                              ? ks->consistency
-                             : NODE_CONSISTENCY_LINEARIZABLE;
+                             : KEYSPACE_CONSISTENCY_LINEARIZABLE;
         buf_appendf(out, "keyspace_%s:mode=cp,replication=%s,consistency=%s\r\n", ks->name,
                     cluster_mode_name(ks->replication), levels[level]);
     }

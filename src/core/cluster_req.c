@@ -200,10 +200,10 @@ void cluster_client_closed(struct node *node, struct client *c) {
 }
 
 static void cluster_reply_noquorum(struct node *node, struct buf *out) {
-    resp_put_errorf(out,
-                    "NOQUORUM no leader is known: node %u cannot reach a majority of the "
-                    "cluster right now, so it refuses rather than risk a stale or lost answer",
-                    node->config.id);
+    errcode_reply(out, ERRCODE_NOQUORUM,
+                  "no leader is known: node %u cannot reach a majority of the "
+                  "cluster right now, so it refuses rather than risk a stale or lost answer",
+                  node->config.id);
 }
 
 static bool cluster_list_writes(struct node *node, const uint8_t *list, size_t bytes) {
@@ -228,10 +228,10 @@ static bool cluster_list_writes(struct node *node, const uint8_t *list, size_t b
 static bool cluster_refuse_all(struct node *node, struct cluster_origin *o) {
     char text[256];
     if (!cluster_all_unreachable(node, text, sizeof(text))) return false;
-    resp_put_errorf(cluster_origin_out(node, o),
-                    "NOREPLICAS replication = all needs every voter and the leader has not "
-                    "heard from %s lately: the write was not applied",
-                    text);
+    errcode_reply(cluster_origin_out(node, o), ERRCODE_NOREPLICAS,
+                  "replication = all needs every voter and the leader has not "
+                  "heard from %s lately: the write was not applied",
+                  text);
     cluster_reply_remote(node, o);
     return true;
 }
@@ -242,7 +242,7 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
     struct cluster_origin o = *origin;
     struct cluster_list_mode lm;
     cluster_list_mode(node, list, bytes, &lm, &cl->spec.keys);
-    if (lm.mode == NODE_REPLICATION_ALL && cluster_refuse_all(node, &o)) return;
+    if (lm.mode == KEYSPACE_REPLICATION_ALL && cluster_refuse_all(node, &o)) return;
     uint64_t ts = cluster_entry_ms(node);
     struct buf entry;
     buf_init(&entry);
@@ -255,15 +255,13 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
     buf_deinit(&entry);
     if (rc == ERR_NOSPACE || rc == ERR_LIMIT) {
         node->stats.disk_full_refusals++;
-        resp_put_errorf(cluster_origin_out(node, &o),
-                        "ERR disk full: %s; writes are refused "
-                        "until space is freed",
-                        node->disk_full_text);
+        errcode_reply(cluster_origin_out(node, &o), ERRCODE_DISKFULL,
+                      "%s; writes are refused until space is freed, reads go on",
+                      node->disk_full_text);
     } else if (rc != 0) {
-        resp_put_errorf(cluster_origin_out(node, &o),
-                        "TRYAGAIN node %u is handing over or "
-                        "lost leadership (%s); retry",
-                        node->config.id, err_text(rc));
+        errcode_reply(cluster_origin_out(node, &o), ERRCODE_TRYAGAIN,
+                      "node %u is handing over or lost leadership (%s); retry", node->config.id,
+                      err_text(rc));
     } else {
         struct cluster_wait *w = cluster_wait_new(node, CLUSTER_WAIT_PROPOSAL, origin);
         w->index = index;
@@ -271,7 +269,7 @@ static void cluster_submit_write(struct node *node, const struct cluster_origin 
         w->writes = true;
         w->repl = (uint8_t)lm.mode;
         if (lm.leader_keys && cluster_spec_enabled(node)) {
-            bool early = lm.mode == NODE_REPLICATION_LEADER;
+            bool early = lm.mode == KEYSPACE_REPLICATION_LEADER;
             if (cluster_spec_proposed(node, index, ts, origin->proto, list, bytes, &lm,
                                       &cl->spec.keys, early ? &w->request : NULL) &&
                 early) {
@@ -293,10 +291,9 @@ static void cluster_submit_read(struct node *node, const struct cluster_origin *
     struct raft_effects e;
     int rc = cluster_raft_step(node, &ev, &e);
     if (rc != 0) {
-        resp_put_errorf(cluster_origin_out(node, &w->origin),
-                        "TRYAGAIN node %u cannot serve "
-                        "a linearizable read now (%s); retry",
-                        node->config.id, err_text(rc));
+        errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TRYAGAIN,
+                      "node %u cannot serve a linearizable read now (%s); retry", node->config.id,
+                      err_text(rc));
         cluster_wait_finish(node, w);
     }
 }
@@ -354,15 +351,14 @@ static void cluster_submit(struct node *node, const struct cluster_origin *origi
     uint32_t leader = raft_leader_id(cl->raft);
     struct cluster_origin o = *origin;
     if (cl->wait_count >= CLUSTER_WAITS_MAX) {
-        resp_put_errorf(cluster_origin_out(node, &o),
-                        "ERR node %u has %u requests waiting on "
-                        "Raft already (the limit): retry later",
-                        node->config.id, cl->wait_count);
+        errcode_reply(cluster_origin_out(node, &o), ERRCODE_BUSY,
+                      "node %u has %u requests waiting on Raft already (the limit): retry later",
+                      node->config.id, cl->wait_count);
         cluster_reply_remote(node, &o);
         return;
     }
-    bool local_read = !writes && (level == NODE_CONSISTENCY_STALE ||
-                                  (level == NODE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
+    bool local_read = !writes && (level == KEYSPACE_CONSISTENCY_STALE ||
+                                  (level == KEYSPACE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
                                    raft_lease_valid(cl->raft, cl->mono_ms) &&
                                    cl->spec.acked_index <= cl->applied));
     if (local_read) {
@@ -378,10 +374,8 @@ static void cluster_submit(struct node *node, const struct cluster_origin *origi
     } else if (leader != 0 && leader != node->config.id && origin->peer == 0) {
         cluster_forward(node, origin, leader, level, list, bytes, writes);
     } else if (origin->peer != 0) {
-        resp_put_errorf(cluster_origin_out(node, &o),
-                        "TRYAGAIN node %u is no longer the "
-                        "leader; retry",
-                        node->config.id);
+        errcode_reply(cluster_origin_out(node, &o), ERRCODE_TRYAGAIN,
+                      "node %u is no longer the leader; retry", node->config.id);
         cluster_reply_remote(node, &o);
     } else {
         cluster_reply_noquorum(node, cluster_origin_out(node, &o));
@@ -394,12 +388,13 @@ static int cluster_level(struct node *node, struct client *c, const struct cmd_s
     if (c != NULL && c->consistency != 0) return c->consistency;
     if (spec == NULL || spec->key_first <= 0 || (uint32_t)spec->key_first >= argc) {
         return node->config.keyspace_count > 0 ? (int)node->config.keyspaces[0].consistency
-                                               : NODE_CONSISTENCY_LINEARIZABLE;
+                                               : KEYSPACE_CONSISTENCY_LINEARIZABLE;
     }
     const struct resp_arg *key = &argv[spec->key_first];
-    const struct node_keyspace *ks = cluster_keyspace_of(node, key->data, key->bytes);
+    const struct keyspace *ks =
+        keyspace_find(node->config.keyspaces, node->config.keyspace_count, key->data, key->bytes);
     if (ks != NULL) return (int)ks->consistency;
-    return NODE_CONSISTENCY_LINEARIZABLE;
+    return KEYSPACE_CONSISTENCY_LINEARIZABLE;
 }
 
 void cluster_client_request(struct node *node, struct client *c, const struct cmd_spec *spec,
@@ -420,7 +415,7 @@ void cluster_client_exec(struct node *node, struct client *c) {
     buf_append(&list, c->multi_queue.data, c->multi_queue.len);
     if (c->watch_count > 0) cluster_watch_put_conditions(&list, c);
     struct cluster_origin o = {.client_id = c->id, .proto = c->proto};
-    int level = c->consistency != 0 ? c->consistency : NODE_CONSISTENCY_LINEARIZABLE;
+    int level = c->consistency != 0 ? c->consistency : KEYSPACE_CONSISTENCY_LINEARIZABLE;
     cluster_submit(node, &o, list.data, list.len, level);
     buf_deinit(&list);
 }
@@ -430,13 +425,13 @@ void cluster_client_exec(struct node *node, struct client *c) {
 static int cluster_watch_level(struct node *node, struct client *c, const struct cmd_spec *spec,
                                uint32_t argc, const struct resp_arg *argv) {
     if (c->consistency != 0) return c->consistency;
-    int level = NODE_CONSISTENCY_LINEARIZABLE;
+    int level = KEYSPACE_CONSISTENCY_LINEARIZABLE;
     for (uint32_t i = 1; i < argc; i++) {
         struct resp_arg pair[2] = {argv[0], argv[i]};
         int key_level = cluster_level(node, NULL, spec, 2, pair);
         if (key_level > level) level = key_level; /* STALE > LEASE > LINEARIZABLE */
     }
-    ASSERT(level >= NODE_CONSISTENCY_LINEARIZABLE && level <= NODE_CONSISTENCY_STALE);
+    ASSERT(level >= KEYSPACE_CONSISTENCY_LINEARIZABLE && level <= KEYSPACE_CONSISTENCY_STALE);
     return level;
 }
 
@@ -461,7 +456,7 @@ void cluster_forward_request(struct node *node, uint32_t from, const uint8_t *da
     struct cluster_origin o = {
         .peer = from, .request = base_load_u64le(data), .proto = data[8] == 3 ? 3 : 2};
     int level = data[9];
-    if (level < NODE_CONSISTENCY_LINEARIZABLE || level > NODE_CONSISTENCY_STALE) return;
+    if (level < KEYSPACE_CONSISTENCY_LINEARIZABLE || level > KEYSPACE_CONSISTENCY_STALE) return;
     buf_clear(&node->cluster->fwd_reply);
     cluster_submit(node, &o, data + 10, bytes - 10, level);
 }
@@ -493,10 +488,9 @@ void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool fa
     for (struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
         if (w->kind != CLUSTER_WAIT_READ || w->id != ctx) continue;
         if (failed) {
-            resp_put_errorf(cluster_origin_out(node, &w->origin),
-                            "TRYAGAIN node %u lost "
-                            "leadership before it could confirm the read; retry",
-                            node->config.id);
+            errcode_reply(cluster_origin_out(node, &w->origin), ERRCODE_TRYAGAIN,
+                          "node %u lost leadership before it could confirm the read; retry",
+                          node->config.id);
             cluster_wait_finish(node, w);
         } else if (index <= cl->applied && w->min_applied <= cl->applied) {
             cluster_serve_read(node, w);

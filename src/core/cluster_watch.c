@@ -149,7 +149,7 @@ static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t
         return;
     }
     struct watch_note_ctx n = {.w = w, .index = index};
-    cluster_command_keys(spec, argc, argv, watch_note_arg, &n);
+    keyspace_command_keys(spec, argc, argv, watch_note_arg, &n);
 }
 
 void cluster_watch_proposed(struct node *node, const uint8_t *data, size_t bytes, uint64_t index) {

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "core/node.h"
 #include "data/db.h"
+#include "proto/errcode.h"
 #include "proto/resp.h"
 #include "base/prng.h"
 #include "raft/raft.h"
@@ -89,7 +90,7 @@ struct cluster_wait {
     struct buf request;    /* READ: the command list to run once the index is applied;
                             * PROPOSAL in leader mode, ALL: the reply to give */
     uint64_t min_applied;  /* READ: also wait until applied reaches this (leader mode) */
-    uint8_t repl;          /* PROPOSAL: enum node_replication of the write */
+    uint8_t repl;          /* PROPOSAL: enum keyspace_replication of the write */
     bool spec_ready;       /* PROPOSAL: request holds the early (leader-mode) reply */
     bool spec_acked;       /* PROPOSAL: answered early; apply only checks the reply */
     struct cluster_wait *next;
@@ -123,7 +124,7 @@ struct cluster_spec {
 
 /* What a command list asks of replication (cluster_list_mode). */
 struct cluster_list_mode {
-    enum node_replication mode; /* the strongest of its written keys' keyspaces */
+    enum keyspace_replication mode; /* the strongest of its written keys' keyspaces */
     bool writes;
     bool any_key;
     bool keyless;     /* a write naming no keys (FLUSHALL) */
@@ -164,7 +165,7 @@ struct cluster {
     struct cluster_spec spec;
     uint64_t keyspaces_index;         /* entry of the agreed keyspace table; 0: none yet */
     uint64_t keyspaces_proposed_term; /* term in which this leader proposed its table */
-    struct node_keyspace ini_keyspaces[NODE_KEYSPACES_MAX]; /* this node's own config */
+    struct keyspace ini_keyspaces[KEYSPACES_MAX]; /* this node's own config */
     uint32_t ini_keyspace_count;
     struct raft_config members_committed;     /* the newest configuration seen committed */
     struct node_peer members[NODE_PEERS_MAX]; /* the FLUSH effect `members` */
@@ -368,6 +369,8 @@ struct cluster_wait *cluster_wait_start(struct node *node, enum cluster_wait_kin
 void cluster_consistency_command(struct node *node, struct client *c, uint32_t argc,
                                  const struct resp_arg *argv);
 /* Internal to cluster*.c */
+/* Stops the node (effects' fatal): what failed, and the detail. */
+void cluster_fatal(struct node *node, int code, const char *what, const char *text);
 uint64_t cluster_wall_ms(const struct node *node); /* this node's clock (FAULT CLOCK skews) */
 uint64_t cluster_entry_ms(struct node *node);      /* an entry's stamp: never goes back */
 /* raft_step, then the caller's contract: persist now, hold messages and applies. */
@@ -390,10 +393,6 @@ void cluster_wait_detach(struct node *node, struct cluster_wait *w);
 bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
                        uint32_t *argc);
 /* cluster_repl.c: replication modes (majority, all, leader) */
-const struct node_keyspace *cluster_keyspace_of(const struct node *node, const uint8_t *key,
-                                                size_t bytes);
-void cluster_command_keys(const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv,
-                          void (*fn)(void *, const struct resp_arg *), void *ctx);
 bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
                        struct cluster_list_mode *out, struct buf *keys);
 bool cluster_spec_enabled(const struct node *node);
@@ -408,9 +407,6 @@ void cluster_spec_applied(struct node *node, uint64_t index);
 void cluster_spec_release(struct node *node);
 void cluster_repl_info(struct node *node, struct buf *out);
 /* cluster_keyspaces.c: keyspaces agreed as cluster metadata */
-void cluster_keyspaces_encode(const struct node_keyspace *ks, uint32_t count, struct buf *out);
-bool cluster_keyspaces_decode(const uint8_t *p, size_t bytes, struct node_keyspace *out,
-                              uint32_t *count);
 void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, uint64_t index);
 int cluster_keyspaces_propose(struct node *node, uint64_t *index);
 void cluster_keyspaces_tick(struct node *node);

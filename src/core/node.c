@@ -58,6 +58,13 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
                           "fsync = everysec/never is not supported in a "
                           "cluster yet: Raft acknowledges only what is on disk (use always)");
     }
+    for (uint32_t i = 0; i < config->keyspace_count; i++) {
+        if (keyspace_mode_of(&config->keyspaces[i]) != KEYSPACE_MODE_CP)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "keyspace %s: mode = ap is not available yet (issue 9 builds the "
+                              "AP engine); use mode = cp",
+                              config->keyspaces[i].name);
+    }
     struct node *node = base_calloc(1, sizeof(*node));
     node->config = *config;
     node_copy_text(node->requirepass, sizeof(node->requirepass), config->requirepass);
@@ -364,10 +371,9 @@ bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *s
     ASSERT(spec->fn != NULL);
     if ((spec->flags & CMD_WRITE) && !persist_reserve(node, node_ops_bytes_bound(argc, argv))) {
         node->stats.disk_full_refusals++;
-        resp_put_errorf(&c->out,
-                        "ERR disk full: %s; writes are refused until space is freed, "
-                        "reads go on",
-                        node->disk_full_text);
+        errcode_reply(&c->out, ERRCODE_DISKFULL,
+                      "%s; writes are refused until space is freed, reads go on",
+                      node->disk_full_text);
         return false;
     }
     struct cmd_ctx ctx = {

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "engine/keyspace.h"
 #include "proto/resp.h"
 #include "storage/disk.h"
 
@@ -58,31 +59,6 @@ enum node_peer_kind {
     NODE_PEER_FORWARD = 2,       /* a client request for the leader: request id:u64,
                                   * proto:u8, argc:u32, (len:u32 bytes)* */
     NODE_PEER_FORWARD_REPLY = 3, /* request id:u64, then the RESP reply bytes */
-};
-
-#define NODE_KEYSPACES_MAX 32
-#define NODE_KEYSPACE_MATCHES_MAX 8
-#define NODE_KEYSPACE_TEXT_BYTES_MAX 128
-
-enum node_replication {
-    NODE_REPLICATION_MAJORITY = 1,
-    NODE_REPLICATION_ALL,
-    NODE_REPLICATION_LEADER
-};
-enum node_consistency {
-    NODE_CONSISTENCY_LINEARIZABLE = 1,
-    NODE_CONSISTENCY_LEASE,
-    NODE_CONSISTENCY_STALE
-};
-
-/* A keyspace: keys matching any glob in match (first keyspace in order wins; "*" catches
- * the rest). Only mode = cp exists until the AP engine lands. */
-struct node_keyspace {
-    char name[NODE_KEYSPACE_TEXT_BYTES_MAX];
-    uint32_t match_count;
-    char match[NODE_KEYSPACE_MATCHES_MAX][NODE_KEYSPACE_TEXT_BYTES_MAX];
-    enum node_replication replication;
-    enum node_consistency consistency; /* default read level of the keyspace */
 };
 
 struct node_config {
@@ -117,7 +93,7 @@ struct node_config {
     bool enable_faults;          /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */
     uint32_t keyspace_count; /* 0: one keyspace "default" matching "*" */
-    struct node_keyspace keyspaces[NODE_KEYSPACES_MAX];
+    struct keyspace keyspaces[KEYSPACES_MAX];
 };
 
 #define NODE_OUTPUT_BYTES_MAX_DEFAULT (256ull * 1024 * 1024)

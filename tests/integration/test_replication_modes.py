@@ -197,8 +197,8 @@ def test_keyspaces_are_agreed_through_the_log_and_reloaded_from_the_leader(make_
     table = poll(agreed, 20)
     assert table is not None, {n.id: keyspaces(n) for n in cluster.nodes}
     # Every node routes fast:* the same way, whatever its own file says.
-    assert ("fast match=fast:* replication=leader" in table) != \
-        ("slow match=slow:*,fast:* replication=all" in table), table
+    assert ("fast match=fast:* mode=cp replication=leader" in table) != \
+        ("slow match=slow:*,fast:* mode=cp replication=all" in table), table
     for n in cluster.nodes:
         assert int(info_replication(n)["keyspaces_agreed_index"]) > 0
 

@@ -151,13 +151,13 @@ static void test_config_ini_cluster_and_keyspaces(void **state) {
     assert_int_equal(c->keyspaces[0].match_count, 2);
     assert_string_equal(c->keyspaces[0].match[0], "pay:*");
     assert_string_equal(c->keyspaces[0].match[1], "acct:*");
-    assert_int_equal(c->keyspaces[0].replication, NODE_REPLICATION_ALL);
-    assert_int_equal(c->keyspaces[0].consistency, NODE_CONSISTENCY_LEASE);
+    assert_int_equal(c->keyspaces[0].replication, KEYSPACE_REPLICATION_ALL);
+    assert_int_equal(c->keyspaces[0].consistency, KEYSPACE_CONSISTENCY_LEASE);
     assert_string_equal(c->keyspaces[1].name, "default");
     assert_int_equal(c->keyspaces[1].match_count, 1);
     assert_string_equal(c->keyspaces[1].match[0], "*");
-    assert_int_equal(c->keyspaces[1].replication, NODE_REPLICATION_MAJORITY);
-    assert_int_equal(c->keyspaces[1].consistency, NODE_CONSISTENCY_LINEARIZABLE);
+    assert_int_equal(c->keyspaces[1].replication, KEYSPACE_REPLICATION_MAJORITY);
+    assert_int_equal(c->keyspaces[1].consistency, KEYSPACE_CONSISTENCY_LINEARIZABLE);
 }
 
 static void assert_load_refused(struct fixture *f, const char *text, const char *needle) {
