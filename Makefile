@@ -11,15 +11,17 @@ ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
 SAN      ?=
-CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -Isrc -Isim -MMD -MP
+CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -Isrc -MMD -MP
 LDLIBS   := -luv -linih -lxxhash -lpthread -lm
 TEST_LIBS := -lcmocka
 
 # Every source below src/ except the program's entry point goes into a library that the
-# binary, the unit tests and the fuzz targets share.
-LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c')) \
-            $(sort $(wildcard sim/*.c))
+# binary, the unit tests and the fuzz targets share. The simulator (sim/) is linked into
+# capkv-sim, lincheck and the unit tests only: build/capkv carries none of it.
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SIM_SRC  := $(sort $(wildcard sim/*.c))
+SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/src/cli/main.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -36,17 +38,21 @@ all: $(BUILD)/capkv $(BUILD)/lincheck $(BUILD)/capkv-sim
 $(BUILD)/capkv: $(LIB_OBJ) $(MAIN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/capkv-sim: $(BUILD)/obj/sim/main/capkv_sim.o $(LIB_OBJ)
+$(BUILD)/capkv-sim: $(BUILD)/obj/sim/main/capkv_sim.o $(SIM_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/lincheck: $(BUILD)/obj/tools/lincheck_main.o $(LIB_OBJ)
+$(BUILD)/lincheck: $(BUILD)/obj/tools/lincheck_main.o $(SIM_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIB_OBJ)
+# The simulator, its entry point, lincheck's and the unit tests see sim/'s headers; src/
+# never does.
+$(BUILD)/obj/sim/%.o $(BUILD)/obj/tools/%.o $(BUILD)/obj/tests/%.o: CFLAGS += -Isim
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(SIM_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
