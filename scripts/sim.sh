@@ -11,7 +11,8 @@
 # A regression line whose replication is "node" replays with --core node.
 # SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
 # be compared seed by seed (a change of structure must leave every hash as it was):
-# sim/trace-hashes.txt holds them as of the last structural baseline;
+# sim/trace-hashes.txt holds them as of the last deliberate change of behaviour (the peer
+# payloads' engine byte, 2026-12-01), so that the engine-seam move can be checked against it;
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u
 cd "$(dirname "$0")/.."

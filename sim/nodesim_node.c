@@ -82,9 +82,10 @@ static void nodesim_send(struct nodesim_world *w, struct nodesim_node *n,
     buf_append_u32le(&w->packet, n->incarnation);
     buf_append_u32le(&w->packet, w->nodes[s->to].incarnation);
     buf_append(&w->packet, s->data, s->bytes);
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[0], s->bytes, 0);
+    ASSERT(s->bytes >= 2 && s->data[0] == ENGINE_CP); /* engine, then its payload kind */
+    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes, 0);
     struct sim_net_options saved = w->net.options;
-    if (s->data[0] != NODE_PEER_RAFT) w->net.options.dup_permille = 0;
+    if (s->data[1] != NODE_PEER_RAFT) w->net.options.dup_permille = 0;
     sim_net_send(&w->net, w->now_ms, n->id, s->to, w->packet.data, w->packet.len);
     w->net.options = saved;
 }

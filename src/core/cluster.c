@@ -113,11 +113,9 @@ int cluster_open(struct node *node, struct errmsg *msg) {
     /* Request ids must not repeat across restarts: a peer may still answer a request that
      * this node forwarded before it restarted, and that answer must match no new request. */
     cl->next_wait_id = node->now_ms << 20;
-    prng_init(&cl->prng, node->config.seed ^ 0xfa17u);
     buf_init(&cl->held);
     buf_init(&cl->peer_out);
     buf_init(&cl->peer_sends);
-    buf_init(&cl->delayed);
     buf_init(&cl->fwd_reply);
     buf_init(&cl->encode);
     buf_init(&cl->args);
@@ -164,7 +162,6 @@ void cluster_close(struct node *node) {
     buf_deinit(&cl->held);
     buf_deinit(&cl->peer_out);
     buf_deinit(&cl->peer_sends);
-    buf_deinit(&cl->delayed);
     buf_deinit(&cl->fwd_reply);
     buf_deinit(&cl->encode);
     buf_deinit(&cl->args);
@@ -197,6 +194,7 @@ static bool cluster_message_may_go_early(const struct node *node, const struct r
 static void cluster_hold_message(struct node *node, const struct raft_message *m) {
     struct cluster *cl = node->cluster;
     buf_clear(&cl->encode);
+    buf_append_byte(&cl->encode, ENGINE_CP);
     buf_append_byte(&cl->encode, NODE_PEER_RAFT);
     struct raft_message copy = *m;
     const struct raft_snapshot_meta *snap = raftstore_snapshot(cl->store);
@@ -339,7 +337,7 @@ int cluster_propose(struct node *node, const uint8_t *data, size_t bytes, uint64
 }
 
 uint64_t cluster_wall_ms(const struct node *node) {
-    return (uint64_t)((int64_t)node->now_ms + node->cluster->fault.clock_ms);
+    return fault_wall_ms(node);
 }
 
 /* The time stamped on an entry this node proposes: its wall clock, but never before the
@@ -628,7 +626,7 @@ void cluster_synced(struct node *node, int error) {
 
 void cluster_peer_message(struct node *node, uint32_t from, const uint8_t *data, size_t bytes) {
     struct cluster *cl = node->cluster;
-    if (bytes == 0 || cluster_fault_blocks(node, from, false)) return;
+    if (bytes == 0) return;
     if (data[0] == NODE_PEER_FORWARD) {
         cluster_forward_request(node, from, data + 1, bytes - 1);
         return;
@@ -637,7 +635,7 @@ void cluster_peer_message(struct node *node, uint32_t from, const uint8_t *data,
         cluster_forward_reply(node, data + 1, bytes - 1);
         return;
     }
-    if (data[0] != NODE_PEER_RAFT || cl->mono_ms < cl->fault.pause_until) return;
+    if (data[0] != NODE_PEER_RAFT) return;
     struct raft_message m;
     int rc = raft_msg_decode(data + 1, bytes - 1, &m, cl->decoded);
     if (rc != 0 || m.from != from || m.to != node->config.id) {
@@ -652,17 +650,6 @@ void cluster_peer_message(struct node *node, uint32_t from, const uint8_t *data,
 
 void cluster_send(struct node *node, uint32_t to, const uint8_t *data, size_t bytes) {
     struct cluster *cl = node->cluster;
-    if (cluster_fault_blocks(node, to, true)) return;
-    uint32_t pos = 0;
-    while (pos < node->config.peer_count && node->config.peers[pos].id != to) pos++;
-    if (pos < node->config.peer_count && cl->fault.delay_ms[pos] > 0) {
-        if (cl->delayed.len / 64 >= CLUSTER_DELAYED_MAX) return; /* rough bound: drop */
-        buf_append_u64le(&cl->delayed, cl->mono_ms + cl->fault.delay_ms[pos]);
-        buf_append_u32le(&cl->delayed, to);
-        buf_append_u32le(&cl->delayed, (uint32_t)bytes);
-        buf_append(&cl->delayed, data, bytes);
-        return;
-    }
     buf_append_u32le(&cl->peer_out, to);
     buf_append_u32le(&cl->peer_out, (uint32_t)bytes);
     buf_append(&cl->peer_out, data, bytes);
@@ -715,15 +702,12 @@ static void cluster_reply_orphaned(struct node *node, struct cluster_wait *w) {
 
 void cluster_tick(struct node *node) {
     struct cluster *cl = node->cluster;
-    fault_release_delayed(node);
     cluster_check_replica_waits(node);
-    if (cl->mono_ms >= cl->fault.pause_until) {
-        struct raft_event ev = {.kind = RAFT_EVENT_TICK};
-        struct raft_effects e;
-        cluster_raft_step(node, &ev, &e);
-        cluster_sweep(node);
-        cluster_keyspaces_tick(node);
-    }
+    struct raft_event ev = {.kind = RAFT_EVENT_TICK};
+    struct raft_effects e;
+    cluster_raft_step(node, &ev, &e);
+    cluster_sweep(node);
+    cluster_keyspaces_tick(node);
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
     uint32_t leader = raft_leader_id(cl->raft);
@@ -760,7 +744,6 @@ uint64_t cluster_wake_at(const struct node *node) {
         if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
     }
     uint64_t in_ms = next > cl->mono_ms ? next - cl->mono_ms : 0;
-    if (in_ms > 10 && cl->delayed.len > 0) in_ms = 10;
     return node->now_ms + in_ms;
 }
 
@@ -792,10 +775,10 @@ void cluster_info(struct node *node, struct buf *out) {
                 (unsigned long long)cl->snapshot_index, raft_config_voter_count(config),
                 (unsigned long long)node->config.request_timeout_ms, cl->wait_count);
     cluster_repl_info(node, out);
-    const struct cluster_fault *f = &cl->fault;
+    const struct node_fault *f = &node->fault;
     buf_appendf(out,
                 "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"
                 "fault_paused:%d\r\n\r\n",
                 node->config.enable_faults ? 1 : 0, f->partitioned ? 1 : 0, (long long)f->clock_ms,
-                cl->mono_ms < f->pause_until ? 1 : 0);
+                fault_paused(node) ? 1 : 0);
 }

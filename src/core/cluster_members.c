@@ -46,9 +46,7 @@ static void cluster_book_learn(struct node *node, uint32_t id, const char *addr)
     }
     if (slot == NODE_PEERS_MAX) return; /* cannot happen: members <= RAFT_NODES_MAX */
     if (slot == c->peer_count) c->peer_count++;
-    struct cluster_fault *f = &node->cluster->fault; /* no fault inherited from a slot's past */
-    f->drop_pct[slot] = 0;
-    f->delay_ms[slot] = 0;
+    fault_peer_slot_reset(node, slot); /* no fault inherited from a slot's past */
     c->peers[slot].id = id;
     snprintf(c->peers[slot].addr, sizeof(c->peers[slot].addr), "%s", addr);
 }

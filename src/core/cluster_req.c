@@ -136,6 +136,7 @@ static void cluster_reply_remote(struct node *node, const struct cluster_origin 
     if (o->client_id != 0 || o->peer == 0) return;
     struct buf msg;
     buf_init(&msg);
+    buf_append_byte(&msg, ENGINE_CP);
     buf_append_byte(&msg, NODE_PEER_FORWARD_REPLY);
     buf_append_u64le(&msg, o->request);
     buf_append(&msg, cl->fwd_reply.data, cl->fwd_reply.len);
@@ -305,6 +306,7 @@ static void cluster_forward(struct node *node, const struct cluster_origin *orig
     w->forwarded_to = leader;
     struct buf msg;
     buf_init(&msg);
+    buf_append_byte(&msg, ENGINE_CP);
     buf_append_byte(&msg, NODE_PEER_FORWARD);
     buf_append_u64le(&msg, w->id);
     buf_append_byte(&msg, (uint8_t)origin->proto);

@@ -1,8 +1,10 @@
 /*
  * Fault injection, inside the core so that it is deterministic and works the same in the
- * simulator: FAULT PARTITION 1,2|3 (this node drops peer traffic across the cut), FAULT
- * HEAL, FAULT DROP peer pct, FAULT DELAY peer ms, FAULT CLOCK ms (skew this node's wall
- * clock), FAULT PAUSE ms (freeze this node's Raft: no ticks, peer messages dropped).
+ * simulator, and at node level, under every engine: FAULT PARTITION 1,2|3 (this node drops
+ * peer traffic across the cut, both ways), FAULT HEAL, FAULT DROP peer pct, FAULT DELAY
+ * peer ms, FAULT CLOCK ms (skew the wall clock every engine is given), FAULT PAUSE ms
+ * (freeze this node's engines: no time passes for them and peer traffic is dropped, as in
+ * a stopped process; client requests wait meanwhile).
  * Client connections are never cut, so a cluster can always be healed. Only with
  * enable_faults; otherwise every FAULT command is refused and nothing changes.
  */
@@ -25,42 +27,131 @@ static int fault_peer_position(const struct node *node, uint32_t id) {
     return -1;
 }
 
-bool cluster_fault_blocks(struct node *node, uint32_t peer, bool outgoing) {
-    struct cluster *cl = node->cluster;
-    struct cluster_fault *f = &cl->fault;
-    (void)outgoing;
-    if (cl->mono_ms < f->pause_until) return true;
+void fault_init(struct node *node) {
+    struct node_fault *f = &node->fault;
+    memset(f, 0, sizeof(*f));
+    prng_init(&f->prng, node->config.seed ^ 0xfa17u);
+    buf_init(&f->delayed);
+    buf_init(&f->released);
+    buf_init(&f->sends);
+}
+
+void fault_deinit(struct node *node) {
+    buf_deinit(&node->fault.delayed);
+    buf_deinit(&node->fault.released);
+    buf_deinit(&node->fault.sends);
+}
+
+uint64_t fault_wall_ms(const struct node *node) {
+    return (uint64_t)((int64_t)node->now_ms + node->fault.clock_ms);
+}
+
+bool fault_paused(const struct node *node) {
+    return node->mono_ms < node->fault.pause_until;
+}
+
+static void fault_update_any(struct node_fault *f) {
+    f->any = f->partitioned || f->pause_until != 0;
+    for (uint32_t i = 0; i < NODE_PEERS_MAX; i++)
+        if (f->drop_pct[i] > 0 || f->delay_ms[i] > 0) f->any = true;
+}
+
+/* Whether traffic with peer is lost: a pause, a partition between us, or a drop. */
+static bool fault_blocks(struct node *node, uint32_t peer) {
+    struct node_fault *f = &node->fault;
+    if (fault_paused(node)) return true;
     int pos = fault_peer_position(node, peer);
     if (pos < 0) return true;
     int self = fault_peer_position(node, node->config.id);
     ASSERT(self >= 0);
     if (f->partitioned && f->group_of[pos] != f->group_of[self]) return true;
-    if (f->drop_pct[pos] > 0 && prng_range(&cl->prng, 0, 100) < f->drop_pct[pos]) return true;
+    if (f->drop_pct[pos] > 0 && prng_range(&f->prng, 0, 100) < f->drop_pct[pos]) return true;
     return false;
 }
 
+bool fault_drops_incoming(struct node *node, uint32_t from) {
+    return node->fault.any && fault_blocks(node, from);
+}
+
+static void fault_add_send(struct node_fault *f, uint32_t to, const uint8_t *data, size_t bytes) {
+    struct node_peer_send send = {.to = to, .data = data, .bytes = bytes};
+    buf_append(&f->sends, &send, sizeof(send));
+}
+
+/* Holds a payload back for FAULT DELAY; false when it goes now. */
+static bool fault_delay(struct node *node, const struct node_peer_send *s) {
+    struct node_fault *f = &node->fault;
+    int pos = fault_peer_position(node, s->to);
+    if (pos < 0 || f->delay_ms[pos] == 0) return false;
+    if (f->delayed.len / 64 >= NODE_FAULT_DELAYED_MAX) return true; /* rough bound: drop */
+    buf_append_u64le(&f->delayed, node->mono_ms + f->delay_ms[pos]);
+    buf_append_u32le(&f->delayed, s->to);
+    buf_append_u32le(&f->delayed, (uint32_t)s->bytes);
+    buf_append(&f->delayed, s->data, s->bytes);
+    return true;
+}
+
+void fault_filter_sends(struct node *node, struct node_effects *out) {
+    struct node_fault *f = &node->fault;
+    if (!f->any && f->released.len == 0) return;
+    buf_clear(&f->sends);
+    for (size_t pos = 0; pos < f->released.len;) {
+        uint32_t to = base_load_u32le(f->released.data + pos);
+        uint32_t len = base_load_u32le(f->released.data + pos + 4);
+        fault_add_send(f, to, f->released.data + pos + 8, len);
+        pos += 8 + (size_t)len;
+    }
+    for (size_t i = 0; i < out->peer_send_count; i++) {
+        const struct node_peer_send *s = &out->peer_sends[i];
+        if (fault_blocks(node, s->to) || fault_delay(node, s)) continue;
+        fault_add_send(f, s->to, s->data, s->bytes);
+    }
+    out->peer_sends = (const struct node_peer_send *)f->sends.data;
+    out->peer_send_count = f->sends.len / sizeof(struct node_peer_send);
+}
+
+void fault_sends_done(struct node *node) {
+    buf_clear(&node->fault.released);
+    buf_clear(&node->fault.sends);
+}
+
 void fault_release_delayed(struct node *node) {
-    struct cluster *cl = node->cluster;
+    struct node_fault *f = &node->fault;
+    if (f->delayed.len == 0) return;
     size_t pos = 0;
     struct buf keep;
     buf_init(&keep);
-    while (pos < cl->delayed.len) {
-        const uint8_t *p = cl->delayed.data + pos;
+    while (pos < f->delayed.len) {
+        const uint8_t *p = f->delayed.data + pos;
         uint64_t due = base_load_u64le(p);
-        uint32_t to = base_load_u32le(p + 8);
         uint32_t len = base_load_u32le(p + 12);
-        if (due <= cl->mono_ms) {
-            buf_append_u32le(&cl->peer_out, to);
-            buf_append_u32le(&cl->peer_out, len);
-            buf_append(&cl->peer_out, p + 16, len);
-        } else {
-            buf_append(&keep, p, 16 + len);
-        }
-        pos += 16 + len;
+        if (due <= node->mono_ms)
+            buf_append(&f->released, p + 8, 8 + (size_t)len); /* to:u32 len:u32 bytes */
+        else
+            buf_append(&keep, p, 16 + (size_t)len);
+        pos += 16 + (size_t)len;
     }
-    buf_clear(&cl->delayed);
-    buf_append(&cl->delayed, keep.data, keep.len);
+    buf_clear(&f->delayed);
+    buf_append(&f->delayed, keep.data, keep.len);
     buf_deinit(&keep);
+}
+
+uint64_t fault_wake_at(const struct node *node) {
+    const struct node_fault *f = &node->fault;
+    uint64_t at = UINT64_MAX;
+    if (f->delayed.len > 0) at = node->now_ms + 10;
+    if (fault_paused(node)) {
+        uint64_t end = node->now_ms + (f->pause_until - node->mono_ms);
+        if (end < at) at = end;
+    }
+    return at;
+}
+
+void fault_peer_slot_reset(struct node *node, uint32_t slot) {
+    ASSERT(slot < NODE_PEERS_MAX);
+    node->fault.drop_pct[slot] = 0;
+    node->fault.delay_ms[slot] = 0;
+    fault_update_any(&node->fault);
 }
 
 /* Parses "1,2|3" into groups; every node must appear exactly once. */
@@ -111,7 +202,7 @@ static bool fault_peer_arg(struct node *node, struct client *c, const struct res
     return true;
 }
 
-static void fault_heal(struct cluster_fault *f) {
+static void fault_heal(struct node_fault *f) {
     f->partitioned = false;
     memset(f->drop_pct, 0, sizeof(f->drop_pct));
     memset(f->delay_ms, 0, sizeof(f->delay_ms));
@@ -127,8 +218,7 @@ void fault_command(struct node *node, struct client *c, uint32_t argc,
                                       "--enable-faults");
         return;
     }
-    struct cluster *cl = node->cluster;
-    struct cluster_fault *f = &cl->fault;
+    struct node_fault *f = &node->fault;
     const struct resp_arg *sub = &argv[1];
     int64_t v;
     int pos;
@@ -158,12 +248,13 @@ void fault_command(struct node *node, struct client *c, uint32_t argc,
         f->clock_ms = v;
     } else if (cmd_arg_is(sub, "pause") && argc == 3) {
         if (!fault_number(c, &argv[2], 0, FAULT_PAUSE_MS_MAX, &v)) return;
-        f->pause_until = cl->mono_ms + (uint64_t)v;
+        f->pause_until = node->mono_ms + (uint64_t)v;
     } else {
         resp_put_error(&c->out, "ERR usage: FAULT PARTITION 1,2|3 | HEAL | DROP peer pct | "
                                 "DELAY peer ms | CLOCK ms | PAUSE ms");
         return;
     }
+    fault_update_any(f);
     node_trace(node, "fault: %.*s", (int)sub->bytes, (const char *)sub->data);
     resp_put_simple(&c->out, "OK");
 }

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "core/node.h"
 #include "data/db.h"
+#include "engine/engine.h"
 #include "proto/errcode.h"
 #include "proto/resp.h"
 #include "base/prng.h"
@@ -38,7 +39,7 @@
 /* Leader mode: how long a deposed leader keeps an early-answered write to learn its fate. */
 #define CLUSTER_ACKED_KEEP_MS 60000
 #define CLUSTER_WAITS_MAX 100000   /* requests waiting on Raft at once */
-#define CLUSTER_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
+#define NODE_FAULT_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
 /* WATCH: slots of the table of changed keys (8 bytes each); keys share a slot by hash, so
  * an unrelated write aborts a watch with odds of about writes-meanwhile / slots. */
 #define CLUSTER_WATCH_SLOTS (1u << 17)
@@ -96,14 +97,20 @@ struct cluster_wait {
     struct cluster_wait *next;
 };
 
-/* Injected faults (FAULT commands; only with enable_faults). */
-struct cluster_fault {
+/* Injected faults (FAULT commands; only with enable_faults), at node level: they apply to
+ * every engine's peer traffic and to the clock every engine is given (fault.c). */
+struct node_fault {
     uint32_t group_of[NODE_PEERS_MAX + 1]; /* by position in config.peers: partition group */
     bool partitioned;
+    bool any; /* some fault is set: sends and receives are filtered */
     uint32_t drop_pct[NODE_PEERS_MAX];
     uint64_t delay_ms[NODE_PEERS_MAX];
     int64_t clock_ms;     /* added to this node's wall clock */
-    uint64_t pause_until; /* monotonic: Raft frozen until then */
+    uint64_t pause_until; /* monotonic: engines get no time and no peer traffic until then */
+    struct prng prng;     /* drops */
+    struct buf delayed;   /* FAULT DELAY: due:u64 to:u32 len:u32 bytes */
+    struct buf released;  /* delayed payloads now due: to:u32 len:u32 bytes, sent at FLUSH */
+    struct buf sends;     /* struct node_peer_send[]: the FLUSH's sends after the faults */
 };
 
 /* Leader-mode writes (cluster_repl.c). */
@@ -135,13 +142,11 @@ struct cluster_list_mode {
 struct cluster {
     struct raft *raft;
     struct raftstore *store;
-    struct prng prng;
-    uint64_t mono_ms;
+    uint64_t mono_ms; /* the node's monotonic time, frozen while FAULT PAUSE lasts */
     struct buf held; /* FIFO of effects waiting for their persist: kind:u8 lsn:u64 len:u32 */
     size_t held_head;
     struct buf peer_out;   /* this batch's payloads: to:u32 len:u32 bytes */
     struct buf peer_sends; /* struct node_peer_send[] over peer_out, built at FLUSH */
-    struct buf delayed;    /* FAULT DELAY: due:u64 to:u32 len:u32 bytes */
     struct buf fwd_reply;  /* reply being built for a remote origin */
     struct buf encode;     /* scratch for encoding */
     struct buf args;       /* scratch struct resp_arg[] */
@@ -159,7 +164,6 @@ struct cluster {
     uint64_t raft_wake_ms;   /* when raft asked to be ticked next (monotonic) */
     uint64_t sync_token;
     uint64_t persisted_reported;
-    struct cluster_fault fault;
     struct cluster_watch *watch; /* WATCH: the entry that last changed each key */
     uint64_t applying;           /* the entry cluster_apply runs (its ops go to watch), or 0 */
     struct cluster_spec spec;
@@ -278,6 +282,8 @@ struct node {
     uint64_t last_save_ms;
     struct node_stats stats;
     struct cluster *cluster; /* NULL when the node runs alone */
+    uint64_t mono_ms;        /* monotonic time from the shell (never goes back) */
+    struct node_fault fault;
     struct buf resume_list;  /* client ids whose Raft wait ended: resume their input */
 };
 
@@ -388,7 +394,6 @@ void cluster_after_apply(struct node *node);
 void cluster_read_ready(struct node *node, uint64_t ctx, uint64_t index, bool failed);
 void cluster_forward_reply(struct node *node, const uint8_t *data, size_t bytes);
 void cluster_forward_request(struct node *node, uint32_t from, const uint8_t *data, size_t bytes);
-bool cluster_fault_blocks(struct node *node, uint32_t peer, bool outgoing);
 void cluster_wait_detach(struct node *node, struct cluster_wait *w);
 bool cluster_list_next(const uint8_t *list, size_t bytes, size_t *pos, struct buf *args,
                        uint32_t *argc);
@@ -443,7 +448,26 @@ enum cluster_watch_verdict cluster_watch_check(struct node *node, const uint8_t 
 struct buf *cluster_watch_reply(struct node *node);
 /* Turns the WATCH reply built for c into c's watch (or its error); no-op if none pending. */
 void cluster_watch_answered(struct node *node, struct client *c);
+/* fault.c: faults at node level */
+void fault_init(struct node *node);
+void fault_deinit(struct node *node);
+/* The wall clock this node's engines are given: the shell's, skewed by FAULT CLOCK. */
+uint64_t fault_wall_ms(const struct node *node);
+bool fault_paused(const struct node *node);
+/* A peer's payload is dropped on arrival (pause, partition, drop). */
+bool fault_drops_incoming(struct node *node, uint32_t from);
+/* Applies the faults to a FLUSH's sends (partition, drop, delay) and adds the delayed ones
+ * now due; out->peer_sends then points at the result, valid until the next step. */
+void fault_filter_sends(struct node *node, struct node_effects *out);
+/* TICK: moves delayed payloads that are due to the next FLUSH. */
 void fault_release_delayed(struct node *node);
+/* The previous FLUSH's sends were carried out. */
+void fault_sends_done(struct node *node);
+/* When the node must be woken for the faults (a delayed payload, a pause's end), or
+ * UINT64_MAX; in the shell's wall-clock time. */
+uint64_t fault_wake_at(const struct node *node);
+/* A peer slot was (re)assigned: it inherits no fault. */
+void fault_peer_slot_reset(struct node *node, uint32_t slot);
 
 /* info.c: INFO, COMMAND, CONFIG GET */
 void info_reply(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);

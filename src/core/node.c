@@ -84,6 +84,7 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     buf_init(&node->ops);
     buf_init(&node->scratch);
     buf_init(&node->resume_list);
+    fault_init(node);
     int rc = config->peer_count > 0 ? cluster_open(node, msg) : persist_open(node, msg);
     if (rc != 0) {
         node_free(node);
@@ -114,6 +115,7 @@ void node_free(struct node *node) {
     else
         persist_close(node);
     buf_deinit(&node->resume_list);
+    fault_deinit(node);
     db_free(node->db);
     buf_deinit(&node->write_list);
     buf_deinit(&node->close_list);
@@ -471,6 +473,7 @@ static void node_flush(struct node *node, struct node_effects *out) {
             cluster_resume_clients(node);
             cluster_flush(node, out);
         }
+        fault_filter_sends(node, out);
     } else {
         if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
         persist_flush(node, out);
@@ -486,12 +489,14 @@ static void node_flush(struct node *node, struct node_effects *out) {
 static void node_step_begin(struct node *node, const struct node_event *ev) {
     /* The wall clock may step back; the node's time never does. */
     if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
-    if (node->cluster != NULL) {
-        uint64_t mono = ev->mono_ms != 0 ? ev->mono_ms : ev->now_ms;
-        if (mono > node->cluster->mono_ms) node->cluster->mono_ms = mono;
-    }
+    uint64_t mono = ev->mono_ms != 0 ? ev->mono_ms : ev->now_ms;
+    if (mono > node->mono_ms) node->mono_ms = mono;
+    /* FAULT PAUSE: no time passes for the engines until it ends. */
+    if (node->cluster != NULL && !fault_paused(node) && node->mono_ms > node->cluster->mono_ms)
+        node->cluster->mono_ms = node->mono_ms;
     if (!node->lists_handed_out) return;
     node->lists_handed_out = false;
+    fault_sends_done(node);
     if (node->cluster != NULL) cluster_sends_done(node);
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
@@ -500,6 +505,17 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     }
     buf_clear(&node->write_list);
     buf_clear(&node->close_list);
+}
+
+/* A peer's payload goes to the engine it names (engine.h), after the node's faults. */
+static void node_peer_message(struct node *node, const struct node_event *ev) {
+    if (ev->bytes < 1 || fault_drops_incoming(node, ev->peer_id)) return;
+    if (ev->data[0] == ENGINE_CP && node->cluster != NULL) {
+        cluster_peer_message(node, ev->peer_id, ev->data + 1, ev->bytes - 1);
+        return;
+    }
+    node_trace(node, "dropped a peer payload from %u for engine %u, which this node does not run",
+               ev->peer_id, ev->data[0]);
 }
 
 static void node_step_event(struct node *node, const struct node_event *ev,
@@ -517,7 +533,8 @@ static void node_step_event(struct node *node, const struct node_event *ev,
         node_client_closed(node, ev->client_id);
         break;
     case NODE_EVENT_TICK:
-        if (node->cluster != NULL) cluster_tick(node);
+        fault_release_delayed(node);
+        if (node->cluster != NULL && !fault_paused(node)) cluster_tick(node);
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
     case NODE_EVENT_SYNCED:
@@ -530,7 +547,7 @@ static void node_step_event(struct node *node, const struct node_event *ev,
         node_flush(node, out);
         break;
     case NODE_EVENT_PEER_MESSAGE:
-        if (node->cluster != NULL) cluster_peer_message(node, ev->peer_id, ev->data, ev->bytes);
+        node_peer_message(node, ev);
         break;
     }
 }
@@ -545,6 +562,8 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
         uint64_t at = cluster_wake_at(node);
         if (at < out->wake_at_ms) out->wake_at_ms = at;
     }
+    uint64_t fault_at = fault_wake_at(node);
+    if (fault_at < out->wake_at_ms) out->wake_at_ms = fault_at;
     out->fatal = node->fatal;
 }
 

@@ -7,12 +7,14 @@
  *        3    1 flags, 0 (reserved; non-zero: the link is closed)
  *        4    4 payload bytes n, at most WIRE_PAYLOAD_BYTES_MAX (64 MiB + 64 KiB)
  *        8    4 CRC-32C of the payload
- *       12    n payload; its first byte is its kind
+ *       12    n payload; its first byte is 0 for HELLO, else the engine it belongs to
+ *                 (src/engine/engine.h), followed by that engine's bytes
  *
  * HELLO payload (kind 0), the first frame a connecting node sends on every link:
  *
  *        0    1 kind, 0
- *        1    1 cluster protocol version, 1
+ *        1    1 cluster protocol version, 2 (1: the release before engines, whose payloads
+ *                 began with their CP kind; a node refuses a link of another version)
  *        2    2 reserved, 0
  *        4    4 sender's node id (1..)
  *

@@ -25,10 +25,10 @@
  * wire_decoder_next after every feed, so only one socket read can pile up. */
 #define WIRE_FEED_BYTES_MAX (1024u * 1024)
 
-/* The first payload on every link names the sender. Kind 0 is reserved for it; the core's
- * payload kinds (enum node_peer_kind) start at 1. */
+/* The first payload on every link names the sender. Its first byte, 0, is reserved for
+ * it; every other payload starts with its engine's id (src/engine/engine.h), from 1. */
 #define WIRE_KIND_HELLO 0
-#define WIRE_CLUSTER_PROTOCOL_VERSION 1
+#define WIRE_CLUSTER_PROTOCOL_VERSION 2 /* 2: payloads start with their engine (engine.h) */
 #define WIRE_HELLO_BYTES 8
 
 struct wire_decoder {

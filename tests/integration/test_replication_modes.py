@@ -40,12 +40,28 @@ def info_int(node, field):
 
 
 @pytest.mark.timeout(90)
+def settled_leader_set(cluster, pairs, attempts=20):
+    """Sets every key on the leader with every voter up; returns that leader. A leader
+    change right after start (a starved host) answers TIMEOUT or TRYAGAIN, never a
+    refusal: the sets are idempotent, so they are retried on the new leader."""
+    last = None
+    for _ in range(attempts):
+        leader = cluster.wait_leader()
+        try:
+            with client(leader) as c:
+                for key, value in pairs:
+                    assert c.set(key, value) is True
+            return leader
+        except redis.ResponseError as e:
+            last = e
+            assert err_code(e) in ("TIMEOUT", "TRYAGAIN", "NOQUORUM"), e
+    raise AssertionError(f"no leader accepted the writes: {last}")
+
+
 def test_all_mode_refuses_with_a_voter_down_and_recovers(make_cluster, tmp_path):
     cluster = modes_cluster(make_cluster, tmp_path)
-    leader = cluster.wait_leader()
-    with client(leader) as c:
-        assert c.set("safe:a", "1") is True   # every voter up: accepted
-        assert c.set("plain:a", "1") is True
+    # Every voter up: accepted.
+    leader = settled_leader_set(cluster, [("safe:a", "1"), ("plain:a", "1")])
     info = info_parsed(leader)
     assert info["keyspace_safe"] == {"mode": "cp", "replication": "all",
                                      "consistency": "linearizable"}, info

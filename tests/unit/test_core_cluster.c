@@ -96,9 +96,10 @@ static void c_step(struct c *t, int i, struct node_event ev) {
 static bool c_dropped(const struct c *t, const struct c_msg *m) {
     static struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
     if (t->cut[m->from][m->to]) return true;
-    if (t->drop_acks_to != m->to || m->bytes < 1 || m->data[0] != NODE_PEER_RAFT) return false;
+    if (t->drop_acks_to != m->to || m->bytes < 2 || m->data[0] != ENGINE_CP) return false;
+    if (m->data[1] != NODE_PEER_RAFT) return false;
     struct raft_message rm;
-    if (raft_msg_decode(m->data + 1, m->bytes - 1, &rm, entries) != 0) return false;
+    if (raft_msg_decode(m->data + 2, m->bytes - 2, &rm, entries) != 0) return false;
     return rm.type == RAFT_MSG_APPEND_RESP;
 }
 
@@ -270,6 +271,46 @@ static void test_cluster_restart_recovers_from_the_raft_log(void **state) {
     assert_int_equal(db_count(t->node[follower]->db), 2);
     assert_string_equal(c_call(t, follower, "CONSISTENCY stale\r\nGET a\r\nPTTL b\r\n", 50) + 5,
                         "$1\r\n1\r\n:97800\r\n");
+}
+
+/* FAULT PAUSE freezes a node's engines (no time passes for them, no peer traffic): the
+ * others elect a leader meanwhile; the paused one learns it only when the pause ends. */
+static void test_cluster_fault_pause_freezes_the_engines_of_a_node(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int old = c_leader(t);
+    assert_true(old >= 0);
+    uint64_t term = raft_term(t->node[old]->cluster->raft);
+    assert_string_equal(c_call(t, old, "FAULT PAUSE 3000\r\n", 0), "+OK\r\n");
+    assert_string_equal(c_call(t, old, "SET p 1\r\n", 2000), ""); /* waits: frozen */
+    int other = (old + 1) % C_NODES;
+    int third = (old + 2) % C_NODES;
+    bool elected = raft_role(t->node[other]->cluster->raft) == RAFT_LEADER ||
+                   raft_role(t->node[third]->cluster->raft) == RAFT_LEADER;
+    assert_true(elected);
+    assert_int_equal(raft_term(t->node[old]->cluster->raft), term); /* heard nothing */
+    assert_int_equal(raft_role(t->node[old]->cluster->raft), RAFT_LEADER);
+    c_run(t, 2000); /* the pause ends: the write is answered, never silently lost */
+    const char *reply = t->out[old];
+    assert_true(strncmp(reply, "-TIMEOUT", 8) == 0 || strncmp(reply, "-TRYAGAIN", 9) == 0);
+    assert_true(raft_term(t->node[old]->cluster->raft) > term);
+    assert_int_not_equal(raft_role(t->node[old]->cluster->raft), RAFT_LEADER);
+}
+
+/* FAULT DELAY holds this node's payloads to one peer back for that long, then sends them. */
+static void test_cluster_fault_delay_holds_payloads_to_a_peer(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    int follower = (leader + 1) % C_NODES;
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "FAULT DELAY %d 300\r\n", leader + 1);
+    assert_string_equal(c_call(t, follower, cmd, 0), "+OK\r\n");
+    assert_string_equal(c_call(t, follower, "SET d 1\r\n", 200), ""); /* the forward waits */
+    c_run(t, 300);
+    assert_string_equal(t->out[follower], "+OK\r\n");
+    assert_string_equal(c_call(t, follower, "FAULT HEAL\r\nSET d 2\r\n", 50),
+                        "+OK\r\n+OK\r\n");
 }
 
 /* DESIGN.md: FAULT PARTITION drops peer traffic across the cut; client ports stay open. */
@@ -623,24 +664,25 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
                              char *reply, size_t reply_bytes) {
     static uint64_t next_id = 1000;
     uint8_t msg[512];
-    assert_true(bytes + 11 <= sizeof(msg));
+    assert_true(bytes + 12 <= sizeof(msg));
     uint64_t id = next_id++;
-    msg[0] = NODE_PEER_FORWARD;
-    base_store_u64le(msg + 1, id);
-    msg[9] = 2;
-    msg[10] = KEYSPACE_CONSISTENCY_LINEARIZABLE;
-    memcpy(msg + 11, list, bytes);
+    msg[0] = ENGINE_CP;
+    msg[1] = NODE_PEER_FORWARD;
+    base_store_u64le(msg + 2, id);
+    msg[10] = 2;
+    msg[11] = KEYSPACE_CONSISTENCY_LINEARIZABLE;
+    memcpy(msg + 12, list, bytes);
     size_t queued = t->queued;
     c_step(t, i,
            (struct node_event){
-               .kind = NODE_EVENT_PEER_MESSAGE, .peer_id = from, .data = msg, .bytes = bytes + 11});
+               .kind = NODE_EVENT_PEER_MESSAGE, .peer_id = from, .data = msg, .bytes = bytes + 12});
     reply[0] = '\0';
     for (size_t k = queued; k < t->queued; k++) {
         const struct c_msg *m = &t->queue[k];
-        if (m->to != from || m->bytes < 9 || m->data[0] != NODE_PEER_FORWARD_REPLY) continue;
-        if (base_load_u64le(m->data + 1) != id) continue;
-        size_t n = m->bytes - 9 < reply_bytes - 1 ? m->bytes - 9 : reply_bytes - 1;
-        memcpy(reply, m->data + 9, n);
+        if (m->to != from || m->bytes < 10 || m->data[0] != ENGINE_CP) continue;
+        if (m->data[1] != NODE_PEER_FORWARD_REPLY || base_load_u64le(m->data + 2) != id) continue;
+        size_t n = m->bytes - 10 < reply_bytes - 1 ? m->bytes - 10 : reply_bytes - 1;
+        memcpy(reply, m->data + 10, n);
         reply[n] = '\0';
     }
     return reply;
@@ -750,6 +792,8 @@ int main(void) {
         T(test_cluster_transactions_apply_atomically_everywhere),
         T(test_cluster_restart_recovers_from_the_raft_log),
         T(test_cluster_fault_partition_isolates_and_heal_restores),
+        T(test_cluster_fault_pause_freezes_the_engines_of_a_node),
+        T(test_cluster_fault_delay_holds_payloads_to_a_peer),
         T(test_cluster_fault_commands_need_enable_faults),
         T(test_cluster_wait_counts_replicas_of_the_last_write),
         T(test_cluster_lease_reads_skip_the_round_trip_only_while_the_lease_holds),

@@ -178,7 +178,7 @@ static void test_wire_hello_round_trips(void **state) {
     (void)state;
     uint8_t h[WIRE_HELLO_BYTES];
     wire_hello_encode(h, 7);
-    const uint8_t want[WIRE_HELLO_BYTES] = {0, 1, 0, 0, 7, 0, 0, 0};
+    const uint8_t want[WIRE_HELLO_BYTES] = {0, 2, 0, 0, 7, 0, 0, 0};
     assert_memory_equal(h, want, sizeof(want));
     uint32_t id = 0;
     assert_int_equal(wire_hello_decode(h, sizeof(h), &id, NULL), 0);
@@ -196,9 +196,12 @@ static void test_wire_hello_refuses_bad_payloads(void **state) {
     h[0] = 1; /* a raft message where the HELLO should be */
     assert_int_equal(wire_hello_decode(h, sizeof(h), &id, &msg), ERR_PROTOCOL);
     h[0] = 0;
-    h[1] = 2;
+    h[1] = 1; /* the release before engines: its payloads have no engine byte */
     assert_int_equal(wire_hello_decode(h, sizeof(h), &id, &msg), ERR_VERSION);
-    h[1] = 1;
+    assert_string_equal(msg.text, "peer speaks cluster protocol 1, this node 2");
+    h[1] = 3;
+    assert_int_equal(wire_hello_decode(h, sizeof(h), &id, &msg), ERR_VERSION);
+    h[1] = 2;
     h[2] = 1;
     assert_int_equal(wire_hello_decode(h, sizeof(h), &id, &msg), ERR_PROTOCOL);
     wire_hello_encode(h, 3);
