@@ -168,8 +168,8 @@ static void nodesim_full_check(struct nodesim_world *w) {
     for (uint32_t a = 1; a <= w->options.node_count; a++)
         for (uint32_t b = a + 1; b <= w->options.node_count; b++)
             if (w->nodes[a].up && w->nodes[b].up)
-                sim_check_logs(&w->check, w->nodes[a].node->cluster->raft,
-                               w->nodes[b].node->cluster->raft);
+                sim_check_logs(&w->check, cp_engine_raft(node_engine(w->nodes[a].node)),
+                               cp_engine_raft(node_engine(w->nodes[b].node)));
 }
 
 static void nodesim_do(struct nodesim_world *w, const struct nodesim_next *e) {
@@ -220,8 +220,8 @@ static uint32_t nodesim_leader(const struct nodesim_world *w) {
     uint64_t best_term = 0;
     for (uint32_t i = 1; i <= w->options.node_count; i++) {
         const struct nodesim_node *n = &w->nodes[i];
-        if (!n->up || raft_role(n->node->cluster->raft) != RAFT_LEADER) continue;
-        uint64_t term = raft_term(n->node->cluster->raft);
+        if (!n->up || raft_role(cp_engine_raft(node_engine(n->node))) != RAFT_LEADER) continue;
+        uint64_t term = raft_term(cp_engine_raft(node_engine(n->node)));
         if (best == 0 || term > best_term) {
             best = i;
             best_term = term;
@@ -317,8 +317,10 @@ static void nodesim_fault(struct nodesim_world *w) {
 
 /* Whether nodes a and b hold the same value (and expiry) for key. */
 static bool nodesim_same_key(struct nodesim_node *a, struct nodesim_node *b, const char *key) {
-    struct db_entry *ea = db_find(a->node->db, (const uint8_t *)key, strlen(key));
-    struct db_entry *eb = db_find(b->node->db, (const uint8_t *)key, strlen(key));
+    struct db_entry *ea =
+        db_find(cp_engine_db(node_engine(a->node)), (const uint8_t *)key, strlen(key));
+    struct db_entry *eb =
+        db_find(cp_engine_db(node_engine(b->node)), (const uint8_t *)key, strlen(key));
     if (ea == NULL || eb == NULL) return ea == eb;
     size_t la, lb;
     const uint8_t *va = db_entry_string(ea, &la), *vb = db_entry_string(eb, &lb);
@@ -344,22 +346,25 @@ static bool nodesim_same_data(struct nodesim_world *w, uint32_t i, uint32_t l) {
                                   "key %s (value or expiry) after applying the same log",
                                   i, l, key) == 0;
     }
-    if (db_count(a->node->db) != db_count(b->node->db))
+    if (db_count(cp_engine_db(node_engine(a->node))) !=
+        db_count(cp_engine_db(node_engine(b->node))))
         return sim_check_fail(&w->check, "convergence: node %u holds %zu keys, leader %u %zu", i,
-                              db_count(a->node->db), l, db_count(b->node->db)) == 0;
+                              db_count(cp_engine_db(node_engine(a->node))), l,
+                              db_count(cp_engine_db(node_engine(b->node)))) == 0;
     return true;
 }
 
 static bool nodesim_converged(struct nodesim_world *w) {
     uint32_t l = nodesim_leader(w);
     if (l == 0 || !nodesim_clients_idle(w)) return false;
-    const struct raft *lr = w->nodes[l].node->cluster->raft;
+    const struct raft *lr = cp_engine_raft(node_engine(w->nodes[l].node));
     uint64_t commit = raft_commit_index(lr), term = 0;
     /* The leader's own entry committed: everything before it is final. */
     if (!raft_term_at(lr, commit, &term) || term != raft_term(lr)) return false;
     for (uint32_t i = 1; i <= w->options.node_count; i++) {
         const struct nodesim_node *n = &w->nodes[i];
-        if (!n->up || n->sync_at_ms != 0 || n->node->cluster->applied != commit) return false;
+        if (!n->up || n->sync_at_ms != 0 || cp_engine_applied(node_engine(n->node)) != commit)
+            return false;
     }
     for (uint32_t i = 1; i <= w->options.node_count; i++)
         if (i != l && !nodesim_same_data(w, i, l)) return true; /* failed: stop settling */
@@ -424,9 +429,9 @@ static void nodesim_check_leader_mode(struct nodesim_world *w) {
     uint64_t mismatches = w->spec_mismatches;
     for (uint32_t i = 1; i <= w->options.node_count; i++) {
         const struct nodesim_node *n = &w->nodes[i];
-        if (n->node == NULL || n->node->cluster == NULL) continue;
-        mismatches += n->node->cluster->spec.mismatches;
-        w->stats->lost_acked_writes += n->node->cluster->spec.acked_lost;
+        if (n->node == NULL || node_engine(n->node) == NULL) continue;
+        mismatches += cp_engine_leader_mismatches(node_engine(n->node));
+        w->stats->lost_acked_writes += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     if (mismatches > 0)
         sim_check_fail(&w->check, "leader mode: %llu early replies differed from the applied ones",

@@ -8,7 +8,8 @@
 
 #include "base/buf.h"
 #include "base/prng.h"
-#include "core/internal.h"
+#include "cp/cp.h"
+#include "data/db.h"
 #include "core/node.h"
 #include "nodesim.h"
 #include "raft/raft.h"

@@ -36,8 +36,8 @@ static uint64_t nodesim_mono_ms(const struct nodesim_node *n, uint64_t global_ms
 }
 
 static struct raft *nodesim_raft(const struct nodesim_node *n) {
-    ASSERT(n->up && n->node != NULL && n->node->cluster != NULL);
-    return n->node->cluster->raft;
+    ASSERT(n->up && n->node != NULL && node_engine(n->node) != NULL);
+    return cp_engine_raft(node_engine(n->node));
 }
 
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid) {
@@ -85,7 +85,7 @@ static void nodesim_send(struct nodesim_world *w, struct nodesim_node *n,
     ASSERT(s->bytes >= 2 && s->data[0] == ENGINE_CP); /* engine, then its payload kind */
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes, 0);
     struct sim_net_options saved = w->net.options;
-    if (s->data[1] != NODE_PEER_RAFT) w->net.options.dup_permille = 0;
+    if (s->data[1] != CP_PEER_RAFT) w->net.options.dup_permille = 0;
     sim_net_send(&w->net, w->now_ms, n->id, s->to, w->packet.data, w->packet.len);
     w->net.options = saved;
 }
@@ -215,7 +215,7 @@ void nodesim_node_init(struct nodesim_world *w, struct nodesim_node *n, uint32_t
  * which makes the dying core fatal; its effects are not carried out. */
 static void nodesim_node_free(struct nodesim_world *w, struct nodesim_node *n) {
     if (n->node == NULL) return;
-    if (n->node->cluster != NULL && n->node->cluster->sync_in_flight) {
+    if (node_engine(n->node) != NULL && cp_engine_sync_in_flight(node_engine(n->node))) {
         struct node_event ev = {.kind = NODE_EVENT_SYNCED,
                                 .lsn = n->sync_lsn,
                                 .sync_error = ERR_IO,
@@ -261,9 +261,9 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
     ASSERT(n->up);
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_CRASH, tear, n->incarnation, 0, 0);
     memdisk_crash(&n->disk, tear, prng_next(&w->prng_crash));
-    if (n->node != NULL && n->node->cluster != NULL) { /* leader mode's counters */
-        w->spec_mismatches += n->node->cluster->spec.mismatches;
-        w->stats->lost_acked_writes += n->node->cluster->spec.acked_lost;
+    if (n->node != NULL && node_engine(n->node) != NULL) { /* leader mode's counters */
+        w->spec_mismatches += cp_engine_leader_mismatches(node_engine(n->node));
+        w->stats->lost_acked_writes += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     nodesim_node_free(w, n);
     n->up = false;

@@ -99,6 +99,18 @@ bool cmd_arity_ok(const struct cmd_spec *spec, uint32_t argc);
 /* Shared by the command files. */
 bool cmd_arg_is(const struct resp_arg *arg, const char *word); /* case-insensitive */
 bool cmd_arg_i64(const struct resp_arg *arg, int64_t *out);
+
+/* A subcommand and its arity as Redis counts it (the command's name included). */
+struct cmd_sub {
+    const char *name;
+    int arity;
+};
+
+/* Finds argv[1] among subs; on an unknown name or a wrong argument count appends Redis 7's
+ * error to out ("unknown subcommand 'x'. Try CLIENT HELP." / "wrong number of arguments
+ * for 'client|setname' command") and returns -1. */
+int cmd_subcommand(struct buf *out, const char *command, const struct cmd_sub *subs, size_t count,
+                   uint32_t argc, const struct resp_arg *argv);
 /* Finds key for reading: expired keys are deleted (and the delete logged) and NULL. */
 struct db_entry *cmd_lookup_key(struct cmd_ctx *ctx, const struct resp_arg *key);
 /* As cmd_lookup_key but replies WRONGTYPE and returns false when the type differs;

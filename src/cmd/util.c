@@ -100,3 +100,24 @@ bool cmd_parse_expire(struct cmd_ctx *ctx, const struct resp_arg *arg, uint64_t 
     }
     return true;
 }
+
+int cmd_subcommand(struct buf *out, const char *command, const struct cmd_sub *subs, size_t count,
+                   uint32_t argc, const struct resp_arg *argv) {
+    const struct resp_arg *sub = &argv[1];
+    for (size_t i = 0; i < count; i++) {
+        if (!cmd_arg_is(sub, subs[i].name)) continue;
+        int arity = subs[i].arity;
+        bool ok = arity > 0 ? argc == (uint32_t)arity : argc >= (uint32_t)-arity;
+        if (ok) return (int)i;
+        resp_put_errorf(out, "ERR wrong number of arguments for '%s|%s' command", command,
+                        subs[i].name);
+        return -1;
+    }
+    char upper[16];
+    size_t n = strlen(command) < sizeof(upper) - 1 ? strlen(command) : sizeof(upper) - 1;
+    for (size_t i = 0; i < n; i++) upper[i] = (char)(command[i] - 32 * (command[i] >= 'a'));
+    upper[n] = '\0';
+    resp_put_errorf(out, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                    (int)(sub->bytes > 128 ? 128 : sub->bytes), (const char *)sub->data, upper);
+    return -1;
+}

@@ -177,27 +177,6 @@ static void conn_client_setname(struct client *c, const struct resp_arg *name) {
     resp_put_simple(&c->out, "OK");
 }
 
-int conn_subcommand(struct client *c, const char *command, const struct conn_sub *subs,
-                    size_t count, uint32_t argc, const struct resp_arg *argv) {
-    const struct resp_arg *sub = &argv[1];
-    for (size_t i = 0; i < count; i++) {
-        if (!cmd_arg_is(sub, subs[i].name)) continue;
-        int arity = subs[i].arity;
-        bool ok = arity > 0 ? argc == (uint32_t)arity : argc >= (uint32_t)-arity;
-        if (ok) return (int)i;
-        resp_put_errorf(&c->out, "ERR wrong number of arguments for '%s|%s' command", command,
-                        subs[i].name);
-        return -1;
-    }
-    char upper[16];
-    size_t n = strlen(command) < sizeof(upper) - 1 ? strlen(command) : sizeof(upper) - 1;
-    for (size_t i = 0; i < n; i++) upper[i] = (char)(command[i] - 32 * (command[i] >= 'a'));
-    upper[n] = '\0';
-    resp_put_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                    (int)(sub->bytes > 128 ? 128 : sub->bytes), (const char *)sub->data, upper);
-    return -1;
-}
-
 enum conn_client_sub {
     CONN_CLIENT_ID,
     CONN_CLIENT_SETNAME,
@@ -209,7 +188,7 @@ enum conn_client_sub {
     CONN_CLIENT_NO_TOUCH,
 };
 
-static const struct conn_sub conn_client_subs[] = {
+static const struct cmd_sub conn_client_subs[] = {
     [CONN_CLIENT_ID] = {"id", 2},
     [CONN_CLIENT_SETNAME] = {"setname", 3},
     [CONN_CLIENT_GETNAME] = {"getname", 2},
@@ -230,8 +209,8 @@ static void conn_client_info(struct node *node, struct client *c) {
 
 static void conn_client(struct node *node, struct client *c, uint32_t argc,
                         const struct resp_arg *argv) {
-    int sub = conn_subcommand(c, "client", conn_client_subs,
-                              sizeof(conn_client_subs) / sizeof(conn_client_subs[0]), argc, argv);
+    int sub = cmd_subcommand(&c->out, "client", conn_client_subs,
+                             sizeof(conn_client_subs) / sizeof(conn_client_subs[0]), argc, argv);
     switch (sub) {
     case -1:
         return;
@@ -290,10 +269,11 @@ static void conn_time(struct node *node, struct client *c) {
     resp_put_bulk_i64(&c->out, (int64_t)(node->now_ms % 1000) * 1000);
 }
 
-static void conn_save(struct node *node, struct client *c, bool background) {
+static void conn_save(struct node *node, struct client *c, uint32_t argc,
+                      const struct resp_arg *argv, bool background) {
     struct errmsg msg;
-    if (node->cluster != NULL) {
-        cluster_save_command(node, c, background);
+    if (node->engine != NULL) {
+        node_engine_admin(node, c, argc, argv);
         return;
     }
     if (node->snap.active && !background) {
@@ -319,6 +299,50 @@ static void conn_save(struct node *node, struct client *c, bool background) {
         resp_put_simple(&c->out, "OK");
 }
 
+static void conn_lastsave(struct node *node, struct client *c) {
+    uint64_t ms =
+        node->engine != NULL ? node->engine->ops->last_save_ms(node->engine) : node->last_save_ms;
+    resp_put_int(&c->out, (int64_t)(ms / 1000));
+}
+
+static void conn_cluster(struct node *node, struct client *c, uint32_t argc,
+                         const struct resp_arg *argv) {
+    if (node->engine == NULL) {
+        resp_put_error(&c->out, "ERR this node runs alone: start it with --peers to form a "
+                                "cluster");
+        return;
+    }
+    node_engine_admin(node, c, argc, argv);
+}
+
+/* CONSISTENCY [linearizable | lease | stale | default]: this connection's read level. */
+static void conn_consistency(struct node *node, struct client *c, uint32_t argc,
+                             const struct resp_arg *argv) {
+    static const char *names[] = {"", "linearizable", "lease", "stale"};
+    if (argc == 1) {
+        resp_put_bulk_str(&c->out, c->consistency == 0 ? "default" : names[c->consistency]);
+        return;
+    }
+    /* Reads at the new level may be served by this node's replica: a WATCH index newer
+     * than it would let a change slip between what they observe and the index. */
+    uint64_t observed = node_engine_observed_index(node);
+    if (node->engine != NULL && c->watch_count > 0 && c->watch_index > observed)
+        c->watch_index = observed;
+    for (int level = 1; level <= 3; level++) {
+        if (cmd_arg_is(&argv[1], names[level])) {
+            c->consistency = level;
+            resp_put_simple(&c->out, "OK");
+            return;
+        }
+    }
+    if (cmd_arg_is(&argv[1], "default")) {
+        c->consistency = 0;
+        resp_put_simple(&c->out, "OK");
+        return;
+    }
+    resp_put_error(&c->out, "ERR consistency must be linearizable, lease, stale or default");
+}
+
 static void conn_wait(struct node *node, struct client *c, uint32_t argc,
                       const struct resp_arg *argv) {
     int64_t replicas;
@@ -332,8 +356,8 @@ static void conn_wait(struct node *node, struct client *c, uint32_t argc,
         resp_put_error(&c->out, "ERR timeout is negative");
         return;
     }
-    if (node->cluster != NULL) {
-        cluster_wait_command(node, c, replicas, timeout);
+    if (node->engine != NULL) {
+        node_engine_admin(node, c, argc, argv);
         return;
     }
     /* A single node has no replicas to wait for: Redis answers 0 at once too. */
@@ -387,22 +411,22 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         conn_time(node, c);
         return;
     case CMD_CORE_LASTSAVE:
-        resp_put_int(&c->out, (int64_t)(node->last_save_ms / 1000));
+        conn_lastsave(node, c);
         return;
     case CMD_CORE_SAVE:
-        conn_save(node, c, false);
+        conn_save(node, c, argc, argv, false);
         return;
     case CMD_CORE_BGSAVE:
-        conn_save(node, c, true);
+        conn_save(node, c, argc, argv, true);
         return;
     case CMD_CORE_WAIT:
         conn_wait(node, c, argc, argv);
         return;
     case CMD_CORE_CLUSTER:
-        cluster_command(node, c, argc, argv);
+        conn_cluster(node, c, argc, argv);
         return;
     case CMD_CORE_CONSISTENCY:
-        cluster_consistency_command(node, c, argc, argv);
+        conn_consistency(node, c, argc, argv);
         return;
     case CMD_CORE_FAULT:
         fault_command(node, c, argc, argv);

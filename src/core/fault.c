@@ -147,11 +147,38 @@ uint64_t fault_wake_at(const struct node *node) {
     return at;
 }
 
-void fault_peer_slot_reset(struct node *node, uint32_t slot) {
+static void fault_peer_slot_reset(struct node *node, uint32_t slot) {
     ASSERT(slot < NODE_PEERS_MAX);
     node->fault.drop_pct[slot] = 0;
     node->fault.delay_ms[slot] = 0;
     fault_update_any(&node->fault);
+}
+
+static bool fault_member(const struct node_peer *members, size_t count, uint32_t id) {
+    for (size_t i = 0; i < count; i++)
+        if (members[i].id == id) return true;
+    return false;
+}
+
+/* Keeps node->config.peers (positions are FAULT's handles) covering every member: a new
+ * member takes the slot of one that left, and inherits no fault from it. */
+void fault_learn_members(struct node *node, const struct node_peer *members, size_t count) {
+    struct node_config *c = &node->config;
+    for (size_t m = 0; m < count; m++) {
+        uint32_t slot = c->peer_count;
+        bool known = false;
+        for (uint32_t i = 0; i < c->peer_count && !known; i++) {
+            known = c->peers[i].id == members[m].id;
+            if (known && members[m].addr[0] != '\0')
+                snprintf(c->peers[i].addr, sizeof(c->peers[i].addr), "%s", members[m].addr);
+            if (slot == c->peer_count && !fault_member(members, count, c->peers[i].id)) slot = i;
+        }
+        if (known || slot == NODE_PEERS_MAX) continue; /* full: cannot happen, count <= max */
+        if (slot == c->peer_count) c->peer_count++;
+        fault_peer_slot_reset(node, slot);
+        c->peers[slot].id = members[m].id;
+        snprintf(c->peers[slot].addr, sizeof(c->peers[slot].addr), "%s", members[m].addr);
+    }
 }
 
 /* Parses "1,2|3" into groups; every node must appear exactly once. */
@@ -211,8 +238,8 @@ static void fault_heal(struct node_fault *f) {
 
 void fault_command(struct node *node, struct client *c, uint32_t argc,
                    const struct resp_arg *argv) {
-    if (!node->config.enable_faults || node->cluster == NULL) {
-        resp_put_error(&c->out, node->cluster == NULL
+    if (!node->config.enable_faults || node->engine == NULL) {
+        resp_put_error(&c->out, node->engine == NULL
                                     ? "ERR fault injection needs a cluster (start with --peers)"
                                     : "ERR fault injection is disabled: start the node with "
                                       "--enable-faults");

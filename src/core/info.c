@@ -47,15 +47,16 @@ static void info_memory(struct node *node, struct buf *out) {
     buf_appendf(out,
                 "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%llu\r\nmaxmemory:0\r\n"
                 "maxmemory_policy:noeviction\r\n\r\n",
-                db_memory_bytes(node->db), (unsigned long long)host.rss_bytes);
+                node->engine != NULL ? (size_t)node->engine->ops->memory_bytes(node->engine)
+                                     : db_memory_bytes(node->db),
+                (unsigned long long)host.rss_bytes);
 }
 
 static void info_persistence(struct node *node, struct buf *out) {
-    if (node->cluster != NULL) {
-        buf_appendf(out,
-                    "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:always\r\n"
-                    "storage:raft-log\r\nwal_syncs:%llu\r\n\r\n",
-                    (unsigned long long)node->stats.syncs);
+    if (node->engine != NULL) {
+        buf_appendf(out, "# Persistence\r\n");
+        node_engine_info(node, "persistence", out);
+        buf_appendf(out, "\r\n");
         return;
     }
     buf_appendf(out,
@@ -96,8 +97,14 @@ static void info_cpu(struct node *node, struct buf *out) {
 }
 
 static void info_replication(struct node *node, struct buf *out) {
-    if (node->cluster != NULL) {
-        cluster_info(node, out);
+    if (node->engine != NULL) {
+        node_engine_info(node, "replication", out);
+        const struct node_fault *f = &node->fault;
+        buf_appendf(out,
+                    "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"
+                    "fault_paused:%d\r\n\r\n",
+                    node->config.enable_faults ? 1 : 0, f->partitioned ? 1 : 0,
+                    (long long)f->clock_ms, fault_paused(node) ? 1 : 0);
         return;
     }
     buf_appendf(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
@@ -106,7 +113,9 @@ static void info_replication(struct node *node, struct buf *out) {
 
 static void info_keyspace(struct node *node, struct buf *out) {
     buf_appendf(out, "# Keyspace\r\n");
-    if (db_count(node->db) > 0) {
+    if (node->engine != NULL) {
+        node_engine_info(node, "keyspace", out);
+    } else if (db_count(node->db) > 0) {
         buf_appendf(out, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(node->db),
                     db_expires_count(node->db));
     }
@@ -229,7 +238,7 @@ static void info_command_docs(struct client *c, uint32_t argc, const struct resp
 
 enum info_command_sub { INFO_CMD_COUNT, INFO_CMD_LIST, INFO_CMD_INFO, INFO_CMD_DOCS };
 
-static const struct conn_sub info_command_subs[] = {
+static const struct cmd_sub info_command_subs[] = {
     [INFO_CMD_COUNT] = {"count", 2},
     [INFO_CMD_LIST] = {"list", -2},
     [INFO_CMD_INFO] = {"info", -2},
@@ -263,8 +272,8 @@ void info_command(struct node *node, struct client *c, uint32_t argc, const stru
         for (size_t i = 0; i < count; i++) info_command_entry(&c->out, c->proto, &table[i]);
         return;
     }
-    int sub = conn_subcommand(c, "command", info_command_subs,
-                              sizeof(info_command_subs) / sizeof(info_command_subs[0]), argc, argv);
+    int sub = cmd_subcommand(&c->out, "command", info_command_subs,
+                             sizeof(info_command_subs) / sizeof(info_command_subs[0]), argc, argv);
     switch (sub) {
     case -1:
         return;
@@ -354,7 +363,7 @@ enum info_config_sub {
     INFO_CONFIG_REWRITE
 };
 
-static const struct conn_sub info_config_subs[] = {
+static const struct cmd_sub info_config_subs[] = {
     [INFO_CONFIG_GET] = {"get", -3},
     [INFO_CONFIG_SET] = {"set", -4},
     [INFO_CONFIG_RESETSTAT] = {"resetstat", 2},
@@ -362,8 +371,8 @@ static const struct conn_sub info_config_subs[] = {
 };
 
 void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
-    int sub = conn_subcommand(c, "config", info_config_subs,
-                              sizeof(info_config_subs) / sizeof(info_config_subs[0]), argc, argv);
+    int sub = cmd_subcommand(&c->out, "config", info_config_subs,
+                             sizeof(info_config_subs) / sizeof(info_config_subs[0]), argc, argv);
     switch (sub) {
     case -1:
         return;

@@ -53,11 +53,6 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
         return errmsg_set(msg, ERR_CONFIG, "requirepass is longer than %d bytes",
                           NODE_REQUIREPASS_BYTES_MAX - 1);
     }
-    if (config->peer_count > 0 && config->fsync != NODE_FSYNC_ALWAYS) {
-        return errmsg_set(msg, ERR_CONFIG,
-                          "fsync = everysec/never is not supported in a "
-                          "cluster yet: Raft acknowledges only what is on disk (use always)");
-    }
     for (uint32_t i = 0; i < config->keyspace_count; i++) {
         if (keyspace_mode_of(&config->keyspaces[i]) != KEYSPACE_MODE_CP)
             return errmsg_set(msg, ERR_CONFIG,
@@ -84,8 +79,9 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     buf_init(&node->ops);
     buf_init(&node->scratch);
     buf_init(&node->resume_list);
+    buf_init(&node->watch_reply);
     fault_init(node);
-    int rc = config->peer_count > 0 ? cluster_open(node, msg) : persist_open(node, msg);
+    int rc = config->peer_count > 0 ? node_engines_open(node, msg) : persist_open(node, msg);
     if (rc != 0) {
         node_free(node);
         return rc;
@@ -110,11 +106,12 @@ void node_free(struct node *node) {
         if (node->client_slots[i] != NULL) node_client_free(node->client_slots[i]);
     }
     free(node->client_slots);
-    if (node->cluster != NULL)
-        cluster_close(node);
+    if (node->engine != NULL)
+        node_engines_close(node);
     else
         persist_close(node);
     buf_deinit(&node->resume_list);
+    buf_deinit(&node->watch_reply);
     fault_deinit(node);
     db_free(node->db);
     buf_deinit(&node->write_list);
@@ -234,7 +231,10 @@ static void node_client_closed(struct node *node, uint64_t id) {
     struct client *c = node_client_find(node, id);
     if (c == NULL) return;
     tx_unwatch(node, c);
-    if (node->cluster != NULL) cluster_client_closed(node, c);
+    if (c->pending != 0) {
+        struct engine_event ev = {.kind = ENGINE_EVENT_GONE, .request_id = c->pending};
+        node_engine_event(node, &ev);
+    }
     node_held_list_remove(node, c);
     node_client_map_remove(node, id);
     ASSERT(node->client_count > 0);
@@ -348,8 +348,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
         c->last_cmd = spec->name;
         if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
             tx_queue(node, c, argc, argv);
-        } else if (spec->fn != NULL && node->cluster != NULL) {
-            cluster_client_request(node, c, spec, argc, argv);
+        } else if (spec->fn != NULL && node->engine != NULL) {
+            node_engine_data(node, c, spec, argc, argv);
         } else if (spec->fn != NULL) {
             if (node_run_data(node, c, spec, argc, argv)) node_log_ops(node);
         } else if (spec->core_op >= CMD_CORE_MULTI && spec->core_op <= CMD_CORE_UNWATCH) {
@@ -408,7 +408,7 @@ void node_log_ops(struct node *node) {
 static size_t node_client_parse(struct node *node, struct client *c, const uint8_t *data,
                                 size_t bytes) {
     size_t pos = 0;
-    while (pos < bytes && !c->close_after_output && c->wait == NULL) {
+    while (pos < bytes && !c->close_after_output && c->pending == 0) {
         struct resp_request req;
         size_t consumed = 0;
         int rc = resp_parse(&c->parser, data + pos, bytes - pos, &req, &consumed, NULL);
@@ -463,16 +463,8 @@ static void node_tick(struct node *node);
 /* End of a batch of events: one log write (and at most one sync) for all of them, then
  * the replies that may go out. */
 static void node_flush(struct node *node, struct node_effects *out) {
-    if (node->cluster != NULL) {
-        cluster_resume_clients(node);
-        cluster_flush(node, out);
-        /* Requests answered during that flush (reads and writes its progress released)
-         * resume their clients now, not at the next event, which may be a tick away; what
-         * their buffered input asks goes out in this batch too. */
-        for (int round = 0; round < 2 && node->resume_list.len > 0; round++) {
-            cluster_resume_clients(node);
-            cluster_flush(node, out);
-        }
+    if (node->engine != NULL) {
+        node_engine_flush(node, out);
         fault_filter_sends(node, out);
     } else {
         if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
@@ -491,13 +483,13 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     if (ev->now_ms > node->now_ms) node->now_ms = ev->now_ms;
     uint64_t mono = ev->mono_ms != 0 ? ev->mono_ms : ev->now_ms;
     if (mono > node->mono_ms) node->mono_ms = mono;
-    /* FAULT PAUSE: no time passes for the engines until it ends. */
-    if (node->cluster != NULL && !fault_paused(node) && node->mono_ms > node->cluster->mono_ms)
-        node->cluster->mono_ms = node->mono_ms;
     if (!node->lists_handed_out) return;
     node->lists_handed_out = false;
     fault_sends_done(node);
-    if (node->cluster != NULL) cluster_sends_done(node);
+    if (node->engine != NULL) {
+        struct engine_event sent = {.kind = ENGINE_EVENT_SENT};
+        node_engine_event(node, &sent);
+    }
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
         struct client *c = node_client_find(node, ids[i]);
@@ -507,11 +499,22 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     buf_clear(&node->close_list);
 }
 
+/* An engine TICK, unless FAULT PAUSE freezes the engines. */
+static void node_engine_tick(struct node *node) {
+    if (node->engine == NULL || fault_paused(node)) return;
+    struct engine_event ev = {.kind = ENGINE_EVENT_TICK};
+    node_engine_event(node, &ev);
+}
+
 /* A peer's payload goes to the engine it names (engine.h), after the node's faults. */
 static void node_peer_message(struct node *node, const struct node_event *ev) {
     if (ev->bytes < 1 || fault_drops_incoming(node, ev->peer_id)) return;
-    if (ev->data[0] == ENGINE_CP && node->cluster != NULL) {
-        cluster_peer_message(node, ev->peer_id, ev->data + 1, ev->bytes - 1);
+    if (node->engine != NULL && ev->data[0] == node->engine->ops->id) {
+        struct engine_event pe = {.kind = ENGINE_EVENT_PEER,
+                                  .from = ev->peer_id,
+                                  .data = ev->data + 1,
+                                  .bytes = ev->bytes - 1};
+        node_engine_event(node, &pe);
         return;
     }
     node_trace(node, "dropped a peer payload from %u for engine %u, which this node does not run",
@@ -534,13 +537,14 @@ static void node_step_event(struct node *node, const struct node_event *ev,
         break;
     case NODE_EVENT_TICK:
         fault_release_delayed(node);
-        if (node->cluster != NULL && !fault_paused(node)) cluster_tick(node);
+        node_engine_tick(node);
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
     case NODE_EVENT_SYNCED:
-        if (node->cluster != NULL)
-            cluster_synced(node, ev->sync_error);
-        else
+        if (node->engine != NULL) {
+            struct engine_event se = {.kind = ENGINE_EVENT_SYNCED, .error = ev->sync_error};
+            node_engine_event(node, &se);
+        } else
             persist_synced(node, ev->lsn, ev->sync_error);
         break;
     case NODE_EVENT_FLUSH:
@@ -558,8 +562,8 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
     node_step_event(node, ev, out);
     out->wake_at_ms =
         node->snap.active && !node->snap.scan_done ? node->now_ms + 1 : node->next_tick_ms;
-    if (node->cluster != NULL) {
-        uint64_t at = cluster_wake_at(node);
+    if (node->engine != NULL) {
+        uint64_t at = node_engine_wake_at(node);
         if (at < out->wake_at_ms) out->wake_at_ms = at;
     }
     uint64_t fault_at = fault_wake_at(node);
@@ -575,8 +579,8 @@ static void node_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes)
 
 static void node_tick(struct node *node) {
     node->next_tick_ms = node->now_ms + NODE_TICK_MS;
-    if (node->cluster != NULL) {
-        cluster_tick(node);
+    if (node->engine != NULL) {
+        node_engine_tick(node);
         return;
     }
     ASSERT(node->ops.len == 0);
@@ -587,7 +591,7 @@ static void node_tick(struct node *node) {
 
 void node_client_resume(struct node *node, struct client *c) {
     node_client_release(node, c);
-    if (buf_pending(&c->query) > 0 && c->wait == NULL && !c->close_after_output) {
+    if (buf_pending(&c->query) > 0 && c->pending == 0 && !c->close_after_output) {
         size_t used = node_client_parse(node, c, buf_head(&c->query), buf_pending(&c->query));
         buf_consume(&c->query, used);
     }
@@ -614,6 +618,10 @@ void node_client_sent(struct node *node, uint64_t client_id, size_t bytes) {
 
 const char *node_fatal_text(const struct node *node) {
     return node->fatal_text;
+}
+
+struct engine *node_engine(const struct node *node) {
+    return node->engine;
 }
 
 bool node_client_backpressured(const struct node *node, uint64_t client_id) {

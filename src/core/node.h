@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "engine/engine.h"
 #include "engine/keyspace.h"
 #include "proto/resp.h"
 #include "storage/disk.h"
@@ -42,24 +43,6 @@ struct node_host_stats {
 
 typedef void node_host_stats_fn(void *ctx, struct node_host_stats *out);
 typedef void node_trace_fn(void *ctx, const char *line);
-
-#define NODE_PEERS_MAX 9 /* cluster members, this node included (RAFT_NODES_MAX) */
-#define NODE_ADDR_BYTES_MAX 64
-
-/* A cluster member. The core only uses the id; the address is for the shell. */
-struct node_peer {
-    uint32_t id;
-    char addr[NODE_ADDR_BYTES_MAX]; /* peer-protocol address HOST:PORT */
-};
-
-/* Peer payloads (carried in the shell's checksummed frames, docs/formats.md); the first
- * byte is the kind. */
-enum node_peer_kind {
-    NODE_PEER_RAFT = 1,          /* a raft message (raft_msg_encode) */
-    NODE_PEER_FORWARD = 2,       /* a client request for the leader: request id:u64,
-                                  * proto:u8, argc:u32, (len:u32 bytes)* */
-    NODE_PEER_FORWARD_REPLY = 3, /* request id:u64, then the RESP reply bytes */
-};
 
 struct node_config {
     uint32_t id;
@@ -137,14 +120,6 @@ struct node_event {
     int sync_error; /* non-zero: the sync failed; the node stops accepting writes */
 };
 
-/* A payload for a peer; data borrowed until the next step. Delivery is best effort (Raft
- * tolerates loss): a shell drops it when the link is down. */
-struct node_peer_send {
-    uint32_t to;
-    const uint8_t *data;
-    size_t bytes;
-};
-
 struct node_effects {
     /* FLUSH only: clients with output to send; valid until the next step. */
     const uint64_t *write_clients;
@@ -170,6 +145,10 @@ const uint8_t *node_client_output(struct node *node, uint64_t client_id, size_t 
 /* The shell sent `bytes` of it. */
 void node_client_sent(struct node *node, uint64_t client_id, size_t bytes);
 const char *node_fatal_text(const struct node *node);
+/* The node's replicating engine (engine.h; cp/cp.h's views look into it), or NULL when
+ * the node runs alone. Returns borrowed, valid while the node lives. For the simulator
+ * and tests. */
+struct engine *node_engine(const struct node *node);
 /* Whether a client should stop being read (it has too much unsent output). */
 bool node_client_backpressured(const struct node *node, uint64_t client_id);
 

@@ -120,12 +120,12 @@ bool persist_reserve(struct node *node, size_t bytes) {
 
 uint64_t persist_release_lsn(const struct node *node) {
     /* In a cluster a reply is made only after its entry is durable and applied. */
-    if (node->cluster != NULL) return 0;
+    if (node->engine != NULL) return 0;
     return node->config.fsync == NODE_FSYNC_ALWAYS ? wal_last_lsn(node->wal) : 0;
 }
 
 uint64_t persist_durable_lsn(const struct node *node) {
-    if (node->cluster != NULL) return 0;
+    if (node->engine != NULL) return 0;
     if (node->config.fsync != NODE_FSYNC_ALWAYS) return wal_last_lsn(node->wal);
     return wal_durable_lsn(node->wal);
 }

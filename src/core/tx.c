@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "cmd/op.h"
 #include "core/internal.h"
 
@@ -81,9 +82,10 @@ static void tx_exec(struct node *node, struct client *c) {
         resp_put_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
     } else if (c->watch_touched) {
         resp_put_null_array(&c->out, c->proto);
-    } else if (node->cluster != NULL) {
-        /* The whole transaction is one Raft entry: applied atomically on every replica. */
-        cluster_client_exec(node, c);
+    } else if (node->engine != NULL) {
+        /* The whole transaction is one request: the engine applies it atomically (for
+         * CP, one Raft entry on every replica). */
+        node_engine_exec(node, c);
     } else if (!persist_reserve(node, tx_ops_bound(c))) {
         node->stats.disk_full_refusals++;
         resp_put_errorf(&c->out, "EXECABORT Transaction discarded: disk full: %s",
@@ -111,8 +113,8 @@ static void tx_exec(struct node *node, struct client *c) {
     tx_unwatch(node, c);
 }
 
-static void tx_watch(struct node *node, struct client *c, const struct cmd_spec *spec,
-                     uint32_t argc, const struct resp_arg *argv) {
+static void tx_watch(struct node *node, struct client *c, uint32_t argc,
+                     const struct resp_arg *argv) {
     if (c->in_multi) {
         resp_put_error(&c->out, "ERR WATCH inside MULTI is not allowed");
         return;
@@ -132,16 +134,44 @@ static void tx_watch(struct node *node, struct client *c, const struct cmd_spec 
         buf_append(&c->watched, argv[i].data, argv[i].bytes);
         c->watch_count++;
     }
-    if (node->cluster != NULL) {
-        /* Watched once the read that records their index is served (tx_watch_answered). */
+    if (node->engine != NULL) {
+        /* Watched once the read that records their index is served (tx_watch_reply). */
         c->watch_pending = argc - 1;
-        cluster_client_watch(node, c, spec, argc, argv);
+        node_engine_watch(node, c, argc, argv);
         return;
     }
     resp_put_simple(&c->out, "OK");
 }
 
-void tx_watch_answered(struct node *node, struct client *c, bool ok, uint64_t index) {
+/* Parses the reply ":index\r\n" that a WATCH list gets where it is served. */
+static bool tx_watch_reply_index(const uint8_t *reply, size_t bytes, uint64_t *index) {
+    if (bytes < 4 || reply[0] != ':') return false;
+    if (memcmp(reply + bytes - 2, "\r\n", 2) != 0) return false;
+    int64_t v;
+    if (!util_parse_i64(reply + 1, bytes - 3, &v) || v < 0) return false;
+    *index = (uint64_t)v;
+    return true;
+}
+
+static void tx_watch_answered(struct node *node, struct client *c, bool ok, uint64_t index);
+
+void tx_watch_reply(struct node *node, struct client *c, const uint8_t *reply, size_t bytes) {
+    if (c->watch_pending == 0) return; /* answered already */
+    uint64_t index;
+    if (tx_watch_reply_index(reply, bytes, &index)) {
+        tx_watch_answered(node, c, true, index);
+        return;
+    }
+    if (bytes == 0)
+        resp_put_error(&c->out, "ERR WATCH got no answer; retry");
+    else
+        buf_append(&c->out, reply, bytes);
+    tx_watch_answered(node, c, false, 0);
+}
+
+/* c's pending WATCH was answered; ok: its keys were watched at index (replies +OK), else
+ * they are dropped (the caller replied the error). */
+static void tx_watch_answered(struct node *node, struct client *c, bool ok, uint64_t index) {
     ASSERT(c->watch_pending > 0 && c->watch_pending <= c->watch_count);
     uint32_t kept = c->watch_count - c->watch_pending;
     c->watch_pending = 0;
@@ -187,7 +217,7 @@ void tx_run(struct node *node, struct client *c, const struct cmd_spec *spec, ui
         resp_put_simple(&c->out, "OK");
         return;
     case CMD_CORE_WATCH:
-        tx_watch(node, c, spec, argc, argv);
+        tx_watch(node, c, argc, argv);
         return;
     case CMD_CORE_UNWATCH:
         tx_unwatch(node, c);

@@ -1,14 +1,34 @@
 /*
- * The engine seam: a node holds several engines, each serving the keyspaces of one mode.
- * This header names them; their peer payloads carry the engine's id in their first byte,
- * so the node hands each payload to the engine it belongs to and every engine's traffic
- * passes the node's faults alike.
+ * The engine seam. A node holds several engines, each serving the keyspaces of one mode:
+ * today the CP engine (Raft), and later the AP engine beside it. (A node that runs alone
+ * still keeps its data itself, in src/core/persist.c: the single-node engine is the next
+ * step of issue 7.) An engine never sees a client connection:
+ * requests go in with an id, replies come back with that id, either at once (into the
+ * buffer the node passes) or later, in the effects of a step. Each engine owns its db and
+ * its files (a view of the data directory that places them, disk_view.h); faults sit at
+ * node level, under every engine's peer traffic and clock.
+ *
+ * Effects of a step must be carried out in this order: (1) replies go to their clients
+ * (the engine gives a reply only once it may be seen), (2) sends go to peers, (3) the sync
+ * asked for is started and reported with ENGINE_EVENT_SYNCED, (4) the engine is ticked at
+ * its wake_at. Pointers in effects are borrowed from the engine and valid until its next
+ * call.
  *
  * Peer payload layout (inside a wire.c frame): engine:u8, then the engine's own bytes.
- * Engine 0 is the link's HELLO (wire.h), never an engine.
+ * Engine id 0 is the link's HELLO (wire.h), never an engine.
  */
 #ifndef CAPKV_ENGINE_ENGINE_H
 #define CAPKV_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "engine/keyspace.h"
+#include "proto/resp.h"
+#include "storage/disk.h"
 
 enum engine_id {
     ENGINE_LOCAL = 1, /* one node alone: its own log, no replication */
@@ -16,5 +36,166 @@ enum engine_id {
     ENGINE_AP = 3,    /* leaderless (issue 9): no payload of it exists yet */
 };
 #define ENGINE_ID_MAX 3
+
+#define NODE_PEERS_MAX 9 /* cluster members, this node included (RAFT_NODES_MAX) */
+#define NODE_ADDR_BYTES_MAX 64
+
+/* A cluster member: the node's id and its peer-protocol address HOST:PORT. */
+struct node_peer {
+    uint32_t id;
+    char addr[NODE_ADDR_BYTES_MAX];
+};
+
+enum engine_fsync { ENGINE_FSYNC_ALWAYS, ENGINE_FSYNC_EVERYSEC, ENGINE_FSYNC_NEVER };
+
+typedef void engine_trace_fn(void *ctx, const char *line);
+
+/* What an engine is opened with; the node fills it from its own configuration. */
+struct engine_config {
+    uint32_t id; /* this node's */
+    enum engine_fsync fsync;
+    uint64_t string_bytes_max; /* largest string value (Redis's proto-max-bulk-len) */
+    uint64_t snapshot_log_bytes;
+    uint64_t wal_segment_bytes;
+    uint64_t hash_seed;
+    engine_trace_fn *trace; /* lines start with node id and time (the engine adds them) */
+    void *trace_ctx;
+    /* Replicated engines: the cluster's members (this node included), timers, and the
+     * keyspace table this node was configured with (the cluster agrees on one). */
+    uint32_t peer_count;
+    struct node_peer peers[NODE_PEERS_MAX];
+    uint64_t election_timeout_ms_min;
+    uint64_t election_timeout_ms_max;
+    uint64_t heartbeat_ms;
+    uint64_t request_timeout_ms;
+    uint64_t snapshot_entries;
+    uint64_t seed;
+    bool join;
+    uint32_t keyspace_count;
+    struct keyspace keyspaces[KEYSPACES_MAX];
+};
+
+/* How an engine decides WATCH: by conditions the node appends to EXEC (the keys and the
+ * index the WATCH reply named), which the engine checks against its log. (The single-node
+ * path, not an engine yet, marks watchers from the ops of each write instead.) */
+enum engine_watch { ENGINE_WATCH_CONDITIONS = 1 };
+
+struct cmd_spec;
+
+enum engine_request_kind {
+    ENGINE_REQUEST_DATA = 1, /* a command list (cmdlist.h): one command, EXEC or WATCH */
+    ENGINE_REQUEST_ADMIN,    /* argv is an engine command: CLUSTER, WAIT, SAVE, BGSAVE */
+};
+
+/* One client request. Everything is borrowed for the call. */
+struct engine_request {
+    uint64_t id; /* the node's; unique among its pending requests */
+    enum engine_request_kind kind;
+    int proto;           /* 2 or 3 */
+    int level;           /* enum keyspace_consistency asked for; 0: the keyspace's */
+    uint64_t last_write; /* WAIT: the write_token of the client's last write */
+    const uint8_t *list; /* DATA: the command list */
+    size_t bytes;
+    /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH);
+     * ADMIN: the command. */
+    const struct cmd_spec *spec;
+    uint32_t argc;
+    const struct resp_arg *argv;
+};
+
+struct engine_reply;
+
+/* What a submit did. Pointers borrowed from the engine until its next call. */
+struct engine_answer {
+    bool pending;                       /* the reply comes later, by id; nothing was put in out */
+    uint64_t write_token;               /* a write's position, for WAIT (0: not a write) */
+    const struct engine_reply *replies; /* other requests answered meanwhile */
+    size_t reply_count;
+};
+
+/* A reply given later: for request id, data (borrowed, RESP). */
+struct engine_reply {
+    uint64_t id;
+    uint64_t write_token;
+    const uint8_t *data;
+    size_t bytes;
+};
+
+/* A payload for a peer; data borrowed until the engine's next call. */
+struct node_peer_send {
+    uint32_t to;
+    const uint8_t *data;
+    size_t bytes;
+};
+
+enum engine_event_kind {
+    ENGINE_EVENT_TICK = 1,
+    ENGINE_EVENT_SYNCED, /* token, error: the sync an effect asked for is done */
+    ENGINE_EVENT_FLUSH,  /* end of a batch: write the log, build the sends */
+    ENGINE_EVENT_PEER,   /* from, data, bytes (the engine's bytes, its id stripped) */
+    ENGINE_EVENT_GONE,   /* request id: its client went away; drop the reply */
+    ENGINE_EVENT_SENT,   /* the previous FLUSH's sends were carried out */
+};
+
+struct engine_event {
+    enum engine_event_kind kind;
+    uint64_t now_ms;  /* this node's wall clock (faults applied), Unix ms */
+    uint64_t mono_ms; /* monotonic ms, frozen while the node is paused */
+    uint64_t token;
+    int error;
+    uint32_t from;
+    uint64_t request_id;
+    const uint8_t *data;
+    size_t bytes;
+};
+
+struct engine_effects {
+    const struct engine_reply *replies; /* requests answered in this step, in order */
+    size_t reply_count;
+    const struct node_peer_send *sends; /* FLUSH: payloads, in order, each led by the id */
+    size_t send_count;
+    struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(token) */
+    uint64_t sync_token;
+    /* FLUSH, non-NULL when the cluster's members changed: link to exactly these. */
+    const struct node_peer *members;
+    size_t member_count;
+    /* Non-NULL when the cluster agreed on a (new) keyspace table: every engine and the
+     * node's routing follow it. */
+    const struct keyspace *keyspaces;
+    uint32_t keyspace_count;
+    int fatal; /* non-zero: stop the process; fatal_text says why */
+    const char *fatal_text;
+};
+
+/* Every engine's state begins with this; the node reaches the engine only through ops. */
+struct engine {
+    const struct engine_ops *ops;
+};
+
+struct engine_ops {
+    const char *name; /* "local", "cp" */
+    enum engine_id id;
+    enum engine_watch watch;
+    /* Opens the engine over its view of the disk (kept; outlives the engine). */
+    int (*open)(const struct engine_config *config, struct disk *disk, uint64_t now_ms,
+                struct engine **out, struct errmsg *msg);
+    void (*free)(struct engine *engine);
+    /* Runs or starts a request; a reply given now goes into out (answer->pending false).
+     * Replies to other requests given meanwhile are in answer->replies. */
+    void (*submit)(struct engine *engine, const struct engine_request *req, struct buf *out,
+                   struct engine_answer *answer);
+    void (*step)(struct engine *engine, const struct engine_event *ev, struct engine_effects *out);
+    /* Appends the engine's INFO section lines for section ("persistence", "replication",
+     * "keyspace"); nothing for a section it has none of. */
+    void (*info)(struct engine *engine, const char *section, struct buf *out);
+    /* Keys and memory of its db, for INFO and DBSIZE-like questions. */
+    uint64_t (*key_count)(struct engine *engine);
+    uint64_t (*memory_bytes)(struct engine *engine);
+    uint64_t (*last_save_ms)(struct engine *engine);
+    /* The index a read served here observes now (WATCH bookkeeping); 0 if none. */
+    uint64_t (*observed_index)(struct engine *engine);
+    /* When the engine wants its next TICK, in the clock its events carry. */
+    uint64_t (*wake_at)(struct engine *engine);
+};
 
 #endif

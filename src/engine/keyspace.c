@@ -68,8 +68,8 @@ void keyspace_table_encode(const struct keyspace *table, uint32_t count, struct 
         keyspace_put_text(out, ks->name);
         buf_append_byte(out, (uint8_t)ks->match_count);
         for (uint32_t m = 0; m < ks->match_count; m++) keyspace_put_text(out, ks->match[m]);
-        buf_append_byte(out, (uint8_t)(ks->replication != 0 ? ks->replication
-                                                            : KEYSPACE_REPLICATION_MAJORITY));
+        buf_append_byte(
+            out, (uint8_t)(ks->replication != 0 ? ks->replication : KEYSPACE_REPLICATION_MAJORITY));
         buf_append_byte(out, (uint8_t)(ks->consistency != 0 ? ks->consistency
                                                             : KEYSPACE_CONSISTENCY_LINEARIZABLE));
         if (version >= 2) buf_append_byte(out, (uint8_t)keyspace_mode_of(ks));
@@ -125,8 +125,8 @@ int keyspace_table_decode(const uint8_t *p, size_t bytes, struct keyspace *out, 
     if (bytes < 2) return errmsg_set(msg, ERR_CORRUPT, "keyspace table of %zu bytes", bytes);
     if (p[0] < KEYSPACE_TABLE_VERSION_MIN || p[0] > KEYSPACE_TABLE_VERSION_MAX) {
         return errmsg_set(msg, ERR_VERSION,
-                          "keyspace table version %u; this build knows versions %d to %d",
-                          p[0], KEYSPACE_TABLE_VERSION_MIN, KEYSPACE_TABLE_VERSION_MAX);
+                          "keyspace table version %u; this build knows versions %d to %d", p[0],
+                          KEYSPACE_TABLE_VERSION_MIN, KEYSPACE_TABLE_VERSION_MAX);
     }
     if (p[1] > KEYSPACES_MAX)
         return errmsg_set(msg, ERR_CORRUPT, "keyspace table of %u keyspaces (at most %d)", p[1],
@@ -138,8 +138,8 @@ int keyspace_table_decode(const uint8_t *p, size_t bytes, struct keyspace *out, 
     while (i < p[1] && (ok = keyspace_decode_one(&r, &table[i]))) i++;
     int rc = 0;
     if (!ok) {
-        rc = errmsg_set(msg, ERR_CORRUPT, "keyspace %u of the table is malformed at byte %zu",
-                        i, r.pos);
+        rc = errmsg_set(msg, ERR_CORRUPT, "keyspace %u of the table is malformed at byte %zu", i,
+                        r.pos);
     } else if (r.pos != bytes) {
         rc = errmsg_set(msg, ERR_CORRUPT, "%zu bytes after the keyspace table's end at byte %zu",
                         bytes - r.pos, r.pos);
@@ -203,17 +203,16 @@ int keyspace_command_mode(const struct keyspace *table, uint32_t count, const st
     if (s.first_key == NULL) return 0;
     if (s.other_key != NULL) {
         ASSERT(keyspace_mode_of(s.first_ks) != keyspace_mode_of(s.other_ks));
-        return errmsg_set(msg, ERR_INVALID,
-                          "keys in request don't hash to the same engine: '%.*s' is in %s "
-                          "keyspace %s, '%.*s' in %s keyspace %s",
-                          (int)(s.first_key->bytes > 64 ? 64 : s.first_key->bytes),
-                          (const char *)s.first_key->data,
-                          keyspace_mode_name(keyspace_mode_of(s.first_ks)),
-                          s.first_ks != NULL ? s.first_ks->name : "(none)",
-                          (int)(s.other_key->bytes > 64 ? 64 : s.other_key->bytes),
-                          (const char *)s.other_key->data,
-                          keyspace_mode_name(keyspace_mode_of(s.other_ks)),
-                          s.other_ks != NULL ? s.other_ks->name : "(none)");
+        return errmsg_set(
+            msg, ERR_INVALID,
+            "keys in request don't hash to the same engine: '%.*s' is in %s "
+            "keyspace %s, '%.*s' in %s keyspace %s",
+            (int)(s.first_key->bytes > 64 ? 64 : s.first_key->bytes),
+            (const char *)s.first_key->data, keyspace_mode_name(keyspace_mode_of(s.first_ks)),
+            s.first_ks != NULL ? s.first_ks->name : "(none)",
+            (int)(s.other_key->bytes > 64 ? 64 : s.other_key->bytes),
+            (const char *)s.other_key->data, keyspace_mode_name(keyspace_mode_of(s.other_ks)),
+            s.other_ks != NULL ? s.other_ks->name : "(none)");
     }
     *mode = keyspace_mode_of(s.first_ks);
     return 0;

@@ -26,7 +26,7 @@ enum errcode_applied {
       "confirmed): it refuses rather than answer stale or lose a write")                           \
     X(ERRCODE_TIMEOUT, "TIMEOUT", ERRCODE_MAYBE_APPLIED,                                           \
       "the write was sent to replication but not confirmed in time (leader lost, slow "            \
-      "voters): it may or may not have been applied, and may still apply")                        \
+      "voters): it may or may not have been applied, and may still apply")                         \
     X(ERRCODE_TRYAGAIN, "TRYAGAIN", ERRCODE_NOT_APPLIED,                                           \
       "the node is changing role (leadership handed over or lost) and did not apply the "          \
       "request; retry it, on this node or another")                                                \

@@ -107,9 +107,9 @@ static void test_keyspace_table_of_cp_keyspaces_is_version_1_and_round_trips(voi
     struct buf b;
     buf_init(&b);
     keyspace_table_encode(in, 2, &b);
-    const uint8_t want[] = {1, 2, 6, 'l', 'e', 'd', 'g', 'e', 'r', 2, 8, 'l', 'e', 'd', 'g', 'e',
-                            'r', ':', '*', 6, 'a', 'c', 'c', 't', ':', '*', 2, 3,
-                            4, 'r', 'e', 's', 't', 1, 1, '*', 1, 1};
+    const uint8_t want[] = {1,   2,   6,   'l', 'e', 'd', 'g', 'e', 'r', 2,   8,   'l', 'e',
+                            'd', 'g', 'e', 'r', ':', '*', 6,   'a', 'c', 'c', 't', ':', '*',
+                            2,   3,   4,   'r', 'e', 's', 't', 1,   1,   '*', 1,   1};
     assert_int_equal(b.len, sizeof(want));
     assert_memory_equal(b.data, want, sizeof(want));
     static struct keyspace out[KEYSPACES_MAX];

@@ -17,96 +17,74 @@
 #include <string.h>
 
 #include "base/assert.h"
-#include "core/internal.h"
+#include "cp/internal.h"
 
-static const char *cluster_member_role(const struct raft_server *s) {
+static const char *cp_member_role(const struct raft_server *s) {
     if (s->voter) return "voter";
     return s->promote ? "learner(promoting)" : "learner";
 }
 
 /* The address of server s: the replicated one, else the one this node was started with. */
-static const char *cluster_member_addr(const struct node *node, const struct raft_server *s) {
+static const char *cp_member_addr(const struct cp *cp, const struct raft_server *s) {
     if (s->addr[0] != '\0') return s->addr;
-    for (uint32_t i = 0; i < node->config.peer_count; i++)
-        if (node->config.peers[i].id == s->id) return node->config.peers[i].addr;
+    for (uint32_t i = 0; i < cp->config.peer_count; i++)
+        if (cp->config.peers[i].id == s->id) return cp->config.peers[i].addr;
     return "";
 }
 
-/* Keeps node->config.peers (positions are FAULT's handles) covering every member. */
-static void cluster_book_learn(struct node *node, uint32_t id, const char *addr) {
-    struct node_config *c = &node->config;
-    const struct raft_config *rc = raft_config(node->cluster->raft);
-    uint32_t slot = c->peer_count;
-    for (uint32_t i = 0; i < c->peer_count; i++) {
-        if (c->peers[i].id == id) {
-            if (addr[0] != '\0') snprintf(c->peers[i].addr, sizeof(c->peers[i].addr), "%s", addr);
-            return;
-        }
-        if (slot == c->peer_count && raft_config_find(rc, c->peers[i].id) == NULL) slot = i;
-    }
-    if (slot == NODE_PEERS_MAX) return; /* cannot happen: members <= RAFT_NODES_MAX */
-    if (slot == c->peer_count) c->peer_count++;
-    fault_peer_slot_reset(node, slot); /* no fault inherited from a slot's past */
-    c->peers[slot].id = id;
-    snprintf(c->peers[slot].addr, sizeof(c->peers[slot].addr), "%s", addr);
-}
-
-static void cluster_members_add(struct node *node, struct node_peer *list, size_t *count,
-                                const struct raft_server *s) {
+static void cp_members_add(struct cp *cp, struct node_peer *list, size_t *count,
+                           const struct raft_server *s) {
     for (size_t i = 0; i < *count; i++)
         if (list[i].id == s->id) return;
     if (*count == NODE_PEERS_MAX) return;
     list[*count].id = s->id;
-    snprintf(list[*count].addr, sizeof(list[*count].addr), "%s", cluster_member_addr(node, s));
+    snprintf(list[*count].addr, sizeof(list[*count].addr), "%s", cp_member_addr(cp, s));
     (*count)++;
 }
 
 /* At FLUSH: when the members to link to changed, tell the shell. While a configuration is
  * not yet committed, the servers of the last committed one stay linked too: a removed
  * server (even the leader removing itself) must hear that its removal committed. */
-void cluster_members_effect(struct node *node, struct node_effects *out) {
-    struct cluster *cl = node->cluster;
-    const struct raft_config *config = raft_config(cl->raft);
+void cp_members_effect(struct cp *cp, struct engine_effects *out) {
+    const struct raft_config *config = raft_config(cp->raft);
     if (config->count == 0) return; /* joining: the --peers links until a leader adds us */
-    bool committed = raft_commit_index(cl->raft) >= raft_config_index(cl->raft);
-    if (committed || cl->members_committed.count == 0) cl->members_committed = *config;
+    bool committed = raft_commit_index(cp->raft) >= raft_config_index(cp->raft);
+    if (committed || cp->members_committed.count == 0) cp->members_committed = *config;
     struct node_peer list[NODE_PEERS_MAX];
     memset(list, 0, sizeof(list)); /* compared whole below */
     size_t count = 0;
     for (uint32_t i = 0; i < config->count; i++)
-        cluster_members_add(node, list, &count, &config->servers[i]);
-    for (uint32_t i = 0; i < cl->members_committed.count; i++)
-        cluster_members_add(node, list, &count, &cl->members_committed.servers[i]);
-    if (count == cl->member_count && memcmp(list, cl->members, count * sizeof(list[0])) == 0)
+        cp_members_add(cp, list, &count, &config->servers[i]);
+    for (uint32_t i = 0; i < cp->members_committed.count; i++)
+        cp_members_add(cp, list, &count, &cp->members_committed.servers[i]);
+    if (count == cp->member_count && memcmp(list, cp->members, count * sizeof(list[0])) == 0)
         return;
-    memcpy(cl->members, list, count * sizeof(list[0]));
-    cl->member_count = count;
-    for (size_t i = 0; i < count; i++) cluster_book_learn(node, list[i].id, list[i].addr);
-    out->members = cl->members;
+    memcpy(cp->members, list, count * sizeof(list[0]));
+    cp->member_count = count;
+    out->members = cp->members;
     out->member_count = count;
-    node_trace(node, "cluster: linking to %zu servers; configuration %u members (%u voters)%s",
-               count, config->count, raft_config_voter_count(config),
-               committed ? "" : ", not yet committed");
+    cp_trace(cp, "cluster: linking to %zu servers; configuration %u members (%u voters)%s", count,
+             config->count, raft_config_voter_count(config),
+             committed ? "" : ", not yet committed");
 }
 
-static void cluster_members_list(struct node *node, struct client *c) {
-    struct cluster *cl = node->cluster;
-    const struct raft_config *config = raft_config(cl->raft);
-    uint32_t leader = raft_leader_id(cl->raft);
+static void cp_members_list(struct cp *cp, struct cp_origin *o) {
+    const struct raft_config *config = raft_config(cp->raft);
+    uint32_t leader = raft_leader_id(cp->raft);
     struct buf text;
     buf_init(&text);
     for (uint32_t i = 0; i < config->count; i++) {
         const struct raft_server *s = &config->servers[i];
-        const char *addr = cluster_member_addr(node, s);
-        buf_appendf(&text, "%u %s %s%s%s\n", s->id, addr[0] ? addr : "-", cluster_member_role(s),
-                    s->id == leader ? " leader" : "", s->id == node->config.id ? " self" : "");
+        const char *addr = cp_member_addr(cp, s);
+        buf_appendf(&text, "%u %s %s%s%s\n", s->id, addr[0] ? addr : "-", cp_member_role(s),
+                    s->id == leader ? " leader" : "", s->id == cp->config.id ? " self" : "");
     }
-    resp_put_bulk(&c->out, text.data, text.len);
+    resp_put_bulk(o->out, text.data, text.len);
     buf_deinit(&text);
 }
 
 /* A dotted IPv4 address: four numbers 0..255. */
-static bool cluster_ipv4_ok(const uint8_t *p, size_t n) {
+static bool cp_ipv4_ok(const uint8_t *p, size_t n) {
     int parts = 0;
     size_t i = 0;
     while (i < n) {
@@ -125,7 +103,7 @@ static bool cluster_ipv4_ok(const uint8_t *p, size_t n) {
 
 /* What the peer links can connect to (net/peer.c): a numeric IPv4 address or a bracketed
  * IPv6 one, a colon and a port 1..65535, short enough for the configuration. */
-static bool cluster_addr_ok(const struct resp_arg *a) {
+static bool cp_addr_ok(const struct resp_arg *a) {
     if (a->bytes < 3 || a->bytes >= RAFT_ADDR_BYTES_MAX) return false;
     size_t colon = a->bytes;
     while (colon > 0 && a->data[colon - 1] != ':') colon--;
@@ -143,10 +121,10 @@ static bool cluster_addr_ok(const struct resp_arg *a) {
             if (a->data[i] == 0 || !strchr("0123456789abcdefABCDEF:.", a->data[i])) return false;
         return true;
     }
-    return cluster_ipv4_ok(a->data, host);
+    return cp_ipv4_ok(a->data, host);
 }
 
-static const char *cluster_change_error(int rc) {
+static const char *cp_change_error(int rc) {
     switch (rc) {
     case ERR_EXISTS:
         return "it is already a member (or already a voter)";
@@ -167,34 +145,33 @@ static const char *cluster_change_error(int rc) {
 }
 
 /* Proposes a change; the client is answered when its configuration entry commits. */
-static void cluster_members_change(struct node *node, struct client *c, struct raft_event *ev) {
-    struct cluster *cl = node->cluster;
-    if (!cluster_cmd_on_leader(node, c, "membership changes go to the leader")) return;
+static void cp_members_change(struct cp *cp, struct cp_origin *o, struct raft_event *ev) {
+    if (!cp_cmd_on_leader(cp, o, "membership changes go to the leader")) return;
     struct raft_effects e;
-    int rc = cluster_raft_step(node, ev, &e);
+    int rc = cp_raft_step(cp, ev, &e);
     if (rc != 0) {
-        resp_put_errorf(&c->out, "ERR membership change refused: %s", cluster_change_error(rc));
+        resp_put_errorf(o->out, "ERR membership change refused: %s", cp_change_error(rc));
         return;
     }
-    struct cluster_wait *w = cluster_wait_start(node, CLUSTER_WAIT_PROPOSAL, c);
-    w->index = raft_last_index(cl->raft);
-    w->term = raft_term(cl->raft);
+    struct cp_wait *w = cp_wait_start(cp, CP_WAIT_PROPOSAL, o);
+    w->index = raft_last_index(cp->raft);
+    w->term = raft_term(cp->raft);
     w->writes = true;
     w->repl = KEYSPACE_REPLICATION_MAJORITY;
     resp_put_simple(&w->request, "OK");
 }
 
-void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
-                             const struct resp_arg *argv) {
+void cp_members_command(struct cp *cp, struct cp_origin *o, uint32_t argc,
+                        const struct resp_arg *argv) {
     if (cmd_arg_is(&argv[1], "members")) {
-        cluster_members_list(node, c);
+        cp_members_list(cp, o);
         return;
     }
     bool add = cmd_arg_is(&argv[1], "add");
     bool promote = cmd_arg_is(&argv[1], "promote");
     int64_t id;
     if (argc < 3 || !cmd_arg_i64(&argv[2], &id) || id <= 0 || id > 1000000) {
-        resp_put_error(&c->out, "ERR node id must be a number in 1..1000000");
+        resp_put_error(o->out, "ERR node id must be a number in 1..1000000");
         return;
     }
     struct raft_event ev = {.kind = RAFT_EVENT_CHANGE};
@@ -205,12 +182,12 @@ void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
     if (add) {
         bool learner = argc == 5 && cmd_arg_is(&argv[4], "learner");
         if (argc < 4 || argc > 5 || (argc == 5 && !learner)) {
-            resp_put_error(&c->out, "ERR syntax: CLUSTER ADD id host:port [LEARNER]");
+            resp_put_error(o->out, "ERR syntax: CLUSTER ADD id host:port [LEARNER]");
             return;
         }
-        if (!cluster_addr_ok(&argv[3])) {
-            resp_put_errorf(&c->out, "ERR the address must be a numeric IP and port, as the node's "
-                                     "peer-listen (e.g. 127.0.0.1:8004 or [::1]:8004)");
+        if (!cp_addr_ok(&argv[3])) {
+            resp_put_errorf(o->out, "ERR the address must be a numeric IP and port, as the node's "
+                                    "peer-listen (e.g. 127.0.0.1:8004 or [::1]:8004)");
             return;
         }
         memcpy(addr, argv[3].data, argv[3].bytes);
@@ -218,8 +195,8 @@ void cluster_members_command(struct node *node, struct client *c, uint32_t argc,
         ev.change.addr = addr;
         ev.change.promote = !learner;
     } else if (argc != 3) {
-        resp_put_errorf(&c->out, "ERR syntax: CLUSTER %s id", promote ? "PROMOTE" : "REMOVE");
+        resp_put_errorf(o->out, "ERR syntax: CLUSTER %s id", promote ? "PROMOTE" : "REMOVE");
         return;
     }
-    cluster_members_change(node, c, &ev);
+    cp_members_change(cp, o, &ev);
 }

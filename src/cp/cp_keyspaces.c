@@ -8,116 +8,109 @@
  * which proposes its own.
  *
  * The table's encoding is src/engine/keyspace.c's. In a snapshot blob it comes first as
- * marker:u32 (CLUSTER_BLOB_KEYSPACES) len:u32 table.
+ * marker:u32 (CP_BLOB_KEYSPACES) len:u32 table.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
-#include "core/internal.h"
+#include "cp/internal.h"
 
 /* Applies an agreed table (an entry, or a snapshot's): the same on every node. */
-void cluster_keyspaces_apply(struct node *node, const uint8_t *p, size_t bytes, uint64_t index) {
-    struct cluster *cl = node->cluster;
+void cp_keyspaces_apply(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t index) {
     uint32_t count = 0;
     struct errmsg msg;
-    int rc = keyspace_table_decode(p, bytes, node->config.keyspaces, &count, &msg);
+    int rc = keyspace_table_decode(p, bytes, cp->config.keyspaces, &count, &msg);
     if (rc != 0) {
         /* Every node must route a key alike: one that cannot read the agreed table stops
          * rather than go on with another. */
         char what[96];
         snprintf(what, sizeof(what), "cannot use the keyspace table committed at index %llu",
                  (unsigned long long)index);
-        cluster_fatal(node, rc, what, msg.text);
+        cp_fatal(cp, rc, what, msg.text);
         return;
     }
-    node->config.keyspace_count = count;
-    cl->keyspaces_index = index;
-    cl->spec.term = 0; /* keys may have changed mode: the overlay starts again */
-    bool same =
-        keyspace_table_equal(node->config.keyspaces, count, cl->ini_keyspaces,
-                             cl->ini_keyspace_count);
-    node_trace(node, "cluster: %u keyspaces agreed at index %llu%s", count,
-               (unsigned long long)index,
-               same ? "" : "; they differ from this node's config, the cluster's apply");
+    cp->config.keyspace_count = count;
+    cp->keyspaces_index = index;
+    cp->keyspaces_changed = true; /* the node's routing follows (cp_engine.c) */
+    cp->spec.term = 0;            /* keys may have changed mode: the overlay starts again */
+    bool same = keyspace_table_equal(cp->config.keyspaces, count, cp->ini_keyspaces,
+                                     cp->ini_keyspace_count);
+    cp_trace(cp, "cluster: %u keyspaces agreed at index %llu%s", count, (unsigned long long)index,
+             same ? "" : "; they differ from this node's config, the cluster's apply");
 }
 
 /* At start: the newest table in the recovered log applies until the log is replayed (as
  * Raft uses the newest configuration in its log), so a restarted node routes keys as the
  * cluster agreed, not as its own file says. */
-void cluster_keyspaces_recovered(struct node *node, const struct raft_entry *entries,
-                                 size_t count) {
+void cp_keyspaces_recovered(struct cp *cp, const struct raft_entry *entries, size_t count) {
     for (size_t i = count; i > 0; i--) {
         const struct raft_entry *e = &entries[i - 1];
         if (e->type != RAFT_ENTRY_NORMAL || e->data_bytes < 9) continue;
-        if (e->data[0] != CLUSTER_ENTRY_KEYSPACES) continue;
-        cluster_keyspaces_apply(node, e->data + 9, e->data_bytes - 9, e->index);
+        if (e->data[0] != CP_ENTRY_KEYSPACES) continue;
+        cp_keyspaces_apply(cp, e->data + 9, e->data_bytes - 9, e->index);
         return;
     }
 }
 
 /* The leader proposes this node's configured table (replacing any agreed one). */
-int cluster_keyspaces_propose(struct node *node, uint64_t *index) {
-    struct cluster *cl = node->cluster;
+int cp_keyspaces_propose(struct cp *cp, uint64_t *index) {
     struct buf entry;
     buf_init(&entry);
-    buf_append_byte(&entry, CLUSTER_ENTRY_KEYSPACES);
-    buf_append_u64le(&entry, cluster_entry_ms(node));
-    keyspace_table_encode(cl->ini_keyspaces, cl->ini_keyspace_count, &entry);
+    buf_append_byte(&entry, CP_ENTRY_KEYSPACES);
+    buf_append_u64le(&entry, cp_entry_ms(cp));
+    keyspace_table_encode(cp->ini_keyspaces, cp->ini_keyspace_count, &entry);
     uint64_t term;
-    int rc = cluster_propose(node, entry.data, entry.len, index, &term);
+    int rc = cp_propose(cp, entry.data, entry.len, index, &term);
     buf_deinit(&entry);
     return rc;
 }
 
 /* Leader, each tick: a new cluster has no agreed table yet; propose ours (once a term,
  * after the entries inherited are applied, so an agreed one is seen first). */
-void cluster_keyspaces_tick(struct node *node) {
-    struct cluster *cl = node->cluster;
-    uint64_t term = raft_term(cl->raft);
+void cp_keyspaces_tick(struct cp *cp) {
+    uint64_t term = raft_term(cp->raft);
     uint64_t applied_term = 0;
-    if (cl->keyspaces_index != 0 || cl->keyspaces_proposed_term == term) return;
-    if (raft_role(cl->raft) != RAFT_LEADER) return;
-    if (!raft_term_at(cl->raft, cl->applied, &applied_term) || applied_term != term) return;
+    if (cp->keyspaces_index != 0 || cp->keyspaces_proposed_term == term) return;
+    if (raft_role(cp->raft) != RAFT_LEADER) return;
+    if (!raft_term_at(cp->raft, cp->applied, &applied_term) || applied_term != term) return;
     uint64_t index;
-    if (cluster_keyspaces_propose(node, &index) == 0) cl->keyspaces_proposed_term = term;
+    if (cp_keyspaces_propose(cp, &index) == 0) cp->keyspaces_proposed_term = term;
 }
 
-void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t argc,
-                               const struct resp_arg *argv) {
-    struct cluster *cl = node->cluster;
+void cp_keyspaces_command(struct cp *cp, struct cp_origin *o, uint32_t argc,
+                          const struct resp_arg *argv) {
     if (argc == 3 && cmd_arg_is(&argv[2], "reload")) {
-        if (!cluster_cmd_on_leader(node, c, "RELOAD proposes the leader's configured keyspaces"))
-            return;
-        struct cluster_wait *w = NULL;
+        if (!cp_cmd_on_leader(cp, o, "RELOAD proposes the leader's configured keyspaces")) return;
+        struct cp_wait *w = NULL;
         uint64_t index;
-        int rc = cluster_keyspaces_propose(node, &index);
+        int rc = cp_keyspaces_propose(cp, &index);
         if (rc != 0) {
-            resp_put_errorf(&c->out, "ERR cannot propose the keyspaces now: %s", err_text(rc));
+            resp_put_errorf(o->out, "ERR cannot propose the keyspaces now: %s", err_text(rc));
             return;
         }
-        w = cluster_wait_start(node, CLUSTER_WAIT_PROPOSAL, c);
+        w = cp_wait_start(cp, CP_WAIT_PROPOSAL, o);
         w->index = index;
-        w->term = raft_term(cl->raft);
+        w->term = raft_term(cp->raft);
         w->writes = true;
         resp_put_simple(&w->request, "OK");
         return;
     }
     if (argc != 2) {
-        resp_put_error(&c->out, "ERR syntax: CLUSTER KEYSPACES [RELOAD]");
+        resp_put_error(o->out, "ERR syntax: CLUSTER KEYSPACES [RELOAD]");
         return;
     }
     static const char *repl[] = {"", "majority", "all", "leader"};
     static const char *level[] = {"", "linearizable", "lease", "stale"};
     struct buf text;
     buf_init(&text);
-    if (cl->keyspaces_index == 0)
+    if (cp->keyspaces_index == 0)
         buf_appendf(&text, "# not agreed yet: this node's configuration applies\n");
     else
-        buf_appendf(&text, "# agreed at index %llu\n", (unsigned long long)cl->keyspaces_index);
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        const struct keyspace *ks = &node->config.keyspaces[i];
+        buf_appendf(&text, "# agreed at index %llu\n", (unsigned long long)cp->keyspaces_index);
+    for (uint32_t i = 0; i < cp->config.keyspace_count; i++) {
+        const struct keyspace *ks = &cp->config.keyspaces[i];
         buf_appendf(&text, "%s match=", ks->name);
         for (uint32_t m = 0; m < ks->match_count; m++)
             buf_appendf(&text, "%s%s", m ? "," : "", ks->match[m]);
@@ -126,6 +119,6 @@ void cluster_keyspaces_command(struct node *node, struct client *c, uint32_t arg
         buf_appendf(&text, " mode=%s replication=%s consistency=%s\n",
                     keyspace_mode_name(keyspace_mode_of(ks)), repl[r], level[l]);
     }
-    resp_put_bulk(&c->out, text.data, text.len);
+    resp_put_bulk(o->out, text.data, text.len);
     buf_deinit(&text);
 }

@@ -1,5 +1,5 @@
-/* Unit tests for the CP engine: three real node cores in one process, wired by a test
- * network that carries their peer payloads, each on its own in-memory disk. */
+/* Unit tests for the CP engine (src/cp): three real node cores in one process, wired by a
+ * test network that carries their peer payloads, each on its own in-memory disk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include "core/internal.h"
 #include "core/node.h"
+#include "cp/internal.h"
 #include "raft/msg_codec.h"
 #include "storage/memdisk.h"
 
@@ -97,7 +98,7 @@ static bool c_dropped(const struct c *t, const struct c_msg *m) {
     static struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
     if (t->cut[m->from][m->to]) return true;
     if (t->drop_acks_to != m->to || m->bytes < 2 || m->data[0] != ENGINE_CP) return false;
-    if (m->data[1] != NODE_PEER_RAFT) return false;
+    if (m->data[1] != CP_PEER_RAFT) return false;
     struct raft_message rm;
     if (raft_msg_decode(m->data + 2, m->bytes - 2, &rm, entries) != 0) return false;
     return rm.type == RAFT_MSG_APPEND_RESP;
@@ -136,7 +137,7 @@ static void c_run(struct c *t, uint64_t ms) {
 
 static int c_leader(struct c *t) {
     for (int i = 0; i < C_NODES; i++) {
-        if (raft_role(t->node[i]->cluster->raft) == RAFT_LEADER) return i;
+        if (raft_role(cp_engine_raft(node_engine(t->node[i]))) == RAFT_LEADER) return i;
     }
     return -1;
 }
@@ -212,7 +213,8 @@ static void test_cluster_elects_a_leader_and_replicates_writes(void **state) {
     assert_string_equal(c_call(t, follower, "INCR a\r\nGET a\r\n", 200), ":3\r\n$1\r\n3\r\n");
     assert_string_equal(c_call(t, follower, "CONSISTENCY stale\r\nGET a\r\n", 200),
                         "+OK\r\n$1\r\n3\r\n");
-    for (int i = 0; i < C_NODES; i++) assert_int_equal(db_count(t->node[i]->db), 1);
+    for (int i = 0; i < C_NODES; i++)
+        assert_int_equal(db_count(cp_engine_db(node_engine(t->node[i]))), 1);
 }
 
 /* DESIGN.md: the minority side refuses rather than serve stale data or lose writes. */
@@ -239,7 +241,8 @@ static void test_cluster_minority_refuses_and_majority_goes_on(void **state) {
     memset(t->cut, 0, sizeof(t->cut));
     c_run(t, 2000);
     for (int i = 0; i < C_NODES; i++) {
-        struct db_entry *e = db_find(t->node[i]->db, (const uint8_t *)"k", 1);
+        struct db_entry *e =
+            db_find(cp_engine_db(node_engine(t->node[i])), (const uint8_t *)"k", 1);
         assert_non_null(e);
         size_t bytes;
         assert_memory_equal(db_entry_string(e, &bytes), "after", 5);
@@ -254,7 +257,8 @@ static void test_cluster_transactions_apply_atomically_everywhere(void **state) 
         c_call(t, leader, "MULTI\r\nSET x 1\r\nINCR x\r\nSADD s a\r\nEXEC\r\n", 200),
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n:1\r\n");
     c_run(t, 200);
-    for (int i = 0; i < C_NODES; i++) assert_int_equal(db_count(t->node[i]->db), 2);
+    for (int i = 0; i < C_NODES; i++)
+        assert_int_equal(db_count(cp_engine_db(node_engine(t->node[i]))), 2);
 }
 
 static void test_cluster_restart_recovers_from_the_raft_log(void **state) {
@@ -268,7 +272,7 @@ static void test_cluster_restart_recovers_from_the_raft_log(void **state) {
     node_free(t->node[follower]);
     c_start(t, follower);
     c_run(t, 2000);
-    assert_int_equal(db_count(t->node[follower]->db), 2);
+    assert_int_equal(db_count(cp_engine_db(node_engine(t->node[follower]))), 2);
     assert_string_equal(c_call(t, follower, "CONSISTENCY stale\r\nGET a\r\nPTTL b\r\n", 50) + 5,
                         "$1\r\n1\r\n:97800\r\n");
 }
@@ -280,21 +284,22 @@ static void test_cluster_fault_pause_freezes_the_engines_of_a_node(void **state)
     c_run(t, 2000);
     int old = c_leader(t);
     assert_true(old >= 0);
-    uint64_t term = raft_term(t->node[old]->cluster->raft);
+    uint64_t term = raft_term(cp_engine_raft(node_engine(t->node[old])));
     assert_string_equal(c_call(t, old, "FAULT PAUSE 3000\r\n", 0), "+OK\r\n");
     assert_string_equal(c_call(t, old, "SET p 1\r\n", 2000), ""); /* waits: frozen */
     int other = (old + 1) % C_NODES;
     int third = (old + 2) % C_NODES;
-    bool elected = raft_role(t->node[other]->cluster->raft) == RAFT_LEADER ||
-                   raft_role(t->node[third]->cluster->raft) == RAFT_LEADER;
+    bool elected = raft_role(cp_engine_raft(node_engine(t->node[other]))) == RAFT_LEADER ||
+                   raft_role(cp_engine_raft(node_engine(t->node[third]))) == RAFT_LEADER;
     assert_true(elected);
-    assert_int_equal(raft_term(t->node[old]->cluster->raft), term); /* heard nothing */
-    assert_int_equal(raft_role(t->node[old]->cluster->raft), RAFT_LEADER);
+    assert_int_equal(raft_term(cp_engine_raft(node_engine(t->node[old]))),
+                     term); /* heard nothing */
+    assert_int_equal(raft_role(cp_engine_raft(node_engine(t->node[old]))), RAFT_LEADER);
     c_run(t, 2000); /* the pause ends: the write is answered, never silently lost */
     const char *reply = t->out[old];
     assert_true(strncmp(reply, "-TIMEOUT", 8) == 0 || strncmp(reply, "-TRYAGAIN", 9) == 0);
-    assert_true(raft_term(t->node[old]->cluster->raft) > term);
-    assert_int_not_equal(raft_role(t->node[old]->cluster->raft), RAFT_LEADER);
+    assert_true(raft_term(cp_engine_raft(node_engine(t->node[old]))) > term);
+    assert_int_not_equal(raft_role(cp_engine_raft(node_engine(t->node[old]))), RAFT_LEADER);
 }
 
 /* FAULT DELAY holds this node's payloads to one peer back for that long, then sends them. */
@@ -309,8 +314,7 @@ static void test_cluster_fault_delay_holds_payloads_to_a_peer(void **state) {
     assert_string_equal(c_call(t, follower, "SET d 1\r\n", 200), ""); /* the forward waits */
     c_run(t, 300);
     assert_string_equal(t->out[follower], "+OK\r\n");
-    assert_string_equal(c_call(t, follower, "FAULT HEAL\r\nSET d 2\r\n", 50),
-                        "+OK\r\n+OK\r\n");
+    assert_string_equal(c_call(t, follower, "FAULT HEAL\r\nSET d 2\r\n", 50), "+OK\r\n+OK\r\n");
 }
 
 /* DESIGN.md: FAULT PARTITION drops peer traffic across the cut; client ports stay open. */
@@ -399,7 +403,8 @@ static void c_open(struct c *t, int i, uint64_t client) {
 
 static void c_assert_string_everywhere(struct c *t, const char *key, const char *value) {
     for (int i = 0; i < C_NODES; i++) {
-        struct db_entry *e = db_find(t->node[i]->db, (const uint8_t *)key, strlen(key));
+        struct db_entry *e =
+            db_find(cp_engine_db(node_engine(t->node[i])), (const uint8_t *)key, strlen(key));
         assert_non_null(e);
         size_t bytes;
         const uint8_t *data = db_entry_string(e, &bytes);
@@ -491,7 +496,7 @@ static void test_cluster_watch_counts_expiry_and_flushall_as_changes(void **stat
     c_open(t, leader, C_OTHER);
     assert_string_equal(c_call(t, leader, "SET e 1 PX 300\r\nWATCH e\r\n", 50), "+OK\r\n+OK\r\n");
     c_run(t, 1000);
-    assert_int_equal(db_count(t->node[leader]->db), 0); /* swept */
+    assert_int_equal(db_count(cp_engine_db(node_engine(t->node[leader]))), 0); /* swept */
     assert_string_equal(c_call(t, leader, "MULTI\r\nSET e 2\r\nEXEC\r\n", 200),
                         "+OK\r\n+QUEUED\r\n*-1\r\n");
     assert_string_equal(c_call(t, leader, "SET p 1 PX 100000\r\nWATCH p\r\n", 200),
@@ -525,7 +530,7 @@ static void test_cluster_watch_ignores_writes_to_other_keys(void **state) {
     buf_append_byte(&req, 0);
     assert_string_equal(c_call_as(t, leader, C_OTHER, (const char *)req.data, 300), "+OK\r\n");
     buf_deinit(&req);
-    assert_int_equal(db_count(t->node[leader]->db), keys + 1);
+    assert_int_equal(db_count(cp_engine_db(node_engine(t->node[leader]))), keys + 1);
     assert_string_equal(c_call(t, leader, "MULTI\r\nINCR a\r\nEXEC\r\n", 200),
                         "+OK\r\n+QUEUED\r\n*1\r\n:2\r\n");
     /* ... while a write to the watched key itself still aborts. */
@@ -567,12 +572,12 @@ static void test_cluster_watch_counts_writes_the_leader_has_not_applied_yet(void
     int leader = c_leader(t);
     c_open(t, leader, C_OTHER);
     assert_string_equal(c_call(t, leader, "SET x 1\r\nWATCH x\r\n", 200), "+OK\r\n+OK\r\n");
-    uint64_t applied = t->node[leader]->cluster->applied;
+    uint64_t applied = cp_engine_applied(node_engine(t->node[leader]));
     /* Proposed, not committed: no follower has heard of it yet. */
     assert_string_equal(c_input_as(t, leader, C_OTHER, "SET x 2\r\n"), "");
     assert_string_equal(c_input_as(t, leader, C_CLIENT, "MULTI\r\nSET x 3\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n*-1\r\n");
-    assert_int_equal(t->node[leader]->cluster->applied, applied);
+    assert_int_equal(cp_engine_applied(node_engine(t->node[leader])), applied);
     c_deliver_all(t);
     c_run(t, 200);
     c_assert_string_everywhere(t, "x", "2");
@@ -588,7 +593,7 @@ static void test_cluster_watch_counts_an_expiry_not_swept_yet(void **state) {
     assert_string_equal(c_input_as(t, leader, C_CLIENT, "FAULT CLOCK 60000\r\n"), "+OK\r\n");
     assert_string_equal(c_input_as(t, leader, C_CLIENT, "MULTI\r\nSET e 2\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n*-1\r\n");
-    assert_int_equal(db_count(t->node[leader]->db), 1); /* not swept */
+    assert_int_equal(db_count(cp_engine_db(node_engine(t->node[leader]))), 1); /* not swept */
 }
 
 /* A new leader decides from what it applied: changes made under the old one count. */
@@ -644,12 +649,13 @@ static void test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries(v
     c_cut_node(t, third, false);
     c_cut_node(t, old, true);
     t->drop_acks_to = (uint32_t)next + 1;
-    for (int k = 0; k < 300 && raft_role(t->node[next]->cluster->raft) != RAFT_LEADER; k++) {
+    for (int k = 0; k < 300 && raft_role(cp_engine_raft(node_engine(t->node[next]))) != RAFT_LEADER;
+         k++) {
         c_run(t, 10);
     }
-    assert_int_equal(raft_role(t->node[next]->cluster->raft), RAFT_LEADER);
-    struct cluster *cl = t->node[next]->cluster;
-    assert_true(cl->applied < raft_term_start_index(cl->raft));
+    assert_int_equal(raft_role(cp_engine_raft(node_engine(t->node[next]))), RAFT_LEADER);
+    struct engine *cp = node_engine(t->node[next]);
+    assert_true(cp_engine_applied(cp) < raft_term_start_index(cp_engine_raft(cp)));
     assert_string_equal(c_input_as(t, next, C_CLIENT, "MULTI\r\nSET x 3\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n*-1\r\n");
     t->drop_acks_to = 0;
@@ -667,7 +673,7 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
     assert_true(bytes + 12 <= sizeof(msg));
     uint64_t id = next_id++;
     msg[0] = ENGINE_CP;
-    msg[1] = NODE_PEER_FORWARD;
+    msg[1] = CP_PEER_FORWARD;
     base_store_u64le(msg + 2, id);
     msg[10] = 2;
     msg[11] = KEYSPACE_CONSISTENCY_LINEARIZABLE;
@@ -680,7 +686,7 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
     for (size_t k = queued; k < t->queued; k++) {
         const struct c_msg *m = &t->queue[k];
         if (m->to != from || m->bytes < 10 || m->data[0] != ENGINE_CP) continue;
-        if (m->data[1] != NODE_PEER_FORWARD_REPLY || base_load_u64le(m->data + 2) != id) continue;
+        if (m->data[1] != CP_PEER_FORWARD_REPLY || base_load_u64le(m->data + 2) != id) continue;
         size_t n = m->bytes - 10 < reply_bytes - 1 ? m->bytes - 10 : reply_bytes - 1;
         memcpy(reply, m->data + 10, n);
         reply[n] = '\0';
@@ -697,7 +703,7 @@ static size_t c_list_with_conditions(uint8_t *out, uint64_t index, uint32_t key_
     size_t n = sizeof(cmd) - 1;
     assert_int_equal(n, 26);
     memcpy(out, cmd, n);
-    out[0] = CLUSTER_LIST_EXEC | CLUSTER_LIST_IF;
+    out[0] = CMDLIST_EXEC | CMDLIST_IF;
     size_t start = n;
     base_store_u64le(out + n, index);
     base_store_u32le(out + n + 8, key_count);
@@ -729,7 +735,7 @@ static void test_cluster_watch_refuses_garbled_conditions_from_a_peer(void **sta
     assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
     n = c_list_with_conditions(list, 1, NODE_WATCH_KEYS_MAX + 1, 1, 0);
     assert_string_equal(c_forward(t, leader, from, list, n, reply, sizeof(reply)), malformed);
-    uint8_t tiny[] = {CLUSTER_LIST_IF, 0, 0, 0, 0, 12, 0, 0, 0};
+    uint8_t tiny[] = {CMDLIST_IF, 0, 0, 0, 0, 12, 0, 0, 0};
     assert_string_equal(c_forward(t, leader, from, tiny, sizeof(tiny), reply, sizeof(reply)),
                         malformed);
     /* Well formed, but a watch index beyond the leader's log cannot be a real one. */
@@ -741,12 +747,12 @@ static void test_cluster_watch_refuses_garbled_conditions_from_a_peer(void **sta
     for (int round = 0; round < 500; round++) {
         size_t len = (size_t)prng_range(&prng, 5, 64);
         for (size_t k = 0; k < len; k++) list[k] = (uint8_t)prng_next(&prng);
-        list[0] = round % 2 ? CLUSTER_LIST_IF | CLUSTER_LIST_EXEC : CLUSTER_LIST_WATCH;
+        list[0] = round % 2 ? CMDLIST_IF | CMDLIST_EXEC : CMDLIST_WATCH;
         c_forward(t, leader, from, list, len, reply, sizeof(reply));
         assert_true(reply[0] == '-' || reply[0] == '*' || reply[0] == ':' || reply[0] == '\0');
     }
     c_run(t, 200);
-    assert_null(db_find(t->node[leader]->db, (const uint8_t *)"g", 1));
+    assert_null(db_find(cp_engine_db(node_engine(t->node[leader])), (const uint8_t *)"g", 1));
     assert_int_equal(c_leader(t), leader);
     assert_string_equal(c_call(t, leader, "WATCH g\r\nMULTI\r\nSET g 1\r\nEXEC\r\n", 200),
                         "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
@@ -770,11 +776,12 @@ static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_deco
     int leader = c_leader(t);
     assert_true(leader >= 0);
     t->allow_fatal = true;
-    uint8_t entry[1 + 8 + 2] = {CLUSTER_ENTRY_KEYSPACES};
+    uint8_t entry[1 + 8 + 2] = {CP_ENTRY_KEYSPACES};
     entry[9] = 9; /* a table version from a newer release */
     uint64_t index = 0;
     uint64_t term = 0;
-    assert_int_equal(cluster_propose(t->node[leader], entry, sizeof(entry), &index, &term), 0);
+    assert_int_equal(
+        cp_engine_propose(node_engine(t->node[leader]), entry, sizeof(entry), &index, &term), 0);
     c_run(t, 1000);
     for (int i = 0; i < C_NODES; i++) {
         assert_int_not_equal(t->fatal[i], 0);

@@ -2,7 +2,7 @@
  * WATCH on replicated data: Redis's optimistic locking, decided by the leader against the
  * Raft log.
  *
- * Every node keeps, in memory, a table of CLUSTER_WATCH_SLOTS indexes: a key hashes to a
+ * Every node keeps, in memory, a table of CP_WATCH_SLOTS indexes: a key hashes to a
  * slot, which holds the last log entry that changed any key of that slot. Keys are noted at
  * apply, from the ops every command list produced (lazy expiry deletions included) and
  * from the keys an expiry sweep deleted; on the leader also at propose time, from the
@@ -12,7 +12,7 @@
  * write and may overstate a change (another key of the slot), never miss one: a WATCH may
  * abort in vain, never pass over a change.
  *
- * WATCH runs as a read at the weakest level of its keys (cluster_req.c), so the index it
+ * WATCH runs as a read at the weakest level of its keys (cp_req.c), so the index it
  * records, the applied index where the read was served, is at most the state any later
  * read of those keys on that connection observes. EXEC sends that index and the keys to
  * the leader, which aborts the transaction (null reply) without proposing it when
@@ -27,7 +27,7 @@
  * watched keys alone, and the transaction is appended after them: the log order is final
  * for committed entries, so the check is exact for what commits.
  *
- * Conditions (the trailer of a CLUSTER_LIST_IF list, little-endian):
+ * Conditions (the trailer of a CMDLIST_IF list, little-endian):
  *   watch_index:u64 key_count:u32 (len:u32 bytes)*key_count cond_bytes:u32
  * where cond_bytes counts the bytes from watch_index to the last key.
  */
@@ -38,18 +38,15 @@
 #include "base/assert.h"
 #include "base/util.h"
 #include "cmd/op.h"
-#include "core/internal.h"
+#include "cp/internal.h"
 
-#define WATCH_COND_HEADER_BYTES 12 /* watch_index:u64 key_count:u32 */
-
-struct cluster_watch {
-    uint64_t *slots; /* CLUSTER_WATCH_SLOTS: the last change of any key hashed there */
+struct cp_watch {
+    uint64_t *slots; /* CP_WATCH_SLOTS: the last change of any key hashed there */
     uint64_t seed;
     uint64_t floor;     /* every key counts as changed at this index */
     uint64_t noted_max; /* the highest index noted */
     uint64_t ts_max;    /* the latest timestamp of an entry this node proposed */
     struct buf args;    /* scratch: decoded arguments */
-    struct buf reply;   /* a local client's WATCH reply, before it becomes +OK */
 };
 
 /* A decoded conditions trailer; pointers into the list. */
@@ -60,40 +57,38 @@ struct watch_cond {
     size_t list_bytes;   /* the list without its trailer */
 };
 
-struct cluster_watch *cluster_watch_new(uint64_t hash_seed) {
-    struct cluster_watch *w = base_calloc(1, sizeof(*w));
-    w->slots = base_calloc(CLUSTER_WATCH_SLOTS, sizeof(w->slots[0]));
+struct cp_watch *cp_watch_new(uint64_t hash_seed) {
+    struct cp_watch *w = base_calloc(1, sizeof(*w));
+    w->slots = base_calloc(CP_WATCH_SLOTS, sizeof(w->slots[0]));
     w->seed = hash_seed ^ 0x3a7c;
     buf_init(&w->args);
-    buf_init(&w->reply);
     return w;
 }
 
-void cluster_watch_free(struct cluster_watch *w) {
+void cp_watch_free(struct cp_watch *w) {
     free(w->slots);
     buf_deinit(&w->args);
-    buf_deinit(&w->reply);
     free(w);
 }
 
-static size_t watch_slot(const struct cluster_watch *w, const uint8_t *key, size_t bytes) {
-    return (size_t)(XXH3_64bits_withSeed(key, bytes, w->seed) & (CLUSTER_WATCH_SLOTS - 1));
+static size_t watch_slot(const struct cp_watch *w, const uint8_t *key, size_t bytes) {
+    return (size_t)(XXH3_64bits_withSeed(key, bytes, w->seed) & (CP_WATCH_SLOTS - 1));
 }
 
 /* Every key counts as changed at index (a FLUSHALL): records at or below it are moot. */
-static void watch_raise_floor(struct cluster_watch *w, uint64_t index) {
+static void watch_raise_floor(struct cp_watch *w, uint64_t index) {
     if (index > w->floor) w->floor = index;
     ASSERT(w->floor >= index);
 }
 
-void cluster_watch_reset(struct cluster_watch *w, uint64_t floor) {
-    memset(w->slots, 0, CLUSTER_WATCH_SLOTS * sizeof(w->slots[0]));
+void cp_watch_reset(struct cp_watch *w, uint64_t floor) {
+    memset(w->slots, 0, CP_WATCH_SLOTS * sizeof(w->slots[0]));
     watch_raise_floor(w, floor);
     if (floor > w->noted_max) w->noted_max = floor;
 }
 
 /* Entry index changes key: its slot remembers the newest change of any of its keys. */
-static void watch_note(struct cluster_watch *w, uint64_t index, const uint8_t *key, size_t bytes) {
+static void watch_note(struct cp_watch *w, uint64_t index, const uint8_t *key, size_t bytes) {
     if (index > w->noted_max) w->noted_max = index;
     if (index <= w->floor) return;
     uint64_t *slot = &w->slots[watch_slot(w, key, bytes)];
@@ -101,13 +96,13 @@ static void watch_note(struct cluster_watch *w, uint64_t index, const uint8_t *k
 }
 
 /* The last entry that may have changed key (another key of its slot, maybe). */
-static uint64_t watch_changed_at(const struct cluster_watch *w, const uint8_t *key, size_t bytes) {
+static uint64_t watch_changed_at(const struct cp_watch *w, const uint8_t *key, size_t bytes) {
     uint64_t index = w->slots[watch_slot(w, key, bytes)];
     return index > w->floor ? index : w->floor;
 }
 
 struct watch_note_ctx {
-    struct cluster_watch *w;
+    struct cp_watch *w;
     uint64_t index;
 };
 
@@ -121,16 +116,15 @@ static void watch_note_op(void *ctx, enum op_kind kind, const uint8_t *key, size
     }
 }
 
-void cluster_watch_note_ops(struct cluster_watch *w, uint64_t index, const uint8_t *ops,
-                            size_t bytes) {
+void cp_watch_note_ops(struct cp_watch *w, uint64_t index, const uint8_t *ops, size_t bytes) {
     ASSERT(index > 0);
     struct watch_note_ctx n = {.w = w, .index = index};
     op_each_key(ops, bytes, watch_note_op, &n);
 }
 
-void cluster_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
-    struct node *node = ctx;
-    watch_note(node->cluster->watch, node->cluster->applied, key, key_bytes);
+void cp_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
+    struct cp *cp = ctx;
+    watch_note(cp->watch, cp->applied, key, key_bytes);
 }
 
 static void watch_note_arg(void *ctx, const struct resp_arg *key) {
@@ -139,7 +133,7 @@ static void watch_note_arg(void *ctx, const struct resp_arg *key) {
 }
 
 /* Notes the keys a write command names (the command table's positions). */
-static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t argc,
+static void watch_note_command(struct cp_watch *w, uint64_t index, uint32_t argc,
                                const struct resp_arg *argv) {
     const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
     if (spec == NULL || spec->fn == NULL || !(spec->flags & CMD_WRITE)) return;
@@ -152,47 +146,36 @@ static void watch_note_command(struct cluster_watch *w, uint64_t index, uint32_t
     keyspace_command_keys(spec, argc, argv, watch_note_arg, &n);
 }
 
-void cluster_watch_proposed(struct node *node, const uint8_t *data, size_t bytes, uint64_t index) {
-    struct cluster_watch *w = node->cluster->watch;
+void cp_watch_proposed(struct cp *cp, const uint8_t *data, size_t bytes, uint64_t index) {
+    struct cp_watch *w = cp->watch;
     if (index > w->noted_max) w->noted_max = index;
     if (bytes < 9) return;
     uint64_t ts = base_load_u64le(data + 1);
     if (ts > w->ts_max) w->ts_max = ts;
-    if (data[0] != CLUSTER_ENTRY_COMMANDS || bytes < 9 + 5) return;
+    if (data[0] != CP_ENTRY_COMMANDS || bytes < 9 + 5) return;
     const uint8_t *list = data + 9;
     size_t list_bytes = bytes - 9;
     uint32_t count = base_load_u32le(list + 1);
     size_t pos = 5;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t argc;
-        if (!cluster_list_next(list, list_bytes, &pos, &w->args, &argc)) return;
+        if (!cmdlist_next(list, list_bytes, &pos, &w->args, &argc)) return;
         watch_note_command(w, index, argc, (const struct resp_arg *)w->args.data);
     }
 }
 
-void cluster_watch_put_conditions(struct buf *list, const struct client *c) {
-    ASSERT(list->len >= 5);
-    ASSERT(c->watch_count > 0 && c->watch_pending == 0);
-    list->data[0] |= CLUSTER_LIST_IF;
-    size_t start = list->len;
-    buf_append_u64le(list, c->watch_index);
-    buf_append_u32le(list, c->watch_count);
-    buf_append(list, c->watched.data, c->watched.len);
-    buf_append_u32le(list, (uint32_t)(list->len - start));
-}
-
 /* Validates and decodes the trailer of a list from anyone (a peer may send garbage). */
 static bool watch_cond_decode(const uint8_t *list, size_t bytes, struct watch_cond *out) {
-    if (bytes < 5 + 4 || !(list[0] & CLUSTER_LIST_IF)) return false;
+    if (bytes < 5 + 4 || !(list[0] & CMDLIST_IF)) return false;
     uint32_t cond_bytes = base_load_u32le(list + bytes - 4);
-    if (cond_bytes < WATCH_COND_HEADER_BYTES || cond_bytes > bytes - 5 - 4) return false;
+    if (cond_bytes < CMDLIST_COND_HEADER_BYTES || cond_bytes > bytes - 5 - 4) return false;
     const uint8_t *p = list + bytes - 4 - cond_bytes;
     out->index = base_load_u64le(p);
     out->key_count = base_load_u32le(p + 8);
-    out->keys = p + WATCH_COND_HEADER_BYTES;
+    out->keys = p + CMDLIST_COND_HEADER_BYTES;
     out->list_bytes = bytes - 4 - cond_bytes;
-    if (out->key_count > NODE_WATCH_KEYS_MAX) return false;
-    size_t pos = WATCH_COND_HEADER_BYTES;
+    if (out->key_count > CMDLIST_WATCH_KEYS_MAX) return false;
+    size_t pos = CMDLIST_COND_HEADER_BYTES;
     for (uint32_t i = 0; i < out->key_count; i++) {
         if (cond_bytes - pos < 4) return false;
         uint32_t len = base_load_u32le(p + pos);
@@ -203,66 +186,34 @@ static bool watch_cond_decode(const uint8_t *list, size_t bytes, struct watch_co
 }
 
 /* Whether key changes, by expiry, at or before ts, when no entry names it. */
-static bool watch_may_expire(struct node *node, const uint8_t *key, size_t bytes, uint64_t ts) {
-    struct db_entry *e = db_find(node->db, key, bytes);
+static bool watch_may_expire(struct cp *cp, const uint8_t *key, size_t bytes, uint64_t ts) {
+    struct db_entry *e = db_find(cp->db, key, bytes);
     if (e == NULL) return false;
     uint64_t expire_ms = db_entry_expire_ms(e);
     return expire_ms != DB_NO_EXPIRE && expire_ms <= ts;
 }
 
-enum cluster_watch_verdict cluster_watch_check(struct node *node, const uint8_t *list, size_t bytes,
-                                               size_t *list_bytes) {
-    struct cluster *cl = node->cluster;
-    struct cluster_watch *w = cl->watch;
+enum cp_watch_verdict cp_watch_check(struct cp *cp, const uint8_t *list, size_t bytes,
+                                     size_t *list_bytes) {
+    struct cp_watch *w = cp->watch;
     struct watch_cond cond;
-    if (!watch_cond_decode(list, bytes, &cond)) return CLUSTER_WATCH_MALFORMED;
+    if (!watch_cond_decode(list, bytes, &cond)) return CP_WATCH_MALFORMED;
     *list_bytes = cond.list_bytes;
     ASSERT(*list_bytes >= 5 && *list_bytes < bytes);
     /* The map covers entries below the term's start only once they are applied. */
-    uint64_t start = raft_term_start_index(cl->raft);
-    if (start == 0 || cl->applied < start) return CLUSTER_WATCH_ABORT;
-    if (cond.index < w->floor || cond.index > raft_last_index(cl->raft)) {
-        return CLUSTER_WATCH_ABORT;
+    uint64_t start = raft_term_start_index(cp->raft);
+    if (start == 0 || cp->applied < start) return CP_WATCH_ABORT;
+    if (cond.index < w->floor || cond.index > raft_last_index(cp->raft)) {
+        return CP_WATCH_ABORT;
     }
-    uint64_t now = cluster_wall_ms(node);
+    uint64_t now = cp_wall_ms(cp);
     uint64_t ts = now > w->ts_max ? now : w->ts_max;
     const uint8_t *p = cond.keys;
     for (uint32_t i = 0; i < cond.key_count; i++) {
         uint32_t len = base_load_u32le(p);
-        if (watch_changed_at(w, p + 4, len) > cond.index) return CLUSTER_WATCH_ABORT;
-        if (watch_may_expire(node, p + 4, len, ts)) return CLUSTER_WATCH_ABORT;
+        if (watch_changed_at(w, p + 4, len) > cond.index) return CP_WATCH_ABORT;
+        if (watch_may_expire(cp, p + 4, len, ts)) return CP_WATCH_ABORT;
         p += 4 + (size_t)len;
     }
-    return CLUSTER_WATCH_PASS;
-}
-
-struct buf *cluster_watch_reply(struct node *node) {
-    return &node->cluster->watch->reply;
-}
-
-/* Parses the reply ":index\r\n" that a WATCH list gets where it is served. */
-static bool watch_reply_index(const struct buf *reply, uint64_t *index) {
-    if (reply->len < 4 || reply->data[0] != ':') return false;
-    if (memcmp(reply->data + reply->len - 2, "\r\n", 2) != 0) return false;
-    int64_t v;
-    if (!util_parse_i64(reply->data + 1, reply->len - 3, &v) || v < 0) return false;
-    *index = (uint64_t)v;
-    return true;
-}
-
-void cluster_watch_answered(struct node *node, struct client *c) {
-    struct cluster_watch *w = node->cluster->watch;
-    if (c->watch_pending == 0) {
-        buf_clear(&w->reply); /* answered already */
-        return;
-    }
-    uint64_t index;
-    if (watch_reply_index(&w->reply, &index)) {
-        tx_watch_answered(node, c, true, index);
-    } else {
-        if (w->reply.len == 0) resp_put_error(&w->reply, "ERR WATCH got no answer; retry");
-        buf_append(&c->out, w->reply.data, w->reply.len);
-        tx_watch_answered(node, c, false, 0);
-    }
-    buf_clear(&w->reply);
+    return CP_WATCH_PASS;
 }

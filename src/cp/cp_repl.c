@@ -32,19 +32,19 @@
 #include "base/assert.h"
 #include "base/util.h"
 #include "cmd/op.h"
-#include "core/internal.h"
+#include "cp/internal.h"
 
 #define SPEC_RECORD_HEADER 14
 
-static enum keyspace_replication cluster_key_mode(const struct node *node, const uint8_t *key,
-                                              size_t bytes) {
+static enum keyspace_replication cp_key_mode(const struct cp *cp, const uint8_t *key,
+                                             size_t bytes) {
     const struct keyspace *ks =
-        keyspace_find(node->config.keyspaces, node->config.keyspace_count, key, bytes);
+        keyspace_find(cp->config.keyspaces, cp->config.keyspace_count, key, bytes);
     return ks != NULL && ks->replication != 0 ? ks->replication : KEYSPACE_REPLICATION_MAJORITY;
 }
 
 /* How strongly a mode protects a write: a list takes its strongest key's mode. */
-static int cluster_mode_rank(enum keyspace_replication mode) {
+static int cp_mode_rank(enum keyspace_replication mode) {
     switch (mode) {
     case KEYSPACE_REPLICATION_LEADER:
         return 0;
@@ -55,35 +55,35 @@ static int cluster_mode_rank(enum keyspace_replication mode) {
     }
 }
 
-static enum keyspace_replication cluster_strongest_mode(const struct node *node) {
+static enum keyspace_replication cp_strongest_mode(const struct cp *cp) {
     enum keyspace_replication mode = KEYSPACE_REPLICATION_MAJORITY;
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        if (node->config.keyspaces[i].replication == KEYSPACE_REPLICATION_ALL) {
+    for (uint32_t i = 0; i < cp->config.keyspace_count; i++) {
+        if (cp->config.keyspaces[i].replication == KEYSPACE_REPLICATION_ALL) {
             mode = KEYSPACE_REPLICATION_ALL;
         }
     }
     return mode;
 }
 
-bool cluster_spec_enabled(const struct node *node) {
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        if (node->config.keyspaces[i].replication == KEYSPACE_REPLICATION_LEADER) return true;
+bool cp_spec_enabled(const struct cp *cp) {
+    for (uint32_t i = 0; i < cp->config.keyspace_count; i++) {
+        if (cp->config.keyspaces[i].replication == KEYSPACE_REPLICATION_LEADER) return true;
     }
     return false;
 }
 
-struct cluster_mode_scan {
-    const struct node *node;
-    struct cluster_list_mode *out;
+struct cp_mode_scan {
+    const struct cp *cp;
+    struct cp_list_mode *out;
     struct buf *keys; /* count:u32 then (len:u32 bytes)* of leader-mode keys, or NULL */
     bool writing;     /* the command being scanned writes */
 };
 
-static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
-    struct cluster_mode_scan *s = ctx;
-    enum keyspace_replication mode = cluster_key_mode(s->node, key->data, key->bytes);
+static void cp_mode_key(void *ctx, const struct resp_arg *key) {
+    struct cp_mode_scan *s = ctx;
+    enum keyspace_replication mode = cp_key_mode(s->cp, key->data, key->bytes);
     if (s->writing) {
-        if (!s->out->any_key || cluster_mode_rank(mode) > cluster_mode_rank(s->out->mode))
+        if (!s->out->any_key || cp_mode_rank(mode) > cp_mode_rank(s->out->mode))
             s->out->mode = mode;
         s->out->any_key = true;
     }
@@ -100,7 +100,7 @@ static void cluster_mode_key(void *ctx, const struct resp_arg *key) {
 
 /* Commands whose reply lists a set or hash in its table's order: the overlay's copy is
  * laid out differently from the applied db, so their early reply could differ. */
-static bool cluster_reply_is_ordered(const struct cmd_spec *spec) {
+static bool cp_reply_is_ordered(const struct cmd_spec *spec) {
     static const char *const names[] = {"smembers", "hgetall", "hkeys", "hvals"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(spec->name, names[i]) == 0) return true;
@@ -110,8 +110,8 @@ static bool cluster_reply_is_ordered(const struct cmd_spec *spec) {
 /* What a command list asks of replication. Keys are scanned in reads too: a transaction
  * can run on the overlay only if every key it names is a leader-mode one (the overlay
  * follows nothing else) and no command of it is keyless (DBSIZE, FLUSHALL...). */
-bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
-                       struct cluster_list_mode *out, struct buf *keys) {
+bool cp_list_mode(struct cp *cp, const uint8_t *list, size_t bytes, struct cp_list_mode *out,
+                  struct buf *keys) {
     memset(out, 0, sizeof(*out));
     out->mode = KEYSPACE_REPLICATION_MAJORITY;
     out->speculable = true;
@@ -119,7 +119,7 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
         buf_clear(keys);
         buf_append_u32le(keys, 0);
     }
-    struct cluster_mode_scan scan = {.node = node, .out = out, .keys = keys};
+    struct cp_mode_scan scan = {.cp = cp, .out = out, .keys = keys};
     struct buf args;
     buf_init(&args);
     uint32_t count = base_load_u32le(list + 1);
@@ -127,43 +127,42 @@ bool cluster_list_mode(struct node *node, const uint8_t *list, size_t bytes,
     bool ok = true;
     for (uint32_t i = 0; i < count && ok; i++) {
         uint32_t argc;
-        ok = cluster_list_next(list, bytes, &pos, &args, &argc);
+        ok = cmdlist_next(list, bytes, &pos, &args, &argc);
         if (!ok) break;
         const struct resp_arg *argv = (const struct resp_arg *)args.data;
         const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
         if (spec == NULL) continue;
         scan.writing = (spec->flags & CMD_WRITE) != 0;
         out->writes = out->writes || scan.writing;
-        if (cluster_reply_is_ordered(spec)) out->speculable = false;
+        if (cp_reply_is_ordered(spec)) out->speculable = false;
         if (spec->key_first <= 0 && spec->fn != NULL) {
             out->speculable = false;
             if (scan.writing) out->keyless = true;
         }
-        keyspace_command_keys(spec, argc, argv, cluster_mode_key, &scan);
+        keyspace_command_keys(spec, argc, argv, cp_mode_key, &scan);
     }
     buf_deinit(&args);
     if (out->keyless) {
-        enum keyspace_replication strongest = cluster_strongest_mode(node);
-        if (cluster_mode_rank(strongest) > cluster_mode_rank(out->mode) || !out->any_key)
+        enum keyspace_replication strongest = cp_strongest_mode(cp);
+        if (cp_mode_rank(strongest) > cp_mode_rank(out->mode) || !out->any_key)
             out->mode = strongest;
-        out->leader_keys = out->leader_keys || cluster_spec_enabled(node);
+        out->leader_keys = out->leader_keys || cp_spec_enabled(cp);
     }
     out->speculable = out->speculable && out->writes && ok;
     return ok;
 }
 
 /* replication = all: the voters the leader has not heard from lately, in text. */
-bool cluster_all_unreachable(struct node *node, char *text, size_t text_bytes) {
-    struct cluster *cl = node->cluster;
-    const struct raft_config *config = raft_config(cl->raft);
+bool cp_all_unreachable(struct cp *cp, char *text, size_t text_bytes) {
+    const struct raft_config *config = raft_config(cp->raft);
     uint64_t limit =
-        node->config.election_timeout_ms_min != 0 ? node->config.election_timeout_ms_min : 150;
+        cp->config.election_timeout_ms_min != 0 ? cp->config.election_timeout_ms_min : 150;
     size_t used = 0;
     text[0] = '\0';
     for (uint32_t i = 0; i < config->count; i++) {
         uint32_t id = config->servers[i].id;
-        if (id == node->config.id || !config->servers[i].voter) continue;
-        uint64_t quiet = raft_peer_quiet_ms(cl->raft, id);
+        if (id == cp->config.id || !config->servers[i].voter) continue;
+        uint64_t quiet = raft_peer_quiet_ms(cp->raft, id);
         if (quiet < limit) continue;
         int n = quiet == UINT64_MAX
                     ? snprintf(text + used, text_bytes - used, "%svoter %u (never heard)",
@@ -176,14 +175,13 @@ bool cluster_all_unreachable(struct node *node, char *text, size_t text_bytes) {
 }
 
 /* replication = all: whether every voter holds index durably. */
-bool cluster_all_hold(struct node *node, uint64_t index) {
-    struct cluster *cl = node->cluster;
-    const struct raft_config *config = raft_config(cl->raft);
-    if (raft_persisted_index(cl->raft) < index) return false;
+bool cp_all_hold(struct cp *cp, uint64_t index) {
+    const struct raft_config *config = raft_config(cp->raft);
+    if (raft_persisted_index(cp->raft) < index) return false;
     for (uint32_t i = 0; i < config->count; i++) {
         uint32_t id = config->servers[i].id;
-        if (id == node->config.id || !config->servers[i].voter) continue;
-        if (raft_match_index(cl->raft, id) < index) return false;
+        if (id == cp->config.id || !config->servers[i].voter) continue;
+        if (raft_match_index(cp->raft, id) < index) return false;
     }
     return true;
 }
@@ -199,7 +197,7 @@ struct spec_record {
     size_t bytes;        /* the whole record */
 };
 
-static void spec_record_at(const struct cluster_spec *s, size_t pos, struct spec_record *r) {
+static void spec_record_at(const struct cp_spec *s, size_t pos, struct spec_record *r) {
     const uint8_t *p = s->inflight.data + pos;
     r->index = base_load_u64le(p);
     r->executed = p[8] != 0;
@@ -224,7 +222,7 @@ static bool spec_record_has(const struct spec_record *r, const uint8_t *key, siz
 enum spec_touch { SPEC_UNTOUCHED, SPEC_TRACKED, SPEC_BLOCKED };
 
 /* How the entries in flight from position `from` touch key. */
-static enum spec_touch spec_touch(const struct cluster_spec *s, size_t from, const uint8_t *key,
+static enum spec_touch spec_touch(const struct cp_spec *s, size_t from, const uint8_t *key,
                                   size_t bytes) {
     enum spec_touch t = SPEC_UNTOUCHED;
     for (size_t pos = from; pos < s->inflight.len;) {
@@ -239,7 +237,7 @@ static enum spec_touch spec_touch(const struct cluster_spec *s, size_t from, con
     return t;
 }
 
-void cluster_spec_init(struct cluster_spec *s) {
+void cp_spec_init(struct cp_spec *s) {
     memset(s, 0, sizeof(*s));
     buf_init(&s->inflight);
     buf_init(&s->check);
@@ -247,7 +245,7 @@ void cluster_spec_init(struct cluster_spec *s) {
     buf_init(&s->keys);
 }
 
-void cluster_spec_deinit(struct cluster_spec *s) {
+void cp_spec_deinit(struct cp_spec *s) {
     if (s->overlay != NULL) db_free(s->overlay);
     buf_deinit(&s->inflight);
     buf_deinit(&s->check);
@@ -256,23 +254,22 @@ void cluster_spec_deinit(struct cluster_spec *s) {
 }
 
 /* A new term (or a first proposal): entries already in the log ran on no overlay. */
-static void spec_sync(struct node *node) {
-    struct cluster *cl = node->cluster;
-    struct cluster_spec *s = &cl->spec;
-    uint64_t term = raft_term(cl->raft);
+static void spec_sync(struct cp *cp) {
+    struct cp_spec *s = &cp->spec;
+    uint64_t term = raft_term(cp->raft);
     if (s->term == term) return;
-    if (s->overlay == NULL) s->overlay = db_new(node->config.hash_seed ^ 0x5bec);
+    if (s->overlay == NULL) s->overlay = db_new(cp->config.hash_seed ^ 0x5bec);
     db_clear(s->overlay);
     buf_clear(&s->inflight);
     s->term = term;
-    s->blocked_until = raft_last_index(cl->raft);
+    s->blocked_until = raft_last_index(cp->raft);
 }
 
 /* Copies key from the applied db into the overlay (or leaves it absent there). */
-static void spec_copy_in(struct node *node, const uint8_t *key, size_t bytes) {
-    struct cluster_spec *s = &node->cluster->spec;
+static void spec_copy_in(struct cp *cp, const uint8_t *key, size_t bytes) {
+    struct cp_spec *s = &cp->spec;
     db_delete(s->overlay, key, bytes);
-    struct db_entry *e = db_find(node->db, key, bytes);
+    struct db_entry *e = db_find(cp->db, key, bytes);
     if (e == NULL) return;
     buf_clear(&s->copy);
     op_put_entry(&s->copy, e);
@@ -283,10 +280,9 @@ static void spec_copy_in(struct node *node, const uint8_t *key, size_t bytes) {
 
 /* Whether the entry's keys (keys: count:u32 then (len:u32 bytes)*) can run on the overlay;
  * copies in the keys nothing in flight touches. */
-static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys) {
-    struct cluster *cl = node->cluster;
-    struct cluster_spec *s = &cl->spec;
-    if (keyless || cl->applied < s->blocked_until) return false;
+static bool spec_prepare(struct cp *cp, bool keyless, const struct buf *keys) {
+    struct cp_spec *s = &cp->spec;
+    if (keyless || cp->applied < s->blocked_until) return false;
     uint32_t count = base_load_u32le(keys->data);
     const uint8_t *p = keys->data + 4;
     for (uint32_t i = 0; i < count; i++) {
@@ -298,7 +294,7 @@ static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys
     for (uint32_t i = 0; i < count; i++) {
         uint32_t len = base_load_u32le(p);
         if (spec_touch(s, s->inflight.read_pos, p + 4, len) == SPEC_UNTOUCHED)
-            spec_copy_in(node, p + 4, len);
+            spec_copy_in(cp, p + 4, len);
         p += 4 + len;
     }
     return true;
@@ -307,22 +303,21 @@ static bool spec_prepare(struct node *node, bool keyless, const struct buf *keys
 /* The leader proposed entry `index` (a command list touching leader-mode keys, or a
  * keyless write). Runs it on the overlay when that is exact; the reply goes to out
  * (NULL: not wanted). Returns whether it ran; if not, its keys wait for its apply. */
-bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int proto,
-                           const uint8_t *list, size_t bytes, const struct cluster_list_mode *lm,
-                           const struct buf *keys, struct buf *out) {
-    struct cluster *cl = node->cluster;
-    struct cluster_spec *s = &cl->spec;
-    spec_sync(node);
-    bool run = lm->speculable && spec_prepare(node, lm->keyless, keys);
+bool cp_spec_proposed(struct cp *cp, uint64_t index, uint64_t ts, int proto, const uint8_t *list,
+                      size_t bytes, const struct cp_list_mode *lm, const struct buf *keys,
+                      struct buf *out) {
+    struct cp_spec *s = &cp->spec;
+    spec_sync(cp);
+    bool run = lm->speculable && spec_prepare(cp, lm->keyless, keys);
     if (run) {
-        struct db *applied_db = node->db;
-        uint64_t saved_now = node->now_ms;
-        node->db = s->overlay;
-        node->now_ms = ts;
+        struct db *applied_db = cp->db;
+        uint64_t saved_now = cp->now_ms;
+        cp->db = s->overlay;
+        cp->now_ms = ts;
         buf_clear(&s->check);
-        cluster_run_commands(node, out != NULL ? out : &s->check, proto, list, bytes, false);
-        node->db = applied_db;
-        node->now_ms = saved_now;
+        cp_run_commands(cp, out != NULL ? out : &s->check, proto, list, bytes, false);
+        cp->db = applied_db;
+        cp->now_ms = saved_now;
     }
     buf_append_u64le(&s->inflight, index);
     buf_append_byte(&s->inflight, run ? 1 : 0);
@@ -332,8 +327,8 @@ bool cluster_spec_proposed(struct node *node, uint64_t index, uint64_t ts, int p
 }
 
 /* Entry `index` was applied: keys no entry in flight touches any more leave the overlay. */
-void cluster_spec_applied(struct node *node, uint64_t index) {
-    struct cluster_spec *s = &node->cluster->spec;
+void cp_spec_applied(struct cp *cp, uint64_t index) {
+    struct cp_spec *s = &cp->spec;
     while (buf_pending(&s->inflight) > 0) {
         struct spec_record r;
         spec_record_at(s, s->inflight.read_pos, &r);
@@ -351,29 +346,28 @@ void cluster_spec_applied(struct node *node, uint64_t index) {
 }
 
 /* Leader mode: answers the writes whose entry the leader's own disk now holds. */
-void cluster_spec_release(struct node *node) {
-    struct cluster *cl = node->cluster;
-    if (cl->spec.awaiting == 0) return;
-    bool leader = raft_role(cl->raft) == RAFT_LEADER;
-    uint64_t persisted = raft_persisted_index(cl->raft);
-    for (struct cluster_wait *w = cl->waits; w != NULL; w = w->next) {
-        if (w->kind != CLUSTER_WAIT_PROPOSAL || !w->spec_ready || w->spec_acked) continue;
-        if (!leader || raft_term(cl->raft) != w->term) {
+void cp_spec_release(struct cp *cp) {
+    if (cp->spec.awaiting == 0) return;
+    bool leader = raft_role(cp->raft) == RAFT_LEADER;
+    uint64_t persisted = raft_persisted_index(cp->raft);
+    for (struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
+        if (w->kind != CP_WAIT_PROPOSAL || !w->spec_ready || w->spec_acked) continue;
+        if (!leader || raft_term(cp->raft) != w->term) {
             w->spec_ready = false; /* it waits for its commit (or times out) */
-            cl->spec.awaiting--;
+            cp->spec.awaiting--;
             continue;
         }
         if (persisted < w->index) continue;
-        buf_append(cluster_origin_out(node, &w->origin), w->request.data, w->request.len);
+        buf_append(cp_origin_out(cp, &w->origin), w->request.data, w->request.len);
         w->spec_acked = true;
-        cl->spec.awaiting--;
-        cl->spec.acked_early++;
-        if (w->index > cl->spec.acked_index) cl->spec.acked_index = w->index;
-        cluster_wait_detach(node, w);
+        cp->spec.awaiting--;
+        cp->spec.acked_early++;
+        if (w->index > cp->spec.acked_index) cp->spec.acked_index = w->index;
+        cp_wait_detach(cp, w);
     }
 }
 
-static const char *cluster_mode_name(enum keyspace_replication mode) {
+static const char *cp_mode_name(enum keyspace_replication mode) {
     switch (mode) {
     case KEYSPACE_REPLICATION_ALL:
         return "all";
@@ -385,20 +379,19 @@ static const char *cluster_mode_name(enum keyspace_replication mode) {
 }
 
 /* INFO replication: each keyspace's mode, and what leader mode did. */
-void cluster_repl_info(struct node *node, struct buf *out) {
+void cp_repl_info(struct cp *cp, struct buf *out) {
     static const char *levels[] = {"", "linearizable", "lease", "stale"};
-    const struct cluster_spec *s = &node->cluster->spec;
+    const struct cp_spec *s = &cp->spec;
     buf_appendf(out, "replication:majority\r\n"); /* keys no keyspace matches */
-    buf_appendf(out, "keyspaces_agreed_index:%llu\r\n",
-                (unsigned long long)node->cluster->keyspaces_index);
-    for (uint32_t i = 0; i < node->config.keyspace_count; i++) {
-        const struct keyspace *ks = &node->config.keyspaces[i];
+    buf_appendf(out, "keyspaces_agreed_index:%llu\r\n", (unsigned long long)cp->keyspaces_index);
+    for (uint32_t i = 0; i < cp->config.keyspace_count; i++) {
+        const struct keyspace *ks = &cp->config.keyspaces[i];
         uint32_t level = ks->consistency >= KEYSPACE_CONSISTENCY_LINEARIZABLE &&
                                  ks->consistency <= KEYSPACE_CONSISTENCY_STALE
                              ? ks->consistency
                              : KEYSPACE_CONSISTENCY_LINEARIZABLE;
         buf_appendf(out, "keyspace_%s:mode=cp,replication=%s,consistency=%s\r\n", ks->name,
-                    cluster_mode_name(ks->replication), levels[level]);
+                    cp_mode_name(ks->replication), levels[level]);
     }
     buf_appendf(out,
                 "replication_leader_acked_early:%llu\r\nreplication_leader_acked_lost:%llu\r\n"

@@ -1,0 +1,762 @@
+/*
+ * The CP engine: the node's data replicated by Raft (src/raft) and stored by raftstore.
+ *
+ * Every raft_step's effects are carried out in raft.h's order: the store buffers what must
+ * be persisted at once; messages, committed entries and read states are held in a FIFO
+ * tagged with the store's lsn and released only once a sync made that lsn durable (group
+ * commit: one sync per FLUSH covers every step of the batch). Committed entries are
+ * applied to the db in log order on every node with the leader's timestamp, so replicas
+ * change only through the log and identically. Requests are in cp_req.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "cmd/op.h"
+#include "cp/internal.h"
+#include "raft/msg_codec.h"
+
+enum cp_held_kind {
+    CP_HELD_MESSAGE = 1, /* to:u32, then a node payload */
+    CP_HELD_APPLY,       /* index:u64 term:u64 type:u8, then the entry's data */
+    CP_HELD_READ,        /* ctx:u64 index:u64 */
+    CP_HELD_READ_FAIL,   /* ctx:u64 */
+};
+
+#define CP_HELD_HEADER_BYTES 13 /* kind:u8 lsn:u64 len:u32 */
+
+void cp_trace(const struct cp *cp, const char *fmt, ...) {
+    if (cp->config.trace == NULL) return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "node=%u t=%llu ", cp->config.id,
+                     (unsigned long long)cp->now_ms);
+    ASSERT(n > 0 && (size_t)n < sizeof(line));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    cp->config.trace(cp->config.trace_ctx, line);
+}
+
+static void cp_warn(void *ctx, const char *text) {
+    struct cp *cp = ctx;
+    cp_trace(cp, "warning: %s", text);
+}
+
+void cp_fatal(struct cp *cp, int code, const char *what, const char *text) {
+    if (cp->fatal != 0) return;
+    cp->fatal = code;
+    snprintf(cp->fatal_text, sizeof(cp->fatal_text), "%s: %.200s", what, text);
+}
+
+/* The state machine's snapshot: (len:u32 ops)* with one entry's ops each (op.h). */
+static void cp_snapshot_entry(void *ctx, struct db_entry *e) {
+    struct buf *blob = ctx;
+    size_t len_pos = blob->len;
+    buf_append_u32le(blob, 0);
+    op_put_entry(blob, e);
+    base_store_u32le(blob->data + len_pos, (uint32_t)(blob->len - len_pos - 4));
+}
+
+static int cp_restore_blob(struct cp *cp, const uint8_t *data, uint64_t bytes, uint64_t index,
+                           struct errmsg *msg) {
+    db_clear(cp->db);
+    uint64_t pos = 0;
+    if (bytes >= 8 && base_load_u32le(data) == CP_BLOB_KEYSPACES) {
+        uint32_t len = base_load_u32le(data + 4);
+        if (bytes - 8 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
+        cp_keyspaces_apply(cp, data + 8, len, index);
+        pos = 8 + (uint64_t)len;
+    }
+    while (pos < bytes) {
+        if (bytes - pos < 4) return errmsg_set(msg, ERR_CORRUPT, "snapshot blob truncated");
+        uint32_t len = base_load_u32le(data + pos);
+        if (bytes - pos - 4 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot entry cut");
+        int rc = op_validate(data + pos + 4, len, msg);
+        if (rc == 0) rc = op_apply(cp->db, data + pos + 4, len, msg);
+        if (rc != 0) return rc;
+        pos += 4 + len;
+    }
+    return 0;
+}
+
+static uint64_t cp_snapshot_entries(const struct cp *cp) {
+    return cp->config.snapshot_entries != 0 ? cp->config.snapshot_entries : CP_SNAPSHOT_ENTRIES;
+}
+
+static void cp_raft_options(struct cp *cp, const struct raftstore_recovered *rec,
+                            struct raft_options *o) {
+    const struct engine_config *cfg = &cp->config;
+    raft_options_default(o);
+    o->id = cfg->id;
+    o->seed = cfg->seed ^ ((uint64_t)cfg->id << 32);
+    if (cfg->election_timeout_ms_min != 0)
+        o->election_timeout_ms_min = cfg->election_timeout_ms_min;
+    if (cfg->election_timeout_ms_max != 0)
+        o->election_timeout_ms_max = cfg->election_timeout_ms_max;
+    if (cfg->heartbeat_ms != 0) o->heartbeat_ms = cfg->heartbeat_ms;
+    o->lease_drift_ms = o->election_timeout_ms_min / 4;
+    o->log_trail_entries = cp_snapshot_entries(cp) / 10;
+    o->hard_state = rec->hard_state;
+    o->snapshot_index = rec->snapshot.index;
+    o->snapshot_term = rec->snapshot.term;
+    o->snapshot_config = rec->snapshot.config;
+    if (rec->snapshot.index == 0 && !cfg->join) {
+        /* A new cluster: every configured peer is a voter. A joining node has none: its
+         * configuration comes from the leader (CLUSTER ADD). */
+        o->snapshot_config.count = cfg->peer_count;
+        for (uint32_t i = 0; i < cfg->peer_count; i++) {
+            struct raft_server *s = &o->snapshot_config.servers[i];
+            s->id = cfg->peers[i].id;
+            s->voter = true;
+            snprintf(s->addr, sizeof(s->addr), "%s", cfg->peers[i].addr);
+        }
+    }
+    o->entries = rec->entries;
+    o->entry_count = rec->entry_count;
+    o->now_ms = cp->mono_ms;
+}
+
+/* Recovers the engine's state from its files (cp_engine.c allocated it). */
+int cp_open(struct cp *cp, struct errmsg *msg) {
+    cp->mono_ms = 0; /* the first event brings the shell's monotonic clock */
+    /* Request ids must not repeat across restarts: a peer may still answer a request that
+     * this node forwarded before it restarted, and that answer must match no new request. */
+    cp->next_wait_id = cp->now_ms << 20;
+    buf_init(&cp->held);
+    buf_init(&cp->peer_out);
+    buf_init(&cp->peer_sends);
+    buf_init(&cp->fwd_reply);
+    buf_init(&cp->encode);
+    buf_init(&cp->args);
+    cp_spec_init(&cp->spec);
+    cp->ini_keyspace_count = cp->config.keyspace_count;
+    memcpy(cp->ini_keyspaces, cp->config.keyspaces,
+           sizeof(cp->ini_keyspaces[0]) * cp->ini_keyspace_count);
+    cp->watch = cp_watch_new(cp->config.hash_seed);
+    struct raftstore_options so = {
+        .segment_bytes = cp->config.wal_segment_bytes, .warn = cp_warn, .warn_ctx = cp};
+    struct raftstore_recovered rec;
+    int rc = raftstore_open(cp->disk, &so, &cp->store, &rec, msg);
+    if (rc != 0) return rc;
+    if (rec.snapshot.index > 0) {
+        rc = cp_restore_blob(cp, rec.snapshot.data, rec.snapshot.data_bytes, rec.snapshot.index,
+                             msg);
+        if (rc != 0) return rc;
+    }
+    cp->applied = rec.snapshot.index;
+    cp->snapshot_index = rec.snapshot.index;
+    cp_watch_reset(cp->watch, cp->applied);
+    cp_keyspaces_recovered(cp, rec.entries, rec.entry_count);
+    struct raft_options o;
+    cp_raft_options(cp, &rec, &o);
+    rc = raft_new(&o, &cp->raft, msg);
+    if (rc != 0) return rc;
+    cp_trace(cp, "cluster: recovered term=%llu snapshot=%llu entries=%zu keys=%zu",
+             (unsigned long long)rec.hard_state.term, (unsigned long long)rec.snapshot.index,
+             rec.entry_count, db_count(cp->db));
+    return 0;
+}
+
+void cp_close(struct cp *cp) {
+    while (cp->waits != NULL) {
+        struct cp_wait *w = cp->waits;
+        cp->waits = w->next;
+        buf_deinit(&w->request);
+        buf_deinit(&w->reply);
+        free(w);
+    }
+    if (cp->raft != NULL) raft_free(cp->raft);
+    if (cp->store != NULL) raftstore_close(cp->store);
+    buf_deinit(&cp->held);
+    buf_deinit(&cp->peer_out);
+    buf_deinit(&cp->peer_sends);
+    buf_deinit(&cp->fwd_reply);
+    buf_deinit(&cp->encode);
+    buf_deinit(&cp->args);
+    cp_spec_deinit(&cp->spec);
+    if (cp->watch != NULL) cp_watch_free(cp->watch);
+}
+
+/* Appends one held record: kind, lsn, then the two parts of its payload. */
+static void cp_hold(struct cp *cp, uint8_t kind, const void *head, size_t head_bytes,
+                    const void *body, size_t body_bytes) {
+    buf_append_byte(&cp->held, kind);
+    buf_append_u64le(&cp->held, raftstore_last_lsn(cp->store));
+    buf_append_u32le(&cp->held, (uint32_t)(head_bytes + body_bytes));
+    buf_append(&cp->held, head, head_bytes);
+    buf_append(&cp->held, body, body_bytes);
+}
+
+/* Raft thesis §10.2.1: a leader may send its entries to followers while it writes them to
+ * its own disk, because it counts itself in a commit majority only once they are durable
+ * (RAFT_EVENT_PERSISTED), and it applies and answers only after its own sync. So a
+ * leader's appends and heartbeats go out at once, taking one fsync off the commit path;
+ * votes and acknowledgements still wait for the disk. */
+static bool cp_message_may_go_early(const struct cp *cp, const struct raft_message *m) {
+    if (raft_role(cp->raft) != RAFT_LEADER) return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
+static void cp_hold_message(struct cp *cp, const struct raft_message *m) {
+    buf_clear(&cp->encode);
+    buf_append_byte(&cp->encode, ENGINE_CP);
+    buf_append_byte(&cp->encode, CP_PEER_RAFT);
+    struct raft_message copy = *m;
+    const struct raft_snapshot_meta *snap = raftstore_snapshot(cp->store);
+    if (m->type == RAFT_MSG_INSTALL_SNAPSHOT) {
+        ASSERT(snap->index == m->index);
+        copy.snapshot_data = snap->data;
+        copy.snapshot_bytes = snap->data_bytes;
+    }
+    int rc = raft_msg_encode(&copy, &cp->encode);
+    if (rc != 0) {
+        cp_trace(cp, "raft message to %u not sent: %s", m->to, err_text(rc));
+        return;
+    }
+    if (cp_message_may_go_early(cp, m)) {
+        cp_send(cp, m->to, cp->encode.data, cp->encode.len);
+        return;
+    }
+    uint8_t to[4];
+    base_store_u32le(to, m->to);
+    cp_hold(cp, CP_HELD_MESSAGE, to, 4, cp->encode.data, cp->encode.len);
+}
+
+static void cp_hold_effects(struct cp *cp, const struct raft_effects *e) {
+    for (size_t i = 0; i < e->message_count; i++) cp_hold_message(cp, &e->messages[i]);
+    for (size_t i = 0; i < e->committed_count; i++) {
+        const struct raft_entry *entry = &e->committed[i];
+        uint8_t head[17];
+        base_store_u64le(head, entry->index);
+        base_store_u64le(head + 8, entry->term);
+        head[16] = entry->type;
+        cp_hold(cp, CP_HELD_APPLY, head, sizeof(head), entry->data, entry->data_bytes);
+    }
+    for (size_t i = 0; i < e->read_count; i++) {
+        uint8_t head[16];
+        base_store_u64le(head, e->reads[i].ctx);
+        base_store_u64le(head + 8, e->reads[i].index);
+        cp_hold(cp, CP_HELD_READ, head, sizeof(head), NULL, 0);
+    }
+    for (size_t i = 0; i < e->reads_failed_count; i++) {
+        uint8_t head[8];
+        base_store_u64le(head, e->reads_failed[i]);
+        cp_hold(cp, CP_HELD_READ_FAIL, head, sizeof(head), NULL, 0);
+    }
+}
+
+/* Writes this node proposed up to index that a snapshot from the leader replaced: whether
+ * each was applied is unknown here. */
+static void cp_finish_covered(struct cp *cp, uint64_t index) {
+    struct cp_wait *w = cp->waits;
+    while (w != NULL) {
+        struct cp_wait *next = w->next;
+        if (w->kind == CP_WAIT_PROPOSAL && w->index <= index) {
+            if (!w->spec_acked)
+                errcode_reply(cp_origin_out(cp, &w->origin), ERRCODE_TIMEOUT,
+                              "this node lost leadership and caught up from a snapshot: "
+                              "the write may or may not have been applied");
+            cp_wait_finish(cp, w);
+        }
+        w = next;
+    }
+}
+
+/* Raft's step (1): a snapshot from the leader replaces the state machine and the log. */
+static void cp_restore(struct cp *cp, const struct raft_snapshot_meta *meta) {
+    struct errmsg msg;
+    int rc = raftstore_save_snapshot(cp->store, meta, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
+    if (rc == 0) rc = cp_restore_blob(cp, meta->data, meta->data_bytes, meta->index, &msg);
+    if (rc != 0) {
+        cp_fatal(cp, rc, "installing a snapshot from the leader failed", msg.text);
+        return;
+    }
+    cp->applied = meta->index;
+    cp->snapshot_index = meta->index;
+    cp_finish_covered(cp, meta->index);
+    cp_watch_reset(cp->watch, meta->index);
+    cp_spec_applied(cp, meta->index);
+    cp->spec.term = 0; /* an overlay, if any, is rebuilt from the new state */
+    cp_trace(cp, "cluster: installed snapshot index=%llu keys=%zu", (unsigned long long)meta->index,
+             db_count(cp->db));
+}
+
+static void cp_persist(struct cp *cp, const struct raft_effects *e) {
+    if (e->restore != NULL) cp_restore(cp, e->restore);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < e->entry_count; i++) bytes += e->entries[i].data_bytes;
+    struct errmsg msg;
+    int rc = 0;
+    /* A proposal reserved its room before raft took it (so a full disk refuses the client
+     * instead of stopping the node); every other step reserves here. */
+    if (!cp->step_reserved) rc = raftstore_reserve(cp->store, e->entry_count, bytes, &msg);
+    cp->step_reserved = false;
+    if (rc != 0) {
+        /* Raft holds these entries in memory already: without room to store them the log
+         * would get a gap, so the node stops rather than risk it. */
+        cp_fatal(cp, rc, "cannot store Raft log entries", msg.text);
+        return;
+    }
+    if (e->hard_state_changed) raftstore_save_hard_state(cp->store, &e->hard_state);
+    if (e->truncate_from != 0) raftstore_truncate(cp->store, e->truncate_from);
+    if (e->entry_count > 0) raftstore_append(cp->store, e->entries, e->entry_count);
+    raftstore_release_unused(cp->store);
+}
+
+/* raft_step plus the caller's contract. Returns raft's code. */
+int cp_raft_step(struct cp *cp, struct raft_event *ev, struct raft_effects *e) {
+    ev->now_ms = cp->mono_ms;
+    int rc = raft_step(cp->raft, ev, e);
+    if (e->wake_at_ms != 0) cp->raft_wake_ms = e->wake_at_ms;
+    if (cp->fatal != 0) return rc;
+    cp_persist(cp, e);
+    cp_hold_effects(cp, e);
+    return rc;
+}
+
+int cp_propose(struct cp *cp, const uint8_t *data, size_t bytes, uint64_t *index, uint64_t *term) {
+    struct errmsg msg;
+    int rc = raftstore_reserve(cp->store, 1, bytes, &msg);
+    if (rc != 0) {
+        snprintf(cp->disk_full_text, sizeof(cp->disk_full_text), "%s", msg.text);
+        return rc;
+    }
+    cp->step_reserved = true;
+    struct raft_event ev = {.kind = RAFT_EVENT_PROPOSE};
+    ev.propose.data = data;
+    ev.propose.bytes = (uint32_t)bytes;
+    ev.propose.defer = true; /* sent in one batch per follower at FLUSH */
+    cp->proposals_deferred = true;
+    struct raft_effects e;
+    rc = cp_raft_step(cp, &ev, &e);
+    *index = e.proposed_index;
+    *term = e.proposed_term;
+    if (rc == 0) cp_watch_proposed(cp, data, bytes, *index);
+    return rc;
+}
+
+uint64_t cp_wall_ms(const struct cp *cp) {
+    return cp->now_ms;
+}
+
+/* The time stamped on an entry this node proposes: its wall clock, but never before the
+ * last one it stamped, so the entries of a leader carry non-decreasing times (expiry at
+ * apply, and the leader-mode overlay, then see time move forward only). */
+uint64_t cp_entry_ms(struct cp *cp) {
+    uint64_t now = cp_wall_ms(cp);
+    if (now > cp->last_entry_ms) cp->last_entry_ms = now;
+    return cp->last_entry_ms;
+}
+
+/* Returns 0, or an error code (the reason is in the log). */
+static int cp_take_snapshot(struct cp *cp) {
+    if (cp->applied <= cp->snapshot_index) return 0; /* nothing new (or nothing yet) */
+    uint64_t term;
+    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
+    if (!raft_term_at(cp->raft, cp->applied, &term) || term == 0 ||
+        !raft_config_at(cp->raft, cp->applied, &config) || config.count == 0)
+        return ERR_INVALID; /* a joining node before its configuration arrived */
+    struct buf blob;
+    buf_init(&blob);
+    if (cp->keyspaces_index != 0) {
+        buf_append_u32le(&blob, CP_BLOB_KEYSPACES);
+        buf_append_u32le(&blob, 0);
+        keyspace_table_encode(cp->config.keyspaces, cp->config.keyspace_count, &blob);
+        base_store_u32le(blob.data + 4, (uint32_t)(blob.len - 8));
+    }
+    uint64_t cursor = 0;
+    do {
+        cursor = db_scan(cp->db, cursor, cp_snapshot_entry, &blob);
+    } while (cursor != 0);
+    struct raft_snapshot_meta meta = {.index = cp->applied,
+                                      .term = term,
+                                      .config = config,
+                                      .data = blob.data,
+                                      .data_bytes = blob.len};
+    struct errmsg msg;
+    int rc = raftstore_save_snapshot(cp->store, &meta, RAFTSTORE_SNAPSHOT_TAKEN, &msg);
+    buf_deinit(&blob);
+    if (rc != 0) {
+        cp_trace(cp, "cluster: snapshot at %llu failed: %s", (unsigned long long)cp->applied,
+                 msg.text);
+        return rc;
+    }
+    cp->snapshot_index = cp->applied;
+    struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = cp->applied};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    cp_trace(cp, "cluster: snapshot index=%llu keys=%zu", (unsigned long long)cp->applied,
+             db_count(cp->db));
+    cp->last_save_ms = cp->now_ms;
+    return 0;
+}
+
+static void cp_apply_sweep(struct cp *cp, uint64_t ts) {
+    db_expire_cycle(cp->db, ts, CP_EXPIRE_CHECKS_PER_SWEEP, cp_watch_expired, cp);
+}
+
+/* Where the reply of an applied entry goes: its waiting origin (NULL: none), or for
+ * leader mode the buffer it is checked in, or for replication = all the wait's own. */
+static struct buf *cp_apply_out(struct cp *cp, struct cp_wait *w) {
+    if (w == NULL) return &cp->scratch;
+    if (w->spec_acked) {
+        buf_clear(&cp->spec.check);
+        return &cp->spec.check;
+    }
+    if (w->repl == KEYSPACE_REPLICATION_ALL) {
+        buf_clear(&w->request);
+        return &w->request;
+    }
+    return cp_origin_out(cp, &w->origin);
+}
+
+/* Applies one committed entry: the same on every replica (the leader's timestamp). */
+static void cp_apply(struct cp *cp, uint64_t index, uint64_t term, uint8_t type,
+                     const uint8_t *data, size_t bytes) {
+    if (index <= cp->applied) return; /* covered by an installed snapshot */
+    ASSERT(index == cp->applied + 1);
+    cp->applied = index;
+    struct cp_wait *w = NULL;
+    for (struct cp_wait *it = cp->waits; it != NULL; it = it->next) {
+        if (it->kind == CP_WAIT_PROPOSAL && it->index == index) w = it;
+    }
+    uint64_t ts = bytes >= 9 ? base_load_u64le(data + 1) : 0;
+    if (type != RAFT_ENTRY_NORMAL || bytes < 9) {
+        /* a leader's no-op, or a configuration change (CLUSTER ADD...: its reply waits) */
+        if (w != NULL && w->term == term)
+            buf_append(cp_origin_out(cp, &w->origin), w->request.data, w->request.len);
+    } else if (data[0] == CP_ENTRY_SWEEP) {
+        cp_apply_sweep(cp, ts);
+    } else if (data[0] == CP_ENTRY_KEYSPACES) {
+        cp_keyspaces_apply(cp, data + 9, bytes - 9, index);
+        if (w != NULL && w->term == term)
+            buf_append(cp_origin_out(cp, &w->origin), w->request.data, w->request.len);
+    } else if (data[0] == CP_ENTRY_COMMANDS) {
+        bool ours = w != NULL && w->term == term;
+        uint64_t saved_now = cp->now_ms;
+        cp->now_ms = ts;
+        cp->applying = index;
+        cp_run_commands(cp, cp_apply_out(cp, ours ? w : NULL), ours ? w->origin.proto : 2, data + 9,
+                        bytes - 9, false);
+        cp->applying = 0;
+        cp->now_ms = saved_now;
+        buf_clear(&cp->scratch);
+    }
+    cp_spec_applied(cp, index);
+    if (w == NULL) return;
+    if (w->term != term) {
+        /* Another leader's entry took this index: ours was never applied. */
+        if (w->spec_acked) cp->spec.acked_lost++;
+        errcode_reply(cp_origin_out(cp, &w->origin), ERRCODE_TRYAGAIN,
+                      "the write was dropped by a leader change and not applied; retry it");
+    } else if (w->spec_acked && (w->request.len != cp->spec.check.len ||
+                                 memcmp(w->request.data, cp->spec.check.data, w->request.len))) {
+        cp->spec.mismatches++;
+        cp_trace(cp,
+                 "warning: leader-mode reply for entry %llu differed from the applied "
+                 "one",
+                 (unsigned long long)index);
+    } else if (w->repl == KEYSPACE_REPLICATION_ALL && w->origin.request_id + w->origin.peer != 0) {
+        w->kind = CP_WAIT_ALL; /* answered once every voter holds it */
+        cp_check_replica_waits(cp);
+        return;
+    }
+    cp_wait_finish(cp, w);
+}
+
+/* Releases held effects whose lsn is durable, in order. */
+static void cp_release(struct cp *cp) {
+    uint64_t durable = raftstore_durable_lsn(cp->store);
+    bool applied = false;
+    while (cp->held_head < cp->held.len && cp->fatal == 0) {
+        const uint8_t *h = cp->held.data + cp->held_head;
+        uint64_t lsn = base_load_u64le(h + 1);
+        if (lsn > durable) break;
+        uint32_t len = base_load_u32le(h + 9);
+        const uint8_t *p = h + CP_HELD_HEADER_BYTES;
+        cp->held_head += CP_HELD_HEADER_BYTES + len;
+        switch (h[0]) {
+        case CP_HELD_MESSAGE:
+            cp_send(cp, base_load_u32le(p), p + 4, len - 4);
+            break;
+        case CP_HELD_APPLY:
+            cp_apply(cp, base_load_u64le(p), base_load_u64le(p + 8), p[16], p + 17, len - 17);
+            applied = true;
+            break;
+        case CP_HELD_READ:
+            cp_read_ready(cp, base_load_u64le(p), base_load_u64le(p + 8), false);
+            break;
+        case CP_HELD_READ_FAIL:
+            cp_read_ready(cp, base_load_u64le(p), 0, true);
+            break;
+        default:
+            UNREACHABLE();
+        }
+    }
+    if (cp->held_head == cp->held.len) {
+        buf_clear(&cp->held);
+        cp->held_head = 0;
+    }
+    if (applied) cp_after_apply(cp);
+}
+
+static void cp_save_done(struct cp *cp, int rc);
+
+/* After a sync: release, tell raft what is durable, and repeat while that produces more
+ * effects that are already durable (e.g. a commit that raft can now count). */
+static void cp_progress(struct cp *cp) {
+    for (int round = 0; round < 8 && cp->fatal == 0; round++) {
+        cp_release(cp);
+        uint64_t index;
+        uint64_t term;
+        raftstore_durable_entry(cp->store, &index, &term);
+        if (index == cp->persisted_reported) break;
+        cp->persisted_reported = index;
+        struct raft_event ev = {.kind = RAFT_EVENT_PERSISTED};
+        ev.persisted.index = index;
+        ev.persisted.term = term;
+        struct raft_effects e;
+        cp_raft_step(cp, &ev, &e);
+    }
+    cp_spec_release(cp);
+    cp_check_replica_waits(cp);
+    bool due = cp->applied - cp->snapshot_index >= cp_snapshot_entries(cp);
+    if ((due || cp->save_requested) && !cp->sync_in_flight) {
+        int rc = cp_take_snapshot(cp);
+        if (cp->save_requested) cp_save_done(cp, rc);
+        cp->save_requested = false;
+    }
+}
+
+/* SAVE and BGSAVE in a cluster: a Raft snapshot (of this node's state) at the next moment no
+ * log sync is running; SAVE answers once it is on disk. */
+static void cp_save_done(struct cp *cp, int rc) {
+    struct cp_wait *w = cp->waits;
+    while (w != NULL) {
+        struct cp_wait *next = w->next;
+        if (w->kind == CP_WAIT_SAVE) {
+            struct buf *out = cp_origin_out(cp, &w->origin);
+            if (rc == 0)
+                resp_put_simple(out, "OK");
+            else
+                resp_put_errorf(out, "ERR snapshot failed: %s (see the node's log)", err_text(rc));
+            cp_wait_finish(cp, w);
+        }
+        w = next;
+    }
+}
+
+void cp_save_command(struct cp *cp, struct cp_origin *o, bool background) {
+    bool scheduled = cp->save_requested;
+    cp->save_requested = true;
+    if (background) {
+        resp_put_simple(cp_origin_out(cp, o),
+                        scheduled ? "Background saving scheduled" : "Background saving started");
+    } else {
+        struct cp_wait *w = cp_wait_start(cp, CP_WAIT_SAVE, o);
+        w->deadline_ms = UINT64_MAX; /* answered by cp_save_done */
+    }
+    cp_progress(cp);
+}
+
+void cp_flush(struct cp *cp, struct engine_effects *out) {
+    struct errmsg msg;
+    if (cp->proposals_deferred) {
+        cp->proposals_deferred = false;
+        struct raft_event ev = {.kind = RAFT_EVENT_REPLICATE};
+        struct raft_effects e;
+        cp_raft_step(cp, &ev, &e);
+    }
+    if (raftstore_flush(cp->store, &msg) != 0) {
+        cp_fatal(cp, ERR_IO, "writing the Raft log failed", msg.text);
+    }
+    cp_progress(cp);
+    cp_members_effect(cp, out);
+    struct disk_file *file;
+    if (!cp->sync_in_flight && cp->fatal == 0 &&
+        raftstore_sync_begin(cp->store, &file, &cp->sync_token)) {
+        cp->sync_in_flight = true;
+        out->sync_file = file;
+        out->sync_token = cp->sync_token;
+    }
+    /* Build the peer sends over the payloads collected since the last FLUSH. */
+    buf_clear(&cp->peer_sends);
+    for (size_t pos = 0; pos < cp->peer_out.len;) {
+        struct node_peer_send send;
+        send.to = base_load_u32le(cp->peer_out.data + pos);
+        send.bytes = base_load_u32le(cp->peer_out.data + pos + 4);
+        send.data = cp->peer_out.data + pos + 8;
+        buf_append(&cp->peer_sends, &send, sizeof(send));
+        pos += 8 + send.bytes;
+    }
+    out->sends = (const struct node_peer_send *)cp->peer_sends.data;
+    out->send_count = cp->peer_sends.len / sizeof(struct node_peer_send);
+}
+
+/* Called at the start of every FLUSH: the previous batch's sends were carried out. */
+void cp_sends_done(struct cp *cp) {
+    buf_clear(&cp->peer_out);
+}
+
+void cp_synced(struct cp *cp, int error) {
+    ASSERT(cp->sync_in_flight);
+    cp->sync_in_flight = false;
+    raftstore_sync_end(cp->store, cp->sync_token, error);
+    if (error != 0) {
+        cp_fatal(cp, error, "fsync of the Raft log failed",
+                 "stopping so that no "
+                 "unsynced entry is acknowledged");
+        return;
+    }
+    cp->stats.syncs++;
+    cp_progress(cp);
+}
+
+void cp_peer_message(struct cp *cp, uint32_t from, const uint8_t *data, size_t bytes) {
+    if (bytes == 0) return;
+    if (data[0] == CP_PEER_FORWARD) {
+        cp_forward_request(cp, from, data + 1, bytes - 1);
+        return;
+    }
+    if (data[0] == CP_PEER_FORWARD_REPLY) {
+        cp_forward_reply(cp, data + 1, bytes - 1);
+        return;
+    }
+    if (data[0] != CP_PEER_RAFT) return;
+    struct raft_message m;
+    int rc = raft_msg_decode(data + 1, bytes - 1, &m, cp->decoded);
+    if (rc != 0 || m.from != from || m.to != cp->config.id) {
+        cp_trace(cp, "dropped a bad raft message from %u: %s", from, err_text(rc));
+        return;
+    }
+    struct raft_event ev = {.kind = RAFT_EVENT_MESSAGE, .message = &m};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    if (m.type == RAFT_MSG_APPEND_RESP) cp_check_replica_waits(cp);
+}
+
+void cp_send(struct cp *cp, uint32_t to, const uint8_t *data, size_t bytes) {
+    buf_append_u32le(&cp->peer_out, to);
+    buf_append_u32le(&cp->peer_out, (uint32_t)bytes);
+    buf_append(&cp->peer_out, data, bytes);
+}
+
+/* Leader: expired keys are removed through the log, at the leader's time, so every
+ * replica removes the same keys (a replica never deletes on its own clock). */
+static void cp_sweep(struct cp *cp) {
+    if (raft_role(cp->raft) != RAFT_LEADER || db_expires_count(cp->db) == 0) return;
+    if (cp->mono_ms < cp->last_sweep_ms + CP_SWEEP_MS) return;
+    cp->last_sweep_ms = cp->mono_ms;
+    uint8_t entry[9];
+    entry[0] = CP_ENTRY_SWEEP;
+    base_store_u64le(entry + 1, cp_entry_ms(cp));
+    uint64_t index;
+    uint64_t term;
+    cp_propose(cp, entry, sizeof(entry), &index, &term);
+}
+
+static void cp_reply_deadline(struct cp *cp, struct cp_wait *w) {
+    struct buf *out = cp_origin_out(cp, &w->origin);
+    unsigned long long ms = (unsigned long long)cp->config.request_timeout_ms;
+    if (w->writes) {
+        errcode_reply(out, ERRCODE_TIMEOUT,
+                      "no majority confirmed the write within %llu ms: it may "
+                      "or may not have been applied",
+                      ms);
+    } else {
+        errcode_reply(out, ERRCODE_NOQUORUM,
+                      "could not confirm this read with a majority within "
+                      "%llu ms: this node is cut off from the leader or the leader from a "
+                      "majority",
+                      ms);
+    }
+}
+
+static void cp_reply_orphaned(struct cp *cp, struct cp_wait *w) {
+    struct buf *out = cp_origin_out(cp, &w->origin);
+    if (w->writes) {
+        errcode_reply(out, ERRCODE_TIMEOUT,
+                      "leader %u went away before answering: the write may or "
+                      "may not have been applied",
+                      w->forwarded_to);
+    } else {
+        errcode_reply(out, ERRCODE_TRYAGAIN, "leader %u went away before answering the read; retry",
+                      w->forwarded_to);
+    }
+}
+
+void cp_tick(struct cp *cp) {
+    cp_check_replica_waits(cp);
+    struct raft_event ev = {.kind = RAFT_EVENT_TICK};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    cp_sweep(cp);
+    cp_keyspaces_tick(cp);
+    /* Requests past their deadline, or forwarded to a leader that is no longer one: no
+     * answer will come from it, so the client hears now rather than at the deadline. */
+    uint32_t leader = raft_leader_id(cp->raft);
+    struct cp_wait *w = cp->waits;
+    while (w != NULL) {
+        struct cp_wait *next = w->next;
+        bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader;
+        if (w->kind == CP_WAIT_REPLICAS || w->kind == CP_WAIT_ALL) {
+            /* cp_check_replica_waits answers these. */
+        } else if (w->spec_acked) {
+            /* Answered already; kept until its index is applied, to count it if lost, but
+             * not forever: a node that lost leadership may never apply that index. */
+            bool ours = raft_role(cp->raft) == RAFT_LEADER && raft_term(cp->raft) == w->term;
+            if (!ours && cp->mono_ms > w->deadline_ms + CP_ACKED_KEEP_MS) cp_wait_finish(cp, w);
+        } else if (orphaned) {
+            cp_reply_orphaned(cp, w);
+            cp_wait_finish(cp, w);
+        } else if (w->deadline_ms <= cp->mono_ms) {
+            cp_reply_deadline(cp, w);
+            cp_wait_finish(cp, w);
+        }
+        w = next;
+    }
+}
+
+uint64_t cp_wake_at(const struct cp *cp) {
+    /* Raft asks in its own (monotonic) time; convert to the node's wall clock. */
+    uint64_t next = cp->mono_ms + (cp->config.heartbeat_ms ? cp->config.heartbeat_ms : 50);
+    if (cp->raft_wake_ms > cp->mono_ms && cp->raft_wake_ms < next) next = cp->raft_wake_ms;
+    if (cp->raft_wake_ms != 0 && cp->raft_wake_ms <= cp->mono_ms) next = cp->mono_ms + 1;
+    for (const struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
+        if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
+    }
+    uint64_t in_ms = next > cp->mono_ms ? next - cp->mono_ms : 0;
+    return cp->now_ms + in_ms;
+}
+
+static const char *cp_role_name(enum raft_role role) {
+    switch (role) {
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RAFT_FOLLOWER:
+        return "follower";
+    }
+    UNREACHABLE();
+}
+
+void cp_info(struct cp *cp, struct buf *out) {
+    const struct raft_config *config = raft_config(cp->raft);
+    buf_appendf(out,
+                "# Replication\r\nrole:%s\r\nraft_term:%llu\r\nraft_leader_id:%u\r\n"
+                "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\nraft_last_index:%llu\r\n"
+                "raft_snapshot_index:%llu\r\nraft_voters:%u\r\n"
+                "request_timeout_ms:%llu\r\nwaiting_requests:%u\r\n",
+                cp_role_name(raft_role(cp->raft)), (unsigned long long)raft_term(cp->raft),
+                raft_leader_id(cp->raft), (unsigned long long)raft_commit_index(cp->raft),
+                (unsigned long long)cp->applied, (unsigned long long)raft_last_index(cp->raft),
+                (unsigned long long)cp->snapshot_index, raft_config_voter_count(config),
+                (unsigned long long)cp->config.request_timeout_ms, cp->wait_count);
+    cp_repl_info(cp, out);
+}
