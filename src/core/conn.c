@@ -269,50 +269,9 @@ static void conn_time(struct node *node, struct client *c) {
     resp_put_bulk_i64(&c->out, (int64_t)(node->now_ms % 1000) * 1000);
 }
 
-static void conn_save(struct node *node, struct client *c, uint32_t argc,
-                      const struct resp_arg *argv, bool background) {
-    struct errmsg msg;
-    if (node->engine != NULL) {
-        node_engine_admin(node, c, argc, argv);
-        return;
-    }
-    if (node->snap.active && !background) {
-        resp_put_error(&c->out, "ERR Background save already in progress");
-        return;
-    }
-    if (node->snap.active) {
-        resp_put_simple(&c->out, "Background saving scheduled");
-        return;
-    }
-    if (persist_snapshot_start(node, &msg) != 0) {
-        resp_put_errorf(&c->out, "ERR snapshot failed: %s", msg.text);
-        return;
-    }
-    if (background) {
-        resp_put_simple(&c->out, "Background saving started");
-        return;
-    }
-    int rc = persist_snapshot_run(node, true);
-    if (rc != 0)
-        resp_put_errorf(&c->out, "ERR snapshot failed: %s", err_text(rc));
-    else
-        resp_put_simple(&c->out, "OK");
-}
-
 static void conn_lastsave(struct node *node, struct client *c) {
-    uint64_t ms =
-        node->engine != NULL ? node->engine->ops->last_save_ms(node->engine) : node->last_save_ms;
+    uint64_t ms = node->engine->ops->last_save_ms(node->engine);
     resp_put_int(&c->out, (int64_t)(ms / 1000));
-}
-
-static void conn_cluster(struct node *node, struct client *c, uint32_t argc,
-                         const struct resp_arg *argv) {
-    if (node->engine == NULL) {
-        resp_put_error(&c->out, "ERR this node runs alone: start it with --peers to form a "
-                                "cluster");
-        return;
-    }
-    node_engine_admin(node, c, argc, argv);
 }
 
 /* CONSISTENCY [linearizable | lease | stale | default]: this connection's read level. */
@@ -326,8 +285,8 @@ static void conn_consistency(struct node *node, struct client *c, uint32_t argc,
     /* Reads at the new level may be served by this node's replica: a WATCH index newer
      * than it would let a change slip between what they observe and the index. */
     uint64_t observed = node_engine_observed_index(node);
-    if (node->engine != NULL && c->watch_count > 0 && c->watch_index > observed)
-        c->watch_index = observed;
+    bool by_index = node->engine->ops->watch == ENGINE_WATCH_CONDITIONS;
+    if (by_index && c->watch_count > 0 && c->watch_index > observed) c->watch_index = observed;
     for (int level = 1; level <= 3; level++) {
         if (cmd_arg_is(&argv[1], names[level])) {
             c->consistency = level;
@@ -356,12 +315,7 @@ static void conn_wait(struct node *node, struct client *c, uint32_t argc,
         resp_put_error(&c->out, "ERR timeout is negative");
         return;
     }
-    if (node->engine != NULL) {
-        node_engine_admin(node, c, argc, argv);
-        return;
-    }
-    /* A single node has no replicas to wait for: Redis answers 0 at once too. */
-    resp_put_int(&c->out, 0);
+    node_engine_admin(node, c, argc, argv);
 }
 
 void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
@@ -414,16 +368,14 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         conn_lastsave(node, c);
         return;
     case CMD_CORE_SAVE:
-        conn_save(node, c, argc, argv, false);
-        return;
     case CMD_CORE_BGSAVE:
-        conn_save(node, c, argc, argv, true);
+        node_engine_admin(node, c, argc, argv);
         return;
     case CMD_CORE_WAIT:
         conn_wait(node, c, argc, argv);
         return;
     case CMD_CORE_CLUSTER:
-        conn_cluster(node, c, argc, argv);
+        node_engine_admin(node, c, argc, argv);
         return;
     case CMD_CORE_CONSISTENCY:
         conn_consistency(node, c, argc, argv);

@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "core/internal.h"
 #include "cp/cp.h"
+#include "local/local.h"
 
 #define NODE_REQUEST_SEQ_BITS 20
 
@@ -50,11 +51,28 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     memcpy(out->keyspaces, c->keyspaces, sizeof(c->keyspaces[0]) * c->keyspace_count);
 }
 
+/* Runs a command of a transaction that is not the engine's: c's own (PING, CLIENT ...). */
+static void node_engine_host(void *ctx, uint64_t request_id, uint32_t argc,
+                             const struct resp_arg *argv) {
+    struct node *node = ctx;
+    struct client *c = node_client_find(node, request_id >> NODE_REQUEST_SEQ_BITS);
+    ASSERT(c != NULL);
+    const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    ASSERT(spec != NULL && spec->fn == NULL);
+    conn_run(node, c, spec, argc, argv);
+}
+
+/* Keyspaces of mode cp are kept by the CP engine when the node has peers, by the
+ * single-node engine when it runs alone (mode = ap is refused by node_new until the AP
+ * engine exists). */
 int node_engines_open(struct node *node, struct errmsg *msg) {
     ASSERT(node->engine == NULL);
     struct engine_config config;
     node_engine_config(node, &config);
-    return cp_engine_ops.open(&config, node->disk, fault_wall_ms(node), &node->engine, msg);
+    config.host = node_engine_host;
+    config.host_ctx = node;
+    const struct engine_ops *ops = node->config.peer_count > 0 ? &cp_engine_ops : &local_engine_ops;
+    return ops->open(&config, node->disk, fault_wall_ms(node), &node->engine, msg);
 }
 
 void node_engines_close(struct node *node) {
@@ -93,7 +111,14 @@ static void node_engine_deliver_all(struct node *node, const struct engine_reply
     for (size_t i = 0; i < count; i++) node_engine_deliver(node, &replies[i]);
 }
 
+/* What an engine changed: the clients watching those keys lose their EXEC. */
+static void node_engine_touched(struct node *node, const uint8_t *ops, size_t bytes) {
+    if (bytes > 0 && node->engine->ops->watch == ENGINE_WATCH_TOUCHED)
+        tx_touch_ops(node, ops, bytes);
+}
+
 static void node_engine_take(struct node *node, const struct engine_effects *e) {
+    node_engine_touched(node, e->ops, e->ops_bytes);
     node_engine_deliver_all(node, e->replies, e->reply_count);
     if (e->keyspaces != NULL) {
         /* The cluster agreed on a table: route as every other node does. */
@@ -116,6 +141,7 @@ static void node_engine_submit(struct node *node, struct client *c, struct engin
     req->last_write = c->last_write_token;
     struct engine_answer a;
     node->engine->ops->submit(node->engine, req, out, &a);
+    node_engine_touched(node, a.ops, a.ops_bytes);
     if (a.pending)
         c->pending = req->id;
     else if (a.write_token != 0)
@@ -125,16 +151,9 @@ static void node_engine_submit(struct node *node, struct client *c, struct engin
 
 void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
                       uint32_t argc, const struct resp_arg *argv) {
-    struct buf *list = &node->scratch;
-    buf_clear(list);
-    cmdlist_begin(list, 0, 1);
-    cmdlist_add(list, argc, argv);
-    struct engine_request req = {.kind = ENGINE_REQUEST_DATA,
-                                 .list = list->data,
-                                 .bytes = list->len,
-                                 .spec = spec,
-                                 .argc = argc,
-                                 .argv = argv};
+    /* No list: the engine runs the parsed command, or builds one if it needs it. */
+    struct engine_request req = {
+        .kind = ENGINE_REQUEST_DATA, .spec = spec, .argc = argc, .argv = argv};
     node_engine_submit(node, c, &req, &c->out);
 }
 
@@ -246,5 +265,5 @@ void node_engine_info(struct node *node, const char *section, struct buf *out) {
 }
 
 uint64_t node_engine_observed_index(const struct node *node) {
-    return node->engine != NULL ? node->engine->ops->observed_index(node->engine) : 0;
+    return node->engine->ops->observed_index(node->engine);
 }

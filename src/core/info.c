@@ -47,43 +47,28 @@ static void info_memory(struct node *node, struct buf *out) {
     buf_appendf(out,
                 "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%llu\r\nmaxmemory:0\r\n"
                 "maxmemory_policy:noeviction\r\n\r\n",
-                node->engine != NULL ? (size_t)node->engine->ops->memory_bytes(node->engine)
-                                     : db_memory_bytes(node->db),
+                (size_t)node->engine->ops->memory_bytes(node->engine),
                 (unsigned long long)host.rss_bytes);
 }
 
 static void info_persistence(struct node *node, struct buf *out) {
-    if (node->engine != NULL) {
-        buf_appendf(out, "# Persistence\r\n");
-        node_engine_info(node, "persistence", out);
-        buf_appendf(out, "\r\n");
-        return;
-    }
-    buf_appendf(out,
-                "# Persistence\r\nloading:0\r\naof_enabled:1\r\nappendfsync:%s\r\n"
-                "wal_last_lsn:%llu\r\nwal_durable_lsn:%llu\r\nwal_syncs:%llu\r\n"
-                "disk_full:%d\r\ndisk_full_refusals:%llu\r\nrdb_bgsave_in_progress:%d\r\n"
-                "snapshot_lsn:%llu\r\nrdb_last_save_time:%llu\r\n\r\n",
-                info_fsync_name(node->config.fsync), (unsigned long long)wal_last_lsn(node->wal),
-                (unsigned long long)persist_durable_lsn(node),
-                (unsigned long long)node->stats.syncs, node->disk_full ? 1 : 0,
-                (unsigned long long)node->stats.disk_full_refusals, node->snap.active ? 1 : 0,
-                (unsigned long long)node->snapshot_lsn,
-                (unsigned long long)(node->last_save_ms / 1000));
+    buf_appendf(out, "# Persistence\r\n");
+    node_engine_info(node, "persistence", out);
+    buf_appendf(out, "\r\n");
 }
 
 static void info_stats(struct node *node, struct buf *out) {
     buf_appendf(out,
                 "# Stats\r\ntotal_connections_received:%llu\r\n"
                 "total_commands_processed:%llu\r\nrejected_connections:%llu\r\n"
-                "expired_keys:%llu\r\nprotocol_errors:%llu\r\nclient_output_limit_closes:%llu"
-                "\r\n\r\n",
+                "protocol_errors:%llu\r\nclient_output_limit_closes:%llu\r\n",
                 (unsigned long long)node->stats.connections,
                 (unsigned long long)node->stats.commands,
                 (unsigned long long)node->stats.rejected_connections,
-                (unsigned long long)node->stats.expired_keys,
                 (unsigned long long)node->stats.protocol_errors,
                 (unsigned long long)node->stats.output_limit_closes);
+    node_engine_info(node, "stats", out); /* expired_keys */
+    buf_appendf(out, "\r\n");
 }
 
 static void info_cpu(struct node *node, struct buf *out) {
@@ -97,28 +82,19 @@ static void info_cpu(struct node *node, struct buf *out) {
 }
 
 static void info_replication(struct node *node, struct buf *out) {
-    if (node->engine != NULL) {
-        node_engine_info(node, "replication", out);
-        const struct node_fault *f = &node->fault;
-        buf_appendf(out,
-                    "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"
-                    "fault_paused:%d\r\n\r\n",
-                    node->config.enable_faults ? 1 : 0, f->partitioned ? 1 : 0,
-                    (long long)f->clock_ms, fault_paused(node) ? 1 : 0);
-        return;
-    }
-    buf_appendf(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
-                     "capkv_replication:none (single node)\r\n\r\n");
+    buf_appendf(out, "# Replication\r\n");
+    node_engine_info(node, "replication", out);
+    const struct node_fault *f = &node->fault;
+    buf_appendf(out,
+                "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"
+                "fault_paused:%d\r\n\r\n",
+                node->config.enable_faults ? 1 : 0, f->partitioned ? 1 : 0, (long long)f->clock_ms,
+                fault_paused(node) ? 1 : 0);
 }
 
 static void info_keyspace(struct node *node, struct buf *out) {
     buf_appendf(out, "# Keyspace\r\n");
-    if (node->engine != NULL) {
-        node_engine_info(node, "keyspace", out);
-    } else if (db_count(node->db) > 0) {
-        buf_appendf(out, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(node->db),
-                    db_expires_count(node->db));
-    }
+    node_engine_info(node, "keyspace", out);
     buf_appendf(out, "\r\n");
 }
 

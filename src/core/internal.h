@@ -14,10 +14,6 @@
 #include "proto/errcode.h"
 #include "proto/resp.h"
 #include "base/prng.h"
-#include "raft/raft.h"
-#include "storage/raftstore.h"
-#include "storage/snapshot.h"
-#include "storage/wal.h"
 
 #define NODE_CLIENT_NAME_BYTES_MAX 128
 #define NODE_CLIENT_ADDR_BYTES_MAX 64
@@ -26,12 +22,9 @@
  * waits for its (later) lsn: a release may come a sync later, never early. */
 #define NODE_HOLDS_MAX 16
 #define NODE_TICK_MS 100 /* Redis's hz 10 */
-#define NODE_EXPIRE_CHECKS_PER_TICK 200
-#define NODE_SNAPSHOT_BUCKETS_PER_STEP 64
 #define NODE_WATCH_KEYS_MAX CMDLIST_WATCH_KEYS_MAX
 #define NODE_MULTI_COMMANDS_MAX 100000
 #define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
-#define NODE_WAL_RESERVE_SLACK 4096
 
 #define NODE_FAULT_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
 
@@ -105,22 +98,8 @@ struct node_stats {
     uint64_t commands;
     uint64_t connections;
     uint64_t rejected_connections;
-    uint64_t expired_keys;
-    uint64_t disk_full_refusals;
-    uint64_t syncs;
     uint64_t protocol_errors;
     uint64_t output_limit_closes;
-};
-
-struct node_snapshot_job {
-    bool active;
-    bool scan_done;
-    struct snapshot_writer *writer;
-    uint64_t cursor;
-    uint64_t start_lsn; /* first lsn to replay over this snapshot */
-    uint64_t end_lsn;   /* last lsn the scan may have observed */
-    uint64_t keys;
-    int error; /* first error while writing; the job is abandoned */
 };
 
 struct node {
@@ -129,8 +108,6 @@ struct node {
     char listen[NODE_CLIENT_ADDR_BYTES_MAX];
     char dir[256];
     struct disk *disk;
-    struct db *db;
-    struct wal *wal;
     uint64_t now_ms;
     uint64_t started_ms;
     /* Clients by id: open addressing, linear probing, slots hold pointers or NULL. */
@@ -142,23 +119,14 @@ struct node {
     /* Effects being built in this step. */
     struct buf write_list; /* uint64_t ids */
     struct buf close_list;
-    struct buf ops; /* the current command's ops */
     struct buf scratch;
     bool lists_handed_out; /* write/close lists were returned by the last FLUSH */
-    bool sync_in_flight;
-    bool sync_due; /* everysec: a sync is due */
     uint64_t next_tick_ms;
-    uint64_t last_everysec_ms;
-    bool disk_full; /* last reserve failed: writes refused until one succeeds */
-    char disk_full_text[ERRMSG_BYTES_MAX];
     int fatal;
     char fatal_text[ERRMSG_BYTES_MAX];
-    struct node_snapshot_job snap;
-    uint64_t snapshot_lsn; /* start lsn of the newest complete snapshot */
-    uint64_t last_save_ms;
     struct node_stats stats;
-    /* The replicating engine (engine.h), or NULL: the node runs alone and keeps its data
-     * itself (persist.c). */
+    /* The engine that keeps this node's data (engine.h): the single-node engine when the
+     * node runs alone, the CP engine in a cluster. */
     struct engine *engine;
     struct buf watch_reply; /* a WATCH's reply from the engine, before it becomes +OK */
     uint64_t mono_ms;       /* monotonic time from the shell (never goes back) */
@@ -173,11 +141,6 @@ void node_client_mark_close(struct node *node, struct client *c);
 /* Runs one parsed request for c (dispatch, MULTI queueing, auth, arity). */
 void node_run_request(struct node *node, struct client *c, uint32_t argc,
                       const struct resp_arg *argv);
-/* Runs a data command (fn) with the node's ops buffer; logs its ops. Returns false when
- * it was refused before running (disk full). */
-bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
-                   const struct resp_arg *argv);
-void node_log_ops(struct node *node);
 /* Releases c's replies and parses the input it buffered while waiting. */
 void node_client_resume(struct node *node, struct client *c);
 
@@ -197,6 +160,75 @@ void tx_touch_ops(struct node *node, const uint8_t *ops, size_t bytes);
 /* c's pending WATCH got its engine's reply (RESP, borrowed): ":index" watches its keys at
  * index and answers +OK; anything else is passed on and drops the keys. */
 void tx_watch_reply(struct node *node, struct client *c, const uint8_t *reply, size_t bytes);
+
+/* engines.c: the node's side of the engine seam */
+int node_engines_open(struct node *node, struct errmsg *msg);
+void node_engines_close(struct node *node);
+/* c's data command, transaction (EXEC of its queue) or WATCH (its last watch_pending keys),
+ * and engine commands (CLUSTER, WAIT, SAVE, BGSAVE), through the engine. A reply given at
+ * once goes to c->out; otherwise c's input is paused until it comes. */
+void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+                      uint32_t argc, const struct resp_arg *argv);
+void node_engine_exec(struct node *node, struct client *c);
+void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+void node_engine_admin(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+/* An engine event (TICK, SYNCED, PEER, GONE, SENT) with the node's clocks filled in. */
+void node_engine_event(struct node *node, struct engine_event *ev);
+/* FLUSH: the engine's batch, its replies delivered and their clients resumed. */
+void node_engine_flush(struct node *node, struct node_effects *out);
+/* When the engine wants a TICK, in the shell's wall clock. */
+uint64_t node_engine_wake_at(const struct node *node);
+void node_engine_info(struct node *node, const char *section, struct buf *out);
+/* The index a read on this node observes now (0: no engine). */
+uint64_t node_engine_observed_index(const struct node *node);
+
+/* engines.c: the node's side of the engine seam */
+int node_engines_open(struct node *node, struct errmsg *msg);
+void node_engines_close(struct node *node);
+/* c's data command, transaction (EXEC of its queue) or WATCH (its last watch_pending keys),
+ * and engine commands (CLUSTER, WAIT, SAVE, BGSAVE), through the engine. A reply given at
+ * once goes to c->out; otherwise c's input is paused until it comes. */
+void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+                      uint32_t argc, const struct resp_arg *argv);
+void node_engine_exec(struct node *node, struct client *c);
+void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+void node_engine_admin(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+/* An engine event (TICK, SYNCED, PEER, GONE, SENT) with the node's clocks filled in. */
+void node_engine_event(struct node *node, struct engine_event *ev);
+/* FLUSH: the engine's batch, its replies delivered and their clients resumed. */
+void node_engine_flush(struct node *node, struct node_effects *out);
+/* When the engine wants a TICK, in the shell's wall clock. */
+uint64_t node_engine_wake_at(const struct node *node);
+void node_engine_info(struct node *node, const char *section, struct buf *out);
+/* The index a read on this node observes now (0: no engine). */
+uint64_t node_engine_observed_index(const struct node *node);
+
+/* engines.c: the node's side of the engine seam */
+int node_engines_open(struct node *node, struct errmsg *msg);
+void node_engines_close(struct node *node);
+/* c's data command, transaction (EXEC of its queue) or WATCH (its last watch_pending keys),
+ * and engine commands (CLUSTER, WAIT, SAVE, BGSAVE), through the engine. A reply given at
+ * once goes to c->out; otherwise c's input is paused until it comes. */
+void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+                      uint32_t argc, const struct resp_arg *argv);
+void node_engine_exec(struct node *node, struct client *c);
+void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+void node_engine_admin(struct node *node, struct client *c, uint32_t argc,
+                       const struct resp_arg *argv);
+/* An engine event (TICK, SYNCED, PEER, GONE, SENT) with the node's clocks filled in. */
+void node_engine_event(struct node *node, struct engine_event *ev);
+/* FLUSH: the engine's batch, its replies delivered and their clients resumed. */
+void node_engine_flush(struct node *node, struct node_effects *out);
+/* When the engine wants a TICK, in the shell's wall clock. */
+uint64_t node_engine_wake_at(const struct node *node);
+void node_engine_info(struct node *node, const char *section, struct buf *out);
+/* The index a read on this node observes now (0: no engine). */
+uint64_t node_engine_observed_index(const struct node *node);
 
 /* engines.c: the node's side of the engine seam */
 int node_engines_open(struct node *node, struct errmsg *msg);

@@ -13,6 +13,7 @@
 #include "base/assert.h"
 #include "cmd/op.h"
 #include "core/internal.h"
+#include "storage/wal.h"
 
 #define NODE_CLIENT_SLOTS_MIN 64
 
@@ -71,17 +72,15 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     node->disk = disk;
     node->now_ms = now_ms;
     node->started_ms = now_ms;
-    node->db = db_new(config->hash_seed);
     node->client_slot_count = NODE_CLIENT_SLOTS_MIN;
     node->client_slots = base_calloc(node->client_slot_count, sizeof(struct client *));
     buf_init(&node->write_list);
     buf_init(&node->close_list);
-    buf_init(&node->ops);
     buf_init(&node->scratch);
     buf_init(&node->resume_list);
     buf_init(&node->watch_reply);
     fault_init(node);
-    int rc = config->peer_count > 0 ? node_engines_open(node, msg) : persist_open(node, msg);
+    int rc = node_engines_open(node, msg);
     if (rc != 0) {
         node_free(node);
         return rc;
@@ -106,17 +105,12 @@ void node_free(struct node *node) {
         if (node->client_slots[i] != NULL) node_client_free(node->client_slots[i]);
     }
     free(node->client_slots);
-    if (node->engine != NULL)
-        node_engines_close(node);
-    else
-        persist_close(node);
+    node_engines_close(node);
     buf_deinit(&node->resume_list);
     buf_deinit(&node->watch_reply);
     fault_deinit(node);
-    db_free(node->db);
     buf_deinit(&node->write_list);
     buf_deinit(&node->close_list);
-    buf_deinit(&node->ops);
     buf_deinit(&node->scratch);
     free(node);
 }
@@ -258,8 +252,8 @@ static void node_held_list_add(struct node *node, struct client *c) {
  * up to the last record they could have observed. */
 static void node_client_release(struct node *node, struct client *c) {
     uint64_t end = node_client_out_end(c);
-    uint64_t need = persist_release_lsn(node);
-    if (c->hold_count == 0 && need <= persist_durable_lsn(node)) {
+    uint64_t need = node->engine->ops->release_lsn(node->engine);
+    if (c->hold_count == 0 && need <= node->engine->ops->durable_lsn(node->engine)) {
         if (c->released_end != end) node_client_mark_write(node, c);
         c->released_end = end;
         return;
@@ -283,7 +277,7 @@ static void node_client_release(struct node *node, struct client *c) {
 
 /* After a sync: releases every hold the durable lsn covers. */
 static void node_release_held(struct node *node) {
-    uint64_t durable = persist_durable_lsn(node);
+    uint64_t durable = node->engine->ops->durable_lsn(node->engine);
     struct client **p = &node->held;
     while (*p != NULL) {
         struct client *c = *p;
@@ -348,10 +342,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
         c->last_cmd = spec->name;
         if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
             tx_queue(node, c, argc, argv);
-        } else if (spec->fn != NULL && node->engine != NULL) {
-            node_engine_data(node, c, spec, argc, argv);
         } else if (spec->fn != NULL) {
-            if (node_run_data(node, c, spec, argc, argv)) node_log_ops(node);
+            node_engine_data(node, c, spec, argc, argv);
         } else if (spec->core_op >= CMD_CORE_MULTI && spec->core_op <= CMD_CORE_UNWATCH) {
             tx_run(node, c, spec, argc, argv);
         } else {
@@ -359,49 +351,6 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
         }
     }
     node_client_release(node, c);
-}
-
-/* An upper bound on the ops a write command can log, from its arguments. */
-static size_t node_ops_bytes_bound(uint32_t argc, const struct resp_arg *argv) {
-    size_t bytes = NODE_WAL_RESERVE_SLACK;
-    for (uint32_t i = 0; i < argc; i++) bytes += argv[i].bytes + 32;
-    return bytes;
-}
-
-bool node_run_data(struct node *node, struct client *c, const struct cmd_spec *spec, uint32_t argc,
-                   const struct resp_arg *argv) {
-    ASSERT(spec->fn != NULL);
-    if ((spec->flags & CMD_WRITE) && !persist_reserve(node, node_ops_bytes_bound(argc, argv))) {
-        node->stats.disk_full_refusals++;
-        errcode_reply(&c->out, ERRCODE_DISKFULL,
-                      "%s; writes are refused until space is freed, reads go on",
-                      node->disk_full_text);
-        return false;
-    }
-    struct cmd_ctx ctx = {
-        .db = node->db,
-        .now_ms = node->now_ms,
-        .proto = c->proto,
-        .argc = argc,
-        .argv = argv,
-        .out = &c->out,
-        .ops = &node->ops,
-        .string_bytes_max = node->config.limits.bulk_bytes_max,
-    };
-    spec->fn(&ctx);
-    return true;
-}
-
-void node_log_ops(struct node *node) {
-    if (node->ops.len == 0) return;
-    /* Write commands reserved an upper bound before running. Ops left by reads are only
-     * deletions of expired keys, which replay can do without: if the disk is full they
-     * are dropped rather than refused. */
-    if (persist_reserve(node, node->ops.len)) {
-        wal_append(node->wal, node->ops.data, node->ops.len);
-        tx_touch_ops(node, node->ops.data, node->ops.len);
-    }
-    buf_clear(&node->ops);
 }
 
 /* Parses and runs every complete request in data; returns the bytes consumed. */
@@ -463,13 +412,8 @@ static void node_tick(struct node *node);
 /* End of a batch of events: one log write (and at most one sync) for all of them, then
  * the replies that may go out. */
 static void node_flush(struct node *node, struct node_effects *out) {
-    if (node->engine != NULL) {
-        node_engine_flush(node, out);
-        fault_filter_sends(node, out);
-    } else {
-        if (node->snap.active && !node->snap.scan_done) persist_snapshot_run(node, false);
-        persist_flush(node, out);
-    }
+    node_engine_flush(node, out);
+    fault_filter_sends(node, out);
     node_release_held(node);
     out->write_clients = (const uint64_t *)node->write_list.data;
     out->write_count = node->write_list.len / sizeof(uint64_t);
@@ -486,10 +430,8 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     if (!node->lists_handed_out) return;
     node->lists_handed_out = false;
     fault_sends_done(node);
-    if (node->engine != NULL) {
-        struct engine_event sent = {.kind = ENGINE_EVENT_SENT};
-        node_engine_event(node, &sent);
-    }
+    struct engine_event sent = {.kind = ENGINE_EVENT_SENT};
+    node_engine_event(node, &sent);
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
         struct client *c = node_client_find(node, ids[i]);
@@ -501,7 +443,7 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
 
 /* An engine TICK, unless FAULT PAUSE freezes the engines. */
 static void node_engine_tick(struct node *node) {
-    if (node->engine == NULL || fault_paused(node)) return;
+    if (fault_paused(node)) return;
     struct engine_event ev = {.kind = ENGINE_EVENT_TICK};
     node_engine_event(node, &ev);
 }
@@ -509,7 +451,7 @@ static void node_engine_tick(struct node *node) {
 /* A peer's payload goes to the engine it names (engine.h), after the node's faults. */
 static void node_peer_message(struct node *node, const struct node_event *ev) {
     if (ev->bytes < 1 || fault_drops_incoming(node, ev->peer_id)) return;
-    if (node->engine != NULL && ev->data[0] == node->engine->ops->id) {
+    if (ev->data[0] == node->engine->ops->id) {
         struct engine_event pe = {.kind = ENGINE_EVENT_PEER,
                                   .from = ev->peer_id,
                                   .data = ev->data + 1,
@@ -540,13 +482,12 @@ static void node_step_event(struct node *node, const struct node_event *ev,
         node_engine_tick(node);
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
-    case NODE_EVENT_SYNCED:
-        if (node->engine != NULL) {
-            struct engine_event se = {.kind = ENGINE_EVENT_SYNCED, .error = ev->sync_error};
-            node_engine_event(node, &se);
-        } else
-            persist_synced(node, ev->lsn, ev->sync_error);
+    case NODE_EVENT_SYNCED: {
+        struct engine_event se = {
+            .kind = ENGINE_EVENT_SYNCED, .token = ev->lsn, .error = ev->sync_error};
+        node_engine_event(node, &se);
         break;
+    }
     case NODE_EVENT_FLUSH:
         node_flush(node, out);
         break;
@@ -560,33 +501,17 @@ void node_step(struct node *node, const struct node_event *ev, struct node_effec
     memset(out, 0, sizeof(*out));
     node_step_begin(node, ev);
     node_step_event(node, ev, out);
-    out->wake_at_ms =
-        node->snap.active && !node->snap.scan_done ? node->now_ms + 1 : node->next_tick_ms;
-    if (node->engine != NULL) {
-        uint64_t at = node_engine_wake_at(node);
-        if (at < out->wake_at_ms) out->wake_at_ms = at;
-    }
+    out->wake_at_ms = node->next_tick_ms;
+    uint64_t engine_at = node_engine_wake_at(node);
+    if (engine_at < out->wake_at_ms) out->wake_at_ms = engine_at;
     uint64_t fault_at = fault_wake_at(node);
     if (fault_at < out->wake_at_ms) out->wake_at_ms = fault_at;
     out->fatal = node->fatal;
 }
 
-static void node_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes) {
-    struct node *node = ctx;
-    op_put_del(&node->ops, key, key_bytes);
-    node->stats.expired_keys++;
-}
-
 static void node_tick(struct node *node) {
     node->next_tick_ms = node->now_ms + NODE_TICK_MS;
-    if (node->engine != NULL) {
-        node_engine_tick(node);
-        return;
-    }
-    ASSERT(node->ops.len == 0);
-    db_expire_cycle(node->db, node->now_ms, NODE_EXPIRE_CHECKS_PER_TICK, node_expired_logged, node);
-    node_log_ops(node);
-    persist_tick(node);
+    node_engine_tick(node);
 }
 
 void node_client_resume(struct node *node, struct client *c) {

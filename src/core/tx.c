@@ -1,10 +1,11 @@
 /*
- * Transactions: MULTI queues commands, EXEC runs them back to back and logs all their ops
- * as ONE WAL record, so a crash keeps all or none of a transaction. WATCH makes EXEC fail
- * (null reply) if any watched key was changed since, which every change reports through
- * its ops (tx_touch_ops), expiry deletions included. In a cluster the leader decides that
- * against the Raft log instead (cluster_watch.c): WATCH records the applied index its read
- * observed, EXEC carries it with the keys.
+ * Transactions: MULTI queues commands, EXEC hands them to the engine as one request, which
+ * runs them back to back and keeps all or none of them (one WAL record alone, one Raft
+ * entry in a cluster). WATCH makes EXEC fail (null reply) if any watched key was changed
+ * since: with the single-node engine every change reports its ops (tx_touch_ops), expiry
+ * deletions included; with the CP engine the leader decides it against the Raft log
+ * (cp/cp_watch.c): WATCH records the applied index its read observed, EXEC carries it with
+ * the keys.
  */
 #include <string.h>
 
@@ -54,60 +55,16 @@ void tx_queue(struct node *node, struct client *c, uint32_t argc, const struct r
     resp_put_simple(&c->out, "QUEUED");
 }
 
-/* Decodes the queued command at *pos into args (grown as needed). */
-static uint32_t tx_decode(const struct buf *queue, size_t *pos, struct buf *args) {
-    const uint8_t *p = queue->data + *pos;
-    uint32_t argc = base_load_u32le(p);
-    p += 4;
-    buf_clear(args);
-    for (uint32_t i = 0; i < argc; i++) {
-        struct resp_arg a;
-        a.bytes = base_load_u32le(p);
-        a.data = p + 4;
-        p += 4 + a.bytes;
-        buf_append(args, &a, sizeof(a));
-    }
-    *pos = (size_t)(p - queue->data);
-    ASSERT(*pos <= queue->len);
-    return argc;
-}
-
-/* Upper bound of the ops of every queued write, for one reservation up front. */
-static size_t tx_ops_bound(const struct client *c) {
-    return c->multi_queue.len + (size_t)c->multi_count * 64 + NODE_WAL_RESERVE_SLACK;
-}
-
 static void tx_exec(struct node *node, struct client *c) {
     if (c->multi_dirty) {
         resp_put_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
     } else if (c->watch_touched) {
         resp_put_null_array(&c->out, c->proto);
-    } else if (node->engine != NULL) {
-        /* The whole transaction is one request: the engine applies it atomically (for
-         * CP, one Raft entry on every replica). */
-        node_engine_exec(node, c);
-    } else if (!persist_reserve(node, tx_ops_bound(c))) {
-        node->stats.disk_full_refusals++;
-        resp_put_errorf(&c->out, "EXECABORT Transaction discarded: disk full: %s",
-                        node->disk_full_text);
     } else {
+        /* The whole transaction is one request: the engine applies it atomically (one WAL
+         * record alone, one Raft entry on every replica in a cluster). */
         c->in_multi = false;
-        resp_put_array(&c->out, c->multi_count);
-        struct buf args;
-        buf_init(&args);
-        size_t pos = 0;
-        for (uint32_t i = 0; i < c->multi_count; i++) {
-            uint32_t argc = tx_decode(&c->multi_queue, &pos, &args);
-            const struct resp_arg *argv = (const struct resp_arg *)args.data;
-            const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
-            ASSERT(spec != NULL);
-            if (spec->fn != NULL)
-                node_run_data(node, c, spec, argc, argv);
-            else
-                conn_run(node, c, spec, argc, argv);
-        }
-        buf_deinit(&args);
-        node_log_ops(node);
+        node_engine_exec(node, c);
     }
     tx_discard(c);
     tx_unwatch(node, c);
@@ -134,7 +91,7 @@ static void tx_watch(struct node *node, struct client *c, uint32_t argc,
         buf_append(&c->watched, argv[i].data, argv[i].bytes);
         c->watch_count++;
     }
-    if (node->engine != NULL) {
+    if (node->engine->ops->watch == ENGINE_WATCH_CONDITIONS) {
         /* Watched once the read that records their index is served (tx_watch_reply). */
         c->watch_pending = argc - 1;
         node_engine_watch(node, c, argc, argv);

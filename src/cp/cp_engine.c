@@ -26,6 +26,7 @@ static void cp_engine_free(struct engine *e) {
     db_free(cp->db);
     buf_deinit(&cp->ops);
     buf_deinit(&cp->scratch);
+    buf_deinit(&cp->list);
     buf_deinit(&cp->replies);
     buf_deinit(&cp->reply_list);
     free(cp);
@@ -47,6 +48,7 @@ static int cp_engine_open(const struct engine_config *config, struct disk *disk,
     cp->db = db_new(config->hash_seed);
     buf_init(&cp->ops);
     buf_init(&cp->scratch);
+    buf_init(&cp->list);
     buf_init(&cp->replies);
     buf_init(&cp->reply_list);
     int rc = cp_open(cp, msg);
@@ -140,6 +142,12 @@ static uint64_t cp_engine_wake_at(struct engine *e) {
     return cp_wake_at(cp_of(e));
 }
 
+/* A CP reply is given only once its entry is durable and applied: nothing to hold. */
+static uint64_t cp_engine_lsn(struct engine *e) {
+    (void)cp_of(e);
+    return 0;
+}
+
 const struct engine_ops cp_engine_ops = {
     .name = "cp",
     .id = ENGINE_CP,
@@ -154,6 +162,8 @@ const struct engine_ops cp_engine_ops = {
     .last_save_ms = cp_engine_last_save_ms,
     .observed_index = cp_engine_observed_index,
     .wake_at = cp_engine_wake_at,
+    .release_lsn = cp_engine_lsn,
+    .durable_lsn = cp_engine_lsn,
 };
 
 struct raft *cp_engine_raft(const struct engine *e) {

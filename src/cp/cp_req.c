@@ -431,10 +431,21 @@ void cp_submit(struct cp *cp, const struct engine_request *req, struct buf *out,
     cp->submit_waits = false;
     cp->submit_answered = false;
     struct cp_origin o = {.request_id = req->id, .proto = req->proto, .out = out};
-    if (req->kind == ENGINE_REQUEST_ADMIN)
+    if (req->kind == ENGINE_REQUEST_ADMIN) {
         cp_admin(cp, &o, req);
-    else
+    } else if (req->list == NULL) {
+        /* One command, parsed: as a list it travels in entries and forwards. */
+        ASSERT(req->spec != NULL);
+        buf_clear(&cp->list);
+        cmdlist_begin(&cp->list, 0, 1);
+        cmdlist_add(&cp->list, req->argc, req->argv);
+        struct engine_request one = *req;
+        one.list = cp->list.data;
+        one.bytes = cp->list.len;
+        cp_route(cp, &o, one.list, one.bytes, cp_request_level(cp, &one));
+    } else {
         cp_route(cp, &o, req->list, req->bytes, cp_request_level(cp, req));
+    }
     answer->pending = cp->submit_waits && !cp->submit_answered;
     cp->submit_id = 0;
     cp->submit_out = NULL;

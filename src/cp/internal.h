@@ -121,6 +121,7 @@ struct cp {
     uint64_t now_ms;    /* this node's wall clock as the node gives it (faults applied) */
     struct buf ops;     /* the ops of the commands being run (op.h) */
     struct buf scratch; /* replies nobody will read */
+    struct buf list;    /* a submitted command as a command list */
     struct cp_stats stats;
     char disk_full_text[ERRMSG_BYTES_MAX];
     int fatal;

@@ -1,15 +1,15 @@
 /*
  * The engine seam. A node holds several engines, each serving the keyspaces of one mode:
- * today the CP engine (Raft), and later the AP engine beside it. (A node that runs alone
- * still keeps its data itself, in src/core/persist.c: the single-node engine is the next
- * step of issue 7.) An engine never sees a client connection:
+ * the single-node engine (src/local: its own log, no replication) or the CP engine (Raft,
+ * src/cp), and later the AP engine beside CP. An engine never sees a client connection:
  * requests go in with an id, replies come back with that id, either at once (into the
  * buffer the node passes) or later, in the effects of a step. Each engine owns its db and
  * its files (a view of the data directory that places them, disk_view.h); faults sit at
  * node level, under every engine's peer traffic and clock.
  *
- * Effects of a step must be carried out in this order: (1) replies go to their clients
- * (the engine gives a reply only once it may be seen), (2) sends go to peers, (3) the sync
+ * Effects of a step must be carried out in this order: (1) replies go to their clients (a
+ * reply answered at once may be sent when durable_lsn reaches the release_lsn the engine
+ * had then; one given later may be sent at once), (2) sends go to peers, (3) the sync
  * asked for is started and reported with ENGINE_EVENT_SYNCED, (4) the engine is ticked at
  * its wake_at. Pointers in effects are borrowed from the engine and valid until its next
  * call.
@@ -49,6 +49,10 @@ struct node_peer {
 enum engine_fsync { ENGINE_FSYNC_ALWAYS, ENGINE_FSYNC_EVERYSEC, ENGINE_FSYNC_NEVER };
 
 typedef void engine_trace_fn(void *ctx, const char *line);
+/* Runs, for the client of request id, a command that is not the engine's (PING, CLIENT,
+ * INFO ... queued in a transaction); its reply goes where the submit's out is. */
+typedef void engine_host_fn(void *ctx, uint64_t request_id, uint32_t argc,
+                            const struct resp_arg *argv);
 
 /* What an engine is opened with; the node fills it from its own configuration. */
 struct engine_config {
@@ -60,6 +64,8 @@ struct engine_config {
     uint64_t hash_seed;
     engine_trace_fn *trace; /* lines start with node id and time (the engine adds them) */
     void *trace_ctx;
+    engine_host_fn *host; /* for engines that run a transaction's other commands in it */
+    void *host_ctx;
     /* Replicated engines: the cluster's members (this node included), timers, and the
      * keyspace table this node was configured with (the cluster agrees on one). */
     uint32_t peer_count;
@@ -75,10 +81,11 @@ struct engine_config {
     struct keyspace keyspaces[KEYSPACES_MAX];
 };
 
-/* How an engine decides WATCH: by conditions the node appends to EXEC (the keys and the
- * index the WATCH reply named), which the engine checks against its log. (The single-node
- * path, not an engine yet, marks watchers from the ops of each write instead.) */
-enum engine_watch { ENGINE_WATCH_CONDITIONS = 1 };
+/* How an engine decides WATCH: by the ops each request and tick reports (the node marks
+ * the clients watching their keys, as Redis does), or by conditions the node appends to
+ * EXEC (the keys and the index the WATCH reply named), which the engine checks against its
+ * log. */
+enum engine_watch { ENGINE_WATCH_TOUCHED = 1, ENGINE_WATCH_CONDITIONS };
 
 struct cmd_spec;
 
@@ -96,8 +103,8 @@ struct engine_request {
     uint64_t last_write; /* WAIT: the write_token of the client's last write */
     const uint8_t *list; /* DATA: the command list */
     size_t bytes;
-    /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH);
-     * ADMIN: the command. */
+    /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH), and
+     * list may be NULL (an engine that needs one builds it); ADMIN: the command. */
     const struct cmd_spec *spec;
     uint32_t argc;
     const struct resp_arg *argv;
@@ -107,8 +114,10 @@ struct engine_reply;
 
 /* What a submit did. Pointers borrowed from the engine until its next call. */
 struct engine_answer {
-    bool pending;                       /* the reply comes later, by id; nothing was put in out */
-    uint64_t write_token;               /* a write's position, for WAIT (0: not a write) */
+    bool pending;         /* the reply comes later, by id; nothing was put in out */
+    uint64_t write_token; /* a write's position, for WAIT (0: not a write) */
+    const uint8_t *ops;   /* ENGINE_WATCH_TOUCHED: what the request changed (op.h) */
+    size_t ops_bytes;
     const struct engine_reply *replies; /* other requests answered meanwhile */
     size_t reply_count;
 };
@@ -156,6 +165,8 @@ struct engine_effects {
     size_t send_count;
     struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(token) */
     uint64_t sync_token;
+    const uint8_t *ops; /* ENGINE_WATCH_TOUCHED: what the step changed (expiry; op.h) */
+    size_t ops_bytes;
     /* FLUSH, non-NULL when the cluster's members changed: link to exactly these. */
     const struct node_peer *members;
     size_t member_count;
@@ -196,6 +207,11 @@ struct engine_ops {
     uint64_t (*observed_index)(struct engine *engine);
     /* When the engine wants its next TICK, in the clock its events carry. */
     uint64_t (*wake_at)(struct engine *engine);
+    /* Group commit: a reply answered now may be sent once durable_lsn() reaches the
+     * release_lsn() of that moment (both 0 for an engine that answers only what is
+     * durable). */
+    uint64_t (*release_lsn)(struct engine *engine);
+    uint64_t (*durable_lsn)(struct engine *engine);
 };
 
 #endif

@@ -1,6 +1,7 @@
-/* Unit tests for src/core: the node driven with events on an in-memory disk, no sockets
- * and no files. Covers group commit and reply release, crash recovery, a full disk,
- * protocol errors, limits, transactions and snapshots. */
+/* Unit tests for src/core with the single-node engine (src/local) under it: the node driven
+ * with events on an in-memory disk, no sockets and no files. Covers group commit and reply
+ * release, crash recovery, a full disk, protocol errors, limits, transactions and
+ * snapshots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include "core/internal.h"
 #include "core/node.h"
+#include "local/internal.h"
 #include "storage/memdisk.h"
 
 #define T_NOW 1700000000000ull
@@ -27,6 +29,14 @@ struct t {
     bool closed[16];
     char out[16][8192]; /* everything each client received */
 };
+
+/* The node's single-node engine, to look at its log and db. */
+static struct local *t_local_of(struct node *node) {
+    struct engine *e = node_engine(node);
+    assert_ptr_equal(e->ops, &local_engine_ops);
+    return (struct local *)e;
+}
+#define t_local(t) t_local_of((t)->node)
 
 static void t_effects(struct t *t, const struct node_effects *eff) {
     assert_int_equal(eff->fatal, 0);
@@ -56,7 +66,9 @@ static void t_step(struct t *t, struct node_event ev) {
     t_effects(t, &eff);
 }
 
-static void t_flush(struct t *t) { t_step(t, (struct node_event){.kind = NODE_EVENT_FLUSH}); }
+static void t_flush(struct t *t) {
+    t_step(t, (struct node_event){.kind = NODE_EVENT_FLUSH});
+}
 
 /* Completes the sync in flight, as the shell's worker thread would. */
 static void t_sync(struct t *t) {
@@ -69,15 +81,17 @@ static void t_sync(struct t *t) {
 }
 
 static void t_open(struct t *t, uint64_t id) {
-    t_step(t, (struct node_event){.kind = NODE_EVENT_CLIENT_OPEN, .client_id = id,
-                                  .peer_addr = "127.0.0.1:1"});
+    t_step(t, (struct node_event){
+                  .kind = NODE_EVENT_CLIENT_OPEN, .client_id = id, .peer_addr = "127.0.0.1:1"});
     t->out[id][0] = '\0';
     t->closed[id] = false;
 }
 
 static void t_send(struct t *t, uint64_t id, const char *text) {
-    t_step(t, (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT, .client_id = id,
-                                  .data = (const uint8_t *)text, .bytes = strlen(text)});
+    t_step(t, (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                                  .client_id = id,
+                                  .data = (const uint8_t *)text,
+                                  .bytes = strlen(text)});
 }
 
 /* Sends, flushes, completes any sync; returns and clears what the client received. */
@@ -244,10 +258,10 @@ static void test_node_quit_closes_after_the_replies_before_it(void **state) {
 static void test_node_exec_logs_one_record_for_the_whole_transaction(void **state) {
     struct t *t = *state;
     t_open(t, 1);
-    uint64_t before = wal_last_lsn(t->node->wal);
+    uint64_t before = wal_last_lsn(t_local(t)->wal);
     assert_string_equal(t_call(t, 1, "MULTI\r\nSET a 1\r\nINCR a\r\nSADD s x\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n:1\r\n");
-    assert_int_equal(wal_last_lsn(t->node->wal), before + 1);
+    assert_int_equal(wal_last_lsn(t_local(t)->wal), before + 1);
     assert_string_equal(t_call(t, 1, "MULTI\r\nSET a\r\nEXEC\r\n"),
                         "+OK\r\n-ERR wrong number of arguments for 'set' command\r\n"
                         "-EXECABORT Transaction discarded because of previous errors.\r\n");
@@ -310,7 +324,7 @@ static void test_node_snapshot_and_log_rebuild_the_state_after_a_crash(void **st
         t_call(t, 1, cmd);
     }
     assert_string_equal(t_call(t, 1, "SAVE\r\n"), "+OK\r\n");
-    assert_true(t->node->snapshot_lsn > 0);
+    assert_true(t_local(t)->snapshot_lsn > 0);
     assert_string_equal(t_call(t, 1, "DEL k:0\r\nSET after snap\r\nPEXPIRE k:1 100000\r\n"),
                         ":1\r\n+OK\r\n:1\r\n");
     t_crash_restart(t);
@@ -358,8 +372,8 @@ static void test_node_active_expiry_removes_keys_nobody_reads(void **state) {
     t_step(t, (struct node_event){.kind = NODE_EVENT_TICK});
     t_flush(t);
     if (t->pending_sync != NULL) t_sync(t);
-    assert_int_equal(db_count(t->node->db), 1);
-    assert_int_equal(t->node->stats.expired_keys, 2);
+    assert_int_equal(db_count(t_local(t)->db), 1);
+    assert_int_equal(t_local(t)->stats.expired_keys, 2);
 }
 
 int main(void) {

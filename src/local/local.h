@@ -1,0 +1,19 @@
+/*
+ * The single-node engine: a node that runs alone keeps its data here, behind the engine
+ * interface (engine.h). Its own write-ahead log with group commit (fsync = always: a reply
+ * waits until a sync covers what it could have observed; everysec, never), fuzzy snapshots
+ * taken a few buckets at a time, recovery from the newest snapshot and the log, expiry.
+ * Nothing is replicated: it never sends a peer payload.
+ */
+#ifndef CAPKV_LOCAL_LOCAL_H
+#define CAPKV_LOCAL_LOCAL_H
+
+#include "data/db.h"
+#include "engine/engine.h"
+
+extern const struct engine_ops local_engine_ops;
+
+/* The engine's db, for tests: borrowed, valid while the engine lives; the caller looks. */
+struct db *local_engine_db(const struct engine *e);
+
+#endif
