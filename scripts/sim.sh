@@ -8,7 +8,8 @@
 # nodes, half as many on 5 nodes and with expiry, a quarter with replication = all and =
 # leader (whose early replies must equal the applied ones; its lost acknowledged writes are
 # counted), SIM_NODE_RUN_MS virtual ms each (20000).
-# A regression line whose replication is "node" replays with --core node.
+# A regression line whose replication is "node" replays with --core node; words after
+# run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
 # be compared seed by seed (a change of structure must leave every hash as it was):
 # sim/trace-hashes.txt holds them as of the last structural baseline;
@@ -66,9 +67,11 @@ run "node core all" --core node --replication all --seeds "6001-$((6000 + node_s
     --nodes 3 --run-ms "$node_run_ms"
 run "node core leader" --core node --replication leader \
     --seeds "7001-$((7000 + node_seeds / 4))" --nodes 3 --run-ms "$node_run_ms"
-while read -r seed nodes repl ms _; do
+while read -r seed nodes repl ms rest; do
     case "$seed" in ''|'#'*) continue ;; esac
     if [ "$repl" = node ]; then mode=(--core node); else mode=(--replication "$repl"); fi
+    read -r -a flags <<<"${rest%%#*}"
+    mode+=(${flags[@]+"${flags[@]}"})
     out=$("$SIM" --seed "$seed" --nodes "$nodes" "${mode[@]}" --run-ms "$ms")
     sim_hashes "regression-$nodes-$repl" "$out"
     if printf '%s\n' "$out" | grep -q "^seed $seed: ok"; then
