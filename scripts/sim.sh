@@ -10,6 +10,8 @@
 # counted), SIM_NODE_RUN_MS virtual ms each (20000).
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
+# A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,
+# like capkv-sim counts it; "sim: lincheck unknown: N" totals them over every runner.
 # SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
 # be compared seed by seed (a change of structure must leave every hash as it was):
 # sim/trace-hashes.txt holds them as of the last structural baseline;
@@ -22,6 +24,7 @@ seeds=${SIM_SEEDS:-300}
 run_ms=${SIM_RUN_MS:-20000}
 passed=0
 failed=0
+unknown=0
 failing=""
 node_seeds=${SIM_NODE_SEEDS:-200}
 node_run_ms=${SIM_NODE_RUN_MS:-20000}
@@ -42,12 +45,16 @@ run() { # label, capkv-sim arguments... (--run-ms may be given again: the last o
     local p f
     p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
     f=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ -z "$p" ]; then # a single seed prints "seed N: ok|FAILED ..."
+    if [ -z "$p" ]; then # a single seed prints "seed N: ok|FAILED|UNKNOWN ..."
         if printf '%s\n' "$out" | grep -q '^seed [0-9]*: ok'; then p=1 f=0; else p=0 f=1; fi
     fi
+    local u # capkv-sim counts these among the failed already
+    u=$(printf '%s\n' "$out" | grep -c '^seed [0-9]*: UNKNOWN ')
     passed=$((passed + p))
     failed=$((failed + f))
-    printf '%s\n' "$out" | grep -E '^(lost acknowledged|failing seeds)' | sed "s/^/sim: $label: /"
+    unknown=$((unknown + u))
+    printf '%s\n' "$out" | grep -E '^(lost acknowledged|lincheck unknown seeds|failing seeds)' |
+        sed "s/^/sim: $label: /"
     [ "$f" -gt 0 ] && failing="$failing $label"
     echo "sim: $label: $p passed, $f failed"
 }
@@ -77,11 +84,13 @@ while read -r seed nodes repl ms rest; do
     if printf '%s\n' "$out" | grep -q "^seed $seed: ok"; then
         passed=$((passed + 1))
     else
+        printf '%s\n' "$out" | grep -q "^seed $seed: UNKNOWN " && unknown=$((unknown + 1))
         failed=$((failed + 1))
         failing="$failing regression:$seed/$nodes/$repl"
         printf '%s\n' "$out" | head -1 | cut -c1-300 | sed 's/^/sim: /'
     fi
 done < sim/regressions.txt
 [ -n "$failing" ] && echo "sim: failing:$failing"
+echo "sim: lincheck unknown: $unknown"
 echo "sim: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

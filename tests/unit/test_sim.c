@@ -194,6 +194,8 @@ static void test_sim_short_run_of_seeds_passes(void **state) {
             assert_int_equal(sim_run(&o, &s), 0);
             assert_true(s.ops_ok > 0);
             assert_true(s.leaders > 0);
+            assert_true(s.lincheck_checked);
+            assert_int_equal(s.lincheck, LINCHECK_LINEARIZABLE);
         }
     }
 }

@@ -44,6 +44,7 @@ static void test_sim_node_a_few_seeds_pass(void **state) {
         struct sim_stats s;
         assert_int_equal(nodesim_run(&o, &s), 0);
         assert_false(s.failed);
+        assert_true(s.lincheck_checked); /* a verdict of a check that ran, not a default */
         assert_int_equal(s.lincheck, LINCHECK_LINEARIZABLE);
         assert_true(s.leaders >= 1);
     }
