@@ -118,6 +118,7 @@ static void nodesim_world_deinit(struct nodesim_world *w) {
     sim_check_deinit(&w->check);
     lincheck_history_deinit(&w->history);
     buf_deinit(&w->packet);
+    nodesim_acked_deinit(&w->acked);
 }
 
 /* --- the loop ----------------------------------------------------------------------- */
@@ -428,14 +429,26 @@ static void nodesim_lincheck(struct nodesim_world *w) {
     lincheck_result_deinit(&r);
 }
 
-/* Leader mode: acknowledged writes the live cores saw replaced by another leader's entry
- * (crashed cores' were counted at the crash). Before the lincheck, which they excuse. */
+/* Leader mode: acknowledged writes the final log lacks (nodesim_acked.c), before the
+ * lincheck, which they excuse. The cores' own counts (crashed ones' taken at the crash)
+ * see fewer, never more. */
 static void nodesim_count_lost(struct nodesim_world *w) {
+    if (w->options.replication != NODE_REPLICATION_LEADER) return;
+    uint64_t cores = w->spec_lost;
     for (uint32_t i = 1; i <= w->options.node_count; i++) {
         const struct nodesim_node *n = &w->nodes[i];
         if (n->node == NULL || n->node->cluster == NULL) continue;
-        w->stats->lost_acked_writes += n->node->cluster->spec.acked_lost;
+        cores += n->node->cluster->spec.acked_lost;
     }
+    uint32_t l = nodesim_leader(w);
+    ASSERT(l != 0); /* converged */
+    uint64_t lost = nodesim_acked_lost(w, w->nodes[l].node->cluster->raft);
+    w->stats->lost_acked_writes = lost;
+    if (cores > lost)
+        sim_check_fail(&w->check,
+                       "leader mode: the cores saw %llu acknowledged writes lost, the final "
+                       "log lacks only %llu of the %zu answered early",
+                       (unsigned long long)cores, (unsigned long long)lost, w->acked.count);
 }
 
 /* Leader mode: an early reply must equal the one its entry gives when applied. */

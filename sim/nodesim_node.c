@@ -128,6 +128,7 @@ static struct disk_file *nodesim_step(struct nodesim_world *w, struct nodesim_no
     w->stats->steps++;
     if (!nodesim_effects(w, n, &e)) return NULL;
     nodesim_observe(w, n);
+    nodesim_acked_observe(w, n);
     *sync_lsn = e.sync_lsn;
     return e.sync_file;
 }
@@ -262,7 +263,7 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
     memdisk_crash(&n->disk, tear, prng_next(&w->prng_crash));
     if (n->node != NULL && n->node->cluster != NULL) { /* leader mode's counters */
         w->spec_mismatches += n->node->cluster->spec.mismatches;
-        w->stats->lost_acked_writes += n->node->cluster->spec.acked_lost;
+        w->spec_lost += n->node->cluster->spec.acked_lost;
     }
     nodesim_node_free(w, n);
     n->up = false;
