@@ -2,14 +2,15 @@
 # The simulator's fixed seed set for `make test`: majority mode on 3- and 5-node clusters,
 # the same with servers removed and re-added (--membership),
 # a few seeds of replication = all and = leader (lost acknowledged writes are reported, not
-# failed, and excuse a non-linearizable history; a leader-mode seed that lost none is
-# checked strictly), and every seed of sim/regressions.txt. Ends with
+# failed, and neither is a non-linearizable history: this core's reads do not wait for
+# early answers, see sim.c), and every seed of sim/regressions.txt. Ends with
 # "sim: N passed, N failed".
 # SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
 # Then the real node cores (--core node, sim/nodesim.h): SIM_NODE_SEEDS (default 200) on 3
 # nodes, half as many on 5 nodes and with expiry, a quarter with replication = all and =
 # leader (whose early replies must equal the applied ones; its lost acknowledged writes are
-# counted from the final log, as above), SIM_NODE_RUN_MS virtual ms each (20000).
+# counted from the final log and excuse a non-linearizable history; a seed that lost none
+# is checked strictly), SIM_NODE_RUN_MS virtual ms each (20000).
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,

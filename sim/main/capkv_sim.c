@@ -11,7 +11,7 @@
  *   --wal-segment-bytes N   node core only: the cores' WAL segment size (default 256 KiB)
  * Every seed's line says ok, FAILED, or UNKNOWN (every check passed but the lincheck's
  * search budget ran out: the history is unproven) and ends with the lincheck verdict
- * (linearizable; NOT-linearizable, in leader mode after lost acknowledged writes; unknown;
+ * (linearizable; NOT-linearizable, only in leader mode: raft core, or lost writes; unknown;
  * none: the run stopped before the check) and the trace hash. A range prints
  * "lincheck unknown: N" (and those seeds) before "N passed, N failed"; an UNKNOWN seed
  * counts as failed there and in the exit status: an unchecked history is never a pass.
