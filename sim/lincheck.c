@@ -89,8 +89,7 @@ int lincheck_history_append(struct lincheck_history *h, const struct lincheck_op
     return 0;
 }
 
-const struct lincheck_op *lincheck_history_find(const struct lincheck_history *h,
-                                                uint64_t id) {
+const struct lincheck_op *lincheck_history_find(const struct lincheck_history *h, uint64_t id) {
     ASSERT(h != NULL);
     for (size_t i = 0; i < h->op_count; i++) {
         if (h->ops[i].id == id) return &h->ops[i];
@@ -154,10 +153,14 @@ static bool lincheck_parse_value(const struct lincheck_token *t, struct lincheck
 }
 
 static int lincheck_parse_kind(const struct lincheck_token *t, enum lincheck_kind *kind) {
-    if (lincheck_token_is(t, "get")) *kind = LINCHECK_GET;
-    else if (lincheck_token_is(t, "put")) *kind = LINCHECK_PUT;
-    else if (lincheck_token_is(t, "cas")) *kind = LINCHECK_CAS;
-    else return -1;
+    if (lincheck_token_is(t, "get"))
+        *kind = LINCHECK_GET;
+    else if (lincheck_token_is(t, "put"))
+        *kind = LINCHECK_PUT;
+    else if (lincheck_token_is(t, "cas"))
+        *kind = LINCHECK_CAS;
+    else
+        return -1;
     return *kind == LINCHECK_GET ? 0 : *kind == LINCHECK_PUT ? 1 : 2;
 }
 
@@ -220,9 +223,13 @@ int lincheck_parse_line(const char *line, size_t bytes, struct lincheck_op *out,
     int args = count >= 4 ? lincheck_parse_kind(&tk[3], &kind) : -1;
     if (args < 0) return errmsg_set(msg, ERR_INVALID, "expected get, put or cas in field 4");
     if (count != 5 + args + 2 || !lincheck_token_is(&tk[5 + args], "->")) {
-        return errmsg_set(msg, ERR_INVALID, "expected %d fields: ... %s key%s -> result",
-                          7 + args, kind == LINCHECK_GET ? "get" : kind == LINCHECK_PUT
-                          ? "put" : "cas", args == 0 ? "" : args == 1 ? " v" : " e n");
+        return errmsg_set(msg, ERR_INVALID, "expected %d fields: ... %s key%s -> result", 7 + args,
+                          kind == LINCHECK_GET   ? "get"
+                          : kind == LINCHECK_PUT ? "put"
+                                                 : "cas",
+                          args == 0   ? ""
+                          : args == 1 ? " v"
+                                      : " e n");
     }
     out->kind = kind;
     int rc = lincheck_parse_times(tk, out, msg);
@@ -280,15 +287,19 @@ size_t lincheck_op_format(const struct lincheck_op *op, char *buf, size_t bytes)
     char resp[UTIL_I64_DIGITS_MAX] = "-";
     lincheck_value_format(op->arg, a);
     lincheck_value_format(op->arg2, b);
-    if (op->outcome != LINCHECK_INFO) snprintf(resp, sizeof(resp), "%llu",
-                                               (unsigned long long)op->response_ms);
-    if (op->outcome == LINCHECK_INFO) snprintf(r, sizeof(r), "timeout");
-    else if (op->outcome == LINCHECK_FAIL) snprintf(r, sizeof(r), "error");
-    else if (op->kind == LINCHECK_GET) lincheck_value_format(op->got, r);
-    else if (op->kind == LINCHECK_PUT || op->swapped) snprintf(r, sizeof(r), "ok");
-    else snprintf(r, sizeof(r), "fail");
-    const char *name = op->kind == LINCHECK_GET ? "get" : op->kind == LINCHECK_PUT ? "put"
-                                                                                  : "cas";
+    if (op->outcome != LINCHECK_INFO)
+        snprintf(resp, sizeof(resp), "%llu", (unsigned long long)op->response_ms);
+    if (op->outcome == LINCHECK_INFO)
+        snprintf(r, sizeof(r), "timeout");
+    else if (op->outcome == LINCHECK_FAIL)
+        snprintf(r, sizeof(r), "error");
+    else if (op->kind == LINCHECK_GET)
+        lincheck_value_format(op->got, r);
+    else if (op->kind == LINCHECK_PUT || op->swapped)
+        snprintf(r, sizeof(r), "ok");
+    else
+        snprintf(r, sizeof(r), "fail");
+    const char *name = op->kind == LINCHECK_GET ? "get" : op->kind == LINCHECK_PUT ? "put" : "cas";
     char args[2 * UTIL_I64_DIGITS_MAX + 2] = "";
     if (op->kind == LINCHECK_PUT) snprintf(args, sizeof(args), " %s", a);
     if (op->kind == LINCHECK_CAS) snprintf(args, sizeof(args), " %s %s", a, b);
@@ -363,8 +374,7 @@ static void lincheck_memo_deinit(struct lincheck_memo *m) {
     memset(m, 0, sizeof(*m));
 }
 
-static uint64_t lincheck_memo_bytes(const struct lincheck_memo *m, size_t entries,
-                                    size_t slots) {
+static uint64_t lincheck_memo_bytes(const struct lincheck_memo *m, size_t entries, size_t slots) {
     return (uint64_t)entries * (m->words + 2) * 8 + (uint64_t)slots * sizeof(*m->slots);
 }
 
@@ -375,8 +385,8 @@ struct lincheck_tail {
     uint64_t v;
 };
 
-static bool lincheck_memo_equal(const struct lincheck_memo *m, uint32_t entry,
-                                const uint64_t *bits, struct lincheck_tail tail) {
+static bool lincheck_memo_equal(const struct lincheck_memo *m, uint32_t entry, const uint64_t *bits,
+                                struct lincheck_tail tail) {
     const uint64_t *e = m->entries + (size_t)(entry - 1) * (m->words + 2);
     if (e[0] != tail.tag || e[1] != tail.v) return false;
     return memcmp(e + 2, bits, m->words * sizeof(*bits)) == 0;
@@ -472,8 +482,8 @@ struct lincheck_node {
     uint32_t next_i;
     uint32_t prev_r; /* response-order list of definite nodes not linearized */
     uint32_t next_r;
-    bool definite; /* outcome OK: must be linearized before its response */
-    bool unseen_info_put;       /* INFO put of a value no get or cas compares with */
+    bool definite;               /* outcome OK: must be linearized before its response */
+    bool unseen_info_put;        /* INFO put of a value no get or cas compares with */
     struct lincheck_value write; /* value a put or cas writes, after canonicalization */
 };
 
@@ -588,8 +598,8 @@ static void lincheck_search_init(struct lincheck_search *s, const struct linchec
         const struct lincheck_op *op = ops[i];
         if (op->outcome == LINCHECK_FAIL) continue;
         if (op->outcome == LINCHECK_INFO && op->kind == LINCHECK_GET) continue;
-        s->nodes[s->n++] = (struct lincheck_node){
-            .op = op, .seq = i, .definite = op->outcome == LINCHECK_OK};
+        s->nodes[s->n++] =
+            (struct lincheck_node){.op = op, .seq = i, .definite = op->outcome == LINCHECK_OK};
     }
     qsort(s->nodes, s->n, sizeof(*s->nodes), lincheck_node_cmp_invoke);
     lincheck_search_canonicalize(s);

@@ -43,10 +43,10 @@
 #include "base/err.h"
 
 #define LINCHECK_KEY_BYTES_MAX 64
-#define LINCHECK_OPS_MAX (1u << 22)       /* operations in one history */
-#define LINCHECK_KEY_OPS_MAX (1u << 16)   /* operations on one key (bitset width) */
-#define LINCHECK_LINE_BYTES_MAX 512       /* one line of the text format */
-#define LINCHECK_STEPS_DEFAULT 10000000u  /* per key, when options.steps_max == 0 */
+#define LINCHECK_OPS_MAX (1u << 22)              /* operations in one history */
+#define LINCHECK_KEY_OPS_MAX (1u << 16)          /* operations on one key (bitset width) */
+#define LINCHECK_LINE_BYTES_MAX 512              /* one line of the text format */
+#define LINCHECK_STEPS_DEFAULT 10000000u         /* per key, when options.steps_max == 0 */
 #define LINCHECK_MEMO_BYTES_DEFAULT (512u << 20) /* per key, options.memo_bytes_max == 0 */
 
 enum lincheck_kind { LINCHECK_GET, LINCHECK_PUT, LINCHECK_CAS };
@@ -67,10 +67,10 @@ struct lincheck_op {
     enum lincheck_kind kind;
     enum lincheck_outcome outcome;
     char key[LINCHECK_KEY_BYTES_MAX + 1]; /* NUL-terminated, non-empty */
-    struct lincheck_value arg;  /* put: value; cas: expected */
-    struct lincheck_value arg2; /* cas: new value (never nil) */
-    struct lincheck_value got;  /* get with outcome OK: the value read */
-    bool swapped;               /* cas with outcome OK: true for ok, false for fail */
+    struct lincheck_value arg;            /* put: value; cas: expected */
+    struct lincheck_value arg2;           /* cas: new value (never nil) */
+    struct lincheck_value got;            /* get with outcome OK: the value read */
+    bool swapped;                         /* cas with outcome OK: true for ok, false for fail */
 };
 
 /* An append-only list of operations; keeps its own copies. */
@@ -94,9 +94,9 @@ struct lincheck_options {
 struct lincheck_result {
     enum lincheck_verdict verdict;
     char key[LINCHECK_KEY_BYTES_MAX + 1];
-    uint64_t steps;     /* model steps tried, all keys */
-    size_t key_count;   /* keys checked */
-    bool memo_full;     /* UNKNOWN because memo_bytes_max, not steps_max, was reached */
+    uint64_t steps;   /* model steps tried, all keys */
+    size_t key_count; /* keys checked */
+    bool memo_full;   /* UNKNOWN because memo_bytes_max, not steps_max, was reached */
     uint64_t *prefix_ids;
     size_t prefix_count;
     struct lincheck_value value_after_prefix;
@@ -132,7 +132,6 @@ int lincheck_check(const struct lincheck_history *h, const struct lincheck_optio
 size_t lincheck_op_format(const struct lincheck_op *op, char *buf, size_t bytes);
 /* Finds the op with the given id in h (borrowed); returns borrowed pointer valid until the
  * next append, or NULL. */
-const struct lincheck_op *lincheck_history_find(const struct lincheck_history *h,
-                                                uint64_t id);
+const struct lincheck_op *lincheck_history_find(const struct lincheck_history *h, uint64_t id);
 
 #endif

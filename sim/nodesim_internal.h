@@ -88,6 +88,16 @@ struct nodesim_client {
     bool swapped;
 };
 
+struct nodesim_acked_slot;
+
+/* Leader mode: the entries (index, term) of writes some core answered early
+ * (nodesim_acked.c); an open-addressing set. */
+struct nodesim_acked {
+    struct nodesim_acked_slot *slots;
+    size_t count;
+    size_t capacity; /* a power of two, or 0 */
+};
+
 struct nodesim_world {
     struct nodesim_options options;
     struct sim_stats *stats;
@@ -108,6 +118,8 @@ struct nodesim_world {
     struct lincheck_history history;
     struct buf packet;        /* scratch: a payload with its incarnation header */
     uint64_t spec_mismatches; /* leader mode: early replies that differed, crashed cores */
+    uint64_t spec_lost;       /* leader mode: the crashed cores' own acked_lost counts */
+    struct nodesim_acked acked;
 };
 
 /* nodesim_node.c */
@@ -122,6 +134,13 @@ void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n);
 void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p);
 /* A random node that is up, other than avoid when there is one; 0 when none is up. */
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid);
+
+/* nodesim_acked.c */
+void nodesim_acked_deinit(struct nodesim_acked *a);
+/* After each step of node n (up): remembers its early-answered writes (leader mode). */
+void nodesim_acked_observe(struct nodesim_world *w, const struct nodesim_node *n);
+/* After convergence: how many remembered writes the final log lacks (leader borrowed). */
+uint64_t nodesim_acked_lost(const struct nodesim_world *w, const struct raft *leader);
 
 /* nodesim_client.c */
 void nodesim_client_init(struct nodesim_world *w, struct nodesim_client *c, uint32_t id);

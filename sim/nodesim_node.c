@@ -129,6 +129,7 @@ static struct disk_file *nodesim_step(struct nodesim_world *w, struct nodesim_no
     w->stats->steps++;
     if (!nodesim_effects(w, n, &e)) return NULL;
     nodesim_observe(w, n);
+    nodesim_acked_observe(w, n);
     *sync_lsn = e.sync_lsn;
     return e.sync_file;
 }
@@ -263,7 +264,7 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
     memdisk_crash(&n->disk, tear, prng_next(&w->prng_crash));
     if (n->node != NULL && node_engine(n->node) != NULL) { /* leader mode's counters */
         w->spec_mismatches += cp_engine_leader_mismatches(node_engine(n->node));
-        w->stats->lost_acked_writes += cp_engine_leader_acked_lost(node_engine(n->node));
+        w->spec_lost += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     nodesim_node_free(w, n);
     n->up = false;

@@ -20,8 +20,15 @@
 #define SIM_SETTLE_POLL_MS 25
 #define SIM_REPORT_TRACE_LINES 50
 
-enum sim_event_kind { SIM_EV_NONE, SIM_EV_NET, SIM_EV_SYNC, SIM_EV_TICK, SIM_EV_RESTART,
-                      SIM_EV_CLIENT, SIM_EV_FAULT };
+enum sim_event_kind {
+    SIM_EV_NONE,
+    SIM_EV_NET,
+    SIM_EV_SYNC,
+    SIM_EV_TICK,
+    SIM_EV_RESTART,
+    SIM_EV_CLIENT,
+    SIM_EV_FAULT
+};
 
 void sim_options_default(struct sim_options *options) {
     memset(options, 0, sizeof(*options));
@@ -33,9 +40,12 @@ void sim_options_default(struct sim_options *options) {
 
 const char *sim_replication_name(enum sim_replication r) {
     switch (r) {
-    case SIM_REPLICATION_MAJORITY: return "majority";
-    case SIM_REPLICATION_LEADER: return "leader";
-    case SIM_REPLICATION_ALL: return "all";
+    case SIM_REPLICATION_MAJORITY:
+        return "majority";
+    case SIM_REPLICATION_LEADER:
+        return "leader";
+    case SIM_REPLICATION_ALL:
+        return "all";
     }
     return "?";
 }
@@ -66,13 +76,12 @@ int sim_world_violation(struct sim_world *w) {
 }
 
 static void sim_world_net_quality(struct sim_world *w) {
-    struct sim_net_options o = {
-        .loss_permille = (uint32_t)prng_range(&w->prng_faults, 0, 120),
-        .dup_permille = (uint32_t)prng_range(&w->prng_faults, 0, 60),
-        .slow_permille = (uint32_t)prng_range(&w->prng_faults, 0, 100),
-        .delay_ms_min = 1,
-        .delay_ms_max = 1 + prng_range(&w->prng_faults, 0, 15),
-        .slow_delay_ms_max = prng_range(&w->prng_faults, 20, 400)};
+    struct sim_net_options o = {.loss_permille = (uint32_t)prng_range(&w->prng_faults, 0, 120),
+                                .dup_permille = (uint32_t)prng_range(&w->prng_faults, 0, 60),
+                                .slow_permille = (uint32_t)prng_range(&w->prng_faults, 0, 100),
+                                .delay_ms_min = 1,
+                                .delay_ms_max = 1 + prng_range(&w->prng_faults, 0, 15),
+                                .slow_delay_ms_max = prng_range(&w->prng_faults, 20, 400)};
     sim_net_set_options(&w->net, &o);
 }
 
@@ -170,13 +179,26 @@ static void sim_do(struct sim_world *w, const struct sim_next *e) {
     ASSERT(e->at_ms >= w->now_ms);
     w->now_ms = e->at_ms;
     switch (e->kind) {
-    case SIM_EV_NET: sim_deliver(w); break;
-    case SIM_EV_SYNC: sim_node_sync_done(w, &w->nodes[e->who]); break;
-    case SIM_EV_TICK: sim_node_tick(w, &w->nodes[e->who]); break;
-    case SIM_EV_RESTART: sim_node_start(w, &w->nodes[e->who]); break;
-    case SIM_EV_CLIENT: sim_client_event(w, &w->clients[e->who]); break;
-    case SIM_EV_FAULT: sim_fault(w); break;
-    case SIM_EV_NONE: UNREACHABLE();
+    case SIM_EV_NET:
+        sim_deliver(w);
+        break;
+    case SIM_EV_SYNC:
+        sim_node_sync_done(w, &w->nodes[e->who]);
+        break;
+    case SIM_EV_TICK:
+        sim_node_tick(w, &w->nodes[e->who]);
+        break;
+    case SIM_EV_RESTART:
+        sim_node_start(w, &w->nodes[e->who]);
+        break;
+    case SIM_EV_CLIENT:
+        sim_client_event(w, &w->clients[e->who]);
+        break;
+    case SIM_EV_FAULT:
+        sim_fault(w);
+        break;
+    case SIM_EV_NONE:
+        UNREACHABLE();
     }
     w->stats->steps++;
     if (w->stats->steps % SIM_FULL_CHECK_STEPS == 0) sim_full_check(w);
@@ -277,8 +299,7 @@ static void sim_fault_membership(struct sim_world *w) {
     const struct raft_config *config = raft_config(w->nodes[l].raft);
     for (uint32_t i = 1; i <= w->options.node_count; i++) {
         if (raft_config_find(config, i) != NULL) continue;
-        if (sim_node_change(w, &w->nodes[l], RAFT_CHANGE_ADD_LEARNER, i) == 0)
-            w->stats->changes++;
+        if (sim_node_change(w, &w->nodes[l], RAFT_CHANGE_ADD_LEARNER, i) == 0) w->stats->changes++;
         return;
     }
     if (raft_config_voter_count(config) <= 2) return;
@@ -336,9 +357,10 @@ static bool sim_converged(struct sim_world *w) {
         if (!n->up || n->held_head != NULL || n->kv.applied_index != commit) return false;
         if (memcmp(n->kv.present, w->nodes[l].kv.present, sizeof(n->kv.present)) != 0 ||
             memcmp(n->kv.value, w->nodes[l].kv.value, sizeof(n->kv.value)) != 0)
-            return sim_check_fail(&w->check, "convergence: node %u and leader %u applied %llu "
-                                  "but their states differ", i, l,
-                                  (unsigned long long)commit) != 0;
+            return sim_check_fail(&w->check,
+                                  "convergence: node %u and leader %u applied %llu "
+                                  "but their states differ",
+                                  i, l, (unsigned long long)commit) != 0;
     }
     for (uint32_t i = 0; i < SIM_CLIENTS; i++)
         if (w->clients[i].state != SIM_CLIENT_IDLE) return false;
@@ -373,9 +395,11 @@ static void sim_check_acked(struct sim_world *w) {
             w->stats->lost_acked_writes++; /* the price of leader mode, counted */
             continue;
         }
-        sim_check_fail(&w->check, "durability: write op %llu acknowledged at (index %llu, term "
-                       "%llu) is not in the final log", (unsigned long long)a->op_id,
-                       (unsigned long long)a->index, (unsigned long long)a->term);
+        sim_check_fail(&w->check,
+                       "durability: write op %llu acknowledged at (index %llu, term "
+                       "%llu) is not in the final log",
+                       (unsigned long long)a->op_id, (unsigned long long)a->index,
+                       (unsigned long long)a->term);
     }
 }
 
@@ -397,16 +421,31 @@ static void sim_lincheck_report(struct sim_world *w, const struct lincheck_resul
     }
 }
 
+/* Leader mode here is never held to linearizability, even when it lost no acknowledged
+ * write (sim_check_acked counts those): this toy answers a write once the leader persisted
+ * it, but serves a read at the commit index (ReadIndex), so a read after that answer may
+ * miss the write (seed 330001 with --membership: put k0 4 answered at 5592 ms, then get k0
+ * -> 1). The node core orders such reads after its early answers and is strict (nodesim.c).
+ * UNKNOWN (search budget spent) proves nothing: it is reported, and stats->lincheck says so
+ * to the caller, who must not count it a pass. */
 static void sim_lincheck(struct sim_world *w) {
     struct lincheck_result r;
     lincheck_result_init(&r);
-    int rc = lincheck_check(&w->history, NULL, &r);
+    struct lincheck_options budget = {.steps_max = SIM_LINCHECK_STEPS_MAX};
+    int rc = lincheck_check(&w->history, &budget, &r);
+    w->stats->lincheck_checked = true;
     w->stats->lincheck = rc == 0 ? r.verdict : LINCHECK_UNKNOWN;
+    w->stats->lincheck_steps = r.steps;
     bool strict = w->options.replication != SIM_REPLICATION_LEADER;
     if (rc == 0 && r.verdict == LINCHECK_NOT_LINEARIZABLE && strict) {
         sim_lincheck_report(w, &r);
-        sim_check_fail(&w->check, "linearizability: history on key %s is not linearizable",
-                       r.key);
+        sim_check_fail(&w->check, "linearizability: history on key %s is not linearizable", r.key);
+    } else if (w->stats->lincheck == LINCHECK_UNKNOWN && w->options.report != NULL) {
+        fprintf(w->options.report, "lincheck: seed %llu: UNKNOWN on key %s (%s)\n",
+                (unsigned long long)w->options.seed, r.key,
+                rc != 0       ? "too many ops on one key"
+                : r.memo_full ? "memo full"
+                              : "step budget");
     }
     lincheck_result_deinit(&r);
 }

@@ -56,39 +56,43 @@ static bool sim_check_grow_indexes(struct sim_check *check, uint64_t index) {
     size_t cap = check->index_capacity == 0 ? 1024 : check->index_capacity;
     while (cap <= index) cap *= 2;
     size_t old = check->index_capacity, slot = sizeof(struct sim_check_slot);
-    check->committed = base_realloc(check->committed, cap * slot);
+    size_t commit_slot = sizeof(struct sim_check_committed);
+    check->committed = base_realloc(check->committed, cap * commit_slot);
     check->applied = base_realloc(check->applied, cap * slot);
-    memset(check->committed + old, 0, (cap - old) * slot);
+    memset(check->committed + old, 0, (cap - old) * commit_slot);
     memset(check->applied + old, 0, (cap - old) * slot);
     check->index_capacity = cap;
     return true;
 }
 
-/* Leader completeness for one leader over committed indexes [from, to]. */
+/* Leader completeness for one leader over committed indexes [from, to]. Raft §5.4.3: an
+ * entry committed in term T is in the log of every leader of a term > T; a leader of an
+ * earlier term still acting (not yet told of the later term) may lack it, or hold another
+ * entry there, so only entries known committed before the leader's term are checked. */
 static int sim_check_complete(struct sim_check *check, const struct raft *leader, uint64_t from,
                               uint64_t to) {
-    uint64_t first = raft_first_index(leader);
+    uint64_t first = raft_first_index(leader), term = raft_term(leader);
     for (uint64_t i = from < first ? first : from; i <= to && i < check->index_capacity; i++) {
-        const struct sim_check_slot *c = &check->committed[i];
-        if (c->term == 0) continue;
+        const struct sim_check_committed *c = &check->committed[i];
+        if (c->term == 0 || c->known_term >= term) continue;
+        ASSERT(c->known_term >= c->term); /* an entry is committed in its term or later */
         const struct raft_entry *e = raft_entry_at(leader, i);
         if (e == NULL || e->term != c->term || sim_check_entry_hash(e) != c->hash)
             return sim_check_fail(check,
-                                  "leader completeness: leader %u of term %llu lacks committed "
-                                  "entry %llu (term %llu); it has term %llu",
-                                  raft_id(leader), (unsigned long long)raft_term(leader),
-                                  (unsigned long long)i, (unsigned long long)c->term,
+                                  "leader completeness: leader %u of term %llu lacks entry %llu "
+                                  "(term %llu) committed in term %llu; it has term %llu",
+                                  raft_id(leader), (unsigned long long)term, (unsigned long long)i,
+                                  (unsigned long long)c->term, (unsigned long long)c->known_term,
                                   (unsigned long long)(e ? e->term : 0));
     }
     return 0;
 }
 
-int sim_check_leader(struct sim_check *check, uint64_t term, uint32_t id,
-                     const struct raft *raft) {
+int sim_check_leader(struct sim_check *check, uint64_t term, uint32_t id, const struct raft *raft) {
     if (check->failed) return -1;
     ASSERT(id != 0);
-    if (term >= SIM_CHECK_TERMS_MAX) return sim_check_fail(check, "sim limit: term %llu",
-                                                           (unsigned long long)term);
+    if (term >= SIM_CHECK_TERMS_MAX)
+        return sim_check_fail(check, "sim limit: term %llu", (unsigned long long)term);
     if (term >= check->term_capacity) {
         size_t cap = check->term_capacity == 0 ? 256 : check->term_capacity;
         while (cap <= term) cap *= 2;
@@ -150,18 +154,19 @@ int sim_check_entry(struct sim_check *check, uint32_t node, uint64_t index, uint
     return 0;
 }
 
-int sim_check_commit(struct sim_check *check, uint32_t node, const struct raft *raft,
-                     uint64_t from, uint64_t to) {
+int sim_check_commit(struct sim_check *check, uint32_t node, const struct raft *raft, uint64_t from,
+                     uint64_t to) {
     if (check->failed) return -1;
     if (to < from)
-        return sim_check_fail(check, "commit monotonic: node %u commit went %llu -> %llu",
-                              node, (unsigned long long)from, (unsigned long long)to);
+        return sim_check_fail(check, "commit monotonic: node %u commit went %llu -> %llu", node,
+                              (unsigned long long)from, (unsigned long long)to);
     if (!sim_check_grow_indexes(check, to))
         return sim_check_fail(check, "sim limit: index %llu", (unsigned long long)to);
+    uint64_t known = raft_term(raft);
     for (uint64_t i = from + 1; i <= to; i++) {
         const struct raft_entry *e = raft_entry_at(raft, i);
         if (e == NULL) continue; /* compacted: came in a snapshot, checked when applied */
-        struct sim_check_slot *c = &check->committed[i];
+        struct sim_check_committed *c = &check->committed[i];
         uint64_t hash = sim_check_entry_hash(e);
         if (c->term != 0 && (c->term != e->term || c->hash != hash))
             return sim_check_fail(check,
@@ -169,6 +174,15 @@ int sim_check_commit(struct sim_check *check, uint32_t node, const struct raft *
                                   "but (index %llu, term %llu) was committed before",
                                   node, (unsigned long long)i, (unsigned long long)e->term,
                                   (unsigned long long)i, (unsigned long long)c->term);
+        /* Raft §5.4.2: a leader commits only in its term, at or after the entry's. */
+        if (known < e->term)
+            return sim_check_fail(check,
+                                  "commit safety: node %u of term %llu committed (index %llu, "
+                                  "term %llu) of a later term",
+                                  node, (unsigned long long)known, (unsigned long long)i,
+                                  (unsigned long long)e->term);
+        /* The lowest term seen: a stale leader's late commit may follow a newer one's. */
+        if (c->term == 0 || known < c->known_term) c->known_term = known;
         c->term = e->term;
         c->hash = hash;
         if (i > check->committed_last) check->committed_last = i;
@@ -179,15 +193,9 @@ int sim_check_commit(struct sim_check *check, uint32_t node, const struct raft *
 int sim_check_commit_leaders(struct sim_check *check, const struct raft *const *leaders,
                              size_t leader_count, uint64_t from, uint64_t to) {
     if (check->failed) return -1;
-    for (size_t k = 0; k < leader_count; k++) {
-        /* Only leaders of a later term than the entry must hold it. */
-        const struct raft *l = leaders[k];
-        for (uint64_t i = from + 1; i <= to && i < check->index_capacity; i++) {
-            if (check->committed[i].term == 0 || check->committed[i].term >= raft_term(l))
-                continue;
-            if (sim_check_complete(check, l, i, i) != 0) return -1;
-        }
-    }
+    ASSERT(leader_count == 0 || leaders != NULL);
+    for (size_t k = 0; k < leader_count; k++)
+        if (sim_check_complete(check, leaders[k], from + 1, to) != 0) return -1;
     return 0;
 }
 
@@ -229,19 +237,18 @@ static int sim_check_logs_at(struct sim_check *check, const struct raft *a, cons
         return sim_check_fail(check,
                               "log matching: nodes %u and %u agree at a later index but differ "
                               "at index %llu (terms %llu, %llu)",
-                              raft_id(a), raft_id(b), (unsigned long long)i,
-                              (unsigned long long)ta, (unsigned long long)tb);
+                              raft_id(a), raft_id(b), (unsigned long long)i, (unsigned long long)ta,
+                              (unsigned long long)tb);
     return 0;
 }
 
 int sim_check_logs(struct sim_check *check, const struct raft *a, const struct raft *b) {
     if (check->failed) return -1;
-    uint64_t lo = raft_first_index(a) > raft_first_index(b) ? raft_first_index(a)
-                                                            : raft_first_index(b);
+    uint64_t lo =
+        raft_first_index(a) > raft_first_index(b) ? raft_first_index(a) : raft_first_index(b);
     lo = lo > 0 ? lo - 1 : 0; /* the snapshot index still has a term */
     if (lo == 0) lo = 1;
-    uint64_t hi = raft_last_index(a) < raft_last_index(b) ? raft_last_index(a)
-                                                         : raft_last_index(b);
+    uint64_t hi = raft_last_index(a) < raft_last_index(b) ? raft_last_index(a) : raft_last_index(b);
     bool matched = false;
     for (uint64_t i = hi; i >= lo && i > 0; i--)
         if (sim_check_logs_at(check, a, b, i, &matched) != 0) return -1;

@@ -26,13 +26,17 @@ void sim_client_init(struct sim_world *w, struct sim_client *c, uint32_t id) {
 
 static void sim_client_record(struct sim_world *w, struct sim_client *c,
                               enum lincheck_outcome outcome) {
-    struct lincheck_op op = {.id = c->req.op_id, .client = c->id, .invoke_ms = c->invoke_ms,
-                             .response_ms = w->now_ms, .outcome = outcome};
+    struct lincheck_op op = {.id = c->req.op_id,
+                             .client = c->id,
+                             .invoke_ms = c->invoke_ms,
+                             .response_ms = w->now_ms,
+                             .outcome = outcome};
     snprintf(op.key, sizeof(op.key), "k%u", (unsigned)c->req.key);
-    op.kind = c->req.kind == SIM_OP_GET ? LINCHECK_GET
-              : c->req.kind == SIM_OP_PUT ? LINCHECK_PUT : LINCHECK_CAS;
-    op.arg = (struct lincheck_value){.nil = c->req.expect_nil,
-                                     .v = c->req.expect_nil ? 0 : c->req.arg};
+    op.kind = c->req.kind == SIM_OP_GET   ? LINCHECK_GET
+              : c->req.kind == SIM_OP_PUT ? LINCHECK_PUT
+                                          : LINCHECK_CAS;
+    op.arg =
+        (struct lincheck_value){.nil = c->req.expect_nil, .v = c->req.expect_nil ? 0 : c->req.arg};
     op.arg2 = (struct lincheck_value){.v = c->req.arg2};
     op.got = (struct lincheck_value){.nil = c->got_nil, .v = c->got_nil ? 0 : c->got};
     op.swapped = c->swapped;
@@ -64,8 +68,7 @@ static void sim_client_invoke(struct sim_world *w, struct sim_client *c) {
     c->deadline_ms = w->now_ms + SIM_CLIENT_TIMEOUT_MS;
     c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, SIM_CLIENT_LINK_MS_MAX + 1);
     c->state = SIM_CLIENT_SENDING;
-    sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_INVOKE, c->id, r->op_id, c->target,
-                  r->kind);
+    sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_INVOKE, c->id, r->op_id, c->target, r->kind);
 }
 
 static void sim_client_idle(struct sim_world *w, struct sim_client *c) {
@@ -85,15 +88,18 @@ void sim_client_event(struct sim_world *w, struct sim_client *c) {
     if (w->now_ms < c->next_at_ms) return;
     switch (c->state) {
     case SIM_CLIENT_IDLE:
-        if (!w->settling) sim_client_invoke(w, c);
-        else c->next_at_ms = UINT64_MAX;
+        if (!w->settling)
+            sim_client_invoke(w, c);
+        else
+            c->next_at_ms = UINT64_MAX;
         break;
     case SIM_CLIENT_SENDING:
         c->state = SIM_CLIENT_WAITING;
         c->next_at_ms = UINT64_MAX;
         sim_node_request(w, &w->nodes[c->target], &c->req);
         break;
-    case SIM_CLIENT_WAITING: break;
+    case SIM_CLIENT_WAITING:
+        break;
     case SIM_CLIENT_REPLIED:
         sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_REPLY, c->id, c->req.op_id, c->outcome,
                       c->got_nil ? UINT64_MAX : (uint64_t)c->got);
@@ -125,8 +131,10 @@ void sim_client_reply(struct sim_world *w, uint32_t client, uint64_t op_id,
 void sim_client_finish_all(struct sim_world *w) {
     for (uint32_t i = 0; i < SIM_CLIENTS; i++) {
         struct sim_client *c = &w->clients[i];
-        if (c->state == SIM_CLIENT_REPLIED) sim_client_record(w, c, c->outcome);
-        else if (c->state != SIM_CLIENT_IDLE) sim_client_record(w, c, LINCHECK_INFO);
+        if (c->state == SIM_CLIENT_REPLIED)
+            sim_client_record(w, c, c->outcome);
+        else if (c->state != SIM_CLIENT_IDLE)
+            sim_client_record(w, c, LINCHECK_INFO);
         c->state = SIM_CLIENT_IDLE;
         c->next_at_ms = UINT64_MAX;
     }

@@ -14,10 +14,10 @@
 #include "storage/disk.h"
 #include "storage/raftstore.h"
 
-#define SIM_KEYS 3              /* keys "k0".."k2": few, so operations conflict */
-#define SIM_VALUES 5            /* values 0..4: small, so cas often fails or succeeds */
-#define SIM_CLIENTS 5           /* concurrent clients */
-#define SIM_PENDING_MAX 32      /* client operations a node holds at once */
+#define SIM_KEYS 3         /* keys "k0".."k2": few, so operations conflict */
+#define SIM_VALUES 5       /* values 0..4: small, so cas often fails or succeeds */
+#define SIM_CLIENTS 5      /* concurrent clients */
+#define SIM_PENDING_MAX 32 /* client operations a node holds at once */
 #define SIM_CLIENT_TIMEOUT_MS 1000
 #define SIM_CLIENT_LINK_MS_MAX 3 /* client <-> node one-way latency (client links never cut) */
 #define SIM_THINK_MS_MAX 30
@@ -30,13 +30,13 @@
 #define SIM_DRIFT_PPM_MAX 10000
 #define SIM_LEASE_DRIFT_MS 15
 #define SIM_CLOCK_OFFSET_MS_MAX 100000
-#define SIM_FSYNC_MS_MAX 12         /* async persistence: sync latency 1..max */
-#define SIM_SNAPSHOT_EVERY_MIN 20   /* applied entries between a node's snapshots */
+#define SIM_FSYNC_MS_MAX 12       /* async persistence: sync latency 1..max */
+#define SIM_SNAPSHOT_EVERY_MIN 20 /* applied entries between a node's snapshots */
 #define SIM_SNAPSHOT_EVERY_MAX 120
-#define SIM_SETTLE_MS_MAX 20000     /* healed cluster must converge within this */
-#define SIM_FULL_CHECK_STEPS 2000   /* whole-log comparison every this many steps */
-#define SIM_SAME_TIME_TICKS_MAX 64  /* ticks of one node at one instant before forcing +1 ms */
-#define SIM_OP_BYTES 27             /* encoded write: see sim_node_encode_op */
+#define SIM_SETTLE_MS_MAX 20000    /* healed cluster must converge within this */
+#define SIM_FULL_CHECK_STEPS 2000  /* whole-log comparison every this many steps */
+#define SIM_SAME_TIME_TICKS_MAX 64 /* ticks of one node at one instant before forcing +1 ms */
+#define SIM_OP_BYTES 27            /* encoded write: see sim_node_encode_op */
 
 struct sim_kv {
     uint64_t applied_index;
@@ -71,7 +71,7 @@ struct sim_pending {
 /* One step's effects held until the store is durable up to position (raft.h's FIFO). */
 struct sim_held {
     uint64_t position;
-    struct buf wire; /* encoded messages, each prefixed by to (u32) and length (u32) */
+    struct buf wire;            /* encoded messages, each prefixed by to (u32) and length (u32) */
     struct raft_entry *applies; /* data copied into apply_data */
     size_t apply_count;
     struct buf apply_data;
@@ -114,8 +114,12 @@ struct sim_node {
     struct sim_pending pending[SIM_PENDING_MAX];
 };
 
-enum sim_client_state { SIM_CLIENT_IDLE, SIM_CLIENT_SENDING, SIM_CLIENT_WAITING,
-                        SIM_CLIENT_REPLIED };
+enum sim_client_state {
+    SIM_CLIENT_IDLE,
+    SIM_CLIENT_SENDING,
+    SIM_CLIENT_WAITING,
+    SIM_CLIENT_REPLIED
+};
 
 struct sim_client {
     uint32_t id;

@@ -86,7 +86,10 @@ static void sim_net_enqueue(struct sim_net *net, uint64_t now_ms, uint32_t from,
         return;
     }
     struct sim_packet p = {.deliver_at_ms = now_ms + sim_net_delay(net),
-                           .seq = net->seq++, .from = from, .to = to, .len = len};
+                           .seq = net->seq++,
+                           .from = from,
+                           .to = to,
+                           .len = len};
     p.bytes = base_malloc(len > 0 ? len : 1);
     memcpy(p.bytes, bytes, len);
     sim_net_push(net, &p);

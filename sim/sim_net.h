@@ -16,17 +16,17 @@
 
 #include "base/prng.h"
 
-#define SIM_NET_NODES_MAX 7          /* node ids 1..SIM_NET_NODES_MAX */
-#define SIM_NET_INFLIGHT_MAX 50000   /* packets in flight; beyond it the network drops */
+#define SIM_NET_NODES_MAX 7        /* node ids 1..SIM_NET_NODES_MAX */
+#define SIM_NET_INFLIGHT_MAX 50000 /* packets in flight; beyond it the network drops */
 #define SIM_NET_PERMILLE 1000
 
 struct sim_net_options {
-    uint32_t loss_permille;      /* chance a packet is lost */
-    uint32_t dup_permille;       /* chance a packet is delivered twice */
-    uint32_t slow_permille;      /* chance a packet takes the slow path (reordering) */
-    uint64_t delay_ms_min;       /* every packet: uniform in [min, max] */
+    uint32_t loss_permille; /* chance a packet is lost */
+    uint32_t dup_permille;  /* chance a packet is delivered twice */
+    uint32_t slow_permille; /* chance a packet takes the slow path (reordering) */
+    uint64_t delay_ms_min;  /* every packet: uniform in [min, max] */
     uint64_t delay_ms_max;
-    uint64_t slow_delay_ms_max;  /* slow path: extra uniform in [0, slow_delay_ms_max] */
+    uint64_t slow_delay_ms_max; /* slow path: extra uniform in [0, slow_delay_ms_max] */
 };
 
 struct sim_packet {
@@ -40,9 +40,9 @@ struct sim_packet {
 
 struct sim_net_counts {
     uint64_t sent;
-    uint64_t lost;       /* by loss_permille or a full network */
+    uint64_t lost; /* by loss_permille or a full network */
     uint64_t duplicated;
-    uint64_t cut;        /* dropped at delivery because the link was cut */
+    uint64_t cut; /* dropped at delivery because the link was cut */
     uint64_t delivered;
 };
 

@@ -9,6 +9,12 @@
  *   --expiry            node core only: also SET with small PX on keys outside the history
  *   --membership        raft core only: remove and re-add servers as a fault
  *   --wal-segment-bytes N   node core only: the cores' WAL segment size (default 256 KiB)
+ * Every seed's line says ok, FAILED, or UNKNOWN (every check passed but the lincheck's
+ * search budget ran out: the history is unproven) and ends with the lincheck verdict
+ * (linearizable; NOT-linearizable, only in leader mode: raft core, or lost writes; unknown;
+ * none: the run stopped before the check) and the trace hash. A range prints
+ * "lincheck unknown: N" (and those seeds) before "N passed, N failed"; an UNKNOWN seed
+ * counts as failed there and in the exit status: an unchecked history is never a pass.
  * Only this file reads a clock (for --seconds and the first random seed); a seed's run
  * never does, so every seed printed replays exactly with --seed.
  */
@@ -105,25 +111,31 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
     return 0;
 }
 
-static const char *capkv_sim_verdict(enum lincheck_verdict v) {
-    return v == LINCHECK_LINEARIZABLE       ? "linearizable"
-           : v == LINCHECK_NOT_LINEARIZABLE ? "NOT-linearizable"
-                                            : "unknown";
+static const char *capkv_sim_verdict(const struct sim_stats *s) {
+    if (!s->lincheck_checked) return "none";
+    return s->lincheck == LINCHECK_LINEARIZABLE       ? "linearizable"
+           : s->lincheck == LINCHECK_NOT_LINEARIZABLE ? "NOT-linearizable"
+                                                      : "unknown";
+}
+
+/* Every other check passed, but the lincheck could not decide the history. */
+static bool capkv_sim_unknown(const struct sim_stats *s) {
+    return !s->failed && s->lincheck_checked && s->lincheck == LINCHECK_UNKNOWN;
 }
 
 static void capkv_sim_print(const struct sim_options *o, const struct sim_stats *s) {
+    const char *status = s->failed ? "FAILED" : capkv_sim_unknown(s) ? "UNKNOWN" : "ok";
     printf("seed %" PRIu64 ": %s steps=%" PRIu64 " virtual_ms=%" PRIu64 " ops ok=%" PRIu64
            " fail=%" PRIu64 " info=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
            " partitions=%" PRIu64 " snapshots=%" PRIu64 " restores=%" PRIu64 " persist=%s"
            " acked=%" PRIu64,
-           o->seed, s->failed ? "FAILED" : "ok", s->steps, s->virtual_ms, s->ops_ok, s->ops_fail,
-           s->ops_info, s->leaders, s->crashes, s->partitions, s->snapshots, s->restores,
+           o->seed, status, s->steps, s->virtual_ms, s->ops_ok, s->ops_fail, s->ops_info,
+           s->leaders, s->crashes, s->partitions, s->snapshots, s->restores,
            s->async_seed ? "async" : "sync", s->acked_writes);
     if (o->membership) printf(" changes=%" PRIu64, s->changes);
     if (o->replication == SIM_REPLICATION_LEADER)
-        printf(" lost-acked-writes=%" PRIu64 " lincheck=%s", s->lost_acked_writes,
-               capkv_sim_verdict(s->lincheck));
-    printf(" trace=%016" PRIx64 "\n", s->trace_hash);
+        printf(" lost-acked-writes=%" PRIu64, s->lost_acked_writes);
+    printf(" lincheck=%s trace=%016" PRIx64 "\n", capkv_sim_verdict(s), s->trace_hash);
 }
 
 static int capkv_sim_run_node(const struct capkv_sim_args *a, struct sim_stats *s) {
@@ -147,6 +159,47 @@ static double capkv_sim_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What a range of seeds came to; the first seeds of each kind are kept for the summary. */
+struct capkv_sim_tally {
+    uint64_t passed;
+    uint64_t failed; /* unknown ones included */
+    uint64_t unknown;
+    uint64_t lost;
+    uint64_t failures[CAPKV_SIM_FAILED_SHOWN_MAX];
+    uint64_t unknowns[CAPKV_SIM_FAILED_SHOWN_MAX];
+};
+
+static void capkv_sim_count(struct capkv_sim_tally *t, uint64_t seed, int rc,
+                            const struct sim_stats *s) {
+    t->lost += s->lost_acked_writes;
+    if (rc == 0 && !capkv_sim_unknown(s)) {
+        t->passed++;
+        return;
+    }
+    if (rc == 0) {
+        if (t->unknown < CAPKV_SIM_FAILED_SHOWN_MAX) t->unknowns[t->unknown] = seed;
+        t->unknown++;
+    }
+    if (t->failed < CAPKV_SIM_FAILED_SHOWN_MAX) t->failures[t->failed] = seed;
+    t->failed++;
+}
+
+static void capkv_sim_seed_list(const char *title, const uint64_t *seeds, uint64_t count) {
+    printf("%s:", title);
+    for (uint64_t i = 0; i < count && i < CAPKV_SIM_FAILED_SHOWN_MAX; i++)
+        printf(" %" PRIu64, seeds[i]);
+    printf("\n");
+}
+
+static void capkv_sim_summary(const struct capkv_sim_args *a, const struct capkv_sim_tally *t) {
+    if (a->sim.replication == SIM_REPLICATION_LEADER)
+        printf("lost acknowledged writes (leader mode): %" PRIu64 "\n", t->lost);
+    printf("lincheck unknown: %" PRIu64 "\n", t->unknown);
+    if (t->unknown > 0) capkv_sim_seed_list("lincheck unknown seeds", t->unknowns, t->unknown);
+    if (t->failed > 0) capkv_sim_seed_list("failing seeds", t->failures, t->failed);
+    printf("%" PRIu64 " passed, %" PRIu64 " failed\n", t->passed, t->failed);
+}
+
 int main(int argc, char **argv) {
     struct capkv_sim_args a;
     if (capkv_sim_parse(argc, argv, &a) != 0) return capkv_sim_usage();
@@ -157,33 +210,18 @@ int main(int argc, char **argv) {
         a.last = UINT64_MAX;
     }
     bool one = a.first == a.last;
-    uint64_t passed = 0, failed = 0, lost = 0, failures[CAPKV_SIM_FAILED_SHOWN_MAX];
+    struct capkv_sim_tally t;
+    memset(&t, 0, sizeof(t));
     for (uint64_t seed = a.first; seed <= a.last; seed++) {
         if (a.seconds > 0 && capkv_sim_now() - start >= a.seconds) break;
         a.sim.seed = seed;
         struct sim_stats s;
         int rc = a.node_core ? capkv_sim_run_node(&a, &s) : sim_run(&a.sim, &s);
-        if (one || a.verbose || rc != 0) capkv_sim_print(&a.sim, &s);
+        if (one || a.verbose || rc != 0 || capkv_sim_unknown(&s)) capkv_sim_print(&a.sim, &s);
         fflush(stdout);
-        lost += s.lost_acked_writes;
-        if (rc == 0)
-            passed++;
-        else if (failed < CAPKV_SIM_FAILED_SHOWN_MAX)
-            failures[failed++] = seed;
-        else
-            failed++;
+        capkv_sim_count(&t, seed, rc, &s);
         if (seed == UINT64_MAX) break;
     }
-    if (!one) {
-        if (a.sim.replication == SIM_REPLICATION_LEADER)
-            printf("lost acknowledged writes (leader mode): %" PRIu64 "\n", lost);
-        if (failed > 0) {
-            printf("failing seeds:");
-            for (uint64_t i = 0; i < failed && i < CAPKV_SIM_FAILED_SHOWN_MAX; i++)
-                printf(" %" PRIu64, failures[i]);
-            printf("\n");
-        }
-        printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
-    }
-    return failed == 0 ? 0 : 1;
+    if (!one) capkv_sim_summary(&a, &t);
+    return t.failed == 0 ? 0 : 1;
 }

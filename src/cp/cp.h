@@ -39,6 +39,10 @@ bool cp_engine_sync_in_flight(const struct engine *e);
  * seen lost (both should be 0 and small). */
 uint64_t cp_engine_leader_mismatches(const struct engine *e);
 uint64_t cp_engine_leader_acked_lost(const struct engine *e);
+/* Calls fn for every leader-mode write this node answered early (after its own fsync)
+ * whose entry is not applied yet: its entry's index and term. */
+typedef void cp_engine_early_fn(void *ctx, uint64_t index, uint64_t term);
+void cp_engine_each_early_answer(const struct engine *e, cp_engine_early_fn *fn, void *ctx);
 /* Proposes raw entry data (borrowed) on the leader. */
 int cp_engine_propose(struct engine *e, const uint8_t *data, size_t bytes, uint64_t *index,
                       uint64_t *term);

@@ -190,6 +190,14 @@ uint64_t cp_engine_leader_acked_lost(const struct engine *e) {
     return cp_of_const(e)->spec.acked_lost;
 }
 
+void cp_engine_each_early_answer(const struct engine *e, cp_engine_early_fn *fn, void *ctx) {
+    for (const struct cp_wait *w = cp_of_const(e)->waits; w != NULL; w = w->next) {
+        if (w->kind != CP_WAIT_PROPOSAL || !w->spec_acked) continue;
+        ASSERT(w->index != 0 && w->term != 0); /* answered after its own entry's fsync */
+        fn(ctx, w->index, w->term);
+    }
+}
+
 int cp_engine_propose(struct engine *e, const uint8_t *data, size_t bytes, uint64_t *index,
                       uint64_t *term) {
     return cp_propose(cp_of(e), data, bytes, index, term);

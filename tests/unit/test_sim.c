@@ -15,6 +15,7 @@
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_net.h"
+#include "raft/raft.h"
 
 static struct sim_options test_sim_options(uint64_t seed, uint32_t nodes) {
     struct sim_options o;
@@ -75,6 +76,61 @@ static void test_sim_check_catches_divergent_applies_and_logs(void **state) {
     assert_int_equal(sim_check_entry(&check, 3, 9, 4, 0x11, 3), -1); /* other history */
     assert_non_null(strstr(check.what, "log matching"));
     sim_check_deinit(&check);
+}
+
+/* A raft of 3 voters recovered in term with entries 1.. of the given terms (caller frees). */
+static struct raft *test_sim_raft(uint32_t id, uint64_t term, const uint64_t *terms, size_t n) {
+    struct raft_config config = {.count = 3};
+    for (uint32_t i = 0; i < 3; i++) config.servers[i] = (struct raft_server){i + 1, true};
+    struct raft_entry entries[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        entries[i] = (struct raft_entry){.term = terms[i], .index = i + 1, .type = RAFT_ENTRY_NOOP};
+    struct raft_options o;
+    raft_options_default(&o);
+    o.id = id;
+    o.seed = id;
+    o.hard_state.term = term;
+    o.snapshot_config = config;
+    o.entries = entries;
+    o.entry_count = n;
+    o.now_ms = 1000;
+    struct raft *r = NULL;
+    assert_int_equal(raft_new(&o, &r, NULL), 0);
+    return r;
+}
+
+/* Raft §5.4.3: an entry committed in term 12 need not be in the log of a leader of term 11
+ * still acting (seed 60139), but must be in every leader's of a later term. */
+static void test_sim_check_leader_completeness_counts_from_the_commit_term(void **state) {
+    (void)state;
+    const uint64_t committed_terms[] = {10, 10}, stale_terms[] = {10, 11};
+    struct raft *committer = test_sim_raft(3, 12, committed_terms, 2);
+    struct raft *stale = test_sim_raft(1, 11, stale_terms, 2);
+    struct raft *later = test_sim_raft(2, 13, stale_terms, 2);
+    struct sim_check check;
+    sim_check_init(&check);
+    assert_int_equal(sim_check_leader(&check, 11, 1, stale), 0);
+    assert_int_equal(sim_check_leader(&check, 12, 3, committer), 0);
+    assert_int_equal(sim_check_commit(&check, 3, committer, 0, 2), 0);
+    const struct raft *leaders[] = {stale, committer};
+    assert_int_equal(sim_check_commit_leaders(&check, leaders, 2, 0, 2), 0);
+    assert_false(check.failed);
+    assert_int_equal(sim_check_leader(&check, 13, 2, later), -1);
+    assert_non_null(strstr(check.what, "leader completeness: leader 2 of term 13 lacks entry 2"));
+    sim_check_deinit(&check);
+    /* Known committed in term 10 (by its leader): the leader of term 11 must hold it. */
+    struct raft *old = test_sim_raft(3, 10, committed_terms, 2);
+    sim_check_init(&check);
+    assert_int_equal(sim_check_leader(&check, 11, 1, stale), 0);
+    assert_int_equal(sim_check_commit(&check, 3, old, 0, 2), 0);
+    assert_int_equal(sim_check_commit_leaders(&check, leaders, 1, 0, 2), -1);
+    assert_non_null(strstr(check.what, "lacks entry 2 (term 10) committed in term 10"));
+    sim_check_deinit(&check);
+    raft_free(old);
+    raft_free(later);
+    raft_free(stale);
+    raft_free(committer);
 }
 
 static size_t test_sim_net_drain(struct sim_net *net, uint64_t now, uint32_t *from_to) {
@@ -138,6 +194,8 @@ static void test_sim_short_run_of_seeds_passes(void **state) {
             assert_int_equal(sim_run(&o, &s), 0);
             assert_true(s.ops_ok > 0);
             assert_true(s.leaders > 0);
+            assert_true(s.lincheck_checked);
+            assert_int_equal(s.lincheck, LINCHECK_LINEARIZABLE);
         }
     }
 }
@@ -147,6 +205,7 @@ int main(void) {
         cmocka_unit_test(test_sim_same_seed_gives_same_trace_hash),
         cmocka_unit_test(test_sim_check_catches_a_second_leader_in_a_term),
         cmocka_unit_test(test_sim_check_catches_divergent_applies_and_logs),
+        cmocka_unit_test(test_sim_check_leader_completeness_counts_from_the_commit_term),
         cmocka_unit_test(test_sim_net_drops_and_partitions_as_configured),
         cmocka_unit_test(test_sim_short_run_of_seeds_passes),
     };
