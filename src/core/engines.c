@@ -72,7 +72,17 @@ int node_engines_open(struct node *node, struct errmsg *msg) {
     config.host = node_engine_host;
     config.host_ctx = node;
     const struct engine_ops *ops = node->config.peer_count > 0 ? &cp_engine_ops : &local_engine_ops;
-    return ops->open(&config, node->disk, fault_wall_ms(node), &node->engine, msg);
+    /* Each engine's files carry its name: "local-wal-...log", "cp-snap-...snap". */
+    char prefix[DISK_VIEW_PREFIX_BYTES_MAX];
+    snprintf(prefix, sizeof(prefix), "%s-", ops->name);
+    disk_view_init(&node->engine_disk, node->disk, prefix);
+    uint32_t moved = 0;
+    int rc = disk_view_adopt(&node->engine_disk, &moved, msg);
+    if (rc != 0) return rc;
+    if (moved > 0)
+        node_trace(node, "data directory: %u files of the layout before engines moved to %s*",
+                   moved, prefix);
+    return ops->open(&config, &node->engine_disk.disk, fault_wall_ms(node), &node->engine, msg);
 }
 
 void node_engines_close(struct node *node) {

@@ -10,6 +10,7 @@
 #include "core/node.h"
 #include "data/db.h"
 #include "engine/cmdlist.h"
+#include "engine/disk_view.h"
 #include "engine/engine.h"
 #include "proto/errcode.h"
 #include "proto/resp.h"
@@ -128,6 +129,7 @@ struct node {
     /* The engine that keeps this node's data (engine.h): the single-node engine when the
      * node runs alone, the CP engine in a cluster. */
     struct engine *engine;
+    struct disk_view engine_disk; /* the engine's part of the data directory */
     struct buf watch_reply; /* a WATCH's reply from the engine, before it becomes +OK */
     uint64_t mono_ms;       /* monotonic time from the shell (never goes back) */
     struct node_fault fault;
