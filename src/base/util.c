@@ -1,6 +1,8 @@
 /* Integer parsing/formatting with Redis's rules, and Redis-compatible glob matching. */
 #include "base/util.h"
 
+#include <stdio.h>
+
 #include "base/assert.h"
 
 bool util_parse_i64(const uint8_t *s, size_t bytes, int64_t *out) {
@@ -37,9 +39,12 @@ bool util_parse_hex64(const char *s, size_t digits, uint64_t *out) {
     for (size_t i = 0; i < digits; i++) {
         char c = s[i];
         uint64_t digit;
-        if (c >= '0' && c <= '9') digit = (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') digit = (uint64_t)(c - 'a' + 10);
-        else return false;
+        if (c >= '0' && c <= '9')
+            digit = (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            digit = (uint64_t)(c - 'a' + 10);
+        else
+            return false;
         v = (v << 4) | digit;
     }
     *out = v;
@@ -130,4 +135,14 @@ bool util_glob_match(const uint8_t *pattern, size_t pattern_bytes, const uint8_t
     }
     while (p < pend && *p == '*') p++;
     return p == pend;
+}
+
+void util_tracev(util_trace_fn *fn, void *ctx, uint32_t id, uint64_t now_ms, const char *fmt,
+                 va_list ap) {
+    if (fn == NULL) return;
+    char line[UTIL_TRACE_LINE_BYTES_MAX];
+    int n = snprintf(line, sizeof(line), "node=%u t=%llu ", id, (unsigned long long)now_ms);
+    ASSERT(n > 0 && (size_t)n < sizeof(line));
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    fn(ctx, line);
 }

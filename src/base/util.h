@@ -2,6 +2,7 @@
 #ifndef CAPKV_BASE_UTIL_H
 #define CAPKV_BASE_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,5 +19,12 @@ size_t util_format_i64(int64_t v, char *out);
 /* Glob match with Redis's rules (*, ?, [a-z], [^x], \x). */
 bool util_glob_match(const uint8_t *pattern, size_t pattern_bytes, const uint8_t *s,
                      size_t s_bytes);
+
+/* A tracer line for the core's injected tracers: "node=ID t=NOW_MS " then fmt's text, cut to
+ * UTIL_TRACE_LINE_BYTES_MAX; handed to fn (which may be NULL: nothing happens). */
+#define UTIL_TRACE_LINE_BYTES_MAX 512
+typedef void util_trace_fn(void *ctx, const char *line);
+void util_tracev(util_trace_fn *fn, void *ctx, uint32_t id, uint64_t now_ms, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "cmd/op.h"
 #include "core/internal.h"
 #include "storage/wal.h"
@@ -31,16 +32,10 @@ void node_config_default(struct node_config *config) {
 }
 
 void node_trace(struct node *node, const char *fmt, ...) {
-    if (node->config.trace == NULL) return;
-    char line[512];
-    int n = snprintf(line, sizeof(line), "node=%u t=%llu ", node->config.id,
-                     (unsigned long long)node->now_ms);
-    ASSERT(n > 0 && (size_t)n < sizeof(line));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    util_tracev(node->config.trace, node->config.trace_ctx, node->config.id, node->now_ms, fmt, ap);
     va_end(ap);
-    node->config.trace(node->config.trace_ctx, line);
 }
 
 static void node_copy_text(char *dst, size_t cap, const char *src) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "cmd/op.h"
 #include "cp/internal.h"
 #include "raft/msg_codec.h"
@@ -28,16 +29,10 @@ enum cp_held_kind {
 #define CP_HELD_HEADER_BYTES 13 /* kind:u8 lsn:u64 len:u32 */
 
 void cp_trace(const struct cp *cp, const char *fmt, ...) {
-    if (cp->config.trace == NULL) return;
-    char line[512];
-    int n = snprintf(line, sizeof(line), "node=%u t=%llu ", cp->config.id,
-                     (unsigned long long)cp->now_ms);
-    ASSERT(n > 0 && (size_t)n < sizeof(line));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    util_tracev(cp->config.trace, cp->config.trace_ctx, cp->config.id, cp->now_ms, fmt, ap);
     va_end(ap);
-    cp->config.trace(cp->config.trace_ctx, line);
 }
 
 static void cp_warn(void *ctx, const char *text) {

@@ -14,20 +14,15 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/util.h"
 #include "cmd/op.h"
 #include "local/internal.h"
 
 void local_trace(const struct local *lo, const char *fmt, ...) {
-    if (lo->config.trace == NULL) return;
-    char line[512];
-    int n = snprintf(line, sizeof(line), "node=%u t=%llu ", lo->config.id,
-                     (unsigned long long)lo->now_ms);
-    ASSERT(n > 0 && (size_t)n < sizeof(line));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    util_tracev(lo->config.trace, lo->config.trace_ctx, lo->config.id, lo->now_ms, fmt, ap);
     va_end(ap);
-    lo->config.trace(lo->config.trace_ctx, line);
 }
 
 static int local_load_entry(void *ctx, const uint8_t *entry, size_t bytes) {
