@@ -411,7 +411,7 @@ static void nodesim_lincheck_report(struct nodesim_world *w, const struct linche
 
 /* Leader mode is excused a non-linearizable history only when it lost an acknowledged
  * write (nodesim_count_lost, run first): the core's reads wait for its early answers
- * (cluster_spec), so nothing else may break linearizability (sim.c's toy is never held to
+ * (cp_spec), so nothing else may break linearizability (sim.c's toy is never held to
  * it). UNKNOWN proves nothing and is reported, and stats->lincheck tells the caller, who
  * must not count it a pass. */
 static void nodesim_lincheck(struct nodesim_world *w) {

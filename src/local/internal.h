@@ -62,7 +62,7 @@ struct local {
     struct local_stats stats;
 };
 
-/* local.c: recovery, group commit, snapshots (the node's former persist.c) */
+/* local.c: recovery, group commit, snapshots */
 int local_open(struct local *lo, struct errmsg *msg);
 void local_close(struct local *lo);
 /* Makes room for a write of about `bytes`; false (lo->disk_full set) when the disk is
