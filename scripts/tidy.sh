@@ -17,7 +17,7 @@ check() { # name, output-of-check (empty = pass)
 }
 
 files=$(find src tests sim -name '*.[ch]' 2>/dev/null | sort)
-core_dirs="src/core src/engine src/cp src/raft src/ap src/cmd src/crdt src/data src/proto src/storage"
+core_dirs="src/core src/engine src/local src/cp src/raft src/ap src/cmd src/crdt src/data src/proto src/storage"
 core_files=$(for d in $core_dirs; do [ -d "$d" ] && find "$d" -name '*.[ch]'; done | sort)
 
 check "lines over 100 columns" \

@@ -270,7 +270,11 @@ static void conn_time(struct node *node, struct client *c) {
 }
 
 static void conn_lastsave(struct node *node, struct client *c) {
-    uint64_t ms = node->engine->ops->last_save_ms(node->engine);
+    uint64_t ms = 0;
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        uint64_t e = node->engines[i].ops->last_save_ms(node->engines[i].engine);
+        if (e > ms) ms = e;
+    }
     resp_put_int(&c->out, (int64_t)(ms / 1000));
 }
 
@@ -284,9 +288,12 @@ static void conn_consistency(struct node *node, struct client *c, uint32_t argc,
     }
     /* Reads at the new level may be served by this node's replica: a WATCH index newer
      * than it would let a change slip between what they observe and the index. */
-    uint64_t observed = node_engine_observed_index(node);
-    bool by_index = node->engine->ops->watch == ENGINE_WATCH_CONDITIONS;
-    if (by_index && c->watch_count > 0 && c->watch_index > observed) c->watch_index = observed;
+    if (c->watch_count > 0 && c->watch_engine >= 0) {
+        const struct node_engine *ne = &node->engines[c->watch_engine];
+        uint64_t observed = ne->ops->observed_index(ne->engine);
+        bool by_index = ne->ops->watch == ENGINE_WATCH_CONDITIONS;
+        if (by_index && c->watch_index > observed) c->watch_index = observed;
+    }
     for (int level = 1; level <= 3; level++) {
         if (cmd_arg_is(&argv[1], names[level])) {
             c->consistency = level;

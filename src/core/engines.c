@@ -1,9 +1,9 @@
 /*
  * The node's side of the engine seam (engine.h): a client's request becomes an engine
  * request with an id, its reply comes back by that id, and the client's input waits
- * meanwhile so its replies stay in order. The engine gets the node's clocks (faults
- * applied: FAULT CLOCK skews the wall clock, FAULT PAUSE freezes both) and its peer traffic
- * through the node's faults; its effects are carried out here in engine.h's order.
+ * meanwhile so its replies stay in order. The engine gets the node's clocks with every
+ * event and request (FAULT CLOCK skews the wall clock) and its peer traffic through the
+ * node's faults; its effects are carried out here in engine.h's order.
  *
  * Request ids: client id << NODE_REQUEST_SEQ_BITS | a per-client sequence, so a reply finds
  * its client without a table, and a reply to an older request of the same client (there
@@ -20,9 +20,15 @@
 
 #define NODE_REQUEST_SEQ_BITS 20
 
+/* An engine's trace line, its file names as they are in the directory (disk_view.h). */
 static void node_engine_trace(void *ctx, const char *line) {
-    struct node *node = ctx;
-    if (node->config.trace != NULL) node->config.trace(node->config.trace_ctx, line);
+    struct node_engine *ne = ctx;
+    struct node *node = ne->node;
+    if (node->config.trace == NULL) return;
+    char text[UTIL_TRACE_LINE_BYTES_MAX];
+    snprintf(text, sizeof(text), "%s", line);
+    disk_view_explain_text(&ne->disk, text, sizeof(text));
+    node->config.trace(node->config.trace_ctx, text);
 }
 
 static void node_engine_config(const struct node *node, struct engine_config *out) {
@@ -37,7 +43,6 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     out->wal_segment_bytes = c->wal_segment_bytes;
     out->hash_seed = c->hash_seed;
     out->trace = node_engine_trace;
-    out->trace_ctx = (void *)node;
     out->peer_count = c->peer_count;
     memcpy(out->peers, c->peers, sizeof(c->peers[0]) * c->peer_count);
     out->election_timeout_ms_min = c->election_timeout_ms_min;
@@ -62,33 +67,89 @@ static void node_engine_host(void *ctx, uint64_t request_id, uint32_t argc,
     conn_run(node, c, spec, argc, argv);
 }
 
+/* Opens ops as engine number slot, over its own part of the data directory. */
+static int node_engine_open_one(struct node *node, uint32_t slot, const struct engine_ops *ops,
+                                const struct engine_config *config, struct errmsg *msg) {
+    ASSERT(slot < NODE_ENGINES_MAX && node->engines[slot].engine == NULL);
+    struct node_engine *ne = &node->engines[slot];
+    ne->ops = ops;
+    ne->node = node;
+    struct engine_config own = *config;
+    own.trace_ctx = ne;
+    config = &own;
+    /* Each engine's files carry its name: "local-wal-...log", "cp-snap-...snap". */
+    char prefix[DISK_VIEW_PREFIX_BYTES_MAX];
+    snprintf(prefix, sizeof(prefix), "%s-", ops->name);
+    disk_view_init(&ne->disk, node->disk, prefix);
+    /* Only the cp engine's files predate engines: the layout before them had no other. */
+    if (slot == 0) {
+        uint32_t moved = 0;
+        int rc = disk_view_adopt(&ne->disk, &moved, msg);
+        if (rc != 0) return rc;
+        if (moved > 0)
+            node_trace(node, "data directory: %u files of the layout before engines moved to %s*",
+                       moved, prefix);
+    }
+    int rc = ops->open(config, &ne->disk.disk, fault_wall_ms(node), &ne->engine, msg);
+    if (rc != 0) disk_view_explain(&ne->disk, msg);
+    if (rc == 0) node->engine_count = slot + 1;
+    return rc;
+}
+
 /* Keyspaces of mode cp are kept by the CP engine when the node has peers, by the
- * single-node engine when it runs alone (mode = ap is refused by node_new until the AP
- * engine exists). */
+ * single-node engine when it runs alone; mode ap by config->ap_engine (node_new refuses ap
+ * keyspaces without one: the AP engine is issue 9's). */
 int node_engines_open(struct node *node, struct errmsg *msg) {
-    ASSERT(node->engine == NULL);
+    ASSERT(node->engine_count == 0);
+    node->sync_engine = -1;
     struct engine_config config;
     node_engine_config(node, &config);
     config.host = node_engine_host;
     config.host_ctx = node;
-    const struct engine_ops *ops = node->config.peer_count > 0 ? &cp_engine_ops : &local_engine_ops;
-    /* Each engine's files carry its name: "local-wal-...log", "cp-snap-...snap". */
-    char prefix[DISK_VIEW_PREFIX_BYTES_MAX];
-    snprintf(prefix, sizeof(prefix), "%s-", ops->name);
-    disk_view_init(&node->engine_disk, node->disk, prefix);
-    uint32_t moved = 0;
-    int rc = disk_view_adopt(&node->engine_disk, &moved, msg);
-    if (rc != 0) return rc;
-    if (moved > 0)
-        node_trace(node, "data directory: %u files of the layout before engines moved to %s*",
-                   moved, prefix);
-    return ops->open(&config, &node->engine_disk.disk, fault_wall_ms(node), &node->engine, msg);
+    const struct engine_ops *cp = node->config.peer_count > 0 ? &cp_engine_ops : &local_engine_ops;
+    int rc = node_engine_open_one(node, 0, cp, &config, msg);
+    node->mode_engine[KEYSPACE_MODE_CP] = 0;
+    node->mode_engine[KEYSPACE_MODE_AP] = 0;
+    if (rc == 0 && node->config.ap_engine != NULL) {
+        rc = node_engine_open_one(node, 1, node->config.ap_engine, &config, msg);
+        node->mode_engine[KEYSPACE_MODE_AP] = 1;
+    }
+    node->engine = node->engines[0].engine;
+    return rc;
 }
 
 void node_engines_close(struct node *node) {
-    if (node->engine == NULL) return;
-    node->engine->ops->free(node->engine);
+    for (uint32_t i = 0; i < NODE_ENGINES_MAX; i++) {
+        struct node_engine *ne = &node->engines[i];
+        if (ne->engine != NULL) ne->ops->free(ne->engine);
+        ne->engine = NULL;
+    }
+    node->engine_count = 0;
     node->engine = NULL;
+}
+
+/* The engine serving a command's keys, the cp engine for a keyless one; -1 after replying
+ * -CROSSSLOT when its keys are in keyspaces of different engines. */
+int node_engine_route(struct node *node, struct client *c, const struct cmd_spec *spec,
+                      uint32_t argc, const struct resp_arg *argv) {
+    if (node->engine_count == 1) return 0;
+    enum keyspace_mode mode = KEYSPACE_MODE_CP;
+    struct errmsg msg;
+    if (keyspace_command_mode(node->config.keyspaces, node->config.keyspace_count, spec, argc, argv,
+                              &mode, &msg) != 0) {
+        errcode_reply(&c->out, ERRCODE_CROSSSLOT, "%s", msg.text);
+        return -1;
+    }
+    ASSERT(mode >= KEYSPACE_MODE_CP && mode <= KEYSPACE_MODE_AP);
+    return node->mode_engine[mode];
+}
+
+/* The clocks an engine is given: the shell's monotonic clock, and its wall clock skewed by
+ * FAULT CLOCK. FAULT PAUSE does not stop them: a paused node's time runs on (a lease it held
+ * expires), only its ticks and peer traffic stop. */
+static void node_engine_clocks(const struct node *node, uint64_t *now_ms, uint64_t *mono_ms) {
+    *now_ms = fault_wall_ms(node);
+    *mono_ms = node->mono_ms;
 }
 
 static uint64_t node_request_id(struct client *c) {
@@ -107,6 +168,7 @@ static void node_resume_later(struct node *node, struct client *c) {
 static void node_engine_deliver(struct node *node, const struct engine_reply *r) {
     struct client *c = node_client_find(node, r->id >> NODE_REQUEST_SEQ_BITS);
     if (c == NULL || c->pending != r->id) return; /* its client went away */
+    ASSERT(c->pending_engine < node->engine_count);
     c->pending = 0;
     if (r->write_token != 0) c->last_write_token = r->write_token;
     if (c->watch_pending > 0)
@@ -122,13 +184,14 @@ static void node_engine_deliver_all(struct node *node, const struct engine_reply
 }
 
 /* What an engine changed: the clients watching those keys lose their EXEC. */
-static void node_engine_touched(struct node *node, const uint8_t *ops, size_t bytes) {
-    if (bytes > 0 && node->engine->ops->watch == ENGINE_WATCH_TOUCHED)
-        tx_touch_ops(node, ops, bytes);
+static void node_engine_touched(struct node *node, const struct node_engine *ne, const uint8_t *ops,
+                                size_t bytes) {
+    if (bytes > 0 && ne->ops->watch == ENGINE_WATCH_TOUCHED) tx_touch_ops(node, ops, bytes);
 }
 
-static void node_engine_take(struct node *node, const struct engine_effects *e) {
-    node_engine_touched(node, e->ops, e->ops_bytes);
+static void node_engine_take(struct node *node, struct node_engine *ne,
+                             const struct engine_effects *e) {
+    node_engine_touched(node, ne, e->ops, e->ops_bytes);
     node_engine_deliver_all(node, e->replies, e->reply_count);
     if (e->keyspaces != NULL) {
         /* The cluster agreed on a table: route as every other node does. */
@@ -141,48 +204,61 @@ static void node_engine_take(struct node *node, const struct engine_effects *e) 
     }
 }
 
-/* Submits req for c; the reply given at once goes to out. */
-static void node_engine_submit(struct node *node, struct client *c, struct engine_request *req,
-                               struct buf *out) {
-    ASSERT(c->pending == 0);
+/* Submits req for c to engine slot; the reply given at once goes to out. */
+static void node_engine_submit(struct node *node, uint32_t slot, struct client *c,
+                               struct engine_request *req, struct buf *out) {
+    ASSERT(c->pending == 0 && slot < node->engine_count);
+    struct node_engine *ne = &node->engines[slot];
     req->id = node_request_id(c);
     req->proto = c->proto;
     req->level = c->consistency;
     req->last_write = c->last_write_token;
+    node_engine_clocks(node, &req->now_ms, &req->mono_ms);
     struct engine_answer a;
-    node->engine->ops->submit(node->engine, req, out, &a);
-    node_engine_touched(node, a.ops, a.ops_bytes);
-    if (a.pending)
+    ne->ops->submit(ne->engine, req, out, &a);
+    node_engine_touched(node, ne, a.ops, a.ops_bytes);
+    if (a.pending) {
         c->pending = req->id;
-    else if (a.write_token != 0)
+        c->pending_engine = (uint8_t)slot;
+    } else if (a.write_token != 0) {
         c->last_write_token = a.write_token;
+    }
     node_engine_deliver_all(node, a.replies, a.reply_count);
 }
 
-void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
-                      uint32_t argc, const struct resp_arg *argv) {
+void node_engine_data(struct node *node, uint32_t slot, struct client *c,
+                      const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv) {
     /* No list: the engine runs the parsed command, or builds one if it needs it. */
     struct engine_request req = {
         .kind = ENGINE_REQUEST_DATA, .spec = spec, .argc = argc, .argv = argv};
-    node_engine_submit(node, c, &req, &c->out);
+    node_engine_submit(node, slot, c, &req, &c->out);
 }
 
 void node_engine_exec(struct node *node, struct client *c) {
+    int slot = c->multi_engine >= 0 ? c->multi_engine : c->watch_engine >= 0 ? c->watch_engine : 0;
+    if (c->watch_engine >= 0 && c->watch_engine != slot) {
+        /* Watched keys and the transaction's in different engines: nothing spans them. */
+        errcode_reply(&c->out, ERRCODE_CROSSSLOT,
+                      "the watched keys are in %s keyspaces, the transaction's in %s ones",
+                      node->engines[c->watch_engine].ops->name, node->engines[slot].ops->name);
+        return;
+    }
+    const struct node_engine *ne = &node->engines[slot];
     struct buf *list = &node->scratch;
     buf_clear(list);
     cmdlist_begin(list, CMDLIST_EXEC, c->multi_count);
     buf_append(list, c->multi_queue.data, c->multi_queue.len);
-    if (c->watch_count > 0 && node->engine->ops->watch == ENGINE_WATCH_CONDITIONS) {
+    if (c->watch_count > 0 && ne->ops->watch == ENGINE_WATCH_CONDITIONS) {
         ASSERT(c->watch_pending == 0);
         cmdlist_put_conditions(list, c->watch_index, c->watch_count, c->watched.data,
                                c->watched.len);
     }
     struct engine_request req = {
         .kind = ENGINE_REQUEST_DATA, .list = list->data, .bytes = list->len};
-    node_engine_submit(node, c, &req, &c->out);
+    node_engine_submit(node, (uint32_t)slot, c, &req, &c->out);
 }
 
-void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
+void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,
                        const struct resp_arg *argv) {
     ASSERT(c->watch_pending > 0 && c->pending == 0);
     struct buf *list = &node->scratch;
@@ -192,7 +268,7 @@ void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
     struct engine_request req = {
         .kind = ENGINE_REQUEST_DATA, .list = list->data, .bytes = list->len};
     buf_clear(&node->watch_reply);
-    node_engine_submit(node, c, &req, &node->watch_reply);
+    node_engine_submit(node, slot, c, &req, &node->watch_reply);
     /* Answered at once (served here, or refused): else when its reply comes. */
     if (c->pending == 0) tx_watch_reply(node, c, node->watch_reply.data, node->watch_reply.len);
 }
@@ -200,23 +276,60 @@ void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
 void node_engine_admin(struct node *node, struct client *c, uint32_t argc,
                        const struct resp_arg *argv) {
     struct engine_request req = {.kind = ENGINE_REQUEST_ADMIN, .argc = argc, .argv = argv};
-    node_engine_submit(node, c, &req, &c->out);
+    node_engine_submit(node, 0, c, &req, &c->out);
 }
 
-/* The clocks an engine is given: FAULT CLOCK skews the wall clock; while FAULT PAUSE lasts
- * no time passes for it. */
-static void node_engine_clocks(struct node *node, struct engine_event *ev) {
-    if (!fault_paused(node)) node->fault.engine_mono_ms = node->mono_ms;
-    ev->now_ms = fault_wall_ms(node);
-    ev->mono_ms = node->fault.engine_mono_ms;
+/* A sync an engine asked for: handed to the shell now if none runs, else at a later FLUSH
+ * (the shell runs one at a time). */
+static void node_engine_want_sync(struct node_engine *ne, const struct engine_effects *e) {
+    if (e->sync_file == NULL) return;
+    ASSERT(ne->sync_file == NULL); /* an engine has one sync at a time */
+    ne->sync_file = e->sync_file;
+    ne->sync_token = e->sync_token;
 }
 
-void node_engine_event(struct node *node, struct engine_event *ev) {
+static void node_engine_step(struct node *node, uint32_t slot, struct engine_event *ev,
+                             struct engine_effects *e) {
+    ASSERT(slot < node->engine_count);
+    struct node_engine *ne = &node->engines[slot];
+    node_engine_clocks(node, &ev->now_ms, &ev->mono_ms);
+    ne->ops->step(ne->engine, ev, e);
+    node_engine_take(node, ne, e);
+    node_engine_want_sync(ne, e);
+}
+
+void node_engine_event(struct node *node, uint32_t slot, struct engine_event *ev) {
     ASSERT(ev->kind != ENGINE_EVENT_FLUSH);
-    node_engine_clocks(node, ev);
     struct engine_effects e;
-    node->engine->ops->step(node->engine, ev, &e);
-    node_engine_take(node, &e);
+    node_engine_step(node, slot, ev, &e);
+}
+
+void node_engine_event_all(struct node *node, enum engine_event_kind kind) {
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        struct engine_event ev = {.kind = kind};
+        node_engine_event(node, i, &ev);
+    }
+}
+
+void node_engine_peer(struct node *node, uint32_t from, const uint8_t *data, size_t bytes) {
+    ASSERT(bytes >= 1);
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        if (node->engines[i].ops->id != data[0]) continue;
+        struct engine_event ev = {
+            .kind = ENGINE_EVENT_PEER, .from = from, .data = data + 1, .bytes = bytes - 1};
+        node_engine_event(node, i, &ev);
+        return;
+    }
+    node_trace(node, "dropped a peer payload from %u for engine %u, which this node does not run",
+               from, data[0]);
+}
+
+void node_engine_synced(struct node *node, uint64_t token, int error) {
+    ASSERT(node->sync_engine >= 0);
+    uint32_t slot = (uint32_t)node->sync_engine;
+    node->sync_engine = -1;
+    struct engine_event ev = {.kind = ENGINE_EVENT_SYNCED, .token = token, .error = error};
+    node_engine_event(node, slot, &ev);
 }
 
 static void node_resume_clients(struct node *node) {
@@ -229,25 +342,43 @@ static void node_resume_clients(struct node *node) {
     buf_clear(&node->resume_list);
 }
 
-/* One engine FLUSH; what it asks for joins out (a later FLUSH's sends include every
- * earlier one's: the engine rebuilds them over all its payloads since the last SENT). */
+/* One FLUSH of every engine. The sends of a later FLUSH include every earlier one's: an
+ * engine rebuilds them over all its payloads since its last SENT. */
 static void node_engine_flush_once(struct node *node, struct node_effects *out) {
-    struct engine_event ev = {.kind = ENGINE_EVENT_FLUSH};
-    node_engine_clocks(node, &ev);
-    struct engine_effects e;
-    node->engine->ops->step(node->engine, &ev, &e);
-    node_engine_take(node, &e);
-    out->peer_sends = e.sends;
-    out->peer_send_count = e.send_count;
-    if (e.sync_file != NULL) {
-        ASSERT(out->sync_file == NULL);
-        out->sync_file = e.sync_file;
-        out->sync_lsn = e.sync_token;
+    buf_clear(&node->engine_sends);
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        struct engine_event ev = {.kind = ENGINE_EVENT_FLUSH};
+        struct engine_effects e;
+        node_engine_step(node, i, &ev, &e);
+        if (node->engine_count == 1) {
+            out->peer_sends = e.sends; /* one engine: its list as it is */
+            out->peer_send_count = e.send_count;
+        } else {
+            buf_append(&node->engine_sends, e.sends, e.send_count * sizeof(e.sends[0]));
+        }
+        if (e.members != NULL) {
+            fault_learn_members(node, e.members, e.member_count);
+            out->members = e.members;
+            out->member_count = e.member_count;
+        }
     }
-    if (e.members != NULL) {
-        fault_learn_members(node, e.members, e.member_count);
-        out->members = e.members;
-        out->member_count = e.member_count;
+    if (node->engine_count > 1) {
+        out->peer_sends = (const struct node_peer_send *)node->engine_sends.data;
+        out->peer_send_count = node->engine_sends.len / sizeof(struct node_peer_send);
+    }
+}
+
+/* The shell runs one sync at a time: the next engine waiting for one gets it. */
+static void node_engine_hand_sync(struct node *node, struct node_effects *out) {
+    if (node->sync_engine >= 0 || out->sync_file != NULL) return;
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        struct node_engine *ne = &node->engines[i];
+        if (ne->sync_file == NULL) continue;
+        out->sync_file = ne->sync_file;
+        out->sync_lsn = ne->sync_token;
+        ne->sync_file = NULL;
+        node->sync_engine = (int)i;
+        return;
     }
 }
 
@@ -261,19 +392,35 @@ void node_engine_flush(struct node *node, struct node_effects *out) {
         node_resume_clients(node);
         node_engine_flush_once(node, out);
     }
+    node_engine_hand_sync(node, out);
 }
 
 uint64_t node_engine_wake_at(const struct node *node) {
-    uint64_t at = node->engine->ops->wake_at(node->engine);
-    /* The engine asks in its own (skewed) clock. */
-    int64_t shell = (int64_t)at - node->fault.clock_ms;
-    return shell < (int64_t)node->now_ms ? node->now_ms : (uint64_t)shell;
+    uint64_t at = UINT64_MAX;
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        uint64_t e = node->engines[i].ops->wake_at(node->engines[i].engine);
+        if (e < at) at = e;
+    }
+    if (at == UINT64_MAX) return at;
+    /* The engines ask in monotonic time; the shell wakes the node in its wall clock. */
+    return at <= node->mono_ms ? node->now_ms : node->now_ms + (at - node->mono_ms);
 }
 
 void node_engine_info(struct node *node, const char *section, struct buf *out) {
-    node->engine->ops->info(node->engine, section, out);
+    for (uint32_t i = 0; i < node->engine_count; i++)
+        node->engines[i].ops->info(node->engines[i].engine, section, out);
 }
 
-uint64_t node_engine_observed_index(const struct node *node) {
-    return node->engine->ops->observed_index(node->engine);
+void node_engine_need(const struct node *node, struct node_lsns *out) {
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < node->engine_count; i++)
+        out->lsn[i] = node->engines[i].ops->release_lsn(node->engines[i].engine);
+}
+
+bool node_engine_durable(const struct node *node, const struct node_lsns *need) {
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        if (need->lsn[i] == 0) continue;
+        if (node->engines[i].ops->durable_lsn(node->engines[i].engine) < need->lsn[i]) return false;
+    }
+    return true;
 }

@@ -3,8 +3,9 @@
  * simulator, and at node level, under every engine: FAULT PARTITION 1,2|3 (this node drops
  * peer traffic across the cut, both ways), FAULT HEAL, FAULT DROP peer pct, FAULT DELAY
  * peer ms, FAULT CLOCK ms (skew the wall clock every engine is given), FAULT PAUSE ms
- * (freeze this node's engines: no time passes for them and peer traffic is dropped, as in
- * a stopped process; client requests wait meanwhile).
+ * (this node's engines get no ticks and its peer traffic is dropped, both ways, as with a
+ * frozen Raft; its clock runs on, so a lease it held expires and it refuses lease reads;
+ * client requests are still taken and wait for what they need).
  * Client connections are never cut, so a cluster can always be healed. Only with
  * enable_faults; otherwise every FAULT command is refused and nothing changes.
  */
@@ -83,7 +84,7 @@ static bool fault_delay(struct node *node, const struct node_peer_send *s) {
     struct node_fault *f = &node->fault;
     int pos = fault_peer_position(node, s->to);
     if (pos < 0 || f->delay_ms[pos] == 0) return false;
-    if (f->delayed.len / 64 >= NODE_FAULT_DELAYED_MAX) return true; /* rough bound: drop */
+    if (f->delayed.len + s->bytes > NODE_FAULT_DELAYED_BYTES_MAX) return true; /* full: lost */
     buf_append_u64le(&f->delayed, node->mono_ms + f->delay_ms[pos]);
     buf_append_u32le(&f->delayed, s->to);
     buf_append_u32le(&f->delayed, (uint32_t)s->bytes);
@@ -98,7 +99,8 @@ void fault_filter_sends(struct node *node, struct node_effects *out) {
     for (size_t pos = 0; pos < f->released.len;) {
         uint32_t to = base_load_u32le(f->released.data + pos);
         uint32_t len = base_load_u32le(f->released.data + pos + 4);
-        fault_add_send(f, to, f->released.data + pos + 8, len);
+        /* A payload delayed earlier meets the faults of now (a pause, a partition since). */
+        if (!fault_blocks(node, to)) fault_add_send(f, to, f->released.data + pos + 8, len);
         pos += 8 + (size_t)len;
     }
     for (size_t i = 0; i < out->peer_send_count; i++) {
@@ -151,6 +153,9 @@ static void fault_peer_slot_reset(struct node *node, uint32_t slot) {
     ASSERT(slot < NODE_PEERS_MAX);
     node->fault.drop_pct[slot] = 0;
     node->fault.delay_ms[slot] = 0;
+    int self = fault_peer_position(node, node->config.id);
+    /* On this node's side of a partition: cut off only by a PARTITION that names it. */
+    node->fault.group_of[slot] = self >= 0 ? node->fault.group_of[self] : 0;
     fault_update_any(&node->fault);
 }
 

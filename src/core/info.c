@@ -41,14 +41,20 @@ static void info_clients(struct node *node, struct buf *out) {
                 node->client_count, node->config.clients_max);
 }
 
+static size_t info_engine_memory(const struct node *node) {
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < node->engine_count; i++)
+        bytes += node->engines[i].ops->memory_bytes(node->engines[i].engine);
+    return (size_t)bytes;
+}
+
 static void info_memory(struct node *node, struct buf *out) {
     struct node_host_stats host = {0};
     if (node->config.host_stats != NULL) node->config.host_stats(node->config.host_ctx, &host);
     buf_appendf(out,
                 "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%llu\r\nmaxmemory:0\r\n"
                 "maxmemory_policy:noeviction\r\n\r\n",
-                (size_t)node->engine->ops->memory_bytes(node->engine),
-                (unsigned long long)host.rss_bytes);
+                info_engine_memory(node), (unsigned long long)host.rss_bytes);
 }
 
 static void info_persistence(struct node *node, struct buf *out) {

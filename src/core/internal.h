@@ -27,12 +27,31 @@
 #define NODE_MULTI_COMMANDS_MAX 100000
 #define NODE_BACKPRESSURE_BYTES (4ull * 1024 * 1024)
 
-#define NODE_FAULT_DELAYED_MAX 100000 /* peer payloads held back by FAULT DELAY */
+#define NODE_FAULT_DELAYED_BYTES_MAX (256ull << 20) /* payloads held back by FAULT DELAY */
 
 /* A range of a client's output that may not be sent before `lsn` is durable. */
+/* A node holds an engine per mode it serves: cp (the single-node engine alone, the CP
+ * engine in a cluster) and, once it exists, ap. */
+#define NODE_ENGINES_MAX 2
+
+/* For each of the node's engines, an lsn of its group commit (release_lsn, durable_lsn). */
+struct node_lsns {
+    uint64_t lsn[NODE_ENGINES_MAX];
+};
+
 struct node_hold {
-    uint64_t end; /* absolute output offset */
-    uint64_t lsn;
+    uint64_t end;          /* absolute output offset */
+    struct node_lsns need; /* sent once every engine is durable up to these */
+};
+
+/* One engine of the node, and its part of the data directory. */
+struct node_engine {
+    struct node *node; /* the node it belongs to (its tracer's context) */
+    const struct engine_ops *ops;
+    struct engine *engine;
+    struct disk_view disk;
+    struct disk_file *sync_file; /* a sync it asked for, not handed to the shell yet */
+    uint64_t sync_token;
 };
 
 struct client {
@@ -70,6 +89,9 @@ struct client {
     struct client *watch_next; /* list of clients with watch_count > 0 */
     struct client *watch_prev;
     uint64_t pending;          /* the request an engine answers later (input paused), or 0 */
+    uint8_t pending_engine;    /* which engine (node->engines) answers it */
+    int8_t multi_engine;       /* the engine the queued transaction's keys are in; -1: none */
+    int8_t watch_engine;       /* the engine the watched keys are in; -1: none */
     uint32_t request_seq;      /* numbers this client's requests (engine request ids) */
     int consistency;           /* CONSISTENCY override for reads; 0: the keyspace's */
     bool resume_listed;        /* in node->resume_list: parse buffered input at FLUSH */
@@ -86,13 +108,12 @@ struct node_fault {
     bool any; /* some fault is set: sends and receives are filtered */
     uint32_t drop_pct[NODE_PEERS_MAX];
     uint64_t delay_ms[NODE_PEERS_MAX];
-    int64_t clock_ms;        /* added to this node's wall clock */
-    uint64_t pause_until;    /* monotonic: engines get no time and no peer traffic until then */
-    uint64_t engine_mono_ms; /* the monotonic time the engines were last given */
-    struct prng prng;        /* drops */
-    struct buf delayed;      /* FAULT DELAY: due:u64 to:u32 len:u32 bytes */
-    struct buf released;     /* delayed payloads now due: to:u32 len:u32 bytes, sent at FLUSH */
-    struct buf sends;        /* struct node_peer_send[]: the FLUSH's sends after the faults */
+    int64_t clock_ms;     /* added to this node's wall clock */
+    uint64_t pause_until; /* monotonic: engines get no ticks and no peer traffic until then */
+    struct prng prng;     /* drops */
+    struct buf delayed;   /* FAULT DELAY: due:u64 to:u32 len:u32 bytes */
+    struct buf released;  /* delayed payloads now due: to:u32 len:u32 bytes, sent at FLUSH */
+    struct buf sends;     /* struct node_peer_send[]: the FLUSH's sends after the faults */
 };
 
 struct node_stats {
@@ -126,12 +147,18 @@ struct node {
     int fatal;
     char fatal_text[ERRMSG_BYTES_MAX];
     struct node_stats stats;
-    /* The engine that keeps this node's data (engine.h): the single-node engine when the
-     * node runs alone, the CP engine in a cluster. */
+    /* The engines that keep this node's data (engine.h), one per mode served, found by
+     * mode through mode_engine. engine is engines[0]'s: the one of mode cp (the single-node
+     * engine when the node runs alone, the CP engine in a cluster), which also serves
+     * keyless commands and the engine commands (CLUSTER, WAIT, SAVE). */
+    struct node_engine engines[NODE_ENGINES_MAX];
+    uint32_t engine_count;
+    uint8_t mode_engine[KEYSPACE_MODE_COUNT + 1];
     struct engine *engine;
-    struct disk_view engine_disk; /* the engine's part of the data directory */
-    struct buf watch_reply; /* a WATCH's reply from the engine, before it becomes +OK */
-    uint64_t mono_ms;       /* monotonic time from the shell (never goes back) */
+    int sync_engine;         /* the engine whose sync the shell runs now; -1: none */
+    struct buf engine_sends; /* struct node_peer_send[] of every engine, at FLUSH */
+    struct buf watch_reply;  /* a WATCH's reply from the engine, before it becomes +OK */
+    uint64_t mono_ms;        /* monotonic time from the shell (never goes back) */
     struct node_fault fault;
     struct buf resume_list; /* client ids whose engine request ended: resume their input */
 };
@@ -166,25 +193,37 @@ void tx_watch_reply(struct node *node, struct client *c, const uint8_t *reply, s
 /* engines.c: the node's side of the engine seam */
 int node_engines_open(struct node *node, struct errmsg *msg);
 void node_engines_close(struct node *node);
-/* c's data command, transaction (EXEC of its queue) or WATCH (its last watch_pending keys),
- * and engine commands (CLUSTER, WAIT, SAVE, BGSAVE), through the engine. A reply given at
- * once goes to c->out; otherwise c's input is paused until it comes. */
-void node_engine_data(struct node *node, struct client *c, const struct cmd_spec *spec,
+/* The engine (index in node->engines) serving a command's keys, 0 (mode cp) for a keyless
+ * one; -1 after replying -CROSSSLOT to c when they are in keyspaces of different engines. */
+int node_engine_route(struct node *node, struct client *c, const struct cmd_spec *spec,
                       uint32_t argc, const struct resp_arg *argv);
+/* c's data command, transaction (EXEC of its queue) or WATCH (its last watch_pending keys),
+ * and engine commands (CLUSTER, WAIT, SAVE, BGSAVE: the cp engine's), through an engine. A
+ * reply given at once goes to c->out; otherwise c's input is paused until it comes. */
+void node_engine_data(struct node *node, uint32_t slot, struct client *c,
+                      const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv);
 void node_engine_exec(struct node *node, struct client *c);
-void node_engine_watch(struct node *node, struct client *c, uint32_t argc,
+void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,
                        const struct resp_arg *argv);
 void node_engine_admin(struct node *node, struct client *c, uint32_t argc,
                        const struct resp_arg *argv);
-/* An engine event (TICK, SYNCED, PEER, GONE, SENT) with the node's clocks filled in. */
-void node_engine_event(struct node *node, struct engine_event *ev);
-/* FLUSH: the engine's batch, its replies delivered and their clients resumed. */
+/* An event for engine slot (GONE), or of a kind for all of them (TICK, SENT), with the
+ * node's clocks filled in; a peer's payload to the engine it names; the shell's sync done. */
+void node_engine_event(struct node *node, uint32_t slot, struct engine_event *ev);
+void node_engine_event_all(struct node *node, enum engine_event_kind kind);
+void node_engine_peer(struct node *node, uint32_t from, const uint8_t *data, size_t bytes);
+void node_engine_synced(struct node *node, uint64_t token, int error);
+/* FLUSH: every engine's batch, its replies delivered and their clients resumed; at most one
+ * sync handed to the shell. */
 void node_engine_flush(struct node *node, struct node_effects *out);
-/* When the engine wants a TICK, in the shell's wall clock. */
+/* When an engine wants a TICK, in the shell's wall clock; UINT64_MAX: none. */
 uint64_t node_engine_wake_at(const struct node *node);
+/* Every engine's lines of an INFO section. */
 void node_engine_info(struct node *node, const char *section, struct buf *out);
-/* The index a read on this node observes now (the engine's; WATCH bookkeeping). */
-uint64_t node_engine_observed_index(const struct node *node);
+/* Group commit across engines: what a reply produced now waits for, and whether that is
+ * durable. */
+void node_engine_need(const struct node *node, struct node_lsns *out);
+bool node_engine_durable(const struct node *node, const struct node_lsns *need);
 
 /* fault.c: faults at node level */
 void fault_init(struct node *node);

@@ -49,7 +49,7 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
         return errmsg_set(msg, ERR_CONFIG, "requirepass is longer than %d bytes",
                           NODE_REQUIREPASS_BYTES_MAX - 1);
     }
-    for (uint32_t i = 0; i < config->keyspace_count; i++) {
+    for (uint32_t i = 0; i < config->keyspace_count && config->ap_engine == NULL; i++) {
         if (keyspace_mode_of(&config->keyspaces[i]) != KEYSPACE_MODE_CP)
             return errmsg_set(msg, ERR_CONFIG,
                               "keyspace %s: mode = ap is not available yet (issue 9 builds the "
@@ -74,6 +74,7 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     buf_init(&node->scratch);
     buf_init(&node->resume_list);
     buf_init(&node->watch_reply);
+    buf_init(&node->engine_sends);
     fault_init(node);
     int rc = node_engines_open(node, msg);
     if (rc != 0) {
@@ -103,6 +104,7 @@ void node_free(struct node *node) {
     node_engines_close(node);
     buf_deinit(&node->resume_list);
     buf_deinit(&node->watch_reply);
+    buf_deinit(&node->engine_sends);
     fault_deinit(node);
     buf_deinit(&node->write_list);
     buf_deinit(&node->close_list);
@@ -184,6 +186,8 @@ static void node_client_open(struct node *node, const struct node_event *ev) {
     c->id = ev->client_id;
     node_copy_text(c->addr, sizeof(c->addr), ev->peer_addr);
     c->proto = 2;
+    c->multi_engine = -1;
+    c->watch_engine = -1;
     c->authed = node->requirepass[0] == '\0';
     c->created_ms = node->now_ms;
     c->last_active_ms = node->now_ms;
@@ -222,7 +226,7 @@ static void node_client_closed(struct node *node, uint64_t id) {
     tx_unwatch(node, c);
     if (c->pending != 0) {
         struct engine_event ev = {.kind = ENGINE_EVENT_GONE, .request_id = c->pending};
-        node_engine_event(node, &ev);
+        node_engine_event(node, c->pending_engine, &ev);
     }
     node_held_list_remove(node, c);
     node_client_map_remove(node, id);
@@ -247,37 +251,41 @@ static void node_held_list_add(struct node *node, struct client *c) {
  * up to the last record they could have observed. */
 static void node_client_release(struct node *node, struct client *c) {
     uint64_t end = node_client_out_end(c);
-    uint64_t need = node->engine->ops->release_lsn(node->engine);
-    if (c->hold_count == 0 && need <= node->engine->ops->durable_lsn(node->engine)) {
+    struct node_lsns need;
+    node_engine_need(node, &need);
+    if (c->hold_count == 0 && node_engine_durable(node, &need)) {
         if (c->released_end != end) node_client_mark_write(node, c);
         c->released_end = end;
         return;
     }
     if (c->hold_count > 0) {
         struct node_hold *last = &c->holds[(c->hold_head + c->hold_count - 1) % NODE_HOLDS_MAX];
-        ASSERT(last->lsn <= need);
-        /* Same lsn, or the ring is full: wait longer for a later lsn, never shorter. */
-        if (last->lsn == need || c->hold_count == NODE_HOLDS_MAX) {
+        bool same = memcmp(&last->need, &need, sizeof(need)) == 0;
+        /* Same lsns, or the ring is full: wait longer for later lsns, never shorter (each
+         * engine's lsns only grow). */
+        if (same || c->hold_count == NODE_HOLDS_MAX) {
+            for (uint32_t i = 0; i < NODE_ENGINES_MAX; i++) {
+                ASSERT(last->need.lsn[i] <= need.lsn[i]);
+                last->need.lsn[i] = need.lsn[i];
+            }
             last->end = end;
-            last->lsn = need;
             return;
         }
     }
     struct node_hold *h = &c->holds[(c->hold_head + c->hold_count) % NODE_HOLDS_MAX];
     h->end = end;
-    h->lsn = need;
+    h->need = need;
     c->hold_count++;
     node_held_list_add(node, c);
 }
 
 /* After a sync: releases every hold the durable lsn covers. */
 static void node_release_held(struct node *node) {
-    uint64_t durable = node->engine->ops->durable_lsn(node->engine);
     struct client **p = &node->held;
     while (*p != NULL) {
         struct client *c = *p;
         bool released = false;
-        while (c->hold_count > 0 && c->holds[c->hold_head].lsn <= durable) {
+        while (c->hold_count > 0 && node_engine_durable(node, &c->holds[c->hold_head].need)) {
             c->released_end = c->holds[c->hold_head].end;
             c->hold_head = (c->hold_head + 1) % NODE_HOLDS_MAX;
             c->hold_count--;
@@ -338,7 +346,8 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
         if (c->in_multi && !(spec->flags & CMD_NOMULTI)) {
             tx_queue(node, c, argc, argv);
         } else if (spec->fn != NULL) {
-            node_engine_data(node, c, spec, argc, argv);
+            int slot = node_engine_route(node, c, spec, argc, argv);
+            if (slot >= 0) node_engine_data(node, (uint32_t)slot, c, spec, argc, argv);
         } else if (spec->core_op >= CMD_CORE_MULTI && spec->core_op <= CMD_CORE_UNWATCH) {
             tx_run(node, c, spec, argc, argv);
         } else {
@@ -425,8 +434,7 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
     if (!node->lists_handed_out) return;
     node->lists_handed_out = false;
     fault_sends_done(node);
-    struct engine_event sent = {.kind = ENGINE_EVENT_SENT};
-    node_engine_event(node, &sent);
+    node_engine_event_all(node, ENGINE_EVENT_SENT);
     const uint64_t *ids = (const uint64_t *)node->write_list.data;
     for (size_t i = 0; i < node->write_list.len / sizeof(uint64_t); i++) {
         struct client *c = node_client_find(node, ids[i]);
@@ -439,23 +447,13 @@ static void node_step_begin(struct node *node, const struct node_event *ev) {
 /* An engine TICK, unless FAULT PAUSE freezes the engines. */
 static void node_engine_tick(struct node *node) {
     if (fault_paused(node)) return;
-    struct engine_event ev = {.kind = ENGINE_EVENT_TICK};
-    node_engine_event(node, &ev);
+    node_engine_event_all(node, ENGINE_EVENT_TICK);
 }
 
 /* A peer's payload goes to the engine it names (engine.h), after the node's faults. */
 static void node_peer_message(struct node *node, const struct node_event *ev) {
     if (ev->bytes < 1 || fault_drops_incoming(node, ev->peer_id)) return;
-    if (ev->data[0] == node->engine->ops->id) {
-        struct engine_event pe = {.kind = ENGINE_EVENT_PEER,
-                                  .from = ev->peer_id,
-                                  .data = ev->data + 1,
-                                  .bytes = ev->bytes - 1};
-        node_engine_event(node, &pe);
-        return;
-    }
-    node_trace(node, "dropped a peer payload from %u for engine %u, which this node does not run",
-               ev->peer_id, ev->data[0]);
+    node_engine_peer(node, ev->peer_id, ev->data, ev->bytes);
 }
 
 static void node_step_event(struct node *node, const struct node_event *ev,
@@ -477,12 +475,9 @@ static void node_step_event(struct node *node, const struct node_event *ev,
         node_engine_tick(node);
         if (node->now_ms >= node->next_tick_ms) node_tick(node);
         break;
-    case NODE_EVENT_SYNCED: {
-        struct engine_event se = {
-            .kind = ENGINE_EVENT_SYNCED, .token = ev->lsn, .error = ev->sync_error};
-        node_engine_event(node, &se);
+    case NODE_EVENT_SYNCED:
+        node_engine_synced(node, ev->lsn, ev->sync_error);
         break;
-    }
     case NODE_EVENT_FLUSH:
         node_flush(node, out);
         break;

@@ -76,6 +76,9 @@ struct node_config {
     bool enable_faults;          /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */
     uint32_t keyspace_count; /* 0: one keyspace "default" matching "*" */
+    /* The engine that serves mode = ap keyspaces; NULL: none, and mode = ap is refused at
+     * start. The AP engine is not built yet (issue 9): only tests plug a stand-in here. */
+    const struct engine_ops *ap_engine;
     struct keyspace keyspaces[KEYSPACES_MAX];
 };
 
@@ -145,9 +148,9 @@ const uint8_t *node_client_output(struct node *node, uint64_t client_id, size_t 
 /* The shell sent `bytes` of it. */
 void node_client_sent(struct node *node, uint64_t client_id, size_t bytes);
 const char *node_fatal_text(const struct node *node);
-/* The node's replicating engine (engine.h; cp/cp.h's views look into it), or NULL when
- * the node runs alone. Returns borrowed, valid while the node lives. For the simulator
- * and tests. */
+/* The node's engine of mode cp (engine.h): the CP engine in a cluster (cp/cp.h's views
+ * look into it), the single-node engine alone. Returns borrowed, valid while the node
+ * lives. For the simulator and tests. */
 struct engine *node_engine(const struct node *node);
 /* Whether a client should stop being read (it has too much unsent output). */
 bool node_client_backpressured(const struct node *node, uint64_t client_id);

@@ -15,6 +15,7 @@
 #include "core/internal.h"
 
 void tx_discard(struct client *c) {
+    c->multi_engine = -1;
     c->in_multi = false;
     c->multi_dirty = false;
     c->multi_count = 0;
@@ -33,17 +34,37 @@ void tx_unwatch(struct node *node, struct client *c) {
     c->watch_count = 0;
     c->watch_pending = 0;
     c->watch_index = 0;
+    c->watch_engine = -1;
     c->watch_touched = false;
     buf_clear(&c->watched);
 }
 
+/* A transaction runs in one engine: the one its first keyed command routes to. */
+static bool tx_queue_route(struct node *node, struct client *c, const struct cmd_spec *spec,
+                           uint32_t argc, const struct resp_arg *argv) {
+    if (spec->fn == NULL || spec->key_first <= 0) return true;
+    int slot = node_engine_route(node, c, spec, argc, argv);
+    if (slot >= 0 && c->multi_engine >= 0 && slot != c->multi_engine) {
+        errcode_reply(&c->out, ERRCODE_CROSSSLOT,
+                      "this command's keys are in %s keyspaces, the transaction's in %s ones",
+                      node->engines[slot].ops->name, node->engines[c->multi_engine].ops->name);
+        slot = -1;
+    }
+    if (slot < 0) return false;
+    c->multi_engine = (int8_t)slot;
+    return true;
+}
+
 void tx_queue(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv) {
-    (void)node;
     ASSERT(c->in_multi);
     if (c->multi_count >= NODE_MULTI_COMMANDS_MAX) {
         resp_put_errorf(&c->out, "ERR too many commands in this transaction (limit %u)",
                         NODE_MULTI_COMMANDS_MAX);
         c->multi_dirty = true;
+        return;
+    }
+    if (!tx_queue_route(node, c, cmd_lookup(argv[0].data, argv[0].bytes), argc, argv)) {
+        c->multi_dirty = true; /* EXEC answers EXECABORT, as for any refused command */
         return;
     }
     buf_append_u32le(&c->multi_queue, argc);
@@ -80,6 +101,15 @@ static void tx_watch(struct node *node, struct client *c, uint32_t argc,
         resp_put_errorf(&c->out, "ERR too many watched keys (limit %u)", NODE_WATCH_KEYS_MAX);
         return;
     }
+    /* Watched keys are in one engine, the one EXEC will run in. */
+    int slot = node_engine_route(node, c, cmd_lookup(argv[0].data, argv[0].bytes), argc, argv);
+    if (slot < 0) return;
+    if (c->watch_engine >= 0 && slot != c->watch_engine) {
+        errcode_reply(&c->out, ERRCODE_CROSSSLOT,
+                      "these keys are in %s keyspaces, the keys watched already in %s ones",
+                      node->engines[slot].ops->name, node->engines[c->watch_engine].ops->name);
+        return;
+    }
     if (c->watch_count == 0) {
         c->watch_next = node->watchers;
         c->watch_prev = NULL;
@@ -91,10 +121,11 @@ static void tx_watch(struct node *node, struct client *c, uint32_t argc,
         buf_append(&c->watched, argv[i].data, argv[i].bytes);
         c->watch_count++;
     }
-    if (node->engine->ops->watch == ENGINE_WATCH_CONDITIONS) {
+    c->watch_engine = (int8_t)slot;
+    if (node->engines[slot].ops->watch == ENGINE_WATCH_CONDITIONS) {
         /* Watched once the read that records their index is served (tx_watch_reply). */
         c->watch_pending = argc - 1;
-        node_engine_watch(node, c, argc, argv);
+        node_engine_watch(node, (uint32_t)slot, c, argc, argv);
         return;
     }
     resp_put_simple(&c->out, "OK");

@@ -716,15 +716,14 @@ void cp_tick(struct cp *cp) {
 }
 
 uint64_t cp_wake_at(const struct cp *cp) {
-    /* Raft asks in its own (monotonic) time; convert to the node's wall clock. */
+    /* Raft asks in its own (monotonic) time, as the engine interface does. */
     uint64_t next = cp->mono_ms + (cp->config.heartbeat_ms ? cp->config.heartbeat_ms : 50);
     if (cp->raft_wake_ms > cp->mono_ms && cp->raft_wake_ms < next) next = cp->raft_wake_ms;
     if (cp->raft_wake_ms != 0 && cp->raft_wake_ms <= cp->mono_ms) next = cp->mono_ms + 1;
     for (const struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
         if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
     }
-    uint64_t in_ms = next > cp->mono_ms ? next - cp->mono_ms : 0;
-    return cp->now_ms + in_ms;
+    return next > cp->mono_ms ? next : cp->mono_ms;
 }
 
 static const char *cp_role_name(enum raft_role role) {
@@ -744,7 +743,7 @@ static const char *cp_role_name(enum raft_role role) {
 void cp_info(struct cp *cp, struct buf *out) {
     const struct raft_config *config = raft_config(cp->raft);
     buf_appendf(out,
-                "# Replication\r\nrole:%s\r\nraft_term:%llu\r\nraft_leader_id:%u\r\n"
+                "role:%s\r\nraft_term:%llu\r\nraft_leader_id:%u\r\n"
                 "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\nraft_last_index:%llu\r\n"
                 "raft_snapshot_index:%llu\r\nraft_voters:%u\r\n"
                 "request_timeout_ms:%llu\r\nwaiting_requests:%u\r\n",

@@ -41,7 +41,9 @@ void cp_command(struct cp *cp, struct cp_origin *o, uint32_t argc, const struct 
     if (sub == 0) {
         struct buf text;
         buf_init(&text);
+        buf_appendf(&text, "# Replication\r\n");
         cp_info(cp, &text);
+        buf_appendf(&text, "\r\n");
         resp_put_verbatim(o->out, o->proto, (const char *)text.data, text.len);
         buf_deinit(&text);
     } else if (sub == 1) {

@@ -60,9 +60,18 @@ static int cp_engine_open(const struct engine_config *config, struct disk *disk,
     return 0;
 }
 
+/* The node's clocks: its wall clock as given (FAULT CLOCK may move it back: entry stamps
+ * never go back, cp_entry_ms), its monotonic clock never back. */
+static void cp_engine_clocks(struct cp *cp, uint64_t now_ms, uint64_t mono_ms) {
+    cp->now_ms = now_ms;
+    if (mono_ms > cp->mono_ms) cp->mono_ms = mono_ms;
+}
+
 static void cp_engine_submit(struct engine *e, const struct engine_request *req, struct buf *out,
                              struct engine_answer *answer) {
-    cp_submit(cp_of(e), req, out, answer);
+    struct cp *cp = cp_of(e);
+    cp_engine_clocks(cp, req->now_ms, req->mono_ms);
+    cp_submit(cp, req, out, answer);
 }
 
 /* The effects every step returns; FLUSH adds its own (sends, sync, members). */
@@ -82,8 +91,7 @@ static void cp_engine_step(struct engine *e, const struct engine_event *ev,
     struct cp *cp = cp_of(e);
     memset(out, 0, sizeof(*out));
     buf_clear(&cp->replies);
-    if (ev->now_ms > cp->now_ms) cp->now_ms = ev->now_ms;
-    if (ev->mono_ms > cp->mono_ms) cp->mono_ms = ev->mono_ms;
+    cp_engine_clocks(cp, ev->now_ms, ev->mono_ms);
     switch (ev->kind) {
     case ENGINE_EVENT_TICK:
         cp_tick(cp);
@@ -110,6 +118,8 @@ static void cp_engine_step(struct engine *e, const struct engine_event *ev,
 static void cp_engine_info(struct engine *e, const char *section, struct buf *out) {
     struct cp *cp = cp_of(e);
     if (strcmp(section, "replication") == 0) cp_info(cp, out);
+    if (strcmp(section, "stats") == 0)
+        buf_appendf(out, "expired_keys:%llu\r\n", (unsigned long long)cp->stats.expired_keys);
     if (strcmp(section, "keyspace") == 0 && db_count(cp->db) > 0) {
         buf_appendf(out, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(cp->db),
                     db_expires_count(cp->db));

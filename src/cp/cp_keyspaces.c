@@ -43,13 +43,26 @@ void cp_keyspaces_apply(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t 
 
 /* At start: the newest table in the recovered log applies until the log is replayed (as
  * Raft uses the newest configuration in its log), so a restarted node routes keys as the
- * cluster agreed, not as its own file says. */
+ * cluster agreed, not as its own file says. That entry may never have committed (a leader
+ * that lost its term): one this build cannot read is only warned about here; it stops the
+ * node only if it is applied, that is committed. */
 void cp_keyspaces_recovered(struct cp *cp, const struct raft_entry *entries, size_t count) {
     for (size_t i = count; i > 0; i--) {
         const struct raft_entry *e = &entries[i - 1];
         if (e->type != RAFT_ENTRY_NORMAL || e->data_bytes < 9) continue;
         if (e->data[0] != CP_ENTRY_KEYSPACES) continue;
-        cp_keyspaces_apply(cp, e->data + 9, e->data_bytes - 9, e->index);
+        struct keyspace *table = base_calloc(KEYSPACES_MAX, sizeof(*table));
+        uint32_t n = 0;
+        struct errmsg msg;
+        int rc = keyspace_table_decode(e->data + 9, e->data_bytes - 9, table, &n, &msg);
+        free(table);
+        if (rc == 0)
+            cp_keyspaces_apply(cp, e->data + 9, e->data_bytes - 9, e->index);
+        else
+            cp_trace(cp,
+                     "warning: keyspace table in the log at index %llu: %s; this node's "
+                     "config applies until the cluster's is applied",
+                     (unsigned long long)e->index, msg.text);
         return;
     }
 }

@@ -1,18 +1,16 @@
 /*
- * Client requests in a cluster. A write is proposed to Raft by the leader and answered
- * when its entry is applied; any other node forwards it to the leader. A read is served
- * at the level asked for: linearizable (ReadIndex: the leader confirms with a majority,
- * then reads once applied up to that index), lease (the leader reads locally while its
- * lease holds), stale (any node reads its own replica). Without a leader a request fails
- * at once with -NOQUORUM; a write not confirmed within the request timeout answers
- * -TIMEOUT (its outcome is unknown). A client waiting on Raft has its input paused, so
- * its replies stay in order.
+ * The CP engine's requests (engine.h's submit: an id in, the reply out by that id). A write
+ * is proposed to Raft by the leader and answered when its entry is applied; any other node
+ * forwards it to the leader. A read is served at the level asked for: linearizable
+ * (ReadIndex: the leader confirms with a majority, then reads once applied up to that
+ * index), lease (the leader reads locally while its lease holds), stale (any node reads its
+ * own replica). Without a leader a request fails at once with -NOQUORUM; a write not
+ * confirmed within the request timeout answers -TIMEOUT (its outcome is unknown). The node
+ * pauses a client's input while its request waits here, so its replies stay in order.
  *
- * Command lists (entries, forwarded requests, pending reads): flags:u8 count:u32, then per
- * command argc:u32 (len:u32 bytes)*. Flags: 1 EXEC, reply as one array; 2 WATCH, a read
- * that replies the applied index where it is served (":index", cp_watch.c); 4 IF,
- * the commands are followed by WATCH conditions (cp_watch.c), which the leader checks
- * and strips before proposing (an entry never carries them).
+ * Requests, entries, forwards and pending reads carry command lists (engine/cmdlist.h);
+ * a list flagged IF ends with WATCH conditions, which the leader checks and strips before
+ * proposing (cp_watch.c): an entry never carries them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +115,7 @@ static void cp_give_reply(struct cp *cp, uint64_t id, uint64_t token, const stru
     if (id == cp->submit_id && cp->submit_out != NULL) {
         buf_append(cp->submit_out, reply->data, reply->len);
         cp->submit_answered = true;
+        cp->submit_token = token;
         return;
     }
     buf_append_u64le(&cp->replies, id);
@@ -430,6 +429,7 @@ void cp_submit(struct cp *cp, const struct engine_request *req, struct buf *out,
     cp->submit_out = out;
     cp->submit_waits = false;
     cp->submit_answered = false;
+    cp->submit_token = 0;
     struct cp_origin o = {.request_id = req->id, .proto = req->proto, .out = out};
     if (req->kind == ENGINE_REQUEST_ADMIN) {
         cp_admin(cp, &o, req);
@@ -447,6 +447,7 @@ void cp_submit(struct cp *cp, const struct engine_request *req, struct buf *out,
         cp_route(cp, &o, req->list, req->bytes, cp_request_level(cp, req));
     }
     answer->pending = cp->submit_waits && !cp->submit_answered;
+    if (cp->submit_answered) answer->write_token = cp->submit_token;
     cp->submit_id = 0;
     cp->submit_out = NULL;
     cp_take_replies(cp, &answer->replies, &answer->reply_count);

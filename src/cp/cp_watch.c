@@ -124,6 +124,7 @@ void cp_watch_note_ops(struct cp_watch *w, uint64_t index, const uint8_t *ops, s
 
 void cp_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
     struct cp *cp = ctx;
+    cp->stats.expired_keys++;
     watch_note(cp->watch, cp->applied, key, key_bytes);
 }
 

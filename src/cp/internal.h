@@ -109,6 +109,7 @@ struct cp_list_mode {
 
 struct cp_stats {
     uint64_t syncs;
+    uint64_t expired_keys; /* removed by applied sweeps */
     uint64_t disk_full_refusals;
 };
 
@@ -135,8 +136,9 @@ struct cp {
      * before submit returns. */
     uint64_t submit_id;
     struct buf *submit_out;
-    bool submit_waits;    /* a wait was made for it */
-    bool submit_answered; /* and answered before submit returned */
+    bool submit_waits;     /* a wait was made for it */
+    bool submit_answered;  /* and answered before submit returned */
+    uint64_t submit_token; /* its write token then */
     struct raft *raft;
     struct raftstore *store;
     uint64_t mono_ms; /* the node's monotonic time, frozen while FAULT PAUSE lasts */

@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/buf.h"
+#include "base/util.h"
 
 static struct disk_view *disk_view_of(struct disk *d) {
     struct disk_view *v = d->impl;
@@ -144,29 +145,102 @@ static void disk_view_collect(void *ctx, const char *name) {
     buf_append(names, name, strlen(name) + 1);
 }
 
+static void disk_view_count(void *ctx, const char *name) {
+    if (strcmp(name, DISK_VIEW_ADOPTING) != 0) (*(uint32_t *)ctx)++;
+}
+
+/* Moves one legacy file under the view; never over an existing file. */
+static int disk_view_adopt_one(struct disk_view *view, const char *name, struct errmsg *msg) {
+    char to[DISK_NAME_BYTES_MAX];
+    int rc = disk_view_name(view, name, to, msg);
+    if (rc != 0) return rc;
+    struct disk_file *f = NULL;
+    rc = view->base->open(view->base, to, DISK_OPEN_READ, &f, msg);
+    if (rc == 0) {
+        view->base->close(view->base, f);
+        return errmsg_set(msg, ERR_EXISTS,
+                          "both %s and %s are in the data directory: one is from before "
+                          "engines had their own files; move the one that is not current away",
+                          name, to);
+    }
+    if (rc != ERR_NOTFOUND) return rc;
+    return view->base->rename(view->base, name, to, msg);
+}
+
+/* The marker says an adoption began: after a crash both layouts are present, and the
+ * next start goes on with it instead of refusing to mix them. */
+static int disk_view_mark(struct disk_view *view, bool begin, struct errmsg *msg) {
+    if (!begin) {
+        int rc = view->disk.remove(&view->disk, DISK_VIEW_ADOPTING, msg);
+        return rc != 0 ? rc : view->base->sync_dir(view->base, msg);
+    }
+    struct disk_file *f = NULL;
+    int rc = view->disk.open(&view->disk, DISK_VIEW_ADOPTING, DISK_OPEN_WRITE | DISK_OPEN_CREATE,
+                             &f, msg);
+    if (rc != 0) return rc;
+    view->disk.close(&view->disk, f);
+    return view->base->sync_dir(view->base, msg);
+}
+
+static bool disk_view_marked(struct disk_view *view) {
+    struct disk_file *f = NULL;
+    if (view->disk.open(&view->disk, DISK_VIEW_ADOPTING, DISK_OPEN_READ, &f, NULL) != 0)
+        return false;
+    view->disk.close(&view->disk, f);
+    return true;
+}
+
 int disk_view_adopt(struct disk_view *view, uint32_t *moved_out, struct errmsg *msg) {
+    *moved_out = 0;
     struct buf names; /* NUL-terminated names, back to back */
     buf_init(&names);
+    uint32_t own = 0;
     int rc = view->base->list(view->base, disk_view_collect, &names, msg);
+    if (rc == 0) rc = view->disk.list(&view->disk, disk_view_count, &own, msg);
+    bool marked = rc == 0 && names.len > 0 && disk_view_marked(view);
+    if (rc == 0 && names.len > 0 && own > 0 && !marked) {
+        /* Two histories: adopting the old one would mix its log with this engine's. */
+        rc = errmsg_set(msg, ERR_EXISTS,
+                        "the data directory holds files from before engines (%s...) and "
+                        "files of this engine (%s*): keep one set, move the other away",
+                        (const char *)names.data, view->prefix);
+    }
+    if (rc == 0 && names.len > 0 && !marked) rc = disk_view_mark(view, true, msg);
     uint32_t moved = 0;
     for (size_t pos = 0; rc == 0 && pos < names.len; pos += strlen((char *)names.data + pos) + 1) {
-        const char *name = (const char *)names.data + pos;
-        char to[DISK_NAME_BYTES_MAX];
-        rc = disk_view_name(view, name, to, msg);
-        struct disk_file *f = NULL;
-        if (rc == 0 && view->base->open(view->base, to, DISK_OPEN_READ, &f, NULL) == 0) {
-            view->base->close(view->base, f);
-            rc = errmsg_set(msg, ERR_EXISTS,
-                            "both %s and %s are in the data directory: one is from before "
-                            "engines had their own files; move the one that is not current "
-                            "away",
-                            name, to);
-        }
-        if (rc == 0) rc = view->base->rename(view->base, name, to, msg);
+        rc = disk_view_adopt_one(view, (const char *)names.data + pos, msg);
         if (rc == 0) moved++;
     }
-    if (rc == 0 && moved > 0) rc = view->base->sync_dir(view->base, msg);
+    if (rc == 0 && names.len > 0) rc = view->base->sync_dir(view->base, msg);
+    if (rc == 0 && names.len > 0) rc = disk_view_mark(view, false, msg);
     buf_deinit(&names);
     *moved_out = moved;
     return rc;
+}
+
+/* Whether a file name of the storage code starts at text[i] (a word start). */
+static bool disk_view_name_at(const char *text, size_t i) {
+    if (i > 0 && (text[i - 1] == '-' || (text[i - 1] >= 'a' && text[i - 1] <= 'z'))) return false;
+    return strncmp(text + i, "wal-", 4) == 0 || strncmp(text + i, "snap-", 5) == 0;
+}
+
+void disk_view_explain_text(const struct disk_view *view, char *text, size_t cap) {
+    ASSERT(cap > 0);
+    char out[UTIL_TRACE_LINE_BYTES_MAX];
+    size_t n = 0;
+    size_t prefix_bytes = strlen(view->prefix);
+    size_t room = cap < sizeof(out) ? cap : sizeof(out);
+    for (size_t i = 0; text[i] != '\0' && n + 1 < room; i++) {
+        if (disk_view_name_at(text, i) && n + prefix_bytes + 1 < room) {
+            memcpy(out + n, view->prefix, prefix_bytes);
+            n += prefix_bytes;
+        }
+        out[n++] = text[i];
+    }
+    out[n] = '\0';
+    memcpy(text, out, n + 1);
+}
+
+void disk_view_explain(const struct disk_view *view, struct errmsg *msg) {
+    if (msg != NULL) disk_view_explain_text(view, msg->text, sizeof(msg->text));
 }

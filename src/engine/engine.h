@@ -49,8 +49,10 @@ struct node_peer {
 enum engine_fsync { ENGINE_FSYNC_ALWAYS, ENGINE_FSYNC_EVERYSEC, ENGINE_FSYNC_NEVER };
 
 typedef void engine_trace_fn(void *ctx, const char *line);
-/* Runs, for the client of request id, a command that is not the engine's (PING, CLIENT,
- * INFO ... queued in a transaction); its reply goes where the submit's out is. */
+/* Runs, for the client of request id, a command that is neither a data command nor an
+ * engine command (PING, CLIENT, INFO ... queued in a transaction); its reply goes to that
+ * client's output, which is where the node has the EXEC's reply built. It never submits to
+ * the engine that called it. */
 typedef void engine_host_fn(void *ctx, uint64_t request_id, uint32_t argc,
                             const struct resp_arg *argv);
 
@@ -98,6 +100,8 @@ enum engine_request_kind {
 struct engine_request {
     uint64_t id; /* the node's; unique among its pending requests */
     enum engine_request_kind kind;
+    uint64_t now_ms; /* as in struct engine_event: the node's clocks when it arrived */
+    uint64_t mono_ms;
     int proto;           /* 2 or 3 */
     int level;           /* enum keyspace_consistency asked for; 0: the keyspace's */
     uint64_t last_write; /* WAIT: the write_token of the client's last write */
@@ -148,8 +152,8 @@ enum engine_event_kind {
 
 struct engine_event {
     enum engine_event_kind kind;
-    uint64_t now_ms;  /* this node's wall clock (faults applied), Unix ms */
-    uint64_t mono_ms; /* monotonic ms, frozen while the node is paused */
+    uint64_t now_ms;  /* this node's wall clock (FAULT CLOCK applied: may step back), Unix ms */
+    uint64_t mono_ms; /* monotonic ms (never goes back) */
     uint64_t token;
     int error;
     uint32_t from;
@@ -205,7 +209,7 @@ struct engine_ops {
     uint64_t (*last_save_ms)(struct engine *engine);
     /* The index a read served here observes now (WATCH bookkeeping); 0 if none. */
     uint64_t (*observed_index)(struct engine *engine);
-    /* When the engine wants its next TICK, in the clock its events carry. */
+    /* When the engine wants its next TICK, in the monotonic clock its events carry. */
     uint64_t (*wake_at)(struct engine *engine);
     /* Group commit: a reply answered now may be sent once durable_lsn() reaches the
      * release_lsn() of that moment (both 0 for an engine that answers only what is

@@ -27,7 +27,6 @@ struct local_snapshot_job {
     uint64_t start_lsn; /* first lsn to replay over this snapshot */
     uint64_t end_lsn;   /* last lsn the scan may have observed */
     uint64_t keys;
-    int error; /* first error while writing; the job is abandoned */
 };
 
 struct local_stats {
@@ -43,12 +42,14 @@ struct local {
     struct disk *disk;
     struct db *db;
     struct wal *wal;
-    uint64_t now_ms;
-    uint64_t next_tick_ms;
-    struct buf ops;     /* the current request's ops (op.h) */
-    struct buf logged;  /* the ops logged by the last call, for WATCH (answer/effects) */
-    struct buf scratch; /* snapshot records */
-    struct buf args;    /* struct resp_arg[] of a transaction's command */
+    uint64_t now_ms;       /* wall clock, as the node gives it */
+    uint64_t mono_ms;      /* monotonic */
+    uint64_t next_tick_ms; /* monotonic */
+    struct buf ops;        /* the current request's ops (op.h) */
+    struct buf logged;     /* the ops logged by the last call, for WATCH (answer/effects) */
+    struct buf scratch;    /* snapshot records */
+    struct buf args;       /* struct resp_arg[] of a transaction's command */
+    bool submitting;       /* inside local_submit (the host hook must not re-enter) */
     bool sync_in_flight;
     bool sync_due; /* everysec: a sync is due */
     uint64_t last_everysec_ms;

@@ -250,8 +250,8 @@ int local_snapshot_run(struct local *lo, bool to_completion) {
 }
 
 void local_tick(struct local *lo) {
-    if (lo->config.fsync == ENGINE_FSYNC_EVERYSEC && lo->now_ms >= lo->last_everysec_ms + 1000) {
-        lo->last_everysec_ms = lo->now_ms;
+    if (lo->config.fsync == ENGINE_FSYNC_EVERYSEC && lo->mono_ms >= lo->last_everysec_ms + 1000) {
+        lo->last_everysec_ms = lo->mono_ms;
         lo->sync_due = true;
     }
     if (lo->snap.active) {

@@ -13,7 +13,4 @@
 
 extern const struct engine_ops local_engine_ops;
 
-/* The engine's db, for tests: borrowed, valid while the engine lives; the caller looks. */
-struct db *local_engine_db(const struct engine *e);
-
 #endif

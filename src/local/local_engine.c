@@ -20,11 +20,6 @@ static struct local *local_of(struct engine *e) {
     return (struct local *)e;
 }
 
-static const struct local *local_of_const(const struct engine *e) {
-    ASSERT(e != NULL && e->ops == &local_engine_ops);
-    return (const struct local *)e;
-}
-
 /* An upper bound on the ops a write command can log, from its arguments. */
 static size_t local_ops_bytes_bound(uint32_t argc, const struct resp_arg *argv) {
     size_t bytes = LOCAL_WAL_RESERVE_SLACK;
@@ -70,6 +65,15 @@ static void local_log_ops(struct local *lo) {
     buf_clear(&lo->ops);
 }
 
+static void local_admin(struct local *lo, const struct engine_request *req, struct buf *out);
+
+/* The engine commands (the node hands them to an engine): queued in a transaction, they run
+ * here, never through the host, which would submit them to this engine again. */
+static bool local_is_admin(const struct cmd_spec *spec) {
+    return spec->core_op == CMD_CORE_SAVE || spec->core_op == CMD_CORE_BGSAVE ||
+           spec->core_op == CMD_CORE_WAIT || spec->core_op == CMD_CORE_CLUSTER;
+}
+
 /* EXEC: the queued commands back to back, their ops one record. Commands that are not the
  * engine's (PING, CLIENT ... queued in the transaction) are run by the node's host hook. */
 static void local_exec(struct local *lo, const struct engine_request *req, struct buf *out) {
@@ -88,10 +92,14 @@ static void local_exec(struct local *lo, const struct engine_request *req, struc
         const struct resp_arg *argv = (const struct resp_arg *)lo->args.data;
         const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
         ASSERT(spec != NULL);
-        if (spec->fn != NULL)
+        if (spec->fn != NULL) {
             local_run(lo, spec, argc, argv, req->proto, out);
-        else
+        } else if (local_is_admin(spec)) {
+            struct engine_request admin = {.id = req->id, .argc = argc, .argv = argv};
+            local_admin(lo, &admin, out); /* its own command, not the node's */
+        } else {
             lo->config.host(lo->config.host_ctx, req->id, argc, argv);
+        }
     }
     local_log_ops(lo);
 }
@@ -137,6 +145,8 @@ static void local_admin(struct local *lo, const struct engine_request *req, stru
 
 void local_submit(struct local *lo, const struct engine_request *req, struct buf *out,
                   struct engine_answer *answer) {
+    ASSERT(!lo->submitting); /* the host must never submit to this engine from inside */
+    lo->submitting = true;
     memset(answer, 0, sizeof(*answer));
     buf_clear(&lo->logged);
     if (req->kind == ENGINE_REQUEST_ADMIN) {
@@ -149,6 +159,7 @@ void local_submit(struct local *lo, const struct engine_request *req, struct buf
     }
     answer->ops = lo->logged.data;
     answer->ops_bytes = lo->logged.len;
+    lo->submitting = false;
 }
 
 static void local_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes) {
@@ -157,10 +168,17 @@ static void local_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes
     lo->stats.expired_keys++;
 }
 
+/* The node's clocks: the wall clock as given (expiry; FAULT CLOCK may move it back), the
+ * monotonic one (ticks, everysec) never back. */
+static void local_clocks(struct local *lo, uint64_t now_ms, uint64_t mono_ms) {
+    lo->now_ms = now_ms;
+    if (mono_ms > lo->mono_ms) lo->mono_ms = mono_ms;
+}
+
 /* Every LOCAL_TICK_MS: an expiry cycle (its deletions logged), everysec, snapshots. */
 static void local_engine_tick(struct local *lo) {
-    if (lo->now_ms < lo->next_tick_ms) return;
-    lo->next_tick_ms = lo->now_ms + LOCAL_TICK_MS;
+    if (lo->mono_ms < lo->next_tick_ms) return;
+    lo->next_tick_ms = lo->mono_ms + LOCAL_TICK_MS;
     ASSERT(lo->ops.len == 0);
     db_expire_cycle(lo->db, lo->now_ms, LOCAL_EXPIRE_CHECKS_PER_TICK, local_expired_logged, lo);
     local_log_ops(lo);
@@ -172,7 +190,7 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
     struct local *lo = local_of(e);
     memset(out, 0, sizeof(*out));
     buf_clear(&lo->logged);
-    if (ev->now_ms > lo->now_ms) lo->now_ms = ev->now_ms;
+    local_clocks(lo, ev->now_ms, ev->mono_ms);
     switch (ev->kind) {
     case ENGINE_EVENT_TICK:
         local_engine_tick(lo);
@@ -197,7 +215,9 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
 
 static void local_engine_submit(struct engine *e, const struct engine_request *req, struct buf *out,
                                 struct engine_answer *answer) {
-    local_submit(local_of(e), req, out, answer);
+    struct local *lo = local_of(e);
+    local_clocks(lo, req->now_ms, req->mono_ms);
+    local_submit(lo, req, out, answer);
 }
 
 static const char *local_fsync_name(enum engine_fsync f) {
@@ -246,7 +266,7 @@ static uint64_t local_engine_observed_index(struct engine *e) {
 
 static uint64_t local_engine_wake_at(struct engine *e) {
     const struct local *lo = local_of(e);
-    return lo->snap.active && !lo->snap.scan_done ? lo->now_ms + 1 : lo->next_tick_ms;
+    return lo->snap.active && !lo->snap.scan_done ? lo->mono_ms + 1 : lo->next_tick_ms;
 }
 
 static uint64_t local_engine_release_lsn(struct engine *e) {
@@ -278,7 +298,7 @@ static int local_engine_open(const struct engine_config *config, struct disk *di
     lo->config = *config;
     lo->disk = disk;
     lo->now_ms = now_ms;
-    lo->next_tick_ms = now_ms;
+    lo->next_tick_ms = 0; /* the first TICK runs the first cycle */
     lo->db = db_new(config->hash_seed);
     buf_init(&lo->ops);
     buf_init(&lo->logged);
@@ -310,7 +330,3 @@ const struct engine_ops local_engine_ops = {
     .release_lsn = local_engine_release_lsn,
     .durable_lsn = local_engine_durable_lsn,
 };
-
-struct db *local_engine_db(const struct engine *e) {
-    return local_of_const(e)->db;
-}

@@ -25,7 +25,7 @@ RECORD_HEADER_BYTES = 16
 
 
 def wal_segments(data_dir):
-    return sorted(glob.glob(os.path.join(data_dir, "wal-*.log")))
+    return sorted(glob.glob(os.path.join(data_dir, "local-wal-*.log")))
 
 
 def wal_records(path):
@@ -294,17 +294,17 @@ def test_snapshots_remove_old_segments_and_restore_everything(make_node):
     del expected["key:7"]
 
     def settled():
-        snaps = glob.glob(os.path.join(node.dir, "snap-*.snap"))
+        snaps = glob.glob(os.path.join(node.dir, "local-snap-*.snap"))
         return snaps and len(wal_segments(node.dir)) <= 3
 
     assert poll(settled, 10), (os.listdir(node.dir), node.log())
     # At least 3000 * ~180 bytes went through the log: most segments must be gone.
-    assert len(glob.glob(os.path.join(node.dir, "snap-*.snap"))) == 1
+    assert len(glob.glob(os.path.join(node.dir, "local-snap-*.snap"))) == 1
     assert not glob.glob(os.path.join(node.dir, "*.tmp"))
-    snap_before = glob.glob(os.path.join(node.dir, "snap-*.snap"))[0]
+    snap_before = glob.glob(os.path.join(node.dir, "local-snap-*.snap"))[0]
     c.set("after-snap", "x")
     assert c.execute_command("SAVE") is True
-    snap_after = glob.glob(os.path.join(node.dir, "snap-*.snap"))
+    snap_after = glob.glob(os.path.join(node.dir, "local-snap-*.snap"))
     assert len(snap_after) == 1 and snap_after[0] != snap_before
     c.set("after-save", "y")
     c.close()
@@ -420,7 +420,7 @@ def test_sigint_stops_cleanly_and_config_file_is_read(make_node, tmp_path):
     c.close()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(15) == 0, node.log()
-    assert glob.glob(os.path.join(node.dir, "wal-*.log"))
+    assert glob.glob(os.path.join(node.dir, "local-wal-*.log"))
 
 
 def test_unfinished_snapshot_files_are_ignored_and_removed(make_node):
@@ -431,7 +431,7 @@ def test_unfinished_snapshot_files_are_ignored_and_removed(make_node):
     c.close()
     node.stop()
     # A crash mid-snapshot leaves a .tmp file; a .snap without a trailer was never finished.
-    tmp = os.path.join(node.dir, "snap-00000000000000ff.tmp")
+    tmp = os.path.join(node.dir, "local-snap-00000000000000ff.tmp")
     open(tmp, "wb").write(b"CAPKVSNP" + b"\0" * 100)
     node.start()
     assert not os.path.exists(tmp)
@@ -447,7 +447,7 @@ def test_corrupt_snapshot_refuses_to_start(make_node):
     assert c.execute_command("SAVE") is True
     c.close()
     node.stop()
-    snap = glob.glob(os.path.join(node.dir, "snap-*.snap"))[0]
+    snap = glob.glob(os.path.join(node.dir, "local-snap-*.snap"))[0]
     with open(snap, "r+b") as f:
         f.seek(40)
         b = f.read(1)

@@ -39,11 +39,11 @@ def info_int(node, field):
     return int((info_replication(node) or {}).get(field, "0"))
 
 
-@pytest.mark.timeout(90)
 def settled_leader_set(cluster, pairs, attempts=20):
     """Sets every key on the leader with every voter up; returns that leader. A leader
-    change right after start (a starved host) answers TIMEOUT or TRYAGAIN, never a
-    refusal: the sets are idempotent, so they are retried on the new leader."""
+    change right after start (a starved host) answers TIMEOUT, TRYAGAIN or, while no
+    leader is known, NOQUORUM; never NOREPLICAS (every voter is up). The sets are
+    idempotent, so they are retried on the new leader."""
     last = None
     for _ in range(attempts):
         leader = cluster.wait_leader()
@@ -58,6 +58,7 @@ def settled_leader_set(cluster, pairs, attempts=20):
     raise AssertionError(f"no leader accepted the writes: {last}")
 
 
+@pytest.mark.timeout(90)
 def test_all_mode_refuses_with_a_voter_down_and_recovers(make_cluster, tmp_path):
     cluster = modes_cluster(make_cluster, tmp_path)
     # Every voter up: accepted.

@@ -255,6 +255,17 @@ static void test_node_quit_closes_after_the_replies_before_it(void **state) {
     assert_string_equal(t_call(t, 2, "GET a\r\n"), "$1\r\n1\r\n");
 }
 
+/* A transaction may hold engine commands (WAIT, SAVE) and the node's own (PING): each runs
+ * where it belongs, in order, inside the one EXEC. */
+static void test_node_exec_runs_engine_and_node_commands_in_order(void **state) {
+    struct t *t = *state;
+    t_open(t, 1);
+    assert_string_equal(t_call(t, 1, "MULTI\r\nSET a 1\r\nWAIT 0 0\r\nPING\r\nSAVE\r\nEXEC\r\n"),
+                        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+                        "*4\r\n+OK\r\n:0\r\n+PONG\r\n+OK\r\n");
+    assert_string_equal(t_call(t, 1, "GET a\r\n"), "$1\r\n1\r\n");
+}
+
 static void test_node_exec_logs_one_record_for_the_whole_transaction(void **state) {
     struct t *t = *state;
     t_open(t, 1);
@@ -386,6 +397,7 @@ int main(void) {
         T(test_node_full_disk_refuses_writes_and_serves_reads),
         T(test_node_protocol_error_replies_then_closes),
         T(test_node_quit_closes_after_the_replies_before_it),
+        T(test_node_exec_runs_engine_and_node_commands_in_order),
         T(test_node_exec_logs_one_record_for_the_whole_transaction),
         T(test_node_watch_aborts_exec_when_another_client_wrote),
         T(test_node_requires_auth_when_a_password_is_set),

@@ -81,20 +81,51 @@ static void test_disk_view_adopts_the_layout_before_views_once(void **state) {
     memdisk_deinit(&base);
 }
 
-/* A file under both names is refused whole, naming both: nothing is moved over another. */
-static void test_disk_view_refuses_a_file_under_both_names(void **state) {
+/* Old files beside the engine's own are two histories: refused, nothing moved. With the
+ * marker of an adoption a crash interrupted, the rest is moved; never over a file. */
+static void test_disk_view_refuses_two_histories_and_resumes_an_interrupted_adoption(void **state) {
     (void)state;
     struct disk base;
     memdisk_init(&base);
     dv_create(&base, "wal-0000000000000001.log", "old");
-    dv_create(&base, "cp-wal-0000000000000001.log", "new");
+    dv_create(&base, "cp-wal-0000000000000009.log", "new");
     struct disk_view v;
     disk_view_init(&v, &base, "cp-");
     uint32_t moved = 0;
     struct errmsg msg;
     assert_int_equal(disk_view_adopt(&v, &moved, &msg), ERR_EXISTS);
-    assert_non_null(strstr(msg.text, "wal-0000000000000001.log and cp-wal-0000000000000001.log"));
+    assert_non_null(strstr(msg.text, "wal-0000000000000001.log"));
+    assert_non_null(strstr(msg.text, "cp-*"));
     assert_true(dv_exists(&base, "wal-0000000000000001.log"));
+    dv_create(&base, "cp-adopting", ""); /* a crash came after the first rename */
+    assert_int_equal(disk_view_adopt(&v, &moved, &msg), 0);
+    assert_int_equal(moved, 1);
+    assert_true(dv_exists(&base, "cp-wal-0000000000000001.log"));
+    assert_false(dv_exists(&base, "cp-adopting"));
+    dv_create(&base, "wal-0000000000000009.log", "again");
+    dv_create(&base, "cp-adopting", "");
+    assert_int_equal(disk_view_adopt(&v, &moved, &msg), ERR_EXISTS);
+    assert_non_null(strstr(msg.text, "wal-0000000000000009.log and cp-wal-0000000000000009.log"));
+    assert_true(dv_exists(&base, "wal-0000000000000009.log")); /* nothing renamed over */
+    memdisk_deinit(&base);
+}
+
+/* An error names the file as it is in the directory: the prefix goes back in front. */
+static void test_disk_view_explain_names_files_as_they_are_on_disk(void **state) {
+    (void)state;
+    struct disk base;
+    memdisk_init(&base);
+    struct disk_view v;
+    disk_view_init(&v, &base, "local-");
+    struct errmsg msg;
+    snprintf(msg.text, sizeof(msg.text),
+             "wal-0000000000000001.log: corrupt record at byte offset 96; snap-00ff.snap too");
+    disk_view_explain(&v, &msg);
+    assert_string_equal(msg.text, "local-wal-0000000000000001.log: corrupt record at byte "
+                                  "offset 96; local-snap-00ff.snap too");
+    disk_view_explain(&v, &msg); /* names already prefixed are left alone */
+    assert_non_null(strstr(msg.text, " local-snap-00ff.snap"));
+    assert_null(strstr(msg.text, "local-local-"));
     memdisk_deinit(&base);
 }
 
@@ -102,7 +133,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_view_places_files_and_lists_only_its_own),
         cmocka_unit_test(test_disk_view_adopts_the_layout_before_views_once),
-        cmocka_unit_test(test_disk_view_refuses_a_file_under_both_names),
+        cmocka_unit_test(test_disk_view_refuses_two_histories_and_resumes_an_interrupted_adoption),
+        cmocka_unit_test(test_disk_view_explain_names_files_as_they_are_on_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
