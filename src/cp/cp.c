@@ -126,6 +126,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     buf_init(&cp->fwd_reply);
     buf_init(&cp->encode);
     buf_init(&cp->args);
+    buf_init(&cp->install_held);
     cp_spec_init(&cp->spec);
     cp->ini_keyspace_count = cp->config.keyspace_count;
     memcpy(cp->ini_keyspaces, cp->config.keyspaces,
@@ -171,6 +172,7 @@ void cp_close(struct cp *cp) {
     buf_deinit(&cp->fwd_reply);
     buf_deinit(&cp->encode);
     buf_deinit(&cp->args);
+    buf_deinit(&cp->install_held);
     cp_spec_deinit(&cp->spec);
     if (cp->watch != NULL) cp_watch_free(cp->watch);
 }
@@ -262,6 +264,9 @@ static void cp_finish_covered(struct cp *cp, uint64_t index) {
 
 /* Raft's step (1): a snapshot from the leader replaces the state machine and the log. */
 static void cp_restore(struct cp *cp, const struct raft_snapshot_meta *meta) {
+    /* Saving the snapshot syncs and deletes WAL segments: not while the shell syncs one
+     * (cp_peer_message holds an InstallSnapshot until the sync ends). */
+    ASSERT(!cp->sync_in_flight);
     struct errmsg msg;
     int rc = raftstore_save_snapshot(cp->store, meta, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
     if (rc == 0) rc = cp_restore_blob(cp, meta->data, meta->data_bytes, meta->index, &msg);
@@ -558,6 +563,7 @@ void cp_save_command(struct cp *cp, struct cp_origin *o, bool background) {
 }
 
 void cp_flush(struct cp *cp, struct engine_effects *out) {
+    if (cp->install_held.len > 0) ASSERT(cp->sync_in_flight); /* cp_synced hands it over */
     struct errmsg msg;
     if (cp->proposals_deferred) {
         cp->proposals_deferred = false;
@@ -596,6 +602,32 @@ void cp_sends_done(struct cp *cp) {
     buf_clear(&cp->peer_out);
 }
 
+static void cp_step_message(struct cp *cp, const struct raft_message *m) {
+    struct raft_event ev = {.kind = RAFT_EVENT_MESSAGE, .message = m};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    if (m->type == RAFT_MSG_APPEND_RESP) cp_check_replica_waits(cp);
+}
+
+/* Hands the InstallSnapshot held during the sync that just ended to raft, then frees it
+ * (a snapshot may be large). It may have gone stale meanwhile: raft drops one of an older
+ * term (Raft §5.1) and answers one at or below its commit index without restoring (§7),
+ * as it does any late message. */
+static void cp_release_install(struct cp *cp) {
+    ASSERT(!cp->sync_in_flight);
+    if (cp->install_held.len == 0) return;
+    struct raft_message m;
+    int rc = raft_msg_decode(cp->install_held.data, cp->install_held.len, &m, cp->decoded);
+    ASSERT(rc == 0); /* it decoded when it arrived, and the copy is ours */
+    ASSERT(m.type == RAFT_MSG_INSTALL_SNAPSHOT);
+    ASSERT(m.to == cp->config.id);
+    cp_trace(cp, "cluster: InstallSnapshot index=%llu from %u after the log sync",
+             (unsigned long long)m.index, m.from);
+    cp_step_message(cp, &m); /* m's snapshot bytes are in install_held until here */
+    buf_deinit(&cp->install_held);
+    buf_init(&cp->install_held);
+}
+
 void cp_synced(struct cp *cp, int error) {
     ASSERT(cp->sync_in_flight);
     cp->sync_in_flight = false;
@@ -607,6 +639,7 @@ void cp_synced(struct cp *cp, int error) {
         return;
     }
     cp->stats.syncs++;
+    cp_release_install(cp); /* before cp_progress, which may take a snapshot of our own */
     cp_progress(cp);
 }
 
@@ -627,10 +660,19 @@ void cp_peer_message(struct cp *cp, uint32_t from, const uint8_t *data, size_t b
         cp_trace(cp, "dropped a bad raft message from %u: %s", from, err_text(rc));
         return;
     }
-    struct raft_event ev = {.kind = RAFT_EVENT_MESSAGE, .message = &m};
-    struct raft_effects e;
-    cp_raft_step(cp, &ev, &e);
-    if (m.type == RAFT_MSG_APPEND_RESP) cp_check_replica_waits(cp);
+    if (m.type == RAFT_MSG_INSTALL_SNAPSHOT && cp->sync_in_flight) {
+        /* Installing restores at once (cp_restore): raftstore saves the snapshot, which
+         * syncs and may delete WAL segments while the shell still syncs one on its worker
+         * thread. So the message waits, as a copy, for the sync's end (cp_synced); a newer
+         * one replaces it (the leader sends its newest snapshot). Dropping it would be
+         * safe too, but catch-up would then wait for the leader's resend timeout. */
+        buf_clear(&cp->install_held);
+        buf_append(&cp->install_held, data + 1, bytes - 1);
+        cp_trace(cp, "cluster: InstallSnapshot index=%llu from %u held: a log sync is running",
+                 (unsigned long long)m.index, from);
+        return;
+    }
+    cp_step_message(cp, &m);
 }
 
 void cp_send(struct cp *cp, uint32_t to, const uint8_t *data, size_t bytes) {

@@ -157,6 +157,10 @@ struct cp {
     uint64_t last_sweep_ms;
     uint64_t last_entry_ms; /* the newest time stamped on an entry this node proposed */
     bool sync_in_flight;
+    /* An InstallSnapshot (its raft payload, owned) that arrived while sync_in_flight, for
+     * cp_synced to hand to raft; empty: none. At most one, the newest (its size bounded by
+     * RAFT_SNAPSHOT_BYTES_MAX, which decoding checked). */
+    struct buf install_held;
     bool save_requested;     /* SAVE / BGSAVE: snapshot at the next chance */
     bool proposals_deferred; /* proposals appended this batch, not yet sent */
     bool step_reserved;      /* the next persist was reserved by cp_propose */

@@ -20,6 +20,7 @@
 #define C_OTHER 8 /* a second client, opened where a test needs it */
 #define C_THIRD 9
 #define C_T0 1700000000000ull
+#define C_STASH_MAX 256
 
 struct c_msg {
     uint32_t from;
@@ -40,6 +41,18 @@ struct c {
     char out[C_NODES][65536]; /* what client C_CLIENT received on each node */
     bool allow_fatal;         /* record a node's fatal (and stop stepping it), not fail */
     int fatal[C_NODES];
+    /* hold_sync[i]: node i's sync stays in flight (held_sync_*) until c_sync_release, as a
+     * shell's worker thread may take its time; c_effects would run it at once. */
+    bool hold_sync[C_NODES];
+    struct disk_file *held_sync_file[C_NODES];
+    uint64_t held_sync_lsn[C_NODES];
+    /* Raft messages from stash_from to stash_to whose type is in stash_types (a mask of
+     * 1 << type) are kept in stash, in arrival order, instead of being delivered. */
+    uint32_t stash_from;
+    uint32_t stash_to;
+    uint32_t stash_types;
+    struct c_msg stash[C_STASH_MAX];
+    size_t stashed;
 };
 
 static void c_check_fatal(struct c *t, int i, int fatal) {
@@ -69,7 +82,11 @@ static void c_effects(struct c *t, int i, const struct node_effects *eff) {
         m->data = malloc(s->bytes);
         memcpy(m->data, s->data, s->bytes);
     }
-    if (eff->sync_file != NULL) {
+    if (eff->sync_file != NULL && t->hold_sync[i]) {
+        assert_null(t->held_sync_file[i]); /* the engine runs one sync at a time */
+        t->held_sync_file[i] = eff->sync_file;
+        t->held_sync_lsn[i] = eff->sync_lsn;
+    } else if (eff->sync_file != NULL) {
         struct errmsg msg;
         assert_int_equal(t->disk[i].sync(&t->disk[i], eff->sync_file, &msg), 0);
         struct node_event ev = {
@@ -94,14 +111,28 @@ static void c_step(struct c *t, int i, struct node_event ev) {
     c_effects(t, i, &eff);
 }
 
-static bool c_dropped(const struct c *t, const struct c_msg *m) {
+/* Decodes a payload that carries a Raft message; false for any other. rm's entries point
+ * into a static array, valid until the next call. */
+static bool c_decode(const struct c_msg *m, struct raft_message *rm) {
     static struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
+    if (m->bytes < 2 || m->data[0] != ENGINE_CP || m->data[1] != CP_PEER_RAFT) return false;
+    return raft_msg_decode(m->data + 2, m->bytes - 2, rm, entries) == 0;
+}
+
+static bool c_dropped(const struct c *t, const struct c_msg *m) {
     if (t->cut[m->from][m->to]) return true;
-    if (t->drop_acks_to != m->to || m->bytes < 2 || m->data[0] != ENGINE_CP) return false;
-    if (m->data[1] != CP_PEER_RAFT) return false;
+    if (t->drop_acks_to != m->to) return false;
     struct raft_message rm;
-    if (raft_msg_decode(m->data + 2, m->bytes - 2, &rm, entries) != 0) return false;
-    return rm.type == RAFT_MSG_APPEND_RESP;
+    return c_decode(m, &rm) && rm.type == RAFT_MSG_APPEND_RESP;
+}
+
+static bool c_stashed(struct c *t, const struct c_msg *m) {
+    struct raft_message rm;
+    if (t->stash_from != m->from || t->stash_to != m->to || !c_decode(m, &rm)) return false;
+    if ((t->stash_types & (1u << rm.type)) == 0) return false;
+    assert_true(t->stashed < C_STASH_MAX);
+    t->stash[t->stashed++] = *m;
+    return true;
 }
 
 static void c_deliver_all(struct c *t) {
@@ -112,6 +143,7 @@ static void c_deliver_all(struct c *t) {
         t->queued = 0;
         for (size_t k = 0; k < n; k++) {
             struct c_msg *m = &batch[k];
+            if (c_stashed(t, m)) continue; /* the stash owns it now */
             if (!c_dropped(t, m)) {
                 c_step(t, (int)m->to - 1,
                        (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
@@ -154,7 +186,7 @@ static void c_start(struct c *t, int i) {
                .kind = NODE_EVENT_CLIENT_OPEN, .client_id = C_CLIENT, .peer_addr = "test"});
 }
 
-static int c_setup(void **state) {
+static int c_setup_with(void **state, uint64_t snapshot_entries) {
     struct c *t = calloc(1, sizeof(*t));
     t->now_ms = C_T0;
     node_config_default(&t->config);
@@ -165,6 +197,7 @@ static int c_setup(void **state) {
     t->config.heartbeat_ms = 50;
     t->config.request_timeout_ms = 1000;
     t->config.enable_faults = true;
+    t->config.snapshot_entries = snapshot_entries;
     for (int i = 0; i < C_NODES; i++) {
         memdisk_init(&t->disk[i]);
         c_start(t, i);
@@ -173,10 +206,33 @@ static int c_setup(void **state) {
     return 0;
 }
 
+static int c_setup(void **state) {
+    return c_setup_with(state, 0);
+}
+
+/* Snapshots every 10 applied entries, so a leader compacts its log past a follower soon. */
+static int c_setup_small_snapshots(void **state) {
+    return c_setup_with(state, 10);
+}
+
+/* Ends node i's held sync as a shell does when its worker thread reports: the disk syncs,
+ * then SYNCED and a FLUSH. */
+static void c_sync_release(struct c *t, int i) {
+    struct disk_file *file = t->held_sync_file[i];
+    assert_non_null(file);
+    t->held_sync_file[i] = NULL;
+    struct errmsg msg;
+    assert_int_equal(t->disk[i].sync(&t->disk[i], file, &msg), 0);
+    c_step(t, i, (struct node_event){.kind = NODE_EVENT_SYNCED, .lsn = t->held_sync_lsn[i]});
+}
+
 static int c_teardown(void **state) {
     struct c *t = *state;
     for (size_t k = 0; k < t->queued; k++) free(t->queue[k].data);
+    for (size_t k = 0; k < t->stashed; k++) free(t->stash[k].data);
     for (int i = 0; i < C_NODES; i++) {
+        t->hold_sync[i] = false;
+        if (t->held_sync_file[i] != NULL) c_sync_release(t, i); /* a test failed midway */
         node_free(t->node[i]);
         memdisk_deinit(&t->disk[i]);
     }
@@ -798,8 +854,137 @@ static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_deco
     }
 }
 
+/* The first stashed append with entries (one that followed the follower's log when it was
+ * sent); fails if none. Decodes it into rm. */
+static const struct c_msg *c_stash_first_append(struct c *t, struct raft_message *rm) {
+    for (size_t k = 0; k < t->stashed; k++) {
+        const struct c_msg *m = &t->stash[k];
+        if (c_decode(m, rm) && rm->type == RAFT_MSG_APPEND && rm->entry_count > 0) return m;
+    }
+    fail_msg("no stashed append");
+    return NULL;
+}
+
+/* The newest stashed InstallSnapshot; fails if none. Decodes it into rm. */
+static const struct c_msg *c_stash_last_install(struct c *t, struct raft_message *rm) {
+    for (size_t k = t->stashed; k > 0; k--) {
+        const struct c_msg *m = &t->stash[k - 1];
+        if (c_decode(m, rm) && rm->type == RAFT_MSG_INSTALL_SNAPSHOT) return m;
+    }
+    fail_msg("no stashed InstallSnapshot");
+    return NULL;
+}
+
+static void c_deliver(struct c *t, const struct c_msg *m) {
+    c_step(t, (int)m->to - 1,
+           (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
+                               .peer_id = m->from,
+                               .data = m->data,
+                               .bytes = m->bytes});
+}
+
+static bool c_stash_holds(struct c *t, uint8_t type) {
+    struct raft_message rm;
+    for (size_t k = 0; k < t->stashed; k++)
+        if (c_decode(&t->stash[k], &rm) && rm.type == type) return true;
+    return false;
+}
+
+/* Node f misses (the stash keeps) the leader's appends while the leader writes 30 keys and
+ * compacts its log past f; then the leader's InstallSnapshot for f is stashed too. */
+static void c_lag_behind_a_snapshot(struct c *t, int leader, int f) {
+    assert_string_equal(c_call(t, leader, "SET a 1\r\n", 200), "+OK\r\n");
+    t->stash_from = (uint32_t)leader + 1;
+    t->stash_to = (uint32_t)f + 1;
+    t->stash_types = ~0u;
+    char req[1024] = "";
+    char want[1024] = "";
+    for (int k = 0; k < 30; k++) {
+        snprintf(req + strlen(req), sizeof(req) - strlen(req), "SET k%d x\r\n", k);
+        strcat(want, "+OK\r\n");
+    }
+    assert_string_equal(c_call(t, leader, req, 100), want);
+    struct raft *lr = cp_engine_raft(node_engine(t->node[leader]));
+    struct raft *fr = cp_engine_raft(node_engine(t->node[f]));
+    assert_true(raft_first_index(lr) > raft_last_index(fr) + 1); /* f's next entry is gone */
+    t->stash_types = 1u << RAFT_MSG_INSTALL_SNAPSHOT;            /* the rest flows again */
+    for (int ms = 0; ms < 1000 && !c_stash_holds(t, RAFT_MSG_INSTALL_SNAPSHOT); ms += 10)
+        c_run(t, 10);
+    assert_true(c_stash_holds(t, RAFT_MSG_INSTALL_SNAPSHOT));
+    t->stash_to = 0;
+}
+
+/* raftstore: a snapshot is saved only while no log sync is in flight (saving syncs and
+ * deletes WAL segments). A follower that gets the leader's InstallSnapshot (Raft §7) during
+ * a sync installs it once the sync ends (sim seed 90178 tripped the assertion). */
+static void test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    int f = (leader + 1) % C_NODES;
+    struct engine *fe = node_engine(t->node[f]);
+    c_lag_behind_a_snapshot(t, leader, f);
+    struct raft_message append;
+    struct raft_message install;
+    const struct c_msg *am = c_stash_first_append(t, &append);
+    assert_int_equal(append.index, raft_last_index(cp_engine_raft(fe)));
+    const struct c_msg *im = c_stash_last_install(t, &install);
+    /* A late append that f can take starts a sync, which the shell keeps running. */
+    t->hold_sync[f] = true;
+    c_deliver(t, am);
+    assert_true(cp_engine_sync_in_flight(fe));
+    uint64_t applied = cp_engine_applied(fe);
+    assert_true(applied < install.index);
+    c_deliver(t, im);
+    /* Held: nothing restored while the sync runs. */
+    assert_true(cp_engine_sync_in_flight(fe));
+    assert_int_equal(cp_engine_applied(fe), applied);
+    assert_int_equal(db_count(cp_engine_db(fe)), 1);
+    t->hold_sync[f] = false;
+    c_sync_release(t, f);
+    assert_int_equal(cp_engine_applied(fe), install.index);
+    assert_int_equal(raft_snapshot_index(cp_engine_raft(fe)), install.index);
+    assert_true(db_count(cp_engine_db(fe)) > 1);
+    c_run(t, 500);
+    struct db *ldb = cp_engine_db(node_engine(t->node[leader]));
+    assert_int_equal(db_count(ldb), 31);
+    assert_int_equal(db_count(cp_engine_db(fe)), 31);
+    assert_int_equal(cp_engine_applied(fe), cp_engine_applied(node_engine(t->node[leader])));
+}
+
+/* Raft §7: an InstallSnapshot held during a sync that went stale meanwhile (its index is
+ * committed here now) is answered like any late one, without restoring: applied never goes
+ * back, and writes after the snapshot stay. */
+static void test_cluster_held_snapshot_that_went_stale_is_not_installed(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    int f = (leader + 1) % C_NODES;
+    struct engine *fe = node_engine(t->node[f]);
+    c_lag_behind_a_snapshot(t, leader, f);
+    c_run(t, 1000); /* f installs the snapshot it is sent again, and catches up */
+    struct raft_message install;
+    const struct c_msg *im = c_stash_last_install(t, &install);
+    assert_true(raft_commit_index(cp_engine_raft(fe)) >= install.index);
+    t->hold_sync[f] = true;
+    assert_string_equal(c_call(t, leader, "SET late 1\r\n", 50), "+OK\r\n");
+    assert_true(cp_engine_sync_in_flight(fe));
+    uint64_t applied = cp_engine_applied(fe);
+    c_deliver(t, im);
+    assert_true(cp_engine_sync_in_flight(fe)); /* so the snapshot was held */
+    t->hold_sync[f] = false;
+    c_sync_release(t, f);
+    assert_true(cp_engine_applied(fe) >= applied);
+    c_run(t, 200);
+    assert_non_null(db_find(cp_engine_db(fe), (const uint8_t *)"late", 4));
+    assert_int_equal(db_count(cp_engine_db(fe)), 32);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
+#define T_SMALL(name) cmocka_unit_test_setup_teardown(name, c_setup_small_snapshots, c_teardown)
     const struct CMUnitTest tests[] = {
         T(test_cluster_elects_a_leader_and_replicates_writes),
         T(test_cluster_minority_refuses_and_majority_goes_on),
@@ -824,7 +1009,10 @@ int main(void) {
         T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
         T(test_cluster_save_before_anything_applied_is_harmless),
         T(test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode),
+        T_SMALL(test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it),
+        T_SMALL(test_cluster_held_snapshot_that_went_stale_is_not_installed),
     };
+#undef T_SMALL
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
