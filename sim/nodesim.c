@@ -6,7 +6,8 @@
  * order, so a seed replays exactly. After run_ms the faults stop, the network heals, crashed
  * nodes restart, clients finish, and within NODESIM_SETTLE_MS_MAX every replica must have
  * applied the leader's commit index and hold the same data; then the history must be
- * linearizable. The fault schedule is sim.c's.
+ * linearizable. The fault schedule is sim.c's, plus the cores' own FAULT commands
+ * (nodesim_faultcmd.c) in the slot sim.c leaves idle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ static void nodesim_config(struct nodesim_world *w) {
     c->election_timeout_ms_max = NODESIM_ELECTION_MS_MAX;
     c->heartbeat_ms = NODESIM_HEARTBEAT_MS;
     c->request_timeout_ms = NODESIM_REQUEST_TIMEOUT_MS;
-    c->enable_faults = false;
+    c->enable_faults = true; /* the fault schedule also sends FAULT (nodesim_faultcmd.c) */
     c->hash_seed = w->options.seed * 0x9e3779b97f4a7c15ull + 1;
     /* Small WAL segments: memdisk copies a file's whole image on every sync, and rotation
      * gets exercised. */
@@ -235,7 +236,7 @@ static uint32_t nodesim_random_node(struct nodesim_world *w) {
     return 1 + (uint32_t)prng_range(&w->prng_faults, 0, w->options.node_count);
 }
 
-static void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority) {
+void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority) {
     uint32_t order[NODESIM_NODES_MAX], count = w->options.node_count;
     for (uint32_t i = 0; i < count; i++) order[i] = i;
     for (uint32_t i = count - 1; i > 0; i--) {
@@ -297,6 +298,7 @@ static void nodesim_fault(struct nodesim_world *w) {
     if (roll < 15) {
         sim_net_heal(&w->net);
         sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_HEAL, 0, 0, 0, 0);
+        nodesim_faultcmd_heal(w);
     } else if (roll < 30) {
         nodesim_fault_partition(w, 0);
     } else if (roll < 40) {
@@ -309,6 +311,8 @@ static void nodesim_fault(struct nodesim_world *w) {
         nodesim_fault_crash(w);
     } else if (roll < 85) {
         nodesim_net_quality(w);
+    } else {
+        nodesim_faultcmd_inject(w);
     }
     w->fault_at_ms =
         w->now_ms + prng_range(&w->prng_faults, NODESIM_FAULT_MS_MIN, NODESIM_FAULT_MS_MAX);
@@ -357,7 +361,7 @@ static bool nodesim_same_data(struct nodesim_world *w, uint32_t i, uint32_t l) {
 
 static bool nodesim_converged(struct nodesim_world *w) {
     uint32_t l = nodesim_leader(w);
-    if (l == 0 || !nodesim_clients_idle(w)) return false;
+    if (l == 0 || !nodesim_clients_idle(w) || !nodesim_faultcmd_idle(w)) return false;
     const struct raft *lr = cp_engine_raft(node_engine(w->nodes[l].node));
     uint64_t commit = raft_commit_index(lr), term = 0;
     /* The leader's own entry committed: everything before it is final. */
@@ -380,6 +384,7 @@ static void nodesim_settle(struct nodesim_world *w) {
     sim_net_set_options(&w->net, &calm);
     for (uint32_t i = 1; i <= w->options.node_count && !w->check.failed; i++)
         if (!w->nodes[i].up) nodesim_node_start(w, &w->nodes[i]);
+    nodesim_faultcmd_heal(w); /* the cores' own faults too, before convergence is judged */
     uint64_t deadline = w->now_ms + NODESIM_SETTLE_MS_MAX;
     while (!w->check.failed && !nodesim_converged(w)) {
         if (w->now_ms >= deadline) {

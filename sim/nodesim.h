@@ -5,8 +5,10 @@
  * cores emit travel over the simulator's virtual network (sim_net: delay, reordering, loss,
  * changing partitions, one-way links; raft payloads may also be duplicated), syncs take
  * virtual time, nodes crash (memdisk_crash, sometimes tearing the last write) and restart
- * on the same disk, clocks are skewed and drift. Clients speak RESP to the cores
- * (get / set / compare-and-set on a few keys) and their history is checked for
+ * on the same disk, clocks are skewed and drift; the cores run with enable_faults, and the
+ * fault schedule also sends them their own FAULT commands (PARTITION, DROP, DELAY, small
+ * CLOCK skews, PAUSE; nodesim_faultcmd.c), all healed before convergence. Clients speak RESP to the
+ * cores (get / set / compare-and-set on a few keys) and their history is checked for
  * linearizability at the end, after the cluster healed and every replica converged.
  * Checked after every step: no fatal, election safety, commit safety and monotonicity,
  * leader completeness (sim_check.h), log matching every few steps.

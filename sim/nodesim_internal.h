@@ -56,6 +56,10 @@ struct nodesim_node {
     uint64_t commit_seen;
     enum raft_role role_seen;
     uint64_t term_seen;
+    uint64_t fault_conn;        /* the simulator's connection for FAULT commands; 0: none */
+    uint32_t fault_replies_due; /* FAULT commands sent on it, not answered yet */
+    bool fault_set;             /* a FAULT other than HEAL is in force on this core */
+    struct buf fault_in;        /* FAULT replies received, not yet parsed */
 };
 
 enum nodesim_op_kind { NODESIM_OP_GET, NODESIM_OP_PUT, NODESIM_OP_CAS, NODESIM_OP_EXPIRE };
@@ -134,6 +138,18 @@ void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n);
 void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p);
 /* A random node that is up, other than avoid when there is one; 0 when none is up. */
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid);
+
+/* nodesim.c: side[i] = 1 for `minority` random nodes (position i = id - 1), else 0. */
+void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority);
+
+/* nodesim_faultcmd.c */
+void nodesim_faultcmd_inject(struct nodesim_world *w); /* one core FAULT, from prng_faults */
+void nodesim_faultcmd_heal(struct nodesim_world *w);   /* HEAL, CLOCK 0 where a fault is set */
+/* Node n released output for conn_id (borrowed): true when it was the FAULT connection. */
+bool nodesim_faultcmd_output(struct nodesim_world *w, struct nodesim_node *n, uint64_t conn_id,
+                             const uint8_t *data, size_t bytes);
+void nodesim_faultcmd_lost(struct nodesim_node *n);        /* its core crashed or closed the conn */
+bool nodesim_faultcmd_idle(const struct nodesim_world *w); /* healed, every FAULT answered */
 
 /* nodesim_acked.c */
 void nodesim_acked_deinit(struct nodesim_acked *a);
