@@ -103,6 +103,7 @@ static int nodesim_world_init(struct nodesim_world *w, const struct nodesim_opti
     sim_trace_init(&w->trace, o->trace);
     lincheck_history_init(&w->history);
     buf_init(&w->packet);
+    buf_init(&w->big_req);
     nodesim_config(w);
     for (uint32_t i = 0; i < NODESIM_CLIENTS; i++) nodesim_client_init(w, &w->clients[i], i + 1);
     for (uint32_t i = 1; i <= o->node_count; i++) nodesim_node_init(w, &w->nodes[i], i);
@@ -119,6 +120,7 @@ static void nodesim_world_deinit(struct nodesim_world *w) {
     sim_check_deinit(&w->check);
     lincheck_history_deinit(&w->history);
     buf_deinit(&w->packet);
+    buf_deinit(&w->big_req);
     nodesim_acked_deinit(&w->acked);
 }
 
@@ -320,45 +322,6 @@ static void nodesim_fault(struct nodesim_world *w) {
 
 /* --- the end: settle, converge, linearizability ------------------------------------- */
 
-/* Whether nodes a and b hold the same value (and expiry) for key. */
-static bool nodesim_same_key(struct nodesim_node *a, struct nodesim_node *b, const char *key) {
-    struct db_entry *ea =
-        db_find(cp_engine_db(node_engine(a->node)), (const uint8_t *)key, strlen(key));
-    struct db_entry *eb =
-        db_find(cp_engine_db(node_engine(b->node)), (const uint8_t *)key, strlen(key));
-    if (ea == NULL || eb == NULL) return ea == eb;
-    size_t la, lb;
-    const uint8_t *va = db_entry_string(ea, &la), *vb = db_entry_string(eb, &lb);
-    return la == lb && memcmp(va, vb, la) == 0 && db_entry_expire_ms(ea) == db_entry_expire_ms(eb);
-}
-
-static bool nodesim_same_data(struct nodesim_world *w, uint32_t i, uint32_t l) {
-    struct nodesim_node *a = &w->nodes[i], *b = &w->nodes[l];
-    char key[8];
-    for (uint32_t k = 0; k < NODESIM_KEYS; k++) {
-        snprintf(key, sizeof(key), "k%u", k);
-        if (!nodesim_same_key(a, b, key))
-            return sim_check_fail(&w->check,
-                                  "convergence: node %u and leader %u differ on "
-                                  "key %s after applying the same log",
-                                  i, l, key) == 0;
-    }
-    for (uint32_t k = 0; k < NODESIM_EXPIRY_KEYS; k++) {
-        snprintf(key, sizeof(key), "e%u", k);
-        if (!nodesim_same_key(a, b, key))
-            return sim_check_fail(&w->check,
-                                  "convergence: node %u and leader %u differ on "
-                                  "key %s (value or expiry) after applying the same log",
-                                  i, l, key) == 0;
-    }
-    if (db_count(cp_engine_db(node_engine(a->node))) !=
-        db_count(cp_engine_db(node_engine(b->node))))
-        return sim_check_fail(&w->check, "convergence: node %u holds %zu keys, leader %u %zu", i,
-                              db_count(cp_engine_db(node_engine(a->node))), l,
-                              db_count(cp_engine_db(node_engine(b->node)))) == 0;
-    return true;
-}
-
 static bool nodesim_converged(struct nodesim_world *w) {
     uint32_t l = nodesim_leader(w);
     if (l == 0 || !nodesim_clients_idle(w) || !nodesim_faultcmd_idle(w)) return false;
@@ -372,7 +335,9 @@ static bool nodesim_converged(struct nodesim_world *w) {
             return false;
     }
     for (uint32_t i = 1; i <= w->options.node_count; i++)
-        if (i != l && !nodesim_same_data(w, i, l)) return true; /* failed: stop settling */
+        if (i != l && !nodesim_data_same(w, i, l)) return true; /* failed: stop settling */
+    for (uint32_t i = 1; i <= w->options.node_count; i++)
+        if (nodesim_txn_check_bank(w, i) != 0) return true;
     return true;
 }
 
@@ -503,6 +468,8 @@ int nodesim_run(const struct nodesim_options *options, struct sim_stats *stats) 
         if (!w->check.failed) nodesim_full_check(w);
         nodesim_client_finish_all(w);
         if (!w->check.failed) nodesim_count_lost(w);
+        for (uint32_t i = 1; i <= w->options.node_count && !w->check.failed; i++)
+            nodesim_txn_check_counter(w, i);
         if (!w->check.failed) nodesim_lincheck(w);
         if (!w->check.failed) nodesim_check_leader_mode(w);
     }

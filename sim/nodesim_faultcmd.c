@@ -48,6 +48,7 @@ static void nodesim_faultcmd_send(struct nodesim_world *w, struct nodesim_node *
     int bytes = snprintf(req, sizeof(req), "%s\r\n", cmd);
     ASSERT(bytes > 0 && (size_t)bytes < sizeof(req));
     n->fault_replies_due++;
+    w->stats->fault_commands++;
     nodesim_node_event(w, n,
                        (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
                                            .client_id = n->fault_conn,

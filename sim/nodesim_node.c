@@ -61,6 +61,12 @@ static void nodesim_observe(struct nodesim_world *w, struct nodesim_node *n) {
         n->role_seen = raft_role(r);
         n->term_seen = raft_term(r);
     }
+    /* A snapshot taken here or restored from a leader's (not told apart: both may follow
+     * one AppendEntries). */
+    if (raft_snapshot_index(r) > n->snapshot_seen) {
+        w->stats->snapshots++;
+        n->snapshot_seen = raft_snapshot_index(r);
+    }
     uint64_t commit = raft_commit_index(r);
     if (commit == n->commit_seen) return;
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_COMMIT, n->commit_seen, commit,
@@ -254,6 +260,7 @@ int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n) {
     }
     n->up = true;
     n->commit_seen = 0;
+    n->snapshot_seen = raft_snapshot_index(nodesim_raft(n));
     n->role_seen = raft_role(nodesim_raft(n));
     n->term_seen = raft_term(nodesim_raft(n));
     n->sync_at_ms = 0;
