@@ -11,6 +11,9 @@
 # leader (whose early replies must equal the applied ones; its lost acknowledged writes are
 # counted from the final log and excuse a non-linearizable history; a seed that lost none
 # is checked strictly), SIM_NODE_RUN_MS virtual ms each (20000).
+# The node cores run with their FAULT commands, transactions, sets and hashes; "node core
+# big" adds big values (--big-values, majority mode only: leader mode asserts, see
+# capkv_sim.c).
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,
@@ -43,13 +46,18 @@ run() { # label, capkv-sim arguments... (--run-ms may be given again: the last o
     shift
     local out
     out=$("$SIM" --run-ms "$run_ms" --verbose "$@")
+    local rc=$?
     sim_hashes "$label" "$out"
     local line
     line=$(printf '%s\n' "$out" | tail -1)
     local p f
     p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
     f=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    if [ -z "$p" ]; then # a single seed prints "seed N: ok|FAILED|UNKNOWN ..."
+    if [ -z "$p" ] && [ "$rc" -gt 1 ]; then # died (an assertion) before its summary
+        p=0 f=1
+        echo "sim: $label: capkv-sim exited with status $rc after: $(printf '%s\n' "$out" |
+            grep '^seed ' | tail -1 | cut -c1-40)"
+    elif [ -z "$p" ]; then # a single seed prints "seed N: ok|FAILED|UNKNOWN ..."
         if printf '%s\n' "$out" | grep -q '^seed [0-9]*: ok'; then p=1 f=0; else p=0 f=1; fi
     fi
     local u # capkv-sim counts these among the failed already
@@ -73,6 +81,8 @@ run "node core 3 nodes" --core node --seeds "1-$node_seeds" --nodes 3 --run-ms "
 run "node core 5 nodes" --core node --seeds "1001-$((1000 + node_seeds / 2))" --nodes 5 \
     --run-ms "$node_run_ms"
 run "node core expiry" --core node --expiry --seeds "5001-$((5000 + node_seeds / 2))" \
+    --nodes 3 --run-ms "$node_run_ms"
+run "node core big" --core node --big-values --seeds "8001-$((8000 + node_seeds / 4))" \
     --nodes 3 --run-ms "$node_run_ms"
 run "node core all" --core node --replication all --seeds "6001-$((6000 + node_seeds / 4))" \
     --nodes 3 --run-ms "$node_run_ms"

@@ -6,7 +6,8 @@
  * order, so a seed replays exactly. After run_ms the faults stop, the network heals, crashed
  * nodes restart, clients finish, and within NODESIM_SETTLE_MS_MAX every replica must have
  * applied the leader's commit index and hold the same data; then the history must be
- * linearizable. The fault schedule is sim.c's.
+ * linearizable. The fault schedule is sim.c's, plus the cores' own FAULT commands
+ * (nodesim_faultcmd.c) in the slot sim.c leaves idle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ static void nodesim_config(struct nodesim_world *w) {
     c->election_timeout_ms_max = NODESIM_ELECTION_MS_MAX;
     c->heartbeat_ms = NODESIM_HEARTBEAT_MS;
     c->request_timeout_ms = NODESIM_REQUEST_TIMEOUT_MS;
-    c->enable_faults = false;
+    c->enable_faults = true; /* the fault schedule also sends FAULT (nodesim_faultcmd.c) */
     c->hash_seed = w->options.seed * 0x9e3779b97f4a7c15ull + 1;
     /* Small WAL segments: memdisk copies a file's whole image on every sync, and rotation
      * gets exercised. */
@@ -102,6 +103,7 @@ static int nodesim_world_init(struct nodesim_world *w, const struct nodesim_opti
     sim_trace_init(&w->trace, o->trace);
     lincheck_history_init(&w->history);
     buf_init(&w->packet);
+    buf_init(&w->big_req);
     nodesim_config(w);
     for (uint32_t i = 0; i < NODESIM_CLIENTS; i++) nodesim_client_init(w, &w->clients[i], i + 1);
     for (uint32_t i = 1; i <= o->node_count; i++) nodesim_node_init(w, &w->nodes[i], i);
@@ -118,6 +120,7 @@ static void nodesim_world_deinit(struct nodesim_world *w) {
     sim_check_deinit(&w->check);
     lincheck_history_deinit(&w->history);
     buf_deinit(&w->packet);
+    buf_deinit(&w->big_req);
     nodesim_acked_deinit(&w->acked);
 }
 
@@ -235,7 +238,7 @@ static uint32_t nodesim_random_node(struct nodesim_world *w) {
     return 1 + (uint32_t)prng_range(&w->prng_faults, 0, w->options.node_count);
 }
 
-static void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority) {
+void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority) {
     uint32_t order[NODESIM_NODES_MAX], count = w->options.node_count;
     for (uint32_t i = 0; i < count; i++) order[i] = i;
     for (uint32_t i = count - 1; i > 0; i--) {
@@ -297,6 +300,7 @@ static void nodesim_fault(struct nodesim_world *w) {
     if (roll < 15) {
         sim_net_heal(&w->net);
         sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_HEAL, 0, 0, 0, 0);
+        nodesim_faultcmd_heal(w);
     } else if (roll < 30) {
         nodesim_fault_partition(w, 0);
     } else if (roll < 40) {
@@ -309,6 +313,8 @@ static void nodesim_fault(struct nodesim_world *w) {
         nodesim_fault_crash(w);
     } else if (roll < 85) {
         nodesim_net_quality(w);
+    } else {
+        nodesim_faultcmd_inject(w);
     }
     w->fault_at_ms =
         w->now_ms + prng_range(&w->prng_faults, NODESIM_FAULT_MS_MIN, NODESIM_FAULT_MS_MAX);
@@ -316,48 +322,9 @@ static void nodesim_fault(struct nodesim_world *w) {
 
 /* --- the end: settle, converge, linearizability ------------------------------------- */
 
-/* Whether nodes a and b hold the same value (and expiry) for key. */
-static bool nodesim_same_key(struct nodesim_node *a, struct nodesim_node *b, const char *key) {
-    struct db_entry *ea =
-        db_find(cp_engine_db(node_engine(a->node)), (const uint8_t *)key, strlen(key));
-    struct db_entry *eb =
-        db_find(cp_engine_db(node_engine(b->node)), (const uint8_t *)key, strlen(key));
-    if (ea == NULL || eb == NULL) return ea == eb;
-    size_t la, lb;
-    const uint8_t *va = db_entry_string(ea, &la), *vb = db_entry_string(eb, &lb);
-    return la == lb && memcmp(va, vb, la) == 0 && db_entry_expire_ms(ea) == db_entry_expire_ms(eb);
-}
-
-static bool nodesim_same_data(struct nodesim_world *w, uint32_t i, uint32_t l) {
-    struct nodesim_node *a = &w->nodes[i], *b = &w->nodes[l];
-    char key[8];
-    for (uint32_t k = 0; k < NODESIM_KEYS; k++) {
-        snprintf(key, sizeof(key), "k%u", k);
-        if (!nodesim_same_key(a, b, key))
-            return sim_check_fail(&w->check,
-                                  "convergence: node %u and leader %u differ on "
-                                  "key %s after applying the same log",
-                                  i, l, key) == 0;
-    }
-    for (uint32_t k = 0; k < NODESIM_EXPIRY_KEYS; k++) {
-        snprintf(key, sizeof(key), "e%u", k);
-        if (!nodesim_same_key(a, b, key))
-            return sim_check_fail(&w->check,
-                                  "convergence: node %u and leader %u differ on "
-                                  "key %s (value or expiry) after applying the same log",
-                                  i, l, key) == 0;
-    }
-    if (db_count(cp_engine_db(node_engine(a->node))) !=
-        db_count(cp_engine_db(node_engine(b->node))))
-        return sim_check_fail(&w->check, "convergence: node %u holds %zu keys, leader %u %zu", i,
-                              db_count(cp_engine_db(node_engine(a->node))), l,
-                              db_count(cp_engine_db(node_engine(b->node)))) == 0;
-    return true;
-}
-
 static bool nodesim_converged(struct nodesim_world *w) {
     uint32_t l = nodesim_leader(w);
-    if (l == 0 || !nodesim_clients_idle(w)) return false;
+    if (l == 0 || !nodesim_clients_idle(w) || !nodesim_faultcmd_idle(w)) return false;
     const struct raft *lr = cp_engine_raft(node_engine(w->nodes[l].node));
     uint64_t commit = raft_commit_index(lr), term = 0;
     /* The leader's own entry committed: everything before it is final. */
@@ -368,7 +335,9 @@ static bool nodesim_converged(struct nodesim_world *w) {
             return false;
     }
     for (uint32_t i = 1; i <= w->options.node_count; i++)
-        if (i != l && !nodesim_same_data(w, i, l)) return true; /* failed: stop settling */
+        if (i != l && !nodesim_data_same(w, i, l)) return true; /* failed: stop settling */
+    for (uint32_t i = 1; i <= w->options.node_count; i++)
+        if (nodesim_txn_check_bank(w, i) != 0) return true;
     return true;
 }
 
@@ -380,6 +349,7 @@ static void nodesim_settle(struct nodesim_world *w) {
     sim_net_set_options(&w->net, &calm);
     for (uint32_t i = 1; i <= w->options.node_count && !w->check.failed; i++)
         if (!w->nodes[i].up) nodesim_node_start(w, &w->nodes[i]);
+    nodesim_faultcmd_heal(w); /* the cores' own faults too, before convergence is judged */
     uint64_t deadline = w->now_ms + NODESIM_SETTLE_MS_MAX;
     while (!w->check.failed && !nodesim_converged(w)) {
         if (w->now_ms >= deadline) {
@@ -498,6 +468,8 @@ int nodesim_run(const struct nodesim_options *options, struct sim_stats *stats) 
         if (!w->check.failed) nodesim_full_check(w);
         nodesim_client_finish_all(w);
         if (!w->check.failed) nodesim_count_lost(w);
+        for (uint32_t i = 1; i <= w->options.node_count && !w->check.failed; i++)
+            nodesim_txn_check_counter(w, i);
         if (!w->check.failed) nodesim_lincheck(w);
         if (!w->check.failed) nodesim_check_leader_mode(w);
     }

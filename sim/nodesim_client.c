@@ -2,13 +2,15 @@
  * The node-core simulator's clients (see nodesim.h). Each holds one RESP connection to a
  * node core and one operation at a time: get ("GET k", the linearizable default), put
  * ("SET k v"), cas ("SET k new IFEQ old", or "SET k new NX" from nil) on a few keys with
- * small values, and in expiry mode "SET eK v PX ms" on keys outside the history. Replies:
+ * small values, and in expiry mode "SET eK v PX ms" on keys outside the history; outside it
+ * too, SADD / SREM / HSET / HDEL on a few sets and hashes (checked by convergence:
+ * nodesim_data.c) and transactions (nodesim_txn.c, which parses their replies). Replies:
  *   +OK, a value, nil      OK (cas: +OK swapped, nil not)
  *   -NOQUORUM, -TRYAGAIN, -NOREPLICAS (replication = all)
  *                          FAIL: not applied (the core promises it); reconnect elsewhere
  *   -TIMEOUT, closed, no reply within NODESIM_CLIENT_TIMEOUT_MS   INFO: unknown
- * Any other reply is a failure of the run. Every operation is recorded in the lincheck
- * history with virtual invoke and response times.
+ * Any other reply is a failure of the run. Every operation on the kN keys is recorded in
+ * the lincheck history with virtual invoke and response times.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,8 @@ static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client
     if (outcome == LINCHECK_OK) w->stats->ops_ok++;
     if (outcome == LINCHECK_FAIL) w->stats->ops_fail++;
     if (outcome == LINCHECK_INFO) w->stats->ops_info++;
-    if (c->kind == NODESIM_OP_EXPIRE) return; /* outside the register model */
+    nodesim_txn_record(w, c, outcome);
+    if (c->kind >= NODESIM_OP_EXPIRE) return; /* outside the register model */
     struct lincheck_op op = {.id = c->op_id,
                              .client = c->id,
                              .invoke_ms = c->invoke_ms,
@@ -85,6 +88,10 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
     uint64_t roll = prng_range(&c->prng, 0, 10);
     c->kind = roll < 4 ? NODESIM_OP_GET : roll < 7 ? NODESIM_OP_PUT : NODESIM_OP_CAS;
     if (w->options.expiry && prng_range(&c->prng, 0, 5) == 0) c->kind = NODESIM_OP_EXPIRE;
+    if (prng_range(&c->prng, 0, 5) == 0) {
+        roll = prng_range(&c->prng, 0, 10);
+        c->kind = roll < 5 ? NODESIM_OP_TRANSFER : roll < 7 ? NODESIM_OP_AUDIT : NODESIM_OP_INCR;
+    }
     c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_KEYS);
     c->arg = (int64_t)prng_range(&c->prng, 0, NODESIM_VALUES);
     c->arg2 = (int64_t)prng_range(&c->prng, 0, NODESIM_VALUES);
@@ -93,9 +100,24 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
         c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_EXPIRY_KEYS);
         c->arg2 = (int64_t)prng_range(&c->prng, 1, 400);
     }
+    if (c->kind < NODESIM_OP_TRANSFER && prng_range(&c->prng, 0, 100) == 0) {
+        uint64_t value_bytes =
+            prng_range(&c->prng, NODESIM_BIG_VALUE_BYTES_MIN, NODESIM_BIG_VALUE_BYTES_MAX + 1);
+        uint32_t key = (uint32_t)prng_range(&c->prng, 0, NODESIM_BIG_KEYS);
+        if (w->options.big_values && w->big_bytes + value_bytes <= NODESIM_BIG_BYTES_MAX) {
+            c->kind = NODESIM_OP_BIG;
+            c->key = key;
+            c->arg = (int64_t)value_bytes;
+            w->big_bytes += value_bytes;
+        }
+    } else if (c->kind < NODESIM_OP_TRANSFER && prng_range(&c->prng, 0, 6) == 0) {
+        c->kind = NODESIM_OP_SADD + (enum nodesim_op_kind)prng_range(&c->prng, 0, 4);
+        c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_COLLECTIONS);
+    }
     c->got_nil = false;
     c->got = 0;
     c->swapped = false;
+    nodesim_txn_invoke(w, c);
     c->invoke_ms = w->now_ms;
     c->deadline_ms = w->now_ms + NODESIM_CLIENT_TIMEOUT_MS;
     c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
@@ -103,7 +125,10 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
     sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_INVOKE, c->id, c->op_id, c->node, c->kind);
 }
 
-static size_t nodesim_client_format(const struct nodesim_client *c, char *out, size_t bytes) {
+static size_t nodesim_client_format(const struct nodesim_client *c, char *out, size_t bytes,
+                                    uint32_t *replies) {
+    if (c->kind >= NODESIM_OP_TRANSFER) return nodesim_txn_format(c, out, bytes, replies);
+    *replies = 1;
     int n = 0;
     switch (c->kind) {
     case NODESIM_OP_GET:
@@ -123,9 +148,38 @@ static size_t nodesim_client_format(const struct nodesim_client *c, char *out, s
         n = snprintf(out, bytes, "SET e%u %lld PX %lld\r\n", c->key, (long long)c->arg,
                      (long long)c->arg2);
         break;
+    case NODESIM_OP_SADD:
+    case NODESIM_OP_SREM:
+        n = snprintf(out, bytes, "%s s%u m%lld\r\n", c->kind == NODESIM_OP_SADD ? "SADD" : "SREM",
+                     c->key, (long long)c->arg);
+        break;
+    case NODESIM_OP_HSET:
+        n = snprintf(out, bytes, "HSET h%u f%lld %lld\r\n", c->key, (long long)c->arg,
+                     (long long)c->arg2);
+        break;
+    case NODESIM_OP_HDEL:
+        n = snprintf(out, bytes, "HDEL h%u f%lld\r\n", c->key, (long long)c->arg);
+        break;
+    default:
+        UNREACHABLE();
     }
     ASSERT(n > 0 && (size_t)n < bytes);
     return (size_t)n;
+}
+
+/* "SET bK <arg bytes>" as multibulk (an inline command is limited to 64 KiB) into
+ * w->big_req; the bytes come from the op id, so replicas that differ show it. */
+static void nodesim_client_format_big(struct nodesim_world *w, const struct nodesim_client *c) {
+    ASSERT(c->kind == NODESIM_OP_BIG && c->arg > 0);
+    ASSERT((uint64_t)c->arg <= NODESIM_BIG_VALUE_BYTES_MAX);
+    size_t value_bytes = (size_t)c->arg;
+    buf_clear(&w->big_req);
+    buf_appendf(&w->big_req, "*3\r\n$3\r\nSET\r\n$2\r\nb%u\r\n$%zu\r\n", c->key, value_bytes);
+    buf_reserve(&w->big_req, value_bytes + 2);
+    uint8_t *v = w->big_req.data + w->big_req.len;
+    for (size_t i = 0; i < value_bytes; i++) v[i] = (uint8_t)('a' + (c->op_id + i / 64) % 26);
+    w->big_req.len += value_bytes;
+    buf_append(&w->big_req, "\r\n", 2);
 }
 
 static void nodesim_client_send(struct nodesim_world *w, struct nodesim_client *c) {
@@ -136,15 +190,25 @@ static void nodesim_client_send(struct nodesim_world *w, struct nodesim_client *
         c->next_at_ms = w->now_ms;
         return;
     }
-    char req[128];
-    size_t bytes = nodesim_client_format(c, req, sizeof(req));
+    char small[128];
+    const uint8_t *req = (const uint8_t *)small;
+    size_t bytes = 0;
+    if (c->kind == NODESIM_OP_BIG) {
+        nodesim_client_format_big(w, c);
+        req = w->big_req.data;
+        bytes = w->big_req.len;
+        c->replies_due = 1;
+    } else {
+        bytes = nodesim_client_format(c, small, sizeof(small), &c->replies_due);
+    }
+    c->replies_got = 0;
+    c->outcome = LINCHECK_OK; /* until a reply says otherwise */
     c->state = NODESIM_CLIENT_WAITING;
     c->next_at_ms = UINT64_MAX;
-    nodesim_node_event(w, &w->nodes[c->node],
-                       (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
-                                           .client_id = c->conn_id,
-                                           .data = (const uint8_t *)req,
-                                           .bytes = bytes});
+    nodesim_node_event(
+        w, &w->nodes[c->node],
+        (struct node_event){
+            .kind = NODE_EVENT_CLIENT_INPUT, .client_id = c->conn_id, .data = req, .bytes = bytes});
 }
 
 static void nodesim_client_idle(struct nodesim_world *w, struct nodesim_client *c) {
@@ -189,6 +253,12 @@ void nodesim_client_event(struct nodesim_world *w, struct nodesim_client *c) {
     case NODESIM_CLIENT_WAITING:
         break;
     case NODESIM_CLIENT_REPLIED:
+        if (nodesim_txn_continues(c)) { /* the next round trip, on the same connection */
+            c->state = NODESIM_CLIENT_SENDING;
+            c->deadline_ms = w->now_ms + NODESIM_CLIENT_TIMEOUT_MS;
+            c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
+            break;
+        }
         nodesim_client_finish(w, c, c->outcome);
         break;
     }
@@ -213,6 +283,11 @@ static bool nodesim_client_int(const uint8_t *p, size_t bytes, int64_t *out) {
 /* Interprets one complete reply value p[0..bytes) for c's operation. */
 static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *c, const uint8_t *p,
                                 size_t bytes) {
+    if (c->kind >= NODESIM_OP_TRANSFER) {
+        if (nodesim_txn_reply(w, c, c->replies_got, p, bytes) == 0) return 0;
+        if (w->check.failed) return -1;
+        goto bad;
+    }
     bool nil =
         nodesim_client_starts(p, bytes, "$-1\r\n") || nodesim_client_starts(p, bytes, "_\r\n");
     c->outcome = LINCHECK_OK;
@@ -229,6 +304,11 @@ static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *
         ASSERT(v != NULL);
         v++;
         if (!nodesim_client_int(v, bytes - (size_t)(v - p) - 2, &c->got)) goto bad;
+    } else if (c->kind >= NODESIM_OP_SADD) {
+        /* How many members or fields one argument added or removed. */
+        if (!nodesim_client_starts(p, bytes, ":0\r\n") &&
+            !nodesim_client_starts(p, bytes, ":1\r\n"))
+            goto bad;
     } else if (c->kind == NODESIM_OP_CAS && (nil || nodesim_client_starts(p, bytes, "+OK\r\n"))) {
         c->swapped = !nil;
     } else if (!nodesim_client_starts(p, bytes, "+OK\r\n")) {
@@ -253,31 +333,38 @@ void nodesim_client_output(struct nodesim_world *w, uint32_t n, uint64_t conn_id
         if (w->clients[i].node == n && w->clients[i].conn_id == conn_id) c = &w->clients[i];
     if (c == NULL) return; /* a connection the client already gave up */
     buf_append(&c->in, data, bytes);
-    if (c->in.len > NODESIM_REPLY_BYTES_MAX) {
-        sim_check_fail(&w->check, "client %u: %zu unparsed reply bytes", c->id, c->in.len);
+    if (buf_pending(&c->in) > NODESIM_REPLY_BYTES_MAX) {
+        sim_check_fail(&w->check, "client %u: %zu unparsed reply bytes", c->id,
+                       buf_pending(&c->in));
         return;
     }
     struct resp_limits limits;
     resp_limits_default(&limits);
-    size_t value_bytes = 0;
-    struct errmsg msg;
-    int rc = resp_scan_value(&limits, c->in.data, c->in.len, &value_bytes, &msg);
-    if (rc < 0) {
-        sim_check_fail(&w->check, "client %u: bad reply: %s", c->id, msg.text);
-        return;
+    /* A pipelined request's replies one by one; the round trip ends with its last. */
+    while (buf_pending(&c->in) > 0 && !w->check.failed) {
+        size_t value_bytes = 0;
+        struct errmsg msg;
+        int rc =
+            resp_scan_value(&limits, buf_head(&c->in), buf_pending(&c->in), &value_bytes, &msg);
+        if (rc < 0) {
+            sim_check_fail(&w->check, "client %u: bad reply: %s", c->id, msg.text);
+            return;
+        }
+        if (rc == 0) return;
+        if (c->state != NODESIM_CLIENT_WAITING || c->replies_got >= c->replies_due) {
+            sim_check_fail(&w->check,
+                           "client %u op %llu: a reply it did not ask for (state %d, "
+                           "%zu of %zu bytes)",
+                           c->id, (unsigned long long)c->op_id, (int)c->state, value_bytes,
+                           buf_pending(&c->in));
+            return;
+        }
+        if (nodesim_client_parse(w, c, buf_head(&c->in), value_bytes) != 0) return;
+        buf_consume(&c->in, value_bytes);
+        if (++c->replies_got < c->replies_due) continue;
+        c->state = NODESIM_CLIENT_REPLIED;
+        c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
     }
-    if (rc == 0) return;
-    if (c->state != NODESIM_CLIENT_WAITING || value_bytes != c->in.len) {
-        sim_check_fail(&w->check,
-                       "client %u op %llu: a reply it did not ask for (state %d, "
-                       "%zu of %zu bytes)",
-                       c->id, (unsigned long long)c->op_id, (int)c->state, value_bytes, c->in.len);
-        return;
-    }
-    if (nodesim_client_parse(w, c, c->in.data, value_bytes) != 0) return;
-    buf_clear(&c->in);
-    c->state = NODESIM_CLIENT_REPLIED;
-    c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
 }
 
 void nodesim_client_conn_lost(struct nodesim_world *w, uint32_t n, uint64_t conn_id) {

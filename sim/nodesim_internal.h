@@ -22,6 +22,13 @@
 #define NODESIM_KEYS 3        /* "k0".."k2": in the lincheck history */
 #define NODESIM_EXPIRY_KEYS 2 /* "e0".."e1": expiry mode only, convergence only */
 #define NODESIM_VALUES 5      /* values 0..4 */
+#define NODESIM_COLLECTIONS 2 /* sets "s0".."s1" and hashes "h0".."h1", members 0..4 */
+#define NODESIM_BIG_KEYS 4    /* "b0".."b3": big values, so snapshots hold megabytes */
+#define NODESIM_BIG_VALUE_BYTES_MIN (64u * 1024)
+#define NODESIM_BIG_VALUE_BYTES_MAX (1024u * 1024)
+#define NODESIM_BIG_BYTES_MAX (24u * 1024 * 1024) /* big values written in one run, at most */
+#define NODESIM_ACCOUNTS 3        /* "a0".."a2": the bank's transfers, outside the history */
+#define NODESIM_TXN_RETRIES_MAX 4 /* a WATCH-guarded increment's retries after a null EXEC */
 #define NODESIM_CLIENTS 5
 #define NODESIM_CLIENT_TIMEOUT_MS 2000
 #define NODESIM_CLIENT_LINK_MS_MAX 3
@@ -54,11 +61,29 @@ struct nodesim_node {
     uint64_t sync_lsn;
     uint64_t sync_at_ms; /* 0: none */
     uint64_t commit_seen;
+    uint64_t snapshot_seen; /* raft_snapshot_index after the last step */
     enum raft_role role_seen;
     uint64_t term_seen;
+    uint64_t fault_conn;        /* the simulator's connection for FAULT commands; 0: none */
+    uint32_t fault_replies_due; /* FAULT commands sent on it, not answered yet */
+    bool fault_set;             /* a FAULT other than HEAL is in force on this core */
+    struct buf fault_in;        /* FAULT replies received, not yet parsed */
 };
 
-enum nodesim_op_kind { NODESIM_OP_GET, NODESIM_OP_PUT, NODESIM_OP_CAS, NODESIM_OP_EXPIRE };
+enum nodesim_op_kind {
+    NODESIM_OP_GET,
+    NODESIM_OP_PUT,
+    NODESIM_OP_CAS,
+    NODESIM_OP_EXPIRE,
+    NODESIM_OP_BIG,  /* SET bK to 64 KiB..1 MiB, outside the history */
+    NODESIM_OP_SADD, /* these four: sets "s0".."s1", hashes "h0".."h1"; outside the history */
+    NODESIM_OP_SREM,
+    NODESIM_OP_HSET,
+    NODESIM_OP_HDEL,
+    NODESIM_OP_TRANSFER, /* the rest: outside the lincheck history (nodesim_txn.c) */
+    NODESIM_OP_AUDIT,
+    NODESIM_OP_INCR
+};
 enum nodesim_client_state {
     NODESIM_CLIENT_IDLE,
     NODESIM_CLIENT_SENDING,
@@ -81,7 +106,13 @@ struct nodesim_client {
     bool expect_nil; /* cas from nil: SET k v NX */
     int64_t arg;     /* put: value; cas: expected */
     int64_t arg2;    /* cas: new value; expire: PX ms */
-    struct buf in;   /* bytes received, not yet parsed */
+    uint32_t key2;   /* transfer: the account credited (key: debited) */
+    uint32_t phase;  /* incr: 0 WATCH + GET, 1 MULTI + SET + EXEC */
+    uint32_t retries;
+    uint32_t replies_due; /* values answering this round trip's pipelined request */
+    uint32_t replies_got;
+    bool exec_null; /* incr: EXEC answered null (a watched key changed) */
+    struct buf in;  /* bytes received, not yet parsed */
     enum lincheck_outcome outcome;
     bool got_nil;
     int64_t got;
@@ -120,6 +151,10 @@ struct nodesim_world {
     uint64_t spec_mismatches; /* leader mode: early replies that differed, crashed cores */
     uint64_t spec_lost;       /* leader mode: the crashed cores' own acked_lost counts */
     struct nodesim_acked acked;
+    uint64_t big_bytes;    /* big values sent so far (NODESIM_BIG_BYTES_MAX) */
+    struct buf big_req;    /* scratch: a big SET's multibulk request */
+    uint64_t incr_applied; /* incr EXECs that answered an array */
+    uint64_t incr_unknown; /* incr EXECs sent that got no answer (TIMEOUT, closed, none) */
 };
 
 /* nodesim_node.c */
@@ -134,6 +169,35 @@ void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n);
 void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p);
 /* A random node that is up, other than avoid when there is one; 0 when none is up. */
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid);
+
+/* nodesim.c: side[i] = 1 for `minority` random nodes (position i = id - 1), else 0. */
+void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority);
+
+/* nodesim_faultcmd.c */
+void nodesim_faultcmd_inject(struct nodesim_world *w); /* one core FAULT, from prng_faults */
+void nodesim_faultcmd_heal(struct nodesim_world *w);   /* HEAL, CLOCK 0 where a fault is set */
+/* Node n released output for conn_id (borrowed): true when it was the FAULT connection. */
+bool nodesim_faultcmd_output(struct nodesim_world *w, struct nodesim_node *n, uint64_t conn_id,
+                             const uint8_t *data, size_t bytes);
+void nodesim_faultcmd_lost(struct nodesim_node *n);        /* its core crashed or closed the conn */
+bool nodesim_faultcmd_idle(const struct nodesim_world *w); /* healed, every FAULT answered */
+
+/* nodesim_data.c: whether node i's db equals leader l's (reported as a failure if not). */
+bool nodesim_data_same(struct nodesim_world *w, uint32_t i, uint32_t l);
+
+/* nodesim_txn.c: transactions on keys outside the history (c borrowed throughout) */
+bool nodesim_txn_i64(const uint8_t *p, size_t bytes, int64_t *out); /* [-]digits */
+void nodesim_txn_invoke(struct nodesim_world *w, struct nodesim_client *c);
+size_t nodesim_txn_format(const struct nodesim_client *c, char *out, size_t bytes,
+                          uint32_t *replies);
+/* Reply number index of the round trip; -1: a reply no transaction may get. */
+int nodesim_txn_reply(struct nodesim_world *w, struct nodesim_client *c, uint32_t index,
+                      const uint8_t *p, size_t bytes);
+bool nodesim_txn_continues(struct nodesim_client *c);
+void nodesim_txn_record(struct nodesim_world *w, const struct nodesim_client *c,
+                        enum lincheck_outcome outcome);
+int nodesim_txn_check_bank(struct nodesim_world *w, uint32_t i);    /* node i's accounts */
+int nodesim_txn_check_counter(struct nodesim_world *w, uint32_t i); /* after count_lost */
 
 /* nodesim_acked.c */
 void nodesim_acked_deinit(struct nodesim_acked *a);

@@ -61,6 +61,12 @@ static void nodesim_observe(struct nodesim_world *w, struct nodesim_node *n) {
         n->role_seen = raft_role(r);
         n->term_seen = raft_term(r);
     }
+    /* A snapshot taken here or restored from a leader's (not told apart: both may follow
+     * one AppendEntries). */
+    if (raft_snapshot_index(r) > n->snapshot_seen) {
+        w->stats->snapshots++;
+        n->snapshot_seen = raft_snapshot_index(r);
+    }
     uint64_t commit = raft_commit_index(r);
     if (commit == n->commit_seen) return;
     sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_COMMIT, n->commit_seen, commit,
@@ -101,11 +107,15 @@ static bool nodesim_effects(struct nodesim_world *w, struct nodesim_node *n,
         size_t bytes = 0;
         const uint8_t *data = node_client_output(n->node, e->write_clients[k], &bytes);
         if (bytes == 0) continue;
-        nodesim_client_output(w, n->id, e->write_clients[k], data, bytes);
+        if (!nodesim_faultcmd_output(w, n, e->write_clients[k], data, bytes))
+            nodesim_client_output(w, n->id, e->write_clients[k], data, bytes);
         node_client_sent(n->node, e->write_clients[k], bytes);
     }
-    for (size_t k = 0; k < e->close_count; k++)
+    for (size_t k = 0; k < e->close_count; k++) {
+        if (e->close_clients[k] == n->fault_conn)
+            sim_check_fail(&w->check, "node %u closed the FAULT connection", n->id);
         nodesim_client_conn_lost(w, n->id, e->close_clients[k]);
+    }
     for (size_t k = 0; k < e->peer_send_count; k++) nodesim_send(w, n, &e->peer_sends[k]);
     uint64_t wall = nodesim_wall_ms(n, w->now_ms);
     n->wake_ms = w->now_ms + (e->wake_at_ms > wall ? e->wake_at_ms - wall : 1);
@@ -207,6 +217,7 @@ void nodesim_node_init(struct nodesim_world *w, struct nodesim_node *n, uint32_t
     n->id = id;
     prng_init(&n->prng, w->options.seed * 0x2545f4914f6cdd1dull + id * 131u + 7);
     memdisk_init(&n->disk);
+    buf_init(&n->fault_in);
     n->clock_offset_ms = (int64_t)prng_range(&n->prng, 0, NODESIM_CLOCK_OFFSET_MS_MAX);
     n->drift_ppm =
         (int64_t)prng_range(&n->prng, 0, 2 * NODESIM_DRIFT_PPM_MAX + 1) - NODESIM_DRIFT_PPM_MAX;
@@ -232,6 +243,7 @@ static void nodesim_node_free(struct nodesim_world *w, struct nodesim_node *n) {
 void nodesim_node_deinit(struct nodesim_world *w, struct nodesim_node *n) {
     nodesim_node_free(w, n);
     memdisk_deinit(&n->disk);
+    buf_deinit(&n->fault_in);
 }
 
 int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n) {
@@ -248,6 +260,7 @@ int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n) {
     }
     n->up = true;
     n->commit_seen = 0;
+    n->snapshot_seen = raft_snapshot_index(nodesim_raft(n));
     n->role_seen = raft_role(nodesim_raft(n));
     n->term_seen = raft_term(nodesim_raft(n));
     n->sync_at_ms = 0;
@@ -267,6 +280,7 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
         w->spec_lost += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     nodesim_node_free(w, n);
+    nodesim_faultcmd_lost(n); /* the core's faults died with it */
     n->up = false;
     n->incarnation++;
     n->sync_file = NULL;

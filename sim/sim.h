@@ -58,6 +58,10 @@ struct sim_stats {
     uint64_t acked_writes;
     uint64_t lost_acked_writes;     /* leader mode: acknowledged, then missing */
     uint64_t async_seed;            /* 1 when persistence ran asynchronously */
+    uint64_t fault_commands;        /* node core: FAULT commands sent to the cores */
+    uint64_t txns_applied;          /* node core: EXECs that answered an array */
+    uint64_t incr_applied;          /* node core: WATCH-guarded increments applied */
+    uint64_t incr_unknown;          /* node core: ... that may have applied */
     bool lincheck_checked;          /* false: the run stopped before the history was checked */
     enum lincheck_verdict lincheck; /* UNKNOWN: the search budget ran out, nothing proven */
     uint64_t lincheck_steps;

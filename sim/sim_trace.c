@@ -30,6 +30,7 @@ static const char *const sim_trace_names[SIM_TRACE_KIND_COUNT][5] = {
     [SIM_TRACE_READ] = {"read", "client", "op", "index", ""},
     [SIM_TRACE_PHASE] = {"phase", "phase", "", "", ""},
     [SIM_TRACE_CHANGE] = {"change", "kind", "server", "rc", ""},
+    [SIM_TRACE_FAULT] = {"fault", "kind", "a", "b", ""},
 };
 
 void sim_trace_init(struct sim_trace *tr, FILE *out) {
