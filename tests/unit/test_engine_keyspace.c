@@ -87,8 +87,22 @@ static void ks_assert_refuses_every_cut_and_survives_every_byte(const struct buf
         for (int v = 0; v < 256; v += 51) {
             memcpy(copy, b->data, b->len);
             copy[i] = (uint8_t)v;
-            uint32_t n = 0;
-            if (keyspace_table_decode(copy, b->len, out, &n, &msg) == 0) assert_true(n <= 2);
+            uint32_t n = 99;
+            out[0].match_count = 77; /* refused: out and n unchanged */
+            if (keyspace_table_decode(copy, b->len, out, &n, &msg) != 0) {
+                assert_int_equal(n, 99);
+                assert_int_equal(out[0].match_count, 77);
+                continue;
+            }
+            /* Accepted: a valid table, which round trips through its own encoding. */
+            static struct keyspace again[KEYSPACES_MAX];
+            uint32_t m = 0;
+            struct buf re;
+            buf_init(&re);
+            keyspace_table_encode(out, n, &re);
+            assert_int_equal(keyspace_table_decode(re.data, re.len, again, &m, &msg), 0);
+            assert_true(keyspace_table_equal(out, n, again, m));
+            buf_deinit(&re);
         }
     }
 }
