@@ -417,6 +417,12 @@ void node_engine_need(const struct node *node, struct node_lsns *out) {
         out->lsn[i] = node->engines[i].ops->release_lsn(node->engines[i].engine);
 }
 
+void node_engine_durable_now(const struct node *node, struct node_lsns *out) {
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < node->engine_count; i++)
+        out->lsn[i] = node->engines[i].ops->durable_lsn(node->engines[i].engine);
+}
+
 bool node_engine_durable(const struct node *node, const struct node_lsns *need) {
     for (uint32_t i = 0; i < node->engine_count; i++) {
         if (need->lsn[i] == 0) continue;

@@ -224,6 +224,12 @@ void node_engine_info(struct node *node, const char *section, struct buf *out);
  * durable. */
 void node_engine_need(const struct node *node, struct node_lsns *out);
 bool node_engine_durable(const struct node *node, const struct node_lsns *need);
+void node_engine_durable_now(const struct node *node, struct node_lsns *out);
+static inline bool node_lsns_covered(const struct node_lsns *need, const struct node_lsns *have) {
+    for (uint32_t i = 0; i < NODE_ENGINES_MAX; i++)
+        if (need->lsn[i] > have->lsn[i]) return false;
+    return true;
+}
 
 /* fault.c: faults at node level */
 void fault_init(struct node *node);

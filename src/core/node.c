@@ -253,7 +253,7 @@ static void node_client_release(struct node *node, struct client *c) {
     uint64_t end = node_client_out_end(c);
     struct node_lsns need;
     node_engine_need(node, &need);
-    if (c->hold_count == 0 && node_engine_durable(node, &need)) {
+    if (c->hold_count == 0 && node_engine_durable(node, &need)) { /* the common case at once */
         if (c->released_end != end) node_client_mark_write(node, c);
         c->released_end = end;
         return;
@@ -281,11 +281,13 @@ static void node_client_release(struct node *node, struct client *c) {
 
 /* After a sync: releases every hold the durable lsn covers. */
 static void node_release_held(struct node *node) {
+    struct node_lsns durable;
+    node_engine_durable_now(node, &durable);
     struct client **p = &node->held;
     while (*p != NULL) {
         struct client *c = *p;
         bool released = false;
-        while (c->hold_count > 0 && node_engine_durable(node, &c->holds[c->hold_head].need)) {
+        while (c->hold_count > 0 && node_lsns_covered(&c->holds[c->hold_head].need, &durable)) {
             c->released_end = c->holds[c->hold_head].end;
             c->hold_head = (c->hold_head + 1) % NODE_HOLDS_MAX;
             c->hold_count--;

@@ -46,7 +46,7 @@ struct local {
     uint64_t mono_ms;      /* monotonic */
     uint64_t next_tick_ms; /* monotonic */
     struct buf ops;        /* the current request's ops (op.h) */
-    struct buf logged;     /* the ops logged by the last call, for WATCH (answer/effects) */
+    size_t logged_bytes;   /* ops holds what the last call logged (for the node's WATCH) */
     struct buf scratch;    /* snapshot records */
     struct buf args;       /* struct resp_arg[] of a transaction's command */
     bool submitting;       /* inside local_submit (the host hook must not re-enter) */

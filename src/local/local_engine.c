@@ -52,6 +52,12 @@ static bool local_run(struct local *lo, const struct cmd_spec *spec, uint32_t ar
     return true;
 }
 
+/* Every call starts with no ops: the last call's logged ones were the node's to read. */
+static void local_begin(struct local *lo) {
+    buf_clear(&lo->ops);
+    lo->logged_bytes = 0;
+}
+
 /* Logs the ops of what just ran as one record (and keeps them for the node's WATCH). */
 static void local_log_ops(struct local *lo) {
     if (lo->ops.len == 0) return;
@@ -60,7 +66,9 @@ static void local_log_ops(struct local *lo) {
      * are dropped rather than refused. */
     if (local_reserve(lo, lo->ops.len)) {
         wal_append(lo->wal, lo->ops.data, lo->ops.len);
-        buf_append(&lo->logged, lo->ops.data, lo->ops.len);
+        /* They stay in lo->ops, for the node's WATCH, until the engine's next call. */
+        lo->logged_bytes = lo->ops.len;
+        return;
     }
     buf_clear(&lo->ops);
 }
@@ -148,7 +156,7 @@ void local_submit(struct local *lo, const struct engine_request *req, struct buf
     ASSERT(!lo->submitting); /* the host must never submit to this engine from inside */
     lo->submitting = true;
     memset(answer, 0, sizeof(*answer));
-    buf_clear(&lo->logged);
+    local_begin(lo);
     if (req->kind == ENGINE_REQUEST_ADMIN) {
         local_admin(lo, req, out);
     } else if (req->spec != NULL) {
@@ -157,8 +165,8 @@ void local_submit(struct local *lo, const struct engine_request *req, struct buf
         ASSERT(req->bytes >= CMDLIST_HEADER_BYTES && (req->list[0] & CMDLIST_EXEC));
         local_exec(lo, req, out);
     }
-    answer->ops = lo->logged.data;
-    answer->ops_bytes = lo->logged.len;
+    answer->ops = lo->ops.data;
+    answer->ops_bytes = lo->logged_bytes;
     lo->submitting = false;
 }
 
@@ -189,7 +197,7 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
                               struct engine_effects *out) {
     struct local *lo = local_of(e);
     memset(out, 0, sizeof(*out));
-    buf_clear(&lo->logged);
+    local_begin(lo);
     local_clocks(lo, ev->now_ms, ev->mono_ms);
     switch (ev->kind) {
     case ENGINE_EVENT_TICK:
@@ -207,8 +215,8 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
     case ENGINE_EVENT_SENT:
         break;
     }
-    out->ops = lo->logged.data;
-    out->ops_bytes = lo->logged.len;
+    out->ops = lo->ops.data;
+    out->ops_bytes = lo->logged_bytes;
     out->fatal = lo->fatal;
     out->fatal_text = lo->fatal_text;
 }
@@ -283,7 +291,6 @@ static void local_engine_free(struct engine *e) {
     local_close(lo);
     db_free(lo->db);
     buf_deinit(&lo->ops);
-    buf_deinit(&lo->logged);
     buf_deinit(&lo->scratch);
     buf_deinit(&lo->args);
     free(lo);
@@ -301,7 +308,6 @@ static int local_engine_open(const struct engine_config *config, struct disk *di
     lo->next_tick_ms = 0; /* the first TICK runs the first cycle */
     lo->db = db_new(config->hash_seed);
     buf_init(&lo->ops);
-    buf_init(&lo->logged);
     buf_init(&lo->scratch);
     buf_init(&lo->args);
     int rc = local_open(lo, msg);
