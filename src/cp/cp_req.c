@@ -71,8 +71,8 @@ void cp_run_commands(struct cp *cp, struct buf *out, int proto, const uint8_t *c
     buf_clear(&cp->ops);
 }
 
-static struct cp_wait *cp_wait_new(struct cp *cp, enum cp_wait_kind kind,
-                                   const struct cp_origin *origin) {
+struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind,
+                              const struct cp_origin *origin) {
     struct cp_wait *w = base_calloc(1, sizeof(*w));
     w->id = ++cp->next_wait_id;
     w->kind = kind;
@@ -89,10 +89,6 @@ static struct cp_wait *cp_wait_new(struct cp *cp, enum cp_wait_kind kind,
         if (origin->request_id == cp->submit_id) cp->submit_waits = true;
     }
     return w;
-}
-
-struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind, const struct cp_origin *o) {
-    return cp_wait_new(cp, kind, o);
 }
 
 static void cp_reply_remote(struct cp *cp, const struct cp_origin *o) {
@@ -243,7 +239,7 @@ static void cp_submit_write(struct cp *cp, const struct cp_origin *origin, const
                       "node %u is handing over or lost leadership (%s); retry", cp->config.id,
                       err_text(rc));
     } else {
-        struct cp_wait *w = cp_wait_new(cp, CP_WAIT_PROPOSAL, origin);
+        struct cp_wait *w = cp_wait_start(cp, CP_WAIT_PROPOSAL, origin);
         w->index = index;
         w->term = term;
         w->writes = true;
@@ -264,7 +260,7 @@ static void cp_submit_write(struct cp *cp, const struct cp_origin *origin, const
 
 static void cp_submit_read(struct cp *cp, const struct cp_origin *origin, const uint8_t *list,
                            size_t bytes) {
-    struct cp_wait *w = cp_wait_new(cp, CP_WAIT_READ, origin);
+    struct cp_wait *w = cp_wait_start(cp, CP_WAIT_READ, origin);
     buf_append(&w->request, list, bytes);
     w->min_applied = cp->spec.acked_index; /* read your leader-mode writes */
     struct raft_event ev = {.kind = RAFT_EVENT_READ, .read_ctx = w->id};
@@ -280,7 +276,7 @@ static void cp_submit_read(struct cp *cp, const struct cp_origin *origin, const 
 
 static void cp_forward(struct cp *cp, const struct cp_origin *origin, uint32_t leader, int level,
                        const uint8_t *list, size_t bytes, bool writes) {
-    struct cp_wait *w = cp_wait_new(cp, CP_WAIT_FORWARD, origin);
+    struct cp_wait *w = cp_wait_start(cp, CP_WAIT_FORWARD, origin);
     w->writes = writes;
     w->forwarded_to = leader;
     struct buf msg;
