@@ -114,7 +114,6 @@ int node_engines_open(struct node *node, struct errmsg *msg) {
         rc = node_engine_open_one(node, 1, node->config.ap_engine, &config, msg);
         node->mode_engine[KEYSPACE_MODE_AP] = 1;
     }
-    node->engine = node->engines[0].engine;
     return rc;
 }
 
@@ -125,7 +124,6 @@ void node_engines_close(struct node *node) {
         ne->engine = NULL;
     }
     node->engine_count = 0;
-    node->engine = NULL;
 }
 
 /* The engine serving a command's keys, the cp engine for a keyless one; -1 after replying

@@ -148,13 +148,12 @@ struct node {
     char fatal_text[ERRMSG_BYTES_MAX];
     struct node_stats stats;
     /* The engines that keep this node's data (engine.h), one per mode served, found by
-     * mode through mode_engine. engine is engines[0]'s: the one of mode cp (the single-node
-     * engine when the node runs alone, the CP engine in a cluster), which also serves
-     * keyless commands and the engine commands (CLUSTER, WAIT, SAVE). */
+     * mode through mode_engine. engines[0] is the one of mode cp (the single-node engine when
+     * the node runs alone, the CP engine in a cluster), which also serves keyless commands
+     * and the engine commands (CLUSTER, WAIT, SAVE). */
     struct node_engine engines[NODE_ENGINES_MAX];
     uint32_t engine_count;
     uint8_t mode_engine[KEYSPACE_MODE_COUNT + 1];
-    struct engine *engine;
     int sync_engine;         /* the engine whose sync the shell runs now; -1: none */
     struct buf engine_sends; /* struct node_peer_send[] of every engine, at FLUSH */
     struct buf watch_reply;  /* a WATCH's reply from the engine, before it becomes +OK */

@@ -538,7 +538,7 @@ const char *node_fatal_text(const struct node *node) {
 }
 
 struct engine *node_engine(const struct node *node) {
-    return node->engine;
+    return node->engines[0].engine;
 }
 
 bool node_client_backpressured(const struct node *node, uint64_t client_id) {
