@@ -1,5 +1,5 @@
 /*
- * The node-core simulator's record of leader-mode writes answered early (see nodesim.h):
+ * The node-core simulator's record of leader-mode writes answered early (see nodesim_internal.h):
  * after every step, each write a core holds as answered from its own fsync alone (a
  * proposal wait with spec_acked) is remembered by its entry's (index, term). At the end,
  * once the cluster converged, such an entry missing from the final log is a lost
@@ -65,8 +65,8 @@ static void nodesim_acked_note(void *ctx, uint64_t index, uint64_t term) {
 }
 
 void nodesim_acked_observe(struct nodesim_world *w, const struct nodesim_node *n) {
-    if (w->options.replication != KEYSPACE_REPLICATION_LEADER) return;
-    ASSERT(n->up && n->node != NULL && node_engine(n->node) != NULL);
+    if (w->sim.options.replication != SIM_REPLICATION_LEADER) return;
+    ASSERT(n->host->up && n->node != NULL && node_engine(n->node) != NULL);
     cp_engine_each_early_answer(node_engine(n->node), nodesim_acked_note, &w->acked);
 }
 
@@ -78,7 +78,7 @@ static bool nodesim_acked_kept(const struct nodesim_world *w, const struct raft 
     uint64_t final_term = 0;
     if (index > raft_commit_index(leader)) return false; /* never committed */
     if (raft_term_at(leader, index, &final_term)) return final_term == term;
-    const struct sim_check *c = &w->check;
+    const struct sim_check *c = &w->sim.check;
     return index < c->index_capacity && c->committed[index].term == term;
 }
 

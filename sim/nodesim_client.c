@@ -1,5 +1,5 @@
 /*
- * The node-core simulator's clients (see nodesim.h). Each holds one RESP connection to a
+ * The node-core simulator's clients (see nodesim_internal.h). Each holds one RESP connection to a
  * node core and one operation at a time: get ("GET k", the linearizable default), put
  * ("SET k v"), cas ("SET k new IFEQ old", or "SET k new NX" from nil) on a few keys with
  * small values, and in expiry mode "SET eK v PX ms" on keys outside the history; outside it
@@ -22,7 +22,7 @@
 void nodesim_client_init(struct nodesim_world *w, struct nodesim_client *c, uint32_t id) {
     memset(c, 0, sizeof(*c));
     c->id = id;
-    prng_init(&c->prng, w->options.seed * 0x9e3779b97f4a7c15ull + id * 7919u + 5);
+    prng_init(&c->prng, w->sim.options.seed * 0x9e3779b97f4a7c15ull + id * 7919u + 5);
     c->state = NODESIM_CLIENT_IDLE;
     c->next_at_ms = prng_range(&c->prng, 0, 50);
     buf_init(&c->in);
@@ -34,15 +34,15 @@ void nodesim_client_deinit(struct nodesim_client *c) {
 
 static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client *c,
                                   enum lincheck_outcome outcome) {
-    if (outcome == LINCHECK_OK) w->stats->ops_ok++;
-    if (outcome == LINCHECK_FAIL) w->stats->ops_fail++;
-    if (outcome == LINCHECK_INFO) w->stats->ops_info++;
+    if (outcome == LINCHECK_OK) w->sim.stats->ops_ok++;
+    if (outcome == LINCHECK_FAIL) w->sim.stats->ops_fail++;
+    if (outcome == LINCHECK_INFO) w->sim.stats->ops_info++;
     nodesim_txn_record(w, c, outcome);
     if (c->kind >= NODESIM_OP_EXPIRE) return; /* outside the register model */
     struct lincheck_op op = {.id = c->op_id,
                              .client = c->id,
                              .invoke_ms = c->invoke_ms,
-                             .response_ms = w->now_ms,
+                             .response_ms = w->sim.now_ms,
                              .outcome = outcome};
     snprintf(op.key, sizeof(op.key), "k%u", c->key);
     op.kind = c->kind == NODESIM_OP_GET   ? LINCHECK_GET
@@ -53,8 +53,8 @@ static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client
     op.got = (struct lincheck_value){.nil = c->got_nil, .v = c->got_nil ? 0 : c->got};
     op.swapped = c->swapped;
     struct errmsg msg = {{0}};
-    if (lincheck_history_append(&w->history, &op, &msg) != 0)
-        sim_check_fail(&w->check, "history: %s", msg.text);
+    if (lincheck_history_append(&w->sim.history, &op, &msg) != 0)
+        sim_check_fail(&w->sim.check, "history: %s", msg.text);
 }
 
 /* Closes the client's connection (telling the node, when it is up). */
@@ -64,7 +64,7 @@ static void nodesim_client_disconnect(struct nodesim_world *w, struct nodesim_cl
     c->node = 0;
     c->conn_id = 0;
     buf_clear(&c->in);
-    if (n != 0 && w->nodes[n].up)
+    if (n != 0 && w->nodes[n].host->up)
         nodesim_node_event(
             w, &w->nodes[n],
             (struct node_event){.kind = NODE_EVENT_CLIENT_CLOSED, .client_id = conn});
@@ -84,10 +84,10 @@ static void nodesim_client_connect(struct nodesim_world *w, struct nodesim_clien
 }
 
 static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client *c) {
-    c->op_id = ++w->next_op_id;
+    c->op_id = ++w->sim.next_op_id;
     uint64_t roll = prng_range(&c->prng, 0, 10);
     c->kind = roll < 4 ? NODESIM_OP_GET : roll < 7 ? NODESIM_OP_PUT : NODESIM_OP_CAS;
-    if (w->options.expiry && prng_range(&c->prng, 0, 5) == 0) c->kind = NODESIM_OP_EXPIRE;
+    if (w->sim.options.expiry && prng_range(&c->prng, 0, 5) == 0) c->kind = NODESIM_OP_EXPIRE;
     if (prng_range(&c->prng, 0, 5) == 0) {
         roll = prng_range(&c->prng, 0, 10);
         c->kind = roll < 5 ? NODESIM_OP_TRANSFER : roll < 7 ? NODESIM_OP_AUDIT : NODESIM_OP_INCR;
@@ -104,7 +104,7 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
         uint64_t value_bytes =
             prng_range(&c->prng, NODESIM_BIG_VALUE_BYTES_MIN, NODESIM_BIG_VALUE_BYTES_MAX + 1);
         uint32_t key = (uint32_t)prng_range(&c->prng, 0, NODESIM_BIG_KEYS);
-        if (w->options.big_values && w->big_bytes + value_bytes <= NODESIM_BIG_BYTES_MAX) {
+        if (w->sim.options.big_values && w->big_bytes + value_bytes <= NODESIM_BIG_BYTES_MAX) {
             c->kind = NODESIM_OP_BIG;
             c->key = key;
             c->arg = (int64_t)value_bytes;
@@ -118,11 +118,12 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
     c->got = 0;
     c->swapped = false;
     nodesim_txn_invoke(w, c);
-    c->invoke_ms = w->now_ms;
-    c->deadline_ms = w->now_ms + NODESIM_CLIENT_TIMEOUT_MS;
-    c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
+    c->invoke_ms = w->sim.now_ms;
+    c->deadline_ms = w->sim.now_ms + NODESIM_CLIENT_TIMEOUT_MS;
+    c->next_at_ms = w->sim.now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
     c->state = NODESIM_CLIENT_SENDING;
-    sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_INVOKE, c->id, c->op_id, c->node, c->kind);
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, 0, SIM_TRACE_INVOKE, c->id, c->op_id, c->node,
+                  c->kind);
 }
 
 static size_t nodesim_client_format(const struct nodesim_client *c, char *out, size_t bytes,
@@ -183,11 +184,11 @@ static void nodesim_client_format_big(struct nodesim_world *w, const struct node
 }
 
 static void nodesim_client_send(struct nodesim_world *w, struct nodesim_client *c) {
-    if (c->node == 0 || !w->nodes[c->node].up) {
+    if (c->node == 0 || !w->nodes[c->node].host->up) {
         /* The connection is gone before the request left: it never reached a node. */
         c->outcome = LINCHECK_FAIL;
         c->state = NODESIM_CLIENT_REPLIED;
-        c->next_at_ms = w->now_ms;
+        c->next_at_ms = w->sim.now_ms;
         return;
     }
     char small[128];
@@ -213,35 +214,36 @@ static void nodesim_client_send(struct nodesim_world *w, struct nodesim_client *
 
 static void nodesim_client_idle(struct nodesim_world *w, struct nodesim_client *c) {
     c->state = NODESIM_CLIENT_IDLE;
-    c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_THINK_MS_MAX + 1);
+    c->next_at_ms = w->sim.now_ms + prng_range(&c->prng, 0, NODESIM_THINK_MS_MAX + 1);
 }
 
 static void nodesim_client_finish(struct nodesim_world *w, struct nodesim_client *c,
                                   enum lincheck_outcome outcome) {
-    sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_REPLY, c->id, c->op_id, outcome,
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, 0, SIM_TRACE_REPLY, c->id, c->op_id, outcome,
                   c->got_nil ? UINT64_MAX : (uint64_t)c->got);
     nodesim_client_record(w, c, outcome);
     uint32_t was = c->node;
     if (outcome != LINCHECK_OK) nodesim_client_disconnect(w, c);
     nodesim_client_idle(w, c);
-    if (c->node == 0 && !w->settling) nodesim_client_connect(w, c, was);
+    if (c->node == 0 && !w->sim.settling) nodesim_client_connect(w, c, was);
 }
 
 void nodesim_client_event(struct nodesim_world *w, struct nodesim_client *c) {
     bool open = c->state == NODESIM_CLIENT_SENDING || c->state == NODESIM_CLIENT_WAITING;
-    if (open && w->now_ms >= c->deadline_ms) {
-        sim_trace_add(&w->trace, w->now_ms, 0, SIM_TRACE_TIMEOUT, c->id, c->op_id, c->node, 0);
+    if (open && w->sim.now_ms >= c->deadline_ms) {
+        sim_trace_add(&w->sim.trace, w->sim.now_ms, 0, SIM_TRACE_TIMEOUT, c->id, c->op_id, c->node,
+                      0);
         nodesim_client_finish(w, c, LINCHECK_INFO);
         return;
     }
-    if (w->now_ms < c->next_at_ms) return;
+    if (w->sim.now_ms < c->next_at_ms) return;
     switch (c->state) {
     case NODESIM_CLIENT_IDLE:
-        if (w->settling) {
+        if (w->sim.settling) {
             c->next_at_ms = UINT64_MAX;
             return;
         }
-        if (c->node == 0 || !w->nodes[c->node].up) {
+        if (c->node == 0 || !w->nodes[c->node].host->up) {
             c->node = 0;
             nodesim_client_connect(w, c, 0);
         }
@@ -255,8 +257,8 @@ void nodesim_client_event(struct nodesim_world *w, struct nodesim_client *c) {
     case NODESIM_CLIENT_REPLIED:
         if (nodesim_txn_continues(c)) { /* the next round trip, on the same connection */
             c->state = NODESIM_CLIENT_SENDING;
-            c->deadline_ms = w->now_ms + NODESIM_CLIENT_TIMEOUT_MS;
-            c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
+            c->deadline_ms = w->sim.now_ms + NODESIM_CLIENT_TIMEOUT_MS;
+            c->next_at_ms = w->sim.now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
             break;
         }
         nodesim_client_finish(w, c, c->outcome);
@@ -285,7 +287,7 @@ static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *
                                 size_t bytes) {
     if (c->kind >= NODESIM_OP_TRANSFER) {
         if (nodesim_txn_reply(w, c, c->replies_got, p, bytes) == 0) return 0;
-        if (w->check.failed) return -1;
+        if (w->sim.check.failed) return -1;
         goto bad;
     }
     bool nil =
@@ -320,7 +322,7 @@ bad:;
     size_t n = bytes < sizeof(shown) - 1 ? bytes : sizeof(shown) - 1;
     for (size_t i = 0; i < n; i++) shown[i] = p[i] >= 32 && p[i] < 127 ? (char)p[i] : '.';
     shown[n] = '\0';
-    return sim_check_fail(&w->check,
+    return sim_check_fail(&w->sim.check,
                           "client %u op %llu (kind %d) on node %u: unexpected "
                           "reply \"%s\"",
                           c->id, (unsigned long long)c->op_id, (int)c->kind, c->node, shown);
@@ -334,25 +336,25 @@ void nodesim_client_output(struct nodesim_world *w, uint32_t n, uint64_t conn_id
     if (c == NULL) return; /* a connection the client already gave up */
     buf_append(&c->in, data, bytes);
     if (buf_pending(&c->in) > NODESIM_REPLY_BYTES_MAX) {
-        sim_check_fail(&w->check, "client %u: %zu unparsed reply bytes", c->id,
+        sim_check_fail(&w->sim.check, "client %u: %zu unparsed reply bytes", c->id,
                        buf_pending(&c->in));
         return;
     }
     struct resp_limits limits;
     resp_limits_default(&limits);
     /* A pipelined request's replies one by one; the round trip ends with its last. */
-    while (buf_pending(&c->in) > 0 && !w->check.failed) {
+    while (buf_pending(&c->in) > 0 && !w->sim.check.failed) {
         size_t value_bytes = 0;
         struct errmsg msg;
         int rc =
             resp_scan_value(&limits, buf_head(&c->in), buf_pending(&c->in), &value_bytes, &msg);
         if (rc < 0) {
-            sim_check_fail(&w->check, "client %u: bad reply: %s", c->id, msg.text);
+            sim_check_fail(&w->sim.check, "client %u: bad reply: %s", c->id, msg.text);
             return;
         }
         if (rc == 0) return;
         if (c->state != NODESIM_CLIENT_WAITING || c->replies_got >= c->replies_due) {
-            sim_check_fail(&w->check,
+            sim_check_fail(&w->sim.check,
                            "client %u op %llu: a reply it did not ask for (state %d, "
                            "%zu of %zu bytes)",
                            c->id, (unsigned long long)c->op_id, (int)c->state, value_bytes,
@@ -363,7 +365,7 @@ void nodesim_client_output(struct nodesim_world *w, uint32_t n, uint64_t conn_id
         buf_consume(&c->in, value_bytes);
         if (++c->replies_got < c->replies_due) continue;
         c->state = NODESIM_CLIENT_REPLIED;
-        c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
+        c->next_at_ms = w->sim.now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
     }
 }
 
@@ -378,7 +380,7 @@ void nodesim_client_conn_lost(struct nodesim_world *w, uint32_t n, uint64_t conn
             /* Sent (or on its way): it may have reached the log before the crash. */
             c->outcome = LINCHECK_INFO;
             c->state = NODESIM_CLIENT_REPLIED;
-            c->next_at_ms = w->now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
+            c->next_at_ms = w->sim.now_ms + prng_range(&c->prng, 0, NODESIM_CLIENT_LINK_MS_MAX + 1);
         }
     }
 }
@@ -400,3 +402,29 @@ bool nodesim_clients_idle(const struct nodesim_world *w) {
         if (w->clients[i].state != NODESIM_CLIENT_IDLE) return false;
     return true;
 }
+
+static uint64_t nodesim_client_next_at(const struct sim_world *sw, uint32_t i) {
+    const struct nodesim_client *c = &sim_world_of(const struct nodesim_world, sw)->clients[i];
+    uint64_t at = c->next_at_ms;
+    bool open = c->state == NODESIM_CLIENT_SENDING || c->state == NODESIM_CLIENT_WAITING;
+    if (open && c->deadline_ms < at) at = c->deadline_ms;
+    return at;
+}
+
+static void nodesim_client_event_at(struct sim_world *sw, uint32_t i) {
+    struct nodesim_world *w = sim_world_of(struct nodesim_world, sw);
+    nodesim_client_event(w, &w->clients[i]);
+}
+
+static void nodesim_client_finish_run(struct sim_world *sw) {
+    nodesim_client_finish_all(sim_world_of(struct nodesim_world, sw));
+}
+
+const struct sim_workload sim_workload_node_register = {
+    .name = "register",
+    .client_count = NODESIM_CLIENTS,
+    .history = true,
+    .next_at = nodesim_client_next_at,
+    .event = nodesim_client_event_at,
+    .finish_all = nodesim_client_finish_run,
+};

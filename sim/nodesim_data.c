@@ -97,12 +97,12 @@ bool nodesim_data_same(struct nodesim_world *w, uint32_t i, uint32_t l) {
         calls++;
     } while (cursor != 0);
     if (cmp.differ)
-        return sim_check_fail(&w->check,
+        return sim_check_fail(&w->sim.check,
                               "convergence: node %u and leader %u differ on key %s (%s) after "
                               "applying the same log",
                               i, l, cmp.key, cmp.what) == 0;
     if (db_count(a) != db_count(b))
-        return sim_check_fail(&w->check, "convergence: node %u holds %zu keys, leader %u %zu", i,
-                              db_count(a), l, db_count(b)) == 0;
+        return sim_check_fail(&w->sim.check, "convergence: node %u holds %zu keys, leader %u %zu",
+                              i, db_count(a), l, db_count(b)) == 0;
     return true;
 }

@@ -1,7 +1,23 @@
 /*
- * The node-core simulator's world (see nodesim.h), shared by nodesim.c (the loop, the
- * nodes, the faults, the end checks) and nodesim_client.c (RESP clients and the history).
- * Internal.
+ * The node target's world (see sim.h): 3 or 5 node cores (node_new), each on its own
+ * memdisk, driven by their events-in / effects-out interface (core/node.h). The peer
+ * payloads the cores emit travel over the world's network (raft payloads may also be
+ * duplicated), syncs take virtual time, nodes crash (memdisk_crash, sometimes tearing the
+ * last write) and restart on the same disk; the cores run with enable_faults, and the
+ * schedule's last slot sends them their own FAULT commands (PARTITION, DROP, DELAY, small
+ * CLOCK skews, PAUSE; nodesim_faultcmd.c), all healed before convergence.
+ * The register workload's clients speak RESP to the cores: get / set / compare-and-set on a
+ * few keys, whose history is checked for linearizability at the end, after the cluster
+ * healed and every replica converged; and outside that history sets and hashes, big values
+ * (64 KiB..1 MiB, so snapshots and InstallSnapshot carry megabytes) and transactions (a
+ * bank of accounts whose sum stays 0, a WATCH-guarded counter; nodesim_txn.c). Every
+ * replica must end with the same keys, types, expiries and contents (nodesim_data.c), the
+ * bank's sum and the counter's bounds. Checked after every step: no fatal, election safety,
+ * commit safety and monotonicity, leader completeness (sim_check.h), log matching every few
+ * steps.
+ * Files: nodesim.c (the target's table), nodesim_node.c (a node's shell), nodesim_client.c
+ * (the workload's clients), nodesim_txn.c, nodesim_data.c, nodesim_faultcmd.c,
+ * nodesim_acked.c. Internal.
  */
 #ifndef CAPKV_SIM_NODESIM_INTERNAL_H
 #define CAPKV_SIM_NODESIM_INTERNAL_H
@@ -11,14 +27,10 @@
 #include "cp/cp.h"
 #include "data/db.h"
 #include "core/node.h"
-#include "nodesim.h"
 #include "raft/raft.h"
-#include "sim_check.h"
-#include "sim_net.h"
-#include "sim_trace.h"
+#include "sim_world.h"
 #include "storage/disk.h"
 
-#define NODESIM_NODES_MAX 5
 #define NODESIM_KEYS 3        /* "k0".."k2": in the lincheck history */
 #define NODESIM_EXPIRY_KEYS 2 /* "e0".."e1": expiry mode only, convergence only */
 #define NODESIM_VALUES 5      /* values 0..4 */
@@ -39,27 +51,18 @@
 #define NODESIM_ELECTION_MS_MAX 300
 #define NODESIM_HEARTBEAT_MS 30
 #define NODESIM_REQUEST_TIMEOUT_MS 1000
-#define NODESIM_DRIFT_PPM_MAX 10000 /* as sim_internal.h: 1 % */
-#define NODESIM_CLOCK_OFFSET_MS_MAX 100000
 #define NODESIM_FSYNC_MS_MAX 12
-#define NODESIM_SETTLE_MS_MAX 20000
-#define NODESIM_FULL_CHECK_STEPS 2000
 #define NODESIM_SYNC_CHAIN_MAX 64 /* inline syncs in a row after one event */
 
 struct nodesim_node {
     uint32_t id;
-    bool up;
+    struct sim_host *host; /* &w->sim.hosts[id]: up, next tick, sync, restart, clock */
     uint32_t incarnation;
     struct prng prng;
     struct disk disk;
     struct node *node;
-    int64_t clock_offset_ms;
-    int64_t drift_ppm;
-    uint64_t wake_ms; /* global virtual time of the next tick */
-    uint64_t restart_at_ms;
     struct disk_file *sync_file; /* async sync in flight (borrowed from the core) */
     uint64_t sync_lsn;
-    uint64_t sync_at_ms; /* 0: none */
     uint64_t commit_seen;
     uint64_t snapshot_seen; /* raft_snapshot_index after the last step */
     enum raft_role role_seen;
@@ -130,23 +133,11 @@ struct nodesim_acked {
 };
 
 struct nodesim_world {
-    struct nodesim_options options;
-    struct sim_stats *stats;
-    uint64_t now_ms;
-    bool settling;
-    bool async;
-    struct prng prng_faults;
-    struct prng prng_crash;
-    struct sim_net net;
-    struct sim_check check;
-    struct sim_trace trace;
+    struct sim_world sim; /* first: the tables' callbacks get &sim */
     struct node_config config;
-    struct nodesim_node nodes[NODESIM_NODES_MAX + 1]; /* 1-based */
+    struct nodesim_node nodes[SIM_NODES_MAX + 1]; /* 1-based */
     struct nodesim_client clients[NODESIM_CLIENTS];
-    uint64_t next_op_id;
     uint64_t next_conn_id;
-    uint64_t fault_at_ms;
-    struct lincheck_history history;
     struct buf packet;        /* scratch: a payload with its incarnation header */
     uint64_t spec_mismatches; /* leader mode: early replies that differed, crashed cores */
     uint64_t spec_lost;       /* leader mode: the crashed cores' own acked_lost counts */
@@ -170,8 +161,8 @@ void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p);
 /* A random node that is up, other than avoid when there is one; 0 when none is up. */
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid);
 
-/* nodesim.c: side[i] = 1 for `minority` random nodes (position i = id - 1), else 0. */
-void nodesim_fault_split(struct nodesim_world *w, uint32_t *side, uint32_t minority);
+/* nodesim.c */
+uint32_t nodesim_leader(const struct nodesim_world *w); /* of the highest term; 0: none */
 
 /* nodesim_faultcmd.c */
 void nodesim_faultcmd_inject(struct nodesim_world *w); /* one core FAULT, from prng_faults */

@@ -1,5 +1,5 @@
 /*
- * The node-core simulator's nodes (see nodesim.h): a shell for one node core. Every event
+ * The node-core simulator's nodes (see nodesim_internal.h): a shell for one node core. Every event
  * is followed by FLUSH, and the effects are carried out in node.h's order: released client
  * output to the sim clients, closes, peer sends to the virtual network, then the sync
  * (inline, or after a virtual latency on async seeds; never two in flight), reported with
@@ -19,32 +19,28 @@
 #include "nodesim_internal.h"
 #include "storage/memdisk.h"
 
-#define NODESIM_PPM 1000000
 #define NODESIM_PACKET_HEADER_BYTES 8 /* from incarnation:u32, to incarnation:u32 */
 
-static uint64_t nodesim_local_ms(const struct nodesim_node *n, uint64_t global_ms) {
-    int64_t g = (int64_t)global_ms;
-    return (uint64_t)(g + g * n->drift_ppm / NODESIM_PPM);
-}
-
+/* The world's clock model: wall clocks from NODESIM_T0_MS with the node's offset, monotonic
+ * clocks without; both drift. */
 static uint64_t nodesim_wall_ms(const struct nodesim_node *n, uint64_t global_ms) {
-    return NODESIM_T0_MS + (uint64_t)n->clock_offset_ms + nodesim_local_ms(n, global_ms);
+    return NODESIM_T0_MS + sim_clock_read(&n->host->clock, global_ms);
 }
 
 static uint64_t nodesim_mono_ms(const struct nodesim_node *n, uint64_t global_ms) {
-    return 1000 + nodesim_local_ms(n, global_ms); /* never 0: 0 means "use now_ms" */
+    return 1000 + sim_clock_elapsed(&n->host->clock, global_ms); /* never 0: "use now_ms" */
 }
 
 static struct raft *nodesim_raft(const struct nodesim_node *n) {
-    ASSERT(n->up && n->node != NULL && node_engine(n->node) != NULL);
+    ASSERT(n->host->up && n->node != NULL && node_engine(n->node) != NULL);
     return cp_engine_raft(node_engine(n->node));
 }
 
 uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint32_t avoid) {
-    uint32_t up[NODESIM_NODES_MAX], count = 0;
-    for (uint32_t i = 1; i <= w->options.node_count; i++)
-        if (w->nodes[i].up && i != avoid) up[count++] = i;
-    if (count == 0) return avoid != 0 && w->nodes[avoid].up ? avoid : 0;
+    uint32_t up[SIM_NODES_MAX], count = 0;
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++)
+        if (w->nodes[i].host->up && i != avoid) up[count++] = i;
+    if (count == 0) return avoid != 0 && w->nodes[avoid].host->up ? avoid : 0;
     return up[prng_range(prng, 0, count)];
 }
 
@@ -52,11 +48,11 @@ uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint
 static void nodesim_observe(struct nodesim_world *w, struct nodesim_node *n) {
     struct raft *r = nodesim_raft(n);
     if (raft_role(r) != n->role_seen || raft_term(r) != n->term_seen) {
-        sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_ROLE, raft_role(r), raft_term(r),
-                      raft_leader_id(r), raft_last_index(r));
+        sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_ROLE, raft_role(r),
+                      raft_term(r), raft_leader_id(r), raft_last_index(r));
         if (raft_role(r) == RAFT_LEADER) {
-            w->stats->leaders++;
-            if (sim_check_leader(&w->check, raft_term(r), n->id, r) != 0) return;
+            w->sim.stats->leaders++;
+            if (sim_check_leader(&w->sim.check, raft_term(r), n->id, r) != 0) return;
         }
         n->role_seen = raft_role(r);
         n->term_seen = raft_term(r);
@@ -64,43 +60,45 @@ static void nodesim_observe(struct nodesim_world *w, struct nodesim_node *n) {
     /* A snapshot taken here or restored from a leader's (not told apart: both may follow
      * one AppendEntries). */
     if (raft_snapshot_index(r) > n->snapshot_seen) {
-        w->stats->snapshots++;
+        w->sim.stats->snapshots++;
         n->snapshot_seen = raft_snapshot_index(r);
     }
     uint64_t commit = raft_commit_index(r);
     if (commit == n->commit_seen) return;
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_COMMIT, n->commit_seen, commit,
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_COMMIT, n->commit_seen, commit,
                   raft_term(r), 0);
-    if (sim_check_commit(&w->check, n->id, r, n->commit_seen, commit) != 0) return;
-    const struct raft *leaders[NODESIM_NODES_MAX];
+    if (sim_check_commit(&w->sim.check, n->id, r, n->commit_seen, commit) != 0) return;
+    const struct raft *leaders[SIM_NODES_MAX];
     size_t count = 0;
-    for (uint32_t i = 1; i <= w->options.node_count; i++)
-        if (w->nodes[i].up && raft_role(nodesim_raft(&w->nodes[i])) == RAFT_LEADER)
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++)
+        if (w->nodes[i].host->up && raft_role(nodesim_raft(&w->nodes[i])) == RAFT_LEADER)
             leaders[count++] = nodesim_raft(&w->nodes[i]);
-    if (sim_check_commit_leaders(&w->check, leaders, count, n->commit_seen, commit) != 0) return;
+    if (sim_check_commit_leaders(&w->sim.check, leaders, count, n->commit_seen, commit) != 0)
+        return;
     n->commit_seen = commit;
 }
 
 static void nodesim_send(struct nodesim_world *w, struct nodesim_node *n,
                          const struct node_peer_send *s) {
-    ASSERT(s->to >= 1 && s->to <= w->options.node_count && s->bytes > 0);
+    ASSERT(s->to >= 1 && s->to <= w->sim.options.node_count && s->bytes > 0);
     buf_clear(&w->packet);
     buf_append_u32le(&w->packet, n->incarnation);
     buf_append_u32le(&w->packet, w->nodes[s->to].incarnation);
     buf_append(&w->packet, s->data, s->bytes);
     ASSERT(s->bytes >= 2 && s->data[0] == ENGINE_CP); /* engine, then its payload kind */
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes, 0);
-    struct sim_net_options saved = w->net.options;
-    if (s->data[1] != CP_PEER_RAFT) w->net.options.dup_permille = 0;
-    sim_net_send(&w->net, w->now_ms, n->id, s->to, w->packet.data, w->packet.len);
-    w->net.options = saved;
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes,
+                  0);
+    struct sim_net_options saved = w->sim.net.options;
+    if (s->data[1] != CP_PEER_RAFT) w->sim.net.options.dup_permille = 0;
+    sim_net_send(&w->sim.net, w->sim.now_ms, n->id, s->to, w->packet.data, w->packet.len);
+    w->sim.net.options = saved;
 }
 
 /* Carries out one FLUSH's effects but the sync; returns false when the node is fatal. */
 static bool nodesim_effects(struct nodesim_world *w, struct nodesim_node *n,
                             const struct node_effects *e) {
     if (e->fatal != 0) {
-        sim_check_fail(&w->check, "fatal: node %u: %s", n->id, node_fatal_text(n->node));
+        sim_check_fail(&w->sim.check, "fatal: node %u: %s", n->id, node_fatal_text(n->node));
         return false;
     }
     for (size_t k = 0; k < e->write_count; k++) {
@@ -113,30 +111,30 @@ static bool nodesim_effects(struct nodesim_world *w, struct nodesim_node *n,
     }
     for (size_t k = 0; k < e->close_count; k++) {
         if (e->close_clients[k] == n->fault_conn)
-            sim_check_fail(&w->check, "node %u closed the FAULT connection", n->id);
+            sim_check_fail(&w->sim.check, "node %u closed the FAULT connection", n->id);
         nodesim_client_conn_lost(w, n->id, e->close_clients[k]);
     }
     for (size_t k = 0; k < e->peer_send_count; k++) nodesim_send(w, n, &e->peer_sends[k]);
-    uint64_t wall = nodesim_wall_ms(n, w->now_ms);
-    n->wake_ms = w->now_ms + (e->wake_at_ms > wall ? e->wake_at_ms - wall : 1);
+    uint64_t wall = nodesim_wall_ms(n, w->sim.now_ms);
+    n->host->wake_ms = w->sim.now_ms + (e->wake_at_ms > wall ? e->wake_at_ms - wall : 1);
     return true;
 }
 
 /* One event, then FLUSH; returns the FLUSH's sync request (or NULL). */
 static struct disk_file *nodesim_step(struct nodesim_world *w, struct nodesim_node *n,
                                       struct node_event ev, uint64_t *sync_lsn) {
-    ev.now_ms = nodesim_wall_ms(n, w->now_ms);
-    ev.mono_ms = nodesim_mono_ms(n, w->now_ms);
+    ev.now_ms = nodesim_wall_ms(n, w->sim.now_ms);
+    ev.mono_ms = nodesim_mono_ms(n, w->sim.now_ms);
     struct node_effects e;
     node_step(n->node, &ev, &e);
     if (e.fatal != 0) {
-        sim_check_fail(&w->check, "fatal: node %u: %s", n->id, node_fatal_text(n->node));
+        sim_check_fail(&w->sim.check, "fatal: node %u: %s", n->id, node_fatal_text(n->node));
         return NULL;
     }
     struct node_event flush = {
         .kind = NODE_EVENT_FLUSH, .now_ms = ev.now_ms, .mono_ms = ev.mono_ms};
     node_step(n->node, &flush, &e);
-    w->stats->steps++;
+    w->sim.stats->steps++;
     if (!nodesim_effects(w, n, &e)) return NULL;
     nodesim_observe(w, n);
     nodesim_acked_observe(w, n);
@@ -146,50 +144,50 @@ static struct disk_file *nodesim_step(struct nodesim_world *w, struct nodesim_no
 
 static void nodesim_sync_now(struct nodesim_world *w, struct nodesim_node *n,
                              struct disk_file *file, uint64_t lsn) {
-    for (int chain = 0; file != NULL && !w->check.failed; chain++) {
+    for (int chain = 0; file != NULL && !w->sim.check.failed; chain++) {
         if (chain == NODESIM_SYNC_CHAIN_MAX) {
-            sim_check_fail(&w->check, "node %u asked for %d syncs in a row", n->id, chain);
+            sim_check_fail(&w->sim.check, "node %u asked for %d syncs in a row", n->id, chain);
             return;
         }
         struct errmsg msg;
         int rc = n->disk.sync(&n->disk, file, &msg);
         if (rc != 0) {
-            sim_check_fail(&w->check, "node %u: memdisk sync failed: %s", n->id, msg.text);
+            sim_check_fail(&w->sim.check, "node %u: memdisk sync failed: %s", n->id, msg.text);
             return;
         }
-        sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_SYNC, lsn, 0, 0, 0);
+        sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_SYNC, lsn, 0, 0, 0);
         struct node_event ev = {.kind = NODE_EVENT_SYNCED, .lsn = lsn};
         file = nodesim_step(w, n, ev, &lsn);
-        if (file != NULL && w->async) {
+        if (file != NULL && w->sim.async) {
             n->sync_file = file;
             n->sync_lsn = lsn;
-            n->sync_at_ms = w->now_ms + prng_range(&n->prng, 1, NODESIM_FSYNC_MS_MAX + 1);
+            n->host->sync_at_ms = w->sim.now_ms + prng_range(&n->prng, 1, NODESIM_FSYNC_MS_MAX + 1);
             return;
         }
     }
 }
 
 void nodesim_node_event(struct nodesim_world *w, struct nodesim_node *n, struct node_event ev) {
-    ASSERT(n->up);
-    if (w->check.failed) return;
+    ASSERT(n->host->up);
+    if (w->sim.check.failed) return;
     uint64_t lsn = 0;
     struct disk_file *file = nodesim_step(w, n, ev, &lsn);
     if (file == NULL) return;
-    ASSERT(n->sync_at_ms == 0); /* the core never asks for a second sync in flight */
-    if (w->async) {
+    ASSERT(n->host->sync_at_ms == 0); /* the core never asks for a second sync in flight */
+    if (w->sim.async) {
         n->sync_file = file;
         n->sync_lsn = lsn;
-        n->sync_at_ms = w->now_ms + prng_range(&n->prng, 1, NODESIM_FSYNC_MS_MAX + 1);
+        n->host->sync_at_ms = w->sim.now_ms + prng_range(&n->prng, 1, NODESIM_FSYNC_MS_MAX + 1);
     } else {
         nodesim_sync_now(w, n, file, lsn);
     }
 }
 
 void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n) {
-    ASSERT(n->up && n->sync_at_ms != 0);
+    ASSERT(n->host->up && n->host->sync_at_ms != 0);
     struct disk_file *file = n->sync_file;
     n->sync_file = NULL;
-    n->sync_at_ms = 0;
+    n->host->sync_at_ms = 0;
     nodesim_sync_now(w, n, file, n->sync_lsn);
 }
 
@@ -202,8 +200,9 @@ void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p) {
     ASSERT(p->len > NODESIM_PACKET_HEADER_BYTES);
     uint32_t from_inc = base_load_u32le(p->bytes), to_inc = base_load_u32le(p->bytes + 4);
     /* The TCP link it travelled on died with either end's restart. */
-    if (!n->up || to_inc != n->incarnation || from_inc != w->nodes[p->from].incarnation) return;
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RECV, p->from,
+    if (!n->host->up || to_inc != n->incarnation || from_inc != w->nodes[p->from].incarnation)
+        return;
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_RECV, p->from,
                   p->bytes[NODESIM_PACKET_HEADER_BYTES], p->len, 0);
     nodesim_node_event(w, n,
                        (struct node_event){.kind = NODE_EVENT_PEER_MESSAGE,
@@ -215,12 +214,11 @@ void nodesim_node_receive(struct nodesim_world *w, const struct sim_packet *p) {
 void nodesim_node_init(struct nodesim_world *w, struct nodesim_node *n, uint32_t id) {
     memset(n, 0, sizeof(*n));
     n->id = id;
-    prng_init(&n->prng, w->options.seed * 0x2545f4914f6cdd1dull + id * 131u + 7);
+    n->host = &w->sim.hosts[id];
+    prng_init(&n->prng, w->sim.options.seed * 0x2545f4914f6cdd1dull + id * 131u + 7);
     memdisk_init(&n->disk);
     buf_init(&n->fault_in);
-    n->clock_offset_ms = (int64_t)prng_range(&n->prng, 0, NODESIM_CLOCK_OFFSET_MS_MAX);
-    n->drift_ppm =
-        (int64_t)prng_range(&n->prng, 0, 2 * NODESIM_DRIFT_PPM_MAX + 1) - NODESIM_DRIFT_PPM_MAX;
+    sim_clock_init(&n->host->clock, &n->prng);
 }
 
 /* node_free asserts (raftstore_close) while a sync is in flight: end it as failed first,
@@ -231,8 +229,8 @@ static void nodesim_node_free(struct nodesim_world *w, struct nodesim_node *n) {
         struct node_event ev = {.kind = NODE_EVENT_SYNCED,
                                 .lsn = n->sync_lsn,
                                 .sync_error = ERR_IO,
-                                .now_ms = nodesim_wall_ms(n, w->now_ms),
-                                .mono_ms = nodesim_mono_ms(n, w->now_ms)};
+                                .now_ms = nodesim_wall_ms(n, w->sim.now_ms),
+                                .mono_ms = nodesim_mono_ms(n, w->sim.now_ms)};
         struct node_effects e;
         node_step(n->node, &ev, &e);
     }
@@ -247,44 +245,44 @@ void nodesim_node_deinit(struct nodesim_world *w, struct nodesim_node *n) {
 }
 
 int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n) {
-    ASSERT(!n->up && n->node == NULL);
+    ASSERT(!n->host->up && n->node == NULL);
     struct node_config config = w->config;
     config.id = n->id;
-    config.seed = w->options.seed * 1000003ull + n->id * 101u + n->incarnation;
+    config.seed = w->sim.options.seed * 1000003ull + n->id * 101u + n->incarnation;
     struct errmsg msg = {{0}};
-    int rc = node_new(&config, &n->disk, nodesim_wall_ms(n, w->now_ms), &n->node, &msg);
+    int rc = node_new(&config, &n->disk, nodesim_wall_ms(n, w->sim.now_ms), &n->node, &msg);
     if (rc != 0) {
         n->node = NULL;
-        return sim_check_fail(&w->check, "restart: node %u (incarnation %u): node_new: %s: %s",
+        return sim_check_fail(&w->sim.check, "restart: node %u (incarnation %u): node_new: %s: %s",
                               n->id, n->incarnation, err_name(rc), msg.text);
     }
-    n->up = true;
+    n->host->up = true;
     n->commit_seen = 0;
     n->snapshot_seen = raft_snapshot_index(nodesim_raft(n));
     n->role_seen = raft_role(nodesim_raft(n));
     n->term_seen = raft_term(nodesim_raft(n));
-    n->sync_at_ms = 0;
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_RESTART, n->term_seen,
+    n->host->sync_at_ms = 0;
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_RESTART, n->term_seen,
                   raft_commit_index(nodesim_raft(n)), raft_last_index(nodesim_raft(n)),
                   n->incarnation);
     nodesim_node_tick(w, n);
-    return w->check.failed ? -1 : 0;
+    return w->sim.check.failed ? -1 : 0;
 }
 
 void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool tear) {
-    ASSERT(n->up);
-    sim_trace_add(&w->trace, w->now_ms, n->id, SIM_TRACE_CRASH, tear, n->incarnation, 0, 0);
-    memdisk_crash(&n->disk, tear, prng_next(&w->prng_crash));
+    ASSERT(n->host->up);
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_CRASH, tear, n->incarnation, 0, 0);
+    memdisk_crash(&n->disk, tear, prng_next(&w->sim.prng_crash));
     if (n->node != NULL && node_engine(n->node) != NULL) { /* leader mode's counters */
         w->spec_mismatches += cp_engine_leader_mismatches(node_engine(n->node));
         w->spec_lost += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     nodesim_node_free(w, n);
     nodesim_faultcmd_lost(n); /* the core's faults died with it */
-    n->up = false;
+    n->host->up = false;
     n->incarnation++;
     n->sync_file = NULL;
-    n->sync_at_ms = 0;
+    n->host->sync_at_ms = 0;
     for (uint32_t i = 0; i < NODESIM_CLIENTS; i++)
         if (w->clients[i].node == n->id) nodesim_client_conn_lost(w, n->id, w->clients[i].conn_id);
 }

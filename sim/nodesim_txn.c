@@ -147,9 +147,9 @@ static int nodesim_txn_exec(struct nodesim_world *w, struct nodesim_client *c, c
     }
     int64_t sum = 0;
     if (!nodesim_txn_exec_array(c, p, bytes, &sum)) return -1;
-    w->stats->txns_applied++;
+    w->sim.stats->txns_applied++;
     if (c->kind == NODESIM_OP_AUDIT && sum != 0)
-        return sim_check_fail(&w->check,
+        return sim_check_fail(&w->sim.check,
                               "bank: client %u op %llu: an audit transaction saw the accounts "
                               "sum to %lld, not 0",
                               c->id, (unsigned long long)c->op_id, (long long)sum);
@@ -200,8 +200,8 @@ void nodesim_txn_record(struct nodesim_world *w, const struct nodesim_client *c,
     if (c->kind != NODESIM_OP_INCR || c->phase != 1) return;
     if (outcome == LINCHECK_OK) w->incr_applied++;
     if (outcome == LINCHECK_INFO) w->incr_unknown++;
-    w->stats->incr_applied = w->incr_applied;
-    w->stats->incr_unknown = w->incr_unknown;
+    w->sim.stats->incr_applied = w->incr_applied;
+    w->sim.stats->incr_unknown = w->incr_unknown;
 }
 
 static int64_t nodesim_txn_value(struct db *db, const char *key) {
@@ -221,11 +221,11 @@ int nodesim_txn_check_bank(struct nodesim_world *w, uint32_t i) {
         snprintf(key, sizeof(key), "a%u", k);
         int64_t v = nodesim_txn_value(db, key);
         if (v == INT64_MIN)
-            return sim_check_fail(&w->check, "bank: node %u: %s is no integer", i, key);
+            return sim_check_fail(&w->sim.check, "bank: node %u: %s is no integer", i, key);
         sum += v;
     }
     if (sum != 0)
-        return sim_check_fail(&w->check, "bank: node %u: the accounts sum to %lld, not 0", i,
+        return sim_check_fail(&w->sim.check, "bank: node %u: the accounts sum to %lld, not 0", i,
                               (long long)sum);
     return 0;
 }
@@ -238,10 +238,10 @@ int nodesim_txn_check_counter(struct nodesim_world *w, uint32_t i) {
     int64_t n = nodesim_txn_value(db, "n0");
     uint64_t lo = w->incr_applied, hi = w->incr_applied + w->incr_unknown;
     uint64_t lost =
-        w->options.replication == KEYSPACE_REPLICATION_LEADER ? w->stats->lost_acked_writes : 0;
+        w->sim.options.replication == SIM_REPLICATION_LEADER ? w->sim.stats->lost_acked_writes : 0;
     lo = lo > lost ? lo - lost : 0;
     if (n >= 0 && (uint64_t)n >= lo && (uint64_t)n <= hi) return 0;
-    return sim_check_fail(&w->check,
+    return sim_check_fail(&w->sim.check,
                           "counter: node %u holds n0 = %lld; %llu increments were applied, "
                           "%llu may have been, %llu acknowledged writes were lost",
                           i, (long long)n, (unsigned long long)w->incr_applied,

@@ -1,11 +1,18 @@
 /*
- * capkv's deterministic simulator: a 3- or 5-node cluster of the real raft core, each node
- * with a raftstore on its own memdisk and a small key -> int64 state machine, in one
- * process, on virtual time. A virtual network delays, reorders, duplicates and loses the
- * encoded messages and partitions the cluster in changing shapes; nodes crash (losing
- * unsynced writes, sometimes tearing the last one) and restart from their disks; clocks
- * are skewed; clients run get/put/cas. Invariants are checked after every step, and at the
- * end the cluster is healed, must converge, and the client history must be linearizable.
+ * capkv's deterministic simulator: a 3- or 5-node cluster in one process, on virtual time,
+ * under faults, with the invariants checked after every step and the outcome checked at the
+ * end. One world (sim_world.h, sim.c) runs every target:
+ *   raft  the real raft core, each node with a raftstore on its own memdisk and a small
+ *         key -> int64 state machine (raftsim_*.c);
+ *   node  the real node cores (src/core with its engines) driven by their events-in /
+ *         effects-out interface, clients speaking RESP (nodesim_*.c).
+ * The world owns what every target shares: the loop that picks the earliest event, the
+ * virtual network (delay, reordering, duplication, loss, changing partitions, one-way
+ * links), the fault schedule (partitions, crashes with torn writes, network quality, and a
+ * slot for the target's own faults), the clock model (offset and drift per node), the
+ * settle phase (faults stop, the network heals, crashed nodes restart, the cluster must
+ * converge) and the end checks (linearizability of the workload's history). A target plugs
+ * in its nodes, a workload its clients and checkers (struct sim_target, sim_workload).
  *
  * The seed alone determines the run: each component gets its own prng derived from it.
  * The simulation never reads a clock.
@@ -22,10 +29,15 @@
 
 #define SIM_NODES_MAX 5
 #define SIM_RUN_MS_DEFAULT 6000u /* virtual time under faults, before the settle phase */
-/* Lincheck's step budget per key in both simulators, 10 times its default: refuting the
+/* Lincheck's step budget per key in every target, 10 times its default: refuting the
  * history of a leader-mode seed that lost writes took 27 million (node core, seed 7029). A
  * seed that spends it ends UNKNOWN, which scripts/sim.sh fails. */
 #define SIM_LINCHECK_STEPS_MAX 100000000u
+
+enum sim_target_kind {
+    SIM_TARGET_RAFT = 0, /* raft + raftstore + a toy state machine */
+    SIM_TARGET_NODE,     /* the node cores, their engines included */
+};
 
 enum sim_replication {
     SIM_REPLICATION_MAJORITY = 0, /* acknowledge once applied on the leader (committed) */
@@ -36,20 +48,24 @@ enum sim_replication {
 struct sim_options {
     uint64_t seed;
     uint32_t node_count; /* 3 or 5 */
+    enum sim_target_kind target;
     enum sim_replication replication;
-    bool membership; /* also remove and re-add servers (one at a time) as a fault */
-    uint64_t run_ms; /* 0: SIM_RUN_MS_DEFAULT */
-    FILE *trace;     /* every event as a line; NULL: none */
-    FILE *report;    /* a failure's explanation and last trace lines; NULL: none */
+    uint64_t run_ms;            /* 0: SIM_RUN_MS_DEFAULT */
+    bool membership;            /* raft: also remove and re-add servers as a fault */
+    bool expiry;                /* node: also SET eK v PX small on keys outside the history */
+    bool big_values;            /* node: also SET bK to 64 KiB..1 MiB */
+    uint64_t wal_segment_bytes; /* node: the cores' WAL segments; 0: 256 KiB */
+    FILE *trace;                /* every event as a line; NULL: none */
+    FILE *report;               /* a failure's explanation and last trace lines; NULL: none */
 };
 
 struct sim_stats {
-    uint64_t steps;
+    uint64_t steps; /* raft: events; node: node-core steps */
     uint64_t virtual_ms;
     uint64_t ops_ok;
     uint64_t ops_fail;
     uint64_t ops_info;
-    uint64_t leaders; /* distinct (term, leader) pairs seen */
+    uint64_t leaders; /* leaders elected, as seen */
     uint64_t crashes;
     uint64_t partitions;
     uint64_t snapshots;
@@ -58,10 +74,10 @@ struct sim_stats {
     uint64_t acked_writes;
     uint64_t lost_acked_writes;     /* leader mode: acknowledged, then missing */
     uint64_t async_seed;            /* 1 when persistence ran asynchronously */
-    uint64_t fault_commands;        /* node core: FAULT commands sent to the cores */
-    uint64_t txns_applied;          /* node core: EXECs that answered an array */
-    uint64_t incr_applied;          /* node core: WATCH-guarded increments applied */
-    uint64_t incr_unknown;          /* node core: ... that may have applied */
+    uint64_t fault_commands;        /* node: FAULT commands sent to the cores */
+    uint64_t txns_applied;          /* node: EXECs that answered an array */
+    uint64_t incr_applied;          /* node: WATCH-guarded increments applied */
+    uint64_t incr_unknown;          /* node: ... that may have applied */
     bool lincheck_checked;          /* false: the run stopped before the history was checked */
     enum lincheck_verdict lincheck; /* UNKNOWN: the search budget ran out, nothing proven */
     uint64_t lincheck_steps;
@@ -72,8 +88,12 @@ struct sim_stats {
 
 void sim_options_default(struct sim_options *options);
 const char *sim_replication_name(enum sim_replication r);
-/* Runs one seed. options borrowed. Returns 0, or -1 when an invariant, convergence or
- * linearizability failed (stats->what says which; the report went to options->report). */
+/* Whether the options fit together (membership is the raft target's, expiry, big values
+ * and WAL segments the node target's); when not, *why says what is wrong (static text). */
+bool sim_options_valid(const struct sim_options *options, const char **why);
+/* Runs one seed. options borrowed (and valid). Returns 0, or -1 when an invariant,
+ * convergence or linearizability failed (stats->what says which; the report went to
+ * options->report). */
 int sim_run(const struct sim_options *options, struct sim_stats *stats);
 
 #endif

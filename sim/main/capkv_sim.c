@@ -4,8 +4,8 @@
  *   capkv-sim --seeds A-B              a range; ends with "N passed, N failed" and the failures
  *   capkv-sim --seconds S              random seeds until S wall-clock seconds are up
  *   --nodes 3|5  --replication majority|leader|all  --run-ms MS  --trace  --verbose
- *   --core raft|node    raft (default): raft + raftstore + a toy state machine (sim.h);
- *                       node: the real node cores, CP engine included (nodesim.h)
+ *   --core raft|node    the target (sim.h): raft (default): raft + raftstore + a toy state
+ *                       machine; node: the real node cores, their engines included
  *   --expiry            node core only: also SET with small PX on keys outside the history
  *   --big-values        node core only: also SET a few keys outside the history to 64 KiB..1 MiB
  *                       (off by default: in leader mode a restore meets a sync in flight,
@@ -27,8 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/node.h"
-#include "nodesim.h"
 #include "sim.h"
 
 #define CAPKV_SIM_FAILED_SHOWN_MAX 100
@@ -39,10 +37,6 @@ struct capkv_sim_args {
     uint64_t last;
     double seconds; /* > 0: random seeds until then */
     bool verbose;
-    bool node_core; /* --core node */
-    bool expiry;
-    bool big_values;
-    uint64_t wal_segment_bytes; /* --wal-segment-bytes, node core only */
 };
 
 static int capkv_sim_usage(void) {
@@ -83,9 +77,9 @@ static int capkv_sim_parse_one(struct capkv_sim_args *a, const char *flag, const
         a->sim.run_ms = n;
     } else if (strcmp(flag, "--core") == 0 && v != NULL &&
                (strcmp(v, "node") == 0 || strcmp(v, "raft") == 0)) {
-        a->node_core = strcmp(v, "node") == 0;
+        a->sim.target = strcmp(v, "node") == 0 ? SIM_TARGET_NODE : SIM_TARGET_RAFT;
     } else if (strcmp(flag, "--wal-segment-bytes") == 0 && capkv_sim_u64(v, &n) && n > 0) {
-        a->wal_segment_bytes = n;
+        a->sim.wal_segment_bytes = n;
     } else if (strcmp(flag, "--seconds") == 0 && v != NULL && atof(v) > 0) {
         a->seconds = atof(v);
     } else {
@@ -104,9 +98,9 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
         } else if (strcmp(argv[i], "--verbose") == 0) {
             a->verbose = true;
         } else if (strcmp(argv[i], "--expiry") == 0) {
-            a->expiry = true;
+            a->sim.expiry = true;
         } else if (strcmp(argv[i], "--big-values") == 0) {
-            a->big_values = true;
+            a->sim.big_values = true;
         } else if (strcmp(argv[i], "--membership") == 0) {
             a->sim.membership = true;
         } else {
@@ -140,28 +134,12 @@ static void capkv_sim_print(const struct capkv_sim_args *a, const struct sim_sta
            s->leaders, s->crashes, s->partitions, s->snapshots, s->restores,
            s->async_seed ? "async" : "sync", s->acked_writes);
     if (o->membership) printf(" changes=%" PRIu64, s->changes);
-    if (a->node_core)
+    if (o->target == SIM_TARGET_NODE)
         printf(" faults=%" PRIu64 " txns=%" PRIu64 " incr=%" PRIu64 "..%" PRIu64, s->fault_commands,
                s->txns_applied, s->incr_applied, s->incr_applied + s->incr_unknown);
     if (o->replication == SIM_REPLICATION_LEADER)
         printf(" lost-acked-writes=%" PRIu64, s->lost_acked_writes);
     printf(" lincheck=%s trace=%016" PRIx64 "\n", capkv_sim_verdict(s), s->trace_hash);
-}
-
-static int capkv_sim_run_node(const struct capkv_sim_args *a, struct sim_stats *s) {
-    struct nodesim_options o;
-    nodesim_options_default(&o);
-    o.seed = a->sim.seed;
-    o.node_count = a->sim.node_count;
-    o.run_ms = a->sim.run_ms == SIM_RUN_MS_DEFAULT ? NODESIM_RUN_MS_DEFAULT : a->sim.run_ms;
-    o.expiry = a->expiry;
-    o.big_values = a->big_values;
-    if (a->sim.replication == SIM_REPLICATION_LEADER) o.replication = KEYSPACE_REPLICATION_LEADER;
-    if (a->sim.replication == SIM_REPLICATION_ALL) o.replication = KEYSPACE_REPLICATION_ALL;
-    o.wal_segment_bytes = a->wal_segment_bytes;
-    o.trace = a->sim.trace;
-    o.report = a->sim.report;
-    return nodesim_run(&o, s);
 }
 
 static double capkv_sim_now(void) {
@@ -214,6 +192,11 @@ static void capkv_sim_summary(const struct capkv_sim_args *a, const struct capkv
 int main(int argc, char **argv) {
     struct capkv_sim_args a;
     if (capkv_sim_parse(argc, argv, &a) != 0) return capkv_sim_usage();
+    const char *why = NULL;
+    if (!sim_options_valid(&a.sim, &why)) {
+        fprintf(stderr, "capkv-sim: %s\n", why);
+        return capkv_sim_usage();
+    }
     a.sim.report = stdout;
     double start = capkv_sim_now();
     if (a.seconds > 0) {
@@ -227,7 +210,7 @@ int main(int argc, char **argv) {
         if (a.seconds > 0 && capkv_sim_now() - start >= a.seconds) break;
         a.sim.seed = seed;
         struct sim_stats s;
-        int rc = a.node_core ? capkv_sim_run_node(&a, &s) : sim_run(&a.sim, &s);
+        int rc = sim_run(&a.sim, &s);
         if (one || a.verbose || rc != 0 || capkv_sim_unknown(&s)) capkv_sim_print(&a, &s);
         fflush(stdout);
         capkv_sim_count(&t, seed, rc, &s);
