@@ -3,25 +3,27 @@
 # the same with servers removed and re-added (--membership),
 # a few seeds of replication = all and = leader (lost acknowledged writes are reported, not
 # failed, and neither is a non-linearizable history: this core's reads do not wait for
-# early answers, see sim.c), and every seed of sim/regressions.txt. Ends with
+# early answers, see sim/raftsim.c), and every seed of sim/regressions.txt. Ends with
 # "sim: N passed, N failed".
 # SIM_SEEDS (default 300 per cluster size) and SIM_RUN_MS (virtual ms per seed) tune it.
-# Then the real node cores (--core node, sim/nodesim.h): SIM_NODE_SEEDS (default 200) on 3
+# Then the real node cores (--core node, sim/nodesim_internal.h): SIM_NODE_SEEDS (default 200) on 3
 # nodes, half as many on 5 nodes and with expiry, a quarter with replication = all and =
 # leader (whose early replies must equal the applied ones; its lost acknowledged writes are
 # counted from the final log and excuse a non-linearizable history; a seed that lost none
 # is checked strictly), SIM_NODE_RUN_MS virtual ms each (20000).
-# The node cores run with their FAULT commands, transactions, sets and hashes; "node core
-# big" adds big values (--big-values, majority mode only: leader mode asserts, see
-# capkv_sim.c).
+# One world runs both targets (sim/sim.h): the raft core (--core raft) and the node cores
+# (--core node). The node cores run with their FAULT commands, transactions (MULTI/EXEC,
+# WATCH), sets and hashes, FLUSHALL, and keyspace-table changes (CLUSTER KEYSPACES RELOAD);
+# "node core big" adds big values (--big-values, majority mode only).
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,
 # like capkv-sim counts it; "sim: lincheck unknown: N" totals them over every runner.
 # SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
 # be compared seed by seed (a change of structure must leave every hash as it was):
-# sim/trace-hashes.txt holds them as of the last deliberate change of behaviour (the peer
-# payloads' engine byte, 2026-12-01), so that the engine-seam move can be checked against it;
+# sim/trace-hashes.txt holds them as of the last deliberate change of behaviour (the node
+# workload's FLUSHALL and keyspace-table changes, 2026-12-02; the one-world move before it
+# left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u
 cd "$(dirname "$0")/.."

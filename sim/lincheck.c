@@ -51,9 +51,6 @@ static int lincheck_history_append_check(const struct lincheck_op *op, struct er
     if (op->outcome != LINCHECK_INFO && op->response_ms < op->invoke_ms) {
         return errmsg_set(msg, ERR_INVALID, "response_ms before invoke_ms");
     }
-    if (op->kind == LINCHECK_PUT && op->arg.nil) {
-        return errmsg_set(msg, ERR_INVALID, "put of nil");
-    }
     if (op->kind == LINCHECK_CAS && op->arg2.nil) {
         return errmsg_set(msg, ERR_INVALID, "cas to nil");
     }
@@ -581,7 +578,7 @@ static void lincheck_search_canonicalize(struct lincheck_search *s) {
     for (uint32_t i = 0; i < s->n; i++) {
         struct lincheck_node *nd = &s->nodes[i];
         struct lincheck_value w = nd->op->kind == LINCHECK_CAS ? nd->op->arg2 : nd->op->arg;
-        bool observed = lincheck_observed(seen, count, w);
+        bool observed = w.nil || lincheck_observed(seen, count, w); /* a delete stays one */
         nd->write = observed ? w : unseen;
         nd->unseen_info_put = !observed && !nd->definite && nd->op->kind == LINCHECK_PUT;
     }

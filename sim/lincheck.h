@@ -11,7 +11,7 @@
  *
  * Model: a register per key holding nil (absent; the initial value) or an int64.
  *   get(k)          -> v or nil   the current value
- *   put(k, v)       -> ok         sets v (v is never nil)
+ *   put(k, v)       -> ok         sets v (nil: deletes the key, as a FLUSHALL or DEL does)
  *   cas(k, e, n)    -> ok | fail  ok: value was e (e may be nil) and is now n; fail: value != e
  * Outcomes: OK (completed with the result above); FAIL (definitely did not take effect, e.g.
  * -NOQUORUM: dropped before the search); INFO (timeout, unknown: may take effect at any time
@@ -23,7 +23,7 @@
  * Text format (lincheck_history_parse), one operation per line, tokens separated by
  * spaces or tabs, '#' starts a comment line, blank lines are ignored:
  *   <client> <invoke_ms> <response_ms|-> <op> <key> [args] -> <result>
- *   1 0 10 put x 5 -> ok
+ *   1 0 10 put x 5 -> ok         (put x nil: a delete)
  *   2 3 12 get x -> 5            (or -> nil)
  *   3 4 20 cas x 5 6 -> ok       (or -> fail; the expected value may be nil)
  *   4 5 -  put x 7 -> timeout    (INFO; any op; a numeric response_ms is ignored)

@@ -23,18 +23,35 @@ static const struct nodesim_world *nodesim_world_const(const struct sim_world *w
     return sim_world_of(const struct nodesim_world, w);
 }
 
-/* One keyspace holding every key when the replication is not the default: majority seeds
- * keep the table the cores would have without one. */
-static void nodesim_config_keyspaces(struct node_config *c, enum sim_replication replication) {
-    if (replication == SIM_REPLICATION_MAJORITY) return;
-    struct keyspace *ks = &c->keyspaces[0];
-    snprintf(ks->name, sizeof(ks->name), "%s", "all");
+static struct keyspace *nodesim_keyspace(struct node_config *c, const char *name,
+                                         const char *match) {
+    ASSERT(c->keyspace_count < KEYSPACES_MAX);
+    struct keyspace *ks = &c->keyspaces[c->keyspace_count++];
+    memset(ks, 0, sizeof(*ks));
+    snprintf(ks->name, sizeof(ks->name), "%s", name);
     ks->match_count = 1;
-    snprintf(ks->match[0], sizeof(ks->match[0]), "%s", "*");
-    ks->replication = replication == SIM_REPLICATION_LEADER ? KEYSPACE_REPLICATION_LEADER
-                                                            : KEYSPACE_REPLICATION_ALL;
+    snprintf(ks->match[0], sizeof(ks->match[0]), "%s", match);
     ks->consistency = KEYSPACE_CONSISTENCY_LINEARIZABLE;
-    c->keyspace_count = 1;
+    return ks;
+}
+
+/* The keyspace table the cores start with. Variant 0: majority seeds have none (the
+ * default for every key), the others one keyspace holding every key. Variant 1, which
+ * the keyspace-table changes switch to and back (nodesim_faultcmd.c), puts two in front:
+ * the bank's accounts with replication = all, and the history's keys with lease reads
+ * (still linearizable: the cores' monotonic clocks drift within the lease margin). */
+void nodesim_config_keyspaces(struct nodesim_world *w) {
+    struct node_config *c = &w->config;
+    enum sim_replication replication = w->sim.options.replication;
+    c->keyspace_count = 0;
+    if (w->keyspace_variant == 1) {
+        nodesim_keyspace(c, "bank", "a*")->replication = KEYSPACE_REPLICATION_ALL;
+        nodesim_keyspace(c, "registers", "k*")->consistency = KEYSPACE_CONSISTENCY_LEASE;
+    }
+    if (replication == SIM_REPLICATION_MAJORITY) return;
+    nodesim_keyspace(c, "all", "*")->replication = replication == SIM_REPLICATION_LEADER
+                                                       ? KEYSPACE_REPLICATION_LEADER
+                                                       : KEYSPACE_REPLICATION_ALL;
 }
 
 static void nodesim_config(struct nodesim_world *w) {
@@ -60,7 +77,7 @@ static void nodesim_config(struct nodesim_world *w) {
     /* Snapshots (and InstallSnapshot, and the log's trail) every few hundred entries; from
      * the seed, not a prng, so the fault schedules stay what they were. */
     c->snapshot_entries = 40 + o->seed % 400;
-    nodesim_config_keyspaces(c, o->replication);
+    nodesim_config_keyspaces(w);
 }
 
 static int nodesim_init(struct sim_world *sw) {
@@ -82,6 +99,7 @@ static void nodesim_deinit(struct sim_world *sw) {
     buf_deinit(&w->packet);
     buf_deinit(&w->big_req);
     nodesim_acked_deinit(&w->acked);
+    nodesim_txn_deinit(w);
 }
 
 static int nodesim_start(struct sim_world *w, uint32_t id) {
@@ -141,6 +159,21 @@ static void nodesim_fault(struct sim_world *w) {
     nodesim_faultcmd_inject(nodesim_world(w));
 }
 
+/* Every replica routes keys by the same table once converged. */
+static bool nodesim_same_keyspaces(struct nodesim_world *w, uint32_t l) {
+    const struct keyspace *lt = NULL, *t = NULL;
+    uint32_t lc = cp_engine_keyspaces(node_engine(w->nodes[l].node), &lt);
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++) {
+        uint32_t c = cp_engine_keyspaces(node_engine(w->nodes[i].node), &t);
+        if (!keyspace_table_equal(t, c, lt, lc))
+            return sim_check_fail(&w->sim.check,
+                                  "convergence: node %u routes by %u keyspaces, leader %u by %u "
+                                  "(or other ones)",
+                                  i, c, l, lc) == 0;
+    }
+    return true;
+}
+
 static bool nodesim_converged(struct sim_world *sw) {
     struct nodesim_world *w = nodesim_world(sw);
     uint32_t l = nodesim_leader(w);
@@ -157,6 +190,7 @@ static bool nodesim_converged(struct sim_world *sw) {
     }
     for (uint32_t i = 1; i <= sw->options.node_count; i++)
         if (i != l && !nodesim_data_same(w, i, l)) return true; /* failed: stop settling */
+    if (!nodesim_same_keyspaces(w, l)) return true;
     for (uint32_t i = 1; i <= sw->options.node_count; i++)
         if (nodesim_txn_check_bank(w, i) != 0) return true;
     return true;

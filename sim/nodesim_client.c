@@ -4,7 +4,8 @@
  * ("SET k v"), cas ("SET k new IFEQ old", or "SET k new NX" from nil) on a few keys with
  * small values, and in expiry mode "SET eK v PX ms" on keys outside the history; outside it
  * too, SADD / SREM / HSET / HDEL on a few sets and hashes (checked by convergence:
- * nodesim_data.c) and transactions (nodesim_txn.c, which parses their replies). Replies:
+ * nodesim_data.c) and transactions (nodesim_txn.c, which parses their replies); and now and
+ * then a FLUSHALL, a delete of every key in the history (and of all the others). Replies:
  *   +OK, a value, nil      OK (cas: +OK swapped, nil not)
  *   -NOQUORUM, -TRYAGAIN, -NOREPLICAS (replication = all)
  *                          FAIL: not applied (the core promises it); reconnect elsewhere
@@ -32,18 +33,41 @@ void nodesim_client_deinit(struct nodesim_client *c) {
     buf_deinit(&c->in);
 }
 
+static void nodesim_client_history(struct nodesim_world *w, const struct lincheck_op *op) {
+    struct errmsg msg = {{0}};
+    if (lincheck_history_append(&w->sim.history, op, &msg) != 0)
+        sim_check_fail(&w->sim.check, "history: %s", msg.text);
+}
+
+/* A FLUSHALL deletes every key of the history at one instant: a put of nil on each, with
+ * the same span (checked key by key, which is weaker than one atomic step; see sim.h). */
+static void nodesim_client_record_flush(struct nodesim_world *w, const struct lincheck_op *base) {
+    for (uint32_t k = 0; k < NODESIM_KEYS && !w->sim.check.failed; k++) {
+        struct lincheck_op op = *base;
+        op.id = k == 0 ? base->id : ++w->sim.next_op_id;
+        op.kind = LINCHECK_PUT;
+        op.arg = (struct lincheck_value){.nil = true};
+        snprintf(op.key, sizeof(op.key), "k%u", k);
+        nodesim_client_history(w, &op);
+    }
+}
+
 static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client *c,
                                   enum lincheck_outcome outcome) {
     if (outcome == LINCHECK_OK) w->sim.stats->ops_ok++;
     if (outcome == LINCHECK_FAIL) w->sim.stats->ops_fail++;
     if (outcome == LINCHECK_INFO) w->sim.stats->ops_info++;
     nodesim_txn_record(w, c, outcome);
-    if (c->kind >= NODESIM_OP_EXPIRE) return; /* outside the register model */
     struct lincheck_op op = {.id = c->op_id,
                              .client = c->id,
                              .invoke_ms = c->invoke_ms,
                              .response_ms = w->sim.now_ms,
                              .outcome = outcome};
+    if (c->kind == NODESIM_OP_FLUSH) {
+        nodesim_client_record_flush(w, &op);
+        return;
+    }
+    if (c->kind >= NODESIM_OP_EXPIRE) return; /* outside the register model */
     snprintf(op.key, sizeof(op.key), "k%u", c->key);
     op.kind = c->kind == NODESIM_OP_GET   ? LINCHECK_GET
               : c->kind == NODESIM_OP_PUT ? LINCHECK_PUT
@@ -52,9 +76,7 @@ static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client
     op.arg2 = (struct lincheck_value){.v = c->arg2};
     op.got = (struct lincheck_value){.nil = c->got_nil, .v = c->got_nil ? 0 : c->got};
     op.swapped = c->swapped;
-    struct errmsg msg = {{0}};
-    if (lincheck_history_append(&w->sim.history, &op, &msg) != 0)
-        sim_check_fail(&w->sim.check, "history: %s", msg.text);
+    nodesim_client_history(w, &op);
 }
 
 /* Closes the client's connection (telling the node, when it is up). */
@@ -114,6 +136,10 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
         c->kind = NODESIM_OP_SADD + (enum nodesim_op_kind)prng_range(&c->prng, 0, 4);
         c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_COLLECTIONS);
     }
+    if (prng_range(&c->prng, 0, NODESIM_FLUSH_ONE_IN) == 0) {
+        c->kind = NODESIM_OP_FLUSH;
+        w->sim.stats->flushes++;
+    }
     c->got_nil = false;
     c->got = 0;
     c->swapped = false;
@@ -160,6 +186,9 @@ static size_t nodesim_client_format(const struct nodesim_client *c, char *out, s
         break;
     case NODESIM_OP_HDEL:
         n = snprintf(out, bytes, "HDEL h%u f%lld\r\n", c->key, (long long)c->arg);
+        break;
+    case NODESIM_OP_FLUSH:
+        n = snprintf(out, bytes, "FLUSHALL\r\n");
         break;
     default:
         UNREACHABLE();
@@ -306,7 +335,7 @@ static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *
         ASSERT(v != NULL);
         v++;
         if (!nodesim_client_int(v, bytes - (size_t)(v - p) - 2, &c->got)) goto bad;
-    } else if (c->kind >= NODESIM_OP_SADD) {
+    } else if (c->kind >= NODESIM_OP_SADD && c->kind <= NODESIM_OP_HDEL) {
         /* How many members or fields one argument added or removed. */
         if (!nodesim_client_starts(p, bytes, ":0\r\n") &&
             !nodesim_client_starts(p, bytes, ":1\r\n"))

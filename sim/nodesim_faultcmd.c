@@ -6,8 +6,12 @@
  * CLOCK 0 to every node that holds one, and so does the settling phase before convergence
  * is checked. A core forgets its faults when it crashes (they live in struct node), so a
  * crash clears the node's `fault_set`.
- * Every FAULT must be answered +OK: any other reply fails the run, and convergence waits
- * for every answer.
+ * The same connection carries the keyspace-table changes: the simulator switches the table
+ * the cores start with (nodesim_config_keyspaces), and sends CLUSTER KEYSPACES RELOAD to
+ * every core, so that the leader proposes the table it started with.
+ * Every FAULT must be answered +OK, a RELOAD +OK or a refusal a client may get (not the
+ * leader, no quorum, timed out): any other reply fails the run, and convergence waits for
+ * every answer.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +24,7 @@
 #define NODESIM_FAULTCMD_CLOCK_MS_MAX 300
 #define NODESIM_FAULTCMD_PAUSE_MS_MAX 1500
 #define NODESIM_FAULTCMD_BYTES_MAX 64
+#define NODESIM_FAULTCMD_DUE_MAX 64 /* replies due on one connection (fault_lenient's bits) */
 
 enum nodesim_faultcmd_kind {
     NODESIM_FAULTCMD_PARTITION,
@@ -28,12 +33,14 @@ enum nodesim_faultcmd_kind {
     NODESIM_FAULTCMD_CLOCK,
     NODESIM_FAULTCMD_PAUSE,
     NODESIM_FAULTCMD_HEAL,
+    NODESIM_FAULTCMD_KEYSPACES,
     NODESIM_FAULTCMD_KIND_COUNT
 };
 
-/* Sends "FAULT ..." (without CRLF) to node n, opening the simulator's connection first. */
-static void nodesim_faultcmd_send(struct nodesim_world *w, struct nodesim_node *n,
-                                  const char *cmd) {
+/* Sends cmd (without CRLF) to node n, opening the simulator's connection first; lenient:
+ * its reply may be a refusal. */
+static void nodesim_faultcmd_send_as(struct nodesim_world *w, struct nodesim_node *n,
+                                     const char *cmd, bool lenient) {
     ASSERT(n->host->up);
     size_t len = strlen(cmd);
     ASSERT(len + 2 < NODESIM_FAULTCMD_BYTES_MAX);
@@ -47,6 +54,8 @@ static void nodesim_faultcmd_send(struct nodesim_world *w, struct nodesim_node *
     char req[NODESIM_FAULTCMD_BYTES_MAX];
     int bytes = snprintf(req, sizeof(req), "%s\r\n", cmd);
     ASSERT(bytes > 0 && (size_t)bytes < sizeof(req));
+    ASSERT(n->fault_replies_due < NODESIM_FAULTCMD_DUE_MAX);
+    if (lenient) n->fault_lenient |= 1ull << n->fault_replies_due;
     n->fault_replies_due++;
     w->sim.stats->fault_commands++;
     nodesim_node_event(w, n,
@@ -54,6 +63,29 @@ static void nodesim_faultcmd_send(struct nodesim_world *w, struct nodesim_node *
                                            .client_id = n->fault_conn,
                                            .data = (const uint8_t *)req,
                                            .bytes = (size_t)bytes});
+}
+
+static void nodesim_faultcmd_send(struct nodesim_world *w, struct nodesim_node *n,
+                                  const char *cmd) {
+    nodesim_faultcmd_send_as(w, n, cmd, false);
+}
+
+static bool nodesim_faultcmd_starts(const uint8_t *p, size_t bytes, const char *s) {
+    size_t n = strlen(s);
+    return bytes >= n && memcmp(p, s, n) == 0;
+}
+
+/* Whether reply p[0..bytes) (one whole value) may answer the command due next. */
+static bool nodesim_faultcmd_accepts(const struct nodesim_node *n, const uint8_t *p, size_t bytes) {
+    if (n->fault_replies_due == 0) return false;
+    if (nodesim_faultcmd_starts(p, bytes, "+OK\r\n") && bytes == 5) return true;
+    if ((n->fault_lenient & 1) == 0) return false;
+    return nodesim_faultcmd_starts(p, bytes, "-NOQUORUM") ||
+           nodesim_faultcmd_starts(p, bytes, "-TRYAGAIN") ||
+           nodesim_faultcmd_starts(p, bytes, "-TIMEOUT") ||
+           nodesim_faultcmd_starts(p, bytes, "-ERR cannot propose") ||
+           (nodesim_faultcmd_starts(p, bytes, "-ERR node ") &&
+            memmem(p, bytes, "is not the leader", 17) != NULL);
 }
 
 bool nodesim_faultcmd_output(struct nodesim_world *w, struct nodesim_node *n, uint64_t conn_id,
@@ -65,18 +97,23 @@ bool nodesim_faultcmd_output(struct nodesim_world *w, struct nodesim_node *n, ui
                        buf_pending(&n->fault_in));
         return true;
     }
-    const char *ok = "+OK\r\n";
-    size_t ok_bytes = strlen(ok);
-    while (buf_pending(&n->fault_in) >= ok_bytes && !w->sim.check.failed) {
+    struct resp_limits limits;
+    resp_limits_default(&limits);
+    while (buf_pending(&n->fault_in) > 0 && !w->sim.check.failed) {
         const uint8_t *p = buf_head(&n->fault_in);
-        if (memcmp(p, ok, ok_bytes) != 0 || n->fault_replies_due == 0) {
-            size_t pending = buf_pending(&n->fault_in), shown = pending < 60 ? pending : 60;
+        size_t pending = buf_pending(&n->fault_in), value_bytes = 0;
+        struct errmsg msg;
+        int rc = resp_scan_value(&limits, p, pending, &value_bytes, &msg);
+        if (rc == 0) break;
+        if (rc < 0 || !nodesim_faultcmd_accepts(n, p, value_bytes)) {
+            size_t shown = pending < 60 ? pending : 60;
             sim_check_fail(&w->sim.check, "node %u: FAULT answered \"%.*s\" (%u answers due)",
                            n->id, (int)shown, (const char *)p, n->fault_replies_due);
             return true;
         }
         n->fault_replies_due--;
-        buf_consume(&n->fault_in, ok_bytes);
+        n->fault_lenient >>= 1;
+        buf_consume(&n->fault_in, value_bytes);
     }
     return true;
 }
@@ -84,6 +121,7 @@ bool nodesim_faultcmd_output(struct nodesim_world *w, struct nodesim_node *n, ui
 void nodesim_faultcmd_lost(struct nodesim_node *n) {
     n->fault_conn = 0;
     n->fault_replies_due = 0;
+    n->fault_lenient = 0;
     n->fault_set = false;
     buf_clear(&n->fault_in);
 }
@@ -158,18 +196,34 @@ void nodesim_faultcmd_heal(struct nodesim_world *w) {
     }
 }
 
+/* RELOAD on every core that is up: the leader proposes the table it started with (the
+ * others refuse), which differs from the agreed one when it started after a switch; then
+ * the other table for the cores that start from now on. */
+static void nodesim_faultcmd_keyspaces(struct nodesim_world *w) {
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, 0, SIM_TRACE_FAULT, NODESIM_FAULTCMD_KEYSPACES,
+                  w->keyspace_variant, 0, 0);
+    w->sim.stats->keyspace_changes++;
+    for (uint32_t i = 1; i <= w->sim.options.node_count && !w->sim.check.failed; i++)
+        if (w->nodes[i].host->up)
+            nodesim_faultcmd_send_as(w, &w->nodes[i], "CLUSTER KEYSPACES RELOAD", true);
+    w->keyspace_variant ^= 1;
+    nodesim_config_keyspaces(w);
+}
+
 void nodesim_faultcmd_inject(struct nodesim_world *w) {
     uint64_t roll = prng_range(&w->sim.prng_faults, 0, 100);
-    if (roll < 25)
+    if (roll < 20)
         nodesim_faultcmd_partition(w);
-    else if (roll < 45)
+    else if (roll < 35)
         nodesim_faultcmd_one(w, NODESIM_FAULTCMD_DROP);
-    else if (roll < 65)
+    else if (roll < 50)
         nodesim_faultcmd_one(w, NODESIM_FAULTCMD_DELAY);
-    else if (roll < 85)
+    else if (roll < 65)
         nodesim_faultcmd_one(w, NODESIM_FAULTCMD_CLOCK);
-    else
+    else if (roll < 75)
         nodesim_faultcmd_one(w, NODESIM_FAULTCMD_PAUSE);
+    else
+        nodesim_faultcmd_keyspaces(w);
 }
 
 bool nodesim_faultcmd_idle(const struct nodesim_world *w) {

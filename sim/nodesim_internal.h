@@ -41,6 +41,7 @@
 #define NODESIM_BIG_BYTES_MAX (24u * 1024 * 1024) /* big values written in one run, at most */
 #define NODESIM_ACCOUNTS 3        /* "a0".."a2": the bank's transfers, outside the history */
 #define NODESIM_TXN_RETRIES_MAX 4 /* a WATCH-guarded increment's retries after a null EXEC */
+#define NODESIM_FLUSH_ONE_IN 400  /* ops that are a FLUSHALL: one in this many */
 #define NODESIM_CLIENTS 5
 #define NODESIM_CLIENT_TIMEOUT_MS 2000
 #define NODESIM_CLIENT_LINK_MS_MAX 3
@@ -64,11 +65,13 @@ struct nodesim_node {
     struct disk_file *sync_file; /* async sync in flight (borrowed from the core) */
     uint64_t sync_lsn;
     uint64_t commit_seen;
-    uint64_t snapshot_seen; /* raft_snapshot_index after the last step */
+    uint64_t snapshot_seen;  /* raft_snapshot_index after the last step */
+    uint32_t keyspaces_seen; /* entries of the keyspace table in force after the last step */
     enum raft_role role_seen;
     uint64_t term_seen;
     uint64_t fault_conn;        /* the simulator's connection for FAULT commands; 0: none */
     uint32_t fault_replies_due; /* FAULT commands sent on it, not answered yet */
+    uint64_t fault_lenient;     /* bit i: the i-th reply due may also be a refusal (RELOAD) */
     bool fault_set;             /* a FAULT other than HEAL is in force on this core */
     struct buf fault_in;        /* FAULT replies received, not yet parsed */
 };
@@ -83,6 +86,7 @@ enum nodesim_op_kind {
     NODESIM_OP_SREM,
     NODESIM_OP_HSET,
     NODESIM_OP_HDEL,
+    NODESIM_OP_FLUSH,    /* FLUSHALL: a delete of every kN key in the history, and of the rest */
     NODESIM_OP_TRANSFER, /* the rest: outside the lincheck history (nodesim_txn.c) */
     NODESIM_OP_AUDIT,
     NODESIM_OP_INCR
@@ -122,6 +126,13 @@ struct nodesim_client {
     bool swapped;
 };
 
+/* An operation's real-time span: it took effect (or may have) between invoke and response;
+ * response UINT64_MAX when its outcome is unknown (it may take effect until the end). */
+struct nodesim_span {
+    uint64_t invoke_ms;
+    uint64_t response_ms;
+};
+
 struct nodesim_acked_slot;
 
 /* Leader mode: the entries (index, term) of writes some core answered early
@@ -142,10 +153,17 @@ struct nodesim_world {
     uint64_t spec_mismatches; /* leader mode: early replies that differed, crashed cores */
     uint64_t spec_lost;       /* leader mode: the crashed cores' own acked_lost counts */
     struct nodesim_acked acked;
-    uint64_t big_bytes;    /* big values sent so far (NODESIM_BIG_BYTES_MAX) */
-    struct buf big_req;    /* scratch: a big SET's multibulk request */
-    uint64_t incr_applied; /* incr EXECs that answered an array */
-    uint64_t incr_unknown; /* incr EXECs sent that got no answer (TIMEOUT, closed, none) */
+    uint64_t big_bytes;         /* big values sent so far (NODESIM_BIG_BYTES_MAX) */
+    struct buf big_req;         /* scratch: a big SET's multibulk request */
+    uint64_t incr_applied;      /* incr EXECs that answered an array */
+    uint64_t incr_unknown;      /* incr EXECs sent that got no answer (TIMEOUT, closed, none) */
+    struct nodesim_span *incrs; /* each incr that applied or may have (the counter's bounds) */
+    size_t incr_count;
+    size_t incr_capacity;
+    struct nodesim_span *flushes; /* each FLUSHALL that applied or may have */
+    size_t flush_count;
+    size_t flush_capacity;
+    uint32_t keyspace_variant; /* the table the cores start with (nodesim_config_keyspaces) */
 };
 
 /* nodesim_node.c */
@@ -163,6 +181,7 @@ uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint
 
 /* nodesim.c */
 uint32_t nodesim_leader(const struct nodesim_world *w); /* of the highest term; 0: none */
+void nodesim_config_keyspaces(struct nodesim_world *w); /* w->config's, for keyspace_variant */
 
 /* nodesim_faultcmd.c */
 void nodesim_faultcmd_inject(struct nodesim_world *w); /* one core FAULT, from prng_faults */
@@ -189,6 +208,7 @@ void nodesim_txn_record(struct nodesim_world *w, const struct nodesim_client *c,
                         enum lincheck_outcome outcome);
 int nodesim_txn_check_bank(struct nodesim_world *w, uint32_t i);    /* node i's accounts */
 int nodesim_txn_check_counter(struct nodesim_world *w, uint32_t i); /* after count_lost */
+void nodesim_txn_deinit(struct nodesim_world *w);
 
 /* nodesim_acked.c */
 void nodesim_acked_deinit(struct nodesim_acked *a);

@@ -59,6 +59,12 @@ static void nodesim_observe(struct nodesim_world *w, struct nodesim_node *n) {
     }
     /* A snapshot taken here or restored from a leader's (not told apart: both may follow
      * one AppendEntries). */
+    const struct keyspace *table = NULL;
+    uint32_t keyspaces = cp_engine_keyspaces(node_engine(n->node), &table);
+    if (keyspaces != n->keyspaces_seen) { /* the variants differ in size (nodesim.c) */
+        w->sim.stats->keyspace_tables++;
+        n->keyspaces_seen = keyspaces;
+    }
     if (raft_snapshot_index(r) > n->snapshot_seen) {
         w->sim.stats->snapshots++;
         n->snapshot_seen = raft_snapshot_index(r);
@@ -259,6 +265,8 @@ int nodesim_node_start(struct nodesim_world *w, struct nodesim_node *n) {
     n->host->up = true;
     n->commit_seen = 0;
     n->snapshot_seen = raft_snapshot_index(nodesim_raft(n));
+    const struct keyspace *table = NULL;
+    n->keyspaces_seen = cp_engine_keyspaces(node_engine(n->node), &table);
     n->role_seen = raft_role(nodesim_raft(n));
     n->term_seen = raft_term(nodesim_raft(n));
     n->host->sync_at_ms = 0;

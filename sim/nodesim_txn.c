@@ -9,12 +9,14 @@
  * audit that sees another sum fails the run at once, and so does a replica that holds
  * another sum at the end (nodesim_txn_check_bank). The counter must end, on every replica,
  * between the EXECs that answered an array (definitely applied) and those plus the ones
- * whose EXEC was sent and got no answer (TIMEOUT, closed, no reply: may have applied);
- * see nodesim_txn_check_counter for leader mode. Each round trip is one
+ * whose EXEC was sent and got no answer (TIMEOUT, closed, no reply: may have applied),
+ * counting only those after the FLUSHALLs that reset it (nodesim_txn_counter_bounds); see
+ * nodesim_txn_check_counter for leader mode. Each round trip is one
  * pipelined write; its replies are taken one by one (nodesim_txn_reply). A reply that no
  * transaction may get (an error from MULTI, a null EXEC without WATCH) fails the run.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -194,14 +196,59 @@ bool nodesim_txn_continues(struct nodesim_client *c) {
     return true;
 }
 
-/* The counter's bounds, as the operation ends with outcome. */
+static void nodesim_txn_span(struct nodesim_span **spans, size_t *count, size_t *capacity,
+                             struct nodesim_span span) {
+    if (*count == *capacity) {
+        *capacity = *capacity == 0 ? 64 : *capacity * 2;
+        *spans = base_realloc(*spans, *capacity * sizeof(**spans));
+    }
+    (*spans)[(*count)++] = span;
+}
+
+/* The counter's bounds, as an increment or a FLUSHALL ends with outcome. */
 void nodesim_txn_record(struct nodesim_world *w, const struct nodesim_client *c,
                         enum lincheck_outcome outcome) {
+    if (outcome == LINCHECK_FAIL) return; /* not applied */
+    struct nodesim_span span = {c->invoke_ms, outcome == LINCHECK_OK ? w->sim.now_ms : UINT64_MAX};
+    if (c->kind == NODESIM_OP_FLUSH) {
+        nodesim_txn_span(&w->flushes, &w->flush_count, &w->flush_capacity, span);
+        return;
+    }
     if (c->kind != NODESIM_OP_INCR || c->phase != 1) return;
+    nodesim_txn_span(&w->incrs, &w->incr_count, &w->incr_capacity, span);
     if (outcome == LINCHECK_OK) w->incr_applied++;
     if (outcome == LINCHECK_INFO) w->incr_unknown++;
     w->sim.stats->incr_applied = w->incr_applied;
     w->sim.stats->incr_unknown = w->incr_unknown;
+}
+
+/* What the counter may hold at the end, given the FLUSHALLs that reset it: at least the
+ * increments that surely applied after every FLUSHALL that may have applied (invoked after
+ * the latest response of one, an unknown one never responds), at most those that may have
+ * applied after the last FLUSHALL that surely applied (responded no earlier than its
+ * invocation). Without FLUSHALLs: the applied ones, and those plus the unknown ones. */
+static void nodesim_txn_counter_bounds(const struct nodesim_world *w, uint64_t *lo, uint64_t *hi) {
+    bool any = w->flush_count > 0, sure = false;
+    uint64_t last_response = 0, last_sure_invoke = 0;
+    for (size_t i = 0; i < w->flush_count; i++) {
+        const struct nodesim_span *f = &w->flushes[i];
+        if (f->response_ms > last_response) last_response = f->response_ms;
+        if (f->response_ms == UINT64_MAX) continue;
+        if (!sure || f->invoke_ms > last_sure_invoke) last_sure_invoke = f->invoke_ms;
+        sure = true;
+    }
+    *lo = *hi = 0;
+    for (size_t i = 0; i < w->incr_count; i++) {
+        const struct nodesim_span *n = &w->incrs[i];
+        bool ok = n->response_ms != UINT64_MAX;
+        if (ok && (!any || (last_response != UINT64_MAX && n->invoke_ms > last_response))) (*lo)++;
+        if (!sure || n->response_ms >= last_sure_invoke) (*hi)++;
+    }
+}
+
+void nodesim_txn_deinit(struct nodesim_world *w) {
+    free(w->incrs);
+    free(w->flushes);
 }
 
 static int64_t nodesim_txn_value(struct db *db, const char *key) {
@@ -231,19 +278,22 @@ int nodesim_txn_check_bank(struct nodesim_world *w, uint32_t i) {
 }
 
 /* Leader mode answers writes early and may lose them (counted from the final log before
- * this runs): the counter may then end below its applied increments, by at most the
- * writes lost. Never above what may have applied. */
+ * this runs): the counter may then end below its lower bound, by at most the writes lost.
+ * Never above what may have applied. */
 int nodesim_txn_check_counter(struct nodesim_world *w, uint32_t i) {
     struct db *db = cp_engine_db(node_engine(w->nodes[i].node));
     int64_t n = nodesim_txn_value(db, "n0");
-    uint64_t lo = w->incr_applied, hi = w->incr_applied + w->incr_unknown;
+    uint64_t lo, hi;
+    nodesim_txn_counter_bounds(w, &lo, &hi);
     uint64_t lost =
         w->sim.options.replication == SIM_REPLICATION_LEADER ? w->sim.stats->lost_acked_writes : 0;
     lo = lo > lost ? lo - lost : 0;
     if (n >= 0 && (uint64_t)n >= lo && (uint64_t)n <= hi) return 0;
     return sim_check_fail(&w->sim.check,
-                          "counter: node %u holds n0 = %lld; %llu increments were applied, "
-                          "%llu may have been, %llu acknowledged writes were lost",
-                          i, (long long)n, (unsigned long long)w->incr_applied,
-                          (unsigned long long)w->incr_unknown, (unsigned long long)lost);
+                          "counter: node %u holds n0 = %lld, outside %llu..%llu (%llu increments "
+                          "applied, %llu may have been, %zu FLUSHALLs, %llu acknowledged writes "
+                          "lost)",
+                          i, (long long)n, (unsigned long long)lo, (unsigned long long)hi,
+                          (unsigned long long)w->incr_applied, (unsigned long long)w->incr_unknown,
+                          w->flush_count, (unsigned long long)lost);
 }

@@ -19,8 +19,9 @@
 #define RAFTSIM_CLIENTS 5      /* concurrent clients */
 #define RAFTSIM_PENDING_MAX 32 /* client operations a node holds at once */
 #define RAFTSIM_CLIENT_TIMEOUT_MS 1000
-#define RAFTSIM_CLIENT_LINK_MS_MAX 3 /* client <-> node one-way latency (client links never cut)   \
-                                      */
+#define RAFTSIM_CLIENT_LINK_MS_MAX                                                                 \
+    3 /* client <-> node one-way latency (client links never cut)                                  \
+       */
 #define RAFTSIM_THINK_MS_MAX 30
 #define RAFTSIM_ELECTION_MS_MIN 150
 #define RAFTSIM_ELECTION_MS_MAX 300

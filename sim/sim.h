@@ -75,6 +75,9 @@ struct sim_stats {
     uint64_t lost_acked_writes;     /* leader mode: acknowledged, then missing */
     uint64_t async_seed;            /* 1 when persistence ran asynchronously */
     uint64_t fault_commands;        /* node: FAULT commands sent to the cores */
+    uint64_t flushes;               /* node: FLUSHALLs sent */
+    uint64_t keyspace_changes;      /* node: keyspace-table switches (and RELOADs) */
+    uint64_t keyspace_tables;       /* node: times a core's table in force changed */
     uint64_t txns_applied;          /* node: EXECs that answered an array */
     uint64_t incr_applied;          /* node: WATCH-guarded increments applied */
     uint64_t incr_unknown;          /* node: ... that may have applied */

@@ -135,7 +135,9 @@ static void capkv_sim_print(const struct capkv_sim_args *a, const struct sim_sta
            s->async_seed ? "async" : "sync", s->acked_writes);
     if (o->membership) printf(" changes=%" PRIu64, s->changes);
     if (o->target == SIM_TARGET_NODE)
-        printf(" faults=%" PRIu64 " txns=%" PRIu64 " incr=%" PRIu64 "..%" PRIu64, s->fault_commands,
+        printf(" faults=%" PRIu64 " keyspaces=%" PRIu64 "/%" PRIu64 " flushes=%" PRIu64
+               " txns=%" PRIu64 " incr=%" PRIu64 "..%" PRIu64,
+               s->fault_commands, s->keyspace_changes, s->keyspace_tables, s->flushes,
                s->txns_applied, s->incr_applied, s->incr_applied + s->incr_unknown);
     if (o->replication == SIM_REPLICATION_LEADER)
         printf(" lost-acked-writes=%" PRIu64, s->lost_acked_writes);

@@ -381,8 +381,11 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
     case CMD_CORE_WAIT:
         conn_wait(node, c, argc, argv);
         return;
-    case CMD_CORE_CLUSTER:
-        node_engine_admin(node, c, argc, argv);
+    case CMD_CORE_CLUSTER: /* INFO is the node's (faults, every engine); the rest the engine's */
+        if (argc == 2 && cmd_arg_is(&argv[1], "info"))
+            info_cluster(node, c);
+        else
+            node_engine_admin(node, c, argc, argv);
         return;
     case CMD_CORE_CONSISTENCY:
         conn_consistency(node, c, argc, argv);

@@ -139,6 +139,16 @@ void info_reply(struct node *node, struct client *c, uint32_t argc, const struct
     buf_deinit(&text);
 }
 
+/* CLUSTER INFO: the replication section, every engine's and the node's faults. */
+void info_cluster(struct node *node, struct client *c) {
+    struct buf text;
+    buf_init(&text);
+    info_replication(node, &text);
+    if (text.len >= 2) text.len -= 2;
+    resp_put_verbatim(&c->out, c->proto, (const char *)text.data, text.len);
+    buf_deinit(&text);
+}
+
 void info_client_line(struct node *node, struct client *c, struct buf *out) {
     buf_appendf(out,
                 "id=%llu addr=%s laddr=%s fd=-1 name=%s age=%llu idle=%llu flags=%s db=0 "

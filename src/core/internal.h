@@ -258,5 +258,6 @@ void info_reply(struct node *node, struct client *c, uint32_t argc, const struct
 void info_command(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
 void info_config(struct node *node, struct client *c, uint32_t argc, const struct resp_arg *argv);
 void info_client_line(struct node *node, struct client *c, struct buf *out);
+void info_cluster(struct node *node, struct client *c);
 
 #endif

@@ -35,6 +35,9 @@ struct raft *cp_engine_raft(const struct engine *e);
 struct db *cp_engine_db(const struct engine *e);
 uint64_t cp_engine_applied(const struct engine *e);
 bool cp_engine_sync_in_flight(const struct engine *e);
+/* The keyspace table in force (the agreed one, or this node's own until one is agreed):
+ * its entry count, *table set to it. */
+uint32_t cp_engine_keyspaces(const struct engine *e, const struct keyspace **table);
 /* Leader mode: early replies that differed from the applied ones, and acknowledged writes
  * seen lost (both should be 0 and small). */
 uint64_t cp_engine_leader_mismatches(const struct engine *e);

@@ -188,6 +188,12 @@ uint64_t cp_engine_applied(const struct engine *e) {
     return cp_of_const(e)->applied;
 }
 
+uint32_t cp_engine_keyspaces(const struct engine *e, const struct keyspace **table) {
+    const struct cp *cp = cp_of_const(e);
+    *table = cp->config.keyspaces;
+    return cp->config.keyspace_count;
+}
+
 bool cp_engine_sync_in_flight(const struct engine *e) {
     return cp_of_const(e)->sync_in_flight;
 }

@@ -126,7 +126,7 @@ def test_three_nodes_elect_one_leader_and_replicate_writes_from_any_node(make_cl
     with stale_client(followers[0]) as s:
         assert poll(lambda: s.get("fresh") == "1", 5), "follower never applied 'fresh'"
 
-    # CLUSTER INFO on a follower names the leader and the same term.
+    # CLUSTER INFO on a follower names the leader and the same term, and the node's faults.
     with client(followers[1]) as c:
         text = c.execute_command("CLUSTER", "INFO")
     if isinstance(text, bytes):
@@ -135,6 +135,7 @@ def test_three_nodes_elect_one_leader_and_replicate_writes_from_any_node(make_cl
     assert "role:follower" in text, text
     assert f"raft_leader_id:{leader.id}" in text, text
     assert f"raft_term:{infos[leader.id]['raft_term']}" in text, text
+    assert "fault_partitioned:0" in text and "faults_enabled:" in text, text
 
     # WAIT on the leader after a write counts the followers that have it.
     with client(leader, single_connection_client=True) as c:

@@ -97,6 +97,32 @@ static void test_lincheck_rejects_stale_read_after_completed_write(void **state)
     lincheck_result_deinit(&r);
 }
 
+/* A put of nil deletes (FLUSHALL in the simulator's workload): a read after it sees nil, a
+ * cas from nil may follow, and a read that misses a completed delete is refuted. */
+static void test_lincheck_put_of_nil_is_a_delete(void **state) {
+    (void)state;
+    expect("1 0 10 put x 1 -> ok\n"
+           "2 20 30 put x nil -> ok\n"
+           "1 40 50 get x -> nil\n"
+           "3 60 70 cas x nil 4 -> ok\n"
+           "1 80 90 get x -> 4\n",
+           LINCHECK_LINEARIZABLE);
+    expect("1 0 10 put x 1 -> ok\n"
+           "2 20 30 put x nil -> ok\n"
+           "1 40 50 get x -> 1\n",
+           LINCHECK_NOT_LINEARIZABLE);
+    expect("1 0 10 put x 1 -> ok\n"
+           "2 20 - put x nil -> timeout\n"
+           "1 40 50 get x -> 1\n"
+           "1 60 70 get x -> nil\n",
+           LINCHECK_LINEARIZABLE);
+    expect("1 0 10 put x 1 -> ok\n"
+           "2 20 - put x nil -> timeout\n"
+           "1 40 50 get x -> nil\n"
+           "1 60 70 get x -> 1\n",
+           LINCHECK_NOT_LINEARIZABLE);
+}
+
 /* Two cas from the same expected value cannot both swap. */
 static void test_lincheck_rejects_two_cas_succeeding_from_same_value(void **state) {
     (void)state;
@@ -298,23 +324,22 @@ static void test_lincheck_parse_line_reads_documented_fields(void **state) {
 static void test_lincheck_parse_line_rejects_malformed_lines(void **state) {
     (void)state;
     static const char *const bad[] = {
-        "1 2 3 get k",                  /* no result */
-        "1 2 3 get k 5 -> 5",           /* get takes no argument */
-        "1 2 3 put k -> ok",            /* put needs a value */
-        "1 2 3 put k nil -> ok",        /* put of nil */
-        "1 2 3 cas k 1 nil -> ok",      /* cas to nil */
-        "1 2 3 del k -> ok",            /* unknown op */
-        "x 2 3 get k -> 1",             /* bad client */
-        "1 -2 3 get k -> 1",            /* negative time */
-        "1 5 3 get k -> 1",             /* response before invoke */
-        "1 2 - get k -> 1",             /* '-' without timeout */
-        "1 2 3 get k -> 01",            /* non-canonical value */
-        "1 2 3 get k -> 9223372036854775808", /* int64 overflow */
+        "1 2 3 get k",                         /* no result */
+        "1 2 3 get k 5 -> 5",                  /* get takes no argument */
+        "1 2 3 put k -> ok",                   /* put needs a value */
+        "1 2 3 cas k 1 nil -> ok",             /* cas to nil */
+        "1 2 3 del k -> ok",                   /* unknown op */
+        "x 2 3 get k -> 1",                    /* bad client */
+        "1 -2 3 get k -> 1",                   /* negative time */
+        "1 5 3 get k -> 1",                    /* response before invoke */
+        "1 2 - get k -> 1",                    /* '-' without timeout */
+        "1 2 3 get k -> 01",                   /* non-canonical value */
+        "1 2 3 get k -> 9223372036854775808",  /* int64 overflow */
         "1 2 18446744073709551616 get k -> 1", /* u64 overflow */
-        "1 2 3 put k 4 -> fail",        /* put cannot fail a comparison */
-        "1 2 3 cas k 1 2 -> 2",         /* cas result is ok or fail */
-        "1 2 3 get k => 1",             /* arrow */
-        "1 2 3 get k -> 1 2 3 4 5",     /* too many fields */
+        "1 2 3 put k 4 -> fail",               /* put cannot fail a comparison */
+        "1 2 3 cas k 1 2 -> 2",                /* cas result is ok or fail */
+        "1 2 3 get k => 1",                    /* arrow */
+        "1 2 3 get k -> 1 2 3 4 5",            /* too many fields */
         "1 2 3 get kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk -> 1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -346,8 +371,8 @@ static void test_lincheck_history_parse_names_the_bad_line(void **state) {
 static void test_lincheck_op_format_round_trips(void **state) {
     (void)state;
     static const char *const lines[] = {
-        "1 2 3 get k -> nil", "1 2 3 get k -> -7", "4 5 6 put k 8 -> ok",
-        "4 5 6 cas k nil 8 -> ok", "4 5 6 cas k 1 8 -> fail", "4 5 - put k 8 -> timeout",
+        "1 2 3 get k -> nil",       "1 2 3 get k -> -7",       "4 5 6 put k 8 -> ok",
+        "4 5 6 cas k nil 8 -> ok",  "4 5 6 cas k 1 8 -> fail", "4 5 - put k 8 -> timeout",
         "4 5 9 cas k 1 2 -> error",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -365,8 +390,8 @@ static void test_lincheck_history_append_refuses_invalid_ops(void **state) {
     (void)state;
     struct lincheck_history h;
     lincheck_history_init(&h);
-    struct lincheck_op op = {.kind = LINCHECK_PUT, .arg = {.v = 1}, .invoke_ms = 5,
-                             .response_ms = 4};
+    struct lincheck_op op = {
+        .kind = LINCHECK_PUT, .arg = {.v = 1}, .invoke_ms = 5, .response_ms = 4};
     strcpy(op.key, "k");
     assert_int_equal(lincheck_history_append(&h, &op, NULL), ERR_INVALID);
     op.response_ms = 6;
@@ -512,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_lincheck_accepts_overlapping_get_seeing_either_value),
         cmocka_unit_test(test_lincheck_accepts_cas_chains),
         cmocka_unit_test(test_lincheck_rejects_stale_read_after_completed_write),
+        cmocka_unit_test(test_lincheck_put_of_nil_is_a_delete),
         cmocka_unit_test(test_lincheck_rejects_two_cas_succeeding_from_same_value),
         cmocka_unit_test(test_lincheck_rejects_read_going_back_in_time),
         cmocka_unit_test(test_lincheck_timed_out_put_may_or_may_not_take_effect),
