@@ -14,7 +14,7 @@
 # One world runs both targets (sim/sim.h): the raft core (--core raft) and the node cores
 # (--core node). The node cores run with their FAULT commands, transactions (MULTI/EXEC,
 # WATCH), sets and hashes, FLUSHALL, and keyspace-table changes (CLUSTER KEYSPACES RELOAD);
-# "node core big" adds big values (--big-values, majority mode only).
+# "node core big" adds big values (--big-values), in majority and in leader mode.
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,
@@ -86,6 +86,8 @@ run "node core expiry" --core node --expiry --seeds "5001-$((5000 + node_seeds /
     --nodes 3 --run-ms "$node_run_ms"
 run "node core big" --core node --big-values --seeds "8001-$((8000 + node_seeds / 4))" \
     --nodes 3 --run-ms "$node_run_ms"
+run "node core big leader" --core node --big-values --replication leader \
+    --seeds "8501-$((8500 + node_seeds / 8))" --nodes 3 --run-ms "$node_run_ms"
 run "node core all" --core node --replication all --seeds "6001-$((6000 + node_seeds / 4))" \
     --nodes 3 --run-ms "$node_run_ms"
 run "node core leader" --core node --replication leader \

@@ -8,8 +8,8 @@
  *                       machine; node: the real node cores, their engines included
  *   --expiry            node core only: also SET with small PX on keys outside the history
  *   --big-values        node core only: also SET a few keys outside the history to 64 KiB..1 MiB
- *                       (off by default: in leader mode a restore meets a sync in flight,
- *                       --replication leader --seed 7043 asserts in raftstore_save_snapshot)
+ *                       (off by default: memdisk copies a file's image on every sync, so
+ *                       megabyte snapshots make a seed several times slower)
  *   --membership        raft core only: remove and re-add servers as a fault
  *   --wal-segment-bytes N   node core only: the cores' WAL segment size (default 256 KiB)
  * Every seed's line says ok, FAILED, or UNKNOWN (every check passed but the lincheck's
