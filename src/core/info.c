@@ -90,6 +90,19 @@ static void info_cpu(struct node *node, struct buf *out) {
 static void info_replication(struct node *node, struct buf *out) {
     buf_appendf(out, "# Replication\r\n");
     node_engine_info(node, "replication", out);
+    if (node->config.peer_count > 0) {
+        struct node_host_stats host = {0};
+        if (node->config.host_stats != NULL) node->config.host_stats(node->config.host_ctx, &host);
+        buf_appendf(out,
+                    "peer_sent:%llu\r\npeer_received:%llu\r\npeer_dropped_link_down:%llu\r\n"
+                    "peer_dropped_queue_full:%llu\r\npeer_dropped_too_big:%llu\r\n"
+                    "peer_links_closed_bad_frames:%llu\r\n",
+                    (unsigned long long)host.peer_sent, (unsigned long long)host.peer_received,
+                    (unsigned long long)host.peer_dropped_down,
+                    (unsigned long long)host.peer_dropped_full,
+                    (unsigned long long)host.peer_dropped_too_big,
+                    (unsigned long long)host.peer_links_closed_bad);
+    }
     const struct node_fault *f = &node->fault;
     buf_appendf(out,
                 "faults_enabled:%d\r\nfault_partitioned:%d\r\nfault_clock_ms:%lld\r\n"

@@ -39,6 +39,15 @@ struct node_host_stats {
     uint64_t rss_bytes;
     uint64_t cpu_user_us;
     uint64_t cpu_sys_us;
+    /* The shell's peer links (0 alone): payloads sent, dropped for a link that is down or
+     * a queue that is full, refused over the frame limit, received; links closed for bad
+     * frames. */
+    uint64_t peer_sent;
+    uint64_t peer_dropped_down;
+    uint64_t peer_dropped_full;
+    uint64_t peer_dropped_too_big;
+    uint64_t peer_received;
+    uint64_t peer_links_closed_bad;
 };
 
 typedef void node_host_stats_fn(void *ctx, struct node_host_stats *out);

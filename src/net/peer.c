@@ -476,13 +476,29 @@ void peer_set_update(struct peer_set *set, const struct node_peer *members, size
 void peer_set_send(struct peer_set *set, uint32_t to, const uint8_t *data, size_t bytes) {
     struct peer_out *o = peer_set_out(set, to);
     struct peer_link *link = o != NULL ? o->link : NULL;
-    if (link == NULL || !link->connected || link->closing || bytes > WIRE_PAYLOAD_BYTES_MAX) {
+    if (bytes > WIRE_PAYLOAD_BYTES_MAX) {
         set->stats.dropped++;
+        /* Logged every time: each one is a message the protocol needed and will never
+         * get through (the first of a run, then every 100th, to bound the log). */
+        if (set->stats.dropped_too_big++ % 100 == 0)
+            peer_logf(set,
+                      "error: a payload of %zu bytes for node %u (kind %u.%u) is over the "
+                      "frame limit of %u bytes and was not sent (%llu so far; INFO "
+                      "peer_dropped_too_big)",
+                      bytes, to, bytes > 0 ? data[0] : 0, bytes > 1 ? data[1] : 0,
+                      (unsigned)WIRE_PAYLOAD_BYTES_MAX,
+                      (unsigned long long)set->stats.dropped_too_big);
+        return;
+    }
+    if (link == NULL || !link->connected || link->closing) {
+        set->stats.dropped++;
+        set->stats.dropped_down++;
         return;
     }
     size_t pending = link->queued.len + link->writing.len;
     if (pending > 0 && pending + WIRE_HEADER_BYTES + bytes > PEER_OUTPUT_BYTES_MAX) {
         set->stats.dropped++;
+        set->stats.dropped_full++;
         return;
     }
     wire_encode(&link->queued, data, bytes);

@@ -50,7 +50,9 @@ int peer_set_new(uv_loop_t *loop, const struct peer_set_options *options, struct
 /* The members changed (every member, self included; copied): links to servers no longer
  * members close, new members get links, a changed address reconnects. */
 void peer_set_update(struct peer_set *set, const struct node_peer *members, size_t count);
-/* Frames and queues payload for member `to` (copied); drops it when the link is down. */
+/* Frames and queues payload for member `to` (copied); drops it when the link is down or
+ * its queue is full (the sender's protocol retries), and refuses one over the frame limit
+ * with a log line (it could never be sent: a bug or a limit to raise, never silent). */
 void peer_set_send(struct peer_set *set, uint32_t to, const uint8_t *data, size_t bytes);
 /* Closes every handle; the loop must then run until they are closed, then peer_set_free. */
 void peer_set_close(struct peer_set *set);
@@ -59,7 +61,10 @@ void peer_set_free(struct peer_set *set);
 /* Counters, for logs and tests. */
 struct peer_stats {
     uint64_t sent;
-    uint64_t dropped;
+    uint64_t dropped;         /* all three below */
+    uint64_t dropped_down;    /* no connected link to the member */
+    uint64_t dropped_full;    /* its output queue was at PEER_OUTPUT_BYTES_MAX */
+    uint64_t dropped_too_big; /* over WIRE_PAYLOAD_BYTES_MAX: logged */
     uint64_t received;
     uint64_t links_closed_bad;
 };

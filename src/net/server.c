@@ -95,8 +95,18 @@ static void server_trace(void *ctx, const char *line) {
 }
 
 static void server_host_stats(void *ctx, struct node_host_stats *out) {
-    (void)ctx;
+    struct server *s = ctx;
     memset(out, 0, sizeof(*out));
+    if (s->peers != NULL) {
+        struct peer_stats st;
+        peer_set_stats(s->peers, &st);
+        out->peer_sent = st.sent;
+        out->peer_dropped_down = st.dropped_down;
+        out->peer_dropped_full = st.dropped_full;
+        out->peer_dropped_too_big = st.dropped_too_big;
+        out->peer_received = st.received;
+        out->peer_links_closed_bad = st.links_closed_bad;
+    }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         out->cpu_user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
@@ -412,10 +422,13 @@ static void server_shutdown(struct server *s) {
         struct peer_stats st;
         peer_set_stats(s->peers, &st);
         fprintf(s->log,
-                "node=%u peer links: %llu payloads sent, %llu dropped, %llu received, "
-                "%llu links closed for bad frames\n",
+                "node=%u peer links: %llu payloads sent, %llu dropped (%llu link down, %llu "
+                "queue full, %llu over the frame limit), %llu received, %llu links closed "
+                "for bad frames\n",
                 s->id, (unsigned long long)st.sent, (unsigned long long)st.dropped,
-                (unsigned long long)st.received, (unsigned long long)st.links_closed_bad);
+                (unsigned long long)st.dropped_down, (unsigned long long)st.dropped_full,
+                (unsigned long long)st.dropped_too_big, (unsigned long long)st.received,
+                (unsigned long long)st.links_closed_bad);
         peer_set_close(s->peers);
     }
     uv_walk(&s->loop, server_close_walk, NULL);
@@ -483,6 +496,7 @@ int server_run(const struct server_options *options, struct errmsg *msg) {
     config.dir = options->dir;
     config.pid = (uint64_t)getpid();
     config.host_stats = server_host_stats;
+    config.host_ctx = s;
     config.trace = server_trace;
     config.trace_ctx = s;
     s->id = config.id;
