@@ -77,6 +77,8 @@ static void nodesim_config(struct nodesim_world *w) {
     /* Snapshots (and InstallSnapshot, and the log's trail) every few hundred entries; from
      * the seed, not a prng, so the fault schedules stay what they were. */
     c->snapshot_entries = 40 + o->seed % 400;
+    /* A scan of a few buckets a step: the workload's writes land in the middle of it. */
+    c->snapshot_scans_per_step = 1; /* about 10 keys a step */
     nodesim_config_keyspaces(w);
 }
 

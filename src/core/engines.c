@@ -50,6 +50,7 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     out->heartbeat_ms = c->heartbeat_ms;
     out->request_timeout_ms = c->request_timeout_ms;
     out->snapshot_entries = c->snapshot_entries;
+    out->snapshot_scans_per_step = c->snapshot_scans_per_step;
     out->seed = c->seed;
     out->join = c->join;
     out->keyspace_count = c->keyspace_count;

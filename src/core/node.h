@@ -79,10 +79,13 @@ struct node_config {
     uint64_t election_timeout_ms_min;
     uint64_t election_timeout_ms_max;
     uint64_t heartbeat_ms;
-    uint64_t request_timeout_ms; /* a write not committed by then answers -TIMEOUT */
-    uint64_t snapshot_entries;   /* cluster: entries between two snapshots; 0: 100000 */
-    uint64_t seed;               /* randomized election timeouts */
-    bool enable_faults;          /* accept FAULT commands */
+    uint64_t request_timeout_ms;      /* a write not committed by then answers -TIMEOUT */
+    uint64_t snapshot_entries;        /* cluster: entries between two snapshots; 0: 100000 */
+    uint32_t snapshot_scans_per_step; /* cluster: db scans (about 10 keys each) a snapshot
+                                       * makes per step; 0: 100 (tests and the simulator
+                                       * make it small: writes land in the middle of one) */
+    uint64_t seed;                    /* randomized election timeouts */
+    bool enable_faults;               /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */
     uint32_t keyspace_count; /* 0: one keyspace "default" matching "*" */
     /* The engine that serves mode = ap keyspaces; NULL: none, and mode = ap is refused at

@@ -46,28 +46,24 @@ void cp_fatal(struct cp *cp, int code, const char *what, const char *text) {
     snprintf(cp->fatal_text, sizeof(cp->fatal_text), "%s: %.200s", what, text);
 }
 
-/* The state machine's snapshot: (len:u32 ops)* with one entry's ops each (op.h). */
-static void cp_snapshot_entry(void *ctx, struct db_entry *e) {
-    struct buf *blob = ctx;
-    size_t len_pos = blob->len;
-    buf_append_u32le(blob, 0);
-    op_put_entry(blob, e);
-    base_store_u32le(blob->data + len_pos, (uint32_t)(blob->len - len_pos - 4));
-}
-
+/* The state machine's snapshot (cp_snap.c): records len:u32 ops, run in order; a record
+ * whose len is CP_BLOB_KEYSPACES carries the keyspace table (len:u32 table) instead. */
 static int cp_restore_blob(struct cp *cp, const uint8_t *data, uint64_t bytes, uint64_t index,
                            struct errmsg *msg) {
     db_clear(cp->db);
     uint64_t pos = 0;
-    if (bytes >= 8 && base_load_u32le(data) == CP_BLOB_KEYSPACES) {
-        uint32_t len = base_load_u32le(data + 4);
-        if (bytes - 8 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
-        cp_keyspaces_apply(cp, data + 8, len, index);
-        pos = 8 + (uint64_t)len;
-    }
     while (pos < bytes) {
         if (bytes - pos < 4) return errmsg_set(msg, ERR_CORRUPT, "snapshot blob truncated");
         uint32_t len = base_load_u32le(data + pos);
+        if (len == CP_BLOB_KEYSPACES) {
+            if (bytes - pos < 8) return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
+            len = base_load_u32le(data + pos + 4);
+            if (bytes - pos - 8 < len)
+                return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
+            cp_keyspaces_apply(cp, data + pos + 8, len, index);
+            pos += 8 + (uint64_t)len;
+            continue;
+        }
         if (bytes - pos - 4 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot entry cut");
         int rc = op_validate(data + pos + 4, len, msg);
         if (rc == 0) rc = op_apply(cp->db, data + pos + 4, len, msg);
@@ -127,6 +123,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     buf_init(&cp->encode);
     buf_init(&cp->args);
     buf_init(&cp->install_held);
+    cp_snap_init(cp);
     cp_spec_init(&cp->spec);
     cp->ini_keyspace_count = cp->config.keyspace_count;
     memcpy(cp->ini_keyspaces, cp->config.keyspaces,
@@ -141,6 +138,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
         rc = cp_restore_blob(cp, rec.snapshot.data, rec.snapshot.data_bytes, rec.snapshot.index,
                              msg);
         if (rc != 0) return rc;
+        raftstore_snapshot_drop(cp->store); /* in the db now; read again to send it */
     }
     cp->applied = rec.snapshot.index;
     cp->snapshot_index = rec.snapshot.index;
@@ -173,6 +171,7 @@ void cp_close(struct cp *cp) {
     buf_deinit(&cp->encode);
     buf_deinit(&cp->args);
     buf_deinit(&cp->install_held);
+    cp_snap_deinit(cp);
     cp_spec_deinit(&cp->spec);
     if (cp->watch != NULL) cp_watch_free(cp->watch);
 }
@@ -202,6 +201,13 @@ static void cp_hold_message(struct cp *cp, const struct raft_message *m) {
     buf_append_byte(&cp->encode, ENGINE_CP);
     buf_append_byte(&cp->encode, CP_PEER_RAFT);
     struct raft_message copy = *m;
+    if (m->type == RAFT_MSG_INSTALL_SNAPSHOT) {
+        struct errmsg msg;
+        if (raftstore_snapshot_load(cp->store, &msg) != 0) {
+            cp_trace(cp, "error: snapshot for node %u not sent: %s", m->to, msg.text);
+            return;
+        }
+    }
     const struct raft_snapshot_meta *snap = raftstore_snapshot(cp->store);
     if (m->type == RAFT_MSG_INSTALL_SNAPSHOT) {
         ASSERT(snap->index == m->index);
@@ -268,6 +274,7 @@ static void cp_restore(struct cp *cp, const struct raft_snapshot_meta *meta) {
      * (cp_peer_message holds an InstallSnapshot until the sync ends). */
     ASSERT(!cp->sync_in_flight);
     struct errmsg msg;
+    cp_snap_restored(cp);
     int rc = raftstore_save_snapshot(cp->store, meta, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
     if (rc == 0) rc = cp_restore_blob(cp, meta->data, meta->data_bytes, meta->index, &msg);
     if (rc != 0) {
@@ -349,49 +356,6 @@ uint64_t cp_entry_ms(struct cp *cp) {
     uint64_t now = cp_wall_ms(cp);
     if (now > cp->last_entry_ms) cp->last_entry_ms = now;
     return cp->last_entry_ms;
-}
-
-/* Returns 0, or an error code (the reason is in the log). */
-static int cp_take_snapshot(struct cp *cp) {
-    if (cp->applied <= cp->snapshot_index) return 0; /* nothing new (or nothing yet) */
-    uint64_t term;
-    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
-    if (!raft_term_at(cp->raft, cp->applied, &term) || term == 0 ||
-        !raft_config_at(cp->raft, cp->applied, &config) || config.count == 0)
-        return ERR_INVALID; /* a joining node before its configuration arrived */
-    struct buf blob;
-    buf_init(&blob);
-    if (cp->keyspaces_index != 0) {
-        buf_append_u32le(&blob, CP_BLOB_KEYSPACES);
-        buf_append_u32le(&blob, 0);
-        keyspace_table_encode(cp->config.keyspaces, cp->config.keyspace_count, &blob);
-        base_store_u32le(blob.data + 4, (uint32_t)(blob.len - 8));
-    }
-    uint64_t cursor = 0;
-    do {
-        cursor = db_scan(cp->db, cursor, cp_snapshot_entry, &blob);
-    } while (cursor != 0);
-    struct raft_snapshot_meta meta = {.index = cp->applied,
-                                      .term = term,
-                                      .config = config,
-                                      .data = blob.data,
-                                      .data_bytes = blob.len};
-    struct errmsg msg;
-    int rc = raftstore_save_snapshot(cp->store, &meta, RAFTSTORE_SNAPSHOT_TAKEN, &msg);
-    buf_deinit(&blob);
-    if (rc != 0) {
-        cp_trace(cp, "cluster: snapshot at %llu failed: %s", (unsigned long long)cp->applied,
-                 msg.text);
-        return rc;
-    }
-    cp->snapshot_index = cp->applied;
-    struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = cp->applied};
-    struct raft_effects e;
-    cp_raft_step(cp, &ev, &e);
-    cp_trace(cp, "cluster: snapshot index=%llu keys=%zu", (unsigned long long)cp->applied,
-             db_count(cp->db));
-    cp->last_save_ms = cp->now_ms;
-    return 0;
 }
 
 static void cp_apply_sweep(struct cp *cp, uint64_t ts) {
@@ -503,8 +467,6 @@ static void cp_release(struct cp *cp) {
     if (applied) cp_after_apply(cp);
 }
 
-static void cp_save_done(struct cp *cp, int rc);
-
 /* After a sync: release, tell raft what is durable, and repeat while that produces more
  * effects that are already durable (e.g. a commit that raft can now count). */
 static void cp_progress(struct cp *cp) {
@@ -523,21 +485,17 @@ static void cp_progress(struct cp *cp) {
     }
     cp_spec_release(cp);
     cp_check_replica_waits(cp);
-    bool due = cp->applied - cp->snapshot_index >= cp_snapshot_entries(cp);
-    if ((due || cp->save_requested) && !cp->sync_in_flight) {
-        int rc = cp_take_snapshot(cp);
-        if (cp->save_requested) cp_save_done(cp, rc);
-        cp->save_requested = false;
-    }
+    cp_snap_progress(cp);
 }
 
-/* SAVE and BGSAVE in a cluster: a Raft snapshot (of this node's state) at the next moment no
- * log sync is running; SAVE answers once it is on disk. */
-static void cp_save_done(struct cp *cp, int rc) {
+/* SAVE and BGSAVE in a cluster: a Raft snapshot of this node's state, started at once or
+ * after the one running; SAVE answers once a snapshot that holds everything applied when
+ * it was asked (w->index) is on disk, or when one fails. */
+void cp_save_done(struct cp *cp, int rc, uint64_t index) {
     struct cp_wait *w = cp->waits;
     while (w != NULL) {
         struct cp_wait *next = w->next;
-        if (w->kind == CP_WAIT_SAVE) {
+        if (w->kind == CP_WAIT_SAVE && (rc != 0 || w->index <= index)) {
             struct buf *out = cp_origin_out(cp, &w->origin);
             if (rc == 0)
                 resp_put_simple(out, "OK");
@@ -550,7 +508,12 @@ static void cp_save_done(struct cp *cp, int rc) {
 }
 
 void cp_save_command(struct cp *cp, struct cp_origin *o, bool background) {
-    bool scheduled = cp->save_requested;
+    if (cp->applied <= cp->snapshot_index && !cp->snap.active) {
+        /* Nothing applied since the last snapshot (or nothing at all): it holds it all. */
+        resp_put_simple(cp_origin_out(cp, o), background ? "Background saving started" : "OK");
+        return;
+    }
+    bool scheduled = cp->save_requested || cp->snap.active;
     cp->save_requested = true;
     if (background) {
         resp_put_simple(cp_origin_out(cp, o),
@@ -558,6 +521,7 @@ void cp_save_command(struct cp *cp, struct cp_origin *o, bool background) {
     } else {
         struct cp_wait *w = cp_wait_start(cp, CP_WAIT_SAVE, o);
         w->deadline_ms = UINT64_MAX; /* answered by cp_save_done */
+        w->index = cp->applied;
     }
     cp_progress(cp);
 }
@@ -577,8 +541,13 @@ void cp_flush(struct cp *cp, struct engine_effects *out) {
     cp_progress(cp);
     cp_members_effect(cp, out);
     struct disk_file *file;
-    if (!cp->sync_in_flight && cp->fatal == 0 &&
-        raftstore_sync_begin(cp->store, &file, &cp->sync_token)) {
+    if (!cp->sync_in_flight && cp->fatal == 0 && cp_snap_sync_begin(cp, &file)) {
+        /* A sealed snapshot's data file first, or the log's syncs could starve it. */
+        cp->sync_in_flight = true;
+        out->sync_file = file;
+        out->sync_token = 0;
+    } else if (!cp->sync_in_flight && cp->fatal == 0 &&
+               raftstore_sync_begin(cp->store, &file, &cp->sync_token)) {
         cp->sync_in_flight = true;
         out->sync_file = file;
         out->sync_token = cp->sync_token;
@@ -631,6 +600,14 @@ static void cp_release_install(struct cp *cp) {
 void cp_synced(struct cp *cp, int error) {
     ASSERT(cp->sync_in_flight);
     cp->sync_in_flight = false;
+    if (cp_snap_syncing(cp)) {
+        uint64_t index = cp->snap.index;
+        int rc = cp_snap_synced(cp, error);
+        cp_save_done(cp, rc, index);
+        cp_release_install(cp);
+        cp_progress(cp);
+        return;
+    }
     raftstore_sync_end(cp->store, cp->sync_token, error);
     if (error != 0) {
         cp_fatal(cp, error, "fsync of the Raft log failed",
@@ -732,6 +709,7 @@ void cp_tick(struct cp *cp) {
     cp_raft_step(cp, &ev, &e);
     cp_sweep(cp);
     cp_keyspaces_tick(cp);
+    cp_snap_progress(cp); /* an idle node's snapshot goes on */
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
     uint32_t leader = raft_leader_id(cp->raft);
@@ -765,6 +743,7 @@ uint64_t cp_wake_at(const struct cp *cp) {
     for (const struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
         if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
     }
+    if (cp_snap_wake_at(cp) < next) next = cp_snap_wake_at(cp);
     return next > cp->mono_ms ? next : cp->mono_ms;
 }
 
@@ -794,5 +773,13 @@ void cp_info(struct cp *cp, struct buf *out) {
                 (unsigned long long)cp->applied, (unsigned long long)raft_last_index(cp->raft),
                 (unsigned long long)cp->snapshot_index, raft_config_voter_count(config),
                 (unsigned long long)cp->config.request_timeout_ms, cp->wait_count);
+    buf_appendf(out,
+                "snapshots_taken:%llu\r\nsnapshot_in_progress:%d\r\n"
+                "snapshot_last_bytes:%llu\r\nsnapshot_last_ms:%llu\r\n"
+                "snapshot_ops_streamed:%llu\r\n",
+                (unsigned long long)cp->stats.snapshots, cp->snap.active ? 1 : 0,
+                (unsigned long long)cp->stats.snapshot_last_bytes,
+                (unsigned long long)cp->stats.snapshot_last_ms,
+                (unsigned long long)cp->stats.snapshot_ops_streamed);
     cp_repl_info(cp, out);
 }

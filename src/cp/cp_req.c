@@ -67,6 +67,7 @@ void cp_run_commands(struct cp *cp, struct buf *out, int proto, const uint8_t *c
     /* The Raft log is the durable record: ops are not logged again. */
     if (cp->applying != 0) {
         cp_watch_note_ops(cp->watch, cp->applying, cp->ops.data, cp->ops.len);
+        cp_snap_ops(cp, cp->ops.data, cp->ops.len); /* a snapshot being taken sees it too */
     }
     buf_clear(&cp->ops);
 }

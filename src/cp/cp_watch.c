@@ -126,6 +126,7 @@ void cp_watch_expired(void *ctx, const uint8_t *key, size_t key_bytes) {
     struct cp *cp = ctx;
     cp->stats.expired_keys++;
     watch_note(cp->watch, cp->applied, key, key_bytes);
+    cp_snap_deleted(cp, key, key_bytes);
 }
 
 static void watch_note_arg(void *ctx, const struct resp_arg *key) {

@@ -111,6 +111,27 @@ struct cp_stats {
     uint64_t syncs;
     uint64_t expired_keys; /* removed by applied sweeps */
     uint64_t disk_full_refusals;
+    uint64_t snapshots;             /* taken (streamed) by this node */
+    uint64_t snapshot_last_bytes;   /* the last one's blob */
+    uint64_t snapshot_last_ms;      /* from its start to its commit */
+    uint64_t snapshot_ops_streamed; /* applied entries' ops written into scans under way */
+};
+
+/* A snapshot being taken (cp_snap.c). */
+struct cp_snap_job {
+    bool active;
+    bool scan_done; /* sealed: index, term, config set; the data file waits for its sync */
+    bool syncing;   /* that sync is the one in flight */
+    uint64_t cursor;
+    uint64_t start_applied;
+    uint64_t start_mono_ms;
+    uint64_t keys;
+    struct buf piece; /* records not yet handed to the stream */
+    struct buf del;   /* scratch: one delete's ops */
+    struct disk_file *file;
+    uint64_t index;
+    uint64_t term;
+    struct raft_config config;
 };
 
 /* The CP engine. base comes first: engine functions get &cp->base. */
@@ -178,6 +199,7 @@ struct cp {
     struct raft_config members_committed;     /* the newest configuration seen committed */
     struct node_peer members[NODE_PEERS_MAX]; /* the FLUSH effect `members` */
     size_t member_count;
+    struct cp_snap_job snap;
     struct raft_entry decoded[RAFT_MSG_ENTRIES_MAX];
 };
 
@@ -202,6 +224,22 @@ void cp_sends_done(struct cp *cp);
 void cp_send(struct cp *cp, uint32_t to, const uint8_t *data, size_t bytes);
 int cp_propose(struct cp *cp, const uint8_t *data, size_t bytes, uint64_t *index, uint64_t *term);
 void cp_save_command(struct cp *cp, struct cp_origin *o, bool background);
+/* A snapshot at index was committed (rc 0), or one failed: SAVE's waits covered hear. */
+void cp_save_done(struct cp *cp, int rc, uint64_t index);
+
+/* cp_snap.c: snapshots taken in steps while the node goes on */
+void cp_snap_init(struct cp *cp);
+void cp_snap_deinit(struct cp *cp);
+void cp_snap_progress(struct cp *cp); /* after each batch and tick: start or scan */
+/* The ops an applied entry's commands left (borrowed), and a key a sweep expired. */
+void cp_snap_ops(struct cp *cp, const uint8_t *ops, size_t bytes);
+void cp_snap_deleted(struct cp *cp, const uint8_t *key, size_t key_bytes);
+void cp_snap_restored(struct cp *cp); /* the state was replaced: the scan is void */
+/* The engine's sync, for the sealed data file (then true, *file borrowed). */
+bool cp_snap_sync_begin(struct cp *cp, struct disk_file **file);
+bool cp_snap_syncing(const struct cp *cp);
+int cp_snap_synced(struct cp *cp, int error); /* commits; 0 or why not */
+uint64_t cp_snap_wake_at(const struct cp *cp);
 
 /* cp_req.c: requests (routing by role and read level, waits, forwarding) */
 /* A node's request (engine.h's submit). */

@@ -14,6 +14,11 @@
  *          4 u32 vote, 8 u64 index, 16 u64 term, 24 u64 hard-state term,
  *          32 u64 keep lsn K, 40 u64 blob bytes, 48 c bytes raft_config_encode
  *   chunk  0 u8 kind 2, 1.. blob bytes (at most RAFTSTORE_SNAPSHOT_CHUNK_BYTES)
+ *   data   0 u8 kind 3, 1 u64 data file id D: the blob is in "snapdata-<D>.snap" instead
+ *          of chunks (a streamed snapshot, raftstore_stream_*): the same format, each of
+ *          its entries a piece of the blob in order, totalling the meta's blob bytes. It is
+ *          durable and in place before the file that names it; files no snapshot names are
+ *          removed at open and after each snapshot.
  *
  * Replay: the newest snapshot file is the commit point of a snapshot. WAL records are
  * replayed from its keep lsn K (K <= L: the lsn of the oldest record of an entry the
@@ -44,6 +49,9 @@
 #define RAFTSTORE_MARK_BYTES 17u
 #define RAFTSTORE_SNAP_META 1u
 #define RAFTSTORE_SNAP_CHUNK 2u
+#define RAFTSTORE_SNAP_DATA 3u
+#define RAFTSTORE_SNAP_DATA_BYTES 9u
+#define RAFTSTORE_DATA_PREFIX "snapdata"
 #define RAFTSTORE_SNAP_META_BYTES 48u
 #define RAFTSTORE_NAME_BYTES 64
 /* Added to every reservation: a WAL record's header and padding, so that what one record
@@ -71,8 +79,12 @@ struct raftstore {
     uint64_t failed_durable_lsn;
     bool sync_inflight;
     struct raft_hard_state hard_state;
-    struct raft_snapshot_meta snapshot; /* data points into snapshot_data */
-    uint8_t *snapshot_data;
+    struct raft_snapshot_meta snapshot; /* data points into snapshot_data, or NULL */
+    uint8_t *snapshot_data;             /* NULL while not loaded (raftstore_snapshot_load) */
+    uint64_t snapshot_data_id;          /* its data file, 0: chunks in the snapshot file */
+    uint64_t snapshot_start_lsn;        /* the snapshot file's lsn, 0: none */
+    uint64_t next_data_id;
+    struct raftstore_stream *stream; /* the streamed snapshot being written, or NULL */
     struct raftstore_slot *slots;
     size_t slot_count;
     size_t slot_cap;
@@ -152,6 +164,8 @@ static void raftstore_file_name(struct disk *disk, const char *prefix, const cha
 
 struct raftstore_snapload {
     struct raftstore *store;
+    bool data_only; /* a reload of the blob: the store's other fields stay */
+    uint64_t data_id;
     uint64_t keep_lsn;
     bool restored;
     uint64_t entry_count;
@@ -180,6 +194,12 @@ static int raftstore_snapload_meta(struct raftstore_snapload *s, const uint8_t *
         return raftstore_snapload_fail(s, "blob over RAFTSTORE_SNAPSHOT_BYTES_MAX");
     }
     struct raft_snapshot_meta *m = &store->snapshot;
+    if (s->data_only) {
+        if (base_load_u64le(p + 8) != m->index || data_bytes != m->data_bytes)
+            return raftstore_snapload_fail(s, "another snapshot than the one in use");
+        store->snapshot_data = data_bytes > 0 ? base_malloc((unsigned long)data_bytes) : NULL;
+        return 0;
+    }
     if (raft_config_decode(p + RAFTSTORE_SNAP_META_BYTES, config_bytes, &m->config) != 0) {
         return raftstore_snapload_fail(s, "bad configuration");
     }
@@ -204,7 +224,12 @@ static int raftstore_snapload_entry(void *ctx, const uint8_t *p, size_t n) {
     } else if (s->entry_count == 0) {
         rc = p[0] == RAFTSTORE_SNAP_META ? raftstore_snapload_meta(s, p, n)
                                          : raftstore_snapload_fail(s, "meta missing");
-    } else if (p[0] != RAFTSTORE_SNAP_CHUNK) {
+    } else if (p[0] == RAFTSTORE_SNAP_DATA && s->entry_count == 1 && s->data_got == 0) {
+        if (n != RAFTSTORE_SNAP_DATA_BYTES || base_load_u64le(p + 1) == 0)
+            rc = raftstore_snapload_fail(s, "bad data file entry");
+        else
+            s->data_id = base_load_u64le(p + 1);
+    } else if (p[0] != RAFTSTORE_SNAP_CHUNK || s->data_id != 0) {
         rc = raftstore_snapload_fail(s, "unknown entry kind");
     } else if (n - 1 > s->store->snapshot.data_bytes - s->data_got) {
         rc = raftstore_snapload_fail(s, "more blob bytes than the meta says");
@@ -217,27 +242,60 @@ static int raftstore_snapload_entry(void *ctx, const uint8_t *p, size_t n) {
     return rc;
 }
 
-static int raftstore_open_snapshot(struct raftstore *store, uint64_t *start_lsn, uint64_t *keep_lsn,
-                                   bool *restored, struct errmsg *msg) {
-    struct raftstore_snapload s = {.store = store, .offset = 32};
-    int rc = snapshot_load(store->disk, raftstore_snapload_entry, &s, start_lsn, msg);
-    if (rc == 0 && *start_lsn != 0 && s.entry_count == 0) {
-        rc = raftstore_snapload_fail(&s, "no meta");
+/* One piece of a data file's blob. */
+static int raftstore_snapload_data(void *ctx, const uint8_t *p, size_t n) {
+    struct raftstore_snapload *s = ctx;
+    struct raftstore *store = s->store;
+    if (n > store->snapshot.data_bytes - s->data_got)
+        return errmsg_set(&s->error, ERR_CORRUPT, "more blob bytes than the meta says");
+    if (n > 0) memcpy(store->snapshot_data + s->data_got, p, n);
+    s->data_got += n;
+    return 0;
+}
+
+/* The newest snapshot file, with its blob (from its data file when it names one). */
+static int raftstore_snapload(struct raftstore_snapload *s, uint64_t *start_lsn,
+                              struct errmsg *msg) {
+    struct raftstore *store = s->store;
+    int rc = snapshot_load(store->disk, raftstore_snapload_entry, s, start_lsn, msg);
+    if (rc == 0 && *start_lsn != 0 && s->entry_count == 0) {
+        rc = raftstore_snapload_fail(s, "no meta");
     }
-    if (rc == 0 && *start_lsn != 0 && s.data_got != store->snapshot.data_bytes) {
-        rc = raftstore_snapload_fail(&s, "blob shorter than the meta says");
+    if (rc == 0 && *start_lsn != 0 && s->data_id != 0) {
+        struct errmsg data_msg = {{0}};
+        rc = snapshot_load_as(store->disk, RAFTSTORE_DATA_PREFIX, s->data_id,
+                              raftstore_snapload_data, s, &data_msg);
+        if (rc != 0 && s->error.text[0] == '\0')
+            errmsg_set(&s->error, rc, "its data file: %s", data_msg.text);
     }
-    if (rc == 0 && *start_lsn != 0 && (s.keep_lsn == 0 || s.keep_lsn > *start_lsn)) {
-        rc = raftstore_snapload_fail(&s, "keep lsn after the start lsn");
+    if (rc == 0 && *start_lsn != 0 && s->data_got != store->snapshot.data_bytes) {
+        rc = raftstore_snapload_fail(s, "blob shorter than the meta says");
     }
-    if (rc != 0 && s.error.text[0] != '\0') {
+    if (rc != 0 && s->error.text[0] != '\0') {
         char name[RAFTSTORE_NAME_BYTES];
         raftstore_file_name(store->disk, "snap-", ".snap", *start_lsn ? *start_lsn : UINT64_MAX,
                             name);
-        errmsg_set(msg, rc, "%s: %s", name, s.error.text);
+        errmsg_set(msg, rc, "%s: %s", name, s->error.text);
+    }
+    return rc;
+}
+
+static int raftstore_open_snapshot(struct raftstore *store, uint64_t *start_lsn, uint64_t *keep_lsn,
+                                   bool *restored, struct errmsg *msg) {
+    struct raftstore_snapload s = {.store = store, .offset = 32};
+    int rc = raftstore_snapload(&s, start_lsn, msg);
+    if (rc == 0 && *start_lsn != 0 && (s.keep_lsn == 0 || s.keep_lsn > *start_lsn)) {
+        rc = raftstore_snapload_fail(&s, "keep lsn after the start lsn");
+        errmsg_set(msg, rc, "snapshot at lsn %llu: %s", (unsigned long long)*start_lsn,
+                   s.error.text);
     }
     *keep_lsn = *start_lsn != 0 ? s.keep_lsn : 1;
     *restored = s.restored;
+    store->snapshot_data_id = *start_lsn != 0 ? s.data_id : 0;
+    store->snapshot_start_lsn = *start_lsn;
+    store->next_data_id = store->snapshot_data_id + 1;
+    /* Data files no snapshot names: an unfinished stream, or an older snapshot's. */
+    if (rc == 0) snapshot_remove_as(store->disk, RAFTSTORE_DATA_PREFIX, store->snapshot_data_id);
     return rc;
 }
 
@@ -450,6 +508,7 @@ static int raftstore_open_wal(struct raftstore *store, const struct raftstore_op
 }
 
 static void raftstore_free(struct raftstore *store) {
+    raftstore_stream_abort(store);
     if (store->wal != NULL) wal_close(store->wal);
     raftstore_free_recovered(store);
     buf_deinit(&store->batch);
@@ -701,6 +760,7 @@ struct raftstore_snapwrite {
     enum raftstore_snapshot_kind kind;
     uint64_t start_lsn;
     uint64_t keep_lsn;
+    uint64_t data_id; /* the blob is in this data file (written already); 0: meta->data */
 };
 
 static int raftstore_snapshot_add_meta(struct raftstore *store, struct snapshot_writer *w,
@@ -728,9 +788,14 @@ static int raftstore_snapshot_write(struct raftstore *store, const struct raftst
     int rc = snapshot_writer_open(store->disk, sw->start_lsn, &w, msg);
     if (rc != 0) return rc;
     rc = raftstore_snapshot_add_meta(store, w, sw, msg);
+    if (rc == 0 && sw->data_id != 0) {
+        uint8_t data[RAFTSTORE_SNAP_DATA_BYTES] = {RAFTSTORE_SNAP_DATA};
+        base_store_u64le(data + 1, sw->data_id);
+        rc = snapshot_writer_add(w, data, sizeof(data), msg);
+    }
     uint8_t *chunk = base_malloc(RAFTSTORE_SNAPSHOT_CHUNK_BYTES + 1);
     chunk[0] = RAFTSTORE_SNAP_CHUNK;
-    for (uint64_t off = 0; rc == 0 && off < sw->meta->data_bytes;) {
+    for (uint64_t off = 0; rc == 0 && sw->data_id == 0 && off < sw->meta->data_bytes;) {
         uint64_t left = sw->meta->data_bytes - off;
         size_t n =
             left < RAFTSTORE_SNAPSHOT_CHUNK_BYTES ? (size_t)left : RAFTSTORE_SNAPSHOT_CHUNK_BYTES;
@@ -761,12 +826,14 @@ static void raftstore_snapshot_install(struct raftstore *store,
     }
     free(store->snapshot_data);
     store->snapshot_data = NULL;
-    if (meta->data_bytes > 0) {
+    if (meta->data_bytes > 0 && sw->data_id == 0) {
         store->snapshot_data = base_malloc((unsigned long)meta->data_bytes);
         memcpy(store->snapshot_data, meta->data, (size_t)meta->data_bytes);
     }
     store->snapshot = *meta;
-    store->snapshot.data = store->snapshot_data;
+    store->snapshot.data = store->snapshot_data; /* a data file's: loaded when asked for */
+    store->snapshot_data_id = sw->data_id;
+    store->snapshot_start_lsn = sw->start_lsn;
     ASSERT(raftstore_first_index(store) == meta->index + 1);
 }
 
@@ -793,12 +860,15 @@ static uint64_t raftstore_snapshot_keep_lsn(const struct raftstore *store,
     return store->slots[kept].lsn;
 }
 
-int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
-                            enum raftstore_snapshot_kind kind, struct errmsg *msg) {
+/* raftstore_save_snapshot, with the blob in meta->data or (data_id != 0) in that data
+ * file, durable and in place already. */
+static int raftstore_snapshot_save(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                                   enum raftstore_snapshot_kind kind, uint64_t data_id,
+                                   struct errmsg *msg) {
     ASSERT(store != NULL && meta != NULL);
     ASSERT(kind == RAFTSTORE_SNAPSHOT_TAKEN || kind == RAFTSTORE_SNAPSHOT_RESTORED);
     ASSERT(meta->index >= 1 && meta->term >= 1);
-    ASSERT(meta->data != NULL || meta->data_bytes == 0);
+    ASSERT(data_id != 0 || meta->data != NULL || meta->data_bytes == 0);
     ASSERT(!store->sync_inflight);
     if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
     if (kind == RAFTSTORE_SNAPSHOT_TAKEN) {
@@ -821,16 +891,134 @@ int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_
     if (rc != 0) return raftstore_fail(store, rc);
     if (store->recovered != NULL) raftstore_free_recovered(store);
     struct raftstore_snapwrite sw = {
-        .meta = meta, .kind = kind, .start_lsn = wal_last_lsn(store->wal) + 1};
+        .meta = meta, .kind = kind, .start_lsn = wal_last_lsn(store->wal) + 1, .data_id = data_id};
     sw.keep_lsn = raftstore_snapshot_keep_lsn(store, &sw);
     rc = raftstore_snapshot_write(store, &sw, msg);
     if (rc != 0) return raftstore_fail(store, rc);
     raftstore_snapshot_install(store, &sw);
+    /* The old snapshot's data file (or a stream's leftovers) is garbage now. */
+    snapshot_remove_as(store->disk, RAFTSTORE_DATA_PREFIX, data_id);
     rc = raftstore_snapshot_mark(store, msg);
     if (rc == 0) ASSERT(wal_last_lsn(store->wal) == sw.start_lsn);
     if (rc == 0) rc = wal_truncate_before(store->wal, sw.keep_lsn, msg);
     if (rc != 0) return raftstore_fail(store, rc);
     return 0;
+}
+
+int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            enum raftstore_snapshot_kind kind, struct errmsg *msg) {
+    if (store->stream != NULL) raftstore_stream_abort(store);
+    return raftstore_snapshot_save(store, meta, kind, 0, msg);
+}
+
+/* ---- streamed snapshots ---- */
+
+struct raftstore_stream {
+    struct snapshot_writer *writer;
+    uint64_t id;
+    uint64_t bytes; /* blob bytes added */
+    bool sealed;
+};
+
+int raftstore_stream_begin(struct raftstore *store, struct errmsg *msg) {
+    ASSERT(store->stream == NULL);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    struct raftstore_stream *st = base_calloc(1, sizeof(*st));
+    st->id = store->next_data_id++;
+    int rc = snapshot_writer_open_as(store->disk, RAFTSTORE_DATA_PREFIX, st->id, &st->writer, msg);
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+    store->stream = st;
+    return 0;
+}
+
+uint64_t raftstore_log_bytes(const struct raftstore *store) {
+    return wal_bytes_since(store->wal, store->snapshot_start_lsn);
+}
+
+struct disk *raftstore_disk(const struct raftstore *store) {
+    return store->disk;
+}
+
+bool raftstore_stream_active(const struct raftstore *store) {
+    return store->stream != NULL;
+}
+
+uint64_t raftstore_stream_bytes(const struct raftstore *store) {
+    return store->stream != NULL ? store->stream->bytes : 0;
+}
+
+int raftstore_stream_add(struct raftstore *store, const uint8_t *data, size_t bytes,
+                         struct errmsg *msg) {
+    struct raftstore_stream *st = store->stream;
+    ASSERT(st != NULL && !st->sealed);
+    if (st->bytes + bytes > RAFTSTORE_SNAPSHOT_BYTES_MAX)
+        return errmsg_set(msg, ERR_LIMIT, "snapshot over %llu bytes", RAFTSTORE_SNAPSHOT_BYTES_MAX);
+    int rc = snapshot_writer_add(st->writer, data, bytes, msg);
+    if (rc == 0) st->bytes += bytes;
+    return rc;
+}
+
+int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, struct errmsg *msg) {
+    struct raftstore_stream *st = store->stream;
+    ASSERT(st != NULL && !st->sealed);
+    int rc = snapshot_writer_seal(st->writer, file, msg);
+    if (rc == 0) st->sealed = true;
+    return rc;
+}
+
+int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            struct errmsg *msg) {
+    struct raftstore_stream *st = store->stream;
+    ASSERT(st != NULL && st->sealed);
+    struct raft_snapshot_meta m = *meta;
+    m.data = NULL;
+    m.data_bytes = st->bytes;
+    uint64_t id = st->id;
+    store->stream = NULL;
+    int rc = snapshot_writer_commit(st->writer, msg); /* synced by the caller: in place now */
+    free(st);
+    if (rc != 0) return rc;
+    if (m.index <= store->snapshot.index) { /* overtaken (a restore meanwhile): garbage */
+        snapshot_remove_as(store->disk, RAFTSTORE_DATA_PREFIX, store->snapshot_data_id);
+        return 0;
+    }
+    return raftstore_snapshot_save(store, &m, RAFTSTORE_SNAPSHOT_TAKEN, id, msg);
+}
+
+void raftstore_stream_abort(struct raftstore *store) {
+    struct raftstore_stream *st = store->stream;
+    if (st == NULL) return;
+    snapshot_writer_abort(st->writer);
+    free(st);
+    store->stream = NULL;
+}
+
+int raftstore_snapshot_load(struct raftstore *store, struct errmsg *msg) {
+    if (store->snapshot.index == 0 || store->snapshot_data != NULL ||
+        store->snapshot.data_bytes == 0)
+        return 0;
+    struct raftstore_snapload s = {.store = store, .data_only = true, .offset = 32};
+    uint64_t start_lsn = 0;
+    int rc = raftstore_snapload(&s, &start_lsn, msg);
+    if (rc == 0 && start_lsn != store->snapshot_start_lsn)
+        rc = errmsg_set(msg, ERR_CORRUPT, "the snapshot file at lsn %llu is gone",
+                        (unsigned long long)store->snapshot_start_lsn);
+    if (rc != 0) {
+        free(store->snapshot_data);
+        store->snapshot_data = NULL;
+        return rc;
+    }
+    store->snapshot.data = store->snapshot_data;
+    return 0;
+}
+
+void raftstore_snapshot_drop(struct raftstore *store) {
+    free(store->snapshot_data);
+    store->snapshot_data = NULL;
+    store->snapshot.data = NULL;
 }
 
 /* ---- queries ---- */

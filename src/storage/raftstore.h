@@ -136,9 +136,40 @@ void raftstore_durable_entry(const struct raftstore *store, uint64_t *index, uin
 int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
                             enum raftstore_snapshot_kind kind, struct errmsg *msg);
 
-/* Returns borrowed, valid until the next raftstore_save_snapshot or close: the latest
- * snapshot (index 0 when none) with its blob, to attach to RAFT_MSG_INSTALL_SNAPSHOT. */
+/* Returns borrowed, valid until the next raftstore_save_snapshot, stream commit or close:
+ * the latest snapshot (index 0 when none) with its blob, to attach to
+ * RAFT_MSG_INSTALL_SNAPSHOT. data is NULL (with data_bytes > 0) while the blob is not in
+ * memory: a streamed snapshot's, or after raftstore_snapshot_drop. */
 const struct raft_snapshot_meta *raftstore_snapshot(const struct raftstore *store);
+/* Reads the latest snapshot's blob into memory if it is not (0 when it is, or none). */
+int raftstore_snapshot_load(struct raftstore *store, struct errmsg *msg);
+/* Frees the blob's memory (raftstore_snapshot_load reads it again from disk). */
+void raftstore_snapshot_drop(struct raftstore *store);
+
+/* Streamed snapshots: the state machine's blob is written in pieces while the node goes
+ * on, into a data file of its own, never held whole in memory (raftstore.c's format).
+ *   begin   opens the data file (one stream at a time).
+ *   add     appends a piece of the blob (borrowed); ERR_LIMIT past
+ *           RAFTSTORE_SNAPSHOT_BYTES_MAX, I/O errors: abort then.
+ *   seal    ends the blob: *file (borrowed until commit or abort) must be synced by the
+ *           caller before commit; it may be large, so the caller syncs it off the loop.
+ *   commit  the data is durable: the snapshot at meta (index, term, config; data and
+ *           data_bytes ignored) replaces the current one as save_snapshot TAKEN does (its
+ *           own small file, the mark, the log's compaction); a stream overtaken by a
+ *           restore is dropped. No log sync may be in flight.
+ *   abort   removes the data file; save_snapshot and close abort a stream first. */
+int raftstore_stream_begin(struct raftstore *store, struct errmsg *msg);
+struct disk *raftstore_disk(const struct raftstore *store); /* the disk it was opened on */
+/* Bytes of log records written since the latest snapshot (its start), for a trigger. */
+uint64_t raftstore_log_bytes(const struct raftstore *store);
+bool raftstore_stream_active(const struct raftstore *store);
+uint64_t raftstore_stream_bytes(const struct raftstore *store); /* blob bytes added */
+int raftstore_stream_add(struct raftstore *store, const uint8_t *data, size_t bytes,
+                         struct errmsg *msg);
+int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, struct errmsg *msg);
+int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            struct errmsg *msg);
+void raftstore_stream_abort(struct raftstore *store);
 /* The hard state last saved (buffered included). */
 struct raft_hard_state raftstore_hard_state(const struct raftstore *store);
 uint64_t raftstore_last_index(const struct raftstore *store); /* snapshot index when empty */

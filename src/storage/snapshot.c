@@ -44,7 +44,9 @@
 #define SNAPSHOT_FORMAT_VERSION 1u
 #define SNAPSHOT_MAGIC "CAPKVSNP"
 #define SNAPSHOT_BUFFER_BYTES 65536u
-#define SNAPSHOT_NAME_BYTES 32 /* "snap-" + 16 hex + ".snap" + NUL = 27 */
+#define SNAPSHOT_NAME_BYTES 48 /* prefix (at most SNAPSHOT_PREFIX_BYTES_MAX) "-" 16 hex ".snap" */
+#define SNAPSHOT_PREFIX_BYTES_MAX 16
+#define SNAPSHOT_DEFAULT_PREFIX "snap"
 
 STATIC_ASSERT(sizeof(SNAPSHOT_MAGIC) - 1 == 8, "magic is 8 bytes");
 STATIC_ASSERT(SNAPSHOT_ENTRY_BYTES_MAX < SNAPSHOT_TRAILER_MARKER, "lengths never look like "
@@ -53,7 +55,9 @@ STATIC_ASSERT(SNAPSHOT_ENTRY_BYTES_MAX < SNAPSHOT_TRAILER_MARKER, "lengths never
 struct snapshot_writer {
     struct disk *disk;
     struct disk_file *file;
-    uint64_t start_lsn;
+    char prefix[SNAPSHOT_PREFIX_BYTES_MAX + 1];
+    uint64_t start_lsn; /* or the id of a named file */
+    bool sealed;        /* trailer written: only commit or abort remain */
     char tmp_name[SNAPSHOT_NAME_BYTES];
     uint8_t *buffer;
     size_t buffered;
@@ -63,16 +67,27 @@ struct snapshot_writer {
     int failed;
 };
 
-static void snapshot_name(uint64_t lsn, const char *suffix, char name[SNAPSHOT_NAME_BYTES]) {
-    snprintf(name, SNAPSHOT_NAME_BYTES, "snap-%016llx.%s", (unsigned long long)lsn, suffix);
+static void snapshot_name_as(const char *prefix, uint64_t lsn, const char *suffix,
+                             char name[SNAPSHOT_NAME_BYTES]) {
+    snprintf(name, SNAPSHOT_NAME_BYTES, "%s-%016llx.%s", prefix, (unsigned long long)lsn, suffix);
 }
 
-/* Parses "snap-<16 lowercase hex>.<suffix>". */
+static void snapshot_name(uint64_t lsn, const char *suffix, char name[SNAPSHOT_NAME_BYTES]) {
+    snapshot_name_as(SNAPSHOT_DEFAULT_PREFIX, lsn, suffix, name);
+}
+
+/* Parses "<prefix>-<16 lowercase hex>.<suffix>". */
+static bool snapshot_parse_name_as(const char *prefix, const char *name, const char *suffix,
+                                   uint64_t *lsn) {
+    size_t p = strlen(prefix), suffix_len = strlen(suffix);
+    if (strncmp(name, prefix, p) != 0 || name[p] != '-') return false;
+    if (strlen(name) != p + 18 + suffix_len) return false;
+    if (name[p + 17] != '.' || strcmp(name + p + 18, suffix) != 0) return false;
+    return util_parse_hex64(name + p + 1, 16, lsn);
+}
+
 static bool snapshot_parse_name(const char *name, const char *suffix, uint64_t *lsn) {
-    size_t suffix_len = strlen(suffix);
-    if (strncmp(name, "snap-", 5) != 0 || strlen(name) != 22 + suffix_len) return false;
-    if (name[21] != '.' || strcmp(name + 22, suffix) != 0) return false;
-    return util_parse_hex64(name + 5, 16, lsn);
+    return snapshot_parse_name_as(SNAPSHOT_DEFAULT_PREFIX, name, suffix, lsn);
 }
 
 static int snapshot_corrupt(struct errmsg *msg, const char *name, uint64_t offset,
@@ -122,15 +137,22 @@ static void snapshot_writer_free(struct snapshot_writer *w, bool remove_tmp) {
 
 int snapshot_writer_open(struct disk *disk, uint64_t start_lsn, struct snapshot_writer **out,
                          struct errmsg *msg) {
+    return snapshot_writer_open_as(disk, SNAPSHOT_DEFAULT_PREFIX, start_lsn, out, msg);
+}
+
+int snapshot_writer_open_as(struct disk *disk, const char *prefix, uint64_t start_lsn,
+                            struct snapshot_writer **out, struct errmsg *msg) {
     ASSERT(disk != NULL);
     ASSERT(out != NULL);
     ASSERT(start_lsn > 0); /* 0 means "no snapshot" to snapshot_load */
+    ASSERT(strlen(prefix) >= 1 && strlen(prefix) <= SNAPSHOT_PREFIX_BYTES_MAX);
     *out = NULL;
     struct snapshot_writer *w = base_calloc(1, sizeof(*w));
     w->disk = disk;
+    snprintf(w->prefix, sizeof(w->prefix), "%s", prefix);
     w->start_lsn = start_lsn;
     w->buffer = base_malloc(SNAPSHOT_BUFFER_BYTES);
-    snapshot_name(start_lsn, "tmp", w->tmp_name);
+    snapshot_name_as(prefix, start_lsn, "tmp", w->tmp_name);
     int rc = disk->open(disk, w->tmp_name, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &w->file, msg);
     if (rc == 0) rc = disk->truncate(disk, w->file, 0, msg);
     uint8_t header[SNAPSHOT_HEADER_BYTES] = {0};
@@ -149,7 +171,7 @@ int snapshot_writer_open(struct disk *disk, uint64_t start_lsn, struct snapshot_
 
 int snapshot_writer_add(struct snapshot_writer *w, const uint8_t *entry, size_t bytes,
                         struct errmsg *msg) {
-    ASSERT(w != NULL);
+    ASSERT(w != NULL && !w->sealed);
     ASSERT(entry != NULL || bytes == 0);
     if (w->failed != 0) return errmsg_set(msg, w->failed, "snapshot writer failed earlier");
     if (bytes > SNAPSHOT_ENTRY_BYTES_MAX) {
@@ -199,34 +221,58 @@ static void snapshot_names_one(void *ctx, const char *name) {
     n->lsns[n->count++] = lsn;
 }
 
-int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg) {
-    ASSERT(w != NULL);
-    struct disk *d = w->disk;
+int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, struct errmsg *msg) {
+    ASSERT(w != NULL && !w->sealed);
     int rc = w->failed;
-    if (rc != 0) errmsg_set(msg, rc, "snapshot writer failed earlier");
+    if (rc != 0) return errmsg_set(msg, rc, "snapshot writer failed earlier");
     uint8_t trailer[SNAPSHOT_TRAILER_BYTES] = {0};
     base_store_u32le(trailer, SNAPSHOT_TRAILER_MARKER);
     base_store_u64le(trailer + 8, w->entry_count);
     base_store_u32le(trailer + 16, crc32c_extend(w->crc, trailer, 16));
-    if (rc == 0) rc = snapshot_writer_put(w, trailer, sizeof(trailer), msg);
+    rc = snapshot_writer_put(w, trailer, sizeof(trailer), msg);
     if (rc == 0) rc = snapshot_writer_drain(w, msg);
-    if (rc == 0) rc = d->sync(d, w->file, msg);
-    char name[SNAPSHOT_NAME_BYTES];
-    snapshot_name(w->start_lsn, "snap", name);
-    if (rc == 0) {
-        d->close(d, w->file);
-        w->file = NULL;
-        rc = d->rename(d, w->tmp_name, name, msg);
+    if (rc != 0) {
+        w->failed = rc;
+        return rc;
     }
+    w->sealed = true;
+    *file = w->file;
+    return 0;
+}
+
+uint64_t snapshot_writer_bytes(const struct snapshot_writer *w) {
+    return w->offset + w->buffered;
+}
+
+int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg) {
+    ASSERT(w != NULL && w->sealed);
+    struct disk *d = w->disk;
+    char name[SNAPSHOT_NAME_BYTES];
+    snapshot_name_as(w->prefix, w->start_lsn, "snap", name);
+    d->close(d, w->file);
+    w->file = NULL;
+    int rc = d->rename(d, w->tmp_name, name, msg);
     if (rc == 0) rc = d->sync_dir(d, msg);
+    snapshot_writer_free(w, rc != 0);
+    return rc;
+}
+
+int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg) {
+    ASSERT(w != NULL);
+    struct disk *d = w->disk;
+    uint64_t start_lsn = w->start_lsn;
+    struct disk_file *file = NULL;
+    int rc = snapshot_writer_seal(w, &file, msg);
+    if (rc == 0) rc = d->sync(d, file, msg);
     if (rc != 0) {
         snapshot_writer_free(w, true);
         return rc;
     }
+    rc = snapshot_writer_commit(w, msg);
+    if (rc != 0) return rc;
     /* Older snapshots and leftovers are garbage now; failing to remove them is harmless. */
-    struct snapshot_names names = {.disk = d, .remove_tmp = true, .remove_below = w->start_lsn};
+    struct snapshot_names names = {.disk = d, .remove_tmp = true, .remove_below = start_lsn};
     if (d->list(d, snapshot_names_one, &names, NULL) == 0) d->sync_dir(d, NULL);
-    snapshot_writer_free(w, false);
     return 0;
 }
 
@@ -369,11 +415,10 @@ static int snapshot_load_complete(struct snapshot_reader *r, bool *complete, str
     return 0;
 }
 
-/* Loads snapshot lsn if complete (*loaded); a damaged complete one is ERR_CORRUPT. */
-static int snapshot_load_one(struct disk *disk, uint64_t lsn, snapshot_entry_fn *fn, void *ctx,
-                             bool *loaded, struct errmsg *msg) {
-    char name[SNAPSHOT_NAME_BYTES];
-    snapshot_name(lsn, "snap", name);
+/* Loads file name (start lsn or id lsn) if complete (*loaded); a damaged complete one is
+ * ERR_CORRUPT. */
+static int snapshot_load_named(struct disk *disk, const char *name, uint64_t lsn,
+                               snapshot_entry_fn *fn, void *ctx, bool *loaded, struct errmsg *msg) {
     struct snapshot_reader r = {.disk = disk, .name = name};
     *loaded = false;
     int rc = disk->open(disk, name, DISK_OPEN_READ, &r.file, msg);
@@ -393,6 +438,46 @@ static int snapshot_load_one(struct disk *disk, uint64_t lsn, snapshot_entry_fn 
     }
     disk->close(disk, r.file);
     return rc;
+}
+
+static int snapshot_load_one(struct disk *disk, uint64_t lsn, snapshot_entry_fn *fn, void *ctx,
+                             bool *loaded, struct errmsg *msg) {
+    char name[SNAPSHOT_NAME_BYTES];
+    snapshot_name(lsn, "snap", name);
+    return snapshot_load_named(disk, name, lsn, fn, ctx, loaded, msg);
+}
+
+int snapshot_load_as(struct disk *disk, const char *prefix, uint64_t id, snapshot_entry_fn *fn,
+                     void *ctx, struct errmsg *msg) {
+    ASSERT(strlen(prefix) >= 1 && strlen(prefix) <= SNAPSHOT_PREFIX_BYTES_MAX);
+    char name[SNAPSHOT_NAME_BYTES];
+    snapshot_name_as(prefix, id, "snap", name);
+    bool loaded = false;
+    int rc = snapshot_load_named(disk, name, id, fn, ctx, &loaded, msg);
+    if (rc == 0 && !loaded) rc = snapshot_corrupt(msg, name, 0, "the file ends before its trailer");
+    return rc;
+}
+
+struct snapshot_sweep {
+    struct disk *disk;
+    const char *prefix;
+    uint64_t keep;
+    bool removed;
+};
+
+static void snapshot_sweep_one(void *ctx, const char *name) {
+    struct snapshot_sweep *s = ctx;
+    uint64_t id;
+    bool tmp = snapshot_parse_name_as(s->prefix, name, "tmp", &id);
+    if (!tmp && (!snapshot_parse_name_as(s->prefix, name, "snap", &id) || id == s->keep)) return;
+    s->disk->remove(s->disk, name, NULL);
+    s->removed = true;
+}
+
+void snapshot_remove_as(struct disk *disk, const char *prefix, uint64_t keep) {
+    struct snapshot_sweep s = {.disk = disk, .prefix = prefix, .keep = keep};
+    if (disk->list(disk, snapshot_sweep_one, &s, NULL) == 0 && s.removed)
+        disk->sync_dir(disk, NULL);
 }
 
 static int snapshot_cmp_desc(const void *a, const void *b) {

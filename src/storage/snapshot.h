@@ -20,6 +20,8 @@
 
 struct snapshot_writer;
 
+typedef int snapshot_entry_fn(void *ctx, const uint8_t *entry, size_t bytes);
+
 /* disk kept until finish/abort. start_lsn >= 1: the first WAL lsn not in the snapshot. */
 int snapshot_writer_open(struct disk *disk, uint64_t start_lsn, struct snapshot_writer **out,
                          struct errmsg *msg);
@@ -31,7 +33,24 @@ int snapshot_writer_add(struct snapshot_writer *w, const uint8_t *entry, size_t 
 int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg);
 void snapshot_writer_abort(struct snapshot_writer *w);
 
-typedef int snapshot_entry_fn(void *ctx, const uint8_t *entry, size_t bytes);
+/* Named files: "<prefix>-<id, 16 hex>.snap", the same format, for data a caller commits in
+ * steps (raftstore's streamed snapshots): open_as, add..., seal (the trailer is written;
+ * *file, borrowed until commit or abort, is for the caller to sync, off the loop if it
+ * likes), then commit (rename into place, sync the directory; frees w). Nothing older is
+ * removed: snapshot_remove_as does that once nothing refers to it. prefix: 1 to 16 bytes,
+ * copied. */
+int snapshot_writer_open_as(struct disk *disk, const char *prefix, uint64_t id,
+                            struct snapshot_writer **out, struct errmsg *msg);
+int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, struct errmsg *msg);
+int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg);
+/* Bytes written to w so far (header and entries). */
+uint64_t snapshot_writer_bytes(const struct snapshot_writer *w);
+/* Loads "<prefix>-<id>.snap", calling fn per entry; a missing, unfinished or damaged file
+ * is an error naming it. */
+int snapshot_load_as(struct disk *disk, const char *prefix, uint64_t id, snapshot_entry_fn *fn,
+                     void *ctx, struct errmsg *msg);
+/* Removes "<prefix>-*.tmp" and every "<prefix>-*.snap" but keep's. */
+void snapshot_remove_as(struct disk *disk, const char *prefix, uint64_t keep);
 
 /* Loads the newest complete snapshot, calling fn per entry. *start_lsn is its lsn, or 0
  * with no snapshot (then fn is never called). A damaged snapshot is ERR_CORRUPT naming

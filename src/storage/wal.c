@@ -229,8 +229,8 @@ static int wal_scan_records(struct wal *wal, struct wal_scan *s, struct disk_fil
         if (wal_is_zero(s->data + off, head)) {
             s->end = off;
             if (wal_is_zero(s->data + off, left)) return 0;
-            return wal_scan_bad(wal, s, f, off,
-                                "unsynced writes lost, later ones reached the disk", true, msg);
+            return wal_scan_bad(wal, s, f, off, "unsynced writes lost, later ones reached the disk",
+                                true, msg);
         }
         uint64_t lsn;
         uint64_t n;

@@ -12,8 +12,10 @@
 #include "core/internal.h"
 #include "core/node.h"
 #include "cp/internal.h"
+#include "cmd/op.h"
 #include "raft/msg_codec.h"
 #include "storage/memdisk.h"
+#include "storage/raftstore.h"
 
 #define C_NODES 3
 #define C_CLIENT 7
@@ -208,6 +210,20 @@ static int c_setup_with(void **state, uint64_t snapshot_entries) {
 
 static int c_setup(void **state) {
     return c_setup_with(state, 0);
+}
+
+/* Snapshots scanned about 10 keys a step, so writes land in the middle of one. */
+static int c_setup_slow_scans(void **state) {
+    int rc = c_setup_with(state, 0);
+    struct c *t = *state;
+    t->config.snapshot_scans_per_step = 1;
+    for (int i = 0; i < C_NODES; i++) { /* again, with it */
+        node_free(t->node[i]);
+        memdisk_deinit(&t->disk[i]);
+        memdisk_init(&t->disk[i]);
+        c_start(t, i);
+    }
+    return rc;
 }
 
 /* Snapshots every 10 applied entries, so a leader compacts its log past a follower soon. */
@@ -831,6 +847,117 @@ static void test_cluster_save_before_anything_applied_is_harmless(void **state) 
     assert_string_equal(c_call(t, leader, "SET a 1\r\nSAVE\r\n", 200), "+OK\r\n+OK\r\n");
 }
 
+/* A snapshot's blob (cp_snap.c's records) loaded into a db of its own. */
+static struct db *c_blob_db(const uint8_t *data, uint64_t bytes, uint64_t hash_seed) {
+    struct db *db = db_new(hash_seed); /* the node's: sets and hashes list in the same order */
+    struct errmsg msg;
+    for (uint64_t pos = 0; pos < bytes;) {
+        assert_true(bytes - pos >= 4);
+        uint32_t len = base_load_u32le(data + pos);
+        if (len == CP_BLOB_KEYSPACES) {
+            pos += 8 + base_load_u32le(data + pos + 4);
+            continue;
+        }
+        assert_true(bytes - pos - 4 >= len);
+        assert_int_equal(op_validate(data + pos + 4, len, &msg), 0);
+        assert_int_equal(op_apply(db, data + pos + 4, len, &msg), 0);
+        pos += 4 + len;
+    }
+    return db;
+}
+
+struct c_same {
+    struct db *other;
+    struct buf a;
+    struct buf b;
+    size_t count;
+};
+
+static void c_same_entry(void *ctx, struct db_entry *e) {
+    struct c_same *s = ctx;
+    size_t key_bytes = 0;
+    const uint8_t *key = db_entry_key(e, &key_bytes);
+    struct db_entry *o = db_find(s->other, key, key_bytes);
+    assert_non_null(o);
+    buf_clear(&s->a);
+    buf_clear(&s->b);
+    op_put_entry(&s->a, e);
+    op_put_entry(&s->b, o);
+    assert_int_equal(s->a.len, s->b.len);
+    assert_memory_equal(s->a.data, s->b.data, s->a.len);
+    s->count++;
+}
+
+/* Every key of a with the same type, contents and expiry in b, and no other key. */
+static void c_assert_same_db(struct db *a, struct db *b) {
+    assert_int_equal(db_count(a), db_count(b));
+    struct c_same s = {.other = b};
+    buf_init(&s.a);
+    buf_init(&s.b);
+    uint64_t cursor = 0;
+    do {
+        cursor = db_scan(a, cursor, c_same_entry, &s);
+    } while (cursor != 0);
+    assert_int_equal(s.count, db_count(a));
+    buf_deinit(&s.a);
+    buf_deinit(&s.b);
+}
+
+/* A snapshot is taken a few keys a step (cp_snap.c) while entries go on being applied:
+ * writes of every kind land in the middle of the scan, and the blob committed is exactly
+ * the state at the snapshot's index, which is what the node holds once writes stop before
+ * the scan ends; a restart from it holds the same. */
+static void test_cluster_snapshot_taken_while_writes_go_on_is_exact(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    int f = (leader + 1) % C_NODES;
+    static char req[400000];
+    req[0] = '\0';
+    for (int k = 0; k < 4000; k++) {
+        size_t n = strlen(req);
+        snprintf(req + n, sizeof(req) - n, "SET k%d v%d\r\n", k, k);
+    }
+    strcat(req, "SADD s a b c\r\nHSET h f 1 g 2\r\nSET n 10\r\nSET e x PX 100000\r\n");
+    c_call(t, leader, req, 3000);
+    struct cp *fc = (struct cp *)node_engine(t->node[f]);
+    assert_int_equal(db_count(fc->db), 4004);
+    assert_int_equal(fc->stats.snapshots, 0);
+    assert_string_equal(c_call(t, f, "BGSAVE\r\n", 10), "+Background saving started\r\n");
+    assert_true(fc->snap.active && !fc->snap.scan_done);
+    uint64_t streamed = fc->stats.snapshot_ops_streamed;
+    c_call(t, leader,
+           "SET k1 changed\r\nDEL k2\r\nSET new 1\r\nSADD s d\r\nSREM s a\r\nHDEL h f\r\n"
+           "INCR n\r\nPEXPIRE k3 500000\r\nPERSIST e\r\nAPPEND k4 more\r\n",
+           200);
+    assert_int_equal(cp_engine_applied(&fc->base), cp_engine_applied(node_engine(t->node[leader])));
+    assert_true(fc->snap.active && !fc->snap.scan_done); /* the writes came mid-scan */
+    assert_true(fc->stats.snapshot_ops_streamed >= streamed + 10);
+    for (int ms = 0; ms < 20000 && fc->stats.snapshots == 0; ms += 10) c_run(t, 10);
+    assert_int_equal(fc->stats.snapshots, 1);
+    struct errmsg msg;
+    assert_int_equal(raftstore_snapshot_load(fc->store, &msg), 0);
+    const struct raft_snapshot_meta *snap = raftstore_snapshot(fc->store);
+    assert_int_equal(snap->index, fc->snapshot_index);
+    struct db *blob = c_blob_db(snap->data, snap->data_bytes, fc->config.hash_seed);
+    c_assert_same_db(fc->db, blob);
+    assert_non_null(db_find(blob, (const uint8_t *)"new", 3));
+    assert_null(db_find(blob, (const uint8_t *)"k2", 2));
+    db_free(blob);
+    /* A restart recovers from it (and the log after it) to the same state. */
+    struct db *before = fc->db;
+    fc->db = db_new(fc->config.hash_seed); /* keep the old one to compare with */
+    node_free(t->node[f]);
+    t->node[f] = NULL;
+    c_start(t, f);
+    c_run(t, 1000);
+    fc = (struct cp *)node_engine(t->node[f]);
+    assert_int_equal(fc->snapshot_index, snap->index);
+    c_assert_same_db(fc->db, before);
+    db_free(before);
+}
+
 /* A node that cannot decode the keyspace table the cluster committed stops, naming the
  * version it got and those it knows: going on would route keys unlike the other nodes. */
 static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode(void **state) {
@@ -1008,6 +1135,8 @@ int main(void) {
         T(test_cluster_watch_survives_a_leader_change),
         T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
         T(test_cluster_save_before_anything_applied_is_harmless),
+        cmocka_unit_test_setup_teardown(test_cluster_snapshot_taken_while_writes_go_on_is_exact,
+                                        c_setup_slow_scans, c_teardown),
         T(test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode),
         T_SMALL(test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it),
         T_SMALL(test_cluster_held_snapshot_that_went_stale_is_not_installed),

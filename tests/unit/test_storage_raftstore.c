@@ -468,6 +468,107 @@ static void test_raftstore_damaged_snapshot_refuses(void **state) {
     memdisk_deinit(&d);
 }
 
+struct data_files {
+    int snap;
+    int tmp;
+};
+
+static void count_data_file(void *ctx, const char *name) {
+    struct data_files *f = ctx;
+    if (strncmp(name, "snapdata-", 9) != 0) return;
+    if (strstr(name, ".snap") != NULL) f->snap++;
+    if (strstr(name, ".tmp") != NULL) f->tmp++;
+}
+
+static struct data_files data_files_of(struct disk *d) {
+    struct data_files f = {0};
+    d->list(d, count_data_file, &f, NULL);
+    return f;
+}
+
+/* Takes meta as a streamed snapshot: its blob in random pieces, the data file synced as a
+ * shell would (disk->sync on the sealed file), then committed. */
+static int stream_snapshot(struct raftstore *s, const struct raft_snapshot_meta *meta,
+                           struct prng *prng, struct errmsg *msg) {
+    int rc = raftstore_stream_begin(s, msg);
+    for (uint64_t off = 0; rc == 0 && off < meta->data_bytes;) {
+        uint64_t n = 1 + prng_range(prng, 0, 700);
+        if (n > meta->data_bytes - off) n = meta->data_bytes - off;
+        rc = raftstore_stream_add(s, meta->data + off, (size_t)n, msg);
+        off += n;
+    }
+    struct disk_file *file = NULL;
+    if (rc == 0) rc = raftstore_stream_seal(s, &file, msg);
+    if (rc == 0) rc = raftstore_disk(s)->sync(raftstore_disk(s), file, msg);
+    if (rc == 0) return raftstore_stream_commit(s, meta, msg);
+    raftstore_stream_abort(s);
+    return rc;
+}
+
+/* A streamed snapshot: pieces written while the log goes on, synced apart, committed; it
+ * compacts and reopens like a whole one, its blob read from its data file; the blob can be
+ * dropped from memory and read again; an unfinished stream leaves the older snapshot and
+ * no file behind. */
+static void test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garbage(void **st) {
+    (void)st;
+    struct disk d;
+    memdisk_init(&d);
+    struct raftstore_recovered rec;
+    struct raftstore *s = open_ok(&d, &rec);
+    save_hs(s, 3, 2);
+    append_range(s, 1, 40, 3);
+    sync_ok(s);
+    uint8_t blob[9000];
+    for (size_t i = 0; i < sizeof(blob); i++) blob[i] = (uint8_t)(i * 7 + 1);
+    struct errmsg msg = {{0}};
+    assert_int_equal(raftstore_stream_begin(s, &msg), 0);
+    assert_true(raftstore_stream_active(s));
+    assert_int_equal(raftstore_stream_add(s, blob, 4000, &msg), 0);
+    append_range(s, 41, 50, 3); /* the log goes on meanwhile */
+    sync_ok(s);
+    assert_int_equal(raftstore_stream_add(s, blob + 4000, sizeof(blob) - 4000, &msg), 0);
+    assert_int_equal(raftstore_stream_bytes(s), sizeof(blob));
+    struct disk_file *file = NULL;
+    assert_int_equal(raftstore_stream_seal(s, &file, &msg), 0);
+    assert_int_equal(d.sync(&d, file, &msg), 0);
+    struct raft_snapshot_meta meta = make_meta(45, 3, NULL, 0);
+    int rc = raftstore_stream_commit(s, &meta, &msg);
+    if (rc != 0) fail_msg("commit: %s", msg.text);
+    assert_false(raftstore_stream_active(s));
+    const struct raft_snapshot_meta *now = raftstore_snapshot(s);
+    assert_int_equal(now->index, 45);
+    assert_int_equal(now->data_bytes, sizeof(blob));
+    assert_null(now->data); /* never whole in memory... */
+    assert_int_equal(raftstore_snapshot_load(s, &msg), 0);
+    assert_memory_equal(raftstore_snapshot(s)->data, blob, sizeof(blob)); /* ...until asked */
+    raftstore_snapshot_drop(s);
+    assert_null(raftstore_snapshot(s)->data);
+    raftstore_close(s);
+    s = open_ok(&d, &rec);
+    assert_int_equal(rec.snapshot.index, 45);
+    assert_int_equal(rec.snapshot.data_bytes, sizeof(blob));
+    assert_memory_equal(rec.snapshot.data, blob, sizeof(blob));
+    assert_int_equal(rec.entry_count, 5);
+    /* An unfinished stream, then a crash: the committed snapshot stays, its file goes. */
+    assert_int_equal(raftstore_stream_begin(s, &msg), 0);
+    assert_int_equal(raftstore_stream_add(s, blob, 100, &msg), 0);
+    memdisk_crash(&d, false, 1);
+    raftstore_close(s);
+    s = open_ok(&d, &rec);
+    assert_int_equal(rec.snapshot.index, 45);
+    assert_memory_equal(rec.snapshot.data, blob, sizeof(blob));
+    struct data_files f = data_files_of(&d);
+    assert_int_equal(f.snap, 1);
+    assert_int_equal(f.tmp, 0);
+    /* A whole snapshot after it: the streamed one's data file goes with it. */
+    struct raft_snapshot_meta whole = make_meta(48, 3, blob, 10);
+    assert_int_equal(raftstore_save_snapshot(s, &whole, RAFTSTORE_SNAPSHOT_TAKEN, &msg), 0);
+    f = data_files_of(&d);
+    assert_int_equal(f.snap + f.tmp, 0);
+    raftstore_close(s);
+    memdisk_deinit(&d);
+}
+
 /* ---- randomized crashes against a model of what was synced ---- */
 
 struct mstate {
@@ -602,8 +703,11 @@ static int model_snapshot(struct model *m, struct raftstore *s, bool restore) {
     struct raft_snapshot_meta meta =
         make_meta(post.snap_index, post.snap_term, m->blob, post.blob_bytes);
     struct errmsg msg;
-    int rc = raftstore_save_snapshot(
-        s, &meta, restore ? RAFTSTORE_SNAPSHOT_RESTORED : RAFTSTORE_SNAPSHOT_TAKEN, &msg);
+    int rc =
+        !restore && prng_range(&m->prng, 0, 2) == 0
+            ? stream_snapshot(s, &meta, &m->prng, &msg)
+            : raftstore_save_snapshot(
+                  s, &meta, restore ? RAFTSTORE_SNAPSHOT_RESTORED : RAFTSTORE_SNAPSHOT_TAKEN, &msg);
     if (rc != 0) {
         model_add(m, n); /* may have been synced before the failure */
         model_add(m, &post);
@@ -675,6 +779,7 @@ int main(void) {
         cmocka_unit_test(test_raftstore_group_commit_halves_move_the_durable_position),
         cmocka_unit_test(test_raftstore_snapshot_compacts_the_log_and_reopens_with_later_entries),
         cmocka_unit_test(test_raftstore_restored_snapshot_discards_the_whole_log),
+        cmocka_unit_test(test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garbage),
         cmocka_unit_test(test_raftstore_full_disk_refuses_at_reserve_and_nothing_breaks),
         cmocka_unit_test(test_raftstore_reserve_refuses_over_the_batch_limit),
         cmocka_unit_test(test_raftstore_reservations_add_up_and_outlive_a_flush),

@@ -1,0 +1,229 @@
+/*
+ * The CP engine's snapshots, taken without stopping the node: a fuzzy scan of the db, a
+ * few keys per step, streamed into the raftstore's data file (raftstore_stream_*),
+ * while entries go on being applied; the ops of every entry applied during the scan (op.h:
+ * each sets a key, a member, a field or an expiry to a value, or deletes) are streamed
+ * too, interleaved with the scan's records in the order they happened. Loading the blob
+ * (cp_restore_blob) runs its records in order: a key the scan wrote is overwritten by the
+ * ops that changed it later, and ops from before its scan record are overwritten by that
+ * record, which already holds their effect; so the result is the state at the entry
+ * applied last before the scan ended, which is the snapshot's index. Then the data file is
+ * synced through the engine's one sync (a large one may take a while: the log's next sync
+ * waits, the loop does not), and the snapshot is committed (a small file, the log's
+ * compaction). Nodes trigger at different points (cp_snap_threshold), so a cluster's
+ * nodes do not all scan at once. docs/formats.md has the blob's records.
+ */
+#include <string.h>
+
+#include "base/assert.h"
+#include "cmd/op.h"
+#include "cp/internal.h"
+
+#define CP_SNAP_SCANS_PER_STEP 100        /* db_scan calls (about 10 keys each) per step */
+#define CP_SNAP_PIECE_BYTES (256u * 1024) /* records gathered before they go to the stream */
+#define CP_SNAP_STAGGER_PCT 40            /* nodes' thresholds spread over 100..140 % */
+
+/* The blob's records: len:u32 then len bytes of ops; len CP_BLOB_KEYSPACES: the keyspace
+ * table follows as len:u32 table. */
+static void cp_snap_record(struct cp *cp, const uint8_t *ops, size_t bytes) {
+    buf_append_u32le(&cp->snap.piece, (uint32_t)bytes);
+    buf_append(&cp->snap.piece, ops, bytes);
+}
+
+/* No snapshot being taken (the buffers kept, emptied). */
+static void cp_snap_reset(struct cp *cp) {
+    struct buf piece = cp->snap.piece, del = cp->snap.del;
+    buf_clear(&piece);
+    buf_clear(&del);
+    memset(&cp->snap, 0, sizeof(cp->snap));
+    cp->snap.piece = piece;
+    cp->snap.del = del;
+}
+
+static void cp_snap_abort(struct cp *cp, const char *why) {
+    if (!cp->snap.active) return;
+    raftstore_stream_abort(cp->store);
+    cp_trace(cp, "cluster: snapshot from index %llu abandoned: %s",
+             (unsigned long long)cp->snap.start_applied, why);
+    cp_snap_reset(cp);
+    cp_save_done(cp, ERR_IO, 0); /* a SAVE waiting for it hears, and may try again */
+}
+
+/* Hands the gathered records to the stream. */
+static int cp_snap_drain(struct cp *cp) {
+    if (cp->snap.piece.len == 0) return 0;
+    struct errmsg msg;
+    int rc = raftstore_stream_add(cp->store, cp->snap.piece.data, cp->snap.piece.len, &msg);
+    buf_clear(&cp->snap.piece);
+    if (rc != 0) cp_snap_abort(cp, msg.text);
+    return rc;
+}
+
+static void cp_snap_entry(void *ctx, struct db_entry *e) {
+    struct cp *cp = ctx;
+    size_t len_pos = cp->snap.piece.len;
+    buf_append_u32le(&cp->snap.piece, 0);
+    op_put_entry(&cp->snap.piece, e);
+    base_store_u32le(cp->snap.piece.data + len_pos, (uint32_t)(cp->snap.piece.len - len_pos - 4));
+    cp->snap.keys++;
+}
+
+/* This node's trigger: the configured interval, stretched by up to CP_SNAP_STAGGER_PCT by
+ * its id, so that a cluster's nodes reach it apart. */
+static uint64_t cp_snap_threshold(const struct cp *cp, uint64_t configured) {
+    uint64_t pct = 100 + ((uint64_t)(cp->config.id - 1) * 13) % CP_SNAP_STAGGER_PCT;
+    return configured / 100 * pct + configured % 100 * pct / 100;
+}
+
+static bool cp_snap_due(const struct cp *cp) {
+    if (cp->applied <= cp->snapshot_index) return false;
+    uint64_t entries =
+        cp->config.snapshot_entries != 0 ? cp->config.snapshot_entries : CP_SNAPSHOT_ENTRIES;
+    if (cp->applied - cp->snapshot_index >= cp_snap_threshold(cp, entries)) return true;
+    uint64_t bytes = cp->config.snapshot_log_bytes;
+    return bytes != 0 && raftstore_log_bytes(cp->store) >= cp_snap_threshold(cp, bytes);
+}
+
+static void cp_snap_start(struct cp *cp) {
+    struct errmsg msg;
+    int rc = raftstore_stream_begin(cp->store, &msg);
+    if (rc != 0) {
+        cp_trace(cp, "cluster: snapshot could not start: %s", msg.text);
+        return;
+    }
+    cp->snap.active = true;
+    cp->snap.start_applied = cp->applied;
+    cp->snap.start_mono_ms = cp->mono_ms;
+    cp->save_requested = false;
+}
+
+/* The scan is over: the snapshot is the state at cp->applied; seal it for its sync. */
+static void cp_snap_seal(struct cp *cp) {
+    uint64_t term = 0;
+    struct raft_config config; /* as of the snapshot's index, not a newer uncommitted one */
+    if (!raft_term_at(cp->raft, cp->applied, &term) || term == 0 ||
+        !raft_config_at(cp->raft, cp->applied, &config) || config.count == 0) {
+        cp_snap_abort(cp, "no term or configuration at the index (a joining node)");
+        return;
+    }
+    if (cp->keyspaces_index != 0) {
+        buf_append_u32le(&cp->snap.piece, CP_BLOB_KEYSPACES);
+        size_t len_pos = cp->snap.piece.len;
+        buf_append_u32le(&cp->snap.piece, 0);
+        keyspace_table_encode(cp->config.keyspaces, cp->config.keyspace_count, &cp->snap.piece);
+        base_store_u32le(cp->snap.piece.data + len_pos,
+                         (uint32_t)(cp->snap.piece.len - len_pos - 4));
+    }
+    if (cp_snap_drain(cp) != 0) return;
+    struct errmsg msg;
+    if (raftstore_stream_seal(cp->store, &cp->snap.file, &msg) != 0) {
+        cp_snap_abort(cp, msg.text);
+        return;
+    }
+    cp->snap.index = cp->applied;
+    cp->snap.term = term;
+    cp->snap.config = config;
+    cp->snap.scan_done = true;
+}
+
+/* A step's share of the scan. */
+static void cp_snap_scan(struct cp *cp) {
+    uint32_t scans = cp->config.snapshot_scans_per_step != 0 ? cp->config.snapshot_scans_per_step
+                                                             : CP_SNAP_SCANS_PER_STEP;
+    for (uint32_t i = 0; i < scans && cp->snap.active; i++) {
+        cp->snap.cursor = db_scan(cp->db, cp->snap.cursor, cp_snap_entry, cp);
+        if (cp->snap.piece.len >= CP_SNAP_PIECE_BYTES && cp_snap_drain(cp) != 0) return;
+        if (cp->snap.cursor == 0) {
+            cp_snap_seal(cp);
+            return;
+        }
+    }
+}
+
+void cp_snap_progress(struct cp *cp) {
+    if (cp->fatal != 0) {
+        cp_snap_abort(cp, "the node stopped");
+        return;
+    }
+    if (!cp->snap.active && (cp->save_requested || cp_snap_due(cp))) cp_snap_start(cp);
+    if (cp->snap.active && !cp->snap.scan_done) cp_snap_scan(cp);
+}
+
+void cp_snap_ops(struct cp *cp, const uint8_t *ops, size_t bytes) {
+    if (!cp->snap.active || cp->snap.scan_done || bytes == 0) return;
+    cp_snap_record(cp, ops, bytes);
+    cp->stats.snapshot_ops_streamed++;
+    if (cp->snap.piece.len >= CP_SNAP_PIECE_BYTES) cp_snap_drain(cp);
+}
+
+void cp_snap_deleted(struct cp *cp, const uint8_t *key, size_t key_bytes) {
+    if (!cp->snap.active || cp->snap.scan_done) return;
+    buf_clear(&cp->snap.del);
+    op_put_del(&cp->snap.del, key, key_bytes);
+    cp_snap_ops(cp, cp->snap.del.data, cp->snap.del.len);
+}
+
+void cp_snap_restored(struct cp *cp) {
+    cp_snap_abort(cp, "a snapshot from the leader replaced the state");
+}
+
+bool cp_snap_sync_begin(struct cp *cp, struct disk_file **file) {
+    if (!cp->snap.active || !cp->snap.scan_done || cp->snap.syncing) return false;
+    cp->snap.syncing = true;
+    *file = cp->snap.file;
+    return true;
+}
+
+bool cp_snap_syncing(const struct cp *cp) {
+    return cp->snap.syncing;
+}
+
+/* The data file's sync ended: commit the snapshot (0), or give it up. */
+int cp_snap_synced(struct cp *cp, int error) {
+    ASSERT(cp->snap.syncing && !cp->sync_in_flight);
+    if (error != 0) {
+        cp_snap_abort(cp, "fsync of its data file failed");
+        return error;
+    }
+    struct raft_snapshot_meta meta = {
+        .index = cp->snap.index, .term = cp->snap.term, .config = cp->snap.config};
+    struct errmsg msg;
+    int rc = raftstore_stream_commit(cp->store, &meta, &msg);
+    uint64_t keys = cp->snap.keys, took_ms = cp->mono_ms - cp->snap.start_mono_ms;
+    uint64_t bytes = raftstore_snapshot(cp->store)->data_bytes;
+    cp_snap_reset(cp);
+    if (rc != 0) {
+        cp_trace(cp, "cluster: snapshot at %llu failed: %s", (unsigned long long)meta.index,
+                 msg.text);
+        cp_fatal(cp, rc, "committing a snapshot failed", msg.text);
+        return rc;
+    }
+    cp->snapshot_index = meta.index;
+    cp->stats.snapshots++;
+    cp->stats.snapshot_last_bytes = bytes;
+    cp->stats.snapshot_last_ms = took_ms;
+    struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = meta.index};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    cp_trace(cp, "cluster: snapshot index=%llu keys=%llu bytes=%llu in %llu ms",
+             (unsigned long long)meta.index, (unsigned long long)keys, (unsigned long long)bytes,
+             (unsigned long long)took_ms);
+    cp->last_save_ms = cp->now_ms;
+    return 0;
+}
+
+/* While a scan runs, the node comes back at once: an idle node's snapshot goes on. */
+uint64_t cp_snap_wake_at(const struct cp *cp) {
+    return cp->snap.active && !cp->snap.scan_done ? cp->mono_ms + 1 : UINT64_MAX;
+}
+
+void cp_snap_init(struct cp *cp) {
+    memset(&cp->snap, 0, sizeof(cp->snap));
+    buf_init(&cp->snap.piece);
+    buf_init(&cp->snap.del);
+}
+
+void cp_snap_deinit(struct cp *cp) {
+    buf_deinit(&cp->snap.piece);
+    buf_deinit(&cp->snap.del);
+}
