@@ -82,8 +82,9 @@ struct node_config {
     uint64_t request_timeout_ms;      /* a write not committed by then answers -TIMEOUT */
     uint64_t snapshot_entries;        /* cluster: entries between two snapshots; 0: 100000 */
     uint32_t snapshot_scans_per_step; /* cluster: db scans (about 10 keys each) a snapshot
-                                       * makes per step; 0: 100 (tests and the simulator
-                                       * make it small: writes land in the middle of one) */
+                                       * makes per slice (one per 2 ms); 0: 50 (tests and
+                                       * the simulator make it small: writes land in the
+                                       * middle of one) */
     uint64_t seed;                    /* randomized election timeouts */
     bool enable_faults;               /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */

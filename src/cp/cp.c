@@ -314,9 +314,26 @@ static void cp_persist(struct cp *cp, const struct raft_effects *e) {
 }
 
 /* raft_step plus the caller's contract. Returns raft's code. */
+static const char *cp_role_name(enum raft_role role);
+
+/* A change of role or term goes to the log (the why of an election: what raft last saw). */
+static void cp_trace_role(struct cp *cp, enum raft_role role, uint64_t term) {
+    enum raft_role now = raft_role(cp->raft);
+    if (now == role && raft_term(cp->raft) == term) return;
+    cp->stats.role_changes++;
+    if (now == RAFT_LEADER) cp->stats.terms_led++;
+    cp_trace(cp, "raft: term %llu: %s -> %s (leader %u, commit %llu, applied %llu)",
+             (unsigned long long)raft_term(cp->raft), cp_role_name(role), cp_role_name(now),
+             raft_leader_id(cp->raft), (unsigned long long)raft_commit_index(cp->raft),
+             (unsigned long long)cp->applied);
+}
+
 int cp_raft_step(struct cp *cp, struct raft_event *ev, struct raft_effects *e) {
     ev->now_ms = cp->mono_ms;
+    enum raft_role role = raft_role(cp->raft);
+    uint64_t term = raft_term(cp->raft);
     int rc = raft_step(cp->raft, ev, e);
+    cp_trace_role(cp, role, term);
     if (e->wake_at_ms != 0) cp->raft_wake_ms = e->wake_at_ms;
     if (cp->fatal != 0) return rc;
     cp_persist(cp, e);
@@ -776,10 +793,13 @@ void cp_info(struct cp *cp, struct buf *out) {
     buf_appendf(out,
                 "snapshots_taken:%llu\r\nsnapshot_in_progress:%d\r\n"
                 "snapshot_last_bytes:%llu\r\nsnapshot_last_ms:%llu\r\n"
-                "snapshot_ops_streamed:%llu\r\n",
+                "snapshot_ops_streamed:%llu\r\nraft_role_changes:%llu\r\n"
+                "raft_terms_led:%llu\r\n",
                 (unsigned long long)cp->stats.snapshots, cp->snap.active ? 1 : 0,
                 (unsigned long long)cp->stats.snapshot_last_bytes,
                 (unsigned long long)cp->stats.snapshot_last_ms,
-                (unsigned long long)cp->stats.snapshot_ops_streamed);
+                (unsigned long long)cp->stats.snapshot_ops_streamed,
+                (unsigned long long)cp->stats.role_changes,
+                (unsigned long long)cp->stats.terms_led);
     cp_repl_info(cp, out);
 }

@@ -1,9 +1,9 @@
 /*
  * The CP engine's snapshots, taken without stopping the node: a fuzzy scan of the db, a
- * few keys per step, streamed into the raftstore's data file (raftstore_stream_*),
- * while entries go on being applied; the ops of every entry applied during the scan (op.h:
- * each sets a key, a member, a field or an expiry to a value, or deletes) are streamed
- * too, interleaved with the scan's records in the order they happened. Loading the blob
+ * few hundred keys every CP_SNAP_SLICE_MS, streamed into the raftstore's data file
+ * (raftstore_stream_*), while entries go on being applied; the ops of every entry applied during
+ * the scan (op.h: each sets a key, a member, a field or an expiry to a value, or deletes) are
+ * streamed too, interleaved with the scan's records in the order they happened. Loading the blob
  * (cp_restore_blob) runs its records in order: a key the scan wrote is overwritten by the
  * ops that changed it later, and ops from before its scan record are overwritten by that
  * record, which already holds their effect; so the result is the state at the entry
@@ -19,7 +19,11 @@
 #include "cmd/op.h"
 #include "cp/internal.h"
 
-#define CP_SNAP_SCANS_PER_STEP 100        /* db_scan calls (about 10 keys each) per step */
+#define CP_SNAP_SCANS_PER_STEP 50 /* db_scan calls (about 10 keys each) per slice */
+/* At most one slice of scan per this many ms of the node's time, whatever the number of
+ * steps: under load a node runs thousands of steps a second, and a scan that took its
+ * share of each would starve the loop (heartbeats late, elections). */
+#define CP_SNAP_SLICE_MS 2
 #define CP_SNAP_PIECE_BYTES (256u * 1024) /* records gathered before they go to the stream */
 #define CP_SNAP_STAGGER_PCT 40            /* nodes' thresholds spread over 100..140 % */
 
@@ -124,10 +128,13 @@ static void cp_snap_seal(struct cp *cp) {
     cp->snap.term = term;
     cp->snap.config = config;
     cp->snap.scan_done = true;
+    cp->snap.sealed_mono_ms = cp->mono_ms;
 }
 
-/* A step's share of the scan. */
+/* A slice of the scan (at most one per CP_SNAP_SLICE_MS). */
 static void cp_snap_scan(struct cp *cp) {
+    if (cp->mono_ms < cp->snap.next_slice_ms) return;
+    cp->snap.next_slice_ms = cp->mono_ms + CP_SNAP_SLICE_MS;
     uint32_t scans = cp->config.snapshot_scans_per_step != 0 ? cp->config.snapshot_scans_per_step
                                                              : CP_SNAP_SCANS_PER_STEP;
     for (uint32_t i = 0; i < scans && cp->snap.active; i++) {
@@ -190,6 +197,7 @@ int cp_snap_synced(struct cp *cp, int error) {
     struct errmsg msg;
     int rc = raftstore_stream_commit(cp->store, &meta, &msg);
     uint64_t keys = cp->snap.keys, took_ms = cp->mono_ms - cp->snap.start_mono_ms;
+    uint64_t scan_ms = cp->snap.sealed_mono_ms - cp->snap.start_mono_ms;
     uint64_t bytes = raftstore_snapshot(cp->store)->data_bytes;
     cp_snap_reset(cp);
     if (rc != 0) {
@@ -205,16 +213,21 @@ int cp_snap_synced(struct cp *cp, int error) {
     struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = meta.index};
     struct raft_effects e;
     cp_raft_step(cp, &ev, &e);
-    cp_trace(cp, "cluster: snapshot index=%llu keys=%llu bytes=%llu in %llu ms",
+    cp_trace(cp,
+             "cluster: snapshot index=%llu keys=%llu bytes=%llu in %llu ms (scan %llu ms, sync "
+             "%llu ms)",
              (unsigned long long)meta.index, (unsigned long long)keys, (unsigned long long)bytes,
-             (unsigned long long)took_ms);
+             (unsigned long long)took_ms, (unsigned long long)scan_ms,
+             (unsigned long long)(took_ms - scan_ms));
     cp->last_save_ms = cp->now_ms;
     return 0;
 }
 
-/* While a scan runs, the node comes back at once: an idle node's snapshot goes on. */
+/* While a scan runs, the node comes back for its next slice: an idle node's snapshot
+ * goes on too. */
 uint64_t cp_snap_wake_at(const struct cp *cp) {
-    return cp->snap.active && !cp->snap.scan_done ? cp->mono_ms + 1 : UINT64_MAX;
+    if (!cp->snap.active || cp->snap.scan_done) return UINT64_MAX;
+    return cp->snap.next_slice_ms > cp->mono_ms ? cp->snap.next_slice_ms : cp->mono_ms + 1;
 }
 
 void cp_snap_init(struct cp *cp) {

@@ -115,6 +115,8 @@ struct cp_stats {
     uint64_t snapshot_last_bytes;   /* the last one's blob */
     uint64_t snapshot_last_ms;      /* from its start to its commit */
     uint64_t snapshot_ops_streamed; /* applied entries' ops written into scans under way */
+    uint64_t role_changes;          /* raft role or term changes seen by this node */
+    uint64_t terms_led;             /* terms in which this node became the leader */
 };
 
 /* A snapshot being taken (cp_snap.c). */
@@ -125,6 +127,8 @@ struct cp_snap_job {
     uint64_t cursor;
     uint64_t start_applied;
     uint64_t start_mono_ms;
+    uint64_t sealed_mono_ms;
+    uint64_t next_slice_ms; /* the scan's next slice, not before (monotonic) */
     uint64_t keys;
     struct buf piece; /* records not yet handed to the stream */
     struct buf del;   /* scratch: one delete's ops */

@@ -77,7 +77,7 @@ struct engine_config {
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms;
     uint64_t snapshot_entries;
-    uint32_t snapshot_scans_per_step; /* db scans (~10 keys) a snapshot makes a step; 0: 100 */
+    uint32_t snapshot_scans_per_step; /* db scans (~10 keys) a snapshot slice makes; 0: 50 */
     uint64_t seed;
     bool join;
     uint32_t keyspace_count;
