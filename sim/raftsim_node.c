@@ -211,6 +211,7 @@ static int raftsim_node_persist(struct raftsim_world *w, struct raftsim_node *n,
     if (fx->restore != NULL) {
         rc = raftstore_save_snapshot(n->store, fx->restore, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
         if (rc != 0) goto fail;
+        raftstore_collect(n->store, true);
         w->sim.stats->restores++;
     }
     uint64_t data_bytes = 0;
@@ -716,6 +717,7 @@ static void raftsim_node_maybe_snapshot(struct raftsim_world *w, struct raftsim_
         sim_check_fail(&w->sim.check, "node %u: save snapshot: %s", n->id, msg.text);
         return;
     }
+    raftstore_collect(n->store, true); /* at once, as the store did before it had steps */
     w->sim.stats->snapshots++;
     n->snapshot_every =
         prng_range(&n->prng, RAFTSIM_SNAPSHOT_EVERY_MIN, RAFTSIM_SNAPSHOT_EVERY_MAX);

@@ -125,6 +125,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     buf_init(&cp->install_held);
     cp_snap_init(cp);
     cp_spec_init(&cp->spec);
+    cp->deadline_min_ms = UINT64_MAX;
     cp->ini_keyspace_count = cp->config.keyspace_count;
     memcpy(cp->ini_keyspaces, cp->config.keyspaces,
            sizeof(cp->ini_keyspaces[0]) * cp->ini_keyspace_count);
@@ -172,6 +173,7 @@ void cp_close(struct cp *cp) {
     buf_deinit(&cp->args);
     buf_deinit(&cp->install_held);
     cp_snap_deinit(cp);
+    cp_waits_deinit(cp);
     cp_spec_deinit(&cp->spec);
     if (cp->watch != NULL) cp_watch_free(cp->watch);
 }
@@ -400,10 +402,7 @@ static void cp_apply(struct cp *cp, uint64_t index, uint64_t term, uint8_t type,
     if (index <= cp->applied) return; /* covered by an installed snapshot */
     ASSERT(index == cp->applied + 1);
     cp->applied = index;
-    struct cp_wait *w = NULL;
-    for (struct cp_wait *it = cp->waits; it != NULL; it = it->next) {
-        if (it->kind == CP_WAIT_PROPOSAL && it->index == index) w = it;
-    }
+    struct cp_wait *w = cp_wait_proposal(cp, index);
     uint64_t ts = bytes >= 9 ? base_load_u64le(data + 1) : 0;
     if (type != RAFT_ENTRY_NORMAL || bytes < 9) {
         /* a leader's no-op, or a configuration change (CLUSTER ADD...: its reply waits) */
@@ -442,6 +441,7 @@ static void cp_apply(struct cp *cp, uint64_t index, uint64_t term, uint8_t type,
                  (unsigned long long)index);
     } else if (w->repl == KEYSPACE_REPLICATION_ALL && w->origin.request_id + w->origin.peer != 0) {
         w->kind = CP_WAIT_ALL; /* answered once every voter holds it */
+        cp->replica_waits++;
         cp_check_replica_waits(cp);
         return;
     }
@@ -558,14 +558,16 @@ void cp_flush(struct cp *cp, struct engine_effects *out) {
     cp_progress(cp);
     cp_members_effect(cp, out);
     struct disk_file *file;
-    if (!cp->sync_in_flight && cp->fatal == 0 && cp_snap_sync_begin(cp, &file)) {
-        /* A sealed snapshot's data file first, or the log's syncs could starve it. */
+    bool log_waiting = raftstore_last_lsn(cp->store) > raftstore_durable_lsn(cp->store);
+    if (!cp->sync_in_flight && cp->fatal == 0 && cp_snap_sync_begin(cp, log_waiting, &file)) {
+        /* A snapshot's data file, in turns with the log (neither starves the other). */
         cp->sync_in_flight = true;
         out->sync_file = file;
         out->sync_token = 0;
     } else if (!cp->sync_in_flight && cp->fatal == 0 &&
                raftstore_sync_begin(cp->store, &file, &cp->sync_token)) {
         cp->sync_in_flight = true;
+        cp_snap_log_synced(cp);
         out->sync_file = file;
         out->sync_token = cp->sync_token;
     }
@@ -618,9 +620,7 @@ void cp_synced(struct cp *cp, int error) {
     ASSERT(cp->sync_in_flight);
     cp->sync_in_flight = false;
     if (cp_snap_syncing(cp)) {
-        uint64_t index = cp->snap.index;
-        int rc = cp_snap_synced(cp, error);
-        cp_save_done(cp, rc, index);
+        cp_snap_synced(cp, error); /* SAVE's waits hear from it */
         cp_release_install(cp);
         cp_progress(cp);
         return;
@@ -727,13 +727,16 @@ void cp_tick(struct cp *cp) {
     cp_sweep(cp);
     cp_keyspaces_tick(cp);
     cp_snap_progress(cp); /* an idle node's snapshot goes on */
+    if (!cp->sync_in_flight) raftstore_collect(cp->store, false); /* a step of old files */
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
     uint32_t leader = raft_leader_id(cp->raft);
     struct cp_wait *w = cp->waits;
+    uint64_t deadline_min = UINT64_MAX;
     while (w != NULL) {
         struct cp_wait *next = w->next;
         bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader;
+        if (!w->spec_acked && w->deadline_ms < deadline_min) deadline_min = w->deadline_ms;
         if (w->kind == CP_WAIT_REPLICAS || w->kind == CP_WAIT_ALL) {
             /* cp_check_replica_waits answers these. */
         } else if (w->spec_acked) {
@@ -750,6 +753,7 @@ void cp_tick(struct cp *cp) {
         }
         w = next;
     }
+    cp->deadline_min_ms = deadline_min; /* finished ones counted too: at worst a wake early */
 }
 
 uint64_t cp_wake_at(const struct cp *cp) {
@@ -757,9 +761,8 @@ uint64_t cp_wake_at(const struct cp *cp) {
     uint64_t next = cp->mono_ms + (cp->config.heartbeat_ms ? cp->config.heartbeat_ms : 50);
     if (cp->raft_wake_ms > cp->mono_ms && cp->raft_wake_ms < next) next = cp->raft_wake_ms;
     if (cp->raft_wake_ms != 0 && cp->raft_wake_ms <= cp->mono_ms) next = cp->mono_ms + 1;
-    for (const struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
-        if (w->deadline_ms < next && !w->spec_acked) next = w->deadline_ms;
-    }
+    /* cp_tick keeps deadline_min_ms exact (cp_wait_start lowers it): no walk per step. */
+    if (cp->wait_count > 0 && cp->deadline_min_ms < next) next = cp->deadline_min_ms;
     if (cp_snap_wake_at(cp) < next) next = cp_snap_wake_at(cp);
     return next > cp->mono_ms ? next : cp->mono_ms;
 }

@@ -86,6 +86,7 @@ void cp_wait_command(struct cp *cp, struct cp_origin *o, uint64_t last_write, ui
     w->index = last_write;
     w->term = (uint64_t)replicas;
     w->deadline_ms = timeout == 0 ? UINT64_MAX : cp->mono_ms + (uint64_t)timeout;
+    if (w->deadline_ms < cp->deadline_min_ms) cp->deadline_min_ms = w->deadline_ms;
 }
 
 /* replication = all: the write is applied; answer once every voter holds it. */
@@ -114,6 +115,7 @@ static void cp_check_all_wait(struct cp *cp, struct cp_wait *w) {
 }
 
 void cp_check_replica_waits(struct cp *cp) {
+    if (cp->replica_waits == 0) return;
     struct cp_wait *w = cp->waits;
     while (w != NULL) {
         struct cp_wait *next = w->next;

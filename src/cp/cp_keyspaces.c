@@ -104,7 +104,7 @@ void cp_keyspaces_command(struct cp *cp, struct cp_origin *o, uint32_t argc,
             return;
         }
         w = cp_wait_start(cp, CP_WAIT_PROPOSAL, o);
-        w->index = index;
+        cp_wait_index(cp, w, index);
         w->term = raft_term(cp->raft);
         w->writes = true;
         resp_put_simple(&w->request, "OK");

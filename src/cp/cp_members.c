@@ -154,7 +154,7 @@ static void cp_members_change(struct cp *cp, struct cp_origin *o, struct raft_ev
         return;
     }
     struct cp_wait *w = cp_wait_start(cp, CP_WAIT_PROPOSAL, o);
-    w->index = raft_last_index(cp->raft);
+    cp_wait_index(cp, w, raft_last_index(cp->raft));
     w->term = raft_term(cp->raft);
     w->writes = true;
     w->repl = KEYSPACE_REPLICATION_MAJORITY;

@@ -72,6 +72,86 @@ void cp_run_commands(struct cp *cp, struct buf *out, int proto, const uint8_t *c
     buf_clear(&cp->ops);
 }
 
+#define CP_WAIT_BUCKETS_MIN 256
+
+static size_t cp_wait_bucket(const struct cp *cp, uint64_t key) {
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (cp->wait_buckets - 1);
+}
+
+static void cp_wait_link_id(struct cp *cp, struct cp_wait *w) {
+    size_t b = cp_wait_bucket(cp, w->id);
+    w->id_next = cp->wait_ids[b];
+    cp->wait_ids[b] = w;
+}
+
+static void cp_wait_link_index(struct cp *cp, struct cp_wait *w) {
+    size_t b = cp_wait_bucket(cp, w->index);
+    w->index_next = cp->wait_indexes[b];
+    cp->wait_indexes[b] = w;
+}
+
+/* Both tables at least as many buckets as waits (the chains stay short). */
+static void cp_wait_tables_fit(struct cp *cp) {
+    if (cp->wait_buckets != 0 && cp->wait_count + 1 < cp->wait_buckets) return;
+    size_t buckets = cp->wait_buckets == 0 ? CP_WAIT_BUCKETS_MIN : cp->wait_buckets * 2;
+    free(cp->wait_ids);
+    free(cp->wait_indexes);
+    cp->wait_buckets = buckets;
+    cp->wait_ids = base_calloc(buckets, sizeof(*cp->wait_ids));
+    cp->wait_indexes = base_calloc(buckets, sizeof(*cp->wait_indexes));
+    /* Oldest first, as they were linked: a chain keeps its newest first. */
+    struct cp_wait *oldest = cp->waits;
+    while (oldest != NULL && oldest->next != NULL) oldest = oldest->next;
+    for (struct cp_wait *w = oldest; w != NULL; w = w->prev) {
+        cp_wait_link_id(cp, w);
+        if (w->indexed) cp_wait_link_index(cp, w);
+    }
+}
+
+void cp_waits_deinit(struct cp *cp) {
+    free(cp->wait_ids);
+    free(cp->wait_indexes);
+    cp->wait_ids = cp->wait_indexes = NULL;
+    cp->wait_buckets = 0;
+}
+
+static void cp_wait_unlink_id(struct cp *cp, struct cp_wait *w) {
+    struct cp_wait **p = &cp->wait_ids[cp_wait_bucket(cp, w->id)];
+    while (*p != w) p = &(*p)->id_next;
+    *p = w->id_next;
+}
+
+static void cp_wait_unlink_index(struct cp *cp, struct cp_wait *w) {
+    struct cp_wait **p = &cp->wait_indexes[cp_wait_bucket(cp, w->index)];
+    while (*p != w) p = &(*p)->index_next;
+    *p = w->index_next;
+    w->indexed = false;
+}
+
+void cp_wait_index(struct cp *cp, struct cp_wait *w, uint64_t index) {
+    ASSERT(w->kind == CP_WAIT_PROPOSAL);
+    if (w->indexed) cp_wait_unlink_index(cp, w);
+    w->index = index;
+    w->indexed = true;
+    cp_wait_link_index(cp, w);
+}
+
+struct cp_wait *cp_wait_proposal(const struct cp *cp, uint64_t index) {
+    if (cp->wait_buckets == 0) return NULL;
+    struct cp_wait *found = NULL; /* the oldest: the last one linked in its chain */
+    for (struct cp_wait *w = cp->wait_indexes[cp_wait_bucket(cp, index)]; w != NULL;
+         w = w->index_next)
+        if (w->kind == CP_WAIT_PROPOSAL && w->index == index) found = w;
+    return found;
+}
+
+struct cp_wait *cp_wait_find(const struct cp *cp, uint64_t id, enum cp_wait_kind kind) {
+    if (cp->wait_buckets == 0) return NULL;
+    for (struct cp_wait *w = cp->wait_ids[cp_wait_bucket(cp, id)]; w != NULL; w = w->id_next)
+        if (w->id == id) return w->kind == kind ? w : NULL;
+    return NULL;
+}
+
 struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind,
                               const struct cp_origin *origin) {
     struct cp_wait *w = base_calloc(1, sizeof(*w));
@@ -79,11 +159,16 @@ struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind,
     w->kind = kind;
     w->origin = *origin;
     w->deadline_ms = cp->mono_ms + cp->config.request_timeout_ms;
+    if (w->deadline_ms < cp->deadline_min_ms) cp->deadline_min_ms = w->deadline_ms;
     buf_init(&w->request);
     buf_init(&w->reply);
+    cp_wait_tables_fit(cp); /* before w is listed: a resize links what is listed */
     w->next = cp->waits;
+    if (cp->waits != NULL) cp->waits->prev = w;
     cp->waits = w;
     cp->wait_count++;
+    if (kind == CP_WAIT_REPLICAS) cp->replica_waits++;
+    cp_wait_link_id(cp, w);
     if (origin->request_id != 0) {
         /* Its reply is built in the wait from now on, and given when the wait ends. */
         w->origin.out = &w->reply;
@@ -156,9 +241,15 @@ void cp_wait_detach(struct cp *cp, struct cp_wait *w) {
 }
 
 void cp_wait_finish(struct cp *cp, struct cp_wait *w) {
-    struct cp_wait **p = &cp->waits;
-    while (*p != w) p = &(*p)->next;
-    *p = w->next;
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        cp->waits = w->next;
+    if (w->next != NULL) w->next->prev = w->prev;
+    cp_wait_unlink_id(cp, w);
+    if (w->indexed) cp_wait_unlink_index(cp, w);
+    if (w->kind == CP_WAIT_REPLICAS || w->kind == CP_WAIT_ALL) cp->replica_waits--;
+    if (w->kind == CP_WAIT_READ && w->read_ready) cp->reads_ready--;
     ASSERT(cp->wait_count > 0);
     cp->wait_count--;
     if (w->spec_ready && !w->spec_acked) cp->spec.awaiting--;
@@ -241,7 +332,7 @@ static void cp_submit_write(struct cp *cp, const struct cp_origin *origin, const
                       err_text(rc));
     } else {
         struct cp_wait *w = cp_wait_start(cp, CP_WAIT_PROPOSAL, origin);
-        w->index = index;
+        cp_wait_index(cp, w, index);
         w->term = term;
         w->writes = true;
         w->repl = (uint8_t)lm.mode;
@@ -463,14 +554,10 @@ void cp_forward_request(struct cp *cp, uint32_t from, const uint8_t *data, size_
 
 void cp_forward_reply(struct cp *cp, const uint8_t *data, size_t bytes) {
     if (bytes < 8) return;
-    uint64_t id = base_load_u64le(data);
-    for (struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
-        if (w->kind != CP_WAIT_FORWARD || w->id != id) continue;
-        struct buf *out = cp_origin_out(cp, &w->origin);
-        buf_append(out, data + 8, bytes - 8);
-        cp_wait_finish(cp, w);
-        return;
-    }
+    struct cp_wait *w = cp_wait_find(cp, base_load_u64le(data), CP_WAIT_FORWARD);
+    if (w == NULL) return; /* answered (timed out) already */
+    buf_append(cp_origin_out(cp, &w->origin), data + 8, bytes - 8);
+    cp_wait_finish(cp, w);
 }
 
 static void cp_serve_read(struct cp *cp, struct cp_wait *w) {
@@ -483,8 +570,8 @@ static void cp_serve_read(struct cp *cp, struct cp_wait *w) {
 }
 
 void cp_read_ready(struct cp *cp, uint64_t ctx, uint64_t index, bool failed) {
-    for (struct cp_wait *w = cp->waits; w != NULL; w = w->next) {
-        if (w->kind != CP_WAIT_READ || w->id != ctx) continue;
+    struct cp_wait *w = cp_wait_find(cp, ctx, CP_WAIT_READ);
+    if (w != NULL) {
         if (failed) {
             errcode_reply(cp_origin_out(cp, &w->origin), ERRCODE_TRYAGAIN,
                           "node %u lost leadership before it could confirm the read; retry",
@@ -493,14 +580,15 @@ void cp_read_ready(struct cp *cp, uint64_t ctx, uint64_t index, bool failed) {
         } else if (index <= cp->applied && w->min_applied <= cp->applied) {
             cp_serve_read(cp, w);
         } else {
+            if (!w->read_ready) cp->reads_ready++;
             w->read_ready = true;
             w->index = index;
         }
-        return;
     }
 }
 
 void cp_after_apply(struct cp *cp) {
+    if (cp->reads_ready == 0) return;
     struct cp_wait *w = cp->waits;
     while (w != NULL) {
         struct cp_wait *next = w->next;

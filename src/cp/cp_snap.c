@@ -1,17 +1,18 @@
 /*
  * The CP engine's snapshots, taken without stopping the node: a fuzzy scan of the db, a
  * few hundred keys every CP_SNAP_SLICE_MS, streamed into the raftstore's data file
- * (raftstore_stream_*), while entries go on being applied; the ops of every entry applied during
- * the scan (op.h: each sets a key, a member, a field or an expiry to a value, or deletes) are
- * streamed too, interleaved with the scan's records in the order they happened. Loading the blob
- * (cp_restore_blob) runs its records in order: a key the scan wrote is overwritten by the
- * ops that changed it later, and ops from before its scan record are overwritten by that
- * record, which already holds their effect; so the result is the state at the entry
- * applied last before the scan ended, which is the snapshot's index. Then the data file is
- * synced through the engine's one sync (a large one may take a while: the log's next sync
- * waits, the loop does not), and the snapshot is committed (a small file, the log's
- * compaction). Nodes trigger at different points (cp_snap_threshold), so a cluster's
- * nodes do not all scan at once. docs/formats.md has the blob's records.
+ * (raftstore_stream_*), while entries go on being applied; the ops of every entry applied
+ * during the scan (op.h: each sets a key, a member, a field or an expiry to a value, or
+ * deletes) are streamed too, interleaved with the scan's records in the order they
+ * happened. Loading the blob (cp_restore_blob) runs its records in order: a key the scan
+ * wrote is overwritten by the ops that changed it later, and ops from before its scan
+ * record are overwritten by that record, which already holds their effect; so the result
+ * is the state at the entry applied last before the scan ended, which is the snapshot's
+ * index. The data file is synced through the engine's one sync, CP_SNAP_SYNC_BYTES at a
+ * time in turns with the log's while it is written and the rest after the seal, and the
+ * snapshot is committed (a small file, the log's compaction). Nodes trigger at different
+ * points (cp_snap_threshold), so a cluster's nodes do not all scan at once.
+ * docs/formats.md has the blob's records.
  */
 #include <string.h>
 
@@ -26,6 +27,10 @@
 #define CP_SNAP_SLICE_MS 2
 #define CP_SNAP_PIECE_BYTES (256u * 1024) /* records gathered before they go to the stream */
 #define CP_SNAP_STAGGER_PCT 40            /* nodes' thresholds spread over 100..140 % */
+/* The data file is synced every this many bytes while it is written, in turns with the
+ * log: one sync of a whole big file at the end would hold the log's next sync (and every
+ * commit of this node) for seconds. */
+#define CP_SNAP_SYNC_BYTES (16u * 1024 * 1024)
 
 /* The blob's records: len:u32 then len bytes of ops; len CP_BLOB_KEYSPACES: the keyspace
  * table follows as len:u32 table. */
@@ -79,13 +84,20 @@ static uint64_t cp_snap_threshold(const struct cp *cp, uint64_t configured) {
     return configured / 100 * pct + configured % 100 * pct / 100;
 }
 
+/* Due after the configured entries once the log holds a quarter of the last snapshot's
+ * size (a big db is not rewritten whole for a little log: Redis's AOF rewrite waits for
+ * growth alike), or after snapshot-log-bytes of log in any case (replay and disk stay
+ * bounded). */
 static bool cp_snap_due(const struct cp *cp) {
     if (cp->applied <= cp->snapshot_index) return false;
     uint64_t entries =
         cp->config.snapshot_entries != 0 ? cp->config.snapshot_entries : CP_SNAPSHOT_ENTRIES;
-    if (cp->applied - cp->snapshot_index >= cp_snap_threshold(cp, entries)) return true;
+    uint64_t log = raftstore_log_bytes(cp->store);
+    if (cp->applied - cp->snapshot_index >= cp_snap_threshold(cp, entries) &&
+        log >= raftstore_snapshot(cp->store)->data_bytes / 4)
+        return true;
     uint64_t bytes = cp->config.snapshot_log_bytes;
-    return bytes != 0 && raftstore_log_bytes(cp->store) >= cp_snap_threshold(cp, bytes);
+    return bytes != 0 && log >= cp_snap_threshold(cp, bytes);
 }
 
 static void cp_snap_start(struct cp *cp) {
@@ -174,11 +186,22 @@ void cp_snap_restored(struct cp *cp) {
     cp_snap_abort(cp, "a snapshot from the leader replaced the state");
 }
 
-bool cp_snap_sync_begin(struct cp *cp, struct disk_file **file) {
-    if (!cp->snap.active || !cp->snap.scan_done || cp->snap.syncing) return false;
+bool cp_snap_sync_begin(struct cp *cp, bool log_waiting, struct disk_file **file) {
+    if (!cp->snap.active || cp->snap.syncing) return false;
+    if (log_waiting && cp->snap.last_sync_data) return false; /* the log's turn */
+    uint64_t written = 0;
+    struct disk_file *f = raftstore_stream_file(cp->store, &written);
+    if (!cp->snap.scan_done && written - cp->snap.synced_bytes < CP_SNAP_SYNC_BYTES) return false;
     cp->snap.syncing = true;
-    *file = cp->snap.file;
+    cp->snap.sync_final = cp->snap.scan_done;
+    cp->snap.syncing_bytes = written;
+    cp->snap.last_sync_data = true;
+    *file = f;
     return true;
+}
+
+void cp_snap_log_synced(struct cp *cp) {
+    cp->snap.last_sync_data = false;
 }
 
 bool cp_snap_syncing(const struct cp *cp) {
@@ -188,9 +211,14 @@ bool cp_snap_syncing(const struct cp *cp) {
 /* The data file's sync ended: commit the snapshot (0), or give it up. */
 int cp_snap_synced(struct cp *cp, int error) {
     ASSERT(cp->snap.syncing && !cp->sync_in_flight);
+    cp->snap.syncing = false;
     if (error != 0) {
         cp_snap_abort(cp, "fsync of its data file failed");
         return error;
+    }
+    if (!cp->snap.sync_final) { /* a step of it: the scan goes on */
+        cp->snap.synced_bytes = cp->snap.syncing_bytes;
+        return 0;
     }
     struct raft_snapshot_meta meta = {
         .index = cp->snap.index, .term = cp->snap.term, .config = cp->snap.config};
@@ -220,6 +248,7 @@ int cp_snap_synced(struct cp *cp, int error) {
              (unsigned long long)took_ms, (unsigned long long)scan_ms,
              (unsigned long long)(took_ms - scan_ms));
     cp->last_save_ms = cp->now_ms;
+    cp_save_done(cp, 0, meta.index);
     return 0;
 }
 

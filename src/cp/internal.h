@@ -78,7 +78,11 @@ struct cp_wait {
     bool spec_ready;       /* PROPOSAL: request holds the early (leader-mode) reply */
     bool spec_acked;       /* PROPOSAL: answered early; apply only checks the reply */
     struct buf reply;      /* a local origin's reply, given when the wait is answered */
-    struct cp_wait *next;
+    struct cp_wait *next;  /* every wait, newest first (cp->waits) */
+    struct cp_wait *prev;
+    struct cp_wait *id_next;    /* the chain of its id's bucket (cp->wait_ids) */
+    struct cp_wait *index_next; /* PROPOSAL: the chain of its index's bucket */
+    bool indexed;               /* in cp->wait_indexes */
 };
 
 /* Leader-mode writes (cp_repl.c). */
@@ -123,7 +127,11 @@ struct cp_stats {
 struct cp_snap_job {
     bool active;
     bool scan_done; /* sealed: index, term, config set; the data file waits for its sync */
-    bool syncing;   /* that sync is the one in flight */
+    bool syncing;   /* a sync of the data file is the one in flight */
+    bool sync_final; /* ...the one after the seal, which commits */
+    bool last_sync_data; /* the engine's last sync was the data file's: the log goes next */
+    uint64_t synced_bytes;  /* of the data file, durable */
+    uint64_t syncing_bytes; /* covered by the sync in flight */
     uint64_t cursor;
     uint64_t start_applied;
     uint64_t start_mono_ms;
@@ -177,6 +185,14 @@ struct cp {
     struct cp_wait *waits;
     uint32_t wait_count;
     uint64_t next_wait_id;
+    /* Waits found in O(1): by id (READ's ctx, FORWARD's request) and, for proposals, by
+     * entry index; chained hash tables of wait_buckets (a power of two, >= wait_count). */
+    struct cp_wait **wait_ids;
+    struct cp_wait **wait_indexes;
+    size_t wait_buckets;
+    uint32_t replica_waits;    /* REPLICAS and ALL waits (cp_check_replica_waits) */
+    uint32_t reads_ready;      /* READ waits with read_ready (cp_after_apply) */
+    uint64_t deadline_min_ms;  /* no wait's deadline is earlier (may be stale early) */
     uint64_t applied;
     uint64_t snapshot_index;
     uint64_t last_sweep_ms;
@@ -239,10 +255,13 @@ void cp_snap_progress(struct cp *cp); /* after each batch and tick: start or sca
 void cp_snap_ops(struct cp *cp, const uint8_t *ops, size_t bytes);
 void cp_snap_deleted(struct cp *cp, const uint8_t *key, size_t key_bytes);
 void cp_snap_restored(struct cp *cp); /* the state was replaced: the scan is void */
-/* The engine's sync, for the sealed data file (then true, *file borrowed). */
-bool cp_snap_sync_begin(struct cp *cp, struct disk_file **file);
+/* The engine's sync, for the data file (then true, *file borrowed): the sealed one, or
+ * CP_SNAP_SYNC_BYTES more of it while the scan goes on, taking turns with the log's
+ * (log_waiting: the log has records to sync). */
+bool cp_snap_sync_begin(struct cp *cp, bool log_waiting, struct disk_file **file);
+void cp_snap_log_synced(struct cp *cp); /* the log's sync was handed out */
 bool cp_snap_syncing(const struct cp *cp);
-int cp_snap_synced(struct cp *cp, int error); /* commits; 0 or why not */
+int cp_snap_synced(struct cp *cp, int error); /* the final one commits; 0 or why not */
 uint64_t cp_snap_wake_at(const struct cp *cp);
 
 /* cp_req.c: requests (routing by role and read level, waits, forwarding) */
@@ -257,6 +276,13 @@ void cp_run_commands(struct cp *cp, struct buf *out, int proto, const uint8_t *c
                      bool readonly);
 struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind, const struct cp_origin *o);
 void cp_wait_finish(struct cp *cp, struct cp_wait *w);
+/* Sets a proposal's entry index (found again by cp_wait_proposal). */
+void cp_wait_index(struct cp *cp, struct cp_wait *w, uint64_t index);
+/* The oldest PROPOSAL wait for entry index, or NULL. */
+struct cp_wait *cp_wait_proposal(const struct cp *cp, uint64_t index);
+/* The wait with this id and kind, or NULL. */
+struct cp_wait *cp_wait_find(const struct cp *cp, uint64_t id, enum cp_wait_kind kind);
+void cp_waits_deinit(struct cp *cp);
 struct buf *cp_origin_out(struct cp *cp, struct cp_origin *o);
 void cp_after_apply(struct cp *cp);
 void cp_read_ready(struct cp *cp, uint64_t ctx, uint64_t index, bool failed);

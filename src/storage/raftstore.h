@@ -160,10 +160,20 @@ void raftstore_snapshot_drop(struct raftstore *store);
  *   abort   removes the data file; save_snapshot and close abort a stream first. */
 int raftstore_stream_begin(struct raftstore *store, struct errmsg *msg);
 struct disk *raftstore_disk(const struct raftstore *store); /* the disk it was opened on */
+/* A snapshot leaves garbage (the log's segments before it, the older snapshot's data
+ * file) that is removed in steps, each at most one segment or RAFTSTORE_SHRINK_BYTES of a
+ * file, so that no step stalls the caller: call this now and then (all: until done).
+ * Returns whether garbage is left. A crash leaves none that matters (open removes it). */
+bool raftstore_collect(struct raftstore *store, bool all);
+bool raftstore_collect_pending(const struct raftstore *store);
 /* Bytes of log records written since the latest snapshot (its start), for a trigger. */
 uint64_t raftstore_log_bytes(const struct raftstore *store);
 bool raftstore_stream_active(const struct raftstore *store);
 uint64_t raftstore_stream_bytes(const struct raftstore *store); /* blob bytes added */
+/* The stream's data file (borrowed until commit or abort) and its bytes on the disk so far,
+ * for the caller to sync in steps while the stream goes on (the one at seal then has
+ * little left to do). */
+struct disk_file *raftstore_stream_file(const struct raftstore *store, uint64_t *written);
 int raftstore_stream_add(struct raftstore *store, const uint8_t *data, size_t bytes,
                          struct errmsg *msg);
 int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, struct errmsg *msg);

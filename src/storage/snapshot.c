@@ -244,6 +244,11 @@ uint64_t snapshot_writer_bytes(const struct snapshot_writer *w) {
     return w->offset + w->buffered;
 }
 
+struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written) {
+    *written = w->offset;
+    return w->file;
+}
+
 int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg) {
     ASSERT(w != NULL && w->sealed);
     struct disk *d = w->disk;
@@ -463,6 +468,8 @@ struct snapshot_sweep {
     const char *prefix;
     uint64_t keep;
     bool removed;
+    snapshot_name_fn *fn; /* NULL: remove them */
+    void *ctx;
 };
 
 static void snapshot_sweep_one(void *ctx, const char *name) {
@@ -470,6 +477,10 @@ static void snapshot_sweep_one(void *ctx, const char *name) {
     uint64_t id;
     bool tmp = snapshot_parse_name_as(s->prefix, name, "tmp", &id);
     if (!tmp && (!snapshot_parse_name_as(s->prefix, name, "snap", &id) || id == s->keep)) return;
+    if (s->fn != NULL) {
+        s->fn(s->ctx, name);
+        return;
+    }
     s->disk->remove(s->disk, name, NULL);
     s->removed = true;
 }
@@ -478,6 +489,12 @@ void snapshot_remove_as(struct disk *disk, const char *prefix, uint64_t keep) {
     struct snapshot_sweep s = {.disk = disk, .prefix = prefix, .keep = keep};
     if (disk->list(disk, snapshot_sweep_one, &s, NULL) == 0 && s.removed)
         disk->sync_dir(disk, NULL);
+}
+
+void snapshot_garbage_as(struct disk *disk, const char *prefix, uint64_t keep, snapshot_name_fn *fn,
+                         void *ctx) {
+    struct snapshot_sweep s = {.disk = disk, .prefix = prefix, .keep = keep, .fn = fn, .ctx = ctx};
+    disk->list(disk, snapshot_sweep_one, &s, NULL);
 }
 
 static int snapshot_cmp_desc(const void *a, const void *b) {

@@ -45,12 +45,20 @@ int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, str
 int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg);
 /* Bytes written to w so far (header and entries). */
 uint64_t snapshot_writer_bytes(const struct snapshot_writer *w);
+/* The file (borrowed until commit or abort) and how many of its bytes were handed to the
+ * disk (not the buffer): a caller may sync those while writing goes on. */
+struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written);
 /* Loads "<prefix>-<id>.snap", calling fn per entry; a missing, unfinished or damaged file
  * is an error naming it. */
 int snapshot_load_as(struct disk *disk, const char *prefix, uint64_t id, snapshot_entry_fn *fn,
                      void *ctx, struct errmsg *msg);
 /* Removes "<prefix>-*.tmp" and every "<prefix>-*.snap" but keep's. */
 void snapshot_remove_as(struct disk *disk, const char *prefix, uint64_t keep);
+/* The names snapshot_remove_as would remove, each given to fn (borrowed for the call), for
+ * a caller that removes large files in steps. */
+typedef void snapshot_name_fn(void *ctx, const char *name);
+void snapshot_garbage_as(struct disk *disk, const char *prefix, uint64_t keep, snapshot_name_fn *fn,
+                         void *ctx);
 
 /* Loads the newest complete snapshot, calling fn per entry. *start_lsn is its lsn, or 0
  * with no snapshot (then fn is never called). A damaged snapshot is ERR_CORRUPT naming

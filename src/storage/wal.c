@@ -724,6 +724,21 @@ uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn) {
     return total;
 }
 
+int wal_remove_one_before(struct wal *wal, uint64_t lsn, bool *removed, struct errmsg *msg) {
+    ASSERT(wal != NULL);
+    *removed = false;
+    if (wal->segment_count < 2 || wal->segments[1].first_lsn > lsn) return 0;
+    char name[WAL_NAME_BYTES];
+    wal_segment_name(wal->segments[0].first_lsn, name); /* oldest first: no holes */
+    int rc = wal->disk->remove(wal->disk, name, msg);
+    if (rc == ERR_NOTFOUND) rc = 0;
+    if (rc != 0) return rc;
+    memmove(wal->segments, wal->segments + 1, (wal->segment_count - 1) * sizeof(*wal->segments));
+    wal->segment_count--;
+    *removed = true;
+    return wal->disk->sync_dir(wal->disk, msg);
+}
+
 int wal_truncate_before(struct wal *wal, uint64_t lsn, struct errmsg *msg) {
     ASSERT(wal != NULL);
     size_t removed = 0;

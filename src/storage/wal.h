@@ -88,6 +88,10 @@ uint64_t wal_flushed_lsn(const struct wal *wal); /* last written to the file */
 uint64_t wal_durable_lsn(const struct wal *wal); /* last made durable by a sync */
 /* Log bytes after lsn, counted in whole segments (over by at most one segment). */
 uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn);
+/* wal_truncate_before's work one segment at a time (each removal of a large preallocated
+ * file costs the disk tens of ms): removes the oldest segment if every record in it is
+ * below lsn (*removed then true). */
+int wal_remove_one_before(struct wal *wal, uint64_t lsn, bool *removed, struct errmsg *msg);
 
 /* Deletes whole segments whose records all have lsn < lsn (after a snapshot at lsn). */
 int wal_truncate_before(struct wal *wal, uint64_t lsn, struct errmsg *msg);

@@ -958,6 +958,52 @@ static void test_cluster_snapshot_taken_while_writes_go_on_is_exact(void **state
     db_free(before);
 }
 
+static size_t c_count(const char *text, const char *what) {
+    size_t n = 0;
+    for (const char *p = strstr(text, what); p != NULL; p = strstr(p + 1, what)) n++;
+    return n;
+}
+
+/* Many requests waiting at once (more than the wait tables' first size, so they grow while
+ * full): writes on the leader, writes and linearizable reads forwarded from a follower;
+ * each finds its wait by index or id and is answered once. */
+static void test_cluster_many_waiting_requests_are_each_answered(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    int f = (leader + 1) % C_NODES;
+    enum { CLIENTS = 600 };
+    for (int n = 0; n < CLIENTS; n++) {
+        c_open(t, leader, 1000 + (uint64_t)n);
+        c_open(t, f, 5000 + (uint64_t)n);
+    }
+    t->out[leader][0] = t->out[f][0] = '\0';
+    char req[64];
+    for (int n = 0; n < CLIENTS; n++) {
+        snprintf(req, sizeof(req), "SET w%d %d\r\n", n, n);
+        c_step(t, leader,
+               (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                                   .client_id = 1000 + (uint64_t)n,
+                                   .data = (const uint8_t *)req,
+                                   .bytes = strlen(req)});
+        snprintf(req, sizeof(req), n % 2 ? "GET w%d\r\n" : "SET f%d %d\r\n", n, n);
+        c_step(t, f,
+               (struct node_event){.kind = NODE_EVENT_CLIENT_INPUT,
+                                   .client_id = 5000 + (uint64_t)n,
+                                   .data = (const uint8_t *)req,
+                                   .bytes = strlen(req)});
+    }
+    struct cp *lc = (struct cp *)node_engine(t->node[leader]);
+    assert_true(lc->wait_count >= CLIENTS); /* all of them waited at once */
+    c_run(t, 1000);
+    assert_int_equal(c_count(t->out[leader], "+OK\r\n"), CLIENTS);
+    assert_int_equal(c_count(t->out[f], "+OK\r\n"), CLIENTS / 2);
+    assert_int_equal(c_count(t->out[f], "$"), CLIENTS / 2); /* the reads: a value or nil */
+    assert_int_equal(lc->wait_count, 0);
+    assert_int_equal(((struct cp *)node_engine(t->node[f]))->wait_count, 0);
+}
+
 /* A node that cannot decode the keyspace table the cluster committed stops, naming the
  * version it got and those it knows: going on would route keys unlike the other nodes. */
 static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode(void **state) {
@@ -1135,6 +1181,7 @@ int main(void) {
         T(test_cluster_watch_survives_a_leader_change),
         T(test_cluster_watch_aborts_on_a_leader_behind_its_inherited_entries),
         T(test_cluster_save_before_anything_applied_is_harmless),
+        T(test_cluster_many_waiting_requests_are_each_answered),
         cmocka_unit_test_setup_teardown(test_cluster_snapshot_taken_while_writes_go_on_is_exact,
                                         c_setup_slow_scans, c_teardown),
         T(test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode),

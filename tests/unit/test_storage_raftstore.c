@@ -288,6 +288,10 @@ static void test_raftstore_snapshot_compacts_the_log_and_reopens_with_later_entr
     struct errmsg msg = {{0}};
     int rc = raftstore_save_snapshot(s, &meta, RAFTSTORE_SNAPSHOT_TAKEN, &msg);
     if (rc != 0) fail_msg("%s", msg.text);
+    assert_int_equal(wal_segment_count(&d), before); /* removed in steps, not at once */
+    int steps = 0;
+    while (raftstore_collect(s, false)) steps++;
+    assert_int_equal(steps, before - 1);        /* one segment a step */
     assert_int_equal(wal_segment_count(&d), 1); /* 196.. were written in the newest */
     assert_int_equal(raftstore_snapshot(s)->index, 195);
     uint64_t term = 0;
@@ -500,8 +504,9 @@ static int stream_snapshot(struct raftstore *s, const struct raft_snapshot_meta 
     struct disk_file *file = NULL;
     if (rc == 0) rc = raftstore_stream_seal(s, &file, msg);
     if (rc == 0) rc = raftstore_disk(s)->sync(raftstore_disk(s), file, msg);
-    if (rc == 0) return raftstore_stream_commit(s, meta, msg);
-    raftstore_stream_abort(s);
+    if (rc == 0) rc = raftstore_stream_commit(s, meta, msg);
+    if (rc == 0) raftstore_collect(s, prng_range(prng, 0, 2) == 0); /* some left for a crash */
+    if (rc != 0) raftstore_stream_abort(s);
     return rc;
 }
 
@@ -563,6 +568,9 @@ static void test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garba
     /* A whole snapshot after it: the streamed one's data file goes with it. */
     struct raft_snapshot_meta whole = make_meta(48, 3, blob, 10);
     assert_int_equal(raftstore_save_snapshot(s, &whole, RAFTSTORE_SNAPSHOT_TAKEN, &msg), 0);
+    f = data_files_of(&d);
+    assert_int_equal(f.snap, 1); /* garbage now, removed in steps */
+    raftstore_collect(s, true);
     f = data_files_of(&d);
     assert_int_equal(f.snap + f.tmp, 0);
     raftstore_close(s);
