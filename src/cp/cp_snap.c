@@ -94,8 +94,8 @@ static bool cp_snap_due(const struct cp *cp) {
         cp->config.snapshot_entries != 0 ? cp->config.snapshot_entries : CP_SNAPSHOT_ENTRIES;
     uint64_t log = raftstore_log_bytes(cp->store);
     if (cp->applied - cp->snapshot_index >= cp_snap_threshold(cp, entries) &&
-        log >= raftstore_snapshot(cp->store)->data_bytes / 4)
-        return true;
+        log >= cp_snap_threshold(cp, raftstore_snapshot(cp->store)->data_bytes / 4))
+        return true; /* staggered too: nodes with equal logs and dbs would commit at once */
     uint64_t bytes = cp->config.snapshot_log_bytes;
     return bytes != 0 && log >= cp_snap_threshold(cp, bytes);
 }
