@@ -946,6 +946,7 @@ static void test_cluster_snapshot_taken_while_writes_go_on_is_exact(void **state
     assert_null(db_find(blob, (const uint8_t *)"k2", 2));
     db_free(blob);
     /* A restart recovers from it (and the log after it) to the same state. */
+    uint64_t snap_index = snap->index; /* snap goes with the node */
     struct db *before = fc->db;
     fc->db = db_new(fc->config.hash_seed); /* keep the old one to compare with */
     node_free(t->node[f]);
@@ -953,7 +954,7 @@ static void test_cluster_snapshot_taken_while_writes_go_on_is_exact(void **state
     c_start(t, f);
     c_run(t, 1000);
     fc = (struct cp *)node_engine(t->node[f]);
-    assert_int_equal(fc->snapshot_index, snap->index);
+    assert_int_equal(fc->snapshot_index, snap_index);
     c_assert_same_db(fc->db, before);
     db_free(before);
 }
