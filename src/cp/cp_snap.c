@@ -132,7 +132,8 @@ static void cp_snap_seal(struct cp *cp) {
     }
     if (cp_snap_drain(cp) != 0) return;
     struct errmsg msg;
-    if (raftstore_stream_seal(cp->store, &cp->snap.file, &msg) != 0) {
+    struct disk_file *file; /* synced through raftstore_stream_file (cp_snap_sync_begin) */
+    if (raftstore_stream_seal(cp->store, &file, &msg) != 0) {
         cp_snap_abort(cp, msg.text);
         return;
     }

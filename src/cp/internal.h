@@ -126,10 +126,10 @@ struct cp_stats {
 /* A snapshot being taken (cp_snap.c). */
 struct cp_snap_job {
     bool active;
-    bool scan_done; /* sealed: index, term, config set; the data file waits for its sync */
-    bool syncing;   /* a sync of the data file is the one in flight */
-    bool sync_final; /* ...the one after the seal, which commits */
-    bool last_sync_data; /* the engine's last sync was the data file's: the log goes next */
+    bool scan_done;         /* sealed: index, term, config set; the data file waits for its sync */
+    bool syncing;           /* a sync of the data file is the one in flight */
+    bool sync_final;        /* ...the one after the seal, which commits */
+    bool last_sync_data;    /* the engine's last sync was the data file's: the log goes next */
     uint64_t synced_bytes;  /* of the data file, durable */
     uint64_t syncing_bytes; /* covered by the sync in flight */
     uint64_t cursor;
@@ -140,7 +140,6 @@ struct cp_snap_job {
     uint64_t keys;
     struct buf piece; /* records not yet handed to the stream */
     struct buf del;   /* scratch: one delete's ops */
-    struct disk_file *file;
     uint64_t index;
     uint64_t term;
     struct raft_config config;
@@ -190,9 +189,9 @@ struct cp {
     struct cp_wait **wait_ids;
     struct cp_wait **wait_indexes;
     size_t wait_buckets;
-    uint32_t replica_waits;    /* REPLICAS and ALL waits (cp_check_replica_waits) */
-    uint32_t reads_ready;      /* READ waits with read_ready (cp_after_apply) */
-    uint64_t deadline_min_ms;  /* no wait's deadline is earlier (may be stale early) */
+    uint32_t replica_waits;   /* REPLICAS and ALL waits (cp_check_replica_waits) */
+    uint32_t reads_ready;     /* READ waits with read_ready (cp_after_apply) */
+    uint64_t deadline_min_ms; /* no wait's deadline is earlier (may be stale early) */
     uint64_t applied;
     uint64_t snapshot_index;
     uint64_t last_sweep_ms;

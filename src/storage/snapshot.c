@@ -240,10 +240,6 @@ int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, str
     return 0;
 }
 
-uint64_t snapshot_writer_bytes(const struct snapshot_writer *w) {
-    return w->offset + w->buffered;
-}
-
 struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written) {
     *written = w->offset;
     return w->file;

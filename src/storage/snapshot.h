@@ -43,8 +43,6 @@ int snapshot_writer_open_as(struct disk *disk, const char *prefix, uint64_t id,
                             struct snapshot_writer **out, struct errmsg *msg);
 int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, struct errmsg *msg);
 int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg);
-/* Bytes written to w so far (header and entries). */
-uint64_t snapshot_writer_bytes(const struct snapshot_writer *w);
 /* The file (borrowed until commit or abort) and how many of its bytes were handed to the
  * disk (not the buffer): a caller may sync those while writing goes on. */
 struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written);

@@ -19,22 +19,13 @@ static struct raft_message sample_append(struct raft_entry *entries) {
     struct raft_config c = {.count = 2, .servers = {{1, true}, {4, false}}};
     size_t n = raft_config_encode(&c, config);
     memcpy(config_copy, config, n);
-    entries[0] = (struct raft_entry){
-        .term = 3, .index = 11, .type = RAFT_ENTRY_NORMAL, .data_bytes = 5, .data = data};
+    entries[0] = (struct raft_entry){.term = 3, .index = 11, .type = RAFT_ENTRY_NORMAL,
+                                     .data_bytes = 5, .data = data};
     entries[1] = (struct raft_entry){.term = 4, .index = 12, .type = RAFT_ENTRY_NOOP};
-    entries[2] = (struct raft_entry){.term = 4,
-                                     .index = 13,
-                                     .type = RAFT_ENTRY_CONFIG,
-                                     .data_bytes = (uint32_t)n,
-                                     .data = config_copy};
-    return (struct raft_message){.type = RAFT_MSG_APPEND,
-                                 .from = 1,
-                                 .to = 2,
-                                 .term = 4,
-                                 .index = 10,
-                                 .log_term = 3,
-                                 .commit = 9,
-                                 .entry_count = 3,
+    entries[2] = (struct raft_entry){.term = 4, .index = 13, .type = RAFT_ENTRY_CONFIG,
+                                     .data_bytes = (uint32_t)n, .data = config_copy};
+    return (struct raft_message){.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 4,
+                                 .index = 10, .log_term = 3, .commit = 9, .entry_count = 3,
                                  .entries = entries};
 }
 
@@ -58,24 +49,15 @@ static void test_raft_codec_round_trips_every_type(void **state) {
     assert_memory_equal(out.entries[0].data, "hello", 5);
     assert_int_equal(out.entries[2].type, RAFT_ENTRY_CONFIG);
     struct raft_config config;
-    assert_int_equal(raft_config_decode(out.entries[2].data, out.entries[2].data_bytes, &config),
-                     0);
+    assert_int_equal(
+        raft_config_decode(out.entries[2].data, out.entries[2].data_bytes, &config), 0);
     assert_int_equal(config.count, 2);
     assert_false(config.servers[1].voter);
     for (uint8_t t = RAFT_MSG_APPEND_RESP; t <= RAFT_MSG_TYPE_LAST; t++) {
         static const uint8_t snap[] = {1, 2, 3};
-        struct raft_message x = {.type = t,
-                                 .from = 3,
-                                 .to = 1,
-                                 .term = 7,
-                                 .index = 5,
-                                 .log_term = 6,
-                                 .reject = true,
-                                 .transfer = true,
-                                 .hint_index = 2,
-                                 .hint_term = 1,
-                                 .round = 99,
-                                 .sent_ms = 12345};
+        struct raft_message x = {.type = t, .from = 3, .to = 1, .term = 7, .index = 5,
+                                 .log_term = 6, .reject = true, .transfer = true,
+                                 .hint_index = 2, .hint_term = 1, .round = 99, .sent_ms = 12345};
         if (t == RAFT_MSG_INSTALL_SNAPSHOT) {
             x.config = (struct raft_config){.count = 1, .servers = {{3, true}}};
             x.snapshot_data = snap;
@@ -128,13 +110,13 @@ static void test_raft_codec_rejects_corrupt_fields(void **state) {
         uint8_t value;
         int rc;
     } cases[] = {
-        {0, 2, ERR_VERSION},   {1, 0, ERR_PROTOCOL},
-        {1, 11, ERR_PROTOCOL}, {1, RAFT_MSG_HEARTBEAT, ERR_PROTOCOL}, /* entries on a heartbeat */
-        {2, 4, ERR_PROTOCOL},  {3, 1, ERR_PROTOCOL},
-        {4, 0, ERR_PROTOCOL},  {8, 1, ERR_PROTOCOL}, /* to == from */
-        {77, 1, ERR_PROTOCOL},                       /* entry_count over RAFT_MSG_ENTRIES_MAX */
-        {88, 9, ERR_PROTOCOL},                       /* entry type */
-        {80, 9, ERR_PROTOCOL},                       /* entry term above the message's */
+        {0, 2, ERR_VERSION},   {1, 0, ERR_PROTOCOL},  {1, 11, ERR_PROTOCOL},
+        {1, RAFT_MSG_HEARTBEAT, ERR_PROTOCOL}, /* entries on a heartbeat */
+        {2, 4, ERR_PROTOCOL},  {3, 1, ERR_PROTOCOL},  {4, 0, ERR_PROTOCOL},
+        {8, 1, ERR_PROTOCOL},  /* to == from */
+        {77, 1, ERR_PROTOCOL}, /* entry_count over RAFT_MSG_ENTRIES_MAX */
+        {88, 9, ERR_PROTOCOL}, /* entry type */
+        {80, 9, ERR_PROTOCOL}, /* entry term above the message's */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t copy[512];
