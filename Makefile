@@ -73,7 +73,7 @@ sim-seeds: $(BUILD)/capkv-sim
 sim: $(BUILD)/capkv-sim
 	$(BUILD)/capkv-sim --seconds $(or $(SECONDS),60)
 
-integration: $(BUILD)/capkv
+integration: $(BUILD)/capkv $(BUILD)/lincheck
 	@scripts/run-integration.sh
 
 fuzz-build:
