@@ -22,7 +22,8 @@
 # SIM_HASHES=FILE also writes "label seed trace-hash" for every seed run, so two builds can
 # be compared seed by seed (a change of structure must leave every hash as it was):
 # sim/trace-hashes.txt holds them as of the last deliberate change of behaviour (the node
-# workload's FLUSHALL and keyspace-table changes, then streamed CP snapshots, 2026-12-02;
+# workload's FLUSHALL and keyspace-table changes, then streamed CP snapshots, then
+# InstallSnapshot in chunks, 2026-12-02;
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u

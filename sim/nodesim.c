@@ -54,6 +54,13 @@ void nodesim_config_keyspaces(struct nodesim_world *w) {
                                                        : KEYSPACE_REPLICATION_ALL;
 }
 
+/* CAPKV_SIM_ENGINE_TRACE=1: the cores' log lines on stderr, to debug one seed (they do
+ * not enter the trace, whose hashes stay what they were). */
+static void nodesim_engine_trace(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
 static void nodesim_config(struct nodesim_world *w) {
     struct node_config *c = &w->config;
     const struct sim_options *o = &w->sim.options;
@@ -72,6 +79,7 @@ static void nodesim_config(struct nodesim_world *w) {
     /* Small WAL segments: memdisk copies a file's whole image on every sync, and rotation
      * gets exercised. */
     c->wal_segment_bytes = o->wal_segment_bytes != 0 ? o->wal_segment_bytes : NODESIM_SEGMENT_BYTES;
+    if (getenv("CAPKV_SIM_ENGINE_TRACE") != NULL) c->trace = nodesim_engine_trace;
     c->listen = "sim";
     c->dir = "memdisk";
     /* Snapshots (and InstallSnapshot, and the log's trail) every few hundred entries; from
@@ -79,6 +87,9 @@ static void nodesim_config(struct nodesim_world *w) {
     c->snapshot_entries = 40 + o->seed % 400;
     /* A scan of a few buckets a step: the workload's writes land in the middle of it. */
     c->snapshot_scans_per_step = 1; /* about 10 keys a step */
+    /* InstallSnapshot in chunks of 64 B to 4 KiB (16 KiB to 1 MiB with big values): a
+     * transfer takes many, so loss, delay, partitions and restarts land in one. */
+    c->snapshot_chunk_bytes = (o->big_values ? 16384u : 64u) << (o->seed % 7);
     nodesim_config_keyspaces(w);
 }
 

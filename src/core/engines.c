@@ -51,6 +51,7 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     out->request_timeout_ms = c->request_timeout_ms;
     out->snapshot_entries = c->snapshot_entries;
     out->snapshot_scans_per_step = c->snapshot_scans_per_step;
+    out->snapshot_chunk_bytes = c->snapshot_chunk_bytes;
     out->seed = c->seed;
     out->join = c->join;
     out->keyspace_count = c->keyspace_count;

@@ -85,6 +85,7 @@ struct node_config {
                                        * makes per slice (one per 2 ms); 0: 50 (tests and
                                        * the simulator make it small: writes land in the
                                        * middle of one) */
+    uint32_t snapshot_chunk_bytes;    /* cluster: InstallSnapshot chunk; 0: 256 KiB */
     uint64_t seed;                    /* randomized election timeouts */
     bool enable_faults;               /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */

@@ -47,30 +47,64 @@ void cp_fatal(struct cp *cp, int code, const char *what, const char *text) {
 }
 
 /* The state machine's snapshot (cp_snap.c): records len:u32 ops, run in order; a record
- * whose len is CP_BLOB_KEYSPACES carries the keyspace table (len:u32 table) instead. */
-static int cp_restore_blob(struct cp *cp, const uint8_t *data, uint64_t bytes, uint64_t index,
-                           struct errmsg *msg) {
-    db_clear(cp->db);
-    uint64_t pos = 0;
-    while (pos < bytes) {
-        if (bytes - pos < 4) return errmsg_set(msg, ERR_CORRUPT, "snapshot blob truncated");
+ * whose len is CP_BLOB_KEYSPACES carries the keyspace table (len:u32 table) instead. It
+ * is read in pieces (raftstore_snapshot_read), so a record may span two: what a piece
+ * leaves of one waits in carry for the next. */
+struct cp_blob_reader {
+    struct cp *cp;
+    uint64_t index;
+    struct buf carry;
+    struct errmsg *msg;
+};
+
+/* Runs the whole records at the start of data; *used: their bytes. */
+static int cp_blob_records(struct cp_blob_reader *r, const uint8_t *data, size_t bytes,
+                           size_t *used) {
+    size_t pos = 0;
+    int rc = 0;
+    while (rc == 0 && bytes - pos >= 4) {
         uint32_t len = base_load_u32le(data + pos);
         if (len == CP_BLOB_KEYSPACES) {
-            if (bytes - pos < 8) return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
+            if (bytes - pos < 8 || bytes - pos - 8 < base_load_u32le(data + pos + 4)) break;
             len = base_load_u32le(data + pos + 4);
-            if (bytes - pos - 8 < len)
-                return errmsg_set(msg, ERR_CORRUPT, "snapshot keyspaces cut");
-            cp_keyspaces_apply(cp, data + pos + 8, len, index);
-            pos += 8 + (uint64_t)len;
+            cp_keyspaces_apply(r->cp, data + pos + 8, len, r->index);
+            pos += 8 + (size_t)len;
             continue;
         }
-        if (bytes - pos - 4 < len) return errmsg_set(msg, ERR_CORRUPT, "snapshot entry cut");
-        int rc = op_validate(data + pos + 4, len, msg);
-        if (rc == 0) rc = op_apply(cp->db, data + pos + 4, len, msg);
-        if (rc != 0) return rc;
-        pos += 4 + len;
+        if (bytes - pos - 4 < len) break;
+        rc = op_validate(data + pos + 4, len, r->msg);
+        if (rc == 0) rc = op_apply(r->cp->db, data + pos + 4, len, r->msg);
+        pos += 4 + (size_t)len;
     }
-    return 0;
+    *used = pos;
+    return rc;
+}
+
+static int cp_blob_piece(void *ctx, const uint8_t *data, size_t bytes) {
+    struct cp_blob_reader *r = ctx;
+    size_t used = 0;
+    if (r->carry.len == 0) {
+        int rc = cp_blob_records(r, data, bytes, &used);
+        if (rc == 0) buf_append(&r->carry, data + used, bytes - used);
+        return rc;
+    }
+    buf_append(&r->carry, data, bytes);
+    int rc = cp_blob_records(r, r->carry.data, r->carry.len, &used);
+    memmove(r->carry.data, r->carry.data + used, r->carry.len - used);
+    r->carry.len -= used;
+    return rc;
+}
+
+/* Replaces the db with the store's snapshot, read from disk in pieces. */
+static int cp_restore_snapshot(struct cp *cp, uint64_t index, struct errmsg *msg) {
+    db_clear(cp->db);
+    struct cp_blob_reader r = {.cp = cp, .index = index, .msg = msg};
+    buf_init(&r.carry);
+    int rc = raftstore_snapshot_read(cp->store, cp_blob_piece, &r, msg);
+    if (rc == 0 && r.carry.len > 0)
+        rc = errmsg_set(msg, ERR_CORRUPT, "snapshot blob ends inside a record");
+    buf_deinit(&r.carry);
+    return rc;
 }
 
 static uint64_t cp_snapshot_entries(const struct cp *cp) {
@@ -90,6 +124,10 @@ static void cp_raft_options(struct cp *cp, const struct raftstore_recovered *rec
     if (cfg->heartbeat_ms != 0) o->heartbeat_ms = cfg->heartbeat_ms;
     o->lease_drift_ms = o->election_timeout_ms_min / 4;
     o->log_trail_entries = cp_snapshot_entries(cp) / 10;
+    /* ...and a tenth of the log bytes that trigger one (big entries: memory stays bounded). */
+    uint64_t log_bytes =
+        cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes : CP_SNAPSHOT_LOG_BYTES;
+    o->log_trail_bytes = log_bytes / 10;
     o->hard_state = rec->hard_state;
     o->snapshot_index = rec->snapshot.index;
     o->snapshot_term = rec->snapshot.term;
@@ -130,16 +168,17 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     memcpy(cp->ini_keyspaces, cp->config.keyspaces,
            sizeof(cp->ini_keyspaces[0]) * cp->ini_keyspace_count);
     cp->watch = cp_watch_new(cp->config.hash_seed);
-    struct raftstore_options so = {
-        .segment_bytes = cp->config.wal_segment_bytes, .warn = cp_warn, .warn_ctx = cp};
+    struct raftstore_options so = {.segment_bytes = cp->config.wal_segment_bytes,
+                                   .warn = cp_warn,
+                                   .warn_ctx = cp,
+                                   .blob_on_disk = true};
     struct raftstore_recovered rec;
     int rc = raftstore_open(cp->disk, &so, &cp->store, &rec, msg);
     if (rc != 0) return rc;
     if (rec.snapshot.index > 0) {
-        rc = cp_restore_blob(cp, rec.snapshot.data, rec.snapshot.data_bytes, rec.snapshot.index,
-                             msg);
+        rc = cp_restore_snapshot(cp, rec.snapshot.index, msg);
         if (rc != 0) return rc;
-        raftstore_snapshot_drop(cp->store); /* in the db now; read again to send it */
+        raftstore_snapshot_drop(cp->store); /* an older release's, in memory: in the db now */
     }
     cp->applied = rec.snapshot.index;
     cp->snapshot_index = rec.snapshot.index;
@@ -152,6 +191,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     cp_trace(cp, "cluster: recovered term=%llu snapshot=%llu entries=%zu keys=%zu",
              (unsigned long long)rec.hard_state.term, (unsigned long long)rec.snapshot.index,
              rec.entry_count, db_count(cp->db));
+    cp_xfer_open(cp);
     return 0;
 }
 
@@ -163,6 +203,7 @@ void cp_close(struct cp *cp) {
         buf_deinit(&w->reply);
         free(w);
     }
+    if (cp->store != NULL) cp_xfer_close(cp);
     if (cp->raft != NULL) raft_free(cp->raft);
     if (cp->store != NULL) raftstore_close(cp->store);
     buf_deinit(&cp->held);
@@ -202,21 +243,11 @@ static void cp_hold_message(struct cp *cp, const struct raft_message *m) {
     buf_clear(&cp->encode);
     buf_append_byte(&cp->encode, ENGINE_CP);
     buf_append_byte(&cp->encode, CP_PEER_RAFT);
-    struct raft_message copy = *m;
     if (m->type == RAFT_MSG_INSTALL_SNAPSHOT) {
-        struct errmsg msg;
-        if (raftstore_snapshot_load(cp->store, &msg) != 0) {
-            cp_trace(cp, "error: snapshot for node %u not sent: %s", m->to, msg.text);
-            return;
-        }
+        cp_xfer_want(cp, m); /* sent in chunks, from disk (cp_xfer.c) */
+        return;
     }
-    const struct raft_snapshot_meta *snap = raftstore_snapshot(cp->store);
-    if (m->type == RAFT_MSG_INSTALL_SNAPSHOT) {
-        ASSERT(snap->index == m->index);
-        copy.snapshot_data = snap->data;
-        copy.snapshot_bytes = snap->data_bytes;
-    }
-    int rc = raft_msg_encode(&copy, &cp->encode);
+    int rc = raft_msg_encode(m, &cp->encode);
     if (rc != 0) {
         cp_trace(cp, "raft message to %u not sent: %s", m->to, err_text(rc));
         return;
@@ -277,8 +308,8 @@ static void cp_restore(struct cp *cp, const struct raft_snapshot_meta *meta) {
     ASSERT(!cp->sync_in_flight);
     struct errmsg msg;
     cp_snap_restored(cp);
-    int rc = raftstore_save_snapshot(cp->store, meta, RAFTSTORE_SNAPSHOT_RESTORED, &msg);
-    if (rc == 0) rc = cp_restore_blob(cp, meta->data, meta->data_bytes, meta->index, &msg);
+    int rc = cp_xfer_restore(cp, meta, &msg); /* the file received in chunks */
+    if (rc == 0) rc = cp_restore_snapshot(cp, meta->index, &msg);
     if (rc != 0) {
         cp_fatal(cp, rc, "installing a snapshot from the leader failed", msg.text);
         return;
@@ -559,8 +590,11 @@ void cp_flush(struct cp *cp, struct engine_effects *out) {
     cp_members_effect(cp, out);
     struct disk_file *file;
     bool log_waiting = raftstore_last_lsn(cp->store) > raftstore_durable_lsn(cp->store);
-    if (!cp->sync_in_flight && cp->fatal == 0 && cp_snap_sync_begin(cp, log_waiting, &file)) {
-        /* A snapshot's data file, in turns with the log (neither starves the other). */
+    if (!cp->sync_in_flight && cp->fatal == 0 &&
+        (cp_snap_sync_begin(cp, log_waiting, &file) ||
+         cp_xfer_sync_begin(cp, log_waiting, &file))) {
+        /* A snapshot's data file, or one being received, in turns with the log (neither
+         * starves the other). */
         cp->sync_in_flight = true;
         out->sync_file = file;
         out->sync_token = 0;
@@ -568,6 +602,7 @@ void cp_flush(struct cp *cp, struct engine_effects *out) {
                raftstore_sync_begin(cp->store, &file, &cp->sync_token)) {
         cp->sync_in_flight = true;
         cp_snap_log_synced(cp);
+        cp_xfer_log_synced(cp);
         out->sync_file = file;
         out->sync_token = cp->sync_token;
     }
@@ -609,18 +644,18 @@ static void cp_release_install(struct cp *cp) {
     ASSERT(rc == 0); /* it decoded when it arrived, and the copy is ours */
     ASSERT(m.type == RAFT_MSG_INSTALL_SNAPSHOT);
     ASSERT(m.to == cp->config.id);
-    cp_trace(cp, "cluster: InstallSnapshot index=%llu from %u after the log sync",
-             (unsigned long long)m.index, m.from);
-    cp_step_message(cp, &m); /* m's snapshot bytes are in install_held until here */
-    buf_deinit(&cp->install_held);
-    buf_init(&cp->install_held);
+    buf_clear(&cp->install_held);
+    cp_xfer_release(cp, &m);
 }
 
 void cp_synced(struct cp *cp, int error) {
     ASSERT(cp->sync_in_flight);
     cp->sync_in_flight = false;
-    if (cp_snap_syncing(cp)) {
-        cp_snap_synced(cp, error); /* SAVE's waits hear from it */
+    if (cp_snap_syncing(cp) || cp_xfer_syncing(cp)) {
+        if (cp_snap_syncing(cp))
+            cp_snap_synced(cp, error); /* SAVE's waits hear from it */
+        else
+            cp_xfer_synced(cp, error);
         cp_release_install(cp);
         cp_progress(cp);
         return;
@@ -647,6 +682,10 @@ void cp_peer_message(struct cp *cp, uint32_t from, const uint8_t *data, size_t b
         cp_forward_reply(cp, data + 1, bytes - 1);
         return;
     }
+    if (data[0] >= CP_PEER_SNAP_OFFER && data[0] <= CP_PEER_SNAP_INSTALL) {
+        cp_xfer_message(cp, from, data[0], data + 1, bytes - 1);
+        return;
+    }
     if (data[0] != CP_PEER_RAFT) return;
     struct raft_message m;
     int rc = raft_msg_decode(data + 1, bytes - 1, &m, cp->decoded);
@@ -654,16 +693,10 @@ void cp_peer_message(struct cp *cp, uint32_t from, const uint8_t *data, size_t b
         cp_trace(cp, "dropped a bad raft message from %u: %s", from, err_text(rc));
         return;
     }
-    if (m.type == RAFT_MSG_INSTALL_SNAPSHOT && cp->sync_in_flight) {
-        /* Installing restores at once (cp_restore): raftstore saves the snapshot, which
-         * syncs and may delete WAL segments while the shell still syncs one on its worker
-         * thread. So the message waits, as a copy, for the sync's end (cp_synced); a newer
-         * one replaces it (the leader sends its newest snapshot). Dropping it would be
-         * safe too, but catch-up would then wait for the leader's resend timeout. */
-        buf_clear(&cp->install_held);
-        buf_append(&cp->install_held, data + 1, bytes - 1);
-        cp_trace(cp, "cluster: InstallSnapshot index=%llu from %u held: a log sync is running",
-                 (unsigned long long)m.index, from);
+    if (m.type == RAFT_MSG_INSTALL_SNAPSHOT) {
+        /* An older release's, with the snapshot inside (this one sends them in chunks,
+         * cp_xfer.c; docs/formats.md: mixed releases cannot catch a node up this way). */
+        cp_trace(cp, "dropped an InstallSnapshot from %u sent whole by an older release", from);
         return;
     }
     cp_step_message(cp, &m);
@@ -727,6 +760,7 @@ void cp_tick(struct cp *cp) {
     cp_sweep(cp);
     cp_keyspaces_tick(cp);
     cp_snap_progress(cp); /* an idle node's snapshot goes on */
+    cp_xfer_pump(cp);
     if (!cp->sync_in_flight) raftstore_collect(cp->store, false); /* a step of old files */
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
@@ -804,5 +838,6 @@ void cp_info(struct cp *cp, struct buf *out) {
                 (unsigned long long)cp->stats.snapshot_ops_streamed,
                 (unsigned long long)cp->stats.role_changes,
                 (unsigned long long)cp->stats.terms_led);
+    cp_xfer_info(cp, out);
     cp_repl_info(cp, out);
 }

@@ -19,8 +19,10 @@
 #include "storage/raftstore.h"
 
 #define CP_SNAPSHOT_ENTRIES                                                                        \
-    100000                             /* applied entries between two snapshots; a tenth of        \
-                                        * that is kept before one for followers a bit behind */
+    100000 /* applied entries between two snapshots; a tenth of                                    \
+            * that is kept before one for followers a bit behind */
+/* The log's trail when no snapshot-log-bytes is configured (a tenth of this). */
+#define CP_SNAPSHOT_LOG_BYTES (256ull << 20)
 #define CP_SWEEP_MS 100                /* leader: how often expired keys are swept */
 #define CP_EXPIRE_CHECKS_PER_SWEEP 200 /* keys an applied sweep looks at (Redis's per cycle) */
 /* Leader mode: how long a deposed leader keeps an early-answered write to learn its fate. */
@@ -121,6 +123,47 @@ struct cp_stats {
     uint64_t snapshot_ops_streamed; /* applied entries' ops written into scans under way */
     uint64_t role_changes;          /* raft role or term changes seen by this node */
     uint64_t terms_led;             /* terms in which this node became the leader */
+    uint64_t xfer_started;          /* snapshot transfers (cp_xfer.c) this leader began */
+    uint64_t xfer_done;             /* ...that the follower installed */
+    uint64_t xfer_resumed;          /* ...that went on from bytes the follower held */
+    uint64_t xfer_chunks_sent;
+    uint64_t xfer_bytes_sent;
+    uint64_t xfer_resends; /* windows sent again (lost chunks or acks) */
+    uint64_t xfer_bytes_received;
+    uint64_t xfer_installed;  /* received snapshots this node installed */
+    uint64_t xfer_bad_chunks; /* CRC mismatches */
+    uint64_t xfer_bad_files;  /* received files that failed the whole-file check */
+};
+
+/* The leader sending a follower its snapshot's data file (cp_xfer.c). */
+struct cp_xfer {
+    uint32_t to;
+    uint64_t index; /* the snapshot sent: its index, term, configuration */
+    uint64_t term;
+    struct raft_config config;
+    uint64_t id; /* its data file, pinned while sent */
+    struct disk_file *file;
+    uint64_t total;       /* the file's bytes */
+    uint64_t sent;        /* next offset to send */
+    uint64_t acked;       /* the follower holds this much */
+    uint64_t resend_mark; /* gap acks for chunks before this were sent before a rewind */
+    bool offered;         /* the follower answered the offer */
+    bool install_sent;
+    uint64_t start_ms, offer_ms, send_ms, ack_ms, install_ms; /* monotonic */
+};
+
+/* The follower receiving one (cp_xfer.c). */
+struct cp_xrecv {
+    bool active; /* a file is being received (raftstore_recv_*) */
+    uint32_t from;
+    uint64_t index, term, id, total; /* what the offer named (id, total 0: not yet known) */
+    uint64_t have;                   /* bytes written */
+    uint64_t acked;                  /* told the leader */
+    uint64_t synced;
+    uint64_t syncing_bytes;
+    bool syncing; /* the engine's sync in flight is this file's */
+    bool last_sync_data;
+    bool ready; /* all in, synced, checked */
 };
 
 /* A snapshot being taken (cp_snap.c). */
@@ -219,6 +262,10 @@ struct cp {
     struct node_peer members[NODE_PEERS_MAX]; /* the FLUSH effect `members` */
     size_t member_count;
     struct cp_snap_job snap;
+    struct cp_xfer xfers[RAFT_NODES_MAX];
+    size_t xfer_count;
+    bool xfer_retain_lifted; /* the log outgrew what raft keeps for a transfer */
+    struct cp_xrecv xrecv;
     struct raft_entry decoded[RAFT_MSG_ENTRIES_MAX];
 };
 
@@ -262,6 +309,24 @@ void cp_snap_log_synced(struct cp *cp); /* the log's sync was handed out */
 bool cp_snap_syncing(const struct cp *cp);
 int cp_snap_synced(struct cp *cp, int error); /* the final one commits; 0 or why not */
 uint64_t cp_snap_wake_at(const struct cp *cp);
+
+/* cp_xfer.c: InstallSnapshot in chunks */
+void cp_xfer_open(struct cp *cp);  /* after recovery: a partial file a restart left */
+void cp_xfer_close(struct cp *cp); /* before the store closes */
+void cp_xfer_message(struct cp *cp, uint32_t from, uint8_t kind, const uint8_t *p, size_t bytes);
+void cp_xfer_want(struct cp *cp, const struct raft_message *m); /* raft's InstallSnapshot */
+void cp_xfer_pump(struct cp *cp);                               /* on ticks */
+/* The engine's sync, for the file being received (true, *file borrowed), in turns with
+ * the log's; and its end. */
+bool cp_xfer_sync_begin(struct cp *cp, bool log_waiting, struct disk_file **file);
+void cp_xfer_log_synced(struct cp *cp);
+bool cp_xfer_syncing(const struct cp *cp);
+void cp_xfer_synced(struct cp *cp, int error);
+/* A held INSTALL (raft message) after the sync that held it: steps it if it still fits. */
+void cp_xfer_release(struct cp *cp, const struct raft_message *m);
+/* Raft restores (effects.restore): the received file becomes the store's snapshot. */
+int cp_xfer_restore(struct cp *cp, const struct raft_snapshot_meta *meta, struct errmsg *msg);
+void cp_xfer_info(const struct cp *cp, struct buf *out);
 
 /* cp_req.c: requests (routing by role and read level, waits, forwarding) */
 /* A node's request (engine.h's submit). */

@@ -78,6 +78,7 @@ struct engine_config {
     uint64_t request_timeout_ms;
     uint64_t snapshot_entries;
     uint32_t snapshot_scans_per_step; /* db scans (~10 keys) a snapshot slice makes; 0: 50 */
+    uint32_t snapshot_chunk_bytes;    /* InstallSnapshot chunk; 0: 256 KiB */
     uint64_t seed;
     bool join;
     uint32_t keyspace_count;

@@ -19,6 +19,7 @@ struct raft_log {
     uint64_t snapshot_index;
     uint64_t snapshot_term;
     struct raft_config snapshot_config;
+    uint64_t bytes; /* entry data held */
 };
 
 enum raft_progress_state {
@@ -74,6 +75,8 @@ struct raft {
 
     struct raft_log log; /* its base (log.snapshot_index) trails the snapshot by log_trail */
     uint64_t log_trail;
+    uint64_t log_trail_bytes;
+    uint64_t retain_index; /* raft_retain: compaction keeps the entries after it (0: none) */
     struct raft_snapshot_meta snap; /* the newest snapshot (index, term, config; no data) */
     uint64_t commit;
     uint64_t applied;       /* handed out for apply */

@@ -20,13 +20,15 @@ void raft_log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snaps
     log->snapshot_config = *config;
 }
 
-static void raft_log_free_entry(struct raft_entry *e) {
+static void raft_log_free_entry(struct raft_log *log, struct raft_entry *e) {
+    ASSERT(log->bytes >= e->data_bytes);
+    log->bytes -= e->data_bytes;
     free((void *)e->data);
     e->data = NULL;
 }
 
 void raft_log_deinit(struct raft_log *log) {
-    for (size_t i = 0; i < log->count; i++) raft_log_free_entry(&log->entries[i]);
+    for (size_t i = 0; i < log->count; i++) raft_log_free_entry(log, &log->entries[i]);
     free(log->entries);
     memset(log, 0, sizeof(*log));
 }
@@ -72,6 +74,7 @@ void raft_log_append(struct raft_log *log, const struct raft_entry *e) {
         memcpy(data, e->data, e->data_bytes);
         copy->data = data;
     }
+    log->bytes += e->data_bytes;
     log->count++;
 }
 
@@ -79,7 +82,7 @@ void raft_log_truncate(struct raft_log *log, uint64_t from) {
     ASSERT(from > log->snapshot_index);
     ASSERT(from <= raft_log_last_index(log) + 1);
     size_t keep = (size_t)(from - log->snapshot_index - 1);
-    for (size_t i = keep; i < log->count; i++) raft_log_free_entry(&log->entries[i]);
+    for (size_t i = keep; i < log->count; i++) raft_log_free_entry(log, &log->entries[i]);
     log->count = keep;
     ASSERT(raft_log_last_index(log) == from - 1);
 }
@@ -89,7 +92,7 @@ void raft_log_compact(struct raft_log *log, uint64_t index, const struct raft_co
     ASSERT(index <= raft_log_last_index(log));
     uint64_t term = raft_log_term(log, index);
     size_t drop = (size_t)(index - log->snapshot_index);
-    for (size_t i = 0; i < drop; i++) raft_log_free_entry(&log->entries[i]);
+    for (size_t i = 0; i < drop; i++) raft_log_free_entry(log, &log->entries[i]);
     memmove(log->entries, log->entries + drop, (log->count - drop) * sizeof(*log->entries));
     log->count -= drop;
     log->snapshot_index = index;
@@ -100,7 +103,7 @@ void raft_log_compact(struct raft_log *log, uint64_t index, const struct raft_co
 
 void raft_log_reset(struct raft_log *log, uint64_t index, uint64_t term,
                     const struct raft_config *config) {
-    for (size_t i = 0; i < log->count; i++) raft_log_free_entry(&log->entries[i]);
+    for (size_t i = 0; i < log->count; i++) raft_log_free_entry(log, &log->entries[i]);
     log->count = 0;
     log->snapshot_index = index;
     log->snapshot_term = term;

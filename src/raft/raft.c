@@ -73,6 +73,7 @@ int raft_new(const struct raft_options *options, struct raft **out, struct errms
     raft_log_init(&raft->log, options->snapshot_index, options->snapshot_term,
                   &options->snapshot_config);
     raft->log_trail = options->log_trail_entries;
+    raft->log_trail_bytes = options->log_trail_bytes;
     raft->snap.index = options->snapshot_index;
     raft->snap.term = options->snapshot_term;
     raft->snap.config = options->snapshot_config;
@@ -280,6 +281,12 @@ uint64_t raft_applied_index(const struct raft *raft) {
 }
 uint64_t raft_persisted_index(const struct raft *raft) {
     return raft->persisted;
+}
+uint64_t raft_log_bytes(const struct raft *raft) {
+    return raft->log.bytes;
+}
+void raft_retain(struct raft *raft, uint64_t index) {
+    raft->retain_index = index;
 }
 uint64_t raft_first_index(const struct raft *raft) {
     return raft->log.snapshot_index + 1;

@@ -22,7 +22,11 @@
  *       acknowledgements that promise (1) survives a crash). A message of type
  *       RAFT_MSG_INSTALL_SNAPSHOT leaves raft without bytes: attach the state-machine
  *       snapshot taken at message.index (the one announced with RAFT_EVENT_SNAPSHOT_TAKEN
- *       or restored) in snapshot_data / snapshot_bytes before sending.
+ *       or restored) in snapshot_data / snapshot_bytes before sending. Or deliver the
+ *       snapshot some other way (in chunks, say), and then the message with index, log_term
+ *       and config of the snapshot delivered, which may be an older one still being sent
+ *       (raft_retain keeps the entries that follow it); the receiver's raft then restores
+ *       with effects.restore->data as the message carried it (NULL when it carried none).
  *   (3) apply effects.committed in order, then serve effects.reads once applied >= index,
  *       fail effects.reads_failed (leadership lost: outcome "not leader").
  *   (4) if entries were appended in (1), report RAFT_EVENT_PERSISTED with the index and
@@ -116,7 +120,9 @@ struct raft_message {
     bool reject;
     bool transfer;       /* VOTE: campaign started by TimeoutNow, ignores stickiness */
     uint64_t hint_index; /* APPEND_RESP reject: follower's first index of hint_term, or */
-    uint64_t hint_term;  /* its last index + 1 when hint_term == 0 (fast backtracking) */
+    uint64_t hint_term;  /* its last index + 1 when hint_term == 0 (fast backtracking);
+                          * HEARTBEAT_RESP: hint_index is its last index + 1 (0: not
+                          * said, an older release) */
     uint64_t round;      /* HEARTBEAT(_RESP): leader's heartbeat round (ReadIndex) */
     uint64_t sent_ms;    /* HEARTBEAT(_RESP): leader's clock when sent (lease) */
     uint32_t entry_count;
@@ -212,6 +218,7 @@ struct raft_options {
     /* Entries kept in memory before a snapshot's index once it is taken, so a follower
      * only slightly behind still gets entries instead of the whole snapshot (0: none). */
     uint64_t log_trail_entries;
+    uint64_t log_trail_bytes; /* and at most this much entry data (0: no bound but entries) */
     /* Recovered state (all borrowed; the entries are copied). A new cluster: term 0, no
      * snapshot (index 0) and snapshot_config = the initial voters on every server. */
     struct raft_hard_state hard_state;
@@ -273,6 +280,12 @@ bool raft_config_at(const struct raft *raft, uint64_t index, struct raft_config 
 /* Leader only: a majority acknowledged heartbeats sent within election_timeout_ms_min -
  * lease_drift_ms of now, so no other leader can exist yet: reads may be served locally. */
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms);
+
+/* Bytes of entry data raft holds in memory (its log). */
+uint64_t raft_log_bytes(const struct raft *raft);
+/* Compaction after a snapshot keeps every entry after index in memory (0 lifts it): a
+ * caller still sending a follower an older snapshot at index keeps what must follow it. */
+void raft_retain(struct raft *raft, uint64_t index);
 
 /* Configuration entry data: encode into out (at least RAFT_CONFIG_BYTES_MAX bytes); decode
  * validates everything (ERR_PROTOCOL). Both borrow their arguments. Format 2: magic:u32

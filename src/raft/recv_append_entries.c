@@ -105,6 +105,7 @@ void raft_recv_heartbeat(struct raft *raft, const struct raft_message *m) {
     struct raft_message *r = raft_send(raft, RAFT_MSG_HEARTBEAT_RESP, m->from);
     r->round = m->round;
     r->sent_ms = m->sent_ms;
+    r->hint_index = last + 1; /* the leader sees a log that lost entries (a wiped disk) */
 }
 
 static bool raft_recv_install_snapshot_valid(const struct raft_message *m) {
@@ -161,6 +162,17 @@ void raft_snapshot_taken(struct raft *raft, uint64_t index) {
     raft->snap.config = config;
     /* The log is compacted to the snapshot less a trail of entries. */
     uint64_t base = index > raft->log_trail ? index - raft->log_trail : 0;
+    if (raft->log_trail_bytes != 0) { /* the trail is bounded in bytes too */
+        uint64_t bytes = 0;
+        uint64_t first = index;
+        while (first > base && first > raft->log.snapshot_index) {
+            bytes += raft_log_get(&raft->log, first)->data_bytes;
+            if (bytes > raft->log_trail_bytes) break;
+            first--;
+        }
+        base = first;
+    }
+    if (raft->retain_index != 0 && raft->retain_index < base) base = raft->retain_index;
     if (base > raft->log.snapshot_index) {
         ok = raft_config_at(raft, base, &config);
         ASSERT(ok);

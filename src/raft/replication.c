@@ -202,15 +202,19 @@ static void raft_recv_append_resp_reject(struct raft *raft, struct raft_peer *p,
     raft_replicate(raft, p);
 }
 
-static void raft_recv_append_resp_ok(struct raft_peer *p, uint64_t index) {
+static void raft_recv_append_resp_ok(struct raft_peer *p, uint64_t index, uint64_t log_base) {
     if (index > p->match) p->match = index;
     if (p->next <= p->match) p->next = p->match + 1;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < p->inflight_count; i++)
         if (p->inflight[i] > index) p->inflight[kept++] = p->inflight[i];
     p->inflight_count = kept;
+    /* A follower in snapshot state is caught up by a snapshot at least as new as the one
+     * sent, or by an older one (the caller may finish sending that one) after which the
+     * log still holds every entry it lacks. */
     if (p->state == RAFT_PROGRESS_PROBE ||
-        (p->state == RAFT_PROGRESS_SNAPSHOT && p->match >= p->snapshot_index)) {
+        (p->state == RAFT_PROGRESS_SNAPSHOT &&
+         (p->match >= p->snapshot_index || p->match >= log_base))) {
         p->state = RAFT_PROGRESS_REPLICATE;
         p->next = p->match + 1;
         p->inflight_count = 0;
@@ -229,7 +233,7 @@ void raft_recv_append_resp(struct raft *raft, const struct raft_message *m) {
         raft_recv_append_resp_reject(raft, p, m);
         return;
     }
-    raft_recv_append_resp_ok(p, m->index);
+    raft_recv_append_resp_ok(p, m->index, raft->log.snapshot_index);
     raft_maybe_commit(raft);
     if (raft->role != RAFT_LEADER) return;
     raft_transfer_check(raft, p);
@@ -245,6 +249,17 @@ void raft_recv_heartbeat_resp(struct raft *raft, const struct raft_message *m) {
     if (m->round > raft->round || m->sent_ms > raft->now_ms) return; /* not ours */
     if (m->round > p->acked_round) p->acked_round = m->round;
     if (m->sent_ms > p->acked_sent_ms) p->acked_sent_ms = m->sent_ms;
+    if (m->hint_index != 0 && m->hint_index - 1 < p->match) {
+        /* The follower's log ends before what it acknowledged: it lost entries (a wiped
+         * data directory, or an older message overtaken): probe again from where it is.
+         * Lowering match only delays commits; the commit index never goes back. */
+        p->match = m->hint_index - 1;
+        p->state = RAFT_PROGRESS_PROBE;
+        p->next = p->match + 1;
+        p->inflight_count = 0;
+        p->probe_paused = false;
+        p->hb_match = p->match;
+    }
     raft_maybe_promote(raft, p);
     if (raft->role != RAFT_LEADER) return;
     if (p->match < raft_log_last_index(&raft->log)) {

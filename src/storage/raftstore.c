@@ -52,6 +52,7 @@
 #define RAFTSTORE_SNAP_DATA 3u
 #define RAFTSTORE_SNAP_DATA_BYTES 9u
 #define RAFTSTORE_DATA_PREFIX "snapdata"
+#define RAFTSTORE_RECV_PREFIX "snaprecv-" /* a data file being received: snaprecv-<index>.tmp */
 /* A garbage data file loses this much a step before it is removed: removing a big file
  * at once costs the disk (and the loop) hundreds of ms (1.5 GB: 475 ms on the test host). */
 #define RAFTSTORE_SHRINK_BYTES (32ull * 1024 * 1024)
@@ -96,6 +97,18 @@ struct raftstore {
     size_t garbage_pos;
     struct disk_file *shrinking;
     uint64_t shrink_bytes;
+    /* Data files being read by raftstore_data_open (never collected meanwhile). */
+    uint64_t pins[RAFTSTORE_PINS_MAX];
+    /* The data file being received (raftstore_recv_*); file NULL: none. */
+    struct {
+        struct disk_file *file;
+        uint64_t index;
+        uint64_t bytes;
+        uint64_t blob_bytes; /* once checked */
+        bool checked;
+        char name[RAFTSTORE_NAME_BYTES];
+    } recv;
+    uint64_t recv_found_index; /* open found a partial one; 0: none */
     struct raftstore_slot *slots;
     size_t slot_count;
     size_t slot_cap;
@@ -171,11 +184,14 @@ static void raftstore_file_name(struct disk *disk, const char *prefix, const cha
     snprintf(name, RAFTSTORE_NAME_BYTES, "%s%016llx%s", prefix, (unsigned long long)f.best, suffix);
 }
 
+static void raftstore_recv_found(struct raftstore *store);
+
 /* ---- opening: the snapshot ---- */
 
 struct raftstore_snapload {
     struct raftstore *store;
     bool data_only; /* a reload of the blob: the store's other fields stay */
+    bool lazy;      /* a data file's blob is left on disk (raftstore_options.blob_on_disk) */
     uint64_t data_id;
     uint64_t keep_lsn;
     bool restored;
@@ -208,7 +224,6 @@ static int raftstore_snapload_meta(struct raftstore_snapload *s, const uint8_t *
     if (s->data_only) {
         if (base_load_u64le(p + 8) != m->index || data_bytes != m->data_bytes)
             return raftstore_snapload_fail(s, "another snapshot than the one in use");
-        store->snapshot_data = data_bytes > 0 ? base_malloc((unsigned long)data_bytes) : NULL;
         return 0;
     }
     if (raft_config_decode(p + RAFTSTORE_SNAP_META_BYTES, config_bytes, &m->config) != 0) {
@@ -222,9 +237,15 @@ static int raftstore_snapload_meta(struct raftstore_snapload *s, const uint8_t *
     s->keep_lsn = base_load_u64le(p + 32);
     s->restored = p[1] == RAFTSTORE_SNAPSHOT_RESTORED;
     m->data_bytes = data_bytes;
-    store->snapshot_data = data_bytes > 0 ? base_malloc((unsigned long)data_bytes) : NULL;
-    m->data = store->snapshot_data;
     return 0;
+}
+
+/* The blob's memory, allocated when its first bytes are read. */
+static uint8_t *raftstore_snapload_dest(struct raftstore_snapload *s) {
+    struct raftstore *store = s->store;
+    if (store->snapshot_data == NULL)
+        store->snapshot_data = base_malloc((unsigned long)store->snapshot.data_bytes);
+    return store->snapshot_data;
 }
 
 static int raftstore_snapload_entry(void *ctx, const uint8_t *p, size_t n) {
@@ -245,7 +266,7 @@ static int raftstore_snapload_entry(void *ctx, const uint8_t *p, size_t n) {
     } else if (n - 1 > s->store->snapshot.data_bytes - s->data_got) {
         rc = raftstore_snapload_fail(s, "more blob bytes than the meta says");
     } else if (n > 1) {
-        memcpy(s->store->snapshot_data + s->data_got, p + 1, n - 1);
+        memcpy(raftstore_snapload_dest(s) + s->data_got, p + 1, n - 1);
         s->data_got += n - 1;
     }
     s->entry_count++;
@@ -259,7 +280,7 @@ static int raftstore_snapload_data(void *ctx, const uint8_t *p, size_t n) {
     struct raftstore *store = s->store;
     if (n > store->snapshot.data_bytes - s->data_got)
         return errmsg_set(&s->error, ERR_CORRUPT, "more blob bytes than the meta says");
-    if (n > 0) memcpy(store->snapshot_data + s->data_got, p, n);
+    if (n > 0) memcpy(raftstore_snapload_dest(s) + s->data_got, p, n);
     s->data_got += n;
     return 0;
 }
@@ -272,7 +293,9 @@ static int raftstore_snapload(struct raftstore_snapload *s, uint64_t *start_lsn,
     if (rc == 0 && *start_lsn != 0 && s->entry_count == 0) {
         rc = raftstore_snapload_fail(s, "no meta");
     }
-    if (rc == 0 && *start_lsn != 0 && s->data_id != 0) {
+    if (rc == 0 && *start_lsn != 0 && s->data_id != 0 && s->lazy) {
+        s->data_got = store->snapshot.data_bytes; /* raftstore_snapshot_read reads it */
+    } else if (rc == 0 && *start_lsn != 0 && s->data_id != 0) {
         struct errmsg data_msg = {{0}};
         rc = snapshot_load_as(store->disk, RAFTSTORE_DATA_PREFIX, s->data_id,
                               raftstore_snapload_data, s, &data_msg);
@@ -292,8 +315,8 @@ static int raftstore_snapload(struct raftstore_snapload *s, uint64_t *start_lsn,
 }
 
 static int raftstore_open_snapshot(struct raftstore *store, uint64_t *start_lsn, uint64_t *keep_lsn,
-                                   bool *restored, struct errmsg *msg) {
-    struct raftstore_snapload s = {.store = store, .offset = 32};
+                                   bool *restored, bool lazy, struct errmsg *msg) {
+    struct raftstore_snapload s = {.store = store, .offset = 32, .lazy = lazy};
     int rc = raftstore_snapload(&s, start_lsn, msg);
     if (rc == 0 && *start_lsn != 0 && (s.keep_lsn == 0 || s.keep_lsn > *start_lsn)) {
         rc = raftstore_snapload_fail(&s, "keep lsn after the start lsn");
@@ -518,8 +541,14 @@ static int raftstore_open_wal(struct raftstore *store, const struct raftstore_op
     return rc;
 }
 
+static void raftstore_recv_close(struct raftstore *store) {
+    if (store->recv.file != NULL) store->disk->close(store->disk, store->recv.file);
+    memset(&store->recv, 0, sizeof(store->recv));
+}
+
 static void raftstore_free(struct raftstore *store) {
     raftstore_stream_abort(store);
+    raftstore_recv_close(store); /* a partial file stays for raftstore_recv_resume */
     if (store->shrinking != NULL) store->disk->close(store->disk, store->shrinking);
     buf_deinit(&store->garbage); /* what is left: open removes unnamed data files */
     if (store->wal != NULL) wal_close(store->wal);
@@ -544,13 +573,16 @@ int raftstore_open(struct disk *disk, const struct raftstore_options *options,
     uint64_t start_lsn = 0;
     uint64_t keep_lsn = 1;
     bool restored = false;
-    int rc = raftstore_open_snapshot(store, &start_lsn, &keep_lsn, &restored, msg);
+    int rc = raftstore_open_snapshot(store, &start_lsn, &keep_lsn, &restored, options->blob_on_disk,
+                                     msg);
+    if (rc == 0) raftstore_recv_found(store);
     if (rc == 0) rc = raftstore_open_wal(store, options, start_lsn, keep_lsn, restored, msg);
     if (rc != 0) {
         raftstore_free(store);
         return rc;
     }
     ASSERT(wal_durable_lsn(store->wal) == wal_last_lsn(store->wal));
+    store->snapshot.data = store->snapshot_data;
     recovered->hard_state = store->hard_state;
     recovered->snapshot = store->snapshot;
     recovered->entries = store->recovered;
@@ -888,9 +920,21 @@ static void raftstore_garbage(struct raftstore *store, uint64_t keep) {
 }
 
 /* One step of removing a garbage data file: shrink it, or remove it once empty. */
+static bool raftstore_pinned(const struct raftstore *store, const char *name) {
+    for (size_t i = 0; i < RAFTSTORE_PINS_MAX; i++) {
+        char pinned[RAFTSTORE_NAME_BYTES];
+        if (store->pins[i] == 0) continue;
+        snprintf(pinned, sizeof(pinned), "%s-%016llx.snap", RAFTSTORE_DATA_PREFIX,
+                 (unsigned long long)store->pins[i]);
+        if (strcmp(pinned, name) == 0) return true;
+    }
+    return false;
+}
+
 static void raftstore_collect_file(struct raftstore *store) {
     struct disk *d = store->disk;
     const char *name = (const char *)store->garbage.data + store->garbage_pos;
+    if (store->shrinking == NULL && raftstore_pinned(store, name)) return; /* still being sent */
     if (store->shrinking == NULL) {
         if (d->open(d, name, DISK_OPEN_WRITE, &store->shrinking, NULL) != 0 ||
             d->size(d, store->shrinking, &store->shrink_bytes, NULL) != 0)
@@ -931,8 +975,10 @@ bool raftstore_collect(struct raftstore *store, bool all) {
 }
 
 bool raftstore_collect_pending(const struct raftstore *store) {
-    return (store->compact_lsn != 0 && store->failed == 0) ||
-           store->garbage_pos < store->garbage.len;
+    if (store->compact_lsn != 0 && store->failed == 0) return true;
+    return store->garbage_pos < store->garbage.len &&
+           (store->shrinking != NULL ||
+            !raftstore_pinned(store, (const char *)store->garbage.data + store->garbage_pos));
 }
 
 /* raftstore_save_snapshot, with the blob in meta->data or (data_id != 0) in that data
@@ -1086,6 +1132,8 @@ int raftstore_snapshot_load(struct raftstore *store, struct errmsg *msg) {
     if (rc == 0 && start_lsn != store->snapshot_start_lsn)
         rc = errmsg_set(msg, ERR_CORRUPT, "the snapshot file at lsn %llu is gone",
                         (unsigned long long)store->snapshot_start_lsn);
+    if (rc == 0 && store->snapshot_data == NULL)
+        rc = errmsg_set(msg, ERR_CORRUPT, "the snapshot's blob is missing");
     if (rc != 0) {
         free(store->snapshot_data);
         store->snapshot_data = NULL;
@@ -1126,4 +1174,258 @@ bool raftstore_term_at(const struct raftstore *store, uint64_t index, uint64_t *
     *term = store->slots[index - raftstore_first_index(store)].term;
     ASSERT(*term >= 1);
     return true;
+}
+
+/* ---- the blob in pieces ---- */
+
+struct raftstore_pieces {
+    raftstore_piece_fn *fn;
+    void *ctx;
+    uint64_t entries;
+    uint64_t bytes;
+};
+
+static int raftstore_pieces_data(void *ctx, const uint8_t *p, size_t n) {
+    struct raftstore_pieces *r = ctx;
+    r->bytes += n;
+    return n > 0 ? r->fn(r->ctx, p, n) : 0;
+}
+
+/* The snapshot file's entries: the meta, then chunks (checked by open already). */
+static int raftstore_pieces_chunk(void *ctx, const uint8_t *p, size_t n) {
+    struct raftstore_pieces *r = ctx;
+    if (r->entries++ == 0 || n == 0 || p[0] != RAFTSTORE_SNAP_CHUNK) return 0;
+    return raftstore_pieces_data(r, p + 1, n - 1);
+}
+
+int raftstore_snapshot_read(struct raftstore *store, raftstore_piece_fn *fn, void *ctx,
+                            struct errmsg *msg) {
+    ASSERT(store != NULL && fn != NULL);
+    const struct raft_snapshot_meta *m = &store->snapshot;
+    if (m->index == 0 || m->data_bytes == 0) return 0;
+    if (store->snapshot_data != NULL) return fn(ctx, store->snapshot_data, (size_t)m->data_bytes);
+    struct raftstore_pieces r = {.fn = fn, .ctx = ctx};
+    int rc;
+    if (store->snapshot_data_id != 0) {
+        rc = snapshot_load_as(store->disk, RAFTSTORE_DATA_PREFIX, store->snapshot_data_id,
+                              raftstore_pieces_data, &r, msg);
+    } else {
+        uint64_t lsn = 0;
+        rc = snapshot_load(store->disk, raftstore_pieces_chunk, &r, &lsn, msg);
+        if (rc == 0 && lsn != store->snapshot_start_lsn)
+            rc = errmsg_set(msg, ERR_CORRUPT, "the snapshot file at lsn %llu is gone",
+                            (unsigned long long)store->snapshot_start_lsn);
+    }
+    if (rc == 0 && r.bytes != m->data_bytes)
+        rc = errmsg_set(msg, ERR_CORRUPT, "snapshot blob of %llu bytes, its meta says %llu",
+                        (unsigned long long)r.bytes, (unsigned long long)m->data_bytes);
+    return rc;
+}
+
+/* ---- data files read by others (InstallSnapshot in chunks) ---- */
+
+int raftstore_data_open(struct raftstore *store, uint64_t *id, struct disk_file **file,
+                        uint64_t *bytes, struct errmsg *msg) {
+    ASSERT(store != NULL && id != NULL && file != NULL && bytes != NULL);
+    if (store->snapshot.index == 0 || store->snapshot_data_id == 0)
+        return errmsg_set(msg, ERR_NOTFOUND, "the snapshot at index %llu has no data file",
+                          (unsigned long long)store->snapshot.index);
+    size_t slot = 0;
+    while (slot < RAFTSTORE_PINS_MAX && store->pins[slot] != 0) slot++;
+    if (slot == RAFTSTORE_PINS_MAX)
+        return errmsg_set(msg, ERR_LIMIT, "%d data files open already", RAFTSTORE_PINS_MAX);
+    char name[RAFTSTORE_NAME_BYTES];
+    snprintf(name, sizeof(name), "%s-%016llx.snap", RAFTSTORE_DATA_PREFIX,
+             (unsigned long long)store->snapshot_data_id);
+    struct disk *d = store->disk;
+    int rc = d->open(d, name, DISK_OPEN_READ, file, msg);
+    if (rc != 0) return rc;
+    rc = d->size(d, *file, bytes, msg);
+    if (rc != 0) {
+        d->close(d, *file);
+        return rc;
+    }
+    store->pins[slot] = store->snapshot_data_id;
+    *id = store->snapshot_data_id;
+    return 0;
+}
+
+void raftstore_data_close(struct raftstore *store, uint64_t id, struct disk_file *file) {
+    ASSERT(store != NULL && file != NULL);
+    store->disk->close(store->disk, file);
+    for (size_t i = 0; i < RAFTSTORE_PINS_MAX; i++) {
+        if (store->pins[i] != id) continue;
+        store->pins[i] = 0;
+        return;
+    }
+    UNREACHABLE();
+}
+
+/* ---- receiving a data file (InstallSnapshot in chunks) ---- */
+
+static void raftstore_recv_name(uint64_t index, char name[RAFTSTORE_NAME_BYTES]) {
+    snprintf(name, RAFTSTORE_NAME_BYTES, "%s%016llx.tmp", RAFTSTORE_RECV_PREFIX,
+             (unsigned long long)index);
+}
+
+struct raftstore_recv_list {
+    struct disk *disk;
+    uint64_t best;
+    bool removed;
+};
+
+/* Keeps the newest partial file (highest index), removes the others. */
+static void raftstore_recv_list_one(void *ctx, const char *name) {
+    struct raftstore_recv_list *l = ctx;
+    struct raftstore_find f = {
+        .prefix = RAFTSTORE_RECV_PREFIX, .suffix = ".tmp", .lsn = UINT64_MAX};
+    raftstore_find_one(&f, name);
+    if (f.best == 0) return;
+    char old[RAFTSTORE_NAME_BYTES];
+    if (l->best != 0 && f.best < l->best) {
+        l->disk->remove(l->disk, name, NULL);
+        l->removed = true;
+        return;
+    }
+    if (l->best != 0) {
+        raftstore_recv_name(l->best, old);
+        l->disk->remove(l->disk, old, NULL);
+        l->removed = true;
+    }
+    l->best = f.best;
+}
+
+static void raftstore_recv_found(struct raftstore *store) {
+    struct raftstore_recv_list l = {.disk = store->disk};
+    (void)store->disk->list(store->disk, raftstore_recv_list_one, &l, NULL);
+    if (l.removed) store->disk->sync_dir(store->disk, NULL);
+    store->recv_found_index = l.best;
+}
+
+static int raftstore_recv_remove(struct raftstore *store) {
+    char name[RAFTSTORE_NAME_BYTES];
+    memcpy(name, store->recv.name, sizeof(name));
+    bool had = store->recv.name[0] != '\0';
+    raftstore_recv_close(store);
+    if (!had) return 0;
+    store->disk->remove(store->disk, name, NULL);
+    return 0;
+}
+
+bool raftstore_recv_resume(struct raftstore *store, uint64_t distrust, uint64_t *index,
+                           uint64_t *bytes) {
+    ASSERT(store != NULL && store->recv.file == NULL);
+    uint64_t found = store->recv_found_index;
+    store->recv_found_index = 0;
+    if (found == 0) return false;
+    struct disk *d = store->disk;
+    raftstore_recv_name(found, store->recv.name);
+    uint64_t size = 0;
+    if (d->open(d, store->recv.name, DISK_OPEN_WRITE, &store->recv.file, NULL) != 0 ||
+        d->size(d, store->recv.file, &size, NULL) != 0) {
+        raftstore_recv_remove(store);
+        return false;
+    }
+    /* Bytes near the end may not have been synced before the restart: drop them. */
+    uint64_t keep = size > distrust ? size - distrust : 0;
+    if (d->truncate(d, store->recv.file, keep, NULL) != 0) {
+        raftstore_recv_remove(store);
+        return false;
+    }
+    store->recv.index = found;
+    store->recv.bytes = keep;
+    *index = found;
+    *bytes = keep;
+    return true;
+}
+
+int raftstore_recv_begin(struct raftstore *store, uint64_t index, struct errmsg *msg) {
+    ASSERT(store != NULL && index != 0);
+    raftstore_recv_remove(store);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    raftstore_recv_name(index, store->recv.name);
+    struct disk *d = store->disk;
+    int rc =
+        d->open(d, store->recv.name, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &store->recv.file, msg);
+    if (rc == 0) rc = d->truncate(d, store->recv.file, 0, msg);
+    if (rc == 0) rc = d->sync_dir(d, msg); /* its name survives a crash: it can resume */
+    if (rc != 0) {
+        raftstore_recv_remove(store);
+        return rc;
+    }
+    store->recv.index = index;
+    return 0;
+}
+
+int raftstore_recv_write(struct raftstore *store, uint64_t offset, const uint8_t *data,
+                         size_t bytes, struct errmsg *msg) {
+    ASSERT(store != NULL && store->recv.file != NULL && !store->recv.checked);
+    ASSERT(offset == store->recv.bytes);
+    if (offset + bytes > RAFTSTORE_SNAPSHOT_BYTES_MAX + RAFTSTORE_SNAPSHOT_BYTES_MAX / 64)
+        return errmsg_set(msg, ERR_LIMIT, "a snapshot data file over %llu bytes",
+                          RAFTSTORE_SNAPSHOT_BYTES_MAX);
+    int rc = store->disk->write(store->disk, store->recv.file, offset, data, bytes, msg);
+    if (rc == 0) store->recv.bytes += bytes;
+    return rc;
+}
+
+struct disk_file *raftstore_recv_file(const struct raftstore *store, uint64_t *written) {
+    ASSERT(store != NULL);
+    *written = store->recv.bytes;
+    return store->recv.file;
+}
+
+bool raftstore_recv_active(const struct raftstore *store, uint64_t *index, uint64_t *bytes) {
+    *index = store->recv.index;
+    *bytes = store->recv.bytes;
+    return store->recv.file != NULL;
+}
+
+static int raftstore_recv_count(void *ctx, const uint8_t *p, size_t n) {
+    (void)p;
+    *(uint64_t *)ctx += n;
+    return 0;
+}
+
+int raftstore_recv_check(struct raftstore *store, uint64_t *blob_bytes, struct errmsg *msg) {
+    ASSERT(store != NULL && store->recv.file != NULL);
+    uint64_t blob = 0;
+    int rc = snapshot_load_file(store->disk, store->recv.name, raftstore_recv_count, &blob, msg);
+    if (rc == 0 && blob > RAFTSTORE_SNAPSHOT_BYTES_MAX)
+        rc = errmsg_set(msg, ERR_LIMIT, "snapshot blob of %llu bytes (max %llu)",
+                        (unsigned long long)blob, RAFTSTORE_SNAPSHOT_BYTES_MAX);
+    if (rc != 0) return rc;
+    store->recv.checked = true;
+    store->recv.blob_bytes = blob;
+    *blob_bytes = blob;
+    return 0;
+}
+
+int raftstore_recv_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                          struct errmsg *msg) {
+    ASSERT(store != NULL && meta != NULL);
+    ASSERT(store->recv.file != NULL && store->recv.checked && store->recv.index == meta->index);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    raftstore_stream_abort(store); /* the state it was scanning is being replaced */
+    struct disk *d = store->disk;
+    struct raft_snapshot_meta m = *meta;
+    m.data = NULL;
+    m.data_bytes = store->recv.blob_bytes;
+    char from[RAFTSTORE_NAME_BYTES];
+    char to[RAFTSTORE_NAME_BYTES];
+    memcpy(from, store->recv.name, sizeof(from));
+    uint64_t id = store->next_data_id++;
+    snprintf(to, sizeof(to), "%s-%016llx.snap", RAFTSTORE_DATA_PREFIX, (unsigned long long)id);
+    raftstore_recv_close(store);
+    int rc = d->rename(d, from, to, msg); /* the caller synced it; rename syncs the directory */
+    if (rc != 0) {
+        d->remove(d, from, NULL);
+        return raftstore_fail(store, rc);
+    }
+    return raftstore_snapshot_save(store, &m, RAFTSTORE_SNAPSHOT_RESTORED, id, msg);
+}
+
+void raftstore_recv_abort(struct raftstore *store) {
+    ASSERT(store != NULL);
+    raftstore_recv_remove(store);
 }

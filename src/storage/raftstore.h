@@ -56,6 +56,10 @@ struct raftstore_options {
     uint64_t segment_bytes; /* WAL segment size; 0 means WAL_SEGMENT_BYTES_DEFAULT */
     wal_warn_fn *warn;      /* torn tails cut at open; may be NULL */
     void *warn_ctx;
+    /* A snapshot whose blob is in a data file is not read at open (recovered.snapshot.data
+     * is NULL, data_bytes set): the caller reads it with raftstore_snapshot_read, in pieces,
+     * so that a big one is never whole in memory. */
+    bool blob_on_disk;
 };
 
 /* What open found. Every pointer is borrowed from the store: entries (and their data)
@@ -180,6 +184,48 @@ int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, stru
 int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
                             struct errmsg *msg);
 void raftstore_stream_abort(struct raftstore *store);
+/* Calls fn with the latest snapshot's blob, in order, in pieces of any size (borrowed for
+ * the call), from memory or from its files, never holding it whole; a non-zero return
+ * from fn stops and is returned. Damage is ERR_CORRUPT naming the file. */
+typedef int raftstore_piece_fn(void *ctx, const uint8_t *data, size_t bytes);
+int raftstore_snapshot_read(struct raftstore *store, raftstore_piece_fn *fn, void *ctx,
+                            struct errmsg *msg);
+
+/* InstallSnapshot in chunks (the CP engine's cp_xfer.c): the leader sends its snapshot's
+ * data file byte for byte, and the follower keeps the bytes in a file of its own.
+ * Sending: data_open opens the latest snapshot's data file for reading (*id, *file, its
+ * *bytes); it is not collected, even once a newer snapshot replaces it, until data_close.
+ * ERR_NOTFOUND: the snapshot has none (the blob is inside the snapshot file: an older
+ * release's). At most RAFTSTORE_PINS_MAX at once (ERR_LIMIT). */
+#define RAFTSTORE_PINS_MAX 16
+int raftstore_data_open(struct raftstore *store, uint64_t *id, struct disk_file **file,
+                        uint64_t *bytes, struct errmsg *msg);
+void raftstore_data_close(struct raftstore *store, uint64_t id, struct disk_file *file);
+/* Receiving, one file at a time, "snaprecv-<index>.tmp":
+ *   recv_begin   starts one for the snapshot at index (the one before is removed).
+ *   recv_write   appends bytes at offset, which must be the bytes received so far.
+ *   recv_file    the file (borrowed) and its bytes, for the caller to sync (in steps).
+ *   recv_check   every byte is in and synced: verifies the file whole (format, every CRC)
+ *                and gives the blob bytes it holds. Damage: ERR_CORRUPT; abort then.
+ *   recv_commit  installs the checked file as the snapshot at meta (index, term, config;
+ *                data ignored) as save_snapshot RESTORED does: the log is discarded. The
+ *                file becomes one of the store's data files. No sync may be in flight.
+ *   recv_abort   removes it.
+ *   recv_resume  once, after open: a partial file a restart left (true, its *index and
+ *                *bytes), cut by distrust bytes first (the end may not have been synced).
+ * A crash leaves at most one partial file (the newest; open removes the others). */
+int raftstore_recv_begin(struct raftstore *store, uint64_t index, struct errmsg *msg);
+int raftstore_recv_write(struct raftstore *store, uint64_t offset, const uint8_t *data,
+                         size_t bytes, struct errmsg *msg);
+struct disk_file *raftstore_recv_file(const struct raftstore *store, uint64_t *written);
+bool raftstore_recv_active(const struct raftstore *store, uint64_t *index, uint64_t *bytes);
+int raftstore_recv_check(struct raftstore *store, uint64_t *blob_bytes, struct errmsg *msg);
+int raftstore_recv_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                          struct errmsg *msg);
+void raftstore_recv_abort(struct raftstore *store);
+bool raftstore_recv_resume(struct raftstore *store, uint64_t distrust, uint64_t *index,
+                           uint64_t *bytes);
+
 /* The hard state last saved (buffered included). */
 struct raft_hard_state raftstore_hard_state(const struct raftstore *store);
 uint64_t raftstore_last_index(const struct raftstore *store); /* snapshot index when empty */

@@ -47,6 +47,7 @@
 #define SNAPSHOT_NAME_BYTES 48 /* prefix (at most SNAPSHOT_PREFIX_BYTES_MAX) "-" 16 hex ".snap" */
 #define SNAPSHOT_PREFIX_BYTES_MAX 16
 #define SNAPSHOT_DEFAULT_PREFIX "snap"
+#define SNAPSHOT_ANY_ID UINT64_MAX /* snapshot_load_named: do not check the header's id */
 
 STATIC_ASSERT(sizeof(SNAPSHOT_MAGIC) - 1 == 8, "magic is 8 bytes");
 STATIC_ASSERT(SNAPSHOT_ENTRY_BYTES_MAX < SNAPSHOT_TRAILER_MARKER, "lengths never look like "
@@ -338,7 +339,7 @@ static int snapshot_load_header(struct snapshot_reader *r, uint64_t name_lsn, st
         return errmsg_set(msg, ERR_VERSION, "%s: format version %u, this build reads %u", r->name,
                           version, SNAPSHOT_FORMAT_VERSION);
     }
-    if (base_load_u64le(h + 16) != name_lsn) {
+    if (name_lsn != SNAPSHOT_ANY_ID && base_load_u64le(h + 16) != name_lsn) {
         return snapshot_corrupt(msg, r->name, 16, "start lsn differs from name");
     }
     return 0;
@@ -453,8 +454,14 @@ int snapshot_load_as(struct disk *disk, const char *prefix, uint64_t id, snapsho
     ASSERT(strlen(prefix) >= 1 && strlen(prefix) <= SNAPSHOT_PREFIX_BYTES_MAX);
     char name[SNAPSHOT_NAME_BYTES];
     snapshot_name_as(prefix, id, "snap", name);
+    (void)id; /* the header's id is not checked: see snapshot.h */
+    return snapshot_load_file(disk, name, fn, ctx, msg);
+}
+
+int snapshot_load_file(struct disk *disk, const char *name, snapshot_entry_fn *fn, void *ctx,
+                       struct errmsg *msg) {
     bool loaded = false;
-    int rc = snapshot_load_named(disk, name, id, fn, ctx, &loaded, msg);
+    int rc = snapshot_load_named(disk, name, SNAPSHOT_ANY_ID, fn, ctx, &loaded, msg);
     if (rc == 0 && !loaded) rc = snapshot_corrupt(msg, name, 0, "the file ends before its trailer");
     return rc;
 }

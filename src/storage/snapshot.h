@@ -47,9 +47,13 @@ int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg);
  * disk (not the buffer): a caller may sync those while writing goes on. */
 struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written);
 /* Loads "<prefix>-<id>.snap", calling fn per entry; a missing, unfinished or damaged file
- * is an error naming it. */
+ * is an error naming it. The id in its header is not checked: such a file may have been
+ * written by another node under its own id and received whole (raftstore's InstallSnapshot
+ * in chunks). snapshot_load_file does the same for any name. */
 int snapshot_load_as(struct disk *disk, const char *prefix, uint64_t id, snapshot_entry_fn *fn,
                      void *ctx, struct errmsg *msg);
+int snapshot_load_file(struct disk *disk, const char *name, snapshot_entry_fn *fn, void *ctx,
+                       struct errmsg *msg);
 /* Removes "<prefix>-*.tmp" and every "<prefix>-*.snap" but keep's. */
 void snapshot_remove_as(struct disk *disk, const char *prefix, uint64_t keep);
 /* The names snapshot_remove_as would remove, each given to fn (borrowed for the call), for

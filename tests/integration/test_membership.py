@@ -25,12 +25,13 @@ def members(node):
     return out
 
 
-def joiner(make_node, cluster, node_id):
+def joiner(make_node, cluster, node_id, **options):
     """A node started with --join: it knows the members' addresses, and no configuration."""
     port, peer_port = free_ports(2)
     node = make_node(f"node{node_id}", start=False, id=node_id,
                      peer_listen=f"127.0.0.1:{peer_port}",
-                     peers=cluster.peers + f",{node_id}@127.0.0.1:{peer_port}", join=True)
+                     peers=cluster.peers + f",{node_id}@127.0.0.1:{peer_port}", join=True,
+                     **options)
     node.port = port
     node.id = node_id
     node.peer_port = peer_port

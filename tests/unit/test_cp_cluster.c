@@ -38,6 +38,10 @@ struct c {
     uint64_t now_ms;
     bool cut[C_NODES + 1][C_NODES + 1]; /* cut[a][b]: a's messages to b are lost */
     uint32_t drop_acks_to;              /* nonzero: Raft append acks to this node are lost */
+    uint32_t drop_chunks_to;            /* nonzero: every drop_chunk_every-th snapshot chunk */
+    uint32_t drop_chunk_every;          /* to this node is lost */
+    uint32_t drop_chunks_after;         /* nonzero: every chunk after this many is lost */
+    uint32_t chunks_seen;
     struct c_msg queue[4096];
     size_t queued;
     char out[C_NODES][65536]; /* what client C_CLIENT received on each node */
@@ -113,16 +117,23 @@ static void c_step(struct c *t, int i, struct node_event ev) {
     c_effects(t, i, &eff);
 }
 
-/* Decodes a payload that carries a Raft message; false for any other. rm's entries point
- * into a static array, valid until the next call. */
+/* Decodes a payload that carries a Raft message (an InstallSnapshot's comes after its
+ * chunks, cp_xfer.c); false for any other. rm's entries point into a static array, valid
+ * until the next call. */
 static bool c_decode(const struct c_msg *m, struct raft_message *rm) {
     static struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
-    if (m->bytes < 2 || m->data[0] != ENGINE_CP || m->data[1] != CP_PEER_RAFT) return false;
+    if (m->bytes < 2 || m->data[0] != ENGINE_CP) return false;
+    if (m->data[1] != CP_PEER_RAFT && m->data[1] != CP_PEER_SNAP_INSTALL) return false;
     return raft_msg_decode(m->data + 2, m->bytes - 2, rm, entries) == 0;
 }
 
-static bool c_dropped(const struct c *t, const struct c_msg *m) {
+static bool c_dropped(struct c *t, const struct c_msg *m) {
     if (t->cut[m->from][m->to]) return true;
+    if (t->drop_chunks_to == m->to && m->bytes > 1 && m->data[1] == CP_PEER_SNAP_CHUNK) {
+        t->chunks_seen++;
+        if (t->drop_chunk_every != 0 && t->chunks_seen % t->drop_chunk_every == 0) return true;
+        if (t->drop_chunks_after != 0 && t->chunks_seen > t->drop_chunks_after) return true;
+    }
     if (t->drop_acks_to != m->to) return false;
     struct raft_message rm;
     return c_decode(m, &rm) && rm.type == RAFT_MSG_APPEND_RESP;
@@ -1156,6 +1167,88 @@ static void test_cluster_held_snapshot_that_went_stale_is_not_installed(void **s
     assert_int_equal(db_count(cp_engine_db(fe)), 32);
 }
 
+/* Snapshots every 10 entries and InstallSnapshot in chunks of 256 bytes. */
+static int c_setup_small_chunks(void **state) {
+    int rc = c_setup_with(state, 10);
+    struct c *t = *state;
+    t->config.snapshot_chunk_bytes = 256;
+    for (int i = 0; i < C_NODES; i++) { /* again, with it */
+        node_free(t->node[i]);
+        memdisk_deinit(&t->disk[i]);
+        memdisk_init(&t->disk[i]);
+        c_start(t, i);
+    }
+    return rc;
+}
+
+static uint64_t c_info_field(struct c *t, int i, const char *field) {
+    t->out[i][0] = '\0';
+    const char *info = c_call(t, i, "INFO replication\r\n", 10);
+    const char *at = strstr(info, field);
+    if (at == NULL) fail_msg("no %s in INFO", field);
+    return strtoull(at + strlen(field) + 1, NULL, 10);
+}
+
+/* A follower whose data directory was wiped catches up from a snapshot sent in some 200
+ * chunks, while one chunk in 7 is lost and while it restarts in the middle of it (it
+ * keeps what it had synced, and the leader resumes from there); its db ends equal to the
+ * leader's, and the leader's log was never sent whole. */
+static void test_cluster_wiped_follower_catches_up_from_chunks_despite_loss_and_restart(
+    void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    char value[101];
+    memset(value, 'v', 100);
+    value[100] = '\0';
+    for (int k = 0; k < 400; k += 20) {
+        char req[4096] = "";
+        char want[256] = "";
+        for (int j = k; j < k + 20; j++) {
+            snprintf(req + strlen(req), sizeof(req) - strlen(req), "SET key%03d %s%d\r\n", j,
+                     value, j);
+            strcat(want, "+OK\r\n");
+        }
+        assert_string_equal(c_call(t, leader, req, 100), want);
+    }
+    c_run(t, 500); /* a snapshot or two on every node */
+    int f = (leader + 1) % C_NODES;
+    node_free(t->node[f]);
+    memdisk_deinit(&t->disk[f]);
+    memdisk_init(&t->disk[f]); /* wiped */
+    t->drop_chunks_to = (uint32_t)f + 1;
+    t->drop_chunk_every = 7;
+    t->drop_chunks_after = 250; /* then the link fails */
+    c_start(t, f);
+    struct engine *le = node_engine(t->node[leader]);
+    c_run(t, 3000);
+    struct cp *fcp = (struct cp *)node_engine(t->node[f]);
+    assert_true(fcp->xrecv.active);
+    assert_true(fcp->xrecv.synced > 0 && fcp->xrecv.have < fcp->xrecv.total);
+    /* A crash in the middle: what was synced stays. */
+    memdisk_crash(&t->disk[f], true, 5);
+    node_free(t->node[f]);
+    c_start(t, f);
+    assert_true(((struct cp *)node_engine(t->node[f]))->xrecv.have > 0);
+    t->drop_chunks_after = 0;
+    for (int ms = 0; ms < 20000; ms += 10) {
+        c_run(t, 10);
+        if (cp_engine_applied(node_engine(t->node[f])) >= cp_engine_applied(le)) break;
+    }
+    t->drop_chunks_to = 0;
+    c_run(t, 200);
+    struct db *fdb = cp_engine_db(node_engine(t->node[f]));
+    assert_int_equal(db_count(fdb), 400);
+    c_assert_same_db(cp_engine_db(le), fdb);
+    const struct cp_stats *ls = &((struct cp *)le)->stats;
+    assert_true(ls->xfer_resumed >= 1);
+    assert_true(ls->xfer_resends >= 1);
+    assert_true(ls->xfer_done >= 1);
+    assert_true(c_info_field(t, f, "snapshot_installs") >= 1);
+    assert_int_equal(c_info_field(t, f, "snapshot_receiving"), 0);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
 #define T_SMALL(name) cmocka_unit_test_setup_teardown(name, c_setup_small_snapshots, c_teardown)
@@ -1188,6 +1281,9 @@ int main(void) {
         T(test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode),
         T_SMALL(test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it),
         T_SMALL(test_cluster_held_snapshot_that_went_stale_is_not_installed),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_wiped_follower_catches_up_from_chunks_despite_loss_and_restart,
+            c_setup_small_chunks, c_teardown),
     };
 #undef T_SMALL
 #undef T

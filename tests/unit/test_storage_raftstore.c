@@ -577,6 +577,160 @@ static void test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garba
     memdisk_deinit(&d);
 }
 
+/* raftstore_snapshot_read's pieces, gathered. */
+struct gathered {
+    uint8_t data[20000];
+    size_t bytes;
+};
+
+static int gather_piece(void *ctx, const uint8_t *p, size_t n) {
+    struct gathered *g = ctx;
+    assert_true(g->bytes + n <= sizeof(g->data));
+    memcpy(g->data + g->bytes, p, n);
+    g->bytes += n;
+    return 0;
+}
+
+/* Copies bytes [from, to) of the sender's open data file into the receiver. */
+static void send_range(struct disk *sd, struct disk_file *file, struct raftstore *r, uint64_t from,
+                       uint64_t to) {
+    uint8_t piece[333];
+    struct errmsg msg;
+    for (uint64_t off = from; off < to;) {
+        size_t n = to - off < sizeof(piece) ? (size_t)(to - off) : sizeof(piece);
+        size_t got = 0;
+        assert_int_equal(sd->read(sd, file, off, piece, n, &got, &msg), 0);
+        assert_int_equal(got, n);
+        assert_int_equal(raftstore_recv_write(r, off, piece, n, &msg), 0);
+        off += n;
+    }
+}
+
+/* Reopens a store whose blob is left on disk, and reads it back in pieces. */
+static struct raftstore *reopen_with_blob_on_disk(struct disk *d, uint64_t index,
+                                                  const uint8_t *blob, size_t bytes) {
+    struct raftstore_options lazy = options;
+    lazy.blob_on_disk = true;
+    struct raftstore_recovered rec;
+    struct raftstore *r = NULL;
+    struct errmsg msg = {{0}};
+    assert_int_equal(raftstore_open(d, &lazy, &r, &rec, &msg), 0);
+    assert_int_equal(rec.snapshot.index, index);
+    assert_int_equal(rec.snapshot.data_bytes, bytes);
+    assert_null(rec.snapshot.data); /* left on disk */
+    assert_int_equal(rec.entry_count, 0);
+    static struct gathered g;
+    g.bytes = 0;
+    assert_int_equal(raftstore_snapshot_read(r, gather_piece, &g, &msg), 0);
+    assert_int_equal(g.bytes, bytes);
+    assert_memory_equal(g.data, blob, bytes);
+    return r;
+}
+
+static void check_damaged_received_file_fails(struct disk *sd, struct raftstore *s, struct disk *rd,
+                                              struct raftstore *r);
+
+/* InstallSnapshot in chunks, at the storage level: the sender's data file is read while a
+ * newer snapshot replaces it (pinned, so not collected until closed); the receiver keeps
+ * the bytes across a crash (less what it distrusts), goes on, checks the file whole,
+ * installs it as a restored snapshot (its log discarded) and reopens with it, the blob
+ * read back in pieces; a damaged byte fails the check. */
+static void test_raftstore_data_file_sent_in_chunks_survives_crashes_and_installs(void **st) {
+    (void)st;
+    struct disk sd, rd;
+    memdisk_init(&sd);
+    memdisk_init(&rd);
+    struct raftstore_recovered rec;
+    struct raftstore *s = open_ok(&sd, &rec);
+    struct raftstore *r = open_ok(&rd, &rec);
+    save_hs(s, 3, 1);
+    append_range(s, 1, 60, 3);
+    sync_ok(s);
+    save_hs(r, 2, 1);
+    append_range(r, 1, 10, 2); /* the receiver's log, replaced by the snapshot */
+    sync_ok(r);
+    static uint8_t blob[12000];
+    for (size_t i = 0; i < sizeof(blob); i++) blob[i] = (uint8_t)(i * 13 + 5);
+    struct prng prng;
+    prng_init(&prng, 7);
+    struct raft_snapshot_meta meta = make_meta(50, 3, blob, sizeof(blob));
+    struct errmsg msg = {{0}};
+    assert_int_equal(stream_snapshot(s, &meta, &prng, &msg), 0);
+    uint64_t id = 0, total = 0;
+    struct disk_file *file = NULL;
+    assert_int_equal(raftstore_data_open(s, &id, &file, &total, &msg), 0);
+    /* A newer snapshot: the one being sent is garbage, but pinned. */
+    struct raft_snapshot_meta newer = make_meta(55, 3, blob, 100);
+    assert_int_equal(stream_snapshot(s, &newer, &prng, &msg), 0);
+    raftstore_collect(s, true);
+    assert_true(raftstore_collect_pending(s) == false);
+    assert_int_equal(data_files_of(&sd).snap, 2);
+    /* The receiver takes half, crashes, and keeps what it can trust. */
+    assert_int_equal(raftstore_recv_begin(r, 50, &msg), 0);
+    send_range(&sd, file, r, 0, total / 2);
+    uint64_t written = 0;
+    struct disk_file *rf = raftstore_recv_file(r, &written);
+    assert_int_equal(written, total / 2);
+    assert_int_equal(rd.sync(&rd, rf, &msg), 0);
+    memdisk_crash(&rd, true, 3);
+    raftstore_close(r);
+    r = open_ok(&rd, &rec);
+    assert_int_equal(rec.entry_count, 10);
+    uint64_t index = 0, have = 0;
+    assert_true(raftstore_recv_resume(r, 1000, &index, &have));
+    assert_int_equal(index, 50);
+    assert_int_equal(have, total / 2 - 1000);
+    send_range(&sd, file, r, have, total);
+    rf = raftstore_recv_file(r, &written);
+    assert_int_equal(rd.sync(&rd, rf, &msg), 0);
+    uint64_t blob_bytes = 0;
+    int rc = raftstore_recv_check(r, &blob_bytes, &msg);
+    if (rc != 0) fail_msg("check: %s", msg.text);
+    assert_int_equal(blob_bytes, sizeof(blob));
+    rc = raftstore_recv_commit(r, &(struct raft_snapshot_meta){.index = 50,
+                                                               .term = 3,
+                                                               .config = meta.config},
+                               &msg);
+    if (rc != 0) fail_msg("commit: %s", msg.text);
+    assert_int_equal(raftstore_last_index(r), 50);
+    raftstore_close(r);
+    r = reopen_with_blob_on_disk(&rd, 50, blob, sizeof(blob));
+    /* Once closed, the sender's old file is collected. */
+    raftstore_data_close(s, id, file);
+    raftstore_collect(s, true);
+    assert_int_equal(data_files_of(&sd).snap, 1);
+    check_damaged_received_file_fails(&sd, s, &rd, r);
+    raftstore_close(r);
+    raftstore_close(s);
+    memdisk_deinit(&rd);
+    memdisk_deinit(&sd);
+}
+
+/* A damaged byte in a received file fails the whole-file check. */
+static void check_damaged_received_file_fails(struct disk *sd, struct raftstore *s, struct disk *rd,
+                                              struct raftstore *r) {
+    uint64_t id = 0, total = 0, blob_bytes = 0;
+    struct disk_file *file = NULL;
+    struct errmsg msg = {{0}};
+    assert_int_equal(raftstore_data_open(s, &id, &file, &total, &msg), 0);
+    assert_int_equal(raftstore_recv_begin(r, 55, &msg), 0);
+    send_range(sd, file, r, 0, total);
+    const uint8_t *img;
+    uint64_t img_bytes;
+    assert_int_equal(memdisk_peek(rd, "snaprecv-0000000000000037.tmp", &img, &img_bytes), 0);
+    uint8_t *copy = malloc(img_bytes);
+    memcpy(copy, img, img_bytes);
+    copy[img_bytes / 2] ^= 0x40;
+    raftstore_recv_abort(r);
+    assert_false(memdisk_exists(rd, "snaprecv-0000000000000037.tmp"));
+    assert_int_equal(raftstore_recv_begin(r, 55, &msg), 0);
+    assert_int_equal(raftstore_recv_write(r, 0, copy, (size_t)img_bytes, &msg), 0);
+    assert_int_equal(raftstore_recv_check(r, &blob_bytes, &msg), ERR_CORRUPT);
+    raftstore_recv_abort(r);
+    free(copy);
+    raftstore_data_close(s, id, file);
+}
+
 /* ---- randomized crashes against a model of what was synced ---- */
 
 struct mstate {
@@ -788,6 +942,7 @@ int main(void) {
         cmocka_unit_test(test_raftstore_snapshot_compacts_the_log_and_reopens_with_later_entries),
         cmocka_unit_test(test_raftstore_restored_snapshot_discards_the_whole_log),
         cmocka_unit_test(test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garbage),
+        cmocka_unit_test(test_raftstore_data_file_sent_in_chunks_survives_crashes_and_installs),
         cmocka_unit_test(test_raftstore_full_disk_refuses_at_reserve_and_nothing_breaks),
         cmocka_unit_test(test_raftstore_reserve_refuses_over_the_batch_limit),
         cmocka_unit_test(test_raftstore_reservations_add_up_and_outlive_a_flush),
