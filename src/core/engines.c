@@ -258,6 +258,12 @@ void node_engine_exec(struct node *node, struct client *c) {
     node_engine_submit(node, (uint32_t)slot, c, &req, &c->out);
 }
 
+void node_engine_pipeline(struct node *node, uint32_t slot, struct client *c, const uint8_t *list,
+                          size_t bytes) {
+    struct engine_request req = {.kind = ENGINE_REQUEST_DATA, .list = list, .bytes = bytes};
+    node_engine_submit(node, slot, c, &req, &c->out);
+}
+
 void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,
                        const struct resp_arg *argv) {
     ASSERT(c->watch_pending > 0 && c->pending == 0);

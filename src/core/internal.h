@@ -118,6 +118,8 @@ struct node_fault {
 
 struct node_stats {
     uint64_t commands;
+    uint64_t pipelines;          /* runs of pipelined commands submitted as one request */
+    uint64_t pipelined_commands; /* the commands in them */
     uint64_t connections;
     uint64_t rejected_connections;
     uint64_t protocol_errors;
@@ -142,7 +144,9 @@ struct node {
     struct buf write_list; /* uint64_t ids */
     struct buf close_list;
     struct buf scratch;
-    bool lists_handed_out; /* write/close lists were returned by the last FLUSH */
+    struct buf pipeline;      /* a connection's pipelined commands being gathered (node.c) */
+    struct buf pipeline_args; /* scratch struct resp_arg[] over it */
+    bool lists_handed_out;    /* write/close lists were returned by the last FLUSH */
     uint64_t next_tick_ms;
     int fatal;
     char fatal_text[ERRMSG_BYTES_MAX];
@@ -202,6 +206,9 @@ int node_engine_route(struct node *node, struct client *c, const struct cmd_spec
 void node_engine_data(struct node *node, uint32_t slot, struct client *c,
                       const struct cmd_spec *spec, uint32_t argc, const struct resp_arg *argv);
 void node_engine_exec(struct node *node, struct client *c);
+/* A connection's pipelined data commands (a command list without EXEC), as one request. */
+void node_engine_pipeline(struct node *node, uint32_t slot, struct client *c, const uint8_t *list,
+                          size_t bytes);
 void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,
                        const struct resp_arg *argv);
 void node_engine_admin(struct node *node, struct client *c, uint32_t argc,

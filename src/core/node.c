@@ -72,6 +72,8 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     buf_init(&node->write_list);
     buf_init(&node->close_list);
     buf_init(&node->scratch);
+    buf_init(&node->pipeline);
+    buf_init(&node->pipeline_args);
     buf_init(&node->resume_list);
     buf_init(&node->watch_reply);
     buf_init(&node->engine_sends);
@@ -109,6 +111,8 @@ void node_free(struct node *node) {
     buf_deinit(&node->write_list);
     buf_deinit(&node->close_list);
     buf_deinit(&node->scratch);
+    buf_deinit(&node->pipeline);
+    buf_deinit(&node->pipeline_args);
     free(node);
 }
 
@@ -359,25 +363,119 @@ void node_run_request(struct node *node, struct client *c, uint32_t argc,
     node_client_release(node, c);
 }
 
+/* Pipelining. A connection's data commands that arrive together (parsed from one read of
+ * its input) and go to one engine that takes pipelines travel as one request, a command
+ * list without EXEC: the engine runs them in order, as if one by one, each with its own
+ * reply, in one round (the CP engine: one Raft entry for the writes, one ReadIndex for a
+ * run of reads, and a read after a write sees it). Anything else (a command the node
+ * answers, MULTI, WATCH, an error) ends the run: the run is submitted first, and the
+ * command waits for its reply, as every command waits for the one before. */
+#define NODE_PIPELINE_COMMANDS_MAX 1024
+#define NODE_PIPELINE_BYTES_MAX (4u << 20)
+
+struct node_pipeline {
+    uint32_t count; /* commands in node->pipeline */
+    uint32_t slot;  /* their engine */
+};
+
+/* Whether the command may join a pipeline (nothing is replied here): its engine slot. */
+static bool node_pipeline_fits(struct node *node, struct client *c, uint32_t argc,
+                               const struct resp_arg *argv, uint32_t *slot) {
+    if (c->in_multi || c->watch_pending > 0 || c->close_after_output) return false;
+    const struct cmd_spec *spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    if (spec == NULL || spec->fn == NULL || !cmd_arity_ok(spec, argc)) return false;
+    if (!c->authed && !(spec->flags & CMD_NOAUTH)) return false;
+    *slot = 0;
+    if (node->engine_count > 1) {
+        enum keyspace_mode mode = KEYSPACE_MODE_CP;
+        struct errmsg msg;
+        if (keyspace_command_mode(node->config.keyspaces, node->config.keyspace_count, spec, argc,
+                                  argv, &mode, &msg) != 0)
+            return false;
+        *slot = (uint32_t)node->mode_engine[mode];
+    }
+    return node->engines[*slot].ops->pipelines;
+}
+
+/* Submits the gathered run: a lone command the usual way, more as one list. */
+static void node_pipeline_flush(struct node *node, struct client *c, struct node_pipeline *p) {
+    if (p->count == 0) return;
+    struct buf *list = &node->pipeline;
+    uint32_t count = p->count;
+    p->count = 0;
+    if (count == 1) {
+        size_t pos = CMDLIST_HEADER_BYTES;
+        uint32_t argc = 0;
+        bool ok = cmdlist_next(list->data, list->len, &pos, &node->pipeline_args, &argc);
+        ASSERT(ok);
+        const struct resp_arg *argv = (const struct resp_arg *)node->pipeline_args.data;
+        node_engine_data(node, p->slot, c, cmd_lookup(argv[0].data, argv[0].bytes), argc, argv);
+    } else {
+        base_store_u32le(list->data + 1, count);
+        node->stats.pipelined_commands += count;
+        node->stats.pipelines++;
+        node_engine_pipeline(node, p->slot, c, list->data, list->len);
+    }
+    node_client_release(node, c);
+}
+
+/* Takes the command into the run (true), submitting the run first if it cannot join it. */
+static bool node_pipeline_add(struct node *node, struct client *c, struct node_pipeline *p,
+                              uint32_t argc, const struct resp_arg *argv) {
+    uint32_t slot = 0;
+    if (!node_pipeline_fits(node, c, argc, argv, &slot)) return false;
+    struct buf *list = &node->pipeline;
+    if (p->count > 0 && (slot != p->slot || p->count == NODE_PIPELINE_COMMANDS_MAX ||
+                         list->len >= NODE_PIPELINE_BYTES_MAX)) {
+        node_pipeline_flush(node, c, p);
+        if (c->pending != 0) return false; /* it waits for the run's reply */
+    }
+    if (p->count == 0) {
+        buf_clear(list);
+        cmdlist_begin(list, 0, 0);
+        p->slot = slot;
+    }
+    cmdlist_add(list, argc, argv);
+    p->count++;
+    node->stats.commands++;
+    c->last_active_ms = node->now_ms;
+    c->last_cmd = cmd_lookup(argv[0].data, argv[0].bytes)->name;
+    return true;
+}
+
 /* Parses and runs every complete request in data; returns the bytes consumed. */
 static size_t node_client_parse(struct node *node, struct client *c, const uint8_t *data,
                                 size_t bytes) {
     size_t pos = 0;
+    struct node_pipeline p = {0};
     while (pos < bytes && !c->close_after_output && c->pending == 0) {
         struct resp_request req;
         size_t consumed = 0;
         int rc = resp_parse(&c->parser, data + pos, bytes - pos, &req, &consumed, NULL);
         if (rc == 0) break;
         if (rc < 0) {
+            node_pipeline_flush(node, c, &p); /* what came before the error is answered */
             node->stats.protocol_errors++;
             resp_put_errorf(&c->out, "ERR %s", c->parser.error_msg.text);
             node_client_release(node, c);
             node_client_mark_close(node, c);
             return bytes;
         }
+        if (req.argc == 0) {
+            pos += consumed;
+            continue;
+        }
+        bool last = pos + consumed == bytes; /* nothing after it yet: no run to gather */
+        if ((p.count > 0 || !last) && node_pipeline_add(node, c, &p, req.argc, req.argv)) {
+            pos += consumed;
+            continue;
+        }
+        node_pipeline_flush(node, c, &p);
+        if (c->pending != 0) break; /* this one waits for the run's reply: parsed again */
         pos += consumed;
-        if (req.argc > 0) node_run_request(node, c, req.argc, req.argv);
+        node_run_request(node, c, req.argc, req.argv);
     }
+    node_pipeline_flush(node, c, &p);
     return pos;
 }
 

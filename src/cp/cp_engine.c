@@ -162,6 +162,7 @@ const struct engine_ops cp_engine_ops = {
     .name = "cp",
     .id = ENGINE_CP,
     .watch = ENGINE_WATCH_CONDITIONS,
+    .pipelines = true,
     .open = cp_engine_open,
     .free = cp_engine_free,
     .submit = cp_engine_submit,

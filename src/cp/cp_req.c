@@ -484,13 +484,32 @@ static int cp_watch_level(struct cp *cp, int asked, const uint8_t *list, size_t 
     return level;
 }
 
+/* A pipeline's level: the strongest of its commands' (reads of every keyspace in it are
+ * then served at least as their own keyspace asks). */
+static int cp_pipeline_level(struct cp *cp, int asked, const uint8_t *list, size_t bytes) {
+    if (asked != 0) return asked;
+    uint32_t count = base_load_u32le(list + 1);
+    size_t pos = CMDLIST_HEADER_BYTES;
+    int level = KEYSPACE_CONSISTENCY_STALE;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t argc = 0;
+        if (!cmdlist_next(list, bytes, &pos, &cp->args, &argc)) break;
+        const struct resp_arg *argv = (const struct resp_arg *)cp->args.data;
+        int l = cp_level(cp, 0, cmd_lookup(argv[0].data, argv[0].bytes), argc, argv);
+        if (l < level) level = l; /* LINEARIZABLE < LEASE < STALE */
+    }
+    return level;
+}
+
 /* The level a data request is served at: a transaction's is the one asked for, else
- * linearizable; a WATCH's the weakest of its keys'; a command's its key's keyspace's. */
+ * linearizable; a WATCH's the weakest of its keys'; a command's its key's keyspace's; a
+ * pipeline's the strongest of its commands'. */
 static int cp_request_level(struct cp *cp, const struct engine_request *req) {
     ASSERT(req->bytes >= CMDLIST_HEADER_BYTES);
     if (req->list[0] & CMDLIST_WATCH) return cp_watch_level(cp, req->level, req->list, req->bytes);
     if (req->list[0] & CMDLIST_EXEC)
         return req->level != 0 ? req->level : KEYSPACE_CONSISTENCY_LINEARIZABLE;
+    if (req->spec == NULL) return cp_pipeline_level(cp, req->level, req->list, req->bytes);
     return cp_level(cp, req->level, req->spec, req->argc, req->argv);
 }
 

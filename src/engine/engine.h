@@ -110,7 +110,9 @@ struct engine_request {
     const uint8_t *list; /* DATA: the command list */
     size_t bytes;
     /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH), and
-     * list may be NULL (an engine that needs one builds it); ADMIN: the command. */
+     * list may be NULL (an engine that needs one builds it); ADMIN: the command. A list
+     * without EXEC or WATCH is a connection's pipeline (engine_ops.pipelines): its
+     * commands run in order as if one by one, each with its own reply, all in one go. */
     const struct cmd_spec *spec;
     uint32_t argc;
     const struct resp_arg *argv;
@@ -193,6 +195,10 @@ struct engine_ops {
     const char *name; /* "local", "cp" */
     enum engine_id id;
     enum engine_watch watch;
+    /* The node may hand it a connection's pipelined data commands as one request (a list
+     * without EXEC), rather than one at a time: for an engine whose replies wait (on Raft)
+     * that is one round for them all, and a read after a write sees it. */
+    bool pipelines;
     /* Opens the engine over its view of the disk (kept; outlives the engine). */
     int (*open)(const struct engine_config *config, struct disk *disk, uint64_t now_ms,
                 struct engine **out, struct errmsg *msg);
