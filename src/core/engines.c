@@ -164,6 +164,40 @@ static void node_resume_later(struct node *node, struct client *c) {
     buf_append_u64le(&node->resume_list, c->id);
 }
 
+/* A pipeline's replies, from byte start of out: one per command. An engine that refuses
+ * the whole request (no quorum, a timeout, a leader change) gives one error: it stands for
+ * every command. Fewer replies than commands is the engine's bug: said, never a client
+ * left waiting for a reply that does not come. */
+static void node_pipeline_replies(struct node *node, struct buf *out, size_t start_pending,
+                                  uint32_t count) {
+    size_t start = out->read_pos + start_pending; /* the buffer may have moved its data */
+    struct resp_limits limits;
+    resp_limits_default(&limits);
+    limits.bulk_bytes_max = UINT64_MAX / 4;
+    limits.args_max = UINT32_MAX;
+    uint32_t values = 0;
+    size_t first_bytes = 0;
+    for (size_t pos = start; pos < out->len && values < count; values++) {
+        size_t n = 0;
+        struct errmsg msg;
+        if (resp_scan_value(&limits, out->data + pos, out->len - pos, &n, &msg) != 1) break;
+        if (values == 0) first_bytes = n;
+        pos += n;
+    }
+    if (values == count) return;
+    if (values == 1 && out->data[start] == '-') {
+        struct buf error;
+        buf_init(&error);
+        buf_append(&error, out->data + start, first_bytes);
+        for (uint32_t i = 1; i < count; i++) buf_append(out, error.data, error.len);
+        buf_deinit(&error);
+        return;
+    }
+    node_trace(node, "error: a pipeline of %u commands got %u replies", count, values);
+    for (uint32_t i = values; i < count; i++)
+        resp_put_error(out, "ERR internal error: no reply for this pipelined command");
+}
+
 /* A reply by id: to its client's output (a WATCH's to tx.c), and the client goes on. */
 static void node_engine_deliver(struct node *node, const struct engine_reply *r) {
     struct client *c = node_client_find(node, r->id >> NODE_REQUEST_SEQ_BITS);
@@ -171,10 +205,14 @@ static void node_engine_deliver(struct node *node, const struct engine_reply *r)
     ASSERT(c->pending_engine < node->engine_count);
     c->pending = 0;
     if (r->write_token != 0) c->last_write_token = r->write_token;
-    if (c->watch_pending > 0)
+    if (c->watch_pending > 0) {
         tx_watch_reply(node, c, r->data, r->bytes);
-    else
+    } else {
+        size_t start = buf_pending(&c->out);
         buf_append(&c->out, r->data, r->bytes);
+        if (c->pending_count > 1) node_pipeline_replies(node, &c->out, start, c->pending_count);
+    }
+    c->pending_count = 0;
     node_resume_later(node, c);
 }
 
@@ -259,9 +297,14 @@ void node_engine_exec(struct node *node, struct client *c) {
 }
 
 void node_engine_pipeline(struct node *node, uint32_t slot, struct client *c, const uint8_t *list,
-                          size_t bytes) {
+                          size_t bytes, uint32_t count) {
     struct engine_request req = {.kind = ENGINE_REQUEST_DATA, .list = list, .bytes = bytes};
+    size_t start = buf_pending(&c->out);
     node_engine_submit(node, slot, c, &req, &c->out);
+    if (c->pending != 0)
+        c->pending_count = count;
+    else
+        node_pipeline_replies(node, &c->out, start, count);
 }
 
 void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,

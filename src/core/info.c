@@ -64,18 +64,22 @@ static void info_persistence(struct node *node, struct buf *out) {
 }
 
 static void info_stats(struct node *node, struct buf *out) {
+    struct node_host_stats host = {0};
+    if (node->config.host_stats != NULL) node->config.host_stats(node->config.host_ctx, &host);
     buf_appendf(out,
                 "# Stats\r\ntotal_connections_received:%llu\r\n"
                 "total_commands_processed:%llu\r\nrejected_connections:%llu\r\n"
                 "protocol_errors:%llu\r\nclient_output_limit_closes:%llu\r\n"
-                "pipelines:%llu\r\npipelined_commands:%llu\r\n",
+                "pipelines:%llu\r\npipelined_commands:%llu\r\n"
+                "loop_slow_steps:%llu\r\nloop_slowest_step_ms:%llu\r\n",
                 (unsigned long long)node->stats.connections,
                 (unsigned long long)node->stats.commands,
                 (unsigned long long)node->stats.rejected_connections,
                 (unsigned long long)node->stats.protocol_errors,
                 (unsigned long long)node->stats.output_limit_closes,
                 (unsigned long long)node->stats.pipelines,
-                (unsigned long long)node->stats.pipelined_commands);
+                (unsigned long long)node->stats.pipelined_commands,
+                (unsigned long long)host.slow_steps, (unsigned long long)host.slowest_step_ms);
     node_engine_info(node, "stats", out); /* expired_keys */
     buf_appendf(out, "\r\n");
 }

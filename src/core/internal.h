@@ -90,6 +90,7 @@ struct client {
     struct client *watch_prev;
     uint64_t pending;          /* the request an engine answers later (input paused), or 0 */
     uint8_t pending_engine;    /* which engine (node->engines) answers it */
+    uint32_t pending_count;    /* the replies it owes: a pipeline's commands, else 1 */
     int8_t multi_engine;       /* the engine the queued transaction's keys are in; -1: none */
     int8_t watch_engine;       /* the engine the watched keys are in; -1: none */
     uint32_t request_seq;      /* numbers this client's requests (engine request ids) */
@@ -208,7 +209,7 @@ void node_engine_data(struct node *node, uint32_t slot, struct client *c,
 void node_engine_exec(struct node *node, struct client *c);
 /* A connection's pipelined data commands (a command list without EXEC), as one request. */
 void node_engine_pipeline(struct node *node, uint32_t slot, struct client *c, const uint8_t *list,
-                          size_t bytes);
+                          size_t bytes, uint32_t count);
 void node_engine_watch(struct node *node, uint32_t slot, struct client *c, uint32_t argc,
                        const struct resp_arg *argv);
 void node_engine_admin(struct node *node, struct client *c, uint32_t argc,

@@ -414,7 +414,7 @@ static void node_pipeline_flush(struct node *node, struct client *c, struct node
         base_store_u32le(list->data + 1, count);
         node->stats.pipelined_commands += count;
         node->stats.pipelines++;
-        node_engine_pipeline(node, p->slot, c, list->data, list->len);
+        node_engine_pipeline(node, p->slot, c, list->data, list->len, count);
     }
     node_client_release(node, c);
 }

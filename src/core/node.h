@@ -48,6 +48,10 @@ struct node_host_stats {
     uint64_t peer_dropped_too_big;
     uint64_t peer_received;
     uint64_t peer_links_closed_bad;
+    /* Steps of the core (one event and its effects) that held the loop past the shell's
+     * slow-step mark, and the longest one, in ms. */
+    uint64_t slow_steps;
+    uint64_t slowest_step_ms;
 };
 
 typedef void node_host_stats_fn(void *ctx, struct node_host_stats *out);

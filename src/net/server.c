@@ -69,6 +69,9 @@ struct server {
     int fatal;
     struct errmsg fatal_msg;
     FILE *log;
+    uint64_t slow_steps;
+    uint64_t slowest_step_ms;
+    uint64_t slow_logged_ms; /* when a slow step was last logged (mono) */
 };
 
 static uint64_t server_now_ms(void) {
@@ -107,6 +110,8 @@ static void server_host_stats(void *ctx, struct node_host_stats *out) {
         out->peer_received = st.received;
         out->peer_links_closed_bad = st.links_closed_bad;
     }
+    out->slow_steps = s->slow_steps;
+    out->slowest_step_ms = s->slowest_step_ms;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         out->cpu_user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
@@ -142,11 +147,52 @@ static void server_fail(struct server *s, int code, const char *text) {
 
 static void server_effects(struct server *s, const struct node_effects *eff);
 
+static const char *server_event_name(enum node_event_kind kind) {
+    switch (kind) {
+    case NODE_EVENT_CLIENT_OPEN:
+        return "a client connecting";
+    case NODE_EVENT_CLIENT_INPUT:
+        return "a client's input";
+    case NODE_EVENT_CLIENT_CLOSED:
+        return "a client closing";
+    case NODE_EVENT_TICK:
+        return "a timer";
+    case NODE_EVENT_SYNCED:
+        return "the end of a sync";
+    case NODE_EVENT_FLUSH:
+        return "the end of a batch";
+    case NODE_EVENT_PEER_MESSAGE:
+        return "a peer's message";
+    }
+    return "an event";
+}
+
+/* A step that holds the loop this long delays every heartbeat and reply behind it (Raft's
+ * election timeout is 200 ms by default): counted in INFO, logged at most once a second. */
+#define SERVER_SLOW_STEP_MS 50
+
+static void server_note_slow_step(struct server *s, enum node_event_kind kind, uint64_t ms) {
+    s->slow_steps++;
+    if (ms > s->slowest_step_ms) s->slowest_step_ms = ms;
+    uint64_t now = server_mono_ms();
+    if (s->slow_logged_ms != 0 && now - s->slow_logged_ms < 1000) return;
+    s->slow_logged_ms = now;
+    char line[160];
+    snprintf(line, sizeof(line),
+             "node=%u slow step: %s held the event loop for %llu ms (%llu so far)", s->id,
+             server_event_name(kind), (unsigned long long)ms, (unsigned long long)s->slow_steps);
+    server_trace(s, line);
+}
+
 static void server_step(struct server *s, struct node_event *ev) {
     struct node_effects eff;
     server_stamp(ev);
+    uint64_t start = ev->mono_ms;
+    enum node_event_kind kind = ev->kind;
     node_step(s->node, ev, &eff);
     server_effects(s, &eff);
+    uint64_t took = server_mono_ms() - start;
+    if (took >= SERVER_SLOW_STEP_MS) server_note_slow_step(s, kind, took);
 }
 
 static void conn_on_closed(uv_handle_t *handle) {

@@ -1292,6 +1292,17 @@ static void test_cluster_pipelined_commands_answer_in_order_in_one_entry(void **
     for (int i = 0; i < C_NODES; i++)
         assert_int_equal(db_count(cp_engine_db(node_engine(t->node[i]))), 206);
     assert_true(c_info_field(t, leader, "pipelined_commands") >= 101);
+    /* Refused as a whole (no leader on this side): one error per command still. */
+    int f = (leader + 1) % C_NODES;
+    c_cut_node(t, f, true);
+    c_run(t, 2000);
+    const char *got = c_call(t, f, "SET a 1\r\nSET b 2\r\nGET a\r\n", 10);
+    assert_true(strncmp(got, "-NOQUORUM", 9) == 0);
+    const char *second = strstr(got, "\r\n") + 2;
+    const char *third = strstr(second, "\r\n") + 2;
+    assert_true(strncmp(second, "-NOQUORUM", 9) == 0 && strncmp(third, "-NOQUORUM", 9) == 0);
+    assert_string_equal(strstr(third, "\r\n"), "\r\n");
+    c_cut_node(t, f, false);
 }
 
 int main(void) {
