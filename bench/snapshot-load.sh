@@ -6,25 +6,37 @@
 # is in progress). Prints one line per second, then: ops/s, p50/p99/max over the seconds,
 # failed requests, leader changes (terms led, from INFO), snapshots taken, and the median
 # p99 of the seconds with a snapshot against those without (the target: within 2x).
+# Then each node's slow steps (INFO loop_slow_steps, loop_slowest_step_ms); --logs DIR keeps
+# the nodes' logs there.
 #   bench/snapshot-load.sh [--seconds 300] [--clients 64] [--val-size 500] [--base-port 7601]
+#                          [--logs DIR]
 # Needs build/capkv and build/loadgen/kvload-resp (../shared/loadgen/build.sh build/loadgen).
 set -eu
 cd "$(dirname "$0")/.."
-seconds=300 clients=64 val=500 port=7601
+seconds=300 clients=64 val=500 port=7601 logs=
 while [ $# -gt 0 ]; do
     case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --clients) clients=$2; shift 2 ;;
     --val-size) val=$2; shift 2 ;;
     --base-port) port=$2; shift 2 ;;
-    *) echo "usage: bench/snapshot-load.sh [--seconds S] [--clients N] [--val-size B] [--base-port P]"; exit 2 ;;
+    --logs) logs=$2; shift 2 ;;
+    *) echo "usage: bench/snapshot-load.sh [--seconds S] [--clients N] [--val-size B] [--base-port P] [--logs DIR]"; exit 2 ;;
     esac
 done
 capkv=${CAPKV_BIN:-build/capkv}
 load=build/loadgen/kvload-resp
 [ -x "$capkv" ] && [ -x "$load" ] || { echo "snapshot-load: build capkv and the loadgen first"; exit 1; }
 dir=$(mktemp -d /tmp/capkv-snapload.XXXXXX)
-trap '"$capkv" cluster down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+finish() {
+    "$capkv" cluster down --dir "$dir" >/dev/null 2>&1 || true
+    if [ -n "$logs" ]; then
+        mkdir -p "$logs"
+        for d in "$dir"/node-*; do cp "$d/node.log" "$logs/$(basename "$d").log" 2>/dev/null || true; done
+    fi
+    rm -rf "$dir"
+}
+trap finish EXIT
 "$capkv" cluster up --nodes 3 --base-port "$port" --dir "$dir" >/dev/null
 endpoints="127.0.0.1:$port,127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2))"
 info() { # port field
@@ -83,3 +95,7 @@ print("p99 in seconds with a snapshot %.2f ms (%d s), without %.2f ms (%d s): ra
       % (med(with_snap), len(with_snap), med(without), len(without),
          med(with_snap) / med(without) if with_snap and without else float("nan")))
 EOF
+for i in 0 1 2; do
+    st=$(redis-cli -p $((port + i)) info stats 2>/dev/null | tr -d '\r')
+    echo "node $((i + 1)): slow steps $(echo "$st" | sed -n 's/^loop_slow_steps://p'), slowest $(echo "$st" | sed -n 's/^loop_slowest_step_ms://p') ms"
+done

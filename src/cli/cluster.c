@@ -28,6 +28,7 @@
 #define CLUSTER_UP_MS_MAX 15000
 #define CLUSTER_STOP_MS_MAX 10000
 #define CLUSTER_POLL_MS 100
+#define CLUSTER_PROGRESS_SAY_MS 5000 /* a joiner's progress, while cluster add waits */
 #define CLUSTER_PATH_BYTES_MAX 1024
 #define CLUSTER_POSITIONAL_MAX 8
 #define CLUSTER_LOG_TAIL_BYTES 1500
@@ -536,11 +537,38 @@ static const struct cluster_member *cluster_target(const struct cluster_args *a,
     return NULL;
 }
 
+/* A field of the INFO replication reply in `reply` (NUL-terminated), or 0. */
+static uint64_t cluster_info_field(const char *reply, const char *field) {
+    size_t n = strlen(field);
+    for (const char *p = strstr(reply, field); p != NULL; p = strstr(p + 1, field)) {
+        if ((p == reply || p[-1] == '\n') && p[n] == ':') return strtoull(p + n + 1, NULL, 10);
+    }
+    return 0;
+}
+
+/* How far a catching-up node has come: its applied index plus the snapshot bytes it has
+ * received (0 when it does not answer). Either moving means it is still getting there. */
+static uint64_t cluster_progress(const struct cluster_member *m, struct buf *reply) {
+    const char *argv[] = {"INFO", "replication"};
+    struct errmsg msg;
+    buf_clear(reply);
+    if (respc_call(m->client, 2, argv, 500, reply, &msg) != 0 ||
+        respc_is_error(reply->data, reply->len))
+        return 0;
+    buf_append_byte(reply, 0);
+    const char *text = (const char *)reply->data;
+    return cluster_info_field(text, "raft_applied_index") +
+           cluster_info_field(text, "snapshot_bytes_received");
+}
+
 /* Polls the target's CLUSTER MEMBERS until server id is listed with `role` (or, role
- * NULL, not listed at all). */
-static bool cluster_wait_member(const struct cluster_member *target, uint32_t id,
-                                const char *role) {
+ * NULL, not listed at all). With `catching_up` (the node itself), the wait goes on while
+ * that node makes progress (a big snapshot takes a while), saying so every few seconds. */
+static bool cluster_wait_member(const struct cluster_member *target, uint32_t id, const char *role,
+                                const struct cluster_member *catching_up) {
     uint64_t deadline = cluster_mono_ms() + CLUSTER_UP_MS_MAX * 2;
+    uint64_t progress = 0;
+    uint64_t said_ms = cluster_mono_ms();
     const char *argv[] = {"CLUSTER", "MEMBERS"};
     char want[64];
     snprintf(want, sizeof(want), "%u ", id);
@@ -559,6 +587,25 @@ static bool cluster_wait_member(const struct cluster_member *target, uint32_t id
             const char *eol = line != NULL ? strchr(line, '\n') : NULL;
             const char *has = line != NULL && role != NULL ? strstr(line, role) : NULL;
             done = role == NULL ? line == NULL : has != NULL && (eol == NULL || has < eol);
+        }
+        if (!done && catching_up != NULL) {
+            uint64_t now_progress = cluster_progress(catching_up, &reply);
+            uint64_t now = cluster_mono_ms();
+            if (now_progress != progress) {
+                progress = now_progress;
+                deadline = now + CLUSTER_UP_MS_MAX * 2;
+            }
+            if (now - said_ms >= CLUSTER_PROGRESS_SAY_MS) {
+                said_ms = now;
+                uint64_t bytes =
+                    cluster_info_field((const char *)reply.data, "snapshot_bytes_received");
+                printf("node %u: catching up (applied index %llu, %llu MB of snapshot received)\n",
+                       id,
+                       (unsigned long long)cluster_info_field((const char *)reply.data,
+                                                              "raft_applied_index"),
+                       (unsigned long long)(bytes >> 20));
+                fflush(stdout);
+            }
         }
         if (!done) cluster_sleep_ms(CLUSTER_POLL_MS);
     }
@@ -627,11 +674,11 @@ static int cluster_add_local(struct cluster_args *a, struct cluster_member *m, u
     snprintf(id, sizeof(id), "%u", nm.id);
     argv[2] = id;
     if (cluster_send(target, 4, argv) != 0) return 1;
-    if (!cluster_wait_member(target, nm.id, "voter")) {
+    if (!cluster_wait_member(target, nm.id, "voter", &nm)) {
         fprintf(stderr,
-                "capkv: node %u was added but is not a voter yet (still catching up?): "
-                "see capkv cluster status --dir %s\n",
-                nm.id, a->dir);
+                "capkv: node %u was added but is not a voter yet and made no progress for "
+                "%d s: see its log and capkv cluster status --dir %s\n",
+                nm.id, CLUSTER_UP_MS_MAX * 2 / 1000, a->dir);
         return 1;
     }
     printf("node %u: client %s  peer %s  log %s/node-%u/node.log: a voter now\n", nm.id, nm.client,

@@ -222,7 +222,11 @@ static void cp_xfer_pump_one(struct cp *cp, struct cp_xfer *x) {
     }
     if (x->acked == x->total && cp->mono_ms - x->ack_ms >= CP_XFER_OFFER_MS &&
         cp->mono_ms - x->offer_ms >= CP_XFER_OFFER_MS) {
-        cp_xfer_send_offer(cp, x); /* every byte is there: the answer is READY, or was lost */
+        /* Every byte was acknowledged, but no READY came: it was lost, or the node restarted
+         * and kept less (a file is checked only once synced whole). Its answer to this offer
+         * says which, as to a first offer: READY, or the bytes it holds, resent from there. */
+        x->offered = false;
+        cp_xfer_send_offer(cp, x);
         return;
     }
     if (x->sent > x->acked && cp->mono_ms - x->ack_ms >= CP_XFER_STALL_MS &&

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A node joining a cluster that already holds data (issue 8's item 2): a fresh 3-node
+# cluster (`capkv cluster up`, defaults) is loaded with KEYS puts of VAL-byte values from 64
+# clients (default 560,000 x 4,000 bytes: about 2.1 GiB of values), every node is asked to
+# SAVE (so the snapshot a joiner gets holds it all), then `capkv cluster add` starts node 4
+# and waits until it is a voter; the script times that and waits until node 4 has applied
+# what the leader has. Prints the load's figures, the snapshot's size, and the times.
+#   bench/join-big.sh [--keys 560000] [--val-size 4000] [--base-port 7701] [--logs DIR]
+# Needs build/capkv and build/loadgen/kvload-resp (../shared/loadgen/build.sh build/loadgen).
+set -eu
+cd "$(dirname "$0")/.."
+keys=560000 val=4000 port=7701 logs=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --keys) keys=$2; shift 2 ;;
+    --val-size) val=$2; shift 2 ;;
+    --base-port) port=$2; shift 2 ;;
+    --logs) logs=$2; shift 2 ;;
+    *) echo "usage: bench/join-big.sh [--keys N] [--val-size B] [--base-port P] [--logs DIR]"; exit 2 ;;
+    esac
+done
+capkv=${CAPKV_BIN:-build/capkv}
+load=build/loadgen/kvload-resp
+[ -x "$capkv" ] && [ -x "$load" ] || { echo "join-big: build capkv and the loadgen first"; exit 1; }
+dir=$(mktemp -d /tmp/capkv-joinbig.XXXXXX)
+finish() {
+    "$capkv" cluster down --dir "$dir" >/dev/null 2>&1 || true
+    if [ -n "$logs" ]; then
+        mkdir -p "$logs"
+        for d in "$dir"/node-*; do cp "$d/node.log" "$logs/$(basename "$d").log" 2>/dev/null || true; done
+    fi
+    rm -rf "$dir"
+}
+trap finish EXIT
+"$capkv" cluster up --nodes 3 --base-port "$port" --dir "$dir" >/dev/null
+endpoints="127.0.0.1:$port,127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2))"
+field() { # port section field
+    redis-cli -p "$1" info "$2" 2>/dev/null | tr -d '\r' | sed -n "s/^$3://p"
+}
+echo "load: $("$load" -endpoints "$endpoints" -op put -clients 64 -n "$keys" -duration 30m \
+    -key-size 16 -val-size "$val" -key-space 1000000000 -label load 2>/dev/null)"
+for i in 0 1 2; do redis-cli -p $((port + i)) save >/dev/null; done
+leader=$port
+for i in 0 1 2; do
+    [ "$(field $((port + i)) replication role)" = master ] && leader=$((port + i))
+done
+echo "leader: port $leader, keys $(redis-cli -p "$leader" dbsize), snapshot $(( $(field "$leader" replication snapshot_last_bytes) >> 20 )) MiB, data dir $(du -sm "$dir/node-1" | cut -f1) MB"
+start=$(date +%s%N)
+"$capkv" cluster add --dir "$dir"
+voter=$(date +%s%N)
+want=$(field "$leader" replication raft_applied_index)
+new=$((port + 3))
+for _ in $(seq 1 1200); do
+    got=$(field "$new" replication raft_applied_index)
+    [ -n "$got" ] && [ "$got" -ge "$want" ] && break
+    sleep 0.1
+done
+done_at=$(date +%s%N)
+echo "node 4: a voter after $(( (voter - start) / 1000000 )) ms, applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$new" dbsize 2>/dev/null || echo '?')"
+echo "node 4: snapshot_installs $(field "$new" replication snapshot_installs), snapshot_bytes_received $(field "$new" replication snapshot_bytes_received), slow steps $(field "$new" stats loop_slow_steps) (slowest $(field "$new" stats loop_slowest_step_ms) ms)"
+echo "leader: snapshot_chunks_sent $(field "$leader" replication snapshot_chunks_sent), resent $(field "$leader" replication snapshot_chunks_resent), raft_terms_led summed: $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | paste -sd+ | bc)"
