@@ -42,7 +42,7 @@ echo "load: $("$load" -endpoints "$endpoints" -op put -clients 64 -n "$keys" -du
 for i in 0 1 2; do redis-cli -p $((port + i)) save >/dev/null; done
 leader=$port
 for i in 0 1 2; do
-    [ "$(field $((port + i)) replication role)" = master ] && leader=$((port + i))
+    [ "$(field $((port + i)) replication role)" = leader ] && leader=$((port + i))
 done
 echo "leader: port $leader, keys $(redis-cli -p "$leader" dbsize), snapshot $(( $(field "$leader" replication snapshot_last_bytes) >> 20 )) MiB, data dir $(du -sm "$dir/node-1" | cut -f1) MB"
 start=$(date +%s%N)
@@ -56,6 +56,7 @@ for _ in $(seq 1 1200); do
     sleep 0.1
 done
 done_at=$(date +%s%N)
+[ -n "$got" ] && [ "$got" -ge "$want" ] || echo "node 4: had not applied index $want after 120 s (at ${got:-?})"
 echo "node 4: a voter after $(( (voter - start) / 1000000 )) ms, applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$new" dbsize 2>/dev/null || echo '?')"
 echo "node 4: snapshot_installs $(field "$new" replication snapshot_installs), snapshot_bytes_received $(field "$new" replication snapshot_bytes_received), slow steps $(field "$new" stats loop_slow_steps) (slowest $(field "$new" stats loop_slowest_step_ms) ms)"
-echo "leader: snapshot_chunks_sent $(field "$leader" replication snapshot_chunks_sent), resent $(field "$leader" replication snapshot_chunks_resent), raft_terms_led summed: $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | paste -sd+ | bc)"
+echo "leader: snapshot_chunks_sent $(field "$leader" replication snapshot_chunks_sent), resent $(field "$leader" replication snapshot_chunks_resent), terms led (all nodes): $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | awk '{t += $1} END {print t + 0}')"

@@ -28,6 +28,8 @@
 #define CLUSTER_UP_MS_MAX 15000
 #define CLUSTER_STOP_MS_MAX 10000
 #define CLUSTER_POLL_MS 100
+#define CLUSTER_CATCH_UP_MS_MAX                                                                    \
+    (30 * 60 * 1000)                 /* the longest cluster add waits, progress or not */
 #define CLUSTER_PROGRESS_SAY_MS 5000 /* a joiner's progress, while cluster add waits */
 #define CLUSTER_PATH_BYTES_MAX 1024
 #define CLUSTER_POSITIONAL_MAX 8
@@ -547,18 +549,20 @@ static uint64_t cluster_info_field(const char *reply, const char *field) {
 }
 
 /* How far a catching-up node has come: its applied index plus the snapshot bytes it has
- * received (0 when it does not answer). Either moving means it is still getting there. */
-static uint64_t cluster_progress(const struct cluster_member *m, struct buf *reply) {
+ * received. Either moving means it is still getting there. False when it did not answer
+ * (then *reply holds nothing to read). */
+static bool cluster_progress(const struct cluster_member *m, struct buf *reply, uint64_t *out) {
     const char *argv[] = {"INFO", "replication"};
     struct errmsg msg;
     buf_clear(reply);
     if (respc_call(m->client, 2, argv, 500, reply, &msg) != 0 ||
         respc_is_error(reply->data, reply->len))
-        return 0;
+        return false;
     buf_append_byte(reply, 0);
     const char *text = (const char *)reply->data;
-    return cluster_info_field(text, "raft_applied_index") +
+    *out = cluster_info_field(text, "raft_applied_index") +
            cluster_info_field(text, "snapshot_bytes_received");
+    return true;
 }
 
 /* Polls the target's CLUSTER MEMBERS until server id is listed with `role` (or, role
@@ -567,6 +571,7 @@ static uint64_t cluster_progress(const struct cluster_member *m, struct buf *rep
 static bool cluster_wait_member(const struct cluster_member *target, uint32_t id, const char *role,
                                 const struct cluster_member *catching_up) {
     uint64_t deadline = cluster_mono_ms() + CLUSTER_UP_MS_MAX * 2;
+    uint64_t give_up = cluster_mono_ms() + CLUSTER_CATCH_UP_MS_MAX; /* progress or not */
     uint64_t progress = 0;
     uint64_t said_ms = cluster_mono_ms();
     const char *argv[] = {"CLUSTER", "MEMBERS"};
@@ -589,13 +594,15 @@ static bool cluster_wait_member(const struct cluster_member *target, uint32_t id
             done = role == NULL ? line == NULL : has != NULL && (eol == NULL || has < eol);
         }
         if (!done && catching_up != NULL) {
-            uint64_t now_progress = cluster_progress(catching_up, &reply);
+            uint64_t now_progress = 0;
+            bool answered = cluster_progress(catching_up, &reply, &now_progress);
             uint64_t now = cluster_mono_ms();
-            if (now_progress != progress) {
+            if (answered && now_progress > progress) {
                 progress = now_progress;
                 deadline = now + CLUSTER_UP_MS_MAX * 2;
+                if (deadline > give_up) deadline = give_up;
             }
-            if (now - said_ms >= CLUSTER_PROGRESS_SAY_MS) {
+            if (answered && now - said_ms >= CLUSTER_PROGRESS_SAY_MS) {
                 said_ms = now;
                 uint64_t bytes =
                     cluster_info_field((const char *)reply.data, "snapshot_bytes_received");

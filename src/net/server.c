@@ -72,6 +72,7 @@ struct server {
     uint64_t slow_steps;
     uint64_t slowest_step_ms;
     uint64_t slow_logged_ms; /* when a slow step was last logged (mono) */
+    uint32_t step_depth;
 };
 
 static uint64_t server_now_ms(void) {
@@ -189,10 +190,12 @@ static void server_step(struct server *s, struct node_event *ev) {
     server_stamp(ev);
     uint64_t start = ev->mono_ms;
     enum node_event_kind kind = ev->kind;
+    s->step_depth++; /* an inline sync steps again inside: only the outer step is timed */
     node_step(s->node, ev, &eff);
     server_effects(s, &eff);
+    s->step_depth--;
     uint64_t took = server_mono_ms() - start;
-    if (took >= SERVER_SLOW_STEP_MS) server_note_slow_step(s, kind, took);
+    if (s->step_depth == 0 && took >= SERVER_SLOW_STEP_MS) server_note_slow_step(s, kind, took);
 }
 
 static void conn_on_closed(uv_handle_t *handle) {
