@@ -235,6 +235,13 @@ static void cp_hold(struct cp *cp, uint8_t kind, const void *head, size_t head_b
  * leader's appends and heartbeats go out at once, taking one fsync off the commit path;
  * votes and acknowledgements still wait for the disk. */
 static bool cp_message_may_go_early(const struct cp *cp, const struct raft_message *m) {
+    /* A follower's heartbeat answer promises nothing durable: it says "I know your term"
+     * at this moment (check-quorum, ReadIndex) and where its log ends (a wiped follower).
+     * Held behind the sync, it waited for a log sync that itself waits its turn with a
+     * snapshot's data file: a busy disk then kept every answer from the leader past its
+     * election timeout, and it stepped down (bench/join-big.sh, 4 KB values). A term or
+     * vote it carries is still made durable before any vote or acknowledgement leaves. */
+    if (m->type == RAFT_MSG_HEARTBEAT_RESP) return true;
     if (raft_role(cp->raft) != RAFT_LEADER) return false;
     return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
 }

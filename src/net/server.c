@@ -178,10 +178,11 @@ static void server_note_slow_step(struct server *s, enum node_event_kind kind, u
     uint64_t now = server_mono_ms();
     if (s->slow_logged_ms != 0 && now - s->slow_logged_ms < 1000) return;
     s->slow_logged_ms = now;
-    char line[160];
+    char line[192];
     snprintf(line, sizeof(line),
-             "node=%u slow step: %s held the event loop for %llu ms (%llu so far)", s->id,
-             server_event_name(kind), (unsigned long long)ms, (unsigned long long)s->slow_steps);
+             "node=%u t=%llu slow step: %s held the event loop for %llu ms (%llu so far)", s->id,
+             (unsigned long long)server_now_ms(), server_event_name(kind), (unsigned long long)ms,
+             (unsigned long long)s->slow_steps);
     server_trace(s, line);
 }
 
