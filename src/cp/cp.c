@@ -67,7 +67,7 @@ static int cp_blob_records(struct cp_blob_reader *r, const uint8_t *data, size_t
         if (len == CP_BLOB_KEYSPACES) {
             if (bytes - pos < 8 || bytes - pos - 8 < base_load_u32le(data + pos + 4)) break;
             len = base_load_u32le(data + pos + 4);
-            cp_keyspaces_apply(r->cp, data + pos + 8, len, r->index);
+            cp_keyspaces_apply_committed(r->cp, data + pos + 8, len, r->index);
             pos += 8 + (size_t)len;
             continue;
         }
@@ -155,6 +155,7 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
      * this node forwarded before it restarted, and that answer must match no new request. */
     cp->next_wait_id = cp->now_ms << 20;
     buf_init(&cp->held);
+    buf_init(&cp->keyspaces_committed);
     buf_init(&cp->peer_out);
     buf_init(&cp->peer_sends);
     buf_init(&cp->fwd_reply);
@@ -207,6 +208,7 @@ void cp_close(struct cp *cp) {
     if (cp->raft != NULL) raft_free(cp->raft);
     if (cp->store != NULL) raftstore_close(cp->store);
     buf_deinit(&cp->held);
+    buf_deinit(&cp->keyspaces_committed);
     buf_deinit(&cp->peer_out);
     buf_deinit(&cp->peer_sends);
     buf_deinit(&cp->fwd_reply);
@@ -348,7 +350,10 @@ static void cp_persist(struct cp *cp, const struct raft_effects *e) {
         return;
     }
     if (e->hard_state_changed) raftstore_save_hard_state(cp->store, &e->hard_state);
-    if (e->truncate_from != 0) raftstore_truncate(cp->store, e->truncate_from);
+    if (e->truncate_from != 0) {
+        raftstore_truncate(cp->store, e->truncate_from);
+        cp_keyspaces_truncated(cp, e->truncate_from);
+    }
     if (e->entry_count > 0) raftstore_append(cp->store, e->entries, e->entry_count);
     raftstore_release_unused(cp->store);
 }
@@ -449,7 +454,7 @@ static void cp_apply(struct cp *cp, uint64_t index, uint64_t term, uint8_t type,
     } else if (data[0] == CP_ENTRY_SWEEP) {
         cp_apply_sweep(cp, ts);
     } else if (data[0] == CP_ENTRY_KEYSPACES) {
-        cp_keyspaces_apply(cp, data + 9, bytes - 9, index);
+        cp_keyspaces_apply_committed(cp, data + 9, bytes - 9, index);
         if (w != NULL && w->term == term)
             buf_append(cp_origin_out(cp, &w->origin), w->request.data, w->request.len);
     } else if (data[0] == CP_ENTRY_COMMANDS) {

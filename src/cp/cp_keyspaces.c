@@ -41,6 +41,35 @@ void cp_keyspaces_apply(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t 
              same ? "" : "; they differ from this node's config, the cluster's apply");
 }
 
+/* Applies a table known committed (an applied entry, a snapshot's) and keeps a copy. */
+void cp_keyspaces_apply_committed(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t index) {
+    buf_clear(&cp->keyspaces_committed);
+    buf_append(&cp->keyspaces_committed, p, bytes);
+    cp->keyspaces_committed_index = index;
+    cp_keyspaces_apply(cp, p, bytes, index);
+}
+
+/* The log lost its entries from `from` on (a new leader's log replaced them). A table
+ * taken from the recovered log at or after `from` never committed: the node goes back to
+ * the committed one (or to none agreed, its own config waiting), or it would go on
+ * routing keys by a table the cluster does not use. */
+void cp_keyspaces_truncated(struct cp *cp, uint64_t from) {
+    if (cp->keyspaces_index < from || cp->keyspaces_index <= cp->keyspaces_committed_index) return;
+    cp_trace(cp, "cluster: the keyspace table at index %llu was not committed and left the log",
+             (unsigned long long)cp->keyspaces_index);
+    if (cp->keyspaces_committed_index != 0) {
+        cp_keyspaces_apply(cp, cp->keyspaces_committed.data, cp->keyspaces_committed.len,
+                           cp->keyspaces_committed_index);
+        return;
+    }
+    memcpy(cp->config.keyspaces, cp->ini_keyspaces,
+           sizeof(cp->ini_keyspaces[0]) * cp->ini_keyspace_count);
+    cp->config.keyspace_count = cp->ini_keyspace_count;
+    cp->keyspaces_index = 0;
+    cp->keyspaces_changed = true;
+    cp->spec.term = 0;
+}
+
 /* At start: the newest table in the recovered log applies until the log is replayed (as
  * Raft uses the newest configuration in its log), so a restarted node routes keys as the
  * cluster agreed, not as its own file says. That entry may never have committed (a leader

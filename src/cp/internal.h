@@ -253,9 +253,13 @@ struct cp {
     struct cp_watch *watch; /* WATCH: the entry that last changed each key */
     uint64_t applying;      /* the entry cp_apply runs (its ops go to watch), or 0 */
     struct cp_spec spec;
-    uint64_t keyspaces_index;         /* entry of the agreed keyspace table; 0: none yet */
-    uint64_t keyspaces_proposed_term; /* term in which this leader proposed its table */
-    bool keyspaces_changed;           /* an agreed table was applied: tell the node */
+    uint64_t keyspaces_index; /* entry of the agreed keyspace table; 0: none yet */
+    /* The newest table known committed (applied, or in a snapshot) and its index: what a
+     * node goes back to when the table it took from its recovered log is truncated away. */
+    struct buf keyspaces_committed;
+    uint64_t keyspaces_committed_index;
+    uint64_t keyspaces_proposed_term;             /* term in which this leader proposed its table */
+    bool keyspaces_changed;                       /* an agreed table was applied: tell the node */
     struct keyspace ini_keyspaces[KEYSPACES_MAX]; /* this node's own config */
     uint32_t ini_keyspace_count;
     struct raft_config members_committed;     /* the newest configuration seen committed */
@@ -379,6 +383,8 @@ void cp_repl_info(struct cp *cp, struct buf *out);
 
 /* cp_keyspaces.c: keyspaces agreed as cluster metadata */
 void cp_keyspaces_apply(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t index);
+void cp_keyspaces_apply_committed(struct cp *cp, const uint8_t *p, size_t bytes, uint64_t index);
+void cp_keyspaces_truncated(struct cp *cp, uint64_t from);
 int cp_keyspaces_propose(struct cp *cp, uint64_t *index);
 void cp_keyspaces_tick(struct cp *cp);
 void cp_keyspaces_recovered(struct cp *cp, const struct raft_entry *entries, size_t count);

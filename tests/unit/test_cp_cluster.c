@@ -1039,6 +1039,58 @@ static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_deco
     }
 }
 
+/* A leader cut off proposes a keyspace table that never commits, and restarts: it routes
+ * by the newest table in its recovered log meanwhile (as Raft takes the newest
+ * configuration). Once the new leader's log replaces that entry, it goes back to the
+ * committed table, the one every other node uses (sim seed 400299 never converged). */
+static void test_cluster_keyspace_table_truncated_from_a_recovered_log_is_undone(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int old = c_leader(t);
+    assert_true(old >= 0);
+    int other = (old + 1) % C_NODES;
+    uint64_t agreed = ((struct cp *)node_engine(t->node[other]))->keyspaces_index;
+    assert_true(agreed != 0);
+    /* Its snapshot holds the agreed table, so replaying its log at restart does not apply
+     * that entry again (which would hide the fault). */
+    assert_string_equal(c_call(t, old, "SAVE\r\n", 500), "+OK\r\n");
+    c_cut_node(t, old, true);
+    struct keyspace ks = {.name = "orders",
+                          .match_count = 1,
+                          .match = {"orders:*"},
+                          .mode = KEYSPACE_MODE_CP,
+                          .replication = KEYSPACE_REPLICATION_MAJORITY,
+                          .consistency = KEYSPACE_CONSISTENCY_LINEARIZABLE};
+    struct buf entry;
+    buf_init(&entry);
+    buf_append_byte(&entry, CP_ENTRY_KEYSPACES);
+    buf_append_u64le(&entry, t->now_ms);
+    keyspace_table_encode(&ks, 1, &entry);
+    uint64_t index = 0;
+    uint64_t term = 0;
+    assert_int_equal(
+        cp_engine_propose(node_engine(t->node[old]), entry.data, entry.len, &index, &term), 0);
+    buf_deinit(&entry);
+    c_run(t, 50); /* in its log, synced; never sent */
+    memdisk_crash(&t->disk[old], false, 1);
+    node_free(t->node[old]);
+    c_start(t, old);
+    struct cp *oc = (struct cp *)node_engine(t->node[old]);
+    assert_int_equal(oc->keyspaces_index, index); /* taken from the recovered log */
+    assert_int_equal(oc->config.keyspace_count, 1);
+    c_run(t, 2000); /* the others elect a leader and go on */
+    int next = c_leader(t);
+    assert_true(next >= 0 && next != old);
+    assert_string_equal(c_call(t, next, "SET a 1\r\n", 200), "+OK\r\n");
+    c_cut_node(t, old, false);
+    c_run(t, 3000);
+    oc = (struct cp *)node_engine(t->node[old]);
+    struct cp *nc = (struct cp *)node_engine(t->node[next]);
+    assert_int_equal(oc->keyspaces_index, nc->keyspaces_index);
+    assert_int_equal(oc->keyspaces_index, agreed);
+    assert_int_equal(oc->config.keyspace_count, nc->config.keyspace_count);
+}
+
 /* The first stashed append with entries (one that followed the follower's log when it was
  * sent); fails if none. Decodes it into rm. */
 static const struct c_msg *c_stash_first_append(struct c *t, struct raft_message *rm) {
@@ -1335,6 +1387,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cluster_snapshot_taken_while_writes_go_on_is_exact,
                                         c_setup_slow_scans, c_teardown),
         T(test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_decode),
+        T(test_cluster_keyspace_table_truncated_from_a_recovered_log_is_undone),
         T_SMALL(test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it),
         T_SMALL(test_cluster_held_snapshot_that_went_stale_is_not_installed),
         T(test_cluster_pipelined_commands_answer_in_order_in_one_entry),
