@@ -26,19 +26,9 @@ while [ $# -gt 0 ]; do
 done
 capkv=${CAPKV_BIN:-build/capkv}
 load=build/loadgen/kvload-resp
-[ -x "$capkv" ] && [ -x "$load" ] || { echo "snapshot-load: build capkv and the loadgen first"; exit 1; }
 dir=$(mktemp -d /tmp/capkv-snapload.XXXXXX)
-finish() {
-    "$capkv" cluster down --dir "$dir" >/dev/null 2>&1 || true
-    if [ -n "$logs" ]; then
-        mkdir -p "$logs"
-        for d in "$dir"/node-*; do cp "$d/node.log" "$logs/$(basename "$d").log" 2>/dev/null || true; done
-    fi
-    rm -rf "$dir"
-}
-trap finish EXIT
-"$capkv" cluster up --nodes 3 --base-port "$port" --dir "$dir" >/dev/null
-endpoints="127.0.0.1:$port,127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2))"
+. bench/local-cluster.sh
+cluster_start snapshot-load
 info() { # port field
     redis-cli -p "$1" info replication 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
 }
