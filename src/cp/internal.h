@@ -24,6 +24,7 @@
 /* The log's trail when no snapshot-log-bytes is configured (a tenth of this). */
 #define CP_SNAPSHOT_LOG_BYTES (256ull << 20)
 #define CP_SWEEP_MS 100                /* leader: how often expired keys are swept */
+#define CP_COLLECT_SLICE_MS 5          /* at most one step of old files per this many ms */
 #define CP_EXPIRE_CHECKS_PER_SWEEP 200 /* keys an applied sweep looks at (Redis's per cycle) */
 /* Leader mode: how long a deposed leader keeps an early-answered write to learn its fate. */
 #define CP_ACKED_KEEP_MS 60000
@@ -240,6 +241,9 @@ struct cp {
     uint64_t last_sweep_ms;
     uint64_t last_entry_ms; /* the newest time stamped on an entry this node proposed */
     bool sync_in_flight;
+    bool dir_syncing;         /* the sync in flight is the directory's (raftstore_collect) */
+    bool dir_sync_last;       /* the last sync begun was the directory's: the log's turn */
+    uint64_t next_collect_ms; /* the next step of raftstore_collect, at the earliest */
     /* An InstallSnapshot (its raft payload, owned) that arrived while sync_in_flight, for
      * cp_synced to hand to raft; empty: none. At most one, the newest (its size bounded by
      * RAFT_SNAPSHOT_BYTES_MAX, which decoding checked). */

@@ -113,6 +113,11 @@ static int disk_view_sync_dir(struct disk *d, struct errmsg *msg) {
     return v->base->sync_dir(v->base, msg);
 }
 
+static struct disk_file *disk_view_dir_file(struct disk *d) {
+    struct disk_view *v = disk_view_of(d);
+    return v->base->dir_file(v->base);
+}
+
 void disk_view_init(struct disk_view *view, struct disk *base, const char *prefix) {
     ASSERT(base != NULL && prefix != NULL);
     ASSERT(strlen(prefix) > 0 && strlen(prefix) < DISK_VIEW_PREFIX_BYTES_MAX);
@@ -131,7 +136,8 @@ void disk_view_init(struct disk_view *view, struct disk *base, const char *prefi
                                .rename = disk_view_rename,
                                .remove = disk_view_remove,
                                .list = disk_view_list,
-                               .sync_dir = disk_view_sync_dir};
+                               .sync_dir = disk_view_sync_dir,
+                               .dir_file = disk_view_dir_file};
 }
 
 /* The layout before views: the storage files' own names, at the top of the directory. */

@@ -21,14 +21,16 @@
 
 #include "base/assert.h"
 
-struct disk_posix {
-    char dir[DISK_POSIX_PATH_BYTES_MAX];
-    int dir_fd;
-};
-
 struct disk_file {
     int fd;
     char name[DISK_NAME_BYTES_MAX];
+    bool is_dir; /* the directory's own (dir_file): fsync, not fdatasync */
+};
+
+struct disk_posix {
+    char dir[DISK_POSIX_PATH_BYTES_MAX];
+    int dir_fd;
+    struct disk_file dir_file; /* dir_fd, for disk->dir_file */
 };
 
 static struct disk_posix *disk_posix_of(struct disk *d) {
@@ -165,9 +167,10 @@ static int disk_posix_sync(struct disk *d, struct disk_file *f, struct errmsg *m
     struct disk_posix *p = disk_posix_of(d);
     int rc;
     do {
-        rc = fdatasync(f->fd);
+        rc = f->is_dir ? fsync(f->fd) : fdatasync(f->fd);
     } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return disk_posix_fail(p, errno, "fdatasync", f->name, msg);
+    if (rc != 0) return disk_posix_fail(p, errno, f->is_dir ? "fsync directory" : "fdatasync",
+                                        f->name, msg);
     return 0;
 }
 
@@ -189,7 +192,11 @@ static int disk_posix_rename(struct disk *d, const char *from, const char *to, s
     if (renameat(p->dir_fd, from, p->dir_fd, to) != 0) {
         return disk_posix_fail(p, errno, "rename", from, msg);
     }
-    return disk_posix_sync_dir(d, msg);
+    return 0;
+}
+
+static struct disk_file *disk_posix_dir_file(struct disk *d) {
+    return &disk_posix_of(d)->dir_file;
 }
 
 static int disk_posix_remove(struct disk *d, const char *name, struct errmsg *msg) {
@@ -246,6 +253,7 @@ static int disk_posix_open_dir(struct disk_posix *p, struct errmsg *msg) {
     if (p->dir_fd < 0) {
         return errmsg_set(msg, disk_posix_code(errno), "open %s: %s", p->dir, strerror(errno));
     }
+    p->dir_file = (struct disk_file){.fd = p->dir_fd, .name = ".", .is_dir = true};
     return 0;
 }
 
@@ -279,6 +287,7 @@ int disk_posix_init(struct disk *d, const char *dir, struct errmsg *msg) {
         .remove = disk_posix_remove,
         .list = disk_posix_list,
         .sync_dir = disk_posix_sync_dir,
+        .dir_file = disk_posix_dir_file,
     };
     return 0;
 }

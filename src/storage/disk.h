@@ -47,13 +47,17 @@ struct disk {
     /* Makes the file's data durable. May be called from another thread than the others,
      * for one file at a time (the shell's group commit runs it on a worker thread). */
     int (*sync)(struct disk *d, struct disk_file *f, struct errmsg *msg);
-    /* Atomically replaces `to` with `from`, and makes the directory entry durable. */
+    /* Atomically replaces `to` with `from`. The new name is durable after sync_dir (or a
+     * sync of dir_file); until then a crash may leave either name. */
     int (*rename)(struct disk *d, const char *from, const char *to, struct errmsg *msg);
     int (*remove)(struct disk *d, const char *name, struct errmsg *msg);
     /* Calls fn for every file in the directory, in no particular order. */
     int (*list)(struct disk *d, disk_list_fn *fn, void *ctx, struct errmsg *msg);
-    /* Makes created or removed directory entries durable. */
+    /* Makes created, renamed or removed directory entries durable. */
     int (*sync_dir)(struct disk *d, struct errmsg *msg);
+    /* The directory as a file, owned by the disk (never closed): sync on it does what
+     * sync_dir does, so that the directory's fsync can run on the sync thread too. */
+    struct disk_file *(*dir_file)(struct disk *d);
 };
 
 #endif

@@ -3,7 +3,7 @@
  *   - a node is a file's content: the current image (what reads see) and the synced image
  *     (what survives a crash); sync copies current to synced.
  *   - two directories map names to nodes: `cur` (what list/open see) and `durable` (what
- *     survives a crash); sync_dir and rename copy cur to durable.
+ *     survives a crash); sync_dir (and a sync of dir_file) copies cur to durable.
  *   - a node lives while a directory entry or an open handle refers to it.
  *   - capacity counts the current size of every live node.
  * Invariants: size <= cap for every image; used_bytes == sum of live nodes' sizes;
@@ -35,6 +35,11 @@ struct memdisk_entry {
     struct memdisk_node *node;
 };
 
+struct disk_file {
+    struct memdisk_node *node; /* NULL: the directory (dir_file) */
+    uint64_t epoch;
+};
+
 struct memdisk_dir {
     struct memdisk_entry entries[MEMDISK_FILE_COUNT_MAX];
     int count;
@@ -52,11 +57,7 @@ struct memdisk {
     struct memdisk_node *last_write_node;
     uint64_t last_write_offset;
     uint64_t last_write_bytes;
-};
-
-struct disk_file {
-    struct memdisk_node *node;
-    uint64_t epoch;
+    struct disk_file dir_file; /* node NULL; valid across crashes */
 };
 
 static struct memdisk *memdisk_of(struct disk *d) {
@@ -270,8 +271,15 @@ static int memdisk_truncate(struct disk *d, struct disk_file *f, uint64_t bytes,
     return 0;
 }
 
+static void memdisk_dir_commit(struct memdisk *m);
+
 static int memdisk_sync(struct disk *d, struct disk_file *f, struct errmsg *msg) {
     struct memdisk *m = memdisk_of(d);
+    if (f == &m->dir_file) {
+        int rc = memdisk_fault(m, msg, "sync_dir");
+        if (rc == 0) memdisk_dir_commit(m);
+        return rc;
+    }
     int rc = memdisk_check_handle(m, f, msg);
     if (rc == 0) rc = memdisk_fault(m, msg, "sync");
     if (rc != 0) return rc;
@@ -305,7 +313,6 @@ static int memdisk_rename(struct disk *d, const char *from, const char *to, stru
         if (index == m->cur.count) index = old; /* the moved last entry was `from` */
     }
     snprintf(m->cur.entries[index].name, DISK_NAME_BYTES_MAX, "%s", to);
-    memdisk_dir_commit(m);
     if (replaced != NULL) memdisk_node_release(m, replaced);
     return 0;
 }
@@ -345,6 +352,10 @@ static int memdisk_sync_dir(struct disk *d, struct errmsg *msg) {
     return 0;
 }
 
+static struct disk_file *memdisk_dir_file(struct disk *d) {
+    return &memdisk_of(d)->dir_file;
+}
+
 void memdisk_init(struct disk *d) {
     ASSERT(d != NULL);
     struct memdisk *m = base_calloc(1, sizeof(*m));
@@ -363,6 +374,7 @@ void memdisk_init(struct disk *d) {
         .remove = memdisk_remove,
         .list = memdisk_list,
         .sync_dir = memdisk_sync_dir,
+        .dir_file = memdisk_dir_file,
     };
 }
 

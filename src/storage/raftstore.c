@@ -55,7 +55,7 @@
 #define RAFTSTORE_RECV_PREFIX "snaprecv-" /* a data file being received: snaprecv-<index>.tmp */
 /* A garbage data file loses this much a step before it is removed: removing a big file
  * at once costs the disk (and the loop) hundreds of ms (1.5 GB: 475 ms on the test host). */
-#define RAFTSTORE_SHRINK_BYTES (32ull * 1024 * 1024)
+#define RAFTSTORE_SHRINK_BYTES (4ull * 1024 * 1024) /* about 1 ms of the disk's work */
 #define RAFTSTORE_SNAP_META_BYTES 48u
 #define RAFTSTORE_NAME_BYTES 64
 /* Added to every reservation: a WAL record's header and padding, so that what one record
@@ -93,6 +93,8 @@ struct raftstore {
      * old data files (names, NUL-terminated, from garbage_pos on; the first is shrunk by
      * RAFTSTORE_SHRINK_BYTES a step through `shrinking`, then removed). */
     uint64_t compact_lsn;
+    bool dir_unsynced; /* a retired segment's rename or a removal awaits the directory sync */
+    bool dir_syncing;  /* raftstore_dir_sync_begin's sync is running */
     struct buf garbage;
     size_t garbage_pos;
     struct disk_file *shrinking;
@@ -956,29 +958,73 @@ static void raftstore_collect_file(struct raftstore *store) {
     if (store->garbage_pos == store->garbage.len) {
         buf_clear(&store->garbage);
         store->garbage_pos = 0;
-        d->sync_dir(d, NULL);
+        store->dir_unsynced = true; /* not needed for safety: a crash only brings it back */
     }
 }
 
+/* The oldest WAL segment below compact_lsn becomes garbage (renamed; shrunk in steps once
+ * the rename is durable, so that a crash never finds a shrunk segment under its name). */
+static bool raftstore_collect_segment(struct raftstore *store) {
+    char name[WAL_NAME_BYTES];
+    bool retired = false;
+    struct errmsg msg;
+    int rc = wal_retire_one_before(store->wal, store->compact_lsn, name, &retired, &msg);
+    if (rc != 0) {
+        raftstore_fail(store, rc);
+        return false;
+    }
+    if (!retired) {
+        store->compact_lsn = 0;
+        return false;
+    }
+    buf_append(&store->garbage, name, strlen(name) + 1);
+    store->dir_unsynced = true;
+    return true;
+}
+
+static void raftstore_sync_dir_now(struct raftstore *store) {
+    struct errmsg msg;
+    store->dir_unsynced = false;
+    if (store->disk->sync_dir(store->disk, &msg) != 0) raftstore_fail(store, ERR_IO);
+}
+
 bool raftstore_collect(struct raftstore *store, bool all) {
+    ASSERT(!all || !store->dir_syncing);
     do {
-        bool removed = false;
-        struct errmsg msg;
-        if (store->compact_lsn != 0 && store->failed == 0) {
-            int rc = wal_remove_one_before(store->wal, store->compact_lsn, &removed, &msg);
-            if (rc != 0) raftstore_fail(store, rc);
-            if (!removed) store->compact_lsn = 0;
+        if (store->failed != 0 || store->dir_syncing) break;
+        if (store->dir_unsynced) {
+            if (!all) break; /* the caller's sync of the directory comes first */
+            raftstore_sync_dir_now(store);
         }
-        if (!removed && store->garbage_pos < store->garbage.len) raftstore_collect_file(store);
+        bool retired = false;
+        if (store->compact_lsn != 0) retired = raftstore_collect_segment(store);
+        if (!retired && store->garbage_pos < store->garbage.len) raftstore_collect_file(store);
     } while (all && raftstore_collect_pending(store));
+    if (all && store->dir_unsynced && store->failed == 0) raftstore_sync_dir_now(store);
     return raftstore_collect_pending(store);
 }
 
 bool raftstore_collect_pending(const struct raftstore *store) {
-    if (store->compact_lsn != 0 && store->failed == 0) return true;
+    if (store->failed != 0) return false;
+    if (store->dir_unsynced || store->dir_syncing) return true;
+    if (store->compact_lsn != 0) return true;
     return store->garbage_pos < store->garbage.len &&
            (store->shrinking != NULL ||
             !raftstore_pinned(store, (const char *)store->garbage.data + store->garbage_pos));
+}
+
+bool raftstore_dir_sync_begin(struct raftstore *store, struct disk_file **file) {
+    if (store->failed != 0 || !store->dir_unsynced || store->dir_syncing) return false;
+    store->dir_unsynced = false;
+    store->dir_syncing = true;
+    *file = store->disk->dir_file(store->disk);
+    return true;
+}
+
+void raftstore_dir_sync_end(struct raftstore *store, int sync_rc) {
+    ASSERT(store->dir_syncing);
+    store->dir_syncing = false;
+    if (sync_rc != 0) raftstore_fail(store, ERR_IO);
 }
 
 /* raftstore_save_snapshot, with the blob in meta->data or (data_id != 0) in that data
@@ -1417,7 +1463,8 @@ int raftstore_recv_commit(struct raftstore *store, const struct raft_snapshot_me
     uint64_t id = store->next_data_id++;
     snprintf(to, sizeof(to), "%s-%016llx.snap", RAFTSTORE_DATA_PREFIX, (unsigned long long)id);
     raftstore_recv_close(store);
-    int rc = d->rename(d, from, to, msg); /* the caller synced it; rename syncs the directory */
+    int rc = d->rename(d, from, to, msg); /* the caller synced it */
+    if (rc == 0) rc = d->sync_dir(d, msg);
     if (rc != 0) {
         d->remove(d, from, NULL);
         return raftstore_fail(store, rc);

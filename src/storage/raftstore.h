@@ -165,11 +165,16 @@ void raftstore_snapshot_drop(struct raftstore *store);
 int raftstore_stream_begin(struct raftstore *store, struct errmsg *msg);
 struct disk *raftstore_disk(const struct raftstore *store); /* the disk it was opened on */
 /* A snapshot leaves garbage (the log's segments before it, the older snapshot's data
- * file) that is removed in steps, each at most one segment or RAFTSTORE_SHRINK_BYTES of a
- * file, so that no step stalls the caller: call this now and then (all: until done).
- * Returns whether garbage is left. A crash leaves none that matters (open removes it). */
+ * file) that is removed in steps, each a rename or removal or RAFTSTORE_SHRINK_BYTES (4 MiB)
+ * of a file, so that no step stalls the caller: call this now and then (all: until done,
+ * syncing the directory itself). Returns whether garbage is left. A crash leaves none that
+ * matters (open removes it). Without `all`, a step that changed the directory waits for
+ * its sync, which the caller runs on its sync thread: raftstore_dir_sync_begin gives the
+ * directory's file to sync (false: none needed), raftstore_dir_sync_end reports it. */
 bool raftstore_collect(struct raftstore *store, bool all);
 bool raftstore_collect_pending(const struct raftstore *store);
+bool raftstore_dir_sync_begin(struct raftstore *store, struct disk_file **file);
+void raftstore_dir_sync_end(struct raftstore *store, int sync_rc);
 /* Bytes of log records written since the latest snapshot (its start), for a trigger. */
 uint64_t raftstore_log_bytes(const struct raftstore *store);
 bool raftstore_stream_active(const struct raftstore *store);

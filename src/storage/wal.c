@@ -45,7 +45,6 @@
 #define WAL_RECORD_ALIGN_BYTES 8u
 #define WAL_FORMAT_VERSION 1u
 #define WAL_MAGIC "CAPKVWAL"
-#define WAL_NAME_BYTES 32 /* "wal-" + 16 hex + ".log" + NUL = 25 */
 #define WAL_ZERO_CHUNK_BYTES 65536u
 #define WAL_WARN_BYTES_MAX 512
 
@@ -329,14 +328,26 @@ static uint64_t wal_used_bytes(const struct wal *wal) {
 /* ---- wal_open ---------------------------------------------------------------------- */
 
 struct wal_open_list {
+    struct disk *disk;
     uint64_t *lsns;
     size_t count;
     bool too_many;
 };
 
+/* "wal-<16 lowercase hex>.old": a segment wal_retire_one_before retired. */
+static bool wal_retired_parse_name(const char *name) {
+    uint64_t lsn;
+    return strncmp(name, "wal-", 4) == 0 && strlen(name) == 24 &&
+           strcmp(name + 20, ".old") == 0 && util_parse_hex64(name + 4, 16, &lsn);
+}
+
 static void wal_open_list_one(void *ctx, const char *name) {
     struct wal_open_list *list = ctx;
     uint64_t lsn;
+    if (wal_retired_parse_name(name)) { /* a crash came before its removal */
+        list->disk->remove(list->disk, name, NULL);
+        return;
+    }
     if (!wal_segment_parse_name(name, &lsn)) return;
     if (list->count == WAL_SEGMENT_COUNT_MAX) {
         list->too_many = true;
@@ -352,6 +363,7 @@ static int wal_open_cmp_lsn(const void *a, const void *b) {
 }
 
 static int wal_open_list(struct wal *wal, struct wal_open_list *list, struct errmsg *msg) {
+    list->disk = wal->disk;
     list->lsns = base_malloc(WAL_SEGMENT_COUNT_MAX * sizeof(uint64_t));
     list->count = 0;
     list->too_many = false;
@@ -724,19 +736,21 @@ uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn) {
     return total;
 }
 
-int wal_remove_one_before(struct wal *wal, uint64_t lsn, bool *removed, struct errmsg *msg) {
+int wal_retire_one_before(struct wal *wal, uint64_t lsn, char old_name[WAL_NAME_BYTES],
+                          bool *retired, struct errmsg *msg) {
     ASSERT(wal != NULL);
-    *removed = false;
+    *retired = false;
     if (wal->segment_count < 2 || wal->segments[1].first_lsn > lsn) return 0;
     char name[WAL_NAME_BYTES];
     wal_segment_name(wal->segments[0].first_lsn, name); /* oldest first: no holes */
-    int rc = wal->disk->remove(wal->disk, name, msg);
-    if (rc == ERR_NOTFOUND) rc = 0;
+    snprintf(old_name, WAL_NAME_BYTES, "wal-%016llx.old",
+             (unsigned long long)wal->segments[0].first_lsn);
+    int rc = wal->disk->rename(wal->disk, name, old_name, msg);
     if (rc != 0) return rc;
     memmove(wal->segments, wal->segments + 1, (wal->segment_count - 1) * sizeof(*wal->segments));
     wal->segment_count--;
-    *removed = true;
-    return wal->disk->sync_dir(wal->disk, msg);
+    *retired = true;
+    return 0;
 }
 
 int wal_truncate_before(struct wal *wal, uint64_t lsn, struct errmsg *msg) {

@@ -22,6 +22,7 @@
 #include "base/err.h"
 #include "storage/disk.h"
 
+#define WAL_NAME_BYTES 32 /* "wal-" + 16 hex + ".log" + NUL = 25 */
 #define WAL_SEGMENT_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define WAL_RECORD_BYTES_MAX (512ull * 1024 * 1024 + 4096) /* a maximal bulk plus framing */
 #define WAL_SEGMENT_BYTES_MIN 4096ull                      /* smallest options.segment_bytes */
@@ -88,10 +89,13 @@ uint64_t wal_flushed_lsn(const struct wal *wal); /* last written to the file */
 uint64_t wal_durable_lsn(const struct wal *wal); /* last made durable by a sync */
 /* Log bytes after lsn, counted in whole segments (over by at most one segment). */
 uint64_t wal_bytes_since(const struct wal *wal, uint64_t lsn);
-/* wal_truncate_before's work one segment at a time (each removal of a large preallocated
- * file costs the disk tens of ms): removes the oldest segment if every record in it is
- * below lsn (*removed then true). */
-int wal_remove_one_before(struct wal *wal, uint64_t lsn, bool *removed, struct errmsg *msg);
+/* wal_truncate_before's work one segment at a time, for a caller that frees the space in
+ * steps (removing a large preallocated file at once costs the disk tens of ms): renames the
+ * oldest segment, if every record in it is below lsn, to "wal-<first lsn>.old" (old_name)
+ * and forgets it (*retired then true). The rename is durable after the directory's next
+ * sync; wal_open removes retired segments a crash left. */
+int wal_retire_one_before(struct wal *wal, uint64_t lsn, char old_name[WAL_NAME_BYTES],
+                          bool *retired, struct errmsg *msg);
 
 /* Deletes whole segments whose records all have lsn < lsn (after a snapshot at lsn). */
 int wal_truncate_before(struct wal *wal, uint64_t lsn, struct errmsg *msg);

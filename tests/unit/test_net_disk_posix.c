@@ -108,6 +108,7 @@ static void test_disk_posix_renames_lists_and_removes(void **state) {
     d->close(d, f);
     assert_int_equal(d->rename(d, "a.tmp", "a", &msg), 0);
     assert_int_equal(d->sync_dir(d, &msg), 0);
+    assert_int_equal(d->sync(d, d->dir_file(d), &msg), 0); /* the directory, as a file */
     char names[256] = "";
     assert_int_equal(d->list(d, collect_name, names, &msg), 0);
     assert_string_equal(names, "a;");

@@ -278,6 +278,31 @@ static void test_memdisk_crash_keeps_only_synced_data_and_entries(void **state) 
     memdisk_deinit(&d);
 }
 
+/* memdisk: a rename is durable only after the directory's sync, by sync_dir or by a sync of
+ * dir_file (the handle a shell's sync thread gets). */
+static void test_memdisk_rename_is_durable_after_the_directory_sync(void **state) {
+    (void)state;
+    struct disk d;
+    memdisk_init(&d);
+    struct disk_file *f = NULL;
+    struct errmsg msg;
+    assert_int_equal(d.open(&d, "a.tmp", DISK_OPEN_WRITE | DISK_OPEN_CREATE, &f, &msg), 0);
+    assert_int_equal(d.sync(&d, f, &msg), 0);
+    d.close(&d, f);
+    assert_int_equal(d.sync_dir(&d, &msg), 0);
+    assert_int_equal(d.rename(&d, "a.tmp", "a", &msg), 0);
+    assert_true(memdisk_exists(&d, "a"));
+    memdisk_crash(&d, false, 1);
+    assert_true(memdisk_exists(&d, "a.tmp")); /* the rename was lost */
+    assert_false(memdisk_exists(&d, "a"));
+    assert_int_equal(d.rename(&d, "a.tmp", "a", &msg), 0);
+    assert_int_equal(d.sync(&d, d.dir_file(&d), &msg), 0);
+    memdisk_crash(&d, false, 2);
+    assert_true(memdisk_exists(&d, "a"));
+    assert_false(memdisk_exists(&d, "a.tmp"));
+    memdisk_deinit(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_round_trips_every_entry),
@@ -290,6 +315,7 @@ int main(void) {
         cmocka_unit_test(test_snapshot_full_disk_fails_cleanly_and_keeps_the_old_snapshot),
         cmocka_unit_test(test_snapshot_refuses_an_entry_over_the_limit),
         cmocka_unit_test(test_memdisk_crash_keeps_only_synced_data_and_entries),
+        cmocka_unit_test(test_memdisk_rename_is_durable_after_the_directory_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
