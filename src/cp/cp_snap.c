@@ -10,7 +10,9 @@
  * is the state at the entry applied last before the scan ended, which is the snapshot's
  * index. The data file is synced through the engine's one sync, CP_SNAP_SYNC_BYTES at a
  * time in turns with the log's while it is written and the rest after the seal, and the
- * snapshot is committed (a small file, the log's compaction). Nodes trigger at different
+ * snapshot is committed in steps whose syncs take turns with the log's too (a small file,
+ * two syncs of the directory, raftstore_commit_*: no fsync on the loop; then the log's
+ * compaction in raftstore_collect's steps). Nodes trigger at different
  * points (cp_snap_threshold), so a cluster's nodes do not all scan at once.
  * docs/formats.md has the blob's records.
  */
@@ -162,7 +164,7 @@ static void cp_snap_scan(struct cp *cp) {
 
 void cp_snap_progress(struct cp *cp) {
     if (cp->fatal != 0) {
-        cp_snap_abort(cp, "the node stopped");
+        if (!cp->snap.syncing) cp_snap_abort(cp, "the node stopped"); /* its file is busy */
         return;
     }
     if (!cp->snap.active && (cp->save_requested || cp_snap_due(cp))) cp_snap_start(cp);
@@ -190,6 +192,12 @@ void cp_snap_restored(struct cp *cp) {
 bool cp_snap_sync_begin(struct cp *cp, bool log_waiting, struct disk_file **file) {
     if (!cp->snap.active || cp->snap.syncing) return false;
     if (log_waiting && cp->snap.last_sync_data) return false; /* the log's turn */
+    if (cp->snap.committing) {
+        if (!raftstore_commit_sync_begin(cp->store, file)) return false; /* waits for the log */
+        cp->snap.syncing = true;
+        cp->snap.last_sync_data = true;
+        return true;
+    }
     uint64_t written = 0;
     struct disk_file *f = raftstore_stream_file(cp->store, &written);
     if (!cp->snap.scan_done && written - cp->snap.synced_bytes < CP_SNAP_SYNC_BYTES) return false;
@@ -209,10 +217,49 @@ bool cp_snap_syncing(const struct cp *cp) {
     return cp->snap.syncing;
 }
 
-/* The data file's sync ended: commit the snapshot (0), or give it up. */
+/* The commit's last step ended: the snapshot is the node's. */
+static void cp_snap_committed(struct cp *cp) {
+    uint64_t index = cp->snap.index, keys = cp->snap.keys;
+    uint64_t took_ms = cp->mono_ms - cp->snap.start_mono_ms;
+    uint64_t scan_ms = cp->snap.sealed_mono_ms - cp->snap.start_mono_ms;
+    uint64_t bytes = raftstore_snapshot(cp->store)->data_bytes;
+    ASSERT(raftstore_snapshot(cp->store)->index == index);
+    cp_snap_reset(cp);
+    cp->snapshot_index = index;
+    cp->stats.snapshots++;
+    cp->stats.snapshot_last_bytes = bytes;
+    cp->stats.snapshot_last_ms = took_ms;
+    struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = index};
+    struct raft_effects e;
+    cp_raft_step(cp, &ev, &e);
+    cp_trace(cp,
+             "cluster: snapshot index=%llu keys=%llu bytes=%llu in %llu ms (scan %llu ms, sync "
+             "and commit %llu ms)",
+             (unsigned long long)index, (unsigned long long)keys, (unsigned long long)bytes,
+             (unsigned long long)took_ms, (unsigned long long)scan_ms,
+             (unsigned long long)(took_ms - scan_ms));
+    cp->last_save_ms = cp->now_ms;
+    cp_save_done(cp, 0, index);
+}
+
+/* A sync of the data file, or of a commit's step, ended: go on with the commit (0), or
+ * give the snapshot up. */
 int cp_snap_synced(struct cp *cp, int error) {
     ASSERT(cp->snap.syncing && !cp->sync_in_flight);
     cp->snap.syncing = false;
+    struct errmsg msg;
+    if (cp->snap.committing) {
+        int rc = raftstore_commit_sync_end(cp->store, error, &msg);
+        if (rc != 0) {
+            cp_trace(cp, "cluster: snapshot at %llu failed: %s",
+                     (unsigned long long)cp->snap.index, msg.text);
+            cp_snap_reset(cp);
+            cp_fatal(cp, rc, "committing a snapshot failed", msg.text);
+            return rc;
+        }
+        if (!raftstore_commit_active(cp->store)) cp_snap_committed(cp);
+        return 0;
+    }
     if (error != 0) {
         cp_snap_abort(cp, "fsync of its data file failed");
         return error;
@@ -223,33 +270,20 @@ int cp_snap_synced(struct cp *cp, int error) {
     }
     struct raft_snapshot_meta meta = {
         .index = cp->snap.index, .term = cp->snap.term, .config = cp->snap.config};
-    struct errmsg msg;
-    int rc = raftstore_stream_commit(cp->store, &meta, &msg);
-    uint64_t keys = cp->snap.keys, took_ms = cp->mono_ms - cp->snap.start_mono_ms;
-    uint64_t scan_ms = cp->snap.sealed_mono_ms - cp->snap.start_mono_ms;
-    uint64_t bytes = raftstore_snapshot(cp->store)->data_bytes;
-    cp_snap_reset(cp);
+    int rc = raftstore_commit_begin(cp->store, &meta, &msg);
     if (rc != 0) {
         cp_trace(cp, "cluster: snapshot at %llu failed: %s", (unsigned long long)meta.index,
                  msg.text);
+        cp_snap_reset(cp);
         cp_fatal(cp, rc, "committing a snapshot failed", msg.text);
         return rc;
     }
-    cp->snapshot_index = meta.index;
-    cp->stats.snapshots++;
-    cp->stats.snapshot_last_bytes = bytes;
-    cp->stats.snapshot_last_ms = took_ms;
-    struct raft_event ev = {.kind = RAFT_EVENT_SNAPSHOT_TAKEN, .snapshot_index = meta.index};
-    struct raft_effects e;
-    cp_raft_step(cp, &ev, &e);
-    cp_trace(cp,
-             "cluster: snapshot index=%llu keys=%llu bytes=%llu in %llu ms (scan %llu ms, sync "
-             "%llu ms)",
-             (unsigned long long)meta.index, (unsigned long long)keys, (unsigned long long)bytes,
-             (unsigned long long)took_ms, (unsigned long long)scan_ms,
-             (unsigned long long)(took_ms - scan_ms));
-    cp->last_save_ms = cp->now_ms;
-    cp_save_done(cp, 0, meta.index);
+    if (!raftstore_commit_active(cp->store)) { /* overtaken by a restore: nothing to do */
+        cp_snap_reset(cp);
+        cp_save_done(cp, ERR_IO, 0);
+        return 0;
+    }
+    cp->snap.committing = true;
     return 0;
 }
 

@@ -173,6 +173,7 @@ struct cp_snap_job {
     bool scan_done;         /* sealed: index, term, config set; the data file waits for its sync */
     bool syncing;           /* a sync of the data file is the one in flight */
     bool sync_final;        /* ...the one after the seal, which commits */
+    bool committing;        /* the data file is durable: the commit's steps run */
     bool last_sync_data;    /* the engine's last sync was the data file's: the log goes next */
     uint64_t synced_bytes;  /* of the data file, durable */
     uint64_t syncing_bytes; /* covered by the sync in flight */

@@ -70,6 +70,24 @@ STATIC_ASSERT(RAFTSTORE_ENTRY_HEADER_BYTES + RAFTSTORE_ENTRY_BYTES_MAX +
 STATIC_ASSERT(RAFTSTORE_SNAPSHOT_CHUNK_BYTES + 1 < SNAPSHOT_ENTRY_BYTES_MAX, "chunks fit");
 STATIC_ASSERT(RAFT_CONFIG_BYTES_MAX <= UINT16_MAX, "config length fits u16");
 
+/* A taken snapshot being committed in steps (raftstore_commit_begin, below). */
+enum raftstore_commit_step {
+    RAFTSTORE_COMMIT_FILE,
+    RAFTSTORE_COMMIT_DATA_DIR,
+    RAFTSTORE_COMMIT_LOG,
+    RAFTSTORE_COMMIT_DIR,
+};
+
+struct raftstore_commit {
+    struct raft_snapshot_meta meta; /* data NULL, data_bytes the blob's */
+    uint64_t data_id;
+    uint64_t start_lsn; /* L */
+    uint64_t keep_lsn;  /* K */
+    struct snapshot_writer *writer; /* the snapshot file until placed, then NULL */
+    enum raftstore_commit_step step;
+    bool syncing;
+};
+
 /* One entry of the log held: its index is snapshot.index + 1 + position. */
 struct raftstore_slot {
     uint64_t term;
@@ -89,6 +107,7 @@ struct raftstore {
     uint64_t snapshot_start_lsn;        /* the snapshot file's lsn, 0: none */
     uint64_t next_data_id;
     struct raftstore_stream *stream; /* the streamed snapshot being written, or NULL */
+    struct raftstore_commit *commit; /* a sealed stream being committed in steps, or NULL */
     /* Garbage removed in steps (raftstore_collect): WAL segments below compact_lsn, and
      * old data files (names, NUL-terminated, from garbage_pos on; the first is shrunk by
      * RAFTSTORE_SHRINK_BYTES a step through `shrinking`, then removed). */
@@ -407,9 +426,14 @@ static int raftstore_replay_entry(struct raftstore_replay *r, const struct raft_
 
 static int raftstore_replay_mark(struct raftstore_replay *r, uint64_t index, uint64_t term) {
     const struct raft_snapshot_meta *snap = &r->store->snapshot;
+    bool ours = index == snap->index && term == snap->term;
+    /* A taken snapshot committed in steps has its mark in a later batch (after entries the
+     * log went on with meanwhile); any other mark after the file's lsn is a newer
+     * snapshot's, whose file is gone. */
+    if (r->lsn > r->start_lsn && ours && !r->restored) return 0;
     if (r->lsn > r->start_lsn) return raftstore_replay_fail(r, "mark of a missing snapshot");
     if (r->lsn < r->start_lsn) return 0; /* an older snapshot's */
-    if (index != snap->index || term != snap->term) {
+    if (!ours) {
         return raftstore_replay_fail(r, "mark does not match the snapshot file");
     }
     if (r->restored) {
@@ -549,6 +573,10 @@ static void raftstore_recv_close(struct raftstore *store) {
 }
 
 static void raftstore_free(struct raftstore *store) {
+    if (store->commit != NULL && store->commit->syncing) { /* closed with the sync running: */
+        free(store->commit); /* its file stays the sync thread's (open removes a .tmp) */
+        store->commit = NULL;
+    }
     raftstore_stream_abort(store);
     raftstore_recv_close(store); /* a partial file stays for raftstore_recv_resume */
     if (store->shrinking != NULL) store->disk->close(store->disk, store->shrinking);
@@ -829,18 +857,25 @@ static int raftstore_snapshot_add_meta(struct raftstore *store, struct snapshot_
     return snapshot_writer_add(w, p, RAFTSTORE_SNAP_META_BYTES + config_bytes, msg);
 }
 
+/* The meta entry, then the data entry naming the data file (when there is one). */
+static int raftstore_snapshot_add_data(struct raftstore *store, struct snapshot_writer *w,
+                                       const struct raftstore_snapwrite *sw, struct errmsg *msg) {
+    int rc = raftstore_snapshot_add_meta(store, w, sw, msg);
+    if (rc == 0 && sw->data_id != 0) {
+        uint8_t data[RAFTSTORE_SNAP_DATA_BYTES] = {RAFTSTORE_SNAP_DATA};
+        base_store_u64le(data + 1, sw->data_id);
+        rc = snapshot_writer_add(w, data, sizeof(data), msg);
+    }
+    return rc;
+}
+
 /* Writes the snapshot file durably (snapshot.c: tmp, sync, rename, sync dir). */
 static int raftstore_snapshot_write(struct raftstore *store, const struct raftstore_snapwrite *sw,
                                     struct errmsg *msg) {
     struct snapshot_writer *w = NULL;
     int rc = snapshot_writer_open(store->disk, sw->start_lsn, &w, msg);
     if (rc != 0) return rc;
-    rc = raftstore_snapshot_add_meta(store, w, sw, msg);
-    if (rc == 0 && sw->data_id != 0) {
-        uint8_t data[RAFTSTORE_SNAP_DATA_BYTES] = {RAFTSTORE_SNAP_DATA};
-        base_store_u64le(data + 1, sw->data_id);
-        rc = snapshot_writer_add(w, data, sizeof(data), msg);
-    }
+    rc = raftstore_snapshot_add_data(store, w, sw, msg);
     uint8_t *chunk = base_malloc(RAFTSTORE_SNAPSHOT_CHUNK_BYTES + 1);
     chunk[0] = RAFTSTORE_SNAP_CHUNK;
     for (uint64_t off = 0; rc == 0 && sw->data_id == 0 && off < sw->meta->data_bytes;) {
@@ -885,17 +920,23 @@ static void raftstore_snapshot_install(struct raftstore *store,
     ASSERT(raftstore_first_index(store) == meta->index + 1);
 }
 
-/* Appends SNAPSHOT_MARK and the current hard state as one batch, and syncs it. */
-static int raftstore_snapshot_mark(struct raftstore *store, struct errmsg *msg) {
-    ASSERT(store->batch.len == 0);
+/* Appends SNAPSHOT_MARK and the current hard state to the batch (reserved by the caller). */
+static void raftstore_put_mark(struct raftstore *store) {
     buf_append_byte(&store->batch, RAFTSTORE_REC_MARK);
     raftstore_put_u64(&store->batch, store->snapshot.index);
     raftstore_put_u64(&store->batch, store->snapshot.term);
     buf_append_byte(&store->batch, RAFTSTORE_REC_HARD_STATE);
     raftstore_put_u64(&store->batch, store->hard_state.term);
     buf_append_u32le(&store->batch, store->hard_state.vote);
-    store->batch_cap = store->batch.len;
-    ASSERT(store->batch.len == RAFTSTORE_MARK_BYTES + RAFTSTORE_HARD_STATE_BYTES);
+    ASSERT(store->batch.len <= store->batch_cap);
+}
+
+/* SNAPSHOT_MARK and the current hard state as one batch, synced. */
+static int raftstore_snapshot_mark(struct raftstore *store, struct errmsg *msg) {
+    ASSERT(store->batch.len == 0);
+    store->batch_cap = RAFTSTORE_MARK_BYTES + RAFTSTORE_HARD_STATE_BYTES;
+    raftstore_put_mark(store);
+    ASSERT(store->batch.len == store->batch_cap);
     return raftstore_sync(store, msg);
 }
 
@@ -1074,7 +1115,7 @@ static int raftstore_snapshot_save(struct raftstore *store, const struct raft_sn
 
 int raftstore_save_snapshot(struct raftstore *store, const struct raft_snapshot_meta *meta,
                             enum raftstore_snapshot_kind kind, struct errmsg *msg) {
-    if (store->stream != NULL) raftstore_stream_abort(store);
+    raftstore_stream_abort(store);
     return raftstore_snapshot_save(store, meta, kind, 0, msg);
 }
 
@@ -1141,31 +1182,184 @@ int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, stru
     return rc;
 }
 
-int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
-                            struct errmsg *msg) {
-    struct raftstore_stream *st = store->stream;
-    ASSERT(st != NULL && st->sealed);
-    struct raft_snapshot_meta m = *meta;
-    m.data = NULL;
-    m.data_bytes = st->bytes;
-    uint64_t id = st->id;
-    store->stream = NULL;
-    int rc = snapshot_writer_commit(st->writer, msg); /* synced by the caller: in place now */
-    free(st);
-    if (rc != 0) return rc;
-    if (m.index <= store->snapshot.index) { /* overtaken (a restore meanwhile): garbage */
-        raftstore_garbage(store, store->snapshot_data_id);
-        return 0;
-    }
-    return raftstore_snapshot_save(store, &m, RAFTSTORE_SNAPSHOT_TAKEN, id, msg);
-}
+static void raftstore_commit_abort(struct raftstore *store);
 
 void raftstore_stream_abort(struct raftstore *store) {
+    raftstore_commit_abort(store);
     struct raftstore_stream *st = store->stream;
     if (st == NULL) return;
     snapshot_writer_abort(st->writer);
     free(st);
     store->stream = NULL;
+}
+
+/* ---- committing a streamed snapshot in steps ----
+ * The order of "Writing order of a snapshot" (docs/formats.md), with every fsync left to
+ * the caller's sync thread and the log going on meanwhile:
+ *   begin     (loop) the data file renamed into place; the WAL's batch flushed, so that
+ *             the snapshot file's lsn L is the next record's; the snapshot file written as
+ *             .tmp, its meta carrying the hard state as of now (later ones are records at
+ *             lsn >= L, which replace it);
+ *   FILE      sync the .tmp;
+ *   DATA_DIR  sync the directory: the data file's name is durable;
+ *   LOG       wait until the log's own syncs made every record below L durable, then
+ *             (loop) rename the .tmp into place;
+ *   DIR       sync the directory: the commit point. Then (loop) the snapshot replaces the
+ *             current one in memory, the older files become garbage, SNAPSHOT_MARK and
+ *             HARD_STATE go into the batch (its next record, lsn >= L), the log's
+ *             segments below K go in raftstore_collect's steps.
+ * A crash at any point leaves the older snapshot with its whole log, or (once the .snap
+ * name is durable, possibly before DIR ends) the new one with the log from K on. */
+static void raftstore_commit_abort(struct raftstore *store) {
+    struct raftstore_commit *c = store->commit;
+    if (c == NULL) return;
+    ASSERT(!c->syncing); /* the caller's sync thread may be using the file */
+    /* A placed .snap is a whole snapshot already (a reopen may take it, with its data
+     * file): a restore's own commit removes it as older before its garbage goes, and open
+     * removes a data file the snapshot it loads does not name. */
+    if (c->writer != NULL) snapshot_writer_abort(c->writer); /* removes the .tmp */
+    free(c);
+    store->commit = NULL;
+}
+
+int raftstore_commit_begin(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                           struct errmsg *msg) {
+    struct raftstore_stream *st = store->stream;
+    ASSERT(st != NULL && st->sealed && store->commit == NULL);
+    if (store->failed != 0) return errmsg_set(msg, store->failed, "raftstore failed earlier");
+    struct raftstore_commit *c = base_calloc(1, sizeof(*c));
+    c->meta = *meta;
+    c->meta.data = NULL;
+    c->meta.data_bytes = st->bytes;
+    c->data_id = st->id;
+    store->stream = NULL;
+    int rc = snapshot_writer_place(st->writer, msg); /* synced by the caller */
+    free(st);
+    if (rc == 0 && c->meta.index <= store->snapshot.index) { /* overtaken by a restore */
+        raftstore_garbage(store, store->snapshot_data_id);
+        free(c);
+        return 0;
+    }
+    if (rc == 0) {
+        uint64_t term = 0;
+        ASSERT(raftstore_term_at(store, c->meta.index, &term) && term == c->meta.term);
+        rc = raftstore_flush(store, msg);
+    }
+    if (rc != 0) {
+        free(c);
+        return raftstore_fail(store, rc);
+    }
+    c->start_lsn = wal_last_lsn(store->wal) + 1;
+    struct raftstore_snapwrite sw = {.meta = &c->meta,
+                                     .kind = RAFTSTORE_SNAPSHOT_TAKEN,
+                                     .start_lsn = c->start_lsn,
+                                     .data_id = c->data_id};
+    c->keep_lsn = sw.keep_lsn = raftstore_snapshot_keep_lsn(store, &sw);
+    rc = snapshot_writer_open(store->disk, c->start_lsn, &c->writer, msg);
+    if (rc == 0) rc = raftstore_snapshot_add_data(store, c->writer, &sw, msg);
+    struct disk_file *file = NULL;
+    if (rc == 0) rc = snapshot_writer_seal(c->writer, &file, msg);
+    if (rc != 0) {
+        snapshot_writer_abort(c->writer);
+        free(c);
+        return raftstore_fail(store, rc);
+    }
+    c->step = RAFTSTORE_COMMIT_FILE;
+    store->commit = c;
+    return 0;
+}
+
+bool raftstore_commit_active(const struct raftstore *store) {
+    return store->commit != NULL;
+}
+
+bool raftstore_commit_sync_begin(struct raftstore *store, struct disk_file **file) {
+    struct raftstore_commit *c = store->commit;
+    if (c == NULL || c->syncing || store->failed != 0) return false;
+    struct disk *d = store->disk;
+    uint64_t written = 0;
+    switch (c->step) {
+    case RAFTSTORE_COMMIT_FILE:
+        *file = snapshot_writer_file(c->writer, &written);
+        break;
+    case RAFTSTORE_COMMIT_LOG: {
+        if (raftstore_durable_lsn(store) + 1 < c->start_lsn) return false; /* the log's turn */
+        struct errmsg msg;
+        int rc = snapshot_writer_place(c->writer, &msg);
+        c->writer = NULL;
+        if (rc != 0) {
+            raftstore_fail(store, rc);
+            return false;
+        }
+        c->step = RAFTSTORE_COMMIT_DIR;
+        *file = d->dir_file(d);
+        break;
+    }
+    case RAFTSTORE_COMMIT_DATA_DIR:
+    case RAFTSTORE_COMMIT_DIR:
+        *file = d->dir_file(d);
+        break;
+    }
+    c->syncing = true;
+    return true;
+}
+
+/* Committed: memory as a reopen would find it, the mark in the batch, garbage listed. */
+static int raftstore_commit_finish(struct raftstore *store, const struct raftstore_commit *c,
+                                   struct errmsg *msg) {
+    int rc = wal_reserve(store->wal,
+                         (size_t)(store->batch_cap + RAFTSTORE_MARK_BYTES +
+                                  RAFTSTORE_HARD_STATE_BYTES + RAFTSTORE_RECORD_SLACK_BYTES),
+                         msg);
+    if (rc != 0) return raftstore_fail(store, rc);
+    if (store->recovered != NULL) raftstore_free_recovered(store);
+    struct raftstore_snapwrite sw = {.meta = &c->meta,
+                                     .kind = RAFTSTORE_SNAPSHOT_TAKEN,
+                                     .start_lsn = c->start_lsn,
+                                     .keep_lsn = c->keep_lsn,
+                                     .data_id = c->data_id};
+    raftstore_snapshot_install(store, &sw);
+    raftstore_garbage(store, c->data_id);
+    snapshot_remove_older(store->disk, c->start_lsn);
+    store->dir_unsynced = true; /* the removals: not needed for safety */
+    store->batch_cap += RAFTSTORE_MARK_BYTES + RAFTSTORE_HARD_STATE_BYTES +
+                        RAFTSTORE_RECORD_SLACK_BYTES;
+    raftstore_put_mark(store);
+    store->compact_lsn = c->keep_lsn;
+    return 0;
+}
+
+int raftstore_commit_sync_end(struct raftstore *store, int sync_rc, struct errmsg *msg) {
+    struct raftstore_commit *c = store->commit;
+    ASSERT(c != NULL && c->syncing);
+    c->syncing = false;
+    if (sync_rc != 0) {
+        raftstore_fail(store, ERR_IO);
+        return errmsg_set(msg, ERR_IO, "fsync during a snapshot's commit failed");
+    }
+    if (c->step != RAFTSTORE_COMMIT_DIR) {
+        c->step++;
+        return 0;
+    }
+    store->commit = NULL;
+    int rc = raftstore_commit_finish(store, c, msg);
+    free(c);
+    return rc;
+}
+
+int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                            struct errmsg *msg) {
+    int rc = raftstore_commit_begin(store, meta, msg);
+    while (rc == 0 && store->commit != NULL) {
+        struct disk_file *file = NULL;
+        if (!raftstore_commit_sync_begin(store, &file)) {
+            rc = store->failed != 0 ? errmsg_set(msg, store->failed, "raftstore failed")
+                                    : raftstore_sync(store, msg);
+            continue;
+        }
+        rc = raftstore_commit_sync_end(store, store->disk->sync(store->disk, file, msg), msg);
+    }
+    return rc;
 }
 
 int raftstore_snapshot_load(struct raftstore *store, struct errmsg *msg) {

@@ -160,8 +160,13 @@ void raftstore_snapshot_drop(struct raftstore *store);
  *   commit  the data is durable: the snapshot at meta (index, term, config; data and
  *           data_bytes ignored) replaces the current one as save_snapshot TAKEN does (its
  *           own small file, the mark, the log's compaction); a stream overtaken by a
- *           restore is dropped. No log sync may be in flight.
- *   abort   removes the data file; save_snapshot and close abort a stream first. */
+ *           restore is dropped. In steps, every fsync on the caller's sync thread:
+ *           commit_begin, then while commit_active: commit_sync_begin gives the next file
+ *           to sync (false: none now, the commit waits for the log's own sync to cover the
+ *           records before it) and commit_sync_end reports it. raftstore_stream_commit
+ *           does all of it inline (no log sync may be in flight).
+ *   abort   removes the data file (and a commit's files); save_snapshot and close abort
+ *           a stream or a commit first (no commit sync may be running). */
 int raftstore_stream_begin(struct raftstore *store, struct errmsg *msg);
 struct disk *raftstore_disk(const struct raftstore *store); /* the disk it was opened on */
 /* A snapshot leaves garbage (the log's segments before it, the older snapshot's data
@@ -189,6 +194,11 @@ int raftstore_stream_seal(struct raftstore *store, struct disk_file **file, stru
 int raftstore_stream_commit(struct raftstore *store, const struct raft_snapshot_meta *meta,
                             struct errmsg *msg);
 void raftstore_stream_abort(struct raftstore *store);
+int raftstore_commit_begin(struct raftstore *store, const struct raft_snapshot_meta *meta,
+                           struct errmsg *msg);
+bool raftstore_commit_active(const struct raftstore *store);
+bool raftstore_commit_sync_begin(struct raftstore *store, struct disk_file **file);
+int raftstore_commit_sync_end(struct raftstore *store, int sync_rc, struct errmsg *msg);
 /* Calls fn with the latest snapshot's blob, in order, in pieces of any size (borrowed for
  * the call), from memory or from its files, never holding it whole; a non-zero return
  * from fn stops and is returned. Damage is ERR_CORRUPT naming the file. */

@@ -246,7 +246,7 @@ struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t
     return w->file;
 }
 
-int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg) {
+int snapshot_writer_place(struct snapshot_writer *w, struct errmsg *msg) {
     ASSERT(w != NULL && w->sealed);
     struct disk *d = w->disk;
     char name[SNAPSHOT_NAME_BYTES];
@@ -254,9 +254,19 @@ int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg) {
     d->close(d, w->file);
     w->file = NULL;
     int rc = d->rename(d, w->tmp_name, name, msg);
-    if (rc == 0) rc = d->sync_dir(d, msg);
     snapshot_writer_free(w, rc != 0);
     return rc;
+}
+
+int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg) {
+    struct disk *d = w->disk;
+    int rc = snapshot_writer_place(w, msg);
+    return rc != 0 ? rc : d->sync_dir(d, msg);
+}
+
+void snapshot_remove_older(struct disk *disk, uint64_t start_lsn) {
+    struct snapshot_names names = {.disk = disk, .remove_tmp = true, .remove_below = start_lsn};
+    disk->list(disk, snapshot_names_one, &names, NULL);
 }
 
 int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg) {
@@ -273,8 +283,8 @@ int snapshot_writer_finish(struct snapshot_writer *w, struct errmsg *msg) {
     rc = snapshot_writer_commit(w, msg);
     if (rc != 0) return rc;
     /* Older snapshots and leftovers are garbage now; failing to remove them is harmless. */
-    struct snapshot_names names = {.disk = d, .remove_tmp = true, .remove_below = start_lsn};
-    if (d->list(d, snapshot_names_one, &names, NULL) == 0) d->sync_dir(d, NULL);
+    snapshot_remove_older(d, start_lsn);
+    d->sync_dir(d, NULL);
     return 0;
 }
 

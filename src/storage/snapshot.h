@@ -43,6 +43,12 @@ int snapshot_writer_open_as(struct disk *disk, const char *prefix, uint64_t id,
                             struct snapshot_writer **out, struct errmsg *msg);
 int snapshot_writer_seal(struct snapshot_writer *w, struct disk_file **file, struct errmsg *msg);
 int snapshot_writer_commit(struct snapshot_writer *w, struct errmsg *msg);
+/* commit without the directory's sync: the name is durable after the caller's (which may
+ * run on its sync thread, disk->dir_file). */
+int snapshot_writer_place(struct snapshot_writer *w, struct errmsg *msg);
+/* Removes snapshot files older than start_lsn and every .tmp, without a directory sync
+ * (a crash may bring them back; loading takes the newest). */
+void snapshot_remove_older(struct disk *disk, uint64_t start_lsn);
 /* The file (borrowed until commit or abort) and how many of its bytes were handed to the
  * disk (not the buffer): a caller may sync those while writing goes on. */
 struct disk_file *snapshot_writer_file(const struct snapshot_writer *w, uint64_t *written);

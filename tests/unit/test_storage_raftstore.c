@@ -590,6 +590,74 @@ static void test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garba
     memdisk_deinit(&d);
 }
 
+/* A streamed snapshot committed in steps (its syncs as a shell's sync thread would run
+ * them) while the log goes on: a crash after any number of steps reopens to the older
+ * snapshot or the new one, with every entry synced before the crash and a vote saved
+ * meanwhile; once committed, its mark lands in a batch after those entries, which the
+ * reopen accepts, and the log before it is collected. */
+static void test_raftstore_commit_in_steps_survives_a_crash_after_every_step(void **st) {
+    (void)st;
+    uint8_t blob[3000];
+    for (size_t i = 0; i < sizeof(blob); i++) blob[i] = (uint8_t)(i * 5 + 3);
+    for (int crash_after = 0; crash_after <= 6; crash_after++) { /* 6: 2, and then placed */
+        int limit = crash_after == 6 ? 2 : crash_after;
+        struct disk d;
+        memdisk_init(&d);
+        struct raftstore_recovered rec;
+        struct raftstore *s = open_ok(&d, &rec);
+        save_hs(s, 3, 2);
+        append_range(s, 1, 40, 3);
+        sync_ok(s);
+        struct errmsg msg = {{0}};
+        assert_int_equal(raftstore_stream_begin(s, &msg), 0);
+        assert_int_equal(raftstore_stream_add(s, blob, sizeof(blob), &msg), 0);
+        struct disk_file *file = NULL;
+        assert_int_equal(raftstore_stream_seal(s, &file, &msg), 0);
+        assert_int_equal(d.sync(&d, file, &msg), 0);
+        struct raft_snapshot_meta meta = make_meta(30, 3, NULL, 0);
+        assert_int_equal(raftstore_commit_begin(s, &meta, &msg), 0);
+        uint64_t next = 41;
+        int steps = 0;
+        while (raftstore_commit_active(s) && steps < limit) {
+            append_range(s, next, next + 1, 3); /* the log goes on, synced on its own */
+            next += 2;
+            if (steps == 1) save_hs(s, 4, 1);
+            sync_ok(s);
+            struct disk_file *f = NULL;
+            if (!raftstore_commit_sync_begin(s, &f)) continue;
+            assert_int_equal(raftstore_commit_sync_end(s, d.sync(&d, f, &msg), &msg), 0);
+            steps++;
+        }
+        if (crash_after == 6) { /* the file renamed into place; the directory's sync never runs */
+            sync_ok(s);
+            struct disk_file *f = NULL;
+            assert_true(raftstore_commit_sync_begin(s, &f));
+        }
+        bool committed = !raftstore_commit_active(s);
+        assert_true(committed == (limit >= 3)); /* the file, the directory, the directory */
+        if (committed) {
+            assert_int_equal(raftstore_snapshot(s)->index, 30);
+            append_range(s, next, next, 3); /* the mark goes out with this batch */
+            next++;
+            sync_ok(s);
+            raftstore_collect(s, true);
+        }
+        memdisk_crash(&d, false, (uint64_t)crash_after + 1);
+        raftstore_close(s);
+        s = open_ok(&d, &rec);
+        if (committed) assert_int_equal(rec.snapshot.index, 30);
+        assert_true(rec.snapshot.index == 0 || rec.snapshot.index == 30);
+        if (rec.snapshot.index == 30) {
+            assert_int_equal(rec.snapshot.data_bytes, sizeof(blob));
+            assert_memory_equal(rec.snapshot.data, blob, sizeof(blob));
+        }
+        assert_int_equal(raftstore_last_index(s), next - 1); /* every entry was synced */
+        if (crash_after >= 2) assert_int_equal(rec.hard_state.term, 4);
+        raftstore_close(s);
+        memdisk_deinit(&d);
+    }
+}
+
 /* raftstore_snapshot_read's pieces, gathered. */
 struct gathered {
     uint8_t data[20000];
@@ -955,6 +1023,7 @@ int main(void) {
         cmocka_unit_test(test_raftstore_snapshot_compacts_the_log_and_reopens_with_later_entries),
         cmocka_unit_test(test_raftstore_restored_snapshot_discards_the_whole_log),
         cmocka_unit_test(test_raftstore_streamed_snapshot_commits_reopens_and_leaves_no_garbage),
+        cmocka_unit_test(test_raftstore_commit_in_steps_survives_a_crash_after_every_step),
         cmocka_unit_test(test_raftstore_data_file_sent_in_chunks_survives_crashes_and_installs),
         cmocka_unit_test(test_raftstore_full_disk_refuses_at_reserve_and_nothing_breaks),
         cmocka_unit_test(test_raftstore_reserve_refuses_over_the_batch_limit),
