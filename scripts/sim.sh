@@ -26,7 +26,8 @@
 # InstallSnapshot in chunks, 2026-12-02; seed 300407 added after the re-offer fix left the rest unchanged;
 # then followers answering heartbeats before their sync ends, 2026-12-02, changed 554
 # (seed 400299 added after the keyspace-truncation fix left the rest unchanged); then old
-# files collected in small steps with the directory synced off the loop, 2026-12-02, changed 558;
+# files collected in small steps with the directory synced off the loop, then snapshots
+# committed in steps off the loop, 2026-12-02, changed 558 and 586;
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u
