@@ -78,7 +78,7 @@ static int disk_posix_open(struct disk *d, const char *name, int flags, struct d
         fd = openat(p->dir_fd, name, oflags, 0644);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return disk_posix_fail(p, errno, "open", name, msg);
-    struct disk_file *f = base_malloc(sizeof(*f));
+    struct disk_file *f = base_calloc(1, sizeof(*f));
     f->fd = fd;
     snprintf(f->name, sizeof(f->name), "%s", name);
     *out = f;
