@@ -23,5 +23,9 @@ noreturn void base_assert_fail(const char *expr, const char *file, int line);
 void *base_malloc(unsigned long bytes);
 void *base_calloc(unsigned long count, unsigned long bytes);
 void *base_realloc(void *ptr, unsigned long bytes);
+/* Memory mapped from the system (zeroed) and given back whole by base_unmap: for big
+ * buffers whose memory must return when they go, not stay in the heap. */
+void *base_map(unsigned long bytes);
+void base_unmap(void *ptr, unsigned long bytes);
 
 #endif

@@ -124,10 +124,9 @@ static void cp_raft_options(struct cp *cp, const struct raftstore_recovered *rec
     if (cfg->heartbeat_ms != 0) o->heartbeat_ms = cfg->heartbeat_ms;
     o->lease_drift_ms = o->election_timeout_ms_min / 4;
     o->log_trail_entries = cp_snapshot_entries(cp) / 10;
-    /* ...and a tenth of the log bytes that trigger one (big entries: memory stays bounded). */
-    uint64_t log_bytes =
-        cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes : CP_SNAPSHOT_LOG_BYTES;
-    o->log_trail_bytes = log_bytes / 10;
+    /* ...and bounded in bytes (big entries: memory stays bounded). */
+    o->log_trail_bytes = cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes / 10
+                                                            : CP_LOG_TRAIL_BYTES;
     o->hard_state = rec->hard_state;
     o->snapshot_index = rec->snapshot.index;
     o->snapshot_term = rec->snapshot.term;
@@ -325,6 +324,7 @@ static void cp_restore(struct cp *cp, const struct raft_snapshot_meta *meta) {
     }
     cp->applied = meta->index;
     cp->snapshot_index = meta->index;
+    cp->snapshot_applied_bytes = cp->applied_bytes;
     cp_finish_covered(cp, meta->index);
     cp_watch_reset(cp->watch, meta->index);
     cp_spec_applied(cp, meta->index);
@@ -445,6 +445,7 @@ static void cp_apply(struct cp *cp, uint64_t index, uint64_t term, uint8_t type,
     if (index <= cp->applied) return; /* covered by an installed snapshot */
     ASSERT(index == cp->applied + 1);
     cp->applied = index;
+    cp->applied_bytes += bytes;
     struct cp_wait *w = cp_wait_proposal(cp, index);
     uint64_t ts = bytes >= 9 ? base_load_u64le(data + 1) : 0;
     if (type != RAFT_ENTRY_NORMAL || bytes < 9) {
@@ -877,13 +878,14 @@ void cp_info(struct cp *cp, struct buf *out) {
                 "snapshots_taken:%llu\r\nsnapshot_in_progress:%d\r\n"
                 "snapshot_last_bytes:%llu\r\nsnapshot_last_ms:%llu\r\n"
                 "snapshot_ops_streamed:%llu\r\nraft_role_changes:%llu\r\n"
-                "raft_terms_led:%llu\r\n",
+                "raft_terms_led:%llu\r\nraft_log_entries:%llu\r\nraft_log_bytes:%llu\r\n",
                 (unsigned long long)cp->stats.snapshots, cp->snap.active ? 1 : 0,
                 (unsigned long long)cp->stats.snapshot_last_bytes,
                 (unsigned long long)cp->stats.snapshot_last_ms,
                 (unsigned long long)cp->stats.snapshot_ops_streamed,
-                (unsigned long long)cp->stats.role_changes,
-                (unsigned long long)cp->stats.terms_led);
+                (unsigned long long)cp->stats.role_changes, (unsigned long long)cp->stats.terms_led,
+                (unsigned long long)(raft_last_index(cp->raft) + 1 - raft_first_index(cp->raft)),
+                (unsigned long long)raft_log_bytes(cp->raft));
     cp_xfer_info(cp, out);
     cp_repl_info(cp, out);
 }

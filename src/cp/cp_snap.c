@@ -88,16 +88,25 @@ static uint64_t cp_snap_threshold(const struct cp *cp, uint64_t configured) {
 
 /* Due after the configured entries once the log holds a quarter of the last snapshot's
  * size (a big db is not rewritten whole for a little log: Redis's AOF rewrite waits for
- * growth alike), or after snapshot-log-bytes of log in any case (replay and disk stay
- * bounded). */
+ * growth alike); or once the entry data applied since the snapshot, which Raft holds in
+ * memory, reaches a quarter of the snapshot's size (at least CP_SNAPSHOT_LOG_BYTES_MIN, at
+ * most snapshot-log-bytes): memory beside the db stays a fraction of it; or after
+ * snapshot-log-bytes of log on disk in any case (replay and disk stay bounded). Every
+ * threshold is staggered: nodes with equal logs and dbs would scan at once. */
 static bool cp_snap_due(const struct cp *cp) {
     if (cp->applied <= cp->snapshot_index) return false;
     uint64_t entries =
         cp->config.snapshot_entries != 0 ? cp->config.snapshot_entries : CP_SNAPSHOT_ENTRIES;
     uint64_t log = raftstore_log_bytes(cp->store);
+    uint64_t quarter = raftstore_snapshot(cp->store)->data_bytes / 4;
     if (cp->applied - cp->snapshot_index >= cp_snap_threshold(cp, entries) &&
-        log >= cp_snap_threshold(cp, raftstore_snapshot(cp->store)->data_bytes / 4))
-        return true; /* staggered too: nodes with equal logs and dbs would commit at once */
+        log >= cp_snap_threshold(cp, quarter))
+        return true;
+    uint64_t most =
+        cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes : CP_SNAPSHOT_LOG_BYTES;
+    uint64_t held = quarter < CP_SNAPSHOT_LOG_BYTES_MIN ? CP_SNAPSHOT_LOG_BYTES_MIN : quarter;
+    if (held > most) held = most;
+    if (cp->applied_bytes - cp->snapshot_applied_bytes >= cp_snap_threshold(cp, held)) return true;
     uint64_t bytes = cp->config.snapshot_log_bytes;
     return bytes != 0 && log >= cp_snap_threshold(cp, bytes);
 }
@@ -140,6 +149,7 @@ static void cp_snap_seal(struct cp *cp) {
         return;
     }
     cp->snap.index = cp->applied;
+    cp->snap.applied_bytes = cp->applied_bytes;
     cp->snap.term = term;
     cp->snap.config = config;
     cp->snap.scan_done = true;
@@ -219,13 +229,14 @@ bool cp_snap_syncing(const struct cp *cp) {
 
 /* The commit's last step ended: the snapshot is the node's. */
 static void cp_snap_committed(struct cp *cp) {
-    uint64_t index = cp->snap.index, keys = cp->snap.keys;
+    uint64_t index = cp->snap.index, keys = cp->snap.keys, applied_bytes = cp->snap.applied_bytes;
     uint64_t took_ms = cp->mono_ms - cp->snap.start_mono_ms;
     uint64_t scan_ms = cp->snap.sealed_mono_ms - cp->snap.start_mono_ms;
     uint64_t bytes = raftstore_snapshot(cp->store)->data_bytes;
     ASSERT(raftstore_snapshot(cp->store)->index == index);
     cp_snap_reset(cp);
     cp->snapshot_index = index;
+    cp->snapshot_applied_bytes = applied_bytes;
     cp->stats.snapshots++;
     cp->stats.snapshot_last_bytes = bytes;
     cp->stats.snapshot_last_ms = took_ms;
@@ -251,8 +262,8 @@ int cp_snap_synced(struct cp *cp, int error) {
     if (cp->snap.committing) {
         int rc = raftstore_commit_sync_end(cp->store, error, &msg);
         if (rc != 0) {
-            cp_trace(cp, "cluster: snapshot at %llu failed: %s",
-                     (unsigned long long)cp->snap.index, msg.text);
+            cp_trace(cp, "cluster: snapshot at %llu failed: %s", (unsigned long long)cp->snap.index,
+                     msg.text);
             cp_snap_reset(cp);
             cp_fatal(cp, rc, "committing a snapshot failed", msg.text);
             return rc;

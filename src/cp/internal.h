@@ -21,8 +21,15 @@
 #define CP_SNAPSHOT_ENTRIES                                                                        \
     100000 /* applied entries between two snapshots; a tenth of                                    \
             * that is kept before one for followers a bit behind */
-/* The log's trail when no snapshot-log-bytes is configured (a tenth of this). */
+/* A snapshot is due after this much log at most (unless snapshot-log-bytes says else). */
 #define CP_SNAPSHOT_LOG_BYTES (256ull << 20)
+/* ...and after a quarter of the last snapshot's size, or at least this much: Raft holds
+ * every entry since the snapshot in memory, so this bounds the memory a small db's log
+ * takes beside it. */
+#define CP_SNAPSHOT_LOG_BYTES_MIN (16ull << 20)
+/* The log kept before a snapshot for followers a bit behind when no snapshot-log-bytes is
+ * configured (a tenth of it when it is). */
+#define CP_LOG_TRAIL_BYTES (4ull << 20)
 #define CP_SWEEP_MS 100                /* leader: how often expired keys are swept */
 #define CP_COLLECT_SLICE_MS 5          /* at most one step of old files per this many ms */
 #define CP_EXPIRE_CHECKS_PER_SWEEP 200 /* keys an applied sweep looks at (Redis's per cycle) */
@@ -187,6 +194,7 @@ struct cp_snap_job {
     struct buf del;   /* scratch: one delete's ops */
     uint64_t index;
     uint64_t term;
+    uint64_t applied_bytes; /* cp->applied_bytes at index */
     struct raft_config config;
 };
 
@@ -239,6 +247,10 @@ struct cp {
     uint64_t deadline_min_ms; /* no wait's deadline is earlier (may be stale early) */
     uint64_t applied;
     uint64_t snapshot_index;
+    /* Entry data applied since recovery or the last restore, and its value at
+     * snapshot_index (0 then): the log Raft holds beyond the snapshot (cp_snap_due). */
+    uint64_t applied_bytes;
+    uint64_t snapshot_applied_bytes;
     uint64_t last_sweep_ms;
     uint64_t last_entry_ms; /* the newest time stamped on an entry this node proposed */
     bool sync_in_flight;

@@ -12,10 +12,25 @@
 #include "raft/raft.h"
 
 /* Entries snapshot_index + 1 .. snapshot_index + count, in one array; data owned. */
+/* A block of entry data: entries' data in index order, from first_index to last_index (the
+ * entries with data among them). Mapped from the system and unmapped whole, so that the
+ * memory a compacted log held goes back at once rather than staying in the heap. */
+struct raft_log_block {
+    uint8_t *base;
+    size_t cap;  /* mapped bytes */
+    size_t used; /* the next entry's data goes here */
+    uint64_t first_index;
+    uint64_t last_index;
+};
+
 struct raft_log {
     struct raft_entry *entries;
     size_t count;
     size_t cap;
+    struct raft_log_block *blocks; /* blocks[block_first .. block_count - 1] hold data */
+    size_t block_first;
+    size_t block_count;
+    size_t block_cap;
     uint64_t snapshot_index;
     uint64_t snapshot_term;
     struct raft_config snapshot_config;
