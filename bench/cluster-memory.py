@@ -8,8 +8,13 @@ each process's RSS growth over its RSS before the load is divided by KEYS. Print
 single node's bytes per key, each cluster node's, and the largest cluster node's over the
 single node's (the target: at most 1.5).
 
-  /usr/bin/python3 bench/cluster-memory.py [--keys 1000000] [--base-port 7701]
-Needs build/capkv and redis-cli.
+  /usr/bin/python3 bench/cluster-memory.py [--keys 1000000] [--base-port 7701] [--load kvload]
+
+--load kvload puts the values with 64 clients, one request outstanding each, instead
+(build/loadgen/kvload-resp -op put -n KEYS over a key space of 10*KEYS, so somewhat fewer
+distinct keys: the count each node holds is what is divided by); the cluster's load goes to
+all three nodes, as in issue 8's measurement.
+Needs build/capkv and redis-cli (and ../shared/loadgen built into build/loadgen for kvload).
 """
 import argparse
 import os
@@ -77,6 +82,32 @@ def pipe_keys(port, keys):
         raise RuntimeError(f"redis-cli --pipe: {out.strip()} {r.stderr.decode().strip()}")
 
 
+KVLOAD = os.path.join(ROOT, "build", "loadgen", "kvload-resp")
+
+
+def kvload_keys(ports, puts):
+    """puts 64-byte values from 64 clients; the keys the first node then holds."""
+    r = subprocess.run([KVLOAD, "-endpoints", ",".join(f"127.0.0.1:{p}" for p in ports),
+                        "-op", "put", "-clients", "64", "-n", str(puts), "-duration", "600s",
+                        "-key-size", "16", "-val-size", "64", "-key-space", str(puts * 10)],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"kvload-resp: {r.stdout.strip()} {r.stderr.strip()}")
+    for line in r.stdout.splitlines():
+        if "error" in line.lower() or "ops/s" in line.lower():
+            print(f"  kvload: {line.strip()}", flush=True)
+    time.sleep(1)
+    return local_keys(ports[0])
+
+
+def load(ports, keys, how):
+    """Loads the node(s) at ports; the number of distinct keys they will hold."""
+    if how == "kvload":
+        return kvload_keys(ports, keys)
+    pipe_keys(ports[0], keys)
+    return keys
+
+
 def settle(ports, keys, seconds=600):
     """Until every port's node holds all keys and none is taking a snapshot."""
     deadline = time.time() + seconds
@@ -90,7 +121,7 @@ def settle(ports, keys, seconds=600):
     raise RuntimeError("the nodes did not all reach the keys in time")
 
 
-def single(keys, workdir, port):
+def single(keys, workdir, port, how):
     d = tempfile.mkdtemp(prefix="single-", dir=workdir)
     proc = subprocess.Popen([CAPKV, "server", "--listen", f"127.0.0.1:{port}", "--dir", d,
                              "--log-file", os.path.join(d, "node.log")],
@@ -99,15 +130,15 @@ def single(keys, workdir, port):
         wait_port(port)
         time.sleep(0.5)
         before = rss_bytes(proc.pid)
-        pipe_keys(port, keys)
+        keys = load([port], keys, how)
         settle([port], keys)
-        return (rss_bytes(proc.pid) - before) / keys
+        return (rss_bytes(proc.pid) - before) / keys, keys
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
 
 
-def cluster(keys, workdir, base):
+def cluster(keys, workdir, base, how):
     d = os.path.join(workdir, "cluster")
     subprocess.run([CAPKV, "cluster", "up", "--nodes", "3", "--base-port", str(base),
                     "--dir", d], check=True, stdout=subprocess.DEVNULL)
@@ -127,7 +158,7 @@ def cluster(keys, workdir, base):
             raise RuntimeError("no leader")
         time.sleep(0.5)
         before = [rss_bytes(p) for p in pids]
-        pipe_keys(leader, keys)
+        keys = load([leader] + [p for p in ports if p != leader], keys, how)
         settle(ports, keys)
         after = [rss_bytes(p) for p in pids]
         for i, p in enumerate(ports, 1):  # where it goes: the engine's count, Raft's log
@@ -135,7 +166,7 @@ def cluster(keys, workdir, base):
                   f" raft_log_entries {info_field(p, 'replication', 'raft_log_entries')}"
                   f" raft_log_bytes {int(info_field(p, 'replication', 'raft_log_bytes')):,}"
                   f" rss {after[i - 1]:,}", flush=True)
-        return [(a - b) / keys for a, b in zip(after, before)], ports.index(leader) + 1
+        return [(a - b) / keys for a, b in zip(after, before)], ports.index(leader) + 1, keys
     finally:
         subprocess.run([CAPKV, "cluster", "down", "--dir", d], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
@@ -145,14 +176,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--base-port", type=int, default=7701)
+    ap.add_argument("--load", choices=["pipe", "kvload"], default="pipe")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="capkv-memory-")
     try:
-        one = single(args.keys, workdir, args.base_port + 10)
-        per_node, leader = cluster(args.keys, workdir, args.base_port)
+        one, one_keys = single(args.keys, workdir, args.base_port + 10, args.load)
+        per_node, leader, cluster_keys = cluster(args.keys, workdir, args.base_port, args.load)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"keys {args.keys:,} of 64-byte values")
+    print(f"{args.keys:,} puts of 64-byte values ({args.load}): single node {one_keys:,} keys,"
+          f" cluster {cluster_keys:,} keys")
     print(f"single node: {one:.1f} bytes per key")
     for i, b in enumerate(per_node, 1):
         print(f"cluster node {i}{' (leader)' if i == leader else ''}: {b:.1f} bytes per key")
