@@ -10,7 +10,9 @@ primary (it answers before its replicas have the write). For each pipeline depth
 Redis REPEAT times, and prints the median requests/s and the capkv/Redis ratio, and at the
 end the leader's INFO counters (pipelines, leader changes).
 
-Usage: bench/cluster-redis-compare.py [--requests N] [--repeat R] [--out FILE.md]
+Usage: bench/cluster-redis-compare.py [--requests N] [--repeat R] [--pipelines 1,16]
+                                      [--tests set,get,incr] [--out FILE.md]
+CAPKV_ARGS="--fsync-thread no" (say) adds settings to every capkv server.
 Only 127.0.0.1; every process it starts is stopped by PID at the end.
 """
 import argparse
@@ -94,7 +96,8 @@ def capkv_cluster(group):
         d = tempfile.mkdtemp(prefix=f"capkv{i + 1}-", dir=group.workdir)
         group.spawn([CAPKV, "server", "--listen", f"127.0.0.1:{ports[i]}", "--dir", d,
                      "--id", str(i + 1), "--peer-listen", f"127.0.0.1:{peer_ports[i]}",
-                     "--peers", peers, "--log-file", os.path.join(d, "node.log")], ports[i])
+                     "--peers", peers, "--log-file", os.path.join(d, "node.log"),
+                     *os.environ.get("CAPKV_ARGS", "").split()], ports[i])
     end = time.time() + 20
     while time.time() < end:
         for p in ports:
@@ -140,6 +143,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--tests", default=",".join(TESTS))
     ap.add_argument("--out")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="capkv-cluster-bench-")
@@ -150,8 +155,8 @@ def main():
     try:
         leader = capkv_cluster(group)
         primary = redis_group(group)
-        for pipeline in (1, 16):
-            for test in TESTS:
+        for pipeline in [int(p) for p in args.pipelines.split(",")]:
+            for test in args.tests.split(","):
                 got = {"capkv": [], "redis": []}
                 for _ in range(args.repeat):
                     got["capkv"].append(bench(leader, test, pipeline, args.requests))

@@ -124,9 +124,11 @@ static void cp_raft_options(struct cp *cp, const struct raftstore_recovered *rec
     if (cfg->heartbeat_ms != 0) o->heartbeat_ms = cfg->heartbeat_ms;
     o->lease_drift_ms = o->election_timeout_ms_min / 4;
     o->log_trail_entries = cp_snapshot_entries(cp) / 10;
-    /* ...and bounded in bytes (big entries: memory stays bounded). */
-    o->log_trail_bytes = cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes / 10
-                                                            : CP_LOG_TRAIL_BYTES;
+    /* ...and a tenth of the log bytes that trigger one (big entries: memory stays bounded;
+     * 25.6 MiB by default: a follower a few seconds behind under load needs no snapshot). */
+    uint64_t log_bytes =
+        cp->config.snapshot_log_bytes != 0 ? cp->config.snapshot_log_bytes : CP_SNAPSHOT_LOG_BYTES;
+    o->log_trail_bytes = log_bytes / 10;
     o->hard_state = rec->hard_state;
     o->snapshot_index = rec->snapshot.index;
     o->snapshot_term = rec->snapshot.term;
@@ -587,11 +589,13 @@ void cp_save_command(struct cp *cp, struct cp_origin *o, bool background) {
     cp_progress(cp);
 }
 
-/* A step of old files (raftstore_collect), at most one per CP_COLLECT_SLICE_MS: each
+/* Memory of the compacted log (raft_release, a fraction of a millisecond a turn), and a
+ * step of old files (raftstore_collect), at most one per CP_COLLECT_SLICE_MS: each
  * frees up to 4 MiB (about a millisecond of the disk's work, on the loop), so a snapshot's
  * garbage (the old data file, the log's segments) goes at up to 800 MiB/s, with at most a
  * fifth of the loop's time. */
 static void cp_collect(struct cp *cp) {
+    raft_release(cp->raft, CP_LOG_RELEASE_BLOCKS);
     if (cp->mono_ms < cp->next_collect_ms || !raftstore_collect_pending(cp->store)) return;
     cp->next_collect_ms = cp->mono_ms + CP_COLLECT_SLICE_MS;
     raftstore_collect(cp->store, false);
@@ -808,13 +812,18 @@ void cp_tick(struct cp *cp) {
     cp_xfer_pump(cp);
     cp_collect(cp);
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
-     * answer will come from it, so the client hears now rather than at the deadline. */
+     * answer will come from it, so the client hears now rather than at the deadline. A
+     * pre-candidate (it missed heartbeats, its term unchanged) knows no leader but the one
+     * it forwarded to may still answer: under load a follower goes pre-candidate for a
+     * moment and hears from the same leader 150 ms later, and failing its forwards then
+     * was a client's error for nothing (18 in 4.3 M puts, bench/snapshot-load.sh). */
     uint32_t leader = raft_leader_id(cp->raft);
+    bool leader_gone = leader != 0 || raft_role(cp->raft) != RAFT_PRE_CANDIDATE;
     struct cp_wait *w = cp->waits;
     uint64_t deadline_min = UINT64_MAX;
     while (w != NULL) {
         struct cp_wait *next = w->next;
-        bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader;
+        bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader && leader_gone;
         if (!w->spec_acked && w->deadline_ms < deadline_min) deadline_min = w->deadline_ms;
         if (w->kind == CP_WAIT_REPLICAS || w->kind == CP_WAIT_ALL) {
             /* cp_check_replica_waits answers these. */

@@ -27,11 +27,9 @@
  * every entry since the snapshot in memory, so this bounds the memory a small db's log
  * takes beside it. */
 #define CP_SNAPSHOT_LOG_BYTES_MIN (16ull << 20)
-/* The log kept before a snapshot for followers a bit behind when no snapshot-log-bytes is
- * configured (a tenth of it when it is). */
-#define CP_LOG_TRAIL_BYTES (4ull << 20)
 #define CP_SWEEP_MS 100                /* leader: how often expired keys are swept */
 #define CP_COLLECT_SLICE_MS 5          /* at most one step of old files per this many ms */
+#define CP_LOG_RELEASE_BLOCKS 8        /* compacted log blocks (1 MiB) unmapped per loop turn */
 #define CP_EXPIRE_CHECKS_PER_SWEEP 200 /* keys an applied sweep looks at (Redis's per cycle) */
 /* Leader mode: how long a deposed leader keeps an early-answered write to learn its fate. */
 #define CP_ACKED_KEEP_MS 60000

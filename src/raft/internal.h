@@ -27,8 +27,10 @@ struct raft_log {
     struct raft_entry *entries;
     size_t count;
     size_t cap;
-    struct raft_log_block *blocks; /* blocks[block_first .. block_count - 1] hold data */
-    size_t block_first;
+    /* blocks[retired .. block_count - 1] hold data; the ones before held only compacted
+     * entries and wait for raft_log_release */
+    struct raft_log_block *blocks;
+    size_t retired;
     size_t block_count;
     size_t block_cap;
     uint64_t snapshot_index;
@@ -147,6 +149,8 @@ void raft_log_append(struct raft_log *log, const struct raft_entry *e);
 void raft_log_truncate(struct raft_log *log, uint64_t from);
 /* Drops entries <= index (index <= last), keeping index's term as the snapshot's. */
 void raft_log_compact(struct raft_log *log, uint64_t index, const struct raft_config *config);
+/* Unmaps up to blocks of the blocks compaction or a reset left; true while some wait. */
+bool raft_log_release(struct raft_log *log, size_t blocks);
 /* Replaces everything by a snapshot. */
 void raft_log_reset(struct raft_log *log, uint64_t index, uint64_t term,
                     const struct raft_config *config);

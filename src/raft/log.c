@@ -27,7 +27,8 @@ static void raft_log_block_drop(struct raft_log_block *b) {
 
 /* Room for bytes of entry index's data: the last block's, or a new block's. */
 static uint8_t *raft_log_place(struct raft_log *log, uint64_t index, size_t bytes) {
-    struct raft_log_block *b = log->block_count > 0 ? &log->blocks[log->block_count - 1] : NULL;
+    struct raft_log_block *b =
+        log->block_count > log->retired ? &log->blocks[log->block_count - 1] : NULL;
     if (b == NULL || b->cap - b->used < bytes) {
         if (log->block_count == log->block_cap) {
             log->block_cap = log->block_cap == 0 ? 8 : log->block_cap * 2;
@@ -47,22 +48,28 @@ static uint8_t *raft_log_place(struct raft_log *log, uint64_t index, size_t byte
     return at;
 }
 
-/* Compaction dropped the entries up to index: so go the blocks that held only those. */
+/* Compaction dropped the entries up to index: the blocks that held only those retire. */
 static void raft_log_blocks_compacted(struct raft_log *log, uint64_t index) {
-    size_t drop = 0;
-    while (drop < log->block_count && log->blocks[drop].last_index <= index)
-        raft_log_block_drop(&log->blocks[drop++]);
+    while (log->retired < log->block_count && log->blocks[log->retired].last_index <= index)
+        log->retired++;
+}
+
+bool raft_log_release(struct raft_log *log, size_t blocks) {
+    size_t drop = blocks < log->retired ? blocks : log->retired;
+    for (size_t i = 0; i < drop; i++) raft_log_block_drop(&log->blocks[i]);
     memmove(log->blocks, log->blocks + drop, (log->block_count - drop) * sizeof(*log->blocks));
     log->block_count -= drop;
+    log->retired -= drop;
+    return log->retired > 0;
 }
 
 /* Truncation drops the entries from index from on (still in the array). The last block
  * left keeps the data of the entries before from, up to the newest of them that is still
  * in the log; with none, it goes too. */
 static void raft_log_blocks_truncated(struct raft_log *log, uint64_t from) {
-    while (log->block_count > 0 && log->blocks[log->block_count - 1].first_index >= from)
+    while (log->block_count > log->retired && log->blocks[log->block_count - 1].first_index >= from)
         raft_log_block_drop(&log->blocks[--log->block_count]);
-    if (log->block_count == 0) return;
+    if (log->block_count == log->retired) return;
     struct raft_log_block *b = &log->blocks[log->block_count - 1];
     if (b->last_index < from) return;
     const uint8_t *cut = NULL; /* the first data from `from` on: in this block */
@@ -84,6 +91,7 @@ static void raft_log_blocks_truncated(struct raft_log *log, uint64_t from) {
 static void raft_log_blocks_free(struct raft_log *log) {
     for (size_t i = 0; i < log->block_count; i++) raft_log_block_drop(&log->blocks[i]);
     log->block_count = 0;
+    log->retired = 0;
 }
 
 void raft_log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term,
@@ -184,7 +192,7 @@ void raft_log_compact(struct raft_log *log, uint64_t index, const struct raft_co
 void raft_log_reset(struct raft_log *log, uint64_t index, uint64_t term,
                     const struct raft_config *config) {
     for (size_t i = 0; i < log->count; i++) raft_log_free_entry(log, &log->entries[i]);
-    raft_log_blocks_free(log);
+    log->retired = log->block_count; /* raft_log_release unmaps them */
     log->count = 0;
     log->snapshot_index = index;
     log->snapshot_term = term;

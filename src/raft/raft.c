@@ -285,6 +285,9 @@ uint64_t raft_persisted_index(const struct raft *raft) {
 uint64_t raft_log_bytes(const struct raft *raft) {
     return raft->log.bytes;
 }
+bool raft_release(struct raft *raft, size_t blocks) {
+    return raft_log_release(&raft->log, blocks);
+}
 void raft_retain(struct raft *raft, uint64_t index) {
     raft->retain_index = index;
 }

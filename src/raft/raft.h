@@ -283,6 +283,10 @@ bool raft_lease_valid(const struct raft *raft, uint64_t now_ms);
 
 /* Bytes of entry data raft holds in memory (its log). */
 uint64_t raft_log_bytes(const struct raft *raft);
+/* Memory a compaction freed goes back to the system here, up to blocks mapped blocks
+ * (1 MiB each) per call, so that no single step pays for hundreds of megabytes; true while
+ * some wait. */
+bool raft_release(struct raft *raft, size_t blocks);
 /* Compaction after a snapshot keeps every entry after index in memory (0 lifts it): a
  * caller still sending a follower an older snapshot at index keeps what must follow it. */
 void raft_retain(struct raft *raft, uint64_t index);

@@ -1,6 +1,7 @@
 /*
  * Raft's in-memory log (src/raft/log.c) on its own: entry data packed into mapped blocks
- * that go back to the system once compaction or truncation dropped all their entries.
+ * that go back to the system once truncation dropped all their entries, or in steps
+ * (raft_log_release) once compaction did.
  * Random appends, truncations and compactions are checked against a model of the data.
  */
 #include <stdarg.h>
@@ -52,8 +53,11 @@ static void check(const struct raft_log *log, const struct model *m, uint8_t *sc
         total += m->bytes[i];
     }
     assert_int_equal(log->bytes, total);
-    /* No block outlives its entries: each still holds one entry of the log. */
-    for (size_t b = 0; b < log->block_count; b++) {
+    /* No block outlives its entries: each still holds one entry of the log, or waits for
+     * raft_log_release having held only compacted ones. */
+    for (size_t b = 0; b < log->retired; b++)
+        assert_true(log->blocks[b].last_index <= log->snapshot_index);
+    for (size_t b = log->retired; b < log->block_count; b++) {
         assert_true(log->blocks[b].last_index > log->snapshot_index);
         assert_true(log->blocks[b].first_index <= raft_log_last_index(log));
     }
@@ -93,10 +97,19 @@ static void test_raft_log_blocks_follow_appends_truncations_and_compactions(void
                     log.snapshot_index + prng_next(&rng) % (last - log.snapshot_index + 1);
                 raft_log_compact(&log, to, &config);
             }
+            if (prng_next(&rng) % 4 == 0) {
+                size_t retired = log.retired, budget = (size_t)(prng_next(&rng) % 4);
+                bool more = raft_log_release(&log, budget);
+                assert_int_equal(log.retired, retired > budget ? retired - budget : 0);
+                assert_true(more == (log.retired > 0));
+            }
             check(&log, m, scratch);
         }
         raft_log_compact(&log, raft_log_last_index(&log), &config);
         assert_int_equal(log.bytes, 0);
+        assert_int_equal(log.block_count, log.retired); /* no block holds data */
+        while (raft_log_release(&log, 1)) {
+        }
         assert_int_equal(log.block_count, 0); /* every block went back */
         raft_log_deinit(&log);
     }
