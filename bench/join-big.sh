@@ -4,7 +4,8 @@
 # clients (default 560,000 x 4,000 bytes: about 2.1 GiB of values), every node is asked to
 # SAVE (so the snapshot a joiner gets holds it all), then `capkv cluster add` starts node 4
 # and waits until it is a voter; the script times that and waits until node 4 has applied
-# what the leader has. Prints the load's figures, the snapshot's size, and the times.
+# what the leader has; then a follower's data directory is wiped and it is started again,
+# timed the same way. Prints the load's figures, the snapshot's size, and the times.
 #   bench/join-big.sh [--keys 560000] [--val-size 4000] [--base-port 7701] [--logs DIR]
 # Needs build/capkv and build/loadgen/kvload-resp (../shared/loadgen/build.sh build/loadgen).
 set -eu
@@ -50,3 +51,31 @@ done_at=$(date +%s%N)
 echo "node 4: a voter after $(( (voter - start) / 1000000 )) ms, applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$new" dbsize 2>/dev/null || echo '?')"
 echo "node 4: snapshot_installs $(field "$new" replication snapshot_installs), snapshot_bytes_received $(field "$new" replication snapshot_bytes_received), slow steps $(field "$new" stats loop_slow_steps) (slowest $(field "$new" stats loop_slowest_step_ms) ms)"
 echo "leader: snapshot_chunks_sent $(field "$leader" replication snapshot_chunks_sent), resent $(field "$leader" replication snapshot_chunks_resent), terms led (all nodes): $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | awk '{t += $1} END {print t + 0}')"
+
+# Then a follower whose data directory is wiped: stopped by PID, its files removed (its
+# log file kept), started again with the same command line; timed until it has applied
+# what the leader has.
+victim=
+for i in 1 2 3; do
+    [ $((port + i - 1)) != "$leader" ] && { victim=$i; break; }
+done
+vdir=$dir/node-$victim
+vpid=$(cat "$vdir/pid")
+read -r -a vargs <<<"$(ps -o args= -p "$vpid")"
+kill -TERM "$vpid"
+for _ in $(seq 1 300); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+find "$vdir" -mindepth 1 ! -name node.log ! -name pid -delete
+start=$(date +%s%N)
+"$capkv" "${vargs[@]:1}" >/dev/null 2>&1 &
+echo $! >"$vdir/pid"
+vport=$((port + victim - 1))
+want=$(field "$leader" replication raft_applied_index)
+for _ in $(seq 1 1200); do
+    got=$(field "$vport" replication raft_applied_index)
+    [ -n "$got" ] && [ "$got" -ge "$want" ] && break
+    sleep 0.1
+done
+done_at=$(date +%s%N)
+[ -n "$got" ] && [ "$got" -ge "$want" ] || echo "node $victim (wiped): had not applied index $want after 120 s (at ${got:-?})"
+echo "node $victim (wiped): applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$vport" dbsize 2>/dev/null || echo '?'), snapshot_bytes_received $(field "$vport" replication snapshot_bytes_received), slowest step $(field "$vport" stats loop_slowest_step_ms) ms"
+echo "terms led (all nodes): $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | awk '{t += $1} END {print t + 0}')"

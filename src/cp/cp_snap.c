@@ -1,7 +1,8 @@
 /*
  * The CP engine's snapshots, taken without stopping the node: a fuzzy scan of the db, a
- * few hundred keys every CP_SNAP_SLICE_MS, streamed into the raftstore's data file
- * (raftstore_stream_*), while entries go on being applied; the ops of every entry applied
+ * few hundred keys (at most CP_SNAP_SLICE_BYTES of them) every CP_SNAP_SLICE_MS, pausing
+ * while CP_SNAP_UNSYNCED_BYTES_MAX of it wait for their sync, streamed into the raftstore's data
+ * file (raftstore_stream_*), while entries go on being applied; the ops of every entry applied
  * during the scan (op.h: each sets a key, a member, a field or an expiry to a value, or
  * deletes) are streamed too, interleaved with the scan's records in the order they
  * happened. Loading the blob (cp_restore_blob) runs its records in order: a key the scan
@@ -28,7 +29,15 @@
  * share of each would starve the loop (heartbeats late, elections). */
 #define CP_SNAP_SLICE_MS 2
 #define CP_SNAP_PIECE_BYTES (256u * 1024) /* records gathered before they go to the stream */
-#define CP_SNAP_STAGGER_PCT 40            /* nodes' thresholds spread over 100..140 % */
+/* ...and at most this many bytes of records per slice (128 MB/s at most): paced by keys
+ * alone, a db of 4 KB values was scanned at up to 1 GB/s per node, the page cache filled
+ * with the data file faster than its syncs drained it, and every node's log sync waited
+ * behind the flood (99,158 of 560,000 puts timed out, five elections). */
+#define CP_SNAP_SLICE_BYTES (256u * 1024)
+/* The scan pauses while this much of the data file is written but not yet synced: the
+ * disk sets its pace, not the CPU. */
+#define CP_SNAP_UNSYNCED_BYTES_MAX (8u * 1024 * 1024)
+#define CP_SNAP_STAGGER_PCT 40 /* nodes' thresholds spread over 100..140 % */
 /* The data file is synced every this many bytes while it is written, in turns with the
  * log: one sync of a whole big file at the end would hold the log's next sync (and every
  * commit of this node) for seconds, and the log waits for one of these before its turn
@@ -79,6 +88,7 @@ static void cp_snap_entry(void *ctx, struct db_entry *e) {
     op_put_entry(&cp->snap.piece, e);
     base_store_u32le(cp->snap.piece.data + len_pos, (uint32_t)(cp->snap.piece.len - len_pos - 4));
     cp->snap.keys++;
+    cp->snap.scanned_bytes += cp->snap.piece.len - len_pos;
 }
 
 /* This node's trigger: the configured interval, stretched by up to CP_SNAP_STAGGER_PCT by
@@ -162,9 +172,13 @@ static void cp_snap_seal(struct cp *cp) {
 static void cp_snap_scan(struct cp *cp) {
     if (cp->mono_ms < cp->snap.next_slice_ms) return;
     cp->snap.next_slice_ms = cp->mono_ms + CP_SNAP_SLICE_MS;
+    uint64_t written = 0;
+    (void)raftstore_stream_file(cp->store, &written);
+    if (written - cp->snap.synced_bytes >= CP_SNAP_UNSYNCED_BYTES_MAX) return; /* syncs first */
     uint32_t scans = cp->config.snapshot_scans_per_step != 0 ? cp->config.snapshot_scans_per_step
                                                              : CP_SNAP_SCANS_PER_STEP;
-    for (uint32_t i = 0; i < scans && cp->snap.active; i++) {
+    uint64_t until = cp->snap.scanned_bytes + CP_SNAP_SLICE_BYTES;
+    for (uint32_t i = 0; i < scans && cp->snap.active && cp->snap.scanned_bytes < until; i++) {
         cp->snap.cursor = db_scan(cp->db, cp->snap.cursor, cp_snap_entry, cp);
         if (cp->snap.piece.len >= CP_SNAP_PIECE_BYTES && cp_snap_drain(cp) != 0) return;
         if (cp->snap.cursor == 0) {

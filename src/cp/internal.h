@@ -188,8 +188,9 @@ struct cp_snap_job {
     uint64_t sealed_mono_ms;
     uint64_t next_slice_ms; /* the scan's next slice, not before (monotonic) */
     uint64_t keys;
-    struct buf piece; /* records not yet handed to the stream */
-    struct buf del;   /* scratch: one delete's ops */
+    uint64_t scanned_bytes; /* of the scan's records (CP_SNAP_SLICE_BYTES per slice) */
+    struct buf piece;       /* records not yet handed to the stream */
+    struct buf del;         /* scratch: one delete's ops */
     uint64_t index;
     uint64_t term;
     uint64_t applied_bytes; /* cp->applied_bytes at index */
