@@ -1215,6 +1215,55 @@ static void test_cluster_snapshot_arriving_during_a_sync_is_installed_after_it(v
     assert_int_equal(cp_engine_applied(fe), cp_engine_applied(node_engine(t->node[leader])));
 }
 
+/* The snapshot scan waits for the disk: while the data file's syncs do not end, at most
+ * CP_SNAP_UNSYNCED_BYTES_MAX of it (8 MiB, and the last slice's bucket) is written, and
+ * the scan goes on once they do. Paced by keys alone, a db of big values was scanned far
+ * faster than the disk took it, and every commit of the node waited behind the flood. */
+static void test_cluster_snapshot_scan_waits_for_its_syncs(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    assert_true(leader >= 0);
+    int f = (leader + 1) % C_NODES;
+    enum { VALUE = 1 << 20, KEYS = 14 }; /* below the 16 MiB that make one due by itself */
+    size_t cap = VALUE + 64;
+    char *req = malloc(cap);
+    assert_non_null(req);
+    for (int k = 0; k < KEYS; k++) {
+        int n = snprintf(req, cap, "*3\r\n$3\r\nSET\r\n$3\r\nb%02d\r\n$%d\r\n", k, VALUE);
+        memset(req + n, 'a' + k % 26, VALUE);
+        memcpy(req + n + VALUE, "\r\n", 3);
+        assert_string_equal(c_call(t, leader, req, 100), "+OK\r\n");
+    }
+    free(req);
+    c_run(t, 500);
+    struct cp *fc = (struct cp *)node_engine(t->node[f]);
+    assert_int_equal(db_count(fc->db), KEYS);
+    assert_int_equal(fc->stats.snapshots, 0);
+    t->hold_sync[f] = true;
+    assert_string_equal(c_call(t, f, "BGSAVE\r\n", 10), "+Background saving started\r\n");
+    c_run(t, 2000); /* unpaced, 14 MiB would be scanned within 200 ms */
+    assert_true(fc->snap.active && !fc->snap.scan_done);
+    uint64_t written = 0;
+    (void)raftstore_stream_file(fc->store, &written);
+    assert_true(written >= 8u << 20);
+    assert_int_equal(fc->snap.synced_bytes, 0);
+    assert_true(fc->snap.keys < KEYS);
+    /* paused, not slow: nothing more is scanned while the syncs wait */
+    uint64_t keys = fc->snap.keys;
+    c_run(t, 1000);
+    uint64_t later = 0;
+    (void)raftstore_stream_file(fc->store, &later);
+    assert_int_equal(later, written);
+    assert_int_equal(fc->snap.keys, keys);
+    t->hold_sync[f] = false;
+    if (t->held_sync_file[f] != NULL) c_sync_release(t, f);
+    for (int ms = 0; ms < 20000 && fc->stats.snapshots == 0; ms += 10) c_run(t, 10);
+    assert_int_equal(fc->stats.snapshots, 1);
+    assert_int_equal(raftstore_snapshot(fc->store)->index, fc->snapshot_index);
+    assert_true(raftstore_snapshot(fc->store)->data_bytes > (uint64_t)KEYS * VALUE);
+}
+
 /* Raft §7: an InstallSnapshot held during a sync that went stale meanwhile (its index is
  * committed here now) is answered like any late one, without restoring: applied never goes
  * back, and writes after the snapshot stay. */
@@ -1396,6 +1445,7 @@ int main(void) {
         T(test_cluster_fault_pause_freezes_the_engines_of_a_node),
         T(test_cluster_fault_delay_holds_payloads_to_a_peer),
         T(test_cluster_forward_survives_the_follower_going_pre_candidate),
+        T(test_cluster_snapshot_scan_waits_for_its_syncs),
         T(test_cluster_fault_commands_need_enable_faults),
         T(test_cluster_wait_counts_replicas_of_the_last_write),
         T(test_cluster_lease_reads_skip_the_round_trip_only_while_the_lease_holds),
