@@ -36,18 +36,21 @@ for i in 0 1 2; do
     [ "$(field $((port + i)) replication role)" = leader ] && leader=$((port + i))
 done
 echo "leader: port $leader, keys $(redis-cli -p "$leader" dbsize), snapshot $(( $(field "$leader" replication snapshot_last_bytes) >> 20 )) MiB, data dir $(du -sm "$dir/node-1" | cut -f1) MB"
+catch_up() { # port name: waits up to 120 s until it has applied the leader's index (want)
+    want=$(field "$leader" replication raft_applied_index)
+    for _ in $(seq 1 1200); do
+        got=$(field "$1" replication raft_applied_index)
+        [ -n "$got" ] && [ "$got" -ge "$want" ] && break
+        sleep 0.1
+    done
+    done_at=$(date +%s%N)
+    [ -n "$got" ] && [ "$got" -ge "$want" ] || echo "$2: had not applied index $want after 120 s (at ${got:-?})"
+}
 start=$(date +%s%N)
 "$capkv" cluster add --dir "$dir"
 voter=$(date +%s%N)
-want=$(field "$leader" replication raft_applied_index)
 new=$((port + 3))
-for _ in $(seq 1 1200); do
-    got=$(field "$new" replication raft_applied_index)
-    [ -n "$got" ] && [ "$got" -ge "$want" ] && break
-    sleep 0.1
-done
-done_at=$(date +%s%N)
-[ -n "$got" ] && [ "$got" -ge "$want" ] || echo "node 4: had not applied index $want after 120 s (at ${got:-?})"
+catch_up "$new" "node 4"
 echo "node 4: a voter after $(( (voter - start) / 1000000 )) ms, applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$new" dbsize 2>/dev/null || echo '?')"
 echo "node 4: snapshot_installs $(field "$new" replication snapshot_installs), snapshot_bytes_received $(field "$new" replication snapshot_bytes_received), slow steps $(field "$new" stats loop_slow_steps) (slowest $(field "$new" stats loop_slowest_step_ms) ms)"
 echo "leader: snapshot_chunks_sent $(field "$leader" replication snapshot_chunks_sent), resent $(field "$leader" replication snapshot_chunks_resent), terms led (all nodes): $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | awk '{t += $1} END {print t + 0}')"
@@ -69,13 +72,6 @@ start=$(date +%s%N)
 "$capkv" "${vargs[@]:1}" >/dev/null 2>&1 &
 echo $! >"$vdir/pid"
 vport=$((port + victim - 1))
-want=$(field "$leader" replication raft_applied_index)
-for _ in $(seq 1 1200); do
-    got=$(field "$vport" replication raft_applied_index)
-    [ -n "$got" ] && [ "$got" -ge "$want" ] && break
-    sleep 0.1
-done
-done_at=$(date +%s%N)
-[ -n "$got" ] && [ "$got" -ge "$want" ] || echo "node $victim (wiped): had not applied index $want after 120 s (at ${got:-?})"
+catch_up "$vport" "node $victim (wiped)"
 echo "node $victim (wiped): applied the leader's index $want after $(( (done_at - start) / 1000000 )) ms; keys $(redis-cli -p "$vport" dbsize 2>/dev/null || echo '?'), snapshot_bytes_received $(field "$vport" replication snapshot_bytes_received), slowest step $(field "$vport" stats loop_slowest_step_ms) ms"
 echo "terms led (all nodes): $(for i in 0 1 2 3; do field $((port + i)) replication raft_terms_led; done | awk '{t += $1} END {print t + 0}')"

@@ -56,6 +56,7 @@ static void raft_log_blocks_compacted(struct raft_log *log, uint64_t index) {
 
 bool raft_log_release(struct raft_log *log, size_t blocks) {
     size_t drop = blocks < log->retired ? blocks : log->retired;
+    if (drop == 0) return log->retired > 0; /* the common case: nothing retired */
     for (size_t i = 0; i < drop; i++) raft_log_block_drop(&log->blocks[i]);
     memmove(log->blocks, log->blocks + drop, (log->block_count - drop) * sizeof(*log->blocks));
     log->block_count -= drop;
