@@ -27,9 +27,8 @@
 # then followers answering heartbeats before their sync ends, 2026-12-02, changed 554
 # (seed 400299 added after the keyspace-truncation fix left the rest unchanged); then old
 # files collected in small steps with the directory synced off the loop, then snapshots
-# committed in steps off the loop, 2026-12-02, changed 558 and 586; then a pre-candidate
-# keeping its forwarded requests for the leader's answer, 2026-12-03, changed all 586
-# node-core seeds;
+# committed in steps off the loop, 2026-12-02, changed 558 and 586; then a snapshot's data
+# file synced 2 MiB at a time, 2026-12-03, changed 6 "node core big" seeds;
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u

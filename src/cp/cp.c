@@ -812,18 +812,13 @@ void cp_tick(struct cp *cp) {
     cp_xfer_pump(cp);
     cp_collect(cp);
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
-     * answer will come from it, so the client hears now rather than at the deadline. A
-     * pre-candidate (it missed heartbeats, its term unchanged) knows no leader but the one
-     * it forwarded to may still answer: under load a follower goes pre-candidate for a
-     * moment and hears from the same leader 150 ms later, and failing its forwards then
-     * was a client's error for nothing (18 in 4.3 M puts, bench/snapshot-load.sh). */
+     * answer will come from it, so the client hears now rather than at the deadline. */
     uint32_t leader = raft_leader_id(cp->raft);
-    bool leader_gone = leader != 0 || raft_role(cp->raft) != RAFT_PRE_CANDIDATE;
     struct cp_wait *w = cp->waits;
     uint64_t deadline_min = UINT64_MAX;
     while (w != NULL) {
         struct cp_wait *next = w->next;
-        bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader && leader_gone;
+        bool orphaned = w->kind == CP_WAIT_FORWARD && w->forwarded_to != leader;
         if (!w->spec_acked && w->deadline_ms < deadline_min) deadline_min = w->deadline_ms;
         if (w->kind == CP_WAIT_REPLICAS || w->kind == CP_WAIT_ALL) {
             /* cp_check_replica_waits answers these. */

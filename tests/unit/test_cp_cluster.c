@@ -413,33 +413,6 @@ static void test_cluster_fault_delay_holds_payloads_to_a_peer(void **state) {
     assert_string_equal(c_call(t, follower, "FAULT HEAL\r\nSET d 2\r\n", 50), "+OK\r\n+OK\r\n");
 }
 
-/* A follower that misses heartbeats for a moment goes pre-candidate and forgets the leader,
- * but its term is unchanged and the leader it forwarded a write to may still answer: the
- * client gets that answer, not an error (the forward is failed only once another leader is
- * known, a real election starts, or the deadline passes). */
-static void test_cluster_forward_survives_the_follower_going_pre_candidate(void **state) {
-    struct c *t = *state;
-    c_run(t, 2000);
-    int leader = c_leader(t);
-    int follower = (leader + 1) % C_NODES;
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "FAULT DELAY %d 800\r\n", follower + 1);
-    assert_string_equal(c_call(t, leader, cmd, 0), "+OK\r\n");
-    assert_string_equal(c_call(t, follower, "SET p 1\r\n", 0), "");
-    bool pre_candidate = false;
-    for (int step = 0; step < 75; step++) { /* the leader's answer is on its way */
-        c_run(t, 10);
-        struct raft *raft = cp_engine_raft(node_engine(t->node[follower]));
-        if (raft_role(raft) == RAFT_PRE_CANDIDATE) pre_candidate = true;
-    }
-    assert_true(pre_candidate);
-    assert_string_equal(t->out[follower], "");
-    c_run(t, 150);
-    assert_string_equal(t->out[follower], "+OK\r\n");
-    assert_int_equal(c_leader(t), leader);
-    assert_string_equal(c_call(t, leader, "FAULT HEAL\r\n", 50), "+OK\r\n");
-}
-
 /* DESIGN.md: FAULT PARTITION drops peer traffic across the cut; client ports stay open. */
 static void test_cluster_fault_partition_isolates_and_heal_restores(void **state) {
     struct c *t = *state;
@@ -1444,7 +1417,6 @@ int main(void) {
         T(test_cluster_fault_partition_isolates_and_heal_restores),
         T(test_cluster_fault_pause_freezes_the_engines_of_a_node),
         T(test_cluster_fault_delay_holds_payloads_to_a_peer),
-        T(test_cluster_forward_survives_the_follower_going_pre_candidate),
         T(test_cluster_snapshot_scan_waits_for_its_syncs),
         T(test_cluster_fault_commands_need_enable_faults),
         T(test_cluster_wait_counts_replicas_of_the_last_write),
