@@ -2,13 +2,14 @@
  * The libuv shell. Each turn of the loop: timer (TICK, then a FLUSH of its own), I/O
  * callbacks (client bytes, sync completions), then a check callback that sends
  * NODE_EVENT_FLUSH and carries its effects out: one log write and at most one sync for
- * everything that arrived in the turn (group commit), then the released replies. A sync runs inline by default, or on libuv's worker
- * pool (fsync-thread = yes) so the loop keeps reading while the disk works. Replies are
- * written with uv_try_write straight from the core's buffer; only what the socket does not
- * take at once is copied for uv_write. With peers configured, src/net/peer.c carries the
- * peer links: each frame's payload becomes a PEER_MESSAGE step, and the payloads a FLUSH
- * returns are framed and queued on the outgoing links (best effort; Raft tolerates loss).
- * Every event carries the wall clock (now_ms) and the monotonic clock (mono_ms).
+ * everything that arrived in the turn (group commit), then the released replies. A sync
+ * runs inline by default, or on libuv's worker pool (fsync-thread = yes) so the loop keeps
+ * reading while the disk works. Replies are written with uv_try_write straight from the
+ * core's buffer; only what the socket does not take at once is copied for uv_write. With
+ * peers configured, src/net/peer.c carries the peer links: each frame's payload becomes a
+ * PEER_MESSAGE step, and the payloads a FLUSH returns are framed and queued on the outgoing
+ * links (best effort; Raft tolerates loss). Every event carries the wall clock (now_ms) and
+ * the monotonic clock (mono_ms).
  */
 #include "net/server.h"
 
