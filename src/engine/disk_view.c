@@ -118,6 +118,19 @@ static struct disk_file *disk_view_dir_file(struct disk *d) {
     return v->base->dir_file(v->base);
 }
 
+static int disk_view_create_zeroed(struct disk *d, const char *name, uint64_t bytes,
+                                   struct disk_file **out, bool *written, struct errmsg *msg) {
+    struct disk_view *v = disk_view_of(d);
+    char full[DISK_NAME_BYTES_MAX];
+    int rc = disk_view_name(v, name, full, msg);
+    return rc != 0 ? rc : v->base->create_zeroed(v->base, full, bytes, out, written, msg);
+}
+
+static bool disk_view_zeroed_ready(struct disk *d, uint64_t bytes) {
+    struct disk_view *v = disk_view_of(d);
+    return v->base->zeroed_ready(v->base, bytes);
+}
+
 void disk_view_init(struct disk_view *view, struct disk *base, const char *prefix) {
     ASSERT(base != NULL && prefix != NULL);
     ASSERT(strlen(prefix) > 0 && strlen(prefix) < DISK_VIEW_PREFIX_BYTES_MAX);
@@ -138,6 +151,11 @@ void disk_view_init(struct disk_view *view, struct disk *base, const char *prefi
                                .list = disk_view_list,
                                .sync_dir = disk_view_sync_dir,
                                .dir_file = disk_view_dir_file};
+    /* Offered when the base offers it (the base's spare is shared by every view). */
+    if (base->create_zeroed != NULL && base->zeroed_ready != NULL) {
+        view->disk.create_zeroed = disk_view_create_zeroed;
+        view->disk.zeroed_ready = disk_view_zeroed_ready;
+    }
 }
 
 /* The layout before views: the storage files' own names, at the top of the directory. */

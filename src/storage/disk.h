@@ -10,6 +10,7 @@
 #ifndef CAPKV_STORAGE_DISK_H
 #define CAPKV_STORAGE_DISK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,17 @@ struct disk {
     /* The directory as a file, owned by the disk (never closed): sync on it does what
      * sync_dir does, so that the directory's fsync can run on the sync thread too. */
     struct disk_file *(*dir_file)(struct disk *d);
+    /* Optional (NULL when not offered), for log segments. Creates `name`, replacing any
+     * file of that name, opened for writing and holding `bytes` zero bytes, as open with
+     * DISK_OPEN_CREATE, truncate and allocate would. *written is true when those zeros
+     * are already written and durable (a file prepared in the background), so that a
+     * write into the file and its sync need no metadata update: on ext4 an fdatasync
+     * after overwriting is about 40 % cheaper than after writing into allocated space.
+     * The new name is durable after sync_dir, as with rename. */
+    int (*create_zeroed)(struct disk *d, const char *name, uint64_t bytes, struct disk_file **out,
+                         bool *written, struct errmsg *msg);
+    /* Optional, with create_zeroed: whether its next call for `bytes` gives written zeros. */
+    bool (*zeroed_ready)(struct disk *d, uint64_t bytes);
 };
 
 #endif

@@ -73,6 +73,7 @@ struct wal {
     size_t segment_cap;
     struct disk_file *file; /* the current segment */
     uint64_t capacity;      /* the current segment's preallocated size */
+    bool zeroed;            /* its zeros are written (disk.h create_zeroed) */
     uint64_t write_offset;  /* bytes of the current segment written to the file */
     struct buf pending;     /* records appended, not yet written; they start at write_offset */
     size_t reserved_payload_bytes;
@@ -286,25 +287,34 @@ static struct wal_segment *wal_current(struct wal *wal) {
 }
 
 /* Creates segment first_lsn preallocated to capacity with its header, and makes its
- * directory entry durable. On error nothing is left behind (best effort). */
+ * directory entry durable; *zeroed tells whether its zeros are written (disk.h
+ * create_zeroed). On error nothing is left behind (best effort). */
 static int wal_segment_create(struct wal *wal, uint64_t first_lsn, uint64_t capacity,
-                              struct disk_file **out, struct errmsg *msg) {
+                              struct disk_file **out, bool *zeroed, struct errmsg *msg) {
     struct disk *d = wal->disk;
     char name[WAL_NAME_BYTES];
     wal_segment_name(first_lsn, name);
     *out = NULL;
+    *zeroed = false;
     struct disk_file *f = NULL;
-    int rc = d->open(d, name, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &f, msg);
-    if (rc != 0) return rc;
+    int rc;
+    if (d->create_zeroed != NULL) {
+        rc = d->create_zeroed(d, name, capacity, &f, zeroed, msg);
+        if (rc != 0) return rc;
+    } else {
+        rc = d->open(d, name, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &f, msg);
+        if (rc != 0) return rc;
+        rc = d->truncate(d, f, 0, msg);
+        if (rc == 0) rc = d->allocate(d, f, 0, capacity, msg);
+    }
     uint8_t header[WAL_SEGMENT_HEADER_BYTES];
     wal_encode_segment_header(header, first_lsn);
-    rc = d->truncate(d, f, 0, msg);
-    if (rc == 0) rc = d->allocate(d, f, 0, capacity, msg);
     if (rc == 0) rc = d->write(d, f, 0, header, sizeof(header), msg);
     if (rc == 0) rc = d->sync_dir(d, msg);
     if (rc != 0) {
         d->close(d, f);
         d->remove(d, name, NULL);
+        *zeroed = false;
         return rc;
     }
     *out = f;
@@ -312,11 +322,12 @@ static int wal_segment_create(struct wal *wal, uint64_t first_lsn, uint64_t capa
 }
 
 /* Makes f, a new empty segment, the current one. */
-static void wal_install(struct wal *wal, struct disk_file *f, uint64_t first_lsn,
-                        uint64_t capacity) {
+static void wal_install(struct wal *wal, struct disk_file *f, uint64_t first_lsn, uint64_t capacity,
+                        bool zeroed) {
     ASSERT(buf_pending(&wal->pending) == 0);
     wal->file = f;
     wal->capacity = capacity;
+    wal->zeroed = zeroed;
     wal->write_offset = WAL_SEGMENT_HEADER_BYTES;
     wal_segments_push(wal, first_lsn);
 }
@@ -486,8 +497,10 @@ static int wal_open_replace_empty(struct wal *wal, uint64_t first_lsn, struct er
     int rc = 0;
     if (first_lsn != cur->first_lsn) rc = wal->disk->remove(wal->disk, name, msg);
     struct disk_file *f = NULL;
-    if (rc == 0) rc = wal_segment_create(wal, first_lsn, wal->options.segment_bytes, &f, msg);
-    if (rc == 0) wal_install(wal, f, first_lsn, wal->options.segment_bytes);
+    bool zeroed = false;
+    if (rc == 0)
+        rc = wal_segment_create(wal, first_lsn, wal->options.segment_bytes, &f, &zeroed, msg);
+    if (rc == 0) wal_install(wal, f, first_lsn, wal->options.segment_bytes, zeroed);
     return rc;
 }
 
@@ -497,11 +510,12 @@ static int wal_open_position(struct wal *wal, uint64_t from_lsn, bool headless,
                              struct errmsg *msg) {
     struct disk *d = wal->disk;
     int rc = 0;
+    bool zeroed = false;
     if (wal->segment_count == 0) {
         struct disk_file *f = NULL;
-        rc = wal_segment_create(wal, from_lsn, wal->options.segment_bytes, &f, msg);
+        rc = wal_segment_create(wal, from_lsn, wal->options.segment_bytes, &f, &zeroed, msg);
         if (rc != 0) return rc;
-        wal_install(wal, f, from_lsn, wal->options.segment_bytes);
+        wal_install(wal, f, from_lsn, wal->options.segment_bytes, zeroed);
     } else if (headless) {
         rc = wal_open_replace_empty(wal, wal_current(wal)->first_lsn, msg);
     } else if (wal->capacity < wal->options.segment_bytes) {
@@ -522,11 +536,11 @@ static int wal_open_position(struct wal *wal, uint64_t from_lsn, bool headless,
             rc = wal_open_replace_empty(wal, from_lsn, msg);
         } else {
             struct disk_file *f = NULL;
-            rc = wal_segment_create(wal, from_lsn, wal->options.segment_bytes, &f, msg);
+            rc = wal_segment_create(wal, from_lsn, wal->options.segment_bytes, &f, &zeroed, msg);
             if (rc != 0) return rc;
             wal->segments[wal->segment_count - 1].used_bytes = wal->write_offset;
             d->close(d, wal->file);
-            wal_install(wal, f, from_lsn, wal->options.segment_bytes);
+            wal_install(wal, f, from_lsn, wal->options.segment_bytes, zeroed);
         }
         wal->last_lsn = from_lsn - 1;
     }
@@ -620,7 +634,8 @@ static int wal_reserve_rotate(struct wal *wal, uint64_t record_bytes, struct err
         capacity = WAL_SEGMENT_HEADER_BYTES + record_bytes;
     }
     struct disk_file *f = NULL;
-    rc = wal_segment_create(wal, wal->last_lsn + 1, capacity, &f, msg);
+    bool zeroed = false;
+    rc = wal_segment_create(wal, wal->last_lsn + 1, capacity, &f, &zeroed, msg);
     if (rc != 0) return rc; /* the old segment stays current; a later call retries */
     wal_current(wal)->used_bytes = wal->write_offset;
     if (wal->sync_inflight && wal->sync_file == wal->file) {
@@ -628,7 +643,7 @@ static int wal_reserve_rotate(struct wal *wal, uint64_t record_bytes, struct err
     } else {
         d->close(d, wal->file);
     }
-    wal_install(wal, f, wal->last_lsn + 1, capacity);
+    wal_install(wal, f, wal->last_lsn + 1, capacity, zeroed);
     return 0;
 }
 
@@ -642,13 +657,19 @@ int wal_reserve(struct wal *wal, size_t payload_bytes, struct errmsg *msg) {
     uint64_t record = wal_record_bytes(payload_bytes);
     uint64_t used = wal_used_bytes(wal);
     int rc = 0;
-    if (used + record > wal->capacity) {
+    /* A segment whose zeros were not written (created before the disk had a spare, or
+     * reopened) is left as soon as a written one is ready: its syncs cost more. */
+    bool move = !wal->zeroed && used > WAL_SEGMENT_HEADER_BYTES &&
+                wal->disk->zeroed_ready != NULL &&
+                wal->disk->zeroed_ready(wal->disk, wal->options.segment_bytes);
+    if (move || used + record > wal->capacity) {
         if (used == WAL_SEGMENT_HEADER_BYTES) {
             /* An empty segment: grow it rather than leave it without records. */
             uint64_t need = used + record;
             rc =
                 wal->disk->allocate(wal->disk, wal->file, wal->capacity, need - wal->capacity, msg);
             if (rc == 0) wal->capacity = need;
+            wal->zeroed = false;
         } else {
             rc = wal_reserve_rotate(wal, record, msg);
         }

@@ -183,6 +183,57 @@ static void test_disk_posix_carries_a_wal_and_a_snapshot(void **state) {
     assert_int_equal(start, 101);
 }
 
+static bool file_exists(const char *dir, const char *name) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* create_zeroed: the first segment is only allocated; the disk's thread then prepares a
+ * file of written zeros, which the next call takes under the new name (and a new spare is
+ * prepared); deinit removes the spare. */
+static void test_disk_posix_prepares_zeroed_segments_in_the_background(void **state) {
+    struct fixture *fx = *state;
+    struct disk *d = &fx->disk;
+    const uint64_t bytes = 3u << 20;
+    struct errmsg msg;
+    struct disk_file *f = NULL;
+    bool written = true;
+    assert_int_equal(d->create_zeroed(d, "seg-1", bytes, &f, &written, &msg), 0);
+    assert_false(written);
+    uint64_t size = 0;
+    assert_int_equal(d->size(d, f, &size, &msg), 0);
+    assert_int_equal(size, bytes);
+    d->close(d, f);
+    /* Bounded wait for the thread (3 MiB of zeros and their syncs). */
+    for (int i = 0; i < 3000 && !d->zeroed_ready(d, bytes); i++) usleep(10000);
+    assert_true(d->zeroed_ready(d, bytes));
+    assert_false(d->zeroed_ready(d, bytes + 4096)); /* another size is not ready */
+    /* Asking for another size dropped the spare: wait for the one of `bytes` again. */
+    assert_int_equal(d->create_zeroed(d, "seg-x", bytes + 4096, &f, &written, &msg), 0);
+    d->close(d, f);
+    for (int i = 0; i < 3000 && !d->zeroed_ready(d, bytes + 4096); i++) usleep(10000);
+    assert_int_equal(d->create_zeroed(d, "seg-2", bytes + 4096, &f, &written, &msg), 0);
+    assert_true(written);
+    assert_int_equal(d->size(d, f, &size, &msg), 0);
+    assert_int_equal(size, bytes + 4096);
+    static uint8_t data[1u << 16];
+    size_t got = 0;
+    for (uint64_t off = 0; off < size; off += got) {
+        memset(data, 0xff, sizeof(data));
+        assert_int_equal(d->read(d, f, off, data, sizeof(data), &got, &msg), 0);
+        assert_true(got > 0);
+        for (size_t i = 0; i < got; i++) assert_int_equal(data[i], 0);
+    }
+    assert_int_equal(d->write(d, f, 10, "abc", 3, &msg), 0);
+    assert_int_equal(d->sync(d, f, &msg), 0);
+    d->close(d, f);
+    assert_true(file_exists(fx->dir, "seg-2"));
+    disk_posix_deinit(d);
+    assert_false(file_exists(fx->dir, "spare-segment.tmp"));
+    assert_int_equal(disk_posix_init(d, fx->dir, &msg), 0); /* for teardown */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_disk_posix_reads_back_what_it_wrote, setup, teardown),
@@ -191,6 +242,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_disk_posix_carries_a_wal_and_a_snapshot, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_disk_posix_prepares_zeroed_segments_in_the_background,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -570,8 +570,76 @@ static void test_wal_open_returns_the_replay_callbacks_error(void **state) {
     memdisk_deinit(&d);
 }
 
+/* A fake create_zeroed on the memory disk (disk.h): it hands out "written" segments while
+ * `spare_ready` is set. */
+static bool spare_ready;
+static int spare_created, spare_written;
+
+static int fake_create_zeroed(struct disk *d, const char *name, uint64_t bytes,
+                              struct disk_file **out, bool *written, struct errmsg *msg) {
+    int rc = d->open(d, name, DISK_OPEN_WRITE | DISK_OPEN_CREATE, out, msg);
+    if (rc == 0) rc = d->truncate(d, *out, 0, msg);
+    if (rc == 0) rc = d->allocate(d, *out, 0, bytes, msg);
+    *written = rc == 0 && spare_ready;
+    spare_created++;
+    if (*written) spare_written++;
+    return rc;
+}
+
+static bool fake_zeroed_ready(struct disk *d, uint64_t bytes) {
+    (void)d;
+    assert_int_equal(bytes, SEG_BYTES);
+    return spare_ready;
+}
+
+/* A segment created without written zeros is left for a written one as soon as one is
+ * ready, with no record lost; a written segment is kept until it is full. */
+static void test_wal_moves_to_a_written_segment_once_one_is_ready(void **state) {
+    (void)state;
+    struct disk d;
+    memdisk_init(&d);
+    d.create_zeroed = fake_create_zeroed;
+    d.zeroed_ready = fake_zeroed_ready;
+    spare_ready = false;
+    spare_created = spare_written = 0;
+    struct replay_log log;
+    struct wal *w = open_ok(&d, 0, &log);
+    assert_int_equal(spare_created, 1);
+    append_n(w, 3); /* no spare yet: the first segment stays */
+    assert_int_equal(segment_count(&d), 1);
+    spare_ready = true;
+    append_n(w, 1); /* moves now, before the record */
+    assert_int_equal(segment_count(&d), 2);
+    assert_true(memdisk_exists(&d, "wal-0000000000000004.log"));
+    assert_int_equal(spare_written, 1);
+    append_n(w, 5); /* a written segment: no early move */
+    assert_int_equal(segment_count(&d), 2);
+    append_n(w, 200); /* full segments rotate as before, into written ones */
+    assert_true(segment_count(&d) > 3);
+    assert_int_equal(spare_written, spare_created - 1);
+    flush_and_sync(&d, w);
+    wal_close(w);
+    /* A reopened segment counts as unwritten: it moves again once a spare is ready. */
+    spare_ready = false;
+    w = open_ok(&d, 0, &log);
+    assert_replayed(&log, 1, 209);
+    int before = segment_count(&d);
+    append_n(w, 1);
+    assert_int_equal(segment_count(&d), before);
+    spare_ready = true;
+    append_n(w, 1);
+    assert_int_equal(segment_count(&d), before + 1);
+    flush_and_sync(&d, w);
+    wal_close(w);
+    w = open_ok(&d, 0, &log);
+    assert_replayed(&log, 1, 211);
+    wal_close(w);
+    memdisk_deinit(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wal_moves_to_a_written_segment_once_one_is_ready),
         cmocka_unit_test(test_wal_replays_every_synced_record_after_reopen),
         cmocka_unit_test(test_wal_rotates_across_segments_and_replays_them_in_order),
         cmocka_unit_test(test_wal_crash_drops_unsynced_records_but_never_synced_ones),
