@@ -335,6 +335,7 @@ static void node_engine_want_sync(struct node_engine *ne, const struct engine_ef
     ASSERT(ne->sync_file == NULL); /* an engine has one sync at a time */
     ne->sync_file = e->sync_file;
     ne->sync_token = e->sync_token;
+    ne->sync_inline = e->sync_inline;
 }
 
 static void node_engine_step(struct node *node, uint32_t slot, struct engine_event *ev,
@@ -425,6 +426,7 @@ static void node_engine_hand_sync(struct node *node, struct node_effects *out) {
         if (ne->sync_file == NULL) continue;
         out->sync_file = ne->sync_file;
         out->sync_lsn = ne->sync_token;
+        out->sync_inline = ne->sync_inline;
         ne->sync_file = NULL;
         node->sync_engine = (int)i;
         return;

@@ -52,6 +52,7 @@ struct node_engine {
     struct disk_view disk;
     struct disk_file *sync_file; /* a sync it asked for, not handed to the shell yet */
     uint64_t sync_token;
+    bool sync_inline;
 };
 
 struct client {

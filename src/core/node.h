@@ -151,6 +151,9 @@ struct node_effects {
     size_t peer_send_count;
     struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(sync_lsn) */
     uint64_t sync_lsn;
+    /* The engine's hint: a short sync (a follower's log) that may block the loop, since
+     * no client's reply waits on this node's other work meanwhile (fsync-thread = auto). */
+    bool sync_inline;
     uint64_t wake_at_ms; /* send a TICK at or after this time */
     /* FLUSH only, non-NULL when the cluster's members changed: link to exactly these
      * (this node included; addresses from the replicated configuration). */

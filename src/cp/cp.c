@@ -642,6 +642,10 @@ void cp_flush(struct cp *cp, struct engine_effects *out) {
         cp_xfer_log_synced(cp);
         out->sync_file = file;
         out->sync_token = cp->sync_token;
+        /* A follower with no request of its own clients in flight: its acknowledgement
+         * waits for the sync anyway, and a thread's two wake-ups cost more on a small
+         * machine; one whose clients wait keeps serving them (docs/performance.md). */
+        out->sync_inline = raft_role(cp->raft) == RAFT_FOLLOWER && cp->wait_count == 0;
     }
     /* Build the peer sends over the payloads collected since the last FLUSH. */
     buf_clear(&cp->peer_sends);

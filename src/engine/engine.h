@@ -173,6 +173,7 @@ struct engine_effects {
     size_t send_count;
     struct disk_file *sync_file; /* non-NULL: run disk->sync on it, then SYNCED(token) */
     uint64_t sync_token;
+    bool sync_inline;   /* the sync is short and nothing waits on this node's loop meanwhile */
     const uint8_t *ops; /* ENGINE_WATCH_TOUCHED: what the step changed (expiry; op.h) */
     size_t ops_bytes;
     /* FLUSH, non-NULL when the cluster's members changed: link to exactly these. */

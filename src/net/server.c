@@ -67,6 +67,7 @@ struct server {
     uint64_t timer_at_ms;
     uint8_t read_buf[SERVER_READ_BYTES];
     bool sync_in_thread;
+    bool sync_inline_ok;
     int fatal;
     struct errmsg fatal_msg;
     FILE *log;
@@ -421,7 +422,7 @@ static void server_effects(struct server *s, const struct node_effects *eff) {
         s->sync_file = eff->sync_file;
         s->sync_lsn = eff->sync_lsn;
         s->sync_work.data = s;
-        if (s->sync_in_thread) {
+        if (s->sync_in_thread && !(s->sync_inline_ok && eff->sync_inline)) {
             uv_queue_work(&s->loop, &s->sync_work, server_on_sync, server_on_synced);
         } else {
             /* Inline, as Redis's appendfsync always: on a small machine a thread handoff
@@ -543,6 +544,7 @@ int server_run(const struct server_options *options, struct errmsg *msg) {
     struct server *s = base_calloc(1, sizeof(*s));
     s->log = stderr;
     s->sync_in_thread = options->sync_in_thread;
+    s->sync_inline_ok = options->sync_inline_ok;
     if (options->log_path != NULL && (s->log = fopen(options->log_path, "a")) == NULL) {
         free(s);
         return errmsg_set(msg, ERR_IO, "cannot open log file %s", options->log_path);

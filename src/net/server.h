@@ -18,6 +18,7 @@ struct server_options {
     const char *dir;
     const char *log_path; /* NULL: trace lines go to stderr */
     bool sync_in_thread;  /* run log syncs on a worker thread instead of inline */
+    bool sync_inline_ok;  /* with sync_in_thread: inline when the node hints it (auto) */
 };
 
 /* Runs until SIGINT/SIGTERM (returns 0) or a fatal error (returns it, msg says why). */
