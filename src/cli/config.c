@@ -218,6 +218,69 @@ static int config_keyspace_match(struct keyspace *k, const char *value, struct e
     }
 }
 
+/* The index of value in words (count of them), or -1. */
+static int config_word(const char *value, const char *const *words, int count) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(value, words[i]) == 0) return i;
+    return -1;
+}
+
+/* An AP keyspace's settings (checked against its mode once the file is read). Returns 0,
+ * an error, or 1 when name is none of them. */
+static int config_keyspace_set_ap(struct keyspace *k, const char *name, const char *value,
+                                  struct errmsg *msg) {
+    static const char *const conflicts[] = {"lww", "lww-wallclock", "siblings", "crdt"};
+    static const char *const quorums[] = {"one", "quorum", "all"};
+    static const char *const counters[] = {"pncounter", "gcounter"};
+    static const char *const handoffs[] = {"on", "off"};
+    int i;
+    if (strcmp(name, "conflict") == 0) {
+        if ((i = config_word(value, conflicts, 4)) < 0)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "keyspace %s: conflict must be lww, lww-wallclock, siblings or "
+                              "crdt, not '%s'",
+                              k->name, value);
+        k->conflict = (enum keyspace_conflict)(i + 1);
+    } else if (strcmp(name, "r") == 0 || strcmp(name, "w") == 0) {
+        if ((i = config_word(value, quorums, 3)) < 0)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "keyspace %s: %s must be one, quorum or all, not '%s'", k->name, name,
+                              value);
+        if (name[0] == 'r')
+            k->r = (enum keyspace_quorum)(i + 1);
+        else
+            k->w = (enum keyspace_quorum)(i + 1);
+    } else if (strcmp(name, "n") == 0) {
+        char *end;
+        unsigned long n = strtoul(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || n < 1 || n > KEYSPACE_N_MAX)
+            return errmsg_set(msg, ERR_CONFIG, "keyspace %s: n must be 1 to %d replicas, not '%s'",
+                              k->name, KEYSPACE_N_MAX, value);
+        k->n = (uint32_t)n;
+    } else if (strcmp(name, "type") == 0) {
+        if ((i = config_word(value, counters, 2)) < 0)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "keyspace %s: type must be pncounter or gcounter, not '%s'", k->name,
+                              value);
+        k->counter = (enum keyspace_counter)(i + 1);
+    } else if (strcmp(name, "hinted-handoff") == 0) {
+        if ((i = config_word(value, handoffs, 2)) < 0)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "keyspace %s: hinted-handoff must be on or off, "
+                              "not '%s'",
+                              k->name, value);
+        k->handoff = (enum keyspace_handoff)(i + 1);
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
+static bool config_keyspace_has_ap(const struct keyspace *k) {
+    return k->conflict != 0 || k->n != 0 || k->r != 0 || k->w != 0 || k->counter != 0 ||
+           k->handoff != 0;
+}
+
 static int config_keyspace_set(struct keyspace *k, const char *name, const char *value,
                                struct errmsg *msg) {
     if (strcmp(name, "match") == 0) return config_keyspace_match(k, value, msg);
@@ -251,11 +314,11 @@ static int config_keyspace_set(struct keyspace *k, const char *name, const char 
                           "keyspace %s: consistency must be linearizable, lease or stale, not '%s'",
                           k->name, value);
     }
-    bool ap_only = strcmp(name, "conflict") == 0 || strcmp(name, "n") == 0 ||
-                   strcmp(name, "r") == 0 || strcmp(name, "w") == 0;
-    if (ap_only) return errmsg_set(msg, ERR_CONFIG, CONFIG_AP_REFUSAL, k->name);
+    int rc = config_keyspace_set_ap(k, name, value, msg);
+    if (rc != 1) return rc;
     return errmsg_set(msg, ERR_CONFIG,
-                      "keyspace %s: unknown key '%s' (match, mode, replication, consistency)",
+                      "keyspace %s: unknown key '%s' (match, mode, replication, consistency; "
+                      "for mode = ap: conflict, n, r, w, type, hinted-handoff)",
                       k->name, name);
 }
 
@@ -301,6 +364,17 @@ static int config_keyspaces_finish(struct config_values *v, const char *path, st
             return errmsg_set(msg, ERR_CONFIG, "%s: [keyspace %s] has no match = GLOB,...", path,
                               k->name);
         }
+        if (keyspace_mode_of(k) != KEYSPACE_MODE_AP && config_keyspace_has_ap(k)) {
+            return errmsg_set(msg, ERR_CONFIG,
+                              "%s: [keyspace %s]: conflict, n, r, w, type and hinted-handoff "
+                              "apply to mode = ap keyspaces only",
+                              path, k->name);
+        }
+        if (k->counter == KEYSPACE_COUNTER_G &&
+            keyspace_ap_of(k).conflict != KEYSPACE_CONFLICT_CRDT)
+            return errmsg_set(msg, ERR_CONFIG,
+                              "%s: [keyspace %s]: type = gcounter needs conflict = crdt", path,
+                              k->name);
         if (k->replication == 0) k->replication = KEYSPACE_REPLICATION_MAJORITY;
         if (k->consistency == 0) k->consistency = KEYSPACE_CONSISTENCY_LINEARIZABLE;
     }

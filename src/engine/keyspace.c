@@ -42,6 +42,24 @@ enum keyspace_mode keyspace_mode_of(const struct keyspace *ks) {
     return ks->mode;
 }
 
+struct keyspace keyspace_ap_of(const struct keyspace *ks) {
+    struct keyspace k = *ks;
+    if (k.conflict == 0) k.conflict = KEYSPACE_CONFLICT_LWW;
+    if (k.n == 0) k.n = KEYSPACE_N_DEFAULT;
+    if (k.r == 0) k.r = KEYSPACE_QUORUM_QUORUM;
+    if (k.w == 0) k.w = KEYSPACE_QUORUM_QUORUM;
+    if (k.counter == 0) k.counter = KEYSPACE_COUNTER_PN;
+    if (k.handoff == 0) k.handoff = KEYSPACE_HANDOFF_ON;
+    ASSERT(k.n >= 1 && k.n <= KEYSPACE_N_MAX);
+    return k;
+}
+
+uint32_t keyspace_quorum_count(enum keyspace_quorum q, uint32_t n) {
+    ASSERT(n >= 1);
+    if (q == KEYSPACE_QUORUM_ONE) return 1;
+    return q == KEYSPACE_QUORUM_ALL ? n : n / 2 + 1;
+}
+
 const char *keyspace_mode_name(enum keyspace_mode mode) {
     return mode == KEYSPACE_MODE_AP ? "ap" : "cp";
 }
@@ -52,10 +70,19 @@ static void keyspace_put_text(struct buf *out, const char *text) {
     buf_append(out, text, len);
 }
 
+/* 1 when every keyspace is cp (readable by the release before modes); 3 otherwise (2, a
+ * mode byte without the AP settings, is read but no longer written). */
 static uint8_t keyspace_table_version(const struct keyspace *table, uint32_t count) {
     for (uint32_t i = 0; i < count; i++)
-        if (keyspace_mode_of(&table[i]) != KEYSPACE_MODE_CP) return 2;
+        if (keyspace_mode_of(&table[i]) != KEYSPACE_MODE_CP) return 3;
     return 1;
+}
+
+static void keyspace_put_ap(struct buf *out, const struct keyspace *ks) {
+    struct keyspace k = keyspace_ap_of(ks);
+    uint8_t fields[6] = {(uint8_t)k.conflict, (uint8_t)k.n,       (uint8_t)k.r,
+                         (uint8_t)k.w,        (uint8_t)k.counter, (uint8_t)k.handoff};
+    buf_append(out, fields, sizeof(fields));
 }
 
 void keyspace_table_encode(const struct keyspace *table, uint32_t count, struct buf *out) {
@@ -73,6 +100,7 @@ void keyspace_table_encode(const struct keyspace *table, uint32_t count, struct 
         buf_append_byte(out, (uint8_t)(ks->consistency != 0 ? ks->consistency
                                                             : KEYSPACE_CONSISTENCY_LINEARIZABLE));
         if (version >= 2) buf_append_byte(out, (uint8_t)keyspace_mode_of(ks));
+        if (version >= 3 && keyspace_mode_of(ks) == KEYSPACE_MODE_AP) keyspace_put_ap(out, ks);
     }
 }
 
@@ -99,6 +127,25 @@ static bool keyspace_get_u8(struct keyspace_reader *r, uint8_t min, uint8_t max,
     return *out >= min && *out <= max;
 }
 
+/* An AP keyspace's settings (version 3), each in its range. */
+static bool keyspace_decode_ap(struct keyspace_reader *r, struct keyspace *ks) {
+    uint8_t v[6];
+    static const uint8_t lo[6] = {KEYSPACE_CONFLICT_LWW, 1,
+                                  KEYSPACE_QUORUM_ONE,   KEYSPACE_QUORUM_ONE,
+                                  KEYSPACE_COUNTER_PN,   KEYSPACE_HANDOFF_ON};
+    static const uint8_t hi[6] = {KEYSPACE_CONFLICT_CRDT, KEYSPACE_N_MAX,     KEYSPACE_QUORUM_ALL,
+                                  KEYSPACE_QUORUM_ALL,    KEYSPACE_COUNTER_G, KEYSPACE_HANDOFF_OFF};
+    for (int i = 0; i < 6; i++)
+        if (!keyspace_get_u8(r, lo[i], hi[i], &v[i])) return false;
+    ks->conflict = (enum keyspace_conflict)v[0];
+    ks->n = v[1];
+    ks->r = (enum keyspace_quorum)v[2];
+    ks->w = (enum keyspace_quorum)v[3];
+    ks->counter = (enum keyspace_counter)v[4];
+    ks->handoff = (enum keyspace_handoff)v[5];
+    return true;
+}
+
 static bool keyspace_decode_one(struct keyspace_reader *r, struct keyspace *ks) {
     memset(ks, 0, sizeof(*ks));
     uint8_t n = 0;
@@ -117,7 +164,8 @@ static bool keyspace_decode_one(struct keyspace_reader *r, struct keyspace *ks) 
     if (r->version >= 2 && !keyspace_get_u8(r, KEYSPACE_MODE_CP, KEYSPACE_MODE_AP, &n))
         return false;
     ks->mode = (enum keyspace_mode)n;
-    return true;
+    if (r->version < 3 || ks->mode != KEYSPACE_MODE_AP) return true;
+    return keyspace_decode_ap(r, ks);
 }
 
 int keyspace_table_decode(const uint8_t *p, size_t bytes, struct keyspace *out, uint32_t *count,

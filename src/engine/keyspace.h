@@ -28,7 +28,9 @@
  * newest, which it writes only when some keyspace is not cp, so that a table of cp
  * keyspaces stays readable by nodes of the release before modes existed. */
 #define KEYSPACE_TABLE_VERSION_MIN 1
-#define KEYSPACE_TABLE_VERSION_MAX 2
+#define KEYSPACE_TABLE_VERSION_MAX 3
+#define KEYSPACE_N_DEFAULT 3 /* AP replicas of a key */
+#define KEYSPACE_N_MAX 9     /* NODE_PEERS_MAX */
 
 /* Which engine serves a keyspace. Until the AP engine lands, ap is refused at start-up. */
 enum keyspace_mode {
@@ -48,8 +50,21 @@ enum keyspace_consistency {
     KEYSPACE_CONSISTENCY_STALE
 };
 
+/* AP keyspaces (issue 9): how concurrent writes resolve (docs/engines.md). */
+enum keyspace_conflict {
+    KEYSPACE_CONFLICT_LWW = 1,       /* last writer wins by hybrid logical clock */
+    KEYSPACE_CONFLICT_LWW_WALLCLOCK, /* last writer wins by raw wall clock */
+    KEYSPACE_CONFLICT_SIBLINGS,      /* dotted version vectors: VGET / VSET */
+    KEYSPACE_CONFLICT_CRDT,          /* counters, add-wins sets, hashes */
+};
+/* How many of a key's n replicas a read (r) or a write (w) waits for. */
+enum keyspace_quorum { KEYSPACE_QUORUM_ONE = 1, KEYSPACE_QUORUM_QUORUM, KEYSPACE_QUORUM_ALL };
+/* conflict = crdt: the counters INCR and HINCRBY make (type = pncounter | gcounter). */
+enum keyspace_counter { KEYSPACE_COUNTER_PN = 1, KEYSPACE_COUNTER_G };
+enum keyspace_handoff { KEYSPACE_HANDOFF_ON = 1, KEYSPACE_HANDOFF_OFF };
+
 /* A keyspace: keys matching any glob in match. Zero fields mean the defaults (cp,
- * majority, linearizable). */
+ * majority, linearizable; for ap: lww, n = 3, r = w = quorum, pncounter, handoff on). */
 struct keyspace {
     char name[KEYSPACE_TEXT_BYTES_MAX];
     uint32_t match_count;
@@ -57,6 +72,12 @@ struct keyspace {
     enum keyspace_mode mode;
     enum keyspace_replication replication;
     enum keyspace_consistency consistency; /* default read level of the keyspace */
+    enum keyspace_conflict conflict;       /* mode = ap only, as the five below */
+    uint32_t n;
+    enum keyspace_quorum r;
+    enum keyspace_quorum w;
+    enum keyspace_counter counter;
+    enum keyspace_handoff handoff;
 };
 
 /* The first keyspace of table (count entries, borrowed) matching key, or NULL. Returns
@@ -65,6 +86,10 @@ const struct keyspace *keyspace_find(const struct keyspace *table, uint32_t coun
                                      const uint8_t *key, size_t bytes);
 /* A keyspace's mode, replication and read level with the defaults filled in. */
 enum keyspace_mode keyspace_mode_of(const struct keyspace *ks);
+/* An AP keyspace's settings with the defaults filled in (ks not NULL). */
+struct keyspace keyspace_ap_of(const struct keyspace *ks);
+/* The number of replicas a quorum setting asks for, out of n. */
+uint32_t keyspace_quorum_count(enum keyspace_quorum q, uint32_t n);
 const char *keyspace_mode_name(enum keyspace_mode mode);
 
 /* Encodes table (borrowed) at the lowest version that can carry it. */

@@ -1035,7 +1035,7 @@ static void test_cluster_node_stops_on_a_committed_keyspace_table_it_cannot_deco
         assert_int_not_equal(t->fatal[i], 0);
         const char *text = node_fatal_text(t->node[i]);
         assert_non_null(strstr(text, "keyspace table committed at index"));
-        assert_non_null(strstr(text, "version 9; this build knows versions 1 to 2"));
+        assert_non_null(strstr(text, "version 9; this build knows versions 1 to 3"));
     }
 }
 

@@ -141,39 +141,82 @@ static void test_keyspace_table_of_cp_keyspaces_is_version_1_and_round_trips(voi
     buf_deinit(&b);
 }
 
-/* An ap keyspace needs version 2, which carries each keyspace's mode. */
-static void test_keyspace_table_with_an_ap_keyspace_is_version_2_and_round_trips(void **state) {
+/* An ap keyspace needs version 3: each keyspace's mode, and an ap keyspace's settings
+ * (conflict, n, r, w, counter type, hinted handoff), defaults written out. */
+static void test_keyspace_table_with_an_ap_keyspace_is_version_3_and_round_trips(void **state) {
     (void)state;
-    struct keyspace in[2];
+    struct keyspace in[3];
     ks_set(&in[0], "cart", "cart:*", KEYSPACE_MODE_AP);
-    ks_set(&in[1], "default", "*", KEYSPACE_MODE_CP);
+    in[0].conflict = KEYSPACE_CONFLICT_CRDT;
+    in[0].n = 5;
+    in[0].w = KEYSPACE_QUORUM_ONE;
+    in[0].counter = KEYSPACE_COUNTER_G;
+    ks_set(&in[1], "feed", "feed:*", KEYSPACE_MODE_AP);
+    ks_set(&in[2], "default", "*", KEYSPACE_MODE_CP);
     struct buf b;
     buf_init(&b);
-    keyspace_table_encode(in, 2, &b);
-    assert_int_equal(b.data[0], 2);
+    keyspace_table_encode(in, 3, &b);
+    assert_int_equal(b.data[0], 3);
     static struct keyspace out[KEYSPACES_MAX];
     uint32_t count = 0;
     struct errmsg msg;
     assert_int_equal(keyspace_table_decode(b.data, b.len, out, &count, &msg), 0);
-    assert_int_equal(count, 2);
+    assert_int_equal(count, 3);
     assert_int_equal(out[0].mode, KEYSPACE_MODE_AP);
-    assert_int_equal(out[1].mode, KEYSPACE_MODE_CP);
-    assert_false(keyspace_table_equal(in, 1, out, 2));
+    assert_int_equal(out[0].conflict, KEYSPACE_CONFLICT_CRDT);
+    assert_int_equal(out[0].n, 5);
+    assert_int_equal(out[0].r, KEYSPACE_QUORUM_QUORUM);
+    assert_int_equal(out[0].w, KEYSPACE_QUORUM_ONE);
+    assert_int_equal(out[0].counter, KEYSPACE_COUNTER_G);
+    assert_int_equal(out[0].handoff, KEYSPACE_HANDOFF_ON);
+    assert_int_equal(out[1].conflict, KEYSPACE_CONFLICT_LWW); /* the defaults */
+    assert_int_equal(out[1].n, KEYSPACE_N_DEFAULT);
+    assert_int_equal(out[2].mode, KEYSPACE_MODE_CP);
+    assert_true(keyspace_table_equal(in, 3, out, 3));
+    assert_int_equal(keyspace_quorum_count(KEYSPACE_QUORUM_QUORUM, 5), 3);
+    assert_int_equal(keyspace_quorum_count(KEYSPACE_QUORUM_QUORUM, 2), 2);
+    assert_int_equal(keyspace_quorum_count(KEYSPACE_QUORUM_ALL, 3), 3);
+    assert_int_equal(keyspace_quorum_count(KEYSPACE_QUORUM_ONE, 3), 1);
     ks_assert_refuses_every_cut_and_survives_every_byte(&b);
     b.data[b.len - 1] = 3; /* no mode 3 */
+    assert_int_equal(keyspace_table_decode(b.data, b.len, out, &count, &msg), ERR_CORRUPT);
+    assert_non_null(strstr(msg.text, "keyspace 2 of the table is malformed at byte"));
+    b.data[b.len - 1] = KEYSPACE_MODE_CP;
+    b.data[b.len - 19] = 7; /* feed's n: its 6 settings end 14 bytes before the end */
+    assert_int_equal(keyspace_table_decode(b.data, b.len, out, &count, &msg), 0);
+    assert_int_equal(out[1].n, 7);
+    b.data[b.len - 19] = KEYSPACE_N_MAX + 1;
     assert_int_equal(keyspace_table_decode(b.data, b.len, out, &count, &msg), ERR_CORRUPT);
     assert_non_null(strstr(msg.text, "keyspace 1 of the table is malformed at byte"));
     buf_deinit(&b);
 }
 
+/* A version 2 table (a mode byte, no ap settings) still reads: its ap keyspaces take the
+ * defaults. */
+static void test_keyspace_table_version_2_still_reads(void **state) {
+    (void)state;
+    const uint8_t v2[] = {2,   1,   4,   'c', 'a', 'r', 't', 1, 6,
+                          'c', 'a', 'r', 't', ':', '*', 1,   1, KEYSPACE_MODE_AP};
+    static struct keyspace out[KEYSPACES_MAX];
+    uint32_t count = 0;
+    struct errmsg msg;
+    assert_int_equal(keyspace_table_decode(v2, sizeof(v2), out, &count, &msg), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(out[0].mode, KEYSPACE_MODE_AP);
+    struct keyspace k = keyspace_ap_of(&out[0]);
+    assert_int_equal(k.conflict, KEYSPACE_CONFLICT_LWW);
+    assert_int_equal(k.n, KEYSPACE_N_DEFAULT);
+    assert_int_equal(k.w, KEYSPACE_QUORUM_QUORUM);
+}
+
 static void test_keyspace_table_decode_names_an_unknown_version(void **state) {
     (void)state;
-    const uint8_t table[] = {3, 0};
+    const uint8_t table[] = {4, 0};
     static struct keyspace out[KEYSPACES_MAX];
     uint32_t count = 7;
     struct errmsg msg;
     assert_int_equal(keyspace_table_decode(table, sizeof(table), out, &count, &msg), ERR_VERSION);
-    assert_string_equal(msg.text, "keyspace table version 3; this build knows versions 1 to 2");
+    assert_string_equal(msg.text, "keyspace table version 4; this build knows versions 1 to 3");
     assert_int_equal(count, 7); /* unchanged */
     const uint8_t trailing[] = {1, 0, 0};
     assert_int_equal(keyspace_table_decode(trailing, sizeof(trailing), out, &count, &msg),
@@ -186,7 +229,8 @@ int main(void) {
         cmocka_unit_test(test_keyspace_find_takes_the_first_match_in_table_order),
         cmocka_unit_test(test_keyspace_command_mode_refuses_keys_of_two_engines),
         cmocka_unit_test(test_keyspace_table_of_cp_keyspaces_is_version_1_and_round_trips),
-        cmocka_unit_test(test_keyspace_table_with_an_ap_keyspace_is_version_2_and_round_trips),
+        cmocka_unit_test(test_keyspace_table_with_an_ap_keyspace_is_version_3_and_round_trips),
+        cmocka_unit_test(test_keyspace_table_version_2_still_reads),
         cmocka_unit_test(test_keyspace_table_decode_names_an_unknown_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,15 +167,24 @@ static void assert_load_refused(struct fixture *f, const char *text, const char 
     if (strstr(f->msg.text, f->path) == NULL) fail_msg("'%s' names no file", f->msg.text);
 }
 
-/* AP replication is not built yet: every AP-only key says so, with the line. */
+/* AP replication is not built yet: mode = ap says so, with the line; the AP settings are
+ * checked (values, and that they sit in an ap keyspace). */
 static void test_config_ini_refuses_ap_keyspaces_clearly(void **state) {
     struct fixture *f = *state;
     const char *want = "line 3: keyspace carts: mode = ap is not available yet: AP replication "
                        "is the next issue; use mode = cp";
     assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nmode = ap\n", want);
-    assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nconflict = lww\n", "mode = ap");
-    assert_load_refused(f, "[keyspace carts]\nn = 3\n", "line 2: keyspace carts: mode = ap");
-    assert_load_refused(f, "[keyspace carts]\nw = 2\n", "mode = ap is not available");
+    assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nconflict = lww\n",
+                        "[keyspace carts]: conflict, n, r, w, type and hinted-handoff apply to "
+                        "mode = ap keyspaces only");
+    assert_load_refused(f, "[keyspace carts]\nn = 10\n",
+                        "line 2: keyspace carts: n must be 1 to 9 replicas, not '10'");
+    assert_load_refused(f, "[keyspace carts]\nw = 2\n",
+                        "line 2: keyspace carts: w must be one, quorum or all, not '2'");
+    assert_load_refused(f, "[keyspace carts]\nconflict = mvcc\n",
+                        "conflict must be lww, lww-wallclock, siblings or crdt, not 'mvcc'");
+    assert_load_refused(f, "[keyspace carts]\ntype = set\n", "type must be pncounter or gcounter");
+    assert_load_refused(f, "[keyspace carts]\nhinted-handoff = maybe\n", "must be on or off");
 }
 
 static void test_config_ini_errors_name_file_and_line(void **state) {
