@@ -2,7 +2,7 @@
  * The single-node engine behind the engine interface (engine.h): requests run at once on
  * its db, every write command's ops become one WAL record (a transaction's too, so a crash
  * keeps all or none of it), and a reply is answered at once: the node holds it until
- * durable_lsn reaches the release_lsn it had then (local.c's group commit). WATCH is
+ * durable_lsn reaches the release_lsn it had then (the logdb's group commit, logdb.h). WATCH is
  * decided by the node from the ops each request logged (ENGINE_WATCH_TOUCHED).
  */
 #include <stdlib.h>
@@ -31,16 +31,17 @@ static size_t local_ops_bytes_bound(uint32_t argc, const struct resp_arg *argv) 
 static bool local_run(struct local *lo, const struct cmd_spec *spec, uint32_t argc,
                       const struct resp_arg *argv, int proto, struct buf *out) {
     ASSERT(spec->fn != NULL);
-    if ((spec->flags & CMD_WRITE) && !local_reserve(lo, local_ops_bytes_bound(argc, argv))) {
-        lo->stats.disk_full_refusals++;
+    if ((spec->flags & CMD_WRITE) &&
+        !logdb_reserve(&lo->store, local_ops_bytes_bound(argc, argv))) {
+        lo->store.stats.disk_full_refusals++;
         errcode_reply(out, ERRCODE_DISKFULL,
                       "%s; writes are refused until space is freed, reads go on",
-                      lo->disk_full_text);
+                      lo->store.disk_full_text);
         return false;
     }
     struct cmd_ctx ctx = {
-        .db = lo->db,
-        .now_ms = lo->now_ms,
+        .db = lo->store.db,
+        .now_ms = lo->store.now_ms,
         .proto = proto,
         .argc = argc,
         .argv = argv,
@@ -64,8 +65,8 @@ static void local_log_ops(struct local *lo) {
     /* Write commands reserved an upper bound before running. Ops left by reads are only
      * deletions of expired keys, which replay can do without: if the disk is full they
      * are dropped rather than refused. */
-    if (local_reserve(lo, lo->ops.len)) {
-        wal_append(lo->wal, lo->ops.data, lo->ops.len);
+    if (logdb_reserve(&lo->store, lo->ops.len)) {
+        logdb_append(&lo->store, lo->ops.data, lo->ops.len);
         /* They stay in lo->ops, for the node's WATCH, until the engine's next call. */
         lo->logged_bytes = lo->ops.len;
         return;
@@ -86,9 +87,10 @@ static bool local_is_admin(const struct cmd_spec *spec) {
  * engine's (PING, CLIENT ... queued in the transaction) are run by the node's host hook. */
 static void local_exec(struct local *lo, const struct engine_request *req, struct buf *out) {
     uint32_t count = base_load_u32le(req->list + 1);
-    if (!local_reserve(lo, req->bytes + (size_t)count * 64 + LOCAL_WAL_RESERVE_SLACK)) {
-        lo->stats.disk_full_refusals++;
-        resp_put_errorf(out, "EXECABORT Transaction discarded: disk full: %s", lo->disk_full_text);
+    if (!logdb_reserve(&lo->store, req->bytes + (size_t)count * 64 + LOCAL_WAL_RESERVE_SLACK)) {
+        lo->store.stats.disk_full_refusals++;
+        resp_put_errorf(out, "EXECABORT Transaction discarded: disk full: %s",
+                        lo->store.disk_full_text);
         return;
     }
     resp_put_array(out, count);
@@ -114,15 +116,15 @@ static void local_exec(struct local *lo, const struct engine_request *req, struc
 
 static void local_save(struct local *lo, bool background, struct buf *out) {
     struct errmsg msg;
-    if (lo->snap.active && !background) {
+    if (lo->store.snap.active && !background) {
         resp_put_error(out, "ERR Background save already in progress");
         return;
     }
-    if (lo->snap.active) {
+    if (lo->store.snap.active) {
         resp_put_simple(out, "Background saving scheduled");
         return;
     }
-    if (local_snapshot_start(lo, &msg) != 0) {
+    if (logdb_snapshot_start(&lo->store, &msg) != 0) {
         resp_put_errorf(out, "ERR snapshot failed: %s", msg.text);
         return;
     }
@@ -130,7 +132,7 @@ static void local_save(struct local *lo, bool background, struct buf *out) {
         resp_put_simple(out, "Background saving started");
         return;
     }
-    int rc = local_snapshot_run(lo, true);
+    int rc = logdb_snapshot_run(&lo->store, true);
     if (rc != 0)
         resp_put_errorf(out, "ERR snapshot failed: %s", err_text(rc));
     else
@@ -176,21 +178,15 @@ static void local_expired_logged(void *ctx, const uint8_t *key, size_t key_bytes
     lo->stats.expired_keys++;
 }
 
-/* The node's clocks: the wall clock as given (expiry; FAULT CLOCK may move it back), the
- * monotonic one (ticks, everysec) never back. */
-static void local_clocks(struct local *lo, uint64_t now_ms, uint64_t mono_ms) {
-    lo->now_ms = now_ms;
-    if (mono_ms > lo->mono_ms) lo->mono_ms = mono_ms;
-}
-
 /* Every LOCAL_TICK_MS: an expiry cycle (its deletions logged), everysec, snapshots. */
 static void local_engine_tick(struct local *lo) {
-    if (lo->mono_ms < lo->next_tick_ms) return;
-    lo->next_tick_ms = lo->mono_ms + LOCAL_TICK_MS;
+    if (lo->store.mono_ms < lo->next_tick_ms) return;
+    lo->next_tick_ms = lo->store.mono_ms + LOCAL_TICK_MS;
     ASSERT(lo->ops.len == 0);
-    db_expire_cycle(lo->db, lo->now_ms, LOCAL_EXPIRE_CHECKS_PER_TICK, local_expired_logged, lo);
+    db_expire_cycle(lo->store.db, lo->store.now_ms, LOCAL_EXPIRE_CHECKS_PER_TICK,
+                    local_expired_logged, lo);
     local_log_ops(lo);
-    local_tick(lo);
+    logdb_tick(&lo->store);
 }
 
 static void local_engine_step(struct engine *e, const struct engine_event *ev,
@@ -198,17 +194,18 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
     struct local *lo = local_of(e);
     memset(out, 0, sizeof(*out));
     local_begin(lo);
-    local_clocks(lo, ev->now_ms, ev->mono_ms);
+    logdb_clocks(&lo->store, ev->now_ms, ev->mono_ms);
     switch (ev->kind) {
     case ENGINE_EVENT_TICK:
         local_engine_tick(lo);
         break;
     case ENGINE_EVENT_SYNCED:
-        local_synced(lo, ev->token, ev->error);
+        logdb_synced(&lo->store, ev->token, ev->error);
         break;
     case ENGINE_EVENT_FLUSH:
-        if (lo->snap.active && !lo->snap.scan_done) local_snapshot_run(lo, false);
-        local_flush(lo, out);
+        if (lo->store.snap.active && !lo->store.snap.scan_done)
+            logdb_snapshot_run(&lo->store, false);
+        logdb_flush(&lo->store, out);
         break;
     case ENGINE_EVENT_PEER: /* a node alone has no peers: nothing is meant for it */
     case ENGINE_EVENT_GONE: /* every request is answered at once: none is pending */
@@ -217,14 +214,14 @@ static void local_engine_step(struct engine *e, const struct engine_event *ev,
     }
     out->ops = lo->ops.data;
     out->ops_bytes = lo->logged_bytes;
-    out->fatal = lo->fatal;
-    out->fatal_text = lo->fatal_text;
+    out->fatal = lo->store.fatal;
+    out->fatal_text = lo->store.fatal_text;
 }
 
 static void local_engine_submit(struct engine *e, const struct engine_request *req, struct buf *out,
                                 struct engine_answer *answer) {
     struct local *lo = local_of(e);
-    local_clocks(lo, req->now_ms, req->mono_ms);
+    logdb_clocks(&lo->store, req->now_ms, req->mono_ms);
     local_submit(lo, req, out, answer);
 }
 
@@ -240,58 +237,59 @@ static void local_engine_info(struct engine *e, const char *section, struct buf 
                     "wal_last_lsn:%llu\r\nwal_durable_lsn:%llu\r\nwal_syncs:%llu\r\n"
                     "disk_full:%d\r\ndisk_full_refusals:%llu\r\nrdb_bgsave_in_progress:%d\r\n"
                     "snapshot_lsn:%llu\r\nrdb_last_save_time:%llu\r\n",
-                    local_fsync_name(lo->config.fsync), (unsigned long long)wal_last_lsn(lo->wal),
-                    (unsigned long long)local_durable_lsn(lo), (unsigned long long)lo->stats.syncs,
-                    lo->disk_full ? 1 : 0, (unsigned long long)lo->stats.disk_full_refusals,
-                    lo->snap.active ? 1 : 0, (unsigned long long)lo->snapshot_lsn,
-                    (unsigned long long)(lo->last_save_ms / 1000));
+                    local_fsync_name(lo->config.fsync),
+                    (unsigned long long)wal_last_lsn(lo->store.wal),
+                    (unsigned long long)logdb_durable_lsn(&lo->store),
+                    (unsigned long long)lo->store.stats.syncs, lo->store.disk_full ? 1 : 0,
+                    (unsigned long long)lo->store.stats.disk_full_refusals,
+                    lo->store.snap.active ? 1 : 0, (unsigned long long)lo->store.snapshot_lsn,
+                    (unsigned long long)(lo->store.last_save_ms / 1000));
     } else if (strcmp(section, "replication") == 0) {
         buf_appendf(out, "role:master\r\nconnected_slaves:0\r\n"
                          "capkv_replication:none (single node)\r\n");
-    } else if (strcmp(section, "keyspace") == 0 && db_count(lo->db) > 0) {
-        buf_appendf(out, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(lo->db),
-                    db_expires_count(lo->db));
+    } else if (strcmp(section, "keyspace") == 0 && db_count(lo->store.db) > 0) {
+        buf_appendf(out, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(lo->store.db),
+                    db_expires_count(lo->store.db));
     } else if (strcmp(section, "stats") == 0) {
         buf_appendf(out, "expired_keys:%llu\r\n", (unsigned long long)lo->stats.expired_keys);
     }
 }
 
 static uint64_t local_engine_key_count(struct engine *e) {
-    return db_count(local_of(e)->db);
+    return db_count(local_of(e)->store.db);
 }
 
 static uint64_t local_engine_memory_bytes(struct engine *e) {
-    return db_memory_bytes(local_of(e)->db);
+    return db_memory_bytes(local_of(e)->store.db);
 }
 
 static uint64_t local_engine_last_save_ms(struct engine *e) {
-    return local_of(e)->last_save_ms;
+    return local_of(e)->store.last_save_ms;
 }
 
 static uint64_t local_engine_observed_index(struct engine *e) {
-    return wal_last_lsn(local_of(e)->wal);
+    return wal_last_lsn(local_of(e)->store.wal);
 }
 
 static uint64_t local_engine_wake_at(struct engine *e) {
     const struct local *lo = local_of(e);
-    return lo->snap.active && !lo->snap.scan_done ? lo->mono_ms + 1 : lo->next_tick_ms;
+    return lo->store.snap.active && !lo->store.snap.scan_done ? lo->store.mono_ms + 1
+                                                              : lo->next_tick_ms;
 }
 
 static uint64_t local_engine_release_lsn(struct engine *e) {
-    return local_release_lsn(local_of(e));
+    return logdb_release_lsn(&local_of(e)->store);
 }
 
 static uint64_t local_engine_durable_lsn(struct engine *e) {
-    return local_durable_lsn(local_of(e));
+    return logdb_durable_lsn(&local_of(e)->store);
 }
 
 static void local_engine_free(struct engine *e) {
     if (e == NULL) return;
     struct local *lo = local_of(e);
-    local_close(lo);
-    db_free(lo->db);
+    logdb_close(&lo->store);
     buf_deinit(&lo->ops);
-    buf_deinit(&lo->scratch);
     buf_deinit(&lo->args);
     free(lo);
 }
@@ -303,14 +301,19 @@ static int local_engine_open(const struct engine_config *config, struct disk *di
     struct local *lo = base_calloc(1, sizeof(*lo));
     lo->base.ops = &local_engine_ops;
     lo->config = *config;
-    lo->disk = disk;
-    lo->now_ms = now_ms;
     lo->next_tick_ms = 0; /* the first TICK runs the first cycle */
-    lo->db = db_new(config->hash_seed);
     buf_init(&lo->ops);
-    buf_init(&lo->scratch);
     buf_init(&lo->args);
-    int rc = local_open(lo, msg);
+    struct logdb_config store = {
+        .id = config->id,
+        .fsync = config->fsync,
+        .wal_segment_bytes = config->wal_segment_bytes,
+        .snapshot_log_bytes = config->snapshot_log_bytes,
+        .hash_seed = config->hash_seed,
+        .trace = config->trace,
+        .trace_ctx = config->trace_ctx,
+    };
+    int rc = logdb_open(&lo->store, &store, disk, now_ms, msg);
     if (rc != 0) {
         local_engine_free(&lo->base);
         return rc;

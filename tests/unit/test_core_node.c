@@ -269,10 +269,10 @@ static void test_node_exec_runs_engine_and_node_commands_in_order(void **state) 
 static void test_node_exec_logs_one_record_for_the_whole_transaction(void **state) {
     struct t *t = *state;
     t_open(t, 1);
-    uint64_t before = wal_last_lsn(t_local(t)->wal);
+    uint64_t before = wal_last_lsn(t_local(t)->store.wal);
     assert_string_equal(t_call(t, 1, "MULTI\r\nSET a 1\r\nINCR a\r\nSADD s x\r\nEXEC\r\n"),
                         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n:1\r\n");
-    assert_int_equal(wal_last_lsn(t_local(t)->wal), before + 1);
+    assert_int_equal(wal_last_lsn(t_local(t)->store.wal), before + 1);
     assert_string_equal(t_call(t, 1, "MULTI\r\nSET a\r\nEXEC\r\n"),
                         "+OK\r\n-ERR wrong number of arguments for 'set' command\r\n"
                         "-EXECABORT Transaction discarded because of previous errors.\r\n");
@@ -335,7 +335,7 @@ static void test_node_snapshot_and_log_rebuild_the_state_after_a_crash(void **st
         t_call(t, 1, cmd);
     }
     assert_string_equal(t_call(t, 1, "SAVE\r\n"), "+OK\r\n");
-    assert_true(t_local(t)->snapshot_lsn > 0);
+    assert_true(t_local(t)->store.snapshot_lsn > 0);
     assert_string_equal(t_call(t, 1, "DEL k:0\r\nSET after snap\r\nPEXPIRE k:1 100000\r\n"),
                         ":1\r\n+OK\r\n:1\r\n");
     t_crash_restart(t);
@@ -383,7 +383,7 @@ static void test_node_active_expiry_removes_keys_nobody_reads(void **state) {
     t_step(t, (struct node_event){.kind = NODE_EVENT_TICK});
     t_flush(t);
     if (t->pending_sync != NULL) t_sync(t);
-    assert_int_equal(db_count(t_local(t)->db), 1);
+    assert_int_equal(db_count(t_local(t)->store.db), 1);
     assert_int_equal(t_local(t)->stats.expired_keys, 2);
 }
 
