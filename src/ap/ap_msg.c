@@ -1,0 +1,181 @@
+/* The AP peer payloads of ap_msg.h. */
+#include "ap/ap_msg.h"
+
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "crdt/codec.h"
+
+static void ap_msg_put_bytes(struct buf *out, struct ap_bytes b) {
+    crdt_put_bytes(out, b.data, b.bytes);
+}
+
+static struct ap_bytes ap_msg_get_bytes(struct crdt_reader *r) {
+    struct ap_bytes b;
+    b.bytes = (size_t)crdt_get_count(r, r->left);
+    b.data = crdt_get_bytes(r, b.bytes);
+    return b;
+}
+
+static void ap_msg_encode_list(const struct ap_msg *m, struct buf *out) {
+    crdt_put_varint(out, m->count);
+    for (uint32_t i = 0; i < m->count; i++) {
+        crdt_put_bytes(out, m->args[i].data, m->args[i].bytes);
+        if (m->kind == AP_MSG_AE_KEYS) crdt_put_varint(out, m->digests[i]);
+    }
+}
+
+void ap_msg_encode(const struct ap_msg *m, struct buf *out) {
+    ASSERT(m->kind >= AP_MSG_PING && m->kind <= AP_MSG_KIND_MAX);
+    buf_append_byte(out, (uint8_t)m->kind);
+    switch (m->kind) {
+    case AP_MSG_PING:
+    case AP_MSG_PONG:
+        crdt_put_varint(out, m->seq);
+        return;
+    case AP_MSG_AE_BUCKETS:
+        crdt_put_varint(out, m->arc);
+        crdt_put_varint(out, m->ring);
+        for (uint32_t i = 0; i < AP_TREE_BUCKETS; i++) buf_append_u64le(out, m->buckets[i]);
+        return;
+    case AP_MSG_AE_KEYS:
+        crdt_put_varint(out, m->arc);
+        crdt_put_varint(out, m->ring);
+        crdt_put_varint(out, m->bucket);
+        ap_msg_encode_list(m, out);
+        return;
+    case AP_MSG_AE_PULL:
+        ap_msg_encode_list(m, out);
+        return;
+    default:
+        break;
+    }
+    crdt_put_varint(out, m->req);
+    switch (m->kind) {
+    case AP_MSG_PUT:
+        crdt_put_varint(out, m->flags);
+        crdt_put_varint(out, m->hint_for);
+        ap_msg_put_bytes(out, m->key);
+        ap_msg_put_bytes(out, m->object);
+        return;
+    case AP_MSG_PUT_ACK:
+        buf_append_byte(out, m->status);
+        crdt_put_varint(out, m->digest);
+        return;
+    case AP_MSG_GET:
+        ap_msg_put_bytes(out, m->key);
+        return;
+    case AP_MSG_GET_REPLY:
+        buf_append_byte(out, m->status);
+        ap_msg_put_bytes(out, m->object);
+        return;
+    case AP_MSG_FORWARD:
+        buf_append_byte(out, m->proto);
+        buf_append_byte(out, m->level);
+        ap_msg_encode_list(m, out);
+        return;
+    case AP_MSG_FORWARD_REPLY:
+        ap_msg_put_bytes(out, m->reply);
+        return;
+    default:
+        UNREACHABLE();
+    }
+}
+
+static uint8_t ap_msg_get_u8(struct crdt_reader *r, uint8_t max) {
+    const uint8_t *b = crdt_get_bytes(r, 1);
+    if (b != NULL && *b > max) crdt_reader_fail(r);
+    return b != NULL ? *b : 0;
+}
+
+/* FORWARD's arguments, AE_KEYS' keys and digests, AE_PULL's keys. */
+static void ap_msg_decode_list(struct crdt_reader *r, struct ap_msg *m, uint32_t max) {
+    m->count = (uint32_t)crdt_get_count(r, max);
+    bool room = m->args != NULL && (m->kind != AP_MSG_AE_KEYS || m->digests != NULL);
+    if (!room || (m->kind == AP_MSG_FORWARD && m->count == 0)) crdt_reader_fail(r);
+    for (uint32_t i = 0; i < m->count && r->err == 0; i++) {
+        struct ap_bytes b = ap_msg_get_bytes(r);
+        m->args[i] = (struct resp_arg){.data = b.data, .bytes = b.bytes};
+        if (m->kind == AP_MSG_AE_KEYS) m->digests[i] = crdt_get_varint(r);
+    }
+}
+
+static void ap_msg_decode_ae(struct crdt_reader *r, struct ap_msg *m) {
+    m->arc = (uint32_t)crdt_get_count(r, AP_RING_POINTS_MAX - 1);
+    m->ring = crdt_get_varint(r);
+    if (m->kind == AP_MSG_AE_KEYS) {
+        m->bucket = (uint32_t)crdt_get_count(r, AP_TREE_BUCKETS - 1);
+        ap_msg_decode_list(r, m, AP_MSG_KEYS_MAX);
+        return;
+    }
+    const uint8_t *b = crdt_get_bytes(r, AP_TREE_BUCKETS * 8);
+    for (uint32_t i = 0; b != NULL && i < AP_TREE_BUCKETS; i++)
+        m->buckets[i] = base_load_u64le(b + i * 8);
+}
+
+static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
+    m->req = crdt_get_varint(r);
+    switch (m->kind) {
+    case AP_MSG_PUT:
+        m->flags = (uint32_t)crdt_get_count(r, AP_PUT_HINT | AP_PUT_ACK_WANTED);
+        m->hint_for = (uint32_t)crdt_get_count(r, UINT32_MAX);
+        m->key = ap_msg_get_bytes(r);
+        m->object = ap_msg_get_bytes(r);
+        break;
+    case AP_MSG_PUT_ACK:
+        m->status = ap_msg_get_u8(r, AP_STATUS_MAX);
+        m->digest = crdt_get_varint(r);
+        break;
+    case AP_MSG_GET:
+        m->key = ap_msg_get_bytes(r);
+        break;
+    case AP_MSG_GET_REPLY:
+        m->status = ap_msg_get_u8(r, AP_STATUS_MAX);
+        m->object = ap_msg_get_bytes(r);
+        break;
+    case AP_MSG_FORWARD:
+        m->proto = ap_msg_get_u8(r, 3);
+        m->level = ap_msg_get_u8(r, UINT8_MAX);
+        if (m->proto < 2) crdt_reader_fail(r);
+        ap_msg_decode_list(r, m, AP_MSG_ARGS_MAX);
+        break;
+    case AP_MSG_FORWARD_REPLY:
+        m->reply = ap_msg_get_bytes(r);
+        break;
+    default:
+        UNREACHABLE();
+    }
+}
+
+int ap_msg_decode(const uint8_t *p, size_t bytes, struct ap_msg *m) {
+    struct resp_arg *args = m->args;
+    uint64_t *digests = m->digests;
+    memset(m, 0, sizeof(*m));
+    m->args = args;
+    m->digests = digests;
+    struct crdt_reader r;
+    crdt_reader_init(&r, p, bytes);
+    uint8_t kind = ap_msg_get_u8(&r, AP_MSG_KIND_MAX);
+    if (r.err == 0 && kind < AP_MSG_PING) crdt_reader_fail(&r);
+    m->kind = (enum ap_msg_kind)kind;
+    if (r.err != 0) return ERR_CORRUPT;
+    switch (m->kind) {
+    case AP_MSG_PING:
+    case AP_MSG_PONG:
+        m->seq = crdt_get_varint(&r);
+        break;
+    case AP_MSG_AE_BUCKETS:
+    case AP_MSG_AE_KEYS:
+        ap_msg_decode_ae(&r, m);
+        break;
+    case AP_MSG_AE_PULL:
+        ap_msg_decode_list(&r, m, AP_MSG_KEYS_MAX);
+        break;
+    default:
+        ap_msg_decode_req(&r, m);
+        break;
+    }
+    if (r.err == 0 && r.left != 0) crdt_reader_fail(&r); /* trailing bytes */
+    return r.err != 0 ? ERR_CORRUPT : 0;
+}
