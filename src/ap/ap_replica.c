@@ -1,0 +1,88 @@
+/*
+ * What a node does as one of a key's replicas: a PUT's state is merged into its own
+ * (after the clock check) and acknowledged once its log holds it; a PUT marked as a hint
+ * is kept for the replica it names (hints.h); a GET answers its object. Anti-entropy
+ * payloads are counted and not answered yet (issue 9: the exchange is the next slice).
+ */
+#include <string.h>
+
+#include "ap/internal.h"
+#include "base/assert.h"
+
+static void ap_replica_ack(struct ap *ap, uint32_t to, const struct ap_msg *m, uint8_t status,
+                           uint64_t digest, uint64_t lsn) {
+    if ((m->flags & AP_PUT_ACK_WANTED) == 0) return;
+    struct ap_msg ack = {.kind = AP_MSG_PUT_ACK, .req = m->req, .status = status, .digest = digest};
+    ap_send_after(ap, to, status == AP_STATUS_OK ? lsn : 0, &ack);
+}
+
+/* The HLC's rule (hlc.h): a state whose newest timestamp is too far ahead is refused. */
+static bool ap_replica_clock_ok(struct ap *ap, const struct keyspace *ks, const struct ap_object *o,
+                                uint32_t from) {
+    if (ks->conflict == KEYSPACE_CONFLICT_LWW_WALLCLOCK) return true; /* raw clocks: no HLC */
+    uint64_t ts = ap_object_newest_ts(o);
+    if (hlc_observe(&ap->hlc, ts, ap->store.now_ms, AP_MAX_CLOCK_OFFSET_MS) == 0) return true;
+    ap->stats.clock_refusals++;
+    ap_trace(ap,
+             "ap: refused a state from node %u whose clock is %llu ms ahead of this node's "
+             "(max-clock-offset %u ms): check that node's clock",
+             from, (unsigned long long)(hlc_wall_ms(ts) - ap->store.now_ms),
+             (unsigned)AP_MAX_CLOCK_OFFSET_MS);
+    return false;
+}
+
+static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m) {
+    struct ap_object in, mine;
+    ap_object_init(&in);
+    ap_object_init(&mine);
+    uint8_t status = AP_STATUS_OK;
+    uint64_t lsn = 0, digest = ap_tree_digest(m->object.data, m->object.bytes);
+    struct keyspace ks = ap_keyspace_of(ap, m->key.data, m->key.bytes);
+    if (ap_object_decode(m->object.data, m->object.bytes, &in) != 0) {
+        status = AP_STATUS_BAD;
+        ap->stats.bad_payloads++;
+    } else if (!ap_replica_clock_ok(ap, &ks, &in, from)) {
+        status = AP_STATUS_CLOCK;
+    } else if ((m->flags & AP_PUT_HINT) != 0 && m->hint_for != ap->config.id) {
+        int rc = ap_hints_add(&ap->hints, m->hint_for, m->key.data, m->key.bytes, m->object.data,
+                              m->object.bytes, ap->store.now_ms);
+        status = rc == 0 ? AP_STATUS_OK : AP_STATUS_DISKFULL;
+    } else {
+        (void)ap_store_load(ap, m->key.data, m->key.bytes, &mine);
+        ap_object_merge(&mine, &in);
+        lsn = ap_store_save(ap, m->key.data, m->key.bytes, &mine);
+        if (lsn == 0) {
+            status = AP_STATUS_DISKFULL;
+            ap->stats.disk_full_refusals++;
+        }
+    }
+    ap_replica_ack(ap, from, m, status, digest, lsn);
+    ap_object_deinit(&in);
+    ap_object_deinit(&mine);
+}
+
+static void ap_replica_get(struct ap *ap, uint32_t from, const struct ap_msg *m) {
+    struct db_entry *e = db_find(ap->store.db, m->key.data, m->key.bytes);
+    struct ap_msg reply = {.kind = AP_MSG_GET_REPLY, .req = m->req, .status = AP_STATUS_NONE};
+    if (e != NULL && db_entry_type(e) == VALUE_STRING) {
+        reply.status = AP_STATUS_OK;
+        reply.object.data = db_entry_string(e, &reply.object.bytes);
+    }
+    ap_send(ap, from, &reply);
+}
+
+void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
+    switch (m->kind) {
+    case AP_MSG_PUT:
+        ap_replica_put(ap, from, m);
+        return;
+    case AP_MSG_GET:
+        ap_replica_get(ap, from, m);
+        return;
+    case AP_MSG_FORWARD:
+        ap_coord_forwarded(ap, from, m);
+        return;
+    default:
+        return; /* anti-entropy: not exchanged yet */
+    }
+}

@@ -1,0 +1,151 @@
+/*
+ * The AP engine's objects in its logged db (engine/logdb.h): each key's encoded ap_object
+ * is the key's string value, and a change is one SET op record, idempotent on replay. The
+ * anti-entropy tree follows every save. The file `epoch` holds this incarnation's epoch:
+ *   magic "capkvAPe" (8), epoch u32 le, crc32c of the first 12 bytes u32 le
+ * A data directory without it (new, or wiped) gets a new epoch, so this node's new dots
+ * are never taken for dots it minted before (Riak's kv679); a file that fails its check
+ * stops the node (reusing an unknown epoch could do exactly that harm).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ap/internal.h"
+#include "base/assert.h"
+#include "base/crc32c.h"
+#include "cmd/op.h"
+
+#define AP_EPOCH_FILE "epoch"
+#define AP_EPOCH_TMP "epoch.tmp"
+#define AP_EPOCH_BYTES 16
+static const char ap_epoch_magic[8] = {'c', 'a', 'p', 'k', 'v', 'A', 'P', 'e'};
+
+static int ap_epoch_read(struct ap *ap, bool *found, struct errmsg *msg) {
+    struct disk *d = ap->store.disk;
+    struct disk_file *f;
+    *found = false;
+    int rc = d->open(d, AP_EPOCH_FILE, DISK_OPEN_READ, &f, msg);
+    if (rc == ERR_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    uint8_t b[AP_EPOCH_BYTES];
+    size_t got = 0;
+    rc = d->read(d, f, 0, b, sizeof(b), &got, msg);
+    d->close(d, f);
+    if (rc != 0) return rc;
+    bool ok = got == sizeof(b) && memcmp(b, ap_epoch_magic, 8) == 0 &&
+              crc32c_extend(0, b, 12) == base_load_u32le(b + 12);
+    if (!ok)
+        return errmsg_set(msg, ERR_CORRUPT,
+                          "%s: not a valid epoch file (%zu bytes at offset 0); the node stops "
+                          "rather than reuse an epoch it cannot read",
+                          AP_EPOCH_FILE, got);
+    ap->epoch = base_load_u32le(b + 8);
+    *found = true;
+    return 0;
+}
+
+static int ap_epoch_write(struct ap *ap, struct errmsg *msg) {
+    struct disk *d = ap->store.disk;
+    uint8_t b[AP_EPOCH_BYTES];
+    memcpy(b, ap_epoch_magic, 8);
+    base_store_u32le(b + 8, ap->epoch);
+    base_store_u32le(b + 12, crc32c_extend(0, b, 12));
+    struct disk_file *f;
+    int rc = d->open(d, AP_EPOCH_TMP, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &f, msg);
+    if (rc != 0) return rc;
+    rc = d->truncate(d, f, 0, msg);
+    if (rc == 0) rc = d->write(d, f, 0, b, sizeof(b), msg);
+    if (rc == 0) rc = d->sync(d, f, msg);
+    d->close(d, f);
+    if (rc == 0) rc = d->rename(d, AP_EPOCH_TMP, AP_EPOCH_FILE, msg);
+    if (rc == 0) rc = d->sync_dir(d, msg);
+    return rc;
+}
+
+int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg) {
+    struct logdb_config c = {
+        .id = ap->config.id,
+        .fsync = ap->config.fsync,
+        .wal_segment_bytes = ap->config.wal_segment_bytes,
+        .snapshot_log_bytes = ap->config.snapshot_log_bytes,
+        .hash_seed = ap->config.hash_seed,
+        .trace = ap->config.trace,
+        .trace_ctx = ap->config.trace_ctx,
+    };
+    int rc = logdb_open(&ap->store, &c, ap->store.disk, now_ms, msg);
+    if (rc != 0) return rc;
+    bool found;
+    rc = ap_epoch_read(ap, &found, msg);
+    if (rc != 0) return rc;
+    if (!found) {
+        /* A new incarnation: 32 bits from the shell's seed and the clock; never 0. */
+        uint64_t x = ap->config.seed ^ (now_ms * 0x9e3779b97f4a7c15ull);
+        ap->epoch = (uint32_t)(x ^ (x >> 32)) | 1;
+        rc = ap_epoch_write(ap, msg);
+        if (rc != 0) return rc;
+        ap_trace(ap, "ap: new epoch %u for this data directory (keys=%zu)", ap->epoch,
+                 db_count(ap->store.db));
+    }
+    ap->actor = crdt_actor(ap->config.id, ap->epoch);
+    return 0;
+}
+
+bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_object *o) {
+    struct db_entry *e = db_find(ap->store.db, key, bytes);
+    if (e == NULL || db_entry_type(e) != VALUE_STRING) return false;
+    size_t n;
+    const uint8_t *data = db_entry_string(e, &n);
+    int rc = ap_object_decode(data, n, o);
+    if (rc != 0) {
+        ap_trace(ap, "ap: the stored object of a %zu-byte key does not decode (%s): ignored", bytes,
+                 err_text(rc));
+        return false;
+    }
+    return true;
+}
+
+static uint64_t ap_store_digest_of(struct ap *ap, const uint8_t *key, size_t bytes) {
+    struct db_entry *e = db_find(ap->store.db, key, bytes);
+    if (e == NULL || db_entry_type(e) != VALUE_STRING) return 0;
+    size_t n;
+    const uint8_t *data = db_entry_string(e, &n);
+    return ap_tree_digest(data, n);
+}
+
+uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const struct ap_object *o) {
+    buf_clear(&ap->encode);
+    ap_object_encode(o, &ap->encode);
+    if (!logdb_reserve(&ap->store, bytes + ap->encode.len + AP_WAL_RESERVE_SLACK)) return 0;
+    uint64_t h = ap_ring_key_hash(key, bytes);
+    uint64_t old = ap_store_digest_of(ap, key, bytes);
+    uint64_t digest = ap_tree_digest(ap->encode.data, ap->encode.len);
+    buf_clear(&ap->ops);
+    op_put_set(&ap->ops, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
+    (void)db_put_string(ap->store.db, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
+    logdb_append(&ap->store, ap->ops.data, ap->ops.len);
+    if (ap->tree.arc_count > 0)
+        ap_tree_update(&ap->tree, ap_tree_arc(&ap->ring, h), h, old, digest);
+    uint64_t lsn = wal_last_lsn(ap->store.wal);
+    ASSERT(lsn > 0);
+    return lsn;
+}
+
+static void ap_store_tree_entry(void *ctx, struct db_entry *e) {
+    struct ap *ap = ctx;
+    if (db_entry_type(e) != VALUE_STRING) return;
+    size_t kb, vb;
+    const uint8_t *key = db_entry_key(e, &kb);
+    const uint8_t *v = db_entry_string(e, &vb);
+    uint64_t h = ap_ring_key_hash(key, kb);
+    ap_tree_update(&ap->tree, ap_tree_arc(&ap->ring, h), h, 0, ap_tree_digest(v, vb));
+}
+
+void ap_store_rebuild_tree(struct ap *ap) {
+    ap_tree_deinit(&ap->tree);
+    ap_tree_init(&ap->tree, &ap->ring);
+    if (ap->tree.arc_count == 0) return;
+    uint64_t cursor = 0;
+    do {
+        cursor = db_scan(ap->store.db, cursor, ap_store_tree_entry, ap);
+    } while (cursor != 0);
+}

@@ -1,0 +1,133 @@
+/* State shared by the files of the AP engine (src/ap); nothing outside src/ap includes it
+ * (the rest of the program sees ap/ap.h). docs/engines.md has the design. */
+#ifndef CAPKV_AP_INTERNAL_H
+#define CAPKV_AP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ap/ap.h"
+#include "ap/ap_cmd.h"
+#include "ap/ap_msg.h"
+#include "ap/hints.h"
+#include "ap/object.h"
+#include "ap/ring.h"
+#include "ap/tree.h"
+#include "crdt/hlc.h"
+#include "engine/logdb.h"
+
+#define AP_PING_MS 100  /* every peer is pinged this often */
+#define AP_REACH_MS 500 /* a peer heard from within this long is reachable */
+#define AP_TICK_MS 50   /* timeouts, pings, hints, logdb timers */
+#define AP_REQUEST_TIMEOUT_MS 2000
+#define AP_PENDING_MAX (1u << 16) /* requests in flight at once: past it, -ERR busy */
+#define AP_WAL_RESERVE_SLACK 4096
+#define AP_MAX_CLOCK_OFFSET_MS HLC_OFFSET_MS_DEFAULT
+
+struct ap_peer {
+    uint32_t id;
+    uint64_t heard_ms; /* monotonic; 0: never */
+    uint64_t ping_seq;
+};
+
+enum ap_pending_kind {
+    AP_PENDING_WRITE = 1, /* this node coordinates a write: waits for w acknowledgements */
+    AP_PENDING_READ,      /* this node coordinates a read: waits for r replies */
+    AP_PENDING_FORWARD,   /* this node forwarded a client's command to a replica */
+};
+
+/* A request in flight. Its slot index is the low 16 bits of req (the id in messages), so
+ * a reply finds it in O(1); the high bits tell a reused slot from the old request. */
+struct ap_pending {
+    bool used;
+    enum ap_pending_kind kind;
+    uint64_t req;
+    uint64_t client;      /* the node's request id to answer, or 0 (origin is a peer) */
+    uint32_t origin;      /* a peer whose FORWARD this answers (client 0), else 0 */
+    uint64_t origin_req;  /* that peer's req */
+    uint64_t deadline_ms; /* monotonic */
+    uint32_t need, got;   /* acknowledgements (write) or replies (read) */
+    uint64_t self_lsn;    /* write: this replica's record; it counts once durable */
+    bool self_counted;
+    bool self_replica;
+    struct buf reply;   /* write: the reply to give once acknowledged */
+    struct buf command; /* read: the command (cmdlist-like: argc, then len+bytes) */
+    int proto;
+    struct keyspace ks;      /* the key's keyspace settings, defaults filled in */
+    struct ap_object merged; /* read: what the replies held, merged */
+    uint32_t asked_count;
+    uint32_t asked[NODE_PEERS_MAX];
+    uint64_t answered_digest[NODE_PEERS_MAX]; /* read repair: 0 none yet, 1 no object */
+    struct buf key;
+};
+
+struct ap_stats {
+    uint64_t writes, reads, forwards, noquorum, timeouts, read_repairs, clock_refusals,
+        bad_payloads, siblings_over_warning, disk_full_refusals, hints_handed;
+};
+
+struct ap {
+    struct engine base;
+    struct engine_config config;
+    struct logdb store; /* key -> encoded ap_object, as a string value */
+    uint64_t actor;
+    uint32_t epoch;
+    struct hlc hlc;  /* conflict = lww, crdt */
+    struct hlc wall; /* lww-wallclock: raw wall clock, made unique per node, never observes */
+    struct ap_ring ring;
+    struct ap_tree tree;
+    struct ap_peer peers[NODE_PEERS_MAX];
+    uint32_t peer_count; /* members other than this node */
+    struct ap_hints hints;
+    struct ap_pending *pending; /* owned; pending_cap slots */
+    uint32_t pending_cap, pending_count;
+    uint64_t pending_generation;
+    uint64_t next_tick_ms, next_ping_ms;
+    struct buf ops;    /* the current write's op records */
+    struct buf encode; /* scratch */
+    struct buf sends;  /* payloads built since the last FLUSH: to u32, len u32, bytes */
+    struct node_peer_send *send_list;
+    size_t send_list_cap;
+    struct buf held; /* acknowledgements waiting for the log: lsn u64, to u32, len u32, bytes */
+    struct buf reply_data; /* replies of this step: data for reply_list */
+    struct engine_reply *reply_list;
+    size_t reply_count, reply_cap;
+    struct resp_arg *args; /* decode room for FORWARD / AE keys */
+    uint64_t *digests;
+    struct ap_stats stats;
+};
+
+/* ap_store.c: objects in the logged db, the epoch file */
+int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg);
+/* Loads key's object into o (initialized); false when the db has none. */
+bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_object *o);
+/* Writes o as key's object (logged; returns the record's lsn), updating the tree. Returns 0
+ * when the disk is full (nothing written). */
+uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const struct ap_object *o);
+/* Rebuilds the tree from the db (after open or a ring change). */
+void ap_store_rebuild_tree(struct ap *ap);
+
+/* ap_engine.c: sends, replies, reachability */
+void ap_send(struct ap *ap, uint32_t to, const struct ap_msg *m);
+/* Sends m to `to` once the log is durable up to lsn (a replica's acknowledgement). */
+void ap_send_after(struct ap *ap, uint32_t to, uint64_t lsn, const struct ap_msg *m);
+void ap_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes);
+bool ap_reachable(const struct ap *ap, uint32_t node);
+uint64_t ap_write_ts(struct ap *ap, const struct keyspace *ks);
+void ap_trace(const struct ap *ap, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ap_coord.c: requests this node coordinates or forwards */
+void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
+               struct engine_answer *answer);
+void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
+/* A FORWARD from a peer: this node coordinates the command and answers FORWARD_REPLY. */
+void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m);
+/* The keyspace of key, AP settings filled in. */
+struct keyspace ap_keyspace_of(const struct ap *ap, const uint8_t *key, size_t bytes);
+void ap_coord_progress(struct ap *ap); /* durability moved or time passed */
+void ap_coord_close(struct ap *ap);
+
+/* ap_replica.c: what this node does as a key's replica */
+void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
+
+#endif
