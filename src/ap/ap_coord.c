@@ -490,6 +490,55 @@ static void ap_write_done_if(struct ap *ap, struct ap_pending *p) {
     ap_pending_free(ap, p);
 }
 
+static struct ap_peer *ap_coord_peer(struct ap *ap, uint32_t id) {
+    for (uint32_t i = 0; i < ap->peer_count; i++)
+        if (ap->peers[i].id == id) return &ap->peers[i];
+    return NULL;
+}
+
+static void ap_hint_done(struct ap *ap, struct ap_pending *p) {
+    struct ap_peer *peer = ap_coord_peer(ap, p->target);
+    if (peer != NULL && peer->hints_inflight > 0) peer->hints_inflight--;
+    ap_pending_free(ap, p);
+}
+
+struct ap_hint_batch {
+    struct ap *ap;
+    struct ap_peer *peer;
+};
+
+/* Hands one hint over: a PUT to the replica it was held for, acknowledged by digest. */
+static void ap_hand_one(void *ctx, const struct ap_hint *hint) {
+    struct ap_hint_batch *b = ctx;
+    struct ap *ap = b->ap;
+    if (b->peer->hints_inflight >= AP_HINTS_INFLIGHT_MAX) return; /* the next scan gets it */
+    struct ap_pending *p = ap_pending_new(ap, AP_PENDING_HINT);
+    if (p == NULL) return;
+    p->target = hint->target;
+    p->digest = hint->digest;
+    buf_append(&p->key, hint->data, hint->key_bytes);
+    struct ap_msg m = {.kind = AP_MSG_PUT, .req = p->req, .flags = AP_PUT_ACK_WANTED};
+    m.key = (struct ap_bytes){hint->data, hint->key_bytes};
+    m.object = (struct ap_bytes){hint->data + hint->key_bytes, hint->object_bytes};
+    ap_send(ap, hint->target, &m);
+    b->peer->hints_inflight++;
+}
+
+void ap_coord_hand_hints(struct ap *ap) {
+    if (ap_hints_count(&ap->hints) == 0) return;
+    for (uint32_t i = 0; i < ap->peer_count; i++) {
+        struct ap_peer *peer = &ap->peers[i];
+        if (!ap_reachable(ap, peer->id) || peer->hints_inflight >= AP_HINTS_INFLIGHT_MAX) continue;
+        struct ap_hint_batch b = {ap, peer};
+        /* A few cursor positions a tick: the window bounds what is in flight. */
+        for (int k = 0; k < 16 && peer->hints_inflight < AP_HINTS_INFLIGHT_MAX; k++) {
+            peer->hint_cursor =
+                ap_hints_scan(&ap->hints, peer->id, peer->hint_cursor, ap_hand_one, &b);
+            if (peer->hint_cursor == 0) break;
+        }
+    }
+}
+
 void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     struct ap_pending *p = ap_pending_find(ap, m->req);
     if (p == NULL) return; /* answered, timed out, or not ours */
@@ -498,6 +547,11 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
         ap_write_done_if(ap, p);
     } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_READ) {
         ap_get_reply(ap, from, p, m);
+    } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HINT) {
+        if (m->status == AP_STATUS_OK &&
+            ap_hints_delivered(&ap->hints, p->target, p->key.data, p->key.len, p->digest))
+            ap->stats.hints_handed++;
+        ap_hint_done(ap, p);
     } else if (m->kind == AP_MSG_FORWARD_REPLY && p->kind == AP_PENDING_FORWARD) {
         ap_reply(ap, p->client, m->reply.data, m->reply.bytes);
         ap_pending_free(ap, p);
@@ -534,6 +588,10 @@ void ap_coord_progress(struct ap *ap) {
         if (ap->store.mono_ms < p->deadline_ms) continue;
         if (p->kind == AP_PENDING_READ && p->need == 0) {
             ap_read_repair(ap, p); /* answered already: repair with what came */
+            continue;
+        }
+        if (p->kind == AP_PENDING_HINT) {
+            ap_hint_done(ap, p); /* the hint stays: the next scan hands it again */
             continue;
         }
         ap_timed_out(ap, p);

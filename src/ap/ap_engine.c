@@ -182,6 +182,7 @@ static void ap_tick(struct ap *ap) {
     ap->next_tick_ms = ap->store.mono_ms + AP_TICK_MS;
     logdb_tick(&ap->store);
     ap_hints_expire(&ap->hints, ap->store.now_ms);
+    ap_coord_hand_hints(ap);
 }
 
 static void ap_engine_step(struct engine *e, const struct engine_event *ev,
@@ -240,14 +241,15 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_pending:%u\r\nap_writes:%llu\r\nap_reads:%llu\r\nap_forwards:%llu\r\n"
                 "ap_noquorum:%llu\r\nap_timeouts:%llu\r\nap_read_repairs:%llu\r\n"
                 "ap_clock_offsets_refused:%llu\r\nap_siblings_over_warning:%llu\r\n"
-                "ap_hints_pending:%zu\r\nap_hints_bytes:%llu\r\nap_bad_payloads:%llu\r\n",
+                "ap_hints_pending:%zu\r\nap_hints_bytes:%llu\r\nap_hints_handed:%llu\r\n"
+                "ap_bad_payloads:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
                 (unsigned long long)s->writes, (unsigned long long)s->reads,
                 (unsigned long long)s->forwards, (unsigned long long)s->noquorum,
                 (unsigned long long)s->timeouts, (unsigned long long)s->read_repairs,
                 (unsigned long long)s->clock_refusals, (unsigned long long)s->siblings_over_warning,
                 ap_hints_count(&ap->hints), (unsigned long long)ap->hints.bytes,
-                (unsigned long long)s->bad_payloads);
+                (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads);
 }
 
 static uint64_t ap_engine_key_count(struct engine *e) {

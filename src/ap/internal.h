@@ -24,16 +24,21 @@
 #define AP_WAL_RESERVE_SLACK 4096
 #define AP_MAX_CLOCK_OFFSET_MS HLC_OFFSET_MS_DEFAULT
 
+#define AP_HINTS_INFLIGHT_MAX 64 /* hints handed to one replica and not yet acknowledged */
+
 struct ap_peer {
     uint32_t id;
     uint64_t heard_ms; /* monotonic; 0: never */
     uint64_t ping_seq;
+    uint64_t hint_cursor;     /* where the hints held for it are being scanned */
+    uint32_t hints_inflight;  /* handed, not acknowledged */
 };
 
 enum ap_pending_kind {
     AP_PENDING_WRITE = 1, /* this node coordinates a write: waits for w acknowledgements */
     AP_PENDING_READ,      /* this node coordinates a read: waits for r replies */
     AP_PENDING_FORWARD,   /* this node forwarded a client's command to a replica */
+    AP_PENDING_HINT,      /* a hint handed to the replica it was held for */
 };
 
 /* A request in flight. Its slot index is the low 16 bits of req (the id in messages), so
@@ -48,6 +53,8 @@ struct ap_pending {
     uint64_t deadline_ms; /* monotonic */
     uint32_t need, got;   /* acknowledgements (write) or replies (read) */
     uint64_t self_lsn;    /* write: this replica's record; it counts once durable */
+    uint32_t target;      /* hint: the replica it is handed to */
+    uint64_t digest;      /* hint: what was handed */
     bool self_counted;
     bool self_replica;
     struct buf reply;   /* write: the reply to give once acknowledged */
@@ -126,6 +133,8 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m);
 struct keyspace ap_keyspace_of(const struct ap *ap, const uint8_t *key, size_t bytes);
 void ap_coord_progress(struct ap *ap); /* durability moved or time passed */
 void ap_coord_close(struct ap *ap);
+/* Hands the hints held for reachable replicas over, a window at a time. */
+void ap_coord_hand_hints(struct ap *ap);
 
 /* ap_replica.c: what this node does as a key's replica */
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);

@@ -21,7 +21,7 @@
 #include "cmd/cmd.h"
 #include "storage/memdisk.h"
 
-#define TC_NODES 3
+#define TC_NODES 4 /* at most */
 #define TC_REPLIES 256
 
 struct tc_msg {
@@ -35,6 +35,7 @@ struct tc_reply {
 };
 
 struct tc {
+    int count; /* nodes in this test */
     struct disk disk[TC_NODES];
     struct engine *e[TC_NODES];
     bool cut[TC_NODES];               /* node i+1 hears and reaches nobody */
@@ -99,7 +100,7 @@ static void tc_sync(struct tc *t, int i) {
 
 /* One FLUSH of every node, then every payload delivered (unless across the cut). */
 static void tc_flush(struct tc *t) {
-    for (int i = 0; i < TC_NODES; i++) {
+    for (int i = 0; i < t->count; i++) {
         tc_step(t, i, ENGINE_EVENT_FLUSH, NULL);
         tc_step(t, i, ENGINE_EVENT_SENT, NULL);
         tc_sync(t, i);
@@ -127,7 +128,7 @@ static void tc_run(struct tc *t, uint64_t ms) {
     for (uint64_t done = 0; done < ms; done += 10) {
         t->now_ms += 10;
         t->mono_ms += 10;
-        for (int i = 0; i < TC_NODES; i++) tc_step(t, i, ENGINE_EVENT_TICK, NULL);
+        for (int i = 0; i < t->count; i++) tc_step(t, i, ENGINE_EVENT_TICK, NULL);
         tc_flush(t);
         tc_flush(t); /* answers to what the first round delivered */
     }
@@ -146,11 +147,12 @@ static void tc_keyspace(struct engine_config *c, const char *name, const char *g
     k->r = w;
 }
 
-static int tc_setup(void **state) {
+static int tc_setup_n(void **state, int count) {
     struct tc *t = calloc(1, sizeof(*t));
+    t->count = count;
     t->now_ms = 1700000000000ull;
     t->mono_ms = 1000;
-    for (int i = 0; i < TC_NODES; i++) {
+    for (int i = 0; i < t->count; i++) {
         memdisk_init(&t->disk[i]);
         struct engine_config c = {0};
         c.id = (uint32_t)i + 1;
@@ -160,8 +162,8 @@ static int tc_setup(void **state) {
         c.wal_segment_bytes = 1u << 20;
         c.hash_seed = 7;
         c.seed = 100 + (uint64_t)i;
-        c.peer_count = TC_NODES;
-        for (uint32_t p = 0; p < TC_NODES; p++) {
+        c.peer_count = (uint32_t)count;
+        for (uint32_t p = 0; p < (uint32_t)count; p++) {
             c.peers[p].id = p + 1;
             snprintf(c.peers[p].addr, sizeof(c.peers[p].addr), "127.0.0.1:%u", 8001 + p);
         }
@@ -176,9 +178,17 @@ static int tc_setup(void **state) {
     return 0;
 }
 
+static int tc_setup(void **state) {
+    return tc_setup_n(state, 3);
+}
+
+static int tc_setup4(void **state) {
+    return tc_setup_n(state, 4);
+}
+
 static int tc_teardown(void **state) {
     struct tc *t = *state;
-    for (int i = 0; i < TC_NODES; i++) {
+    for (int i = 0; i < t->count; i++) {
         t->e[i]->ops->free(t->e[i]);
         memdisk_deinit(&t->disk[i]);
     }
@@ -268,12 +278,89 @@ static void test_ap_engine_partition_then_heal_converges(void **state) {
     assert_string_equal(tc_do(t, 2, "SMEMBERS tabs"), "*2\r\n$4\r\nbook\r\n$3\r\npen\r\n");
 }
 
+static uint64_t tc_info(struct tc *t, int node, const char *field) {
+    struct buf info;
+    buf_init(&info);
+    t->e[node - 1]->ops->info(t->e[node - 1], "replication", &info);
+    buf_append_byte(&info, 0);
+    const char *h = strstr((const char *)info.data, field);
+    assert_non_null(h);
+    uint64_t v = strtoull(h + strlen(field), NULL, 10);
+    buf_deinit(&info);
+    return v;
+}
+
+/* Whether node holds key's object, read from its own replica (CONSISTENCY stale). */
+static const char *tc_stale(struct tc *t, int node, const char *line) {
+    struct resp_arg argv[8];
+    char words[128];
+    snprintf(words, sizeof(words), "%s", line);
+    uint32_t argc = 0;
+    for (char *w = strtok(words, " "); w != NULL && argc < 8; w = strtok(NULL, " "))
+        argv[argc++] = (struct resp_arg){.data = (const uint8_t *)w, .bytes = strlen(w)};
+    struct engine_request req = {.id = ++t->next_id,
+                                 .kind = ENGINE_REQUEST_DATA,
+                                 .now_ms = t->now_ms,
+                                 .mono_ms = t->mono_ms,
+                                 .proto = 2,
+                                 .level = KEYSPACE_CONSISTENCY_STALE};
+    req.spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    req.argc = argc;
+    req.argv = argv;
+    struct buf out;
+    buf_init(&out);
+    struct engine_answer a;
+    t->e[node - 1]->ops->submit(t->e[node - 1], &req, &out, &a);
+    assert_false(a.pending); /* stale reads never wait */
+    tc_record(t, req.id, out.data, out.len);
+    buf_deinit(&out);
+    return tc_reply(t, req.id);
+}
+
+/* Hinted handoff (Dynamo §4.6): with 4 nodes and n = 3, writes whose replica (node 2) is
+ * cut off go to the next node of each key's walk as hints; once node 2 is back they are
+ * handed over, and node 2's own replica has them without any read touching the keys. */
+static void test_ap_engine_hands_hints_to_a_returning_replica(void **state) {
+    struct tc *t = *state;
+    t->cut[1] = true;
+    tc_run(t, 600);
+    int written = 0;
+    for (int k = 0; k < 40; k++) {
+        char line[64];
+        snprintf(line, sizeof(line), "SADD cart:h%d x", k);
+        const char *r = tc_do(t, 1, line);
+        if (strcmp(r, ":1\r\n") == 0) written++;
+    }
+    assert_int_equal(written, 40); /* w = quorum: two of three, with a hint for the third */
+    uint64_t hints = 0;
+    for (int i = 1; i <= t->count; i++) hints += tc_info(t, i, "ap_hints_pending:");
+    assert_true(hints > 0);
+    t->cut[1] = false;
+    tc_run(t, 1000);
+    hints = 0;
+    for (int i = 1; i <= t->count; i++) hints += tc_info(t, i, "ap_hints_pending:");
+    assert_true(hints == 0);
+    /* Every key whose replicas include node 2 is on node 2 now. */
+    int on_node_2 = 0;
+    for (int k = 0; k < 40; k++) {
+        char line[64];
+        snprintf(line, sizeof(line), "SCARD cart:h%d", k);
+        on_node_2 += strcmp(tc_stale(t, 2, line), ":1\r\n") == 0;
+    }
+    assert_true(on_node_2 >= 20); /* n = 3 of 4: about three keys in four */
+    uint64_t handed = 0;
+    for (int i = 1; i <= t->count; i++) handed += tc_info(t, i, "ap_hints_handed:");
+    assert_true(handed > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ap_engine_any_node_serves_any_key, tc_setup,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_partition_then_heal_converges, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_hands_hints_to_a_returning_replica,
+                                        tc_setup4, tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
