@@ -124,7 +124,7 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
     (void)db_put_string(ap->store.db, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
     logdb_append(&ap->store, ap->ops.data, ap->ops.len);
     if (ap->tree.arc_count > 0)
-        ap_tree_update(&ap->tree, ap_tree_arc(&ap->ring, h), h, old, digest);
+        ap_tree_update(&ap->tree, ap_ring_arc(&ap->ring, h), h, old, digest);
     uint64_t lsn = wal_last_lsn(ap->store.wal);
     ASSERT(lsn > 0);
     return lsn;
@@ -137,7 +137,7 @@ static void ap_store_tree_entry(void *ctx, struct db_entry *e) {
     const uint8_t *key = db_entry_key(e, &kb);
     const uint8_t *v = db_entry_string(e, &vb);
     uint64_t h = ap_ring_key_hash(key, kb);
-    ap_tree_update(&ap->tree, ap_tree_arc(&ap->ring, h), h, 0, ap_tree_digest(v, vb));
+    ap_tree_update(&ap->tree, ap_ring_arc(&ap->ring, h), h, 0, ap_tree_digest(v, vb));
 }
 
 void ap_store_rebuild_tree(struct ap *ap) {

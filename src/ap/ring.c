@@ -53,8 +53,8 @@ uint64_t ap_ring_key_hash(const uint8_t *key, size_t bytes) {
     return XXH3_64bits_withSeed(key, bytes, AP_RING_KEY_SEED);
 }
 
-/* The first point at or after h (wrapping to 0). */
-static uint32_t ap_ring_first(const struct ap_ring *ring, uint64_t h) {
+uint32_t ap_ring_arc(const struct ap_ring *ring, uint64_t h) {
+    ASSERT(ring->point_count > 0);
     uint32_t lo = 0, hi = ring->point_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -69,7 +69,7 @@ static uint32_t ap_ring_first(const struct ap_ring *ring, uint64_t h) {
 uint32_t ap_ring_walk(const struct ap_ring *ring, uint64_t key_hash, uint32_t *out) {
     if (ring->point_count == 0) return 0;
     uint32_t found = 0;
-    uint32_t start = ap_ring_first(ring, key_hash);
+    uint32_t start = ap_ring_arc(ring, key_hash);
     for (uint32_t k = 0; k < ring->point_count && found < ring->node_count; k++) {
         uint32_t node = ring->points[(start + k) % ring->point_count].node;
         bool seen = false;

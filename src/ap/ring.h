@@ -39,6 +39,9 @@ struct ap_ring {
 int ap_ring_build(struct ap_ring *ring, const uint32_t *nodes, uint32_t count);
 /* Where a key sits on the ring (the same on every node). */
 uint64_t ap_ring_key_hash(const uint8_t *key, size_t bytes);
+/* The arc a key hash falls in: the index of the first point at or after it (wrapping to
+ * 0). The walk starts there; anti-entropy buckets are kept per arc (tree.h). */
+uint32_t ap_ring_arc(const struct ap_ring *ring, uint64_t key_hash);
 /* Every member, in the key's preference order: out[0..n) are its replicas, the rest its
  * fallbacks. out has room for NODE_PEERS_MAX; returns the member count. */
 uint32_t ap_ring_walk(const struct ap_ring *ring, uint64_t key_hash, uint32_t *out);

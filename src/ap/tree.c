@@ -20,19 +20,6 @@ void ap_tree_deinit(struct ap_tree *t) {
     memset(t, 0, sizeof(*t));
 }
 
-uint32_t ap_tree_arc(const struct ap_ring *ring, uint64_t key_hash) {
-    ASSERT(ring->point_count > 0);
-    uint32_t lo = 0, hi = ring->point_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ring->points[mid].at < key_hash)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo == ring->point_count ? 0 : lo;
-}
-
 uint32_t ap_tree_bucket(uint64_t key_hash) {
     /* The low bits: the arc is chosen by the whole hash's position, so within an arc the
      * low bits are still spread evenly. */

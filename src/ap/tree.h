@@ -28,8 +28,6 @@ struct ap_tree {
 /* A tree for ring (borrowed; its points are the arcs), every bucket empty. */
 void ap_tree_init(struct ap_tree *t, const struct ap_ring *ring);
 void ap_tree_deinit(struct ap_tree *t);
-/* The arc a key hash falls in: the index of the first point at or after it (wrapping). */
-uint32_t ap_tree_arc(const struct ap_ring *ring, uint64_t key_hash);
 /* The bucket within its arc. */
 uint32_t ap_tree_bucket(uint64_t key_hash);
 /* A key's object changed from old_digest to new_digest (0: no object). */

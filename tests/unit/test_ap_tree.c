@@ -49,26 +49,26 @@ static void test_ap_tree_agrees_on_equal_data_and_finds_each_difference(void **s
     /* The same 20,000 objects, written in opposite orders, b's through an older version. */
     for (uint32_t i = 0; i < TEST_KEYS; i++) {
         uint64_t h = test_hash(i);
-        ap_tree_update(&a, ap_tree_arc(&ring, h), h, 0, test_digest(i, 1));
+        ap_tree_update(&a, ap_ring_arc(&ring, h), h, 0, test_digest(i, 1));
         uint32_t j = TEST_KEYS - 1 - i;
         uint64_t hj = test_hash(j);
-        ap_tree_update(&b, ap_tree_arc(&ring, hj), hj, 0, test_digest(j, 0));
-        ap_tree_update(&b, ap_tree_arc(&ring, hj), hj, test_digest(j, 0), test_digest(j, 1));
+        ap_tree_update(&b, ap_ring_arc(&ring, hj), hj, 0, test_digest(j, 0));
+        ap_tree_update(&b, ap_ring_arc(&ring, hj), hj, test_digest(j, 0), test_digest(j, 1));
     }
     assert_int_equal(test_diff_all(&a, &b), 0);
     /* 37 scattered keys change on b: at most 37 buckets differ, at least one. */
     for (uint32_t k = 0; k < 37; k++) {
         uint32_t i = k * 541 + 3; /* distinct keys, spread over the ring */
         uint64_t h = test_hash(i);
-        ap_tree_update(&b, ap_tree_arc(&ring, h), h, test_digest(i, 1), test_digest(i, 2 + k));
-        ap_tree_update(&a, ap_tree_arc(&ring, h), h, test_digest(i, 1), test_digest(i, 2 + k));
-        ap_tree_update(&a, ap_tree_arc(&ring, h), h, test_digest(i, 2 + k), test_digest(i, 1));
+        ap_tree_update(&b, ap_ring_arc(&ring, h), h, test_digest(i, 1), test_digest(i, 2 + k));
+        ap_tree_update(&a, ap_ring_arc(&ring, h), h, test_digest(i, 1), test_digest(i, 2 + k));
+        ap_tree_update(&a, ap_ring_arc(&ring, h), h, test_digest(i, 2 + k), test_digest(i, 1));
     }
     uint32_t differ = test_diff_all(&a, &b);
     assert_true(differ >= 1 && differ <= 37);
     /* A key only one side has (a new write) and its removal again. */
     uint64_t h = test_hash(TEST_KEYS + 1);
-    uint32_t arc = ap_tree_arc(&ring, h), out[AP_TREE_BUCKETS];
+    uint32_t arc = ap_ring_arc(&ring, h), out[AP_TREE_BUCKETS];
     ap_tree_update(&a, arc, h, 0, test_digest(TEST_KEYS + 1, 1));
     uint32_t n = ap_tree_diff(&a, arc, ap_tree_arc_buckets(&b, arc), out);
     assert_true(n >= 1);
@@ -89,7 +89,7 @@ static void test_ap_tree_arc_is_where_the_walk_starts(void **state) {
     assert_int_equal(ap_ring_build(&ring, members, 4), 0);
     for (uint32_t i = 0; i < 2000; i++) {
         uint64_t h = test_hash(i);
-        uint32_t arc = ap_tree_arc(&ring, h), walk[NODE_PEERS_MAX];
+        uint32_t arc = ap_ring_arc(&ring, h), walk[NODE_PEERS_MAX];
         assert_int_equal(ap_ring_walk(&ring, h, walk), 4);
         assert_int_equal(ring.points[arc].node, walk[0]);
         uint64_t before = arc == 0 ? 0 : ring.points[arc - 1].at;
