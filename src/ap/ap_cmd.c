@@ -766,34 +766,73 @@ static bool ap_siblings_only(struct ap_run *r) {
     return false;
 }
 
+/* A context is the version vector's encoding as lower-case hex: text, so clients that
+ * decode replies as UTF-8 (redis-py's decode_responses) pass it back unharmed. */
+static void ap_context_put(struct buf *out, const struct vv *clock) {
+    static const char digits[] = "0123456789abcdef";
+    struct buf raw;
+    buf_init(&raw);
+    vv_encode(clock, &raw);
+    struct buf hex;
+    buf_init(&hex);
+    for (size_t i = 0; i < raw.len; i++) {
+        buf_append_byte(&hex, (uint8_t)digits[raw.data[i] >> 4]);
+        buf_append_byte(&hex, (uint8_t)digits[raw.data[i] & 15]);
+    }
+    resp_put_bulk(out, hex.data, hex.len);
+    buf_deinit(&hex);
+    buf_deinit(&raw);
+}
+
+static int ap_context_nibble(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* VSET's context back into a clock; false when it is not one VGET gave. */
+static bool ap_context_get(const struct resp_arg *arg, struct vv *clock) {
+    if (arg->bytes % 2 != 0) return false;
+    struct buf raw;
+    buf_init(&raw);
+    bool ok = true;
+    for (size_t i = 0; ok && i < arg->bytes; i += 2) {
+        int hi = ap_context_nibble(arg->data[i]), lo = ap_context_nibble(arg->data[i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        if (ok) buf_append_byte(&raw, (uint8_t)(hi << 4 | lo));
+    }
+    if (ok) {
+        struct crdt_reader rd;
+        crdt_reader_init(&rd, raw.data, raw.len);
+        vv_decode(&rd, clock);
+        ok = rd.err == 0 && rd.left == 0;
+    }
+    buf_deinit(&raw);
+    return ok;
+}
+
 static void ap_vget(struct ap_run *r) {
     if (!ap_siblings_only(r)) return;
     const struct mvreg *m =
         r->o->parts[AP_TYPE_SIBLINGS].used ? &r->o->parts[AP_TYPE_SIBLINGS].u.siblings : NULL;
     bool live = ap_type_now(r) == AP_TYPE_SIBLINGS;
-    struct buf ctx;
-    buf_init(&ctx);
     struct vv empty;
     vv_init(&empty);
-    vv_encode(m != NULL ? &m->clock : &empty, &ctx);
     resp_put_array(r->out, 2);
-    resp_put_bulk(r->out, ctx.data, ctx.len);
+    ap_context_put(r->out, m != NULL ? &m->clock : &empty);
     resp_put_array(r->out, live ? m->count : 0);
     for (uint32_t i = 0; live && i < m->count; i++)
         resp_put_bulk(r->out, m->sibs[i].value.data, m->sibs[i].value.bytes);
-    buf_deinit(&ctx);
+    vv_deinit(&empty);
 }
 
 static void ap_vset(struct ap_run *r) {
     if (!ap_siblings_only(r)) return;
     struct vv context;
     vv_init(&context);
-    struct crdt_reader rd;
-    crdt_reader_init(&rd, r->argv[2].data, r->argv[2].bytes);
-    vv_decode(&rd, &context);
-    if (rd.err != 0 || rd.left != 0) {
+    if (!ap_context_get(&r->argv[2], &context)) {
         resp_put_error(r->out, "ERR the context is not one VGET returned (pass its first "
-                               "element back byte for byte)");
+                               "element back as it is)");
         vv_deinit(&context);
         return;
     }

@@ -283,6 +283,14 @@ static uint64_t ap_engine_durable_lsn(struct engine *e) {
     return logdb_durable_lsn(&ap_of(e)->store);
 }
 
+/* The cluster's table: keys are configured by it from now on (its n, w, r, conflict). */
+static void ap_engine_keyspaces(struct engine *e, const struct keyspace *table, uint32_t count) {
+    struct ap *ap = ap_of(e);
+    ASSERT(count <= KEYSPACES_MAX);
+    memcpy(ap->config.keyspaces, table, sizeof(table[0]) * count);
+    ap->config.keyspace_count = count;
+}
+
 static void ap_engine_free(struct engine *e) {
     if (e == NULL) return;
     struct ap *ap = ap_of(e);
@@ -357,4 +365,5 @@ const struct engine_ops ap_engine_ops = {
     .wake_at = ap_engine_wake_at,
     .release_lsn = ap_engine_release_lsn,
     .durable_lsn = ap_engine_durable_lsn,
+    .keyspaces = ap_engine_keyspaces,
 };

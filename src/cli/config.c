@@ -164,10 +164,6 @@ struct config_ini_ctx {
     int rc;
 };
 
-#define CONFIG_AP_REFUSAL                                                                          \
-    "keyspace %s: mode = ap is not available yet: AP replication is the next issue; use "          \
-    "mode = cp"
-
 /* The keyspace named name, added (in file order) if new. */
 static int config_keyspace(struct config_values *v, const char *name, struct keyspace **out,
                            struct errmsg *msg) {
@@ -289,8 +285,10 @@ static int config_keyspace_set(struct keyspace *k, const char *name, const char 
             k->mode = KEYSPACE_MODE_CP;
             return 0;
         }
-        if (strcmp(value, "ap") == 0)
-            return errmsg_set(msg, ERR_CONFIG, CONFIG_AP_REFUSAL, k->name);
+        if (strcmp(value, "ap") == 0) {
+            k->mode = KEYSPACE_MODE_AP;
+            return 0;
+        }
         return errmsg_set(msg, ERR_CONFIG, "keyspace %s: mode must be cp or ap, not '%s'", k->name,
                           value);
     }
@@ -368,6 +366,13 @@ static int config_keyspaces_finish(struct config_values *v, const char *path, st
             return errmsg_set(msg, ERR_CONFIG,
                               "%s: [keyspace %s]: conflict, n, r, w, type and hinted-handoff "
                               "apply to mode = ap keyspaces only",
+                              path, k->name);
+        }
+        if (keyspace_mode_of(k) == KEYSPACE_MODE_AP && k->replication != 0) {
+            return errmsg_set(msg, ERR_CONFIG,
+                              "%s: [keyspace %s]: replication applies to mode = cp keyspaces; an "
+                              "ap keyspace says how many replicas acknowledge with w = one, "
+                              "quorum or all",
                               path, k->name);
         }
         if (k->counter == KEYSPACE_COUNTER_G &&
@@ -579,7 +584,13 @@ void config_print_help(const char *program) {
     printf("\nKeyspaces (INI only), one section each, first match wins:\n"
            "  [keyspace payments]\n"
            "  match = pay:*,acct:*         comma-separated globs\n"
-           "  mode = cp                    cp (Raft); ap is not available yet\n"
-           "  replication = majority       majority | all (every voter) | leader (own fsync)\n"
-           "  consistency = linearizable   linearizable | lease | stale\n");
+           "  mode = cp                    cp (Raft) | ap (leaderless; both sides of a cut serve)\n"
+           "  replication = majority       cp: majority | all (every voter) | leader (own fsync)\n"
+           "  consistency = linearizable   cp: linearizable | lease | stale\n"
+           "  conflict = lww               ap: lww | lww-wallclock | siblings | crdt\n"
+           "  n = 3                        ap: replicas of each key\n"
+           "  w = quorum                   ap: acks a write waits for: one | quorum | all\n"
+           "  r = quorum                   ap: replies a read waits for: one | quorum | all\n"
+           "  type = pncounter             ap, crdt: pncounter | gcounter (no decrements)\n"
+           "  hinted-handoff = on          ap: on | off\n");
 }

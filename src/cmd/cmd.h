@@ -131,5 +131,6 @@ cmd_fn cmd_del, cmd_exists, cmd_type, cmd_keys, cmd_scan, cmd_dbsize, cmd_expire
 cmd_fn cmd_sadd, cmd_srem, cmd_smembers, cmd_sismember, cmd_smismember, cmd_scard; /* sets */
 cmd_fn cmd_hset, cmd_hsetnx, cmd_hget, cmd_hmget, cmd_hdel, cmd_hgetall, cmd_hlen, cmd_hincrby,
     cmd_hexists, cmd_hkeys, cmd_hvals, cmd_hstrlen; /* hashes.c */
+cmd_fn cmd_vget; /* util.c: VGET and VSET on a CP key (an error: they are AP commands) */
 
 #endif

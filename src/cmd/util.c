@@ -121,3 +121,13 @@ int cmd_subcommand(struct buf *out, const char *command, const struct cmd_sub *s
                     (int)(sub->bytes > 128 ? 128 : sub->bytes), (const char *)sub->data, upper);
     return -1;
 }
+
+/* VGET and VSET on a key the CP engine keeps: contexts and siblings exist on AP keys with
+ * conflict = siblings only (a CP key has one value, never concurrent ones). */
+void cmd_vget(struct cmd_ctx *ctx) {
+    resp_put_errorf(ctx->out,
+                    "ERR VGET and VSET work on keys of an AP keyspace with conflict = siblings: "
+                    "'%.*s' is in a CP keyspace, which never has concurrent values (use GET, SET)",
+                    (int)(ctx->argv[1].bytes > 64 ? 64 : ctx->argv[1].bytes),
+                    (const char *)ctx->argv[1].data);
+}

@@ -15,6 +15,7 @@
 #include "base/assert.h"
 #include "base/util.h"
 #include "core/internal.h"
+#include "ap/ap.h"
 #include "cp/cp.h"
 #include "local/local.h"
 
@@ -98,9 +99,31 @@ static int node_engine_open_one(struct node *node, uint32_t slot, const struct e
     return rc;
 }
 
+static bool node_table_has_ap(const struct keyspace *table, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++)
+        if (keyspace_mode_of(&table[i]) == KEYSPACE_MODE_AP) return true;
+    return false;
+}
+
+/* Opens the AP engine as engine 1, once: at start when this node's table has an ap
+ * keyspace, or later when the table the cluster agreed on has one. */
+static int node_engines_open_ap(struct node *node, struct errmsg *msg) {
+    if (node->mode_engine[KEYSPACE_MODE_AP] != 0) return 0;
+    struct engine_config config;
+    node_engine_config(node, &config);
+    config.host = node_engine_host;
+    config.host_ctx = node;
+    const struct engine_ops *ap =
+        node->config.ap_engine != NULL ? node->config.ap_engine : &ap_engine_ops;
+    int rc = node_engine_open_one(node, 1, ap, &config, msg);
+    if (rc == 0) node->mode_engine[KEYSPACE_MODE_AP] = 1;
+    return rc;
+}
+
 /* Keyspaces of mode cp are kept by the CP engine when the node has peers, by the
- * single-node engine when it runs alone; mode ap by config->ap_engine (node_new refuses ap
- * keyspaces without one: the AP engine is issue 9's). */
+ * single-node engine when it runs alone; mode ap by the AP engine (src/ap), opened when a
+ * table has an ap keyspace. A node alone has agreed with itself; a cluster's table is
+ * agreed when the CP engine applies it (AP keys wait for that: node_engine_route). */
 int node_engines_open(struct node *node, struct errmsg *msg) {
     ASSERT(node->engine_count == 0);
     node->sync_engine = -1;
@@ -112,10 +135,9 @@ int node_engines_open(struct node *node, struct errmsg *msg) {
     int rc = node_engine_open_one(node, 0, cp, &config, msg);
     node->mode_engine[KEYSPACE_MODE_CP] = 0;
     node->mode_engine[KEYSPACE_MODE_AP] = 0;
-    if (rc == 0 && node->config.ap_engine != NULL) {
-        rc = node_engine_open_one(node, 1, node->config.ap_engine, &config, msg);
-        node->mode_engine[KEYSPACE_MODE_AP] = 1;
-    }
+    node->keyspaces_agreed = node->config.peer_count == 0;
+    if (rc == 0 && node_table_has_ap(node->config.keyspaces, node->config.keyspace_count))
+        rc = node_engines_open_ap(node, msg);
     return rc;
 }
 
@@ -141,6 +163,15 @@ int node_engine_route(struct node *node, struct client *c, const struct cmd_spec
         return -1;
     }
     ASSERT(mode >= KEYSPACE_MODE_CP && mode <= KEYSPACE_MODE_AP);
+    if (mode == KEYSPACE_MODE_AP && !node->keyspaces_agreed) {
+        /* Which keys are AP is the cluster's table, not this node's file: until this node
+         * has applied it, an AP key could be another keyspace's (or CP) elsewhere. */
+        errcode_reply(&c->out, ERRCODE_TRYAGAIN,
+                      "node %u serves AP keys once it has applied the cluster's keyspace table "
+                      "(it comes through the Raft log; no leader was reached yet)",
+                      node->config.id);
+        return -1;
+    }
     return node->mode_engine[mode];
 }
 
@@ -227,15 +258,33 @@ static void node_engine_touched(struct node *node, const struct node_engine *ne,
     if (bytes > 0 && ne->ops->watch == ENGINE_WATCH_TOUCHED) tx_touch_ops(node, ops, bytes);
 }
 
+/* The cluster agreed on a table: route as every other node does, and every other engine
+ * follows it (the AP engine is opened now if the table is the first with an ap keyspace). */
+static void node_engine_agreed(struct node *node, const struct node_engine *from,
+                               const struct keyspace *table, uint32_t count) {
+    node->config.keyspace_count = count;
+    memcpy(node->config.keyspaces, table, sizeof(table[0]) * count);
+    node->keyspaces_agreed = true;
+    if (node_table_has_ap(table, count)) {
+        struct errmsg msg;
+        int rc = node_engines_open_ap(node, &msg);
+        if (rc != 0 && node->fatal == 0) {
+            node->fatal = rc;
+            /* the table has an ap keyspace and the AP engine cannot open */
+            snprintf(node->fatal_text, sizeof(node->fatal_text), "ap engine: %.200s", msg.text);
+        }
+    }
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        struct node_engine *ne = &node->engines[i];
+        if (ne != from && ne->ops->keyspaces != NULL) ne->ops->keyspaces(ne->engine, table, count);
+    }
+}
+
 static void node_engine_take(struct node *node, struct node_engine *ne,
                              const struct engine_effects *e) {
     node_engine_touched(node, ne, e->ops, e->ops_bytes);
     node_engine_deliver_all(node, e->replies, e->reply_count);
-    if (e->keyspaces != NULL) {
-        /* The cluster agreed on a table: route as every other node does. */
-        node->config.keyspace_count = e->keyspace_count;
-        memcpy(node->config.keyspaces, e->keyspaces, sizeof(e->keyspaces[0]) * e->keyspace_count);
-    }
+    if (e->keyspaces != NULL) node_engine_agreed(node, ne, e->keyspaces, e->keyspace_count);
     if (e->fatal != 0 && node->fatal == 0) {
         node->fatal = e->fatal;
         snprintf(node->fatal_text, sizeof(node->fatal_text), "%s", e->fatal_text);

@@ -160,6 +160,7 @@ struct node {
     struct node_engine engines[NODE_ENGINES_MAX];
     uint32_t engine_count;
     uint8_t mode_engine[KEYSPACE_MODE_COUNT + 1];
+    bool keyspaces_agreed;   /* the table routing uses is the cluster's (or this node is alone) */
     int sync_engine;         /* the engine whose sync the shell runs now; -1: none */
     struct buf engine_sends; /* struct node_peer_send[] of every engine, at FLUSH */
     struct buf watch_reply;  /* a WATCH's reply from the engine, before it becomes +OK */

@@ -49,13 +49,6 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
         return errmsg_set(msg, ERR_CONFIG, "requirepass is longer than %d bytes",
                           NODE_REQUIREPASS_BYTES_MAX - 1);
     }
-    for (uint32_t i = 0; i < config->keyspace_count && config->ap_engine == NULL; i++) {
-        if (keyspace_mode_of(&config->keyspaces[i]) != KEYSPACE_MODE_CP)
-            return errmsg_set(msg, ERR_CONFIG,
-                              "keyspace %s: mode = ap is not available yet (issue 9 builds the "
-                              "AP engine); use mode = cp",
-                              config->keyspaces[i].name);
-    }
     struct node *node = base_calloc(1, sizeof(*node));
     node->config = *config;
     node_copy_text(node->requirepass, sizeof(node->requirepass), config->requirepass);

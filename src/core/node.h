@@ -94,8 +94,8 @@ struct node_config {
     bool enable_faults;               /* accept FAULT commands */
     bool join; /* a new node for a running cluster: no configuration until CLUSTER ADD */
     uint32_t keyspace_count; /* 0: one keyspace "default" matching "*" */
-    /* The engine that serves mode = ap keyspaces; NULL: none, and mode = ap is refused at
-     * start. The AP engine is not built yet (issue 9): only tests plug a stand-in here. */
+    /* The engine that serves mode = ap keyspaces; NULL: the AP engine (src/ap). Tests plug
+     * a stand-in here. */
     const struct engine_ops *ap_engine;
     struct keyspace keyspaces[KEYSPACES_MAX];
 };

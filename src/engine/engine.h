@@ -33,7 +33,7 @@
 enum engine_id {
     ENGINE_LOCAL = 1, /* one node alone: its own log, no replication */
     ENGINE_CP = 2,    /* Raft */
-    ENGINE_AP = 3,    /* leaderless (issue 9): no payload of it exists yet */
+    ENGINE_AP = 3,    /* leaderless: src/ap */
 };
 #define ENGINE_ID_MAX 3
 
@@ -225,6 +225,10 @@ struct engine_ops {
      * durable). */
     uint64_t (*release_lsn)(struct engine *engine);
     uint64_t (*durable_lsn)(struct engine *engine);
+    /* The cluster agreed on a keyspace table (another engine's effects said so): this
+     * engine routes and configures keys by it from now on. NULL for an engine that keeps
+     * none (the table is borrowed for the call). */
+    void (*keyspaces)(struct engine *engine, const struct keyspace *table, uint32_t count);
 };
 
 #endif

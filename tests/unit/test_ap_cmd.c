@@ -174,17 +174,23 @@ static void test_ap_cmd_siblings_surface_and_resolve(void **state) {
     struct test_replica x, y;
     test_replica_init(&x, 1, AP_CONFLICT_SIBLINGS);
     test_replica_init(&y, 2, AP_CONFLICT_SIBLINGS);
-    test_run_n(&x, "VGET cart", "*2\r\n$1\r\n\0\r\n*0\r\n", 15); /* an empty context */
+    test_run(&x, "VGET cart", "*2\r\n$2\r\n00\r\n*0\r\n"); /* an empty context, as hex */
+    test_run(&x, "VSET cart 0z v",
+             "-ERR the context is not one VGET returned (pass its first element back as it "
+             "is)\r\n");
     test_run(&x, "SET cart a", "+OK\r\n");
     test_run(&y, "SET cart b", "+OK\r\n");
     test_receive(&x, &y);
     test_run(&x, "GET cart",
              "-CONFLICT the key has 2 siblings (concurrent writes): VGET key returns them with a "
              "context, VSET key context value replaces them\r\n");
-    /* The context of x's VGET: version vector {1:1, 2:1}, encoded. */
-    struct buf ctx;
+    /* The context of x's VGET: version vector {1:1, 2:1}, encoded, in hex. */
+    struct buf raw, ctx;
+    buf_init(&raw);
     buf_init(&ctx);
-    vv_encode(&test_object(&x, "cart")->parts[AP_TYPE_SIBLINGS].u.siblings.clock, &ctx);
+    vv_encode(&test_object(&x, "cart")->parts[AP_TYPE_SIBLINGS].u.siblings.clock, &raw);
+    for (size_t i = 0; i < raw.len; i++) buf_appendf(&ctx, "%02x", raw.data[i]);
+    buf_deinit(&raw);
     struct resp_arg argv[4] = {{(const uint8_t *)"VSET", 4},
                                {(const uint8_t *)"cart", 4},
                                {ctx.data, ctx.len},

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the cluster settings in src/cli/config.c: the peers list and its checks,
  * timeouts, --enable-faults, and the INI file's [cluster] and [keyspace NAME] sections
- * (mode = ap refused with the documented message, errors naming file and line).
+ * (mode = ap and its settings, errors naming file and line).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,13 +167,23 @@ static void assert_load_refused(struct fixture *f, const char *text, const char 
     if (strstr(f->msg.text, f->path) == NULL) fail_msg("'%s' names no file", f->msg.text);
 }
 
-/* AP replication is not built yet: mode = ap says so, with the line; the AP settings are
- * checked (values, and that they sit in an ap keyspace). */
-static void test_config_ini_refuses_ap_keyspaces_clearly(void **state) {
+/* mode = ap with its settings loads; the AP settings are checked (values, and that they sit
+ * in an ap keyspace), and replication (a CP setting) is refused on an ap keyspace. */
+static void test_config_ini_ap_keyspaces(void **state) {
     struct fixture *f = *state;
-    const char *want = "line 3: keyspace carts: mode = ap is not available yet: AP replication "
-                       "is the next issue; use mode = cp";
-    assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nmode = ap\n", want);
+    config_defaults(&f->values);
+    assert_int_equal(load(f, "[keyspace carts]\nmatch = cart:*\nmode = ap\nconflict = crdt\n"
+                             "n = 3\nw = one\nr = quorum\nhinted-handoff = off\n"),
+                     0);
+    const struct keyspace *k = &f->values.keyspaces[0];
+    assert_int_equal(k->mode, KEYSPACE_MODE_AP);
+    assert_int_equal(k->conflict, KEYSPACE_CONFLICT_CRDT);
+    assert_int_equal(k->n, 3);
+    assert_int_equal(k->w, KEYSPACE_QUORUM_ONE);
+    assert_int_equal(k->r, KEYSPACE_QUORUM_QUORUM);
+    assert_int_equal(k->handoff, KEYSPACE_HANDOFF_OFF);
+    assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nmode = ap\nreplication = all\n",
+                        "replication applies to mode = cp keyspaces");
     assert_load_refused(f, "[keyspace carts]\nmatch = cart:*\nconflict = lww\n",
                         "[keyspace carts]: conflict, n, r, w, type and hinted-handoff apply to "
                         "mode = ap keyspaces only");
@@ -212,8 +222,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_config_refuses_inverted_election_timeouts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_config_ini_cluster_and_keyspaces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_ini_refuses_ap_keyspaces_clearly, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_config_ini_ap_keyspaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_ini_errors_name_file_and_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
