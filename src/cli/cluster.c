@@ -815,6 +815,14 @@ int cluster_fault_main(const char *program, int argc, char **argv) {
     "match = session:*\n"                                                                          \
     "replication = leader\n"                                                                       \
     "\n"                                                                                           \
+    "# AP: both sides of a partition serve; replicas merge (sets add-wins, counters add up).\n"     \
+    "[keyspace carts]\n"                                                                          \
+    "match = cart:*\n"                                                                            \
+    "mode = ap\n"                                                                                 \
+    "conflict = crdt\n"                                                                           \
+    "w = one\n"                                                                                   \
+    "r = one\n"                                                                                   \
+    "\n"                                                                                           \
     "[keyspace default]\n"                                                                         \
     "match = *\n"                                                                                  \
     "mode = cp\n"                                                                                  \
@@ -857,7 +865,8 @@ int cluster_demo_main(const char *program, int argc, char **argv) {
     if (rc != 0) return rc;
     sigprocmask(SIG_BLOCK, &stop, NULL);
     printf("\ncapkv demo: 3 nodes, keyspaces in %s (payments: pay:* acct:*; ledger:*, "
-           "replication = all; session:*, replication = leader; default: *).\n"
+           "replication = all; session:*, replication = leader; carts: cart:*, mode = ap; "
+           "default: *).\n"
            "Connect from another terminal:\n"
            "    redis-cli -p 7001          (or 7002, 7003)\n"
            "    127.0.0.1:7001> SET pay:alice 100\n"
@@ -868,8 +877,14 @@ int cluster_demo_main(const char *program, int argc, char **argv) {
            "    %s fault partition \"1,2|3\" --dir %s\n"
            "    redis-cli -p 7003 SET pay:bob 5\n"
            "    %s fault heal --dir %s\n"
+           "The two-tabs cart (AP): both sides of the cut take the same item, kept once:\n"
+           "    %s fault partition \"1|2,3\" --dir %s\n"
+           "    redis-cli -p 7001 SADD cart:ann book      redis-cli -p 7002 SADD cart:ann book pen\n"
+           "    %s fault heal --dir %s\n"
+           "    redis-cli -p 7003 SMEMBERS cart:ann       (book, pen)\n"
            "Press Ctrl-C to stop all three; the data stays in %s.\n\n",
-           a.config, program, a.dir, program, a.dir, program, a.dir, a.dir);
+           a.config, program, a.dir, program, a.dir, program, a.dir, program, a.dir, program,
+           a.dir, a.dir);
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
