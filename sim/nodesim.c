@@ -23,8 +23,7 @@ static const struct nodesim_world *nodesim_world_const(const struct sim_world *w
     return sim_world_of(const struct nodesim_world, w);
 }
 
-static struct keyspace *nodesim_keyspace(struct node_config *c, const char *name,
-                                         const char *match) {
+struct keyspace *nodesim_keyspace(struct node_config *c, const char *name, const char *match) {
     ASSERT(c->keyspace_count < KEYSPACES_MAX);
     struct keyspace *ks = &c->keyspaces[c->keyspace_count++];
     memset(ks, 0, sizeof(*ks));
@@ -44,6 +43,7 @@ void nodesim_config_keyspaces(struct nodesim_world *w) {
     struct node_config *c = &w->config;
     enum sim_replication replication = w->sim.options.replication;
     c->keyspace_count = 0;
+    nodesim_ap_keyspaces(w, c); /* in both variants: an AP key never changes engine */
     if (w->keyspace_variant == 1) {
         nodesim_keyspace(c, "bank", "a*")->replication = KEYSPACE_REPLICATION_ALL;
         nodesim_keyspace(c, "registers", "k*")->consistency = KEYSPACE_CONSISTENCY_LEASE;
@@ -113,6 +113,7 @@ static void nodesim_deinit(struct sim_world *sw) {
     buf_deinit(&w->big_req);
     nodesim_acked_deinit(&w->acked);
     nodesim_txn_deinit(w);
+    nodesim_ap_deinit(w);
 }
 
 static int nodesim_start(struct sim_world *w, uint32_t id) {
@@ -204,6 +205,7 @@ static bool nodesim_converged(struct sim_world *sw) {
     for (uint32_t i = 1; i <= sw->options.node_count; i++)
         if (i != l && !nodesim_data_same(w, i, l)) return true; /* failed: stop settling */
     if (!nodesim_same_keyspaces(w, l)) return true;
+    if (!nodesim_ap_converged(w)) return false; /* anti-entropy is still at work */
     for (uint32_t i = 1; i <= sw->options.node_count; i++)
         if (nodesim_txn_check_bank(w, i) != 0) return true;
     return true;
@@ -236,6 +238,7 @@ static void nodesim_end_check(struct sim_world *sw) {
     nodesim_count_lost(w);
     for (uint32_t i = 1; i <= sw->options.node_count && !sw->check.failed; i++)
         nodesim_txn_check_counter(w, i);
+    if (!sw->check.failed) nodesim_ap_end_check(w);
 }
 
 /* Leader mode is excused a non-linearizable history only when it lost an acknowledged
@@ -261,8 +264,9 @@ static void nodesim_check_leader_mode(struct sim_world *sw) {
 }
 
 static void nodesim_describe(const struct sim_world *w, char *out, size_t bytes) {
-    snprintf(out, bytes, "node core, %u nodes, %s%s", w->options.node_count,
-             w->async ? "async" : "sync", w->options.expiry ? ", expiry" : "");
+    snprintf(out, bytes, "node core, %u nodes, %s%s%s", w->options.node_count,
+             w->async ? "async" : "sync", w->options.expiry ? ", expiry" : "",
+             w->options.ap ? ", ap" : "");
 }
 
 const struct sim_target sim_target_node = {

@@ -58,6 +58,7 @@ static void nodesim_client_record(struct nodesim_world *w, struct nodesim_client
     if (outcome == LINCHECK_FAIL) w->sim.stats->ops_fail++;
     if (outcome == LINCHECK_INFO) w->sim.stats->ops_info++;
     nodesim_txn_record(w, c, outcome);
+    nodesim_ap_record(w, c, outcome);
     struct lincheck_op op = {.id = c->op_id,
                              .client = c->id,
                              .invoke_ms = c->invoke_ms,
@@ -140,6 +141,7 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
         c->kind = NODESIM_OP_FLUSH;
         w->sim.stats->flushes++;
     }
+    nodesim_ap_invoke(w, c);
     c->got_nil = false;
     c->got = 0;
     c->swapped = false;
@@ -154,8 +156,9 @@ static void nodesim_client_invoke(struct nodesim_world *w, struct nodesim_client
 
 static size_t nodesim_client_format(const struct nodesim_client *c, char *out, size_t bytes,
                                     uint32_t *replies) {
-    if (c->kind >= NODESIM_OP_TRANSFER) return nodesim_txn_format(c, out, bytes, replies);
     *replies = 1;
+    if (nodesim_ap_kind(c->kind)) return nodesim_ap_format(c, out, bytes);
+    if (c->kind >= NODESIM_OP_TRANSFER) return nodesim_txn_format(c, out, bytes, replies);
     int n = 0;
     switch (c->kind) {
     case NODESIM_OP_GET:
@@ -314,6 +317,10 @@ static bool nodesim_client_int(const uint8_t *p, size_t bytes, int64_t *out) {
 /* Interprets one complete reply value p[0..bytes) for c's operation. */
 static int nodesim_client_parse(struct nodesim_world *w, struct nodesim_client *c, const uint8_t *p,
                                 size_t bytes) {
+    if (nodesim_ap_kind(c->kind)) {
+        if (nodesim_ap_reply(c, p, bytes)) return 0;
+        goto bad;
+    }
     if (c->kind >= NODESIM_OP_TRANSFER) {
         if (nodesim_txn_reply(w, c, c->replies_got, p, bytes) == 0) return 0;
         if (w->sim.check.failed) return -1;

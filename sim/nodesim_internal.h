@@ -89,7 +89,10 @@ enum nodesim_op_kind {
     NODESIM_OP_FLUSH,    /* FLUSHALL: a delete of every kN key in the history, and of the rest */
     NODESIM_OP_TRANSFER, /* the rest: outside the lincheck history (nodesim_txn.c) */
     NODESIM_OP_AUDIT,
-    NODESIM_OP_INCR
+    NODESIM_OP_INCR,
+    NODESIM_OP_AP_INCR, /* --ap: INCRBY cK, SADD / SREM tK (nodesim_ap.c) */
+    NODESIM_OP_AP_SADD,
+    NODESIM_OP_AP_SREM,
 };
 enum nodesim_client_state {
     NODESIM_CLIENT_IDLE,
@@ -143,6 +146,21 @@ struct nodesim_acked {
     size_t capacity; /* a power of two, or 0 */
 };
 
+/* --ap: an AP op that applied or may have (a FAIL is left out: nothing was written). */
+struct nodesim_ap_op {
+    enum nodesim_op_kind kind;
+    uint32_t key;
+    int64_t arg; /* the increment, or the member */
+    bool acked;
+    uint64_t invoke_ms;
+    uint64_t response_ms; /* UINT64_MAX: unknown (it may apply until the end) */
+};
+
+struct nodesim_ap {
+    struct nodesim_ap_op *ops;
+    size_t count, capacity;
+};
+
 struct nodesim_world {
     struct sim_world sim; /* first: the tables' callbacks get &sim */
     struct node_config config;
@@ -164,6 +182,7 @@ struct nodesim_world {
     size_t flush_count;
     size_t flush_capacity;
     uint32_t keyspace_variant; /* the table the cores start with (nodesim_config_keyspaces) */
+    struct nodesim_ap ap;
 };
 
 /* nodesim_node.c */
@@ -182,6 +201,19 @@ uint32_t nodesim_random_up_node(struct nodesim_world *w, struct prng *prng, uint
 /* nodesim.c */
 uint32_t nodesim_leader(const struct nodesim_world *w); /* of the highest term; 0: none */
 void nodesim_config_keyspaces(struct nodesim_world *w); /* w->config's, for keyspace_variant */
+struct keyspace *nodesim_keyspace(struct node_config *c, const char *name, const char *match);
+
+/* nodesim_ap.c: the AP workload (--ap) and its checks */
+void nodesim_ap_keyspaces(struct nodesim_world *w, struct node_config *c); /* put in front */
+bool nodesim_ap_kind(enum nodesim_op_kind kind);
+void nodesim_ap_invoke(struct nodesim_world *w, struct nodesim_client *c); /* maybe AP */
+size_t nodesim_ap_format(const struct nodesim_client *c, char *out, size_t bytes);
+bool nodesim_ap_reply(struct nodesim_client *c, const uint8_t *p, size_t bytes);
+void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
+                       enum lincheck_outcome outcome);
+bool nodesim_ap_converged(struct nodesim_world *w); /* every node's AP db the same */
+void nodesim_ap_end_check(struct nodesim_world *w);
+void nodesim_ap_deinit(struct nodesim_world *w);
 
 /* nodesim_faultcmd.c */
 void nodesim_faultcmd_inject(struct nodesim_world *w); /* one core FAULT, from prng_faults */

@@ -91,11 +91,13 @@ static void nodesim_send(struct nodesim_world *w, struct nodesim_node *n,
     buf_append_u32le(&w->packet, n->incarnation);
     buf_append_u32le(&w->packet, w->nodes[s->to].incarnation);
     buf_append(&w->packet, s->data, s->bytes);
-    ASSERT(s->bytes >= 2 && s->data[0] == ENGINE_CP); /* engine, then its payload kind */
+    /* engine, then its payload kind */
+    ASSERT(s->bytes >= 2 && (s->data[0] == ENGINE_CP || s->data[0] == ENGINE_AP));
     sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes,
                   0);
     struct sim_net_options saved = w->sim.net.options;
-    if (s->data[1] != CP_PEER_RAFT) w->sim.net.options.dup_permille = 0;
+    /* Raft and AP payloads may come twice (both must take that); CP's others not. */
+    if (s->data[0] == ENGINE_CP && s->data[1] != CP_PEER_RAFT) w->sim.net.options.dup_permille = 0;
     sim_net_send(&w->sim.net, w->sim.now_ms, n->id, s->to, w->packet.data, w->packet.len);
     w->sim.net.options = saved;
 }

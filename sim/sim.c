@@ -62,8 +62,8 @@ bool sim_options_valid(const struct sim_options *o, const char **why) {
         *why = "the node count must be 1 to 5";
     else if (o->membership && node)
         *why = "--membership is the raft target's (the node cores change members by command)";
-    else if (!node && (o->expiry || o->big_values || o->wal_segment_bytes != 0))
-        *why = "--expiry, --big-values and --wal-segment-bytes are the node target's";
+    else if (!node && (o->expiry || o->big_values || o->ap || o->wal_segment_bytes != 0))
+        *why = "--expiry, --big-values, --ap and --wal-segment-bytes are the node target's";
     return *why == NULL;
 }
 

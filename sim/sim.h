@@ -54,6 +54,7 @@ struct sim_options {
     bool membership;            /* raft: also remove and re-add servers as a fault */
     bool expiry;                /* node: also SET eK v PX small on keys outside the history */
     bool big_values;            /* node: also SET bK to 64 KiB..1 MiB */
+    bool ap;                    /* node: also AP keyspaces, checked for convergence */
     uint64_t wal_segment_bytes; /* node: the cores' WAL segments; 0: 256 KiB */
     FILE *trace;                /* every event as a line; NULL: none */
     FILE *report;               /* a failure's explanation and last trace lines; NULL: none */

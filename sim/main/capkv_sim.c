@@ -8,6 +8,9 @@
  *                       machine; node: the real node cores, their engines included
  *   --expiry            node core only: also SET with small PX on keys outside the history
  *   --big-values        node core only: also SET a few keys outside the history to 64 KiB..1 MiB
+ *   --ap                node core only: also AP keyspaces (counters and sets, conflict = crdt)
+ *                       written on every side of partitions; replicas must converge to the
+ *                       specification (sim/nodesim_ap.c)
  *                       (off by default: memdisk copies a file's image on every sync, so
  *                       megabyte snapshots make a seed several times slower)
  *   --membership        raft core only: remove and re-add servers as a fault
@@ -40,11 +43,12 @@ struct capkv_sim_args {
 };
 
 static int capkv_sim_usage(void) {
-    fprintf(stderr, "usage: capkv-sim [--seed N | --seeds A-B | --seconds S] [--nodes 3|5]\n"
-                    "                 [--replication majority|leader|all] [--run-ms MS]\n"
-                    "                 [--core raft|node] [--expiry] [--big-values] [--membership]\n"
-                    "                 [--wal-segment-bytes N]\n"
-                    "                 [--trace] [--verbose]\n");
+    fprintf(stderr,
+            "usage: capkv-sim [--seed N | --seeds A-B | --seconds S] [--nodes 3|5]\n"
+            "                 [--replication majority|leader|all] [--run-ms MS]\n"
+            "                 [--core raft|node] [--expiry] [--big-values] [--ap] [--membership]\n"
+            "                 [--wal-segment-bytes N]\n"
+            "                 [--trace] [--verbose]\n");
     return 2;
 }
 
@@ -101,6 +105,8 @@ static int capkv_sim_parse(int argc, char **argv, struct capkv_sim_args *a) {
             a->sim.expiry = true;
         } else if (strcmp(argv[i], "--big-values") == 0) {
             a->sim.big_values = true;
+        } else if (strcmp(argv[i], "--ap") == 0) {
+            a->sim.ap = true;
         } else if (strcmp(argv[i], "--membership") == 0) {
             a->sim.membership = true;
         } else {

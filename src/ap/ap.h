@@ -11,4 +11,9 @@
 
 extern const struct engine_ops ap_engine_ops;
 
+struct db;
+/* The engine's db: key -> encoded ap_object (object.h) as a string. Borrowed; for the
+ * simulator and tests. */
+struct db *ap_engine_db(const struct engine *e);
+
 #endif

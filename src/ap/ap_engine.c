@@ -230,9 +230,22 @@ static void ap_engine_submit(struct engine *e, const struct engine_request *req,
     ap_hand_replies(ap, &answer->replies, &answer->reply_count);
 }
 
+/* INFO keyspace: the AP keys this node holds, and each AP keyspace's settings. */
+static void ap_engine_info_keyspaces(const struct ap *ap, struct buf *out) {
+    buf_appendf(out, "ap_keys:%zu\r\n", db_count(ap->store.db));
+    for (uint32_t i = 0; i < ap->config.keyspace_count; i++) {
+        const struct keyspace *ks = &ap->config.keyspaces[i];
+        if (keyspace_mode_of(ks) != KEYSPACE_MODE_AP) continue;
+        buf_appendf(out, "ap_keyspace_%s:", ks->name);
+        keyspace_describe(ks, ',', out);
+        buf_appendf(out, "\r\n");
+    }
+}
+
 static void ap_engine_info(struct engine *e, const char *section, struct buf *out) {
     struct ap *ap = ap_of(e);
     const struct ap_stats *s = &ap->stats;
+    if (strcmp(section, "keyspace") == 0) ap_engine_info_keyspaces(ap, out);
     if (strcmp(section, "replication") != 0) return;
     uint32_t reachable = 0;
     for (uint32_t i = 0; i < ap->peer_count; i++) reachable += ap_reachable(ap, ap->peers[i].id);
@@ -250,6 +263,11 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 (unsigned long long)s->clock_refusals, (unsigned long long)s->siblings_over_warning,
                 ap_hints_count(&ap->hints), (unsigned long long)ap->hints.bytes,
                 (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads);
+}
+
+struct db *ap_engine_db(const struct engine *e) {
+    ASSERT(e != NULL && e->ops == &ap_engine_ops);
+    return ((const struct ap *)e)->store.db;
 }
 
 static uint64_t ap_engine_key_count(struct engine *e) {

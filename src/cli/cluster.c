@@ -815,7 +815,7 @@ int cluster_fault_main(const char *program, int argc, char **argv) {
     "match = session:*\n"                                                                          \
     "replication = leader\n"                                                                       \
     "\n"                                                                                           \
-    "# AP: both sides of a partition serve; replicas merge (sets add-wins, counters add up).\n"     \
+    "# AP: both sides of a partition serve; replicas merge (sets add-wins, counters add).\n"       \
     "[keyspace carts]\n"                                                                          \
     "match = cart:*\n"                                                                            \
     "mode = ap\n"                                                                                 \
@@ -879,7 +879,8 @@ int cluster_demo_main(const char *program, int argc, char **argv) {
            "    %s fault heal --dir %s\n"
            "The two-tabs cart (AP): both sides of the cut take the same item, kept once:\n"
            "    %s fault partition \"1|2,3\" --dir %s\n"
-           "    redis-cli -p 7001 SADD cart:ann book      redis-cli -p 7002 SADD cart:ann book pen\n"
+           "    redis-cli -p 7001 SADD cart:ann book\n"
+           "    redis-cli -p 7002 SADD cart:ann book pen\n"
            "    %s fault heal --dir %s\n"
            "    redis-cli -p 7003 SMEMBERS cart:ann       (book, pen)\n"
            "Press Ctrl-C to stop all three; the data stays in %s.\n\n",

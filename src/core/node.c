@@ -632,6 +632,11 @@ struct engine *node_engine(const struct node *node) {
     return node->engines[0].engine;
 }
 
+struct engine *node_engine_ap(const struct node *node) {
+    uint8_t slot = node->mode_engine[KEYSPACE_MODE_AP];
+    return slot != 0 ? node->engines[slot].engine : NULL;
+}
+
 bool node_client_backpressured(const struct node *node, uint64_t client_id) {
     struct client *c = node_client_find((struct node *)node, client_id);
     return c != NULL && buf_pending(&c->out) > NODE_BACKPRESSURE_BYTES;

@@ -173,6 +173,8 @@ const char *node_fatal_text(const struct node *node);
  * look into it), the single-node engine alone. Returns borrowed, valid while the node
  * lives. For the simulator and tests. */
 struct engine *node_engine(const struct node *node);
+/* The node's engine of mode ap (src/ap), NULL when it has none open. */
+struct engine *node_engine_ap(const struct node *node);
 /* Whether a client should stop being read (it has too much unsent output). */
 bool node_client_backpressured(const struct node *node, uint64_t client_id);
 

@@ -143,8 +143,6 @@ void cp_keyspaces_command(struct cp *cp, struct cp_origin *o, uint32_t argc,
         resp_put_error(o->out, "ERR syntax: CLUSTER KEYSPACES [RELOAD]");
         return;
     }
-    static const char *repl[] = {"", "majority", "all", "leader"};
-    static const char *level[] = {"", "linearizable", "lease", "stale"};
     struct buf text;
     buf_init(&text);
     if (cp->keyspaces_index == 0)
@@ -156,10 +154,9 @@ void cp_keyspaces_command(struct cp *cp, struct cp_origin *o, uint32_t argc,
         buf_appendf(&text, "%s match=", ks->name);
         for (uint32_t m = 0; m < ks->match_count; m++)
             buf_appendf(&text, "%s%s", m ? "," : "", ks->match[m]);
-        uint32_t r = ks->replication != 0 ? ks->replication : KEYSPACE_REPLICATION_MAJORITY;
-        uint32_t l = ks->consistency != 0 ? ks->consistency : KEYSPACE_CONSISTENCY_LINEARIZABLE;
-        buf_appendf(&text, " mode=%s replication=%s consistency=%s\n",
-                    keyspace_mode_name(keyspace_mode_of(ks)), repl[r], level[l]);
+        buf_append_byte(&text, ' ');
+        keyspace_describe(ks, ' ', &text);
+        buf_append_byte(&text, '\n');
     }
     resp_put_bulk(o->out, text.data, text.len);
     buf_deinit(&text);

@@ -64,6 +64,24 @@ const char *keyspace_mode_name(enum keyspace_mode mode) {
     return mode == KEYSPACE_MODE_AP ? "ap" : "cp";
 }
 
+void keyspace_describe(const struct keyspace *ks, char sep, struct buf *out) {
+    static const char *repl[] = {"", "majority", "all", "leader"};
+    static const char *level[] = {"", "linearizable", "lease", "stale"};
+    static const char *conflict[] = {"", "lww", "lww-wallclock", "siblings", "crdt"};
+    static const char *quorum[] = {"", "one", "quorum", "all"};
+    if (keyspace_mode_of(ks) == KEYSPACE_MODE_CP) {
+        uint32_t r = ks->replication != 0 ? ks->replication : KEYSPACE_REPLICATION_MAJORITY;
+        uint32_t l = ks->consistency != 0 ? ks->consistency : KEYSPACE_CONSISTENCY_LINEARIZABLE;
+        buf_appendf(out, "mode=cp%creplication=%s%cconsistency=%s", sep, repl[r], sep, level[l]);
+        return;
+    }
+    struct keyspace k = keyspace_ap_of(ks);
+    buf_appendf(out, "mode=ap%cconflict=%s%cn=%u%cw=%s%cr=%s%ctype=%s%chinted-handoff=%s", sep,
+                conflict[k.conflict], sep, k.n, sep, quorum[k.w], sep, quorum[k.r], sep,
+                k.counter == KEYSPACE_COUNTER_G ? "gcounter" : "pncounter", sep,
+                k.handoff == KEYSPACE_HANDOFF_ON ? "on" : "off");
+}
+
 static void keyspace_put_text(struct buf *out, const char *text) {
     size_t len = strnlen(text, KEYSPACE_TEXT_BYTES_MAX - 1);
     buf_append_byte(out, (uint8_t)len);

@@ -91,6 +91,10 @@ struct keyspace keyspace_ap_of(const struct keyspace *ks);
 /* The number of replicas a quorum setting asks for, out of n. */
 uint32_t keyspace_quorum_count(enum keyspace_quorum q, uint32_t n);
 const char *keyspace_mode_name(enum keyspace_mode mode);
+/* Appends the settings of ks with the defaults filled in, as the INI file spells them,
+ * separated by sep: "mode=cp replication=majority consistency=linearizable", or for ap
+ * "mode=ap conflict=crdt n=3 w=one r=quorum type=pncounter hinted-handoff=on". */
+void keyspace_describe(const struct keyspace *ks, char sep, struct buf *out);
 
 /* Encodes table (borrowed) at the lowest version that can carry it. */
 void keyspace_table_encode(const struct keyspace *table, uint32_t count, struct buf *out);

@@ -139,12 +139,21 @@ def test_ap_single_node_serves_crdt_commands_and_keeps_them(make_node, tmp_path)
         assert c.get("plain") == "cp"
         info = c.info("replication")
         assert info["ap_writes"] >= 0 and "ap_epoch" in info, info
+        ks = c.info("keyspace")
+        assert ks["ap_keys"] == 4 and ks["db0"]["keys"] == 1, ks  # cart:1 cart:n cart:h hlc:x
+        assert ks["ap_keyspace_carts"] == {"mode": "ap", "conflict": "crdt", "n": 3, "w": "one",
+                                           "r": "one", "type": "pncounter",
+                                           "hinted-handoff": "on"}, ks
 
 
 @pytest.mark.timeout(120)
 def test_ap_partition_both_sides_write_then_converge(make_cluster, tmp_path):
     cluster = ap_cluster(make_cluster, tmp_path)
     n1, n2, n3 = cluster.nodes
+    with client(n3) as c:
+        table = c.execute_command("CLUSTER", "KEYSPACES")
+        assert ("carts match=cart:* mode=ap conflict=crdt n=3 w=one r=one type=pncounter "
+                "hinted-handoff=on") in table, table
     cluster.fault("PARTITION", partition_spec([[1], [2, 3]]))
     # Both sides know within half a second that they cannot reach the other.
     with client(n1) as c:

@@ -1,0 +1,268 @@
+/*
+ * The node-core simulator's AP workload (--ap; see nodesim_internal.h). The cores' table
+ * gets two AP keyspaces in front (conflict = crdt): counters "c0".."c2" (INCRBY 1..5,
+ * w = one or w = quorum by seed) and sets "t0".."t1" (SADD / SREM of members m0..m4,
+ * w = one), written through any node on every side of the world's partitions, crashes,
+ * message loss and clock skew. A reply of -NOQUORUM, -TRYAGAIN or -ERR busy is FAIL
+ * (nothing written, as the engine promises), -TIMEOUT or no reply INFO (it may apply).
+ *
+ * Converged (on top of the CP target's convergence) when every node's AP db holds exactly
+ * the same objects, byte for byte: nothing but anti-entropy, hints and read repair bring
+ * them there, since the clients stop while the world settles. Then, on that state:
+ *   - a counter is at least the acknowledged increments and at most those plus the ones
+ *     whose outcome is unknown;
+ *   - a set holds nothing never added (an add that failed counts as never added), and
+ *     holds every member with an acknowledged SADD invoked after every SREM of it that
+ *     may have applied had answered (such a remove cannot have observed that add; a
+ *     remove whose outcome is unknown may apply until the end, so it excuses the member).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap/ap.h"
+#include "ap/ap_cmd.h"
+#include "ap/object.h"
+#include "base/assert.h"
+#include "nodesim_internal.h"
+
+#define NODESIM_AP_COUNTERS 3 /* "c0".."c2" */
+#define NODESIM_AP_SETS 2     /* "t0".."t1" */
+#define NODESIM_AP_MEMBERS 5  /* "m0".."m4" */
+#define NODESIM_AP_AMOUNT_MAX 5
+#define NODESIM_AP_ONE_IN 3 /* of the ops a client invokes, one in this many is AP */
+
+void nodesim_ap_keyspaces(struct nodesim_world *w, struct node_config *c) {
+    if (!w->sim.options.ap) return;
+    struct keyspace *k = nodesim_keyspace(c, "apcount", "c*");
+    k->mode = KEYSPACE_MODE_AP;
+    k->conflict = KEYSPACE_CONFLICT_CRDT;
+    k->w = w->sim.options.seed % 2 == 0 ? KEYSPACE_QUORUM_ONE : KEYSPACE_QUORUM_QUORUM;
+    k->r = KEYSPACE_QUORUM_ONE;
+    k = nodesim_keyspace(c, "apsets", "t*");
+    k->mode = KEYSPACE_MODE_AP;
+    k->conflict = KEYSPACE_CONFLICT_CRDT;
+    k->w = KEYSPACE_QUORUM_ONE;
+    k->r = KEYSPACE_QUORUM_ONE;
+}
+
+bool nodesim_ap_kind(enum nodesim_op_kind kind) {
+    return kind == NODESIM_OP_AP_INCR || kind == NODESIM_OP_AP_SADD || kind == NODESIM_OP_AP_SREM;
+}
+
+void nodesim_ap_invoke(struct nodesim_world *w, struct nodesim_client *c) {
+    if (!w->sim.options.ap || c->kind == NODESIM_OP_FLUSH) return;
+    if (prng_range(&c->prng, 0, NODESIM_AP_ONE_IN) != 0) return;
+    uint64_t roll = prng_range(&c->prng, 0, 3);
+    c->kind = roll == 0 ? NODESIM_OP_AP_INCR : roll == 1 ? NODESIM_OP_AP_SADD : NODESIM_OP_AP_SREM;
+    if (c->kind == NODESIM_OP_AP_INCR) {
+        c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_AP_COUNTERS);
+        c->arg = (int64_t)prng_range(&c->prng, 1, NODESIM_AP_AMOUNT_MAX + 1);
+    } else {
+        c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_AP_SETS);
+        c->arg = (int64_t)prng_range(&c->prng, 0, NODESIM_AP_MEMBERS);
+    }
+}
+
+size_t nodesim_ap_format(const struct nodesim_client *c, char *out, size_t bytes) {
+    int n = 0;
+    if (c->kind == NODESIM_OP_AP_INCR)
+        n = snprintf(out, bytes, "INCRBY c%u %lld\r\n", c->key, (long long)c->arg);
+    else
+        n = snprintf(out, bytes, "%s t%u m%lld\r\n",
+                     c->kind == NODESIM_OP_AP_SADD ? "SADD" : "SREM", c->key, (long long)c->arg);
+    ASSERT(n > 0 && (size_t)n < bytes);
+    return (size_t)n;
+}
+
+static bool nodesim_ap_starts(const uint8_t *p, size_t bytes, const char *s) {
+    size_t n = strlen(s);
+    return bytes >= n && memcmp(p, s, n) == 0;
+}
+
+/* One reply to an AP op: its outcome, or false when no AP command may answer it. */
+bool nodesim_ap_reply(struct nodesim_client *c, const uint8_t *p, size_t bytes) {
+    if (nodesim_ap_starts(p, bytes, "-NOQUORUM") || nodesim_ap_starts(p, bytes, "-TRYAGAIN") ||
+        nodesim_ap_starts(p, bytes, "-ERR busy")) {
+        c->outcome = LINCHECK_FAIL;
+        return true;
+    }
+    if (nodesim_ap_starts(p, bytes, "-TIMEOUT")) {
+        c->outcome = LINCHECK_INFO;
+        return true;
+    }
+    c->outcome = LINCHECK_OK;
+    if (c->kind != NODESIM_OP_AP_INCR)
+        return nodesim_ap_starts(p, bytes, ":0\r\n") || nodesim_ap_starts(p, bytes, ":1\r\n");
+    int64_t v = 0;
+    return bytes > 3 && p[0] == ':' && nodesim_txn_i64(p + 1, bytes - 3, &v) && v >= c->arg;
+}
+
+void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
+                       enum lincheck_outcome outcome) {
+    if (!nodesim_ap_kind(c->kind) || outcome == LINCHECK_FAIL) return;
+    struct nodesim_ap *ap = &w->ap;
+    if (ap->count == ap->capacity) {
+        ap->capacity = ap->capacity == 0 ? 64 : ap->capacity * 2;
+        ap->ops = base_realloc(ap->ops, ap->capacity * sizeof(*ap->ops));
+    }
+    ap->ops[ap->count++] = (struct nodesim_ap_op){
+        .kind = c->kind,
+        .key = c->key,
+        .arg = c->arg,
+        .acked = outcome == LINCHECK_OK,
+        .invoke_ms = c->invoke_ms,
+        .response_ms = outcome == LINCHECK_OK ? w->sim.now_ms : UINT64_MAX,
+    };
+}
+
+void nodesim_ap_deinit(struct nodesim_world *w) {
+    free(w->ap.ops);
+    memset(&w->ap, 0, sizeof(w->ap));
+}
+
+/* ---- convergence ---- */
+
+struct nodesim_ap_cmp {
+    struct db *other;
+    bool differ;
+};
+
+static void nodesim_ap_cmp_visit(void *ctx, struct db_entry *e) {
+    struct nodesim_ap_cmp *cmp = ctx;
+    size_t key_bytes = 0, a_bytes = 0, b_bytes = 0;
+    const uint8_t *key = db_entry_key(e, &key_bytes);
+    struct db_entry *o = db_find(cmp->other, key, key_bytes);
+    if (o == NULL) {
+        cmp->differ = true;
+        return;
+    }
+    const uint8_t *a = db_entry_string(e, &a_bytes), *b = db_entry_string(o, &b_bytes);
+    if (a_bytes != b_bytes || memcmp(a, b, a_bytes) != 0) cmp->differ = true;
+}
+
+static bool nodesim_ap_db_same(struct db *a, struct db *b) {
+    if (db_count(a) != db_count(b)) return false;
+    struct nodesim_ap_cmp cmp = {.other = b};
+    uint64_t cursor = 0;
+    do {
+        cursor = db_scan(a, cursor, nodesim_ap_cmp_visit, &cmp);
+    } while (cursor != 0 && !cmp.differ);
+    return !cmp.differ;
+}
+
+static struct db *nodesim_ap_db(const struct nodesim_world *w, uint32_t i) {
+    struct engine *e = node_engine_ap(w->nodes[i].node);
+    return e != NULL ? ap_engine_db(e) : NULL;
+}
+
+bool nodesim_ap_converged(struct nodesim_world *w) {
+    if (!w->sim.options.ap) return true;
+    struct db *first = nodesim_ap_db(w, 1);
+    if (first == NULL) return false;
+    for (uint32_t i = 2; i <= w->sim.options.node_count; i++) {
+        struct db *db = nodesim_ap_db(w, i);
+        if (db == NULL || !nodesim_ap_db_same(first, db)) return false;
+    }
+    return true;
+}
+
+/* ---- the specification, on node 1's (converged) state ---- */
+
+/* Runs a read command on key's object as node 1 holds it; the reply goes to out. */
+static void nodesim_ap_read(struct nodesim_world *w, const char *line, struct buf *out) {
+    struct resp_arg argv[3];
+    char words[3][16];
+    uint32_t argc = 0;
+    for (const char *p = line; *p != '\0' && argc < 3; argc++) {
+        size_t n = strcspn(p, " ");
+        ASSERT(n < sizeof(words[0]));
+        memcpy(words[argc], p, n);
+        words[argc][n] = '\0';
+        argv[argc] = (struct resp_arg){(const uint8_t *)words[argc], n};
+        p += n + (p[n] == ' ');
+    }
+    struct ap_object o;
+    ap_object_init(&o);
+    struct db_entry *e = db_find(nodesim_ap_db(w, 1), argv[1].data, argv[1].bytes);
+    size_t bytes = 0;
+    const uint8_t *data = e != NULL ? db_entry_string(e, &bytes) : NULL;
+    ASSERT(data == NULL || ap_object_decode(data, bytes, &o) == 0);
+    struct ap_cmd_ctx ctx = {
+        .conflict = AP_CONFLICT_CRDT, .ts = 1, .proto = 2, .now_ms = w->sim.now_ms};
+    struct ap_cmd_result res;
+    buf_clear(out);
+    ap_cmd_run(&ctx, &o, argc, argv, out, &res);
+    ap_object_deinit(&o);
+}
+
+static void nodesim_ap_check_counter(struct nodesim_world *w, uint32_t key, struct buf *out) {
+    int64_t lo = 0, hi = 0;
+    for (size_t i = 0; i < w->ap.count; i++) {
+        const struct nodesim_ap_op *op = &w->ap.ops[i];
+        if (op->kind != NODESIM_OP_AP_INCR || op->key != key) continue;
+        hi += op->arg;
+        if (op->acked) lo += op->arg;
+    }
+    char line[32];
+    snprintf(line, sizeof(line), "GET c%u", key);
+    nodesim_ap_read(w, line, out);
+    int64_t v = 0;
+    bool nil = nodesim_ap_starts(out->data, out->len, "$-1\r\n");
+    const uint8_t *nl = memchr(out->data, '\n', out->len);
+    bool ok = nil || (nl != NULL &&
+                      nodesim_txn_i64(nl + 1, out->len - (size_t)(nl + 1 - out->data) - 2, &v));
+    if (!ok || v < lo || v > hi)
+        sim_check_fail(&w->sim.check,
+                       "ap: counter c%u is %lld after convergence; acknowledged increments sum "
+                       "to %lld, with the unknown ones %lld",
+                       key, (long long)v, (long long)lo, (long long)hi);
+}
+
+/* Whether member of set key must be there, and whether it may be (see the top). */
+static void nodesim_ap_member_spec(const struct nodesim_world *w, uint32_t key, int64_t member,
+                                   bool *must, bool *may) {
+    uint64_t last_remove_ms = 0; /* the latest answer of a remove that may have applied */
+    *may = false;
+    for (size_t i = 0; i < w->ap.count; i++) {
+        const struct nodesim_ap_op *op = &w->ap.ops[i];
+        if (op->key != key || op->arg != member) continue;
+        if (op->kind == NODESIM_OP_AP_SADD) *may = true;
+        if (op->kind == NODESIM_OP_AP_SREM && op->response_ms > last_remove_ms)
+            last_remove_ms = op->response_ms;
+    }
+    *must = false;
+    for (size_t i = 0; i < w->ap.count && !*must; i++) {
+        const struct nodesim_ap_op *op = &w->ap.ops[i];
+        if (op->kind == NODESIM_OP_AP_SADD && op->key == key && op->arg == member && op->acked &&
+            (last_remove_ms == 0 || op->invoke_ms > last_remove_ms))
+            *must = true;
+    }
+}
+
+static void nodesim_ap_check_set(struct nodesim_world *w, uint32_t key, struct buf *out) {
+    for (int64_t m = 0; m < NODESIM_AP_MEMBERS && !w->sim.check.failed; m++) {
+        bool must = false, may = false;
+        nodesim_ap_member_spec(w, key, m, &must, &may);
+        char line[48];
+        snprintf(line, sizeof(line), "SISMEMBER t%u m%lld", key, (long long)m);
+        nodesim_ap_read(w, line, out);
+        bool has = nodesim_ap_starts(out->data, out->len, ":1\r\n");
+        if ((must && !has) || (has && !may))
+            sim_check_fail(&w->sim.check, "ap: set t%u %s m%lld after convergence, which %s", key,
+                           has ? "holds" : "lacks", (long long)m,
+                           has ? "no SADD that may have applied added"
+                               : "an acknowledged SADD added after every SREM of it answered");
+    }
+}
+
+void nodesim_ap_end_check(struct nodesim_world *w) {
+    if (!w->sim.options.ap) return;
+    struct buf out;
+    buf_init(&out);
+    for (uint32_t k = 0; k < NODESIM_AP_COUNTERS && !w->sim.check.failed; k++)
+        nodesim_ap_check_counter(w, k, &out);
+    for (uint32_t k = 0; k < NODESIM_AP_SETS && !w->sim.check.failed; k++)
+        nodesim_ap_check_set(w, k, &out);
+    buf_deinit(&out);
+}
