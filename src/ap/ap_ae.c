@@ -18,7 +18,8 @@
  *                             is the answer to that AE_KEYS
  *   A -> B  PUT (AE)          what B pulled; once the slice is answered, the next slice
  * Messages between rings of other versions, or for an arc the two do not both replicate,
- * are ignored (the initiator gives up after AP_AE_TIMEOUT_MS).
+ * are ignored: the initiator gives up after AP_AE_TIMEOUT_MS without an answer, or
+ * AP_AE_GAP_MS after the last answer of a slice when the rest do not come (lost).
  *
  * Bounds: one exchange in flight per peer; a slice lists at most AP_AE_SLICE_KEYS keys
  * (and a bucket at most AP_MSG_KEYS_MAX: an oversized bucket is listed a rotating window
@@ -288,7 +289,8 @@ static void ap_ae_start_due(struct ap *ap, uint32_t i) {
     (void)ap_ae_start(ap, i);
 }
 
-static void ap_ae_done(struct ap *ap, uint32_t i) {
+/* The exchange with peer i ends (done, or given up). */
+static void ap_ae_end(struct ap *ap, uint32_t i) {
     struct ap_ae_peer *p = &ap->ae.peers[i];
     ASSERT(p->active);
     p->active = false;
@@ -298,6 +300,10 @@ static void ap_ae_done(struct ap *ap, uint32_t i) {
         if (p->sweep_left == 0) p->sweep_left = ap->tree.arc_count;
         p->next_ms = p->started_ms + AP_AE_CHAIN_MS;
     }
+}
+
+static void ap_ae_done(struct ap *ap, uint32_t i) {
+    ap_ae_end(ap, i);
     ap_ae_start_due(ap, i);
 }
 
@@ -347,6 +353,8 @@ static void ap_ae_pulled(struct ap *ap, uint32_t i, const struct ap_msg *m) {
     for (uint32_t k = 0; k < m->count; k++)
         if (!ap_ae_push(ap, i, &m->args[k])) break;
     if (!p->active || p->answers_due == 0) return;
+    /* Answers come in a burst after the slice: once they stop, the rest were lost. */
+    p->deadline_ms = ap->store.mono_ms + AP_AE_GAP_MS;
     if (--p->answers_due > 0) return;
     if (p->diff_at < p->diff_count)
         ap_ae_send_slice(ap, i);
@@ -442,7 +450,7 @@ static void ap_ae_tick_peer(struct ap *ap, uint32_t i) {
     uint32_t id = ap->peers[i].id;
     bool reachable = ap_reachable(ap, id);
     if (p->active && ap->store.mono_ms >= p->deadline_ms) {
-        p->active = false;
+        ap_ae_end(ap, i); /* what arrived was merged: a sweep goes on with the next arc */
         ap->stats.ae_timeouts++;
     }
     /* A peer back (a heal, a restart, this node's own start): one of the two sweeps. */

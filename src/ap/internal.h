@@ -31,7 +31,8 @@
 #define AP_AE_MS 1000             /* in sync: this node starts one exchange this often */
 #define AP_AE_SWEEP_MS 50         /* sweeping a peer's arcs: at most one exchange this often... */
 #define AP_AE_CHAIN_MS 5          /* ...or this often while exchanges find differences */
-#define AP_AE_TIMEOUT_MS 500      /* an exchange unanswered this long is given up */
+#define AP_AE_TIMEOUT_MS 500      /* an exchange unanswered this long is given up... */
+#define AP_AE_GAP_MS 100          /* ...or whose answers stopped coming for this long */
 #define AP_AE_SLICE_KEYS 16384    /* keys listed in one slice (past it, the next bucket waits) */
 #define AP_AE_PUSH_KEYS_MAX 16384 /* objects sent to one peer per exchange */
 #define AP_AE_PUSH_BYTES_MAX (16u << 20) /* their bytes (keys and objects) */
