@@ -178,6 +178,7 @@ static void ap_peer_event(struct ap *ap, const struct engine_event *ev) {
 
 static void ap_tick(struct ap *ap) {
     ap_pings(ap);
+    ap_ae_tick(ap);
     if (ap->store.mono_ms < ap->next_tick_ms) return;
     ap->next_tick_ms = ap->store.mono_ms + AP_TICK_MS;
     logdb_tick(&ap->store);
@@ -255,14 +256,19 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_noquorum:%llu\r\nap_timeouts:%llu\r\nap_read_repairs:%llu\r\n"
                 "ap_clock_offsets_refused:%llu\r\nap_siblings_over_warning:%llu\r\n"
                 "ap_hints_pending:%zu\r\nap_hints_bytes:%llu\r\nap_hints_handed:%llu\r\n"
-                "ap_bad_payloads:%llu\r\n",
+                "ap_bad_payloads:%llu\r\n"
+                "ap_ae_exchanges:%llu\r\nap_ae_keys_repaired:%llu\r\nap_ae_keys_sent:%llu\r\n"
+                "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
                 (unsigned long long)s->writes, (unsigned long long)s->reads,
                 (unsigned long long)s->forwards, (unsigned long long)s->noquorum,
                 (unsigned long long)s->timeouts, (unsigned long long)s->read_repairs,
                 (unsigned long long)s->clock_refusals, (unsigned long long)s->siblings_over_warning,
                 ap_hints_count(&ap->hints), (unsigned long long)ap->hints.bytes,
-                (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads);
+                (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads,
+                (unsigned long long)s->ae_exchanges, (unsigned long long)s->ae_keys_repaired,
+                (unsigned long long)s->ae_keys_sent, (unsigned long long)s->ae_keys_listed,
+                (unsigned long long)s->ae_timeouts);
 }
 
 struct db *ap_engine_db(const struct engine *e) {
@@ -290,6 +296,8 @@ static uint64_t ap_engine_observed_index(struct engine *e) {
 static uint64_t ap_engine_wake_at(struct engine *e) {
     const struct ap *ap = ap_of(e);
     uint64_t at = ap->next_ping_ms < ap->next_tick_ms ? ap->next_ping_ms : ap->next_tick_ms;
+    uint64_t ae = ap_ae_wake_at(ap);
+    if (ae < at) at = ae;
     return ap->store.snap.active && !ap->store.snap.scan_done ? ap->store.mono_ms + 1 : at;
 }
 
@@ -315,6 +323,7 @@ static void ap_engine_free(struct engine *e) {
     ap_coord_close(ap);
     logdb_close(&ap->store);
     ap_tree_deinit(&ap->tree);
+    ap_ae_deinit(ap);
     ap_hints_deinit(&ap->hints);
     buf_deinit(&ap->ops);
     buf_deinit(&ap->encode);
@@ -355,6 +364,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     if (count == 0) members[count++] = config->id;
     int rc = ap_ring_build(&ap->ring, members, count);
     if (rc != 0) rc = errmsg_set(msg, rc, "ap: the cluster's members do not make a ring");
+    if (rc == 0) ap_ae_init(ap);
     if (rc == 0) rc = ap_store_open(ap, now_ms, msg);
     if (rc != 0) {
         ap_engine_free(&ap->base);

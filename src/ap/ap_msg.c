@@ -37,12 +37,15 @@ void ap_msg_encode(const struct ap_msg *m, struct buf *out) {
     case AP_MSG_AE_BUCKETS:
         crdt_put_varint(out, m->arc);
         crdt_put_varint(out, m->ring);
+        crdt_put_varint(out, m->flags);
+        if ((m->flags & AP_AE_SAME) != 0) return;
         for (uint32_t i = 0; i < AP_TREE_BUCKETS; i++) buf_append_u64le(out, m->buckets[i]);
         return;
     case AP_MSG_AE_KEYS:
         crdt_put_varint(out, m->arc);
         crdt_put_varint(out, m->ring);
         crdt_put_varint(out, m->bucket);
+        crdt_put_varint(out, m->flags);
         ap_msg_encode_list(m, out);
         return;
     case AP_MSG_AE_PULL:
@@ -106,9 +109,12 @@ static void ap_msg_decode_ae(struct crdt_reader *r, struct ap_msg *m) {
     m->ring = crdt_get_varint(r);
     if (m->kind == AP_MSG_AE_KEYS) {
         m->bucket = (uint32_t)crdt_get_count(r, AP_TREE_BUCKETS - 1);
+        m->flags = (uint32_t)crdt_get_count(r, AP_AE_TRUNCATED);
         ap_msg_decode_list(r, m, AP_MSG_KEYS_MAX);
         return;
     }
+    m->flags = (uint32_t)crdt_get_count(r, AP_AE_BUCKETS_FLAGS_ALL);
+    if ((m->flags & AP_AE_SAME) != 0) return;
     const uint8_t *b = crdt_get_bytes(r, AP_TREE_BUCKETS * 8);
     for (uint32_t i = 0; b != NULL && i < AP_TREE_BUCKETS; i++)
         m->buckets[i] = base_load_u64le(b + i * 8);
@@ -118,7 +124,7 @@ static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
     m->req = crdt_get_varint(r);
     switch (m->kind) {
     case AP_MSG_PUT:
-        m->flags = (uint32_t)crdt_get_count(r, AP_PUT_HINT | AP_PUT_ACK_WANTED);
+        m->flags = (uint32_t)crdt_get_count(r, AP_PUT_FLAGS_ALL);
         m->hint_for = (uint32_t)crdt_get_count(r, UINT32_MAX);
         m->key = ap_msg_get_bytes(r);
         m->object = ap_msg_get_bytes(r);

@@ -12,9 +12,9 @@
  *   GET_REPLY     req status object (empty: none)
  *   FORWARD       req proto level argc argv...         a command for a key's replica to run
  *   FORWARD_REPLY req reply                            its RESP reply, byte for byte
- *   AE_BUCKETS    arc ring buckets[AP_TREE_BUCKETS]    u64 little-endian each
- *   AE_KEYS       arc ring bucket count (key digest)*
- *   AE_PULL       count key*
+ *   AE_BUCKETS    arc ring flags [buckets[AP_TREE_BUCKETS]]  u64 le each; none if SAME
+ *   AE_KEYS       arc ring bucket flags count (key digest)*
+ *   AE_PULL       count key*                           also the answer to one AE_KEYS
  */
 #ifndef CAPKV_AP_AP_MSG_H
 #define CAPKV_AP_AP_MSG_H
@@ -47,6 +47,16 @@ enum ap_msg_kind {
 
 #define AP_PUT_HINT 1u /* flags: a hint handed over (hint_for names the replica meant) */
 #define AP_PUT_ACK_WANTED 2u
+#define AP_PUT_AE 4u /* flags: sent by anti-entropy (counted as a repair if it changes the key) */
+#define AP_PUT_FLAGS_ALL (AP_PUT_HINT | AP_PUT_ACK_WANTED | AP_PUT_AE)
+
+/* AE_BUCKETS flags: REPLY answers an exchange's first AE_BUCKETS; SAME (with REPLY) says
+ * the arc's buckets are equal, and no buckets follow. AE_KEYS flags: TRUNCATED, the
+ * sender listed only part of the bucket (more than AP_MSG_KEYS_MAX keys). */
+#define AP_AE_REPLY 1u
+#define AP_AE_SAME 2u
+#define AP_AE_BUCKETS_FLAGS_ALL (AP_AE_REPLY | AP_AE_SAME)
+#define AP_AE_TRUNCATED 1u
 
 enum ap_msg_status {
     AP_STATUS_OK = 0,
@@ -66,7 +76,7 @@ struct ap_msg {
     enum ap_msg_kind kind;
     uint64_t seq; /* PING, PONG */
     uint64_t req; /* PUT ... FORWARD_REPLY */
-    uint32_t flags;
+    uint32_t flags; /* PUT: AP_PUT_*; AE_BUCKETS, AE_KEYS: AP_AE_* */
     uint32_t hint_for;
     uint8_t status;
     uint64_t digest;
@@ -79,7 +89,7 @@ struct ap_msg {
     uint32_t count;
     struct resp_arg *args;             /* caller's room for AP_MSG_ARGS_MAX (FORWARD) or KEYS_MAX */
     uint64_t *digests;                 /* AE_KEYS: caller's room for AP_MSG_KEYS_MAX */
-    uint64_t buckets[AP_TREE_BUCKETS]; /* AE_BUCKETS */
+    uint64_t buckets[AP_TREE_BUCKETS]; /* AE_BUCKETS (all 0 when SAME) */
 };
 
 /* Appends m's payload (without the engine byte). */

@@ -2,7 +2,8 @@
  * What a node does as one of a key's replicas: a PUT's state is merged into its own
  * (after the clock check) and acknowledged once its log holds it; a PUT marked as a hint
  * is kept for the replica it names (hints.h); a GET answers its object. Anti-entropy
- * payloads are counted and not answered yet (issue 9: the exchange is the next slice).
+ * payloads go to ap_ae.c, whose objects arrive here as PUTs (AP_PUT_AE, no ack wanted):
+ * the same clock check and merge, so a tombstone is merged like any state.
  */
 #include <string.h>
 
@@ -48,12 +49,16 @@ static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m)
                               m->object.bytes, ap->store.now_ms);
         status = rc == 0 ? AP_STATUS_OK : AP_STATUS_DISKFULL;
     } else {
+        uint64_t before = ap_store_digest(ap, m->key.data, m->key.bytes);
         (void)ap_store_load(ap, m->key.data, m->key.bytes, &mine);
         ap_object_merge(&mine, &in);
         lsn = ap_store_save(ap, m->key.data, m->key.bytes, &mine);
         if (lsn == 0) {
             status = AP_STATUS_DISKFULL;
             ap->stats.disk_full_refusals++;
+        } else if ((m->flags & AP_PUT_AE) != 0 &&
+                   ap_store_digest(ap, m->key.data, m->key.bytes) != before) {
+            ap->stats.ae_keys_repaired++;
         }
     }
     ap_replica_ack(ap, from, m, status, digest, lsn);
@@ -82,7 +87,12 @@ void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     case AP_MSG_FORWARD:
         ap_coord_forwarded(ap, from, m);
         return;
+    case AP_MSG_AE_BUCKETS:
+    case AP_MSG_AE_KEYS:
+    case AP_MSG_AE_PULL:
+        ap_ae_message(ap, from, m);
+        return;
     default:
-        return; /* anti-entropy: not exchanged yet */
+        UNREACHABLE(); /* ap_peer_event routes only these kinds here */
     }
 }

@@ -5,7 +5,8 @@
  *   magic "capkvAPe" (8), epoch u32 le, crc32c of the first 12 bytes u32 le
  * A data directory without it (new, or wiped) gets a new epoch, so this node's new dots
  * are never taken for dots it minted before (Riak's kv679); a file that fails its check
- * stops the node (reusing an unknown epoch could do exactly that harm).
+ * stops the node (reusing an unknown epoch could do exactly that harm). A key new to the
+ * db also joins anti-entropy's key index (ap_ae.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -104,7 +105,7 @@ bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_ob
     return true;
 }
 
-static uint64_t ap_store_digest_of(struct ap *ap, const uint8_t *key, size_t bytes) {
+uint64_t ap_store_digest(struct ap *ap, const uint8_t *key, size_t bytes) {
     struct db_entry *e = db_find(ap->store.db, key, bytes);
     if (e == NULL || db_entry_type(e) != VALUE_STRING) return 0;
     size_t n;
@@ -117,14 +118,17 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
     ap_object_encode(o, &ap->encode);
     if (!logdb_reserve(&ap->store, bytes + ap->encode.len + AP_WAL_RESERVE_SLACK)) return 0;
     uint64_t h = ap_ring_key_hash(key, bytes);
-    uint64_t old = ap_store_digest_of(ap, key, bytes);
+    uint64_t old = ap_store_digest(ap, key, bytes);
     uint64_t digest = ap_tree_digest(ap->encode.data, ap->encode.len);
     buf_clear(&ap->ops);
     op_put_set(&ap->ops, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
     (void)db_put_string(ap->store.db, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
     logdb_append(&ap->store, ap->ops.data, ap->ops.len);
-    if (ap->tree.arc_count > 0)
-        ap_tree_update(&ap->tree, ap_ring_arc(&ap->ring, h), h, old, digest);
+    if (ap->tree.arc_count > 0) {
+        uint32_t arc = ap_ring_arc(&ap->ring, h);
+        ap_tree_update(&ap->tree, arc, h, old, digest);
+        if (old == 0) ap_ae_index_add(ap, arc, h, key, bytes);
+    }
     uint64_t lsn = wal_last_lsn(ap->store.wal);
     ASSERT(lsn > 0);
     return lsn;
@@ -137,12 +141,15 @@ static void ap_store_tree_entry(void *ctx, struct db_entry *e) {
     const uint8_t *key = db_entry_key(e, &kb);
     const uint8_t *v = db_entry_string(e, &vb);
     uint64_t h = ap_ring_key_hash(key, kb);
-    ap_tree_update(&ap->tree, ap_ring_arc(&ap->ring, h), h, 0, ap_tree_digest(v, vb));
+    uint32_t arc = ap_ring_arc(&ap->ring, h);
+    ap_tree_update(&ap->tree, arc, h, 0, ap_tree_digest(v, vb));
+    ap_ae_index_add(ap, arc, h, key, kb);
 }
 
 void ap_store_rebuild_tree(struct ap *ap) {
     ap_tree_deinit(&ap->tree);
     ap_tree_init(&ap->tree, &ap->ring);
+    ap_ae_index_reset(ap);
     if (ap->tree.arc_count == 0) return;
     uint64_t cursor = 0;
     do {

@@ -26,6 +26,56 @@
 
 #define AP_HINTS_INFLIGHT_MAX 64 /* hints handed to one replica and not yet acknowledged */
 
+/* Anti-entropy (ap_ae.c). An exchange is one arc with one peer; at most one in flight per
+ * peer (this node initiating). */
+#define AP_AE_MS 1000             /* in sync: this node starts one exchange this often */
+#define AP_AE_SWEEP_MS 50         /* sweeping a peer's arcs: at most one exchange this often... */
+#define AP_AE_CHAIN_MS 5          /* ...or this often while exchanges find differences */
+#define AP_AE_TIMEOUT_MS 500      /* an exchange unanswered this long is given up... */
+#define AP_AE_GAP_MS 100          /* ...or whose answers stopped coming for this long */
+#define AP_AE_SLICE_KEYS 16384    /* keys listed in one slice (past it, the next bucket waits) */
+#define AP_AE_PUSH_KEYS_MAX 16384 /* objects sent to one peer per exchange */
+#define AP_AE_PUSH_BYTES_MAX (16u << 20) /* their bytes (keys and objects) */
+
+/* One (arc, bucket) of the key index: the keys of the db in it, each u32 le length then
+ * the bytes, in the order they were first saved. Keys are never removed (a delete is a
+ * tombstone object); tombstone collection will have to remove them here too. */
+struct ap_ae_slot {
+    struct buf keys;
+    uint32_t count;
+};
+
+/* Anti-entropy with one peer. */
+struct ap_ae_peer {
+    bool reachable;       /* as of the last tick: a return starts a sweep */
+    bool active;          /* an exchange this node started is in flight */
+    bool differed;        /* it found buckets that differ */
+    uint32_t arc;         /* its arc */
+    uint32_t cursor;      /* the next arc to try with this peer */
+    uint32_t sweep_left;  /* exchanges still to run back to back (0: idle pace) */
+    uint64_t started_ms;  /* monotonic */
+    uint64_t deadline_ms; /* monotonic: given up then */
+    uint64_t next_ms;     /* the next sweep exchange not before */
+    uint32_t diff_count;  /* the differing buckets of the arc... */
+    uint32_t diff_at;     /* ...listed up to here */
+    uint32_t answers_due; /* AE_KEYS of the slice not answered yet (by an AE_PULL) */
+    uint32_t sent_keys;   /* objects sent to it since an exchange began (either way) */
+    uint64_t sent_bytes;
+    uint8_t diff[AP_TREE_BUCKETS];
+};
+
+struct ap_ae {
+    struct ap_ae_slot *slots; /* owned: the tree's arc_count × AP_TREE_BUCKETS */
+    uint32_t slot_count;
+    struct ap_ae_peer peers[NODE_PEERS_MAX]; /* as ap->peers */
+    uint32_t peer_cursor;                    /* the next peer of an idle exchange */
+    uint64_t next_ms;                        /* the next idle exchange */
+    uint64_t window;       /* rotates the part of an oversized bucket that is listed */
+    struct resp_arg *keys; /* owned, AP_MSG_KEYS_MAX: lists being sent */
+    uint64_t *digests;     /* owned, AP_MSG_KEYS_MAX */
+    uint64_t *listed;      /* owned, AP_MSG_KEYS_MAX: key hashes a peer listed, sorted */
+};
+
 struct ap_peer {
     uint32_t id;
     uint64_t heard_ms; /* monotonic; 0: never */
@@ -71,6 +121,11 @@ struct ap_pending {
 struct ap_stats {
     uint64_t writes, reads, forwards, noquorum, timeouts, read_repairs, clock_refusals,
         bad_payloads, siblings_over_warning, disk_full_refusals, hints_handed;
+    uint64_t ae_exchanges;     /* exchanges this node started */
+    uint64_t ae_keys_repaired; /* keys whose object changed here by an anti-entropy PUT */
+    uint64_t ae_keys_sent;     /* objects this node sent by anti-entropy */
+    uint64_t ae_keys_listed;   /* keys this node listed in AE_KEYS */
+    uint64_t ae_timeouts;      /* exchanges given up */
 };
 
 struct ap {
@@ -101,6 +156,7 @@ struct ap {
     size_t reply_count, reply_cap;
     struct resp_arg *args; /* decode room for FORWARD / AE keys */
     uint64_t *digests;
+    struct ap_ae ae;
     struct ap_stats stats;
 };
 
@@ -111,8 +167,11 @@ bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_ob
 /* Writes o as key's object (logged; returns the record's lsn), updating the tree. Returns 0
  * when the disk is full (nothing written). */
 uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const struct ap_object *o);
-/* Rebuilds the tree from the db (after open or a ring change). */
+/* Rebuilds the tree and the anti-entropy key index from the db (after open or a ring
+ * change). */
 void ap_store_rebuild_tree(struct ap *ap);
+/* The tree digest of key's stored object, 0 when the db has none. */
+uint64_t ap_store_digest(struct ap *ap, const uint8_t *key, size_t bytes);
 
 /* ap_engine.c: sends, replies, reachability */
 void ap_send(struct ap *ap, uint32_t to, const struct ap_msg *m);
@@ -138,5 +197,20 @@ void ap_coord_hand_hints(struct ap *ap);
 
 /* ap_replica.c: what this node does as a key's replica */
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
+
+/* ap_ae.c: anti-entropy exchanges between the replicas of an arc */
+void ap_ae_init(struct ap *ap); /* after the ring is built; the key index empty */
+void ap_ae_deinit(struct ap *ap);
+/* Empties the key index, sized for the tree (ap_store_rebuild_tree). */
+void ap_ae_index_reset(struct ap *ap);
+/* key (borrowed) is new to the db: it joins the index of its arc and bucket. */
+void ap_ae_index_add(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
+                     size_t bytes);
+/* Timeouts, returning peers, the exchanges due (every engine tick). */
+void ap_ae_tick(struct ap *ap);
+/* When ap_ae_tick next has something to do (monotonic ms). */
+uint64_t ap_ae_wake_at(const struct ap *ap);
+/* AE_BUCKETS, AE_KEYS, AE_PULL from a peer (m borrowed). */
+void ap_ae_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
 
 #endif

@@ -33,6 +33,11 @@ int ap_ring_build(struct ap_ring *ring, const uint32_t *nodes, uint32_t count) {
         if (sorted[i] == 0 || (i > 0 && sorted[i] == sorted[i - 1])) return ERR_INVALID;
     memcpy(ring->nodes, sorted, count * sizeof(uint32_t));
     ring->node_count = count;
+    /* The points are a fixed function of the members, so the members name the ring (as
+     * little-endian bytes: the same version on every machine). */
+    uint8_t ids[NODE_PEERS_MAX * 4];
+    for (uint32_t i = 0; i < count; i++) base_store_u32le(ids + i * 4, sorted[i]);
+    ring->version = XXH3_64bits_withSeed(ids, count * 4, AP_RING_POINT_SEED);
     ring->point_count = 0;
     for (uint32_t i = 0; i < count; i++) {
         for (uint32_t v = 0; v < AP_RING_VNODES; v++) {

@@ -28,6 +28,7 @@ struct ap_ring_point {
 };
 
 struct ap_ring {
+    uint64_t version; /* a hash of the member list: equal rings have equal versions */
     uint32_t node_count;
     uint32_t nodes[NODE_PEERS_MAX]; /* ascending */
     uint32_t point_count;

@@ -81,8 +81,13 @@ static void test_ap_msg_every_kind_round_trips(void **state) {
     m.arc = 191;
     m.ring = 7;
     for (uint32_t i = 0; i < AP_TREE_BUCKETS; i++) m.buckets[i] = i * 0x0101010101010101ull;
+    m.flags = AP_AE_REPLY;
+    test_round_trip(&m);
+    memset(m.buckets, 0, sizeof(m.buckets)); /* SAME: no buckets travel */
+    m.flags = AP_AE_REPLY | AP_AE_SAME;
     test_round_trip(&m);
     m.kind = AP_MSG_AE_KEYS;
+    m.flags = AP_AE_TRUNCATED;
     m.bucket = 255;
     m.count = 2;
     m.digests = test_digests;
@@ -101,10 +106,11 @@ static void test_ap_msg_refuses_what_no_node_sends(void **state) {
     d.digests = NULL;
     const uint8_t kind0[] = {0, 1}, kind99[] = {99, 1};
     const uint8_t bad_status[] = {AP_MSG_PUT_ACK, 1, AP_STATUS_MAX + 1, 0};
-    const uint8_t bad_flags[] = {AP_MSG_PUT, 1, 4, 0, 0, 0};
+    const uint8_t bad_flags[] = {AP_MSG_PUT, 1, 8, 0, 0, 0};
     const uint8_t bad_proto[] = {AP_MSG_FORWARD, 1, 1, 0, 1, 0};
     const uint8_t no_room[] = {AP_MSG_AE_PULL, 1, 1, 'k'};
-    const uint8_t bad_bucket[] = {AP_MSG_AE_KEYS, 0, 0, 0x80, 0x02, 0};
+    const uint8_t bad_bucket[] = {AP_MSG_AE_KEYS, 0, 0, 0x80, 0x02, 0, 0};
+    const uint8_t bad_ae_flags[] = {AP_MSG_AE_BUCKETS, 0, 0, 4};
     assert_int_equal(ap_msg_decode(kind0, sizeof(kind0), &d), ERR_CORRUPT);
     assert_int_equal(ap_msg_decode(kind99, sizeof(kind99), &d), ERR_CORRUPT);
     assert_int_equal(ap_msg_decode(bad_status, sizeof(bad_status), &d), ERR_CORRUPT);
@@ -112,6 +118,7 @@ static void test_ap_msg_refuses_what_no_node_sends(void **state) {
     assert_int_equal(ap_msg_decode(bad_proto, sizeof(bad_proto), &d), ERR_CORRUPT);
     assert_int_equal(ap_msg_decode(no_room, sizeof(no_room), &d), ERR_CORRUPT);
     assert_int_equal(ap_msg_decode(bad_bucket, sizeof(bad_bucket), &d), ERR_CORRUPT);
+    assert_int_equal(ap_msg_decode(bad_ae_flags, sizeof(bad_ae_flags), &d), ERR_CORRUPT);
     assert_int_equal(ap_msg_decode(NULL, 0, &d), ERR_CORRUPT);
     d.args = test_args;
     assert_int_equal(ap_msg_decode(no_room, sizeof(no_room), &d), 0); /* with room, it reads */

@@ -30,6 +30,7 @@ static void test_ap_ring_is_the_same_from_any_member_order(void **state) {
     const uint32_t one[] = {1, 2, 3, 7}, other[] = {7, 3, 1, 2};
     assert_int_equal(ap_ring_build(&a, one, 4), 0);
     assert_int_equal(ap_ring_build(&b, other, 4), 0);
+    assert_true(a.version == b.version); /* anti-entropy compares rings by version */
     for (uint32_t i = 0; i < 1000; i++) {
         uint32_t wa[NODE_PEERS_MAX], wb[NODE_PEERS_MAX];
         assert_int_equal(ap_ring_walk(&a, test_key_hash(i), wa), 4);
@@ -47,6 +48,7 @@ static void test_ap_ring_new_member_only_inserts_itself(void **state) {
     const uint32_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4};
     assert_int_equal(ap_ring_build(&small, three, 3), 0);
     assert_int_equal(ap_ring_build(&big, four, 4), 0);
+    assert_true(small.version != big.version); /* other members: another ring */
     uint32_t moved = 0;
     for (uint32_t i = 0; i < TEST_KEYS; i++) {
         uint32_t before[NODE_PEERS_MAX], after[NODE_PEERS_MAX], rest[NODE_PEERS_MAX];
