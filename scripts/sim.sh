@@ -14,7 +14,9 @@
 # One world runs both targets (sim/sim.h): the raft core (--core raft) and the node cores
 # (--core node). The node cores run with their FAULT commands, transactions (MULTI/EXEC,
 # WATCH), sets and hashes, FLUSHALL, and keyspace-table changes (CLUSTER KEYSPACES RELOAD);
-# "node core big" adds big values (--big-values), in majority and in leader mode.
+# "node core big" adds big values (--big-values), in majority and in leader mode; "node core
+# ap" adds AP keyspaces (--ap: counters and sets written on every side of partitions, every
+# replica the same after the heal and equal to the specification, sim/nodesim_ap.c).
 # A regression line whose replication is "node" replays with --core node; words after
 # run_ms and before "#" are more capkv-sim flags for that seed (e.g. --expiry).
 # A seed whose lincheck ends UNKNOWN (search budget spent: the history is unproven) fails,
@@ -98,6 +100,10 @@ run "node core all" --core node --replication all --seeds "6001-$((6000 + node_s
     --nodes 3 --run-ms "$node_run_ms"
 run "node core leader" --core node --replication leader \
     --seeds "7001-$((7000 + node_seeds / 4))" --nodes 3 --run-ms "$node_run_ms"
+run "node core ap" --core node --ap --seeds "11001-$((11000 + node_seeds / 2))" --nodes 3 \
+    --run-ms "$node_run_ms"
+run "node core ap 5 nodes" --core node --ap --expiry \
+    --seeds "12001-$((12000 + node_seeds / 4))" --nodes 5 --run-ms "$node_run_ms"
 while read -r seed nodes repl ms rest; do
     case "$seed" in ''|'#'*) continue ;; esac
     if [ "$repl" = node ]; then mode=(--core node); else mode=(--replication "$repl"); fi

@@ -23,6 +23,7 @@
 #include "ap/ap.h"
 #include "ap/ap_cmd.h"
 #include "ap/object.h"
+#include "ap/ring.h"
 #include "base/assert.h"
 #include "nodesim_internal.h"
 
@@ -123,53 +124,63 @@ void nodesim_ap_deinit(struct nodesim_world *w) {
 
 /* ---- convergence ---- */
 
-struct nodesim_ap_cmp {
-    struct db *other;
-    bool differ;
-};
-
-static void nodesim_ap_cmp_visit(void *ctx, struct db_entry *e) {
-    struct nodesim_ap_cmp *cmp = ctx;
-    size_t key_bytes = 0, a_bytes = 0, b_bytes = 0;
-    const uint8_t *key = db_entry_key(e, &key_bytes);
-    struct db_entry *o = db_find(cmp->other, key, key_bytes);
-    if (o == NULL) {
-        cmp->differ = true;
-        return;
-    }
-    const uint8_t *a = db_entry_string(e, &a_bytes), *b = db_entry_string(o, &b_bytes);
-    if (a_bytes != b_bytes || memcmp(a, b, a_bytes) != 0) cmp->differ = true;
-}
-
-static bool nodesim_ap_db_same(struct db *a, struct db *b) {
-    if (db_count(a) != db_count(b)) return false;
-    struct nodesim_ap_cmp cmp = {.other = b};
-    uint64_t cursor = 0;
-    do {
-        cursor = db_scan(a, cursor, nodesim_ap_cmp_visit, &cmp);
-    } while (cursor != 0 && !cmp.differ);
-    return !cmp.differ;
-}
-
 static struct db *nodesim_ap_db(const struct nodesim_world *w, uint32_t i) {
     struct engine *e = node_engine_ap(w->nodes[i].node);
     return e != NULL ? ap_engine_db(e) : NULL;
 }
 
-bool nodesim_ap_converged(struct nodesim_world *w) {
-    if (!w->sim.options.ap) return true;
-    struct db *first = nodesim_ap_db(w, 1);
-    if (first == NULL) return false;
-    for (uint32_t i = 2; i <= w->sim.options.node_count; i++) {
-        struct db *db = nodesim_ap_db(w, i);
-        if (db == NULL || !nodesim_ap_db_same(first, db)) return false;
+/* key's object on node i (borrowed), or NULL; *bytes its length. */
+static const uint8_t *nodesim_ap_object(const struct nodesim_world *w, uint32_t i, const char *key,
+                                        size_t *bytes) {
+    struct db_entry *e = db_find(nodesim_ap_db(w, i), (const uint8_t *)key, strlen(key));
+    *bytes = 0;
+    return e != NULL ? db_entry_string(e, bytes) : NULL;
+}
+
+/* Whether key's n = 3 replicas (the ring's first three of its walk) hold the same object,
+ * byte for byte, and no other node holds one. */
+static bool nodesim_ap_key_same(const struct nodesim_world *w, const struct ap_ring *ring,
+                                const char *key) {
+    uint32_t walk[NODE_PEERS_MAX];
+    uint32_t count = ap_ring_walk(ring, ap_ring_key_hash((const uint8_t *)key, strlen(key)), walk);
+    uint32_t n = count < KEYSPACE_N_DEFAULT ? count : KEYSPACE_N_DEFAULT;
+    size_t first_bytes = 0;
+    const uint8_t *first = nodesim_ap_object(w, walk[0], key, &first_bytes);
+    for (uint32_t i = 1; i < count; i++) {
+        size_t bytes = 0;
+        const uint8_t *o = nodesim_ap_object(w, walk[i], key, &bytes);
+        bool same = i < n ? bytes == first_bytes && (bytes == 0 || memcmp(o, first, bytes) == 0)
+                          : o == NULL;
+        if (!same) return false;
     }
     return true;
 }
 
-/* ---- the specification, on node 1's (converged) state ---- */
+bool nodesim_ap_converged(struct nodesim_world *w) {
+    if (!w->sim.options.ap) return true;
+    uint32_t members[SIM_NODES_MAX];
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++) {
+        if (nodesim_ap_db(w, i) == NULL) return false;
+        members[i - 1] = i;
+    }
+    struct ap_ring ring;
+    ASSERT(ap_ring_build(&ring, members, w->sim.options.node_count) == 0);
+    char key[8];
+    for (uint32_t k = 0; k < NODESIM_AP_COUNTERS; k++) {
+        snprintf(key, sizeof(key), "c%u", k);
+        if (!nodesim_ap_key_same(w, &ring, key)) return false;
+    }
+    for (uint32_t k = 0; k < NODESIM_AP_SETS; k++) {
+        snprintf(key, sizeof(key), "t%u", k);
+        if (!nodesim_ap_key_same(w, &ring, key)) return false;
+    }
+    return true;
+}
 
-/* Runs a read command on key's object as node 1 holds it; the reply goes to out. */
+/* ---- the specification, on the converged state ---- */
+
+/* Runs a read command on key's object as its first replica holds it (they are the same
+ * once converged); the reply goes to out. */
 static void nodesim_ap_read(struct nodesim_world *w, const char *line, struct buf *out) {
     struct resp_arg argv[3];
     char words[3][16];
@@ -184,9 +195,13 @@ static void nodesim_ap_read(struct nodesim_world *w, const char *line, struct bu
     }
     struct ap_object o;
     ap_object_init(&o);
-    struct db_entry *e = db_find(nodesim_ap_db(w, 1), argv[1].data, argv[1].bytes);
+    uint32_t members[SIM_NODES_MAX], walk[NODE_PEERS_MAX];
+    for (uint32_t i = 0; i < w->sim.options.node_count; i++) members[i] = i + 1;
+    struct ap_ring ring;
+    ASSERT(ap_ring_build(&ring, members, w->sim.options.node_count) == 0);
+    (void)ap_ring_walk(&ring, ap_ring_key_hash(argv[1].data, argv[1].bytes), walk);
     size_t bytes = 0;
-    const uint8_t *data = e != NULL ? db_entry_string(e, &bytes) : NULL;
+    const uint8_t *data = nodesim_ap_object(w, walk[0], words[1], &bytes);
     ASSERT(data == NULL || ap_object_decode(data, bytes, &o) == 0);
     struct ap_cmd_ctx ctx = {
         .conflict = AP_CONFLICT_CRDT, .ts = 1, .proto = 2, .now_ms = w->sim.now_ms};

@@ -219,7 +219,9 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
     struct ap_object o;
     ap_object_init(&o);
     (void)ap_store_load(ap, argv[1].data, argv[1].bytes, &o);
-    size_t mark = out->len;
+    /* Where this reply starts, counted from the unread bytes: an append may move them to
+     * the front of the buffer (buf_reserve reclaims the consumed prefix). */
+    size_t mark = buf_pending(out);
     struct ap_cmd_result res;
     ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
     bool answered = true;
@@ -228,11 +230,11 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
         uint64_t lsn = ap_store_save(ap, argv[1].data, argv[1].bytes, &o);
         struct ap_pending *p = lsn == 0 || need == 1 ? NULL : ap_pending_new(ap, AP_PENDING_WRITE);
         if (lsn == 0) {
-            out->len = mark;
+            out->len = out->read_pos + mark;
             errcode_reply(out, ERRCODE_DISKFULL, "%s; AP writes are refused until space is freed",
                           ap->store.disk_full_text);
         } else if (need > 1 && p == NULL) {
-            out->len = mark;
+            out->len = out->read_pos + mark;
             errcode_reply(out, ERRCODE_BUSY, "%u AP requests are in flight at node %u",
                           AP_PENDING_MAX, ap->config.id);
         } else {
@@ -245,8 +247,8 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
                 p->origin_req = from->peer_req;
                 p->need = need;
                 p->self_lsn = lsn;
-                buf_append(&p->reply, out->data + mark, out->len - mark);
-                out->len = mark;
+                buf_append(&p->reply, buf_head(out) + mark, buf_pending(out) - mark);
+                out->len = out->read_pos + mark;
                 answered = false;
             }
         }

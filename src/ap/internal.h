@@ -28,7 +28,7 @@
 
 /* Anti-entropy (ap_ae.c). An exchange is one arc with one peer; at most one in flight per
  * peer (this node initiating). */
-#define AP_AE_MS 1000             /* in sync: this node starts one exchange this often */
+#define AP_AE_MS 50 /* in sync: this node starts one exchange this often (an arc in 2 KB) */
 #define AP_AE_SWEEP_MS 50         /* sweeping a peer's arcs: at most one exchange this often... */
 #define AP_AE_CHAIN_MS 5          /* ...or this often while exchanges find differences */
 #define AP_AE_TIMEOUT_MS 500      /* an exchange unanswered this long is given up... */

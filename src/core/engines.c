@@ -144,6 +144,18 @@ int node_engines_open(struct node *node, struct errmsg *msg) {
 void node_engines_close(struct node *node) {
     for (uint32_t i = 0; i < NODE_ENGINES_MAX; i++) {
         struct node_engine *ne = &node->engines[i];
+        if (ne->engine != NULL && ne->sync_file != NULL) {
+            /* A sync asked for and never handed to the shell (another engine's ran): it
+             * ends unrun, so the engine closes with nothing in flight. */
+            struct engine_event ev = {.kind = ENGINE_EVENT_SYNCED,
+                                      .token = ne->sync_token,
+                                      .error = ERR_IO,
+                                      .now_ms = node->now_ms,
+                                      .mono_ms = node->mono_ms};
+            struct engine_effects e;
+            ne->sync_file = NULL;
+            ne->ops->step(ne->engine, &ev, &e);
+        }
         if (ne->engine != NULL) ne->ops->free(ne->engine);
         ne->engine = NULL;
     }
