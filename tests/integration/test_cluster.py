@@ -867,14 +867,14 @@ def test_fault_commands_are_refused_without_enable_faults(make_cluster):
 
 # ---- 7. configurations that are refused or warned about -------------------------------------
 
-def test_ap_keyspace_is_refused_at_start(tmp_path):
+def test_cp_setting_on_an_ap_keyspace_is_refused_at_start(tmp_path):
     cfg = tmp_path / "node.ini"
     cfg.write_text(f"[node]\nlisten = 127.0.0.1:{free_port()}\ndir = {tmp_path / 'd'}\n\n"
-                   "[keyspace carts]\nmatch = cart:*\nmode = ap\n")
+                   "[keyspace carts]\nmatch = cart:*\nmode = ap\nreplication = all\n")
     res = subprocess.run([CAPKV, "server", "--config", str(cfg)], capture_output=True, text=True,
                          timeout=15, stdin=subprocess.DEVNULL)
     assert res.returncode != 0
-    assert "mode = ap is not available yet" in res.stderr + res.stdout, res.stderr
+    assert "replication applies to mode = cp keyspaces" in res.stderr + res.stdout, res.stderr
 
 
 def test_even_cluster_size_starts_with_a_warning(make_cluster):
