@@ -8,8 +8,9 @@ r = quorum; redis-benchmark against node 1 (any node coordinates). Redis: a prim
 appendonly yes and appendfsync always and two replicas, against the primary (it answers
 before its replicas have the write; capkv's w = one answers once its own log has it on
 disk, w = quorum once two of three have). For each pipeline depth it runs redis-benchmark
--t set,get,incr,sadd -n N -c 50 -d 64, alternating capkv and Redis REPEAT times, and prints
-the medians and the ratio.
+-t set,get,incr,sadd -n N -c 50 -d 64 (cluster-redis-compare.py's run: its FLUSHALL clears
+CP keys only, so AP keys stay, which SET/GET/INCR/SADD on redis-benchmark's fixed keys do
+not mind), alternating capkv and Redis REPEAT times, and prints the medians and the ratio.
 
 Usage: bench/ap-redis-compare.py [--requests N] [--repeat R] [--pipelines 1,16]
                                  [--tests set,get,incr,sadd] [--quorums one,quorum]
@@ -60,18 +61,6 @@ def ap_cluster(group, quorum):
     raise RuntimeError(f"the AP cluster (w = {quorum}) never served a write")
 
 
-def bench(port, test, pipeline, requests):
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", test, "-n", str(requests), "-c", "50",
-         "-d", "64", "-P", str(pipeline), "--csv"],
-        check=True, capture_output=True, text=True, timeout=1800).stdout
-    for line in out.splitlines():
-        cells = [c.strip('"') for c in line.split(",")]
-        if len(cells) >= 2 and cells[0].lower().split()[0] == test:
-            return float(cells[1])
-    raise RuntimeError(f"redis-benchmark printed no result for {test}:\n{out}")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200000)
@@ -94,8 +83,8 @@ def main():
                 for test in args.tests.split(","):
                     got = {"capkv": [], "redis": []}
                     for _ in range(args.repeat):
-                        got["capkv"].append(bench(port, test, pipeline, args.requests))
-                        got["redis"].append(bench(primary, test, pipeline, args.requests))
+                        got["capkv"].append(crc.bench(port, test, pipeline, args.requests))
+                        got["redis"].append(crc.bench(primary, test, pipeline, args.requests))
                     c = statistics.median(got["capkv"])
                     r = statistics.median(got["redis"])
                     lines.append(f"| {quorum} | -P {pipeline} | {test.upper()} | {c:,.0f} | "
