@@ -129,6 +129,18 @@ static struct db *nodesim_ap_db(const struct nodesim_world *w, uint32_t i) {
     return e != NULL ? ap_engine_db(e) : NULL;
 }
 
+/* The ring the cores build over nodes 1..node_count, built once. */
+static const struct ap_ring *nodesim_ap_ring(struct nodesim_world *w) {
+    if (!w->ap.ring_built) {
+        uint32_t members[SIM_NODES_MAX];
+        for (uint32_t i = 0; i < w->sim.options.node_count; i++) members[i] = i + 1;
+        int rc = ap_ring_build(&w->ap.ring, members, w->sim.options.node_count);
+        ASSERT(rc == 0);
+        w->ap.ring_built = true;
+    }
+    return &w->ap.ring;
+}
+
 /* key's object on node i (borrowed), or NULL; *bytes its length. */
 static const uint8_t *nodesim_ap_object(const struct nodesim_world *w, uint32_t i, const char *key,
                                         size_t *bytes) {
@@ -158,21 +170,17 @@ static bool nodesim_ap_key_same(const struct nodesim_world *w, const struct ap_r
 
 bool nodesim_ap_converged(struct nodesim_world *w) {
     if (!w->sim.options.ap) return true;
-    uint32_t members[SIM_NODES_MAX];
-    for (uint32_t i = 1; i <= w->sim.options.node_count; i++) {
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++)
         if (nodesim_ap_db(w, i) == NULL) return false;
-        members[i - 1] = i;
-    }
-    struct ap_ring ring;
-    ASSERT(ap_ring_build(&ring, members, w->sim.options.node_count) == 0);
+    const struct ap_ring *ring = nodesim_ap_ring(w);
     char key[8];
     for (uint32_t k = 0; k < NODESIM_AP_COUNTERS; k++) {
         snprintf(key, sizeof(key), "c%u", k);
-        if (!nodesim_ap_key_same(w, &ring, key)) return false;
+        if (!nodesim_ap_key_same(w, ring, key)) return false;
     }
     for (uint32_t k = 0; k < NODESIM_AP_SETS; k++) {
         snprintf(key, sizeof(key), "t%u", k);
-        if (!nodesim_ap_key_same(w, &ring, key)) return false;
+        if (!nodesim_ap_key_same(w, ring, key)) return false;
     }
     return true;
 }
@@ -195,11 +203,8 @@ static void nodesim_ap_read(struct nodesim_world *w, const char *line, struct bu
     }
     struct ap_object o;
     ap_object_init(&o);
-    uint32_t members[SIM_NODES_MAX], walk[NODE_PEERS_MAX];
-    for (uint32_t i = 0; i < w->sim.options.node_count; i++) members[i] = i + 1;
-    struct ap_ring ring;
-    ASSERT(ap_ring_build(&ring, members, w->sim.options.node_count) == 0);
-    (void)ap_ring_walk(&ring, ap_ring_key_hash(argv[1].data, argv[1].bytes), walk);
+    uint32_t walk[NODE_PEERS_MAX];
+    (void)ap_ring_walk(nodesim_ap_ring(w), ap_ring_key_hash(argv[1].data, argv[1].bytes), walk);
     size_t bytes = 0;
     const uint8_t *data = nodesim_ap_object(w, walk[0], words[1], &bytes);
     ASSERT(data == NULL || ap_object_decode(data, bytes, &o) == 0);

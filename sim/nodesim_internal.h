@@ -22,6 +22,7 @@
 #ifndef CAPKV_SIM_NODESIM_INTERNAL_H
 #define CAPKV_SIM_NODESIM_INTERNAL_H
 
+#include "ap/ring.h"
 #include "base/buf.h"
 #include "base/prng.h"
 #include "cp/cp.h"
@@ -159,6 +160,8 @@ struct nodesim_ap_op {
 struct nodesim_ap {
     struct nodesim_ap_op *ops;
     size_t count, capacity;
+    bool ring_built;
+    struct ap_ring ring; /* the cores' ring (their members never change here) */
 };
 
 struct nodesim_world {

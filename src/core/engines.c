@@ -70,6 +70,13 @@ static void node_engine_host(void *ctx, uint64_t request_id, uint32_t argc,
     conn_run(node, c, spec, argc, argv);
 }
 
+/* What every engine is opened with: the node's settings, and the node as host. */
+static void node_engines_config(struct node *node, struct engine_config *out) {
+    node_engine_config(node, out);
+    out->host = node_engine_host;
+    out->host_ctx = node;
+}
+
 /* Opens ops as engine number slot, over its own part of the data directory. */
 static int node_engine_open_one(struct node *node, uint32_t slot, const struct engine_ops *ops,
                                 const struct engine_config *config, struct errmsg *msg) {
@@ -110,9 +117,7 @@ static bool node_table_has_ap(const struct keyspace *table, uint32_t count) {
 static int node_engines_open_ap(struct node *node, struct errmsg *msg) {
     if (node->mode_engine[KEYSPACE_MODE_AP] != 0) return 0;
     struct engine_config config;
-    node_engine_config(node, &config);
-    config.host = node_engine_host;
-    config.host_ctx = node;
+    node_engines_config(node, &config);
     const struct engine_ops *ap =
         node->config.ap_engine != NULL ? node->config.ap_engine : &ap_engine_ops;
     int rc = node_engine_open_one(node, 1, ap, &config, msg);
@@ -128,9 +133,7 @@ int node_engines_open(struct node *node, struct errmsg *msg) {
     ASSERT(node->engine_count == 0);
     node->sync_engine = -1;
     struct engine_config config;
-    node_engine_config(node, &config);
-    config.host = node_engine_host;
-    config.host_ctx = node;
+    node_engines_config(node, &config);
     const struct engine_ops *cp = node->config.peer_count > 0 ? &cp_engine_ops : &local_engine_ops;
     int rc = node_engine_open_one(node, 0, cp, &config, msg);
     node->mode_engine[KEYSPACE_MODE_CP] = 0;
