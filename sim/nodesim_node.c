@@ -7,9 +7,9 @@
  * state is observed for the invariants of sim_check.h.
  *
  * Peer payloads carry a header with both ends' incarnations: the shell's peer links are
- * TCP connections, so a frame never crosses a restart of either end; and only raft
- * payloads are duplicated (TCP never duplicates, raft must cope with a retransmitting
- * network, forwarded client requests need not).
+ * TCP connections, so a frame never crosses a restart of either end; raft and AP payloads
+ * are duplicated (TCP never duplicates, but both must cope with a retransmitting network:
+ * an AP FORWARD runs once, an acknowledgement counts once), CP's others are not.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,10 +96,8 @@ static void nodesim_send(struct nodesim_world *w, struct nodesim_node *n,
     sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_SEND, s->to, s->data[1], s->bytes,
                   0);
     struct sim_net_options saved = w->sim.net.options;
-    /* Raft payloads may come twice; CP's others and AP's not: a duplicated AP FORWARD is
-     * run twice (an INCRBY counted twice: found on 5 nodes), and the peer layer (TCP, no
-     * resend) never duplicates. Deduplicating forwards is a to-do (docs/engines.md). */
-    if (s->data[0] != ENGINE_CP || s->data[1] != CP_PEER_RAFT) w->sim.net.options.dup_permille = 0;
+    /* Raft and AP payloads may come twice; CP's others not. */
+    if (s->data[0] == ENGINE_CP && s->data[1] != CP_PEER_RAFT) w->sim.net.options.dup_permille = 0;
     sim_net_send(&w->sim.net, w->sim.now_ms, n->id, s->to, w->packet.data, w->packet.len);
     w->sim.net.options = saved;
 }

@@ -43,21 +43,68 @@ static enum ap_conflict ap_conflict_of(enum keyspace_conflict c) {
 
 /* ---- pending requests ---- */
 
+static void ap_list_push(struct ap *ap, struct ap_pending *p, int which) {
+    struct ap_list *l = &ap->lists[which];
+    struct ap_link *k = &p->links[which];
+    uint32_t slot = (uint32_t)(p - ap->pending);
+    ASSERT(!k->linked);
+    *k = (struct ap_link){.prev = l->tail, .next = AP_SLOT_NONE, .linked = true};
+    if (l->tail != AP_SLOT_NONE)
+        ap->pending[l->tail].links[which].next = slot;
+    else
+        l->head = slot;
+    l->tail = slot;
+}
+
+static void ap_list_unlink(struct ap *ap, struct ap_pending *p, int which) {
+    struct ap_list *l = &ap->lists[which];
+    struct ap_link *k = &p->links[which];
+    if (!k->linked) return;
+    if (k->prev != AP_SLOT_NONE)
+        ap->pending[k->prev].links[which].next = k->next;
+    else
+        l->head = k->next;
+    if (k->next != AP_SLOT_NONE)
+        ap->pending[k->next].links[which].prev = k->prev;
+    else
+        l->tail = k->prev;
+    k->linked = false;
+}
+
+static struct ap_pending *ap_list_head(struct ap *ap, int which) {
+    uint32_t slot = ap->lists[which].head;
+    return slot == AP_SLOT_NONE ? NULL : &ap->pending[slot];
+}
+
+void ap_coord_init(struct ap *ap) {
+    for (int i = 0; i < AP_LISTS; i++) ap->lists[i] = (struct ap_list){AP_SLOT_NONE, AP_SLOT_NONE};
+}
+
 static struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind) {
     if (ap->pending_count == AP_PENDING_MAX) return NULL;
-    uint32_t slot = 0;
-    while (slot < ap->pending_cap && ap->pending[slot].used) slot++;
-    if (slot == ap->pending_cap) {
+    if (ap->pending_free_count == 0) { /* every slot used: twice as many */
         uint32_t cap = ap->pending_cap < 64 ? 64 : ap->pending_cap * 2;
         if (cap > AP_PENDING_MAX) cap = AP_PENDING_MAX;
         ap->pending = base_realloc(ap->pending, cap * sizeof(*ap->pending));
+        ap->pending_free = base_realloc(ap->pending_free, cap * sizeof(*ap->pending_free));
         memset(ap->pending + ap->pending_cap, 0, (cap - ap->pending_cap) * sizeof(*ap->pending));
+        for (uint32_t i = cap; i > ap->pending_cap; i--)
+            ap->pending_free[ap->pending_free_count++] = i - 1;
         ap->pending_cap = cap;
     }
+    uint32_t slot = ap->pending_free[--ap->pending_free_count];
     struct ap_pending *p = &ap->pending[slot];
     memset(p, 0, sizeof(*p));
     p->used = true;
     p->kind = kind;
+    if (((ap->pending_generation + 1) & ((1ull << AP_BOOT_SHIFT) - 1)) == 0) {
+        struct errmsg msg; /* a boot's ids are used up: the next boot's begin */
+        if (ap_store_next_boot(ap, &msg) != 0)
+            ap_trace(ap,
+                     "ap: could not count a new boot in the epoch file (%s): request ids "
+                     "may repeat after a restart",
+                     msg.text);
+    }
     p->req = (++ap->pending_generation << AP_SLOT_BITS) | slot;
     p->deadline_ms = ap->store.mono_ms + AP_REQUEST_TIMEOUT_MS;
     buf_init(&p->reply);
@@ -65,6 +112,7 @@ static struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kin
     buf_init(&p->key);
     ap_object_init(&p->merged);
     ap->pending_count++;
+    ap_list_push(ap, p, AP_LIST_AGE);
     return p;
 }
 
@@ -81,16 +129,25 @@ static void ap_pending_free(struct ap *ap, struct ap_pending *p) {
     buf_deinit(&p->command);
     buf_deinit(&p->key);
     ap_object_deinit(&p->merged);
+    for (int i = 0; i < AP_LISTS; i++) ap_list_unlink(ap, p, i);
     p->used = false;
     ap->pending_count--;
+    ap->pending_free[ap->pending_free_count++] = (uint32_t)(p - ap->pending);
 }
 
 void ap_coord_close(struct ap *ap) {
     for (uint32_t i = 0; i < ap->pending_cap; i++)
         if (ap->pending[i].used) ap_pending_free(ap, &ap->pending[i]);
+    for (uint32_t i = 0; i < ap->peer_count; i++) {
+        free(ap->peers[i].forwards_seen);
+        ap->peers[i].forwards_seen = NULL;
+        ap->peers[i].forwards_seen_cap = 0;
+    }
     free(ap->pending);
+    free(ap->pending_free);
     ap->pending = NULL;
-    ap->pending_cap = 0;
+    ap->pending_free = NULL;
+    ap->pending_cap = ap->pending_free_count = 0;
 }
 
 /* Answers a pending request's origin: its client (given later) or the peer that forwarded
@@ -125,13 +182,20 @@ static void ap_plan(struct ap *ap, const struct resp_arg *key, struct ap_plan *p
     for (uint32_t i = 0; i < pl->n; i++) pl->self_replica |= pl->walk[i] == ap->config.id;
 }
 
+/* what: "nothing was written" or "nothing was read". */
 static void ap_noquorum(struct ap *ap, struct buf *out, const struct ap_plan *pl, uint32_t need,
-                        uint32_t have) {
+                        uint32_t have, const char *what) {
     ap->stats.noquorum++;
     errcode_reply(out, ERRCODE_NOQUORUM,
                   "%u of the key's %u replicas are needed and %u are reachable from node %u "
-                  "(keyspace %s): nothing was written",
-                  need, pl->n, have, ap->config.id, pl->ks.name);
+                  "(keyspace %s): %s",
+                  need, pl->n, have, ap->config.id, pl->ks.name, what);
+}
+
+static void ap_busy(struct ap *ap, struct buf *out) {
+    errcode_reply(out, ERRCODE_BUSY,
+                  "%u AP requests are in flight at node %u: nothing was done, try again",
+                  AP_PENDING_MAX, ap->config.id);
 }
 
 static uint32_t ap_reachable_replicas(const struct ap *ap, const struct ap_plan *pl) {
@@ -149,15 +213,16 @@ static uint32_t ap_next_fallback(const struct ap *ap, const struct ap_plan *pl, 
     return 0;
 }
 
-/* Sends the new state to every other replica: directly, or as a hint to a fallback.
- * Returns how many acknowledgements can come. */
-static uint32_t ap_replicate(struct ap *ap, const struct ap_plan *pl, const struct resp_arg *key,
-                             const struct buf *state, uint64_t req) {
-    uint32_t sent = 0, fallback_at = pl->n;
+/* Sends the new state to every other replica: directly (recorded in p, whose acknowledgements
+ * count toward w), or as a hint to a fallback (in the fallback's memory only: it does not
+ * count toward w, it only brings the replica up to date sooner than anti-entropy would). */
+static void ap_replicate(struct ap *ap, const struct ap_plan *pl, const struct resp_arg *key,
+                         const struct buf *state, struct ap_pending *p) {
+    uint32_t fallback_at = pl->n;
     for (uint32_t i = 0; i < pl->n; i++) {
         uint32_t node = pl->walk[i];
         if (node == ap->config.id) continue;
-        struct ap_msg m = {.kind = AP_MSG_PUT, .req = req, .flags = AP_PUT_ACK_WANTED};
+        struct ap_msg m = {.kind = AP_MSG_PUT};
         m.key = (struct ap_bytes){key->data, key->bytes};
         m.object = (struct ap_bytes){state->data, state->len};
         uint32_t to = node;
@@ -165,13 +230,16 @@ static uint32_t ap_replicate(struct ap *ap, const struct ap_plan *pl, const stru
             if (pl->ks.handoff != KEYSPACE_HANDOFF_ON) continue;
             to = ap_next_fallback(ap, pl, &fallback_at);
             if (to == 0) continue;
-            m.flags |= AP_PUT_HINT;
+            m.flags = AP_PUT_HINT;
             m.hint_for = node;
+        } else if (p != NULL) {
+            m.req = p->req;
+            m.flags = AP_PUT_ACK_WANTED;
+            p->answered_digest[p->asked_count] = 0;
+            p->asked[p->asked_count++] = node;
         }
         ap_send(ap, to, &m);
-        sent++;
     }
-    return sent;
 }
 
 static void ap_run_cmd(struct ap *ap, const struct ap_plan *pl, struct ap_object *o, uint32_t argc,
@@ -199,22 +267,25 @@ struct ap_origin {
     int level;
 };
 
-/* A write on this replica. Returns true when answered in out (at once). */
+/* A write on this replica (this node is one of the key's replicas). Returns true when
+ * answered in out (at once; *lsn_out: the record the answer waits for). */
 static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
                      uint32_t argc, const struct resp_arg *argv, struct buf *out,
                      uint64_t *lsn_out) {
     uint32_t need = keyspace_quorum_count(pl->ks.w, pl->n);
     uint32_t have = ap_reachable_replicas(ap, pl);
-    if (pl->ks.handoff == KEYSPACE_HANDOFF_ON) {
-        uint32_t spare = pl->n - have, next = pl->n;
-        while (spare > 0 && ap_next_fallback(ap, pl, &next) != 0) {
-            have++;
-            spare--;
-        }
-    }
     if (have < need) {
-        ap_noquorum(ap, out, pl, need, have);
+        ap_noquorum(ap, out, pl, need, have, "nothing was written");
         return true;
+    }
+    /* The slot first: a write refused for want of one must not be saved. */
+    struct ap_pending *p = NULL;
+    if (need > 1) {
+        p = ap_pending_new(ap, AP_PENDING_WRITE);
+        if (p == NULL) {
+            ap_busy(ap, out);
+            return true;
+        }
     }
     struct ap_object o;
     ap_object_init(&o);
@@ -224,37 +295,34 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
     size_t mark = buf_pending(out);
     struct ap_cmd_result res;
     ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
-    bool answered = true;
+    uint64_t lsn = 0;
     if (res.wrote) {
         ap->stats.writes++;
-        uint64_t lsn = ap_store_save(ap, argv[1].data, argv[1].bytes, &o);
-        struct ap_pending *p = lsn == 0 || need == 1 ? NULL : ap_pending_new(ap, AP_PENDING_WRITE);
+        lsn = ap_store_save(ap, argv[1].data, argv[1].bytes, &o);
         if (lsn == 0) {
             out->len = out->read_pos + mark;
             errcode_reply(out, ERRCODE_DISKFULL, "%s; AP writes are refused until space is freed",
                           ap->store.disk_full_text);
-        } else if (need > 1 && p == NULL) {
-            out->len = out->read_pos + mark;
-            errcode_reply(out, ERRCODE_BUSY, "%u AP requests are in flight at node %u",
-                          AP_PENDING_MAX, ap->config.id);
         } else {
-            uint64_t req = p != NULL ? p->req : 0;
-            (void)ap_replicate(ap, pl, &argv[1], &ap->encode, req);
+            ap_replicate(ap, pl, &argv[1], &ap->encode, p); /* the save left o encoded there */
             *lsn_out = lsn;
-            if (p != NULL) {
-                p->client = from->client;
-                p->origin = from->peer;
-                p->origin_req = from->peer_req;
-                p->need = need;
-                p->self_lsn = lsn;
-                buf_append(&p->reply, buf_head(out) + mark, buf_pending(out) - mark);
-                out->len = out->read_pos + mark;
-                answered = false;
-            }
         }
     }
     ap_object_deinit(&o);
-    return answered;
+    if (p == NULL) return true;
+    if (lsn == 0) { /* nothing to wait for: answered in out */
+        ap_pending_free(ap, p);
+        return true;
+    }
+    p->client = from->client;
+    p->origin = from->peer;
+    p->origin_req = from->peer_req;
+    p->need = need;
+    p->self_lsn = lsn;
+    ap_list_push(ap, p, AP_LIST_DURABLE);
+    buf_append(&p->reply, buf_head(out) + mark, buf_pending(out) - mark);
+    out->len = out->read_pos + mark;
+    return false;
 }
 
 /* Keeps a command's arguments in a pending read (argc u32, then len u32 and bytes each). */
@@ -292,7 +360,10 @@ static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pendi
     }
 }
 
-/* A read on this replica: its own object now, the others' asked for. True when answered. */
+/* A read on this replica: its own object now, the others' asked for. True when answered.
+ * r = one and CONSISTENCY stale answer from this replica alone and ask no one (anti-entropy
+ * repairs what differs); a larger r asks every reachable replica, answers once r replied,
+ * and repairs those that answered less. */
 static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
                     uint32_t argc, const struct resp_arg *argv, struct buf *out) {
     ap->stats.reads++;
@@ -300,31 +371,35 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
     bool stale = from->level == KEYSPACE_CONSISTENCY_STALE;
     uint32_t have = ap_reachable_replicas(ap, pl);
     if (!stale && have < need) {
-        ap_noquorum(ap, out, pl, need, have);
+        ap_noquorum(ap, out, pl, need, have, "nothing was read");
+        return true;
+    }
+    bool now = stale || need == 1;
+    struct ap_pending *p = now ? NULL : ap_pending_new(ap, AP_PENDING_READ);
+    if (!now && p == NULL) {
+        ap_busy(ap, out);
         return true;
     }
     struct ap_object o;
     ap_object_init(&o);
     (void)ap_store_load(ap, argv[1].data, argv[1].bytes, &o);
-    /* CONSISTENCY stale, or r = one: this replica answers; the others are asked only to
-     * repair (not for stale, which starts no repair). */
-    struct ap_pending *p = stale || have < 2 ? NULL : ap_pending_new(ap, AP_PENDING_READ);
-    bool now = stale || need == 1 || p == NULL;
     if (now) {
         struct ap_cmd_result res;
         ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
-    }
-    if (p != NULL) {
+    } else {
         ap_object_merge(&p->merged, &o);
-        p->need = now ? 0 : need;
+        p->need = need;
         p->got = 1;
-        p->client = now ? 0 : from->client;
-        p->origin = now ? 0 : from->peer;
+        p->client = from->client;
+        p->origin = from->peer;
         p->origin_req = from->peer_req;
         p->proto = from->proto;
-        p->ks = pl->ks;
+        p->conflict = pl->ks.conflict;
+        /* What this replica holds may not be durable yet: the answer waits for it. */
+        p->self_lsn = logdb_release_lsn(&ap->store);
+        ap_list_push(ap, p, AP_LIST_DURABLE);
         buf_append(&p->key, argv[1].data, argv[1].bytes);
-        if (!now) ap_keep_command(&p->command, argc, argv);
+        ap_keep_command(&p->command, argc, argv);
         ap_read_ask(ap, pl, p, &argv[1]);
     }
     ap_object_deinit(&o);
@@ -338,17 +413,17 @@ static bool ap_forward(struct ap *ap, const struct ap_plan *pl, const struct ap_
     for (uint32_t i = 0; i < pl->n && to == 0; i++)
         if (ap_reachable(ap, pl->walk[i])) to = pl->walk[i];
     if (to == 0) {
-        ap_noquorum(ap, out, pl, 1, 0);
+        ap_noquorum(ap, out, pl, 1, 0, "nothing was done");
         return true;
     }
     struct ap_pending *p = ap_pending_new(ap, AP_PENDING_FORWARD);
     if (p == NULL) {
-        errcode_reply(out, ERRCODE_BUSY, "%u AP requests are in flight at node %u", AP_PENDING_MAX,
-                      ap->config.id);
+        ap_busy(ap, out);
         return true;
     }
     ap->stats.forwards++;
     p->client = from->client;
+    p->target = to;
     struct ap_msg m = {.kind = AP_MSG_FORWARD, .req = p->req, .count = argc};
     m.proto = (uint8_t)from->proto;
     m.level = (uint8_t)from->level;
@@ -370,11 +445,23 @@ static bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t 
         ap_object_deinit(&none);
         return true;
     }
+    if (argc > AP_MSG_ARGS_MAX) { /* a forward could not carry it: refused before anything */
+        resp_put_errorf(out, "ERR an AP command takes at most %u arguments (this one has %u)",
+                        AP_MSG_ARGS_MAX, argc);
+        return true;
+    }
     struct ap_plan pl;
     ap_plan(ap, &argv[1], &pl);
     bool stale_read = !writes && from->level == KEYSPACE_CONSISTENCY_STALE;
-    if (!pl.self_replica && !stale_read && from->peer == 0)
-        return ap_forward(ap, &pl, from, argc, argv, out);
+    if (!pl.self_replica && !stale_read) {
+        if (from->peer == 0) return ap_forward(ap, &pl, from, argc, argv, out);
+        /* Forwarded here, yet not a replica by this node's ring: the rings differ. */
+        errcode_reply(out, ERRCODE_TRYAGAIN,
+                      "node %u was asked to serve a key it is not a replica of (the nodes' "
+                      "member lists differ): nothing was done",
+                      ap->config.id);
+        return true;
+    }
     if (writes) return ap_write(ap, &pl, from, argc, argv, out, lsn);
     return ap_read(ap, &pl, from, argc, argv, out);
 }
@@ -392,15 +479,43 @@ void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
     answer->write_token = lsn;
 }
 
+static struct ap_peer *ap_coord_peer(struct ap *ap, uint32_t id);
+
+/* False for a FORWARD already run (a duplicated frame) or older than one run from the same
+ * sender slot (its sender has answered or given up): a command runs at most once. Request
+ * ids grow in each sender slot, across the sender's restarts too (ap_store_next_boot). */
+static bool ap_forward_is_new(struct ap *ap, uint32_t from, uint64_t req) {
+    struct ap_peer *peer = ap_coord_peer(ap, from);
+    if (peer == NULL) return false;
+    uint32_t slot = (uint32_t)(req & AP_SLOT_MASK);
+    if (slot >= peer->forwards_seen_cap) {
+        uint32_t cap = peer->forwards_seen_cap < 64 ? 64 : peer->forwards_seen_cap;
+        while (cap <= slot) cap *= 2;
+        peer->forwards_seen = base_realloc(peer->forwards_seen, cap * sizeof(uint64_t));
+        memset(peer->forwards_seen + peer->forwards_seen_cap, 0,
+               (cap - peer->forwards_seen_cap) * sizeof(uint64_t));
+        peer->forwards_seen_cap = cap;
+    }
+    if (peer->forwards_seen[slot] >= req) return false;
+    peer->forwards_seen[slot] = req;
+    return true;
+}
+
 void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
+    if (!ap_forward_is_new(ap, from, m->req)) {
+        ap->stats.forwards_dropped++;
+        return;
+    }
     struct ap_origin o = {.peer = from, .peer_req = m->req, .proto = m->proto, .level = m->level};
     struct buf out;
     buf_init(&out);
     uint64_t lsn = 0;
     if (ap_coordinate(ap, &o, m->count, m->args, &out, &lsn)) {
+        /* Answered at once, as a client's reply is: sent once what it saw is durable. */
+        uint64_t release = logdb_release_lsn(&ap->store);
         struct ap_msg reply = {.kind = AP_MSG_FORWARD_REPLY, .req = m->req};
         reply.reply = (struct ap_bytes){out.data, out.len};
-        ap_send_after(ap, from, lsn, &reply);
+        ap_send_after(ap, from, lsn > release ? lsn : release, &reply);
     }
     buf_deinit(&out);
 }
@@ -408,8 +523,14 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
 /* ---- answers from replicas ---- */
 
 /* Sends the merged object to every asked replica that answered something else, and keeps
- * it here too (read repair), then frees the read. */
+ * it here too (read repair), then frees the read. A key no replica holds is left alone. */
 static void ap_read_repair(struct ap *ap, struct ap_pending *p) {
+    bool anyone = db_find(ap->store.db, p->key.data, p->key.len) != NULL;
+    for (uint32_t i = 0; i < p->asked_count; i++) anyone |= p->answered_digest[i] > 1;
+    if (!anyone) {
+        ap_pending_free(ap, p);
+        return;
+    }
     buf_clear(&ap->encode);
     ap_object_encode(&p->merged, &ap->encode);
     uint64_t digest = ap_tree_digest(ap->encode.data, ap->encode.len);
@@ -443,8 +564,10 @@ static void ap_read_repair(struct ap *ap, struct ap_pending *p) {
     ap_pending_free(ap, p);
 }
 
-/* Runs the kept command on what the replies merged, and answers. */
-static void ap_read_answer(struct ap *ap, struct ap_pending *p) {
+/* Once r replied and what this replica read is durable: runs the kept command on what the
+ * replies merged, and answers (need becomes 0: answered). */
+static void ap_read_answer_if(struct ap *ap, struct ap_pending *p) {
+    if (p->need == 0 || p->got < p->need || logdb_durable_lsn(&ap->store) < p->self_lsn) return;
     struct resp_arg argv[AP_MSG_ARGS_MAX];
     uint32_t argc = ap_command_args(&p->command, argv, AP_MSG_ARGS_MAX);
     struct ap_plan pl;
@@ -462,34 +585,54 @@ static void ap_read_answer(struct ap *ap, struct ap_pending *p) {
     buf_deinit(&out);
 }
 
-static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
-                         const struct ap_msg *m) {
+/* The index in p->asked of `from`, or asked_count when it was not asked. */
+static uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from) {
     uint32_t i = 0;
     while (i < p->asked_count && p->asked[i] != from) i++;
+    return i;
+}
+
+static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
+                         const struct ap_msg *m) {
+    uint32_t i = ap_asked_index(p, from);
     if (i == p->asked_count || p->answered_digest[i] != 0) return; /* not asked, or twice */
     p->answered_digest[i] = 1;                                     /* no object */
     if (m->status == AP_STATUS_OK) {
         struct ap_object o;
         ap_object_init(&o);
-        if (ap_object_decode(m->object.data, m->object.bytes, &o) == 0) {
+        /* Checked as a PUT is: a state too far ahead is neither merged nor spread. */
+        if (ap_object_decode(m->object.data, m->object.bytes, &o) != 0) {
+            ap->stats.bad_payloads++;
+        } else if (ap_replica_clock_ok(ap, p->conflict, &o, from)) {
             ap_object_merge(&p->merged, &o);
             p->answered_digest[i] = ap_tree_digest(m->object.data, m->object.bytes);
         }
         ap_object_deinit(&o);
     }
     p->got++;
-    if (p->need > 0 && p->got >= p->need) ap_read_answer(ap, p);
-    if (p->got == p->asked_count + 1) ap_read_repair(ap, p);
+    ap_read_answer_if(ap, p);
+    if (p->need == 0 && p->got == p->asked_count + 1) ap_read_repair(ap, p);
 }
 
+/* A write answers once w replicas acknowledged, this one (always a replica: see
+ * ap_coordinate) counting only once its log holds the write. */
 static void ap_write_done_if(struct ap *ap, struct ap_pending *p) {
     if (!p->self_counted && logdb_durable_lsn(&ap->store) >= p->self_lsn) {
         p->self_counted = true;
         p->got++;
     }
-    if (p->got < p->need) return;
+    if (!p->self_counted || p->got < p->need) return;
     ap_answer(ap, p, &p->reply, p->self_lsn);
     ap_pending_free(ap, p);
+}
+
+static void ap_put_ack(struct ap *ap, uint32_t from, struct ap_pending *p, const struct ap_msg *m) {
+    uint32_t i = ap_asked_index(p, from);
+    if (i == p->asked_count || p->answered_digest[i] != 0) return; /* not sent it, or twice */
+    if (m->status != AP_STATUS_OK) return;                         /* refused: it may time out */
+    p->answered_digest[i] = 1;
+    p->got++;
+    ap_write_done_if(ap, p);
 }
 
 static struct ap_peer *ap_coord_peer(struct ap *ap, uint32_t id) {
@@ -510,7 +653,7 @@ struct ap_hint_batch {
 };
 
 /* Hands one hint over: a PUT to the replica it was held for, acknowledged by digest. */
-static void ap_hand_one(void *ctx, const struct ap_hint *hint) {
+static void ap_hand_one(void *ctx, struct ap_hint *hint) {
     struct ap_hint_batch *b = ctx;
     struct ap *ap = b->ap;
     if (b->peer->hints_inflight >= AP_HINTS_INFLIGHT_MAX) return; /* the next scan gets it */
@@ -523,6 +666,7 @@ static void ap_hand_one(void *ctx, const struct ap_hint *hint) {
     m.key = (struct ap_bytes){hint->data, hint->key_bytes};
     m.object = (struct ap_bytes){hint->data + hint->key_bytes, hint->object_bytes};
     ap_send(ap, hint->target, &m);
+    hint->inflight = true;
     b->peer->hints_inflight++;
 }
 
@@ -545,13 +689,15 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     struct ap_pending *p = ap_pending_find(ap, m->req);
     if (p == NULL) return; /* answered, timed out, or not ours */
     if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_WRITE) {
-        if (m->status == AP_STATUS_OK) p->got++;
-        ap_write_done_if(ap, p);
+        ap_put_ack(ap, from, p, m);
     } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_READ) {
         ap_get_reply(ap, from, p, m);
+    } else if (from != p->target) {
+        return; /* a hint's or a forward's answer comes from the node it went to */
     } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HINT) {
-        if (m->status == AP_STATUS_OK &&
-            ap_hints_delivered(&ap->hints, p->target, p->key.data, p->key.len, p->digest))
+        if (m->status != AP_STATUS_OK)
+            ap_hints_unanswered(&ap->hints, p->target, p->key.data, p->key.len);
+        else if (ap_hints_delivered(&ap->hints, p->target, p->key.data, p->key.len, p->digest))
             ap->stats.hints_handed++;
         ap_hint_done(ap, p);
     } else if (m->kind == AP_MSG_FORWARD_REPLY && p->kind == AP_PENDING_FORWARD) {
@@ -579,20 +725,32 @@ static void ap_timed_out(struct ap *ap, struct ap_pending *p) {
     buf_deinit(&out);
 }
 
-void ap_coord_progress(struct ap *ap) {
-    for (uint32_t i = 0; i < ap->pending_cap; i++) {
-        struct ap_pending *p = &ap->pending[i];
-        if (!p->used) continue;
+/* What the log's durability released: writes whose own record is durable now (counted;
+ * answered if w is met) and reads whose answer waited for it. */
+static void ap_coord_durable(struct ap *ap) {
+    uint64_t durable = logdb_durable_lsn(&ap->store);
+    struct ap_pending *p;
+    while ((p = ap_list_head(ap, AP_LIST_DURABLE)) != NULL && p->self_lsn <= durable) {
+        ap_list_unlink(ap, p, AP_LIST_DURABLE);
         if (p->kind == AP_PENDING_WRITE) {
             ap_write_done_if(ap, p);
-            if (!p->used) continue;
+            continue;
         }
-        if (ap->store.mono_ms < p->deadline_ms) continue;
+        ap_read_answer_if(ap, p);
+        if (p->need == 0 && p->got == p->asked_count + 1) ap_read_repair(ap, p);
+    }
+}
+
+void ap_coord_progress(struct ap *ap) {
+    ap_coord_durable(ap);
+    struct ap_pending *p;
+    while ((p = ap_list_head(ap, AP_LIST_AGE)) != NULL && p->deadline_ms <= ap->store.mono_ms) {
         if (p->kind == AP_PENDING_READ && p->need == 0) {
             ap_read_repair(ap, p); /* answered already: repair with what came */
             continue;
         }
         if (p->kind == AP_PENDING_HINT) {
+            ap_hints_unanswered(&ap->hints, p->target, p->key.data, p->key.len);
             ap_hint_done(ap, p); /* the hint stays: the next scan hands it again */
             continue;
         }

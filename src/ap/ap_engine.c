@@ -256,7 +256,7 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_noquorum:%llu\r\nap_timeouts:%llu\r\nap_read_repairs:%llu\r\n"
                 "ap_clock_offsets_refused:%llu\r\nap_siblings_over_warning:%llu\r\n"
                 "ap_hints_pending:%zu\r\nap_hints_bytes:%llu\r\nap_hints_handed:%llu\r\n"
-                "ap_bad_payloads:%llu\r\n"
+                "ap_bad_payloads:%llu\r\nap_forwards_dropped:%llu\r\n"
                 "ap_ae_exchanges:%llu\r\nap_ae_keys_repaired:%llu\r\nap_ae_keys_sent:%llu\r\n"
                 "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
@@ -266,9 +266,9 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 (unsigned long long)s->clock_refusals, (unsigned long long)s->siblings_over_warning,
                 ap_hints_count(&ap->hints), (unsigned long long)ap->hints.bytes,
                 (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads,
-                (unsigned long long)s->ae_exchanges, (unsigned long long)s->ae_keys_repaired,
-                (unsigned long long)s->ae_keys_sent, (unsigned long long)s->ae_keys_listed,
-                (unsigned long long)s->ae_timeouts);
+                (unsigned long long)s->forwards_dropped, (unsigned long long)s->ae_exchanges,
+                (unsigned long long)s->ae_keys_repaired, (unsigned long long)s->ae_keys_sent,
+                (unsigned long long)s->ae_keys_listed, (unsigned long long)s->ae_timeouts);
 }
 
 struct db *ap_engine_db(const struct engine *e) {
@@ -344,6 +344,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     ap->base.ops = &ap_engine_ops;
     ap->config = *config;
     ap->store.disk = disk;
+    ap_coord_init(ap);
     hlc_init(&ap->hlc);
     hlc_init(&ap->wall);
     buf_init(&ap->ops);

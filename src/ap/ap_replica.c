@@ -17,10 +17,9 @@ static void ap_replica_ack(struct ap *ap, uint32_t to, const struct ap_msg *m, u
     ap_send_after(ap, to, status == AP_STATUS_OK ? lsn : 0, &ack);
 }
 
-/* The HLC's rule (hlc.h): a state whose newest timestamp is too far ahead is refused. */
-static bool ap_replica_clock_ok(struct ap *ap, const struct keyspace *ks, const struct ap_object *o,
-                                uint32_t from) {
-    if (ks->conflict == KEYSPACE_CONFLICT_LWW_WALLCLOCK) return true; /* raw clocks: no HLC */
+bool ap_replica_clock_ok(struct ap *ap, enum keyspace_conflict conflict, const struct ap_object *o,
+                         uint32_t from) {
+    if (conflict == KEYSPACE_CONFLICT_LWW_WALLCLOCK) return true; /* raw clocks: no HLC */
     uint64_t ts = ap_object_newest_ts(o);
     if (hlc_observe(&ap->hlc, ts, ap->store.now_ms, AP_MAX_CLOCK_OFFSET_MS) == 0) return true;
     ap->stats.clock_refusals++;
@@ -29,6 +28,19 @@ static bool ap_replica_clock_ok(struct ap *ap, const struct keyspace *ks, const 
              "(max-clock-offset %u ms): check that node's clock",
              from, (unsigned long long)(hlc_wall_ms(ts) - ap->store.now_ms),
              (unsigned)AP_MAX_CLOCK_OFFSET_MS);
+    return false;
+}
+
+/* A hint is kept only for another member that is one of the key's replicas (a peer can
+ * not fill the hint budget with hints for nodes that do not exist). */
+static bool ap_replica_hint_ok(const struct ap *ap, const struct keyspace *ks,
+                               const struct ap_msg *m) {
+    if (m->hint_for == ap->config.id || m->hint_for == 0) return false;
+    uint32_t walk[NODE_PEERS_MAX];
+    uint32_t count = ap_ring_walk(&ap->ring, ap_ring_key_hash(m->key.data, m->key.bytes), walk);
+    uint32_t n = ks->n < count ? ks->n : count;
+    for (uint32_t i = 0; i < n; i++)
+        if (walk[i] == m->hint_for) return true;
     return false;
 }
 
@@ -42,12 +54,17 @@ static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m)
     if (ap_object_decode(m->object.data, m->object.bytes, &in) != 0) {
         status = AP_STATUS_BAD;
         ap->stats.bad_payloads++;
-    } else if (!ap_replica_clock_ok(ap, &ks, &in, from)) {
+    } else if (!ap_replica_clock_ok(ap, ks.conflict, &in, from)) {
         status = AP_STATUS_CLOCK;
     } else if ((m->flags & AP_PUT_HINT) != 0 && m->hint_for != ap->config.id) {
-        int rc = ap_hints_add(&ap->hints, m->hint_for, m->key.data, m->key.bytes, m->object.data,
-                              m->object.bytes, ap->store.now_ms);
-        status = rc == 0 ? AP_STATUS_OK : AP_STATUS_DISKFULL;
+        if (!ap_replica_hint_ok(ap, &ks, m)) {
+            status = AP_STATUS_BAD;
+            ap->stats.bad_payloads++;
+        } else {
+            int rc = ap_hints_add(&ap->hints, m->hint_for, m->key.data, m->key.bytes,
+                                  m->object.data, m->object.bytes, ap->store.now_ms);
+            status = rc == 0 ? AP_STATUS_OK : AP_STATUS_DISKFULL;
+        }
     } else {
         uint64_t before = ap_store_digest(ap, m->key.data, m->key.bytes);
         (void)ap_store_load(ap, m->key.data, m->key.bytes, &mine);
@@ -73,7 +90,8 @@ static void ap_replica_get(struct ap *ap, uint32_t from, const struct ap_msg *m)
         reply.status = AP_STATUS_OK;
         reply.object.data = db_entry_string(e, &reply.object.bytes);
     }
-    ap_send(ap, from, &reply);
+    /* What it holds may not be durable yet: sent once it is, as a client's reply would be. */
+    ap_send_after(ap, from, logdb_release_lsn(&ap->store), &reply);
 }
 
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {

@@ -1,12 +1,15 @@
 /*
  * The AP engine's objects in its logged db (engine/logdb.h): each key's encoded ap_object
  * is the key's string value, and a change is one SET op record, idempotent on replay. The
- * anti-entropy tree follows every save. The file `epoch` holds this incarnation's epoch:
- *   magic "capkvAPe" (8), epoch u32 le, crc32c of the first 12 bytes u32 le
- * A data directory without it (new, or wiped) gets a new epoch, so this node's new dots
- * are never taken for dots it minted before (Riak's kv679); a file that fails its check
- * stops the node (reusing an unknown epoch could do exactly that harm). A key new to the
- * db also joins anti-entropy's key index (ap_ae.c).
+ * anti-entropy tree follows every save. The file `epoch` holds this incarnation's epoch
+ * and the count of its starts (boot):
+ *   magic "capkvAPe" (8), epoch u32 le, boot u64 le, crc32c of the first 20 bytes u32 le
+ * (a 16-byte file, with no boot, is read as boot 0). A data directory without it (new, or
+ * wiped) gets a new epoch, so this node's new dots are never taken for dots it minted
+ * before (Riak's kv679); a file that fails its check stops the node (reusing an unknown
+ * epoch could do exactly that harm). Every start writes boot + 1 before serving: request
+ * ids begin at the boot, so they never repeat an earlier start's (ap_coord.c). A key new
+ * to the db also joins anti-entropy's key index (ap_ae.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +21,8 @@
 
 #define AP_EPOCH_FILE "epoch"
 #define AP_EPOCH_TMP "epoch.tmp"
-#define AP_EPOCH_BYTES 16
+#define AP_EPOCH_BYTES_V1 16
+#define AP_EPOCH_BYTES 24
 static const char ap_epoch_magic[8] = {'c', 'a', 'p', 'k', 'v', 'A', 'P', 'e'};
 
 static int ap_epoch_read(struct ap *ap, bool *found, struct errmsg *msg) {
@@ -28,19 +32,22 @@ static int ap_epoch_read(struct ap *ap, bool *found, struct errmsg *msg) {
     int rc = d->open(d, AP_EPOCH_FILE, DISK_OPEN_READ, &f, msg);
     if (rc == ERR_NOTFOUND) return 0;
     if (rc != 0) return rc;
-    uint8_t b[AP_EPOCH_BYTES];
+    uint8_t b[AP_EPOCH_BYTES + 1];
     size_t got = 0;
     rc = d->read(d, f, 0, b, sizeof(b), &got, msg);
     d->close(d, f);
     if (rc != 0) return rc;
-    bool ok = got == sizeof(b) && memcmp(b, ap_epoch_magic, 8) == 0 &&
-              crc32c_extend(0, b, 12) == base_load_u32le(b + 12);
+    size_t crc_at = got == AP_EPOCH_BYTES ? 20 : 12;
+    bool ok = (got == AP_EPOCH_BYTES || got == AP_EPOCH_BYTES_V1) &&
+              memcmp(b, ap_epoch_magic, 8) == 0 &&
+              crc32c_extend(0, b, crc_at) == base_load_u32le(b + crc_at);
     if (!ok)
         return errmsg_set(msg, ERR_CORRUPT,
                           "%s: not a valid epoch file (%zu bytes at offset 0); the node stops "
                           "rather than reuse an epoch it cannot read",
                           AP_EPOCH_FILE, got);
     ap->epoch = base_load_u32le(b + 8);
+    ap->boot = got == AP_EPOCH_BYTES ? base_load_u64le(b + 12) : 0;
     *found = true;
     return 0;
 }
@@ -50,7 +57,8 @@ static int ap_epoch_write(struct ap *ap, struct errmsg *msg) {
     uint8_t b[AP_EPOCH_BYTES];
     memcpy(b, ap_epoch_magic, 8);
     base_store_u32le(b + 8, ap->epoch);
-    base_store_u32le(b + 12, crc32c_extend(0, b, 12));
+    base_store_u64le(b + 12, ap->boot);
+    base_store_u32le(b + 20, crc32c_extend(0, b, 20));
     struct disk_file *f;
     int rc = d->open(d, AP_EPOCH_TMP, DISK_OPEN_WRITE | DISK_OPEN_CREATE, &f, msg);
     if (rc != 0) return rc;
@@ -82,13 +90,19 @@ int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg) {
         /* A new incarnation: 32 bits from the shell's seed and the clock; never 0. */
         uint64_t x = ap->config.seed ^ (now_ms * 0x9e3779b97f4a7c15ull);
         ap->epoch = (uint32_t)(x ^ (x >> 32)) | 1;
-        rc = ap_epoch_write(ap, msg);
-        if (rc != 0) return rc;
+        ap->boot = 0;
         ap_trace(ap, "ap: new epoch %u for this data directory (keys=%zu)", ap->epoch,
                  db_count(ap->store.db));
     }
     ap->actor = crdt_actor(ap->config.id, ap->epoch);
-    return 0;
+    return ap_store_next_boot(ap, msg);
+}
+
+int ap_store_next_boot(struct ap *ap, struct errmsg *msg) {
+    ap->boot++;
+    int rc = ap_epoch_write(ap, msg);
+    if (rc == 0) ap->pending_generation = ap->boot << AP_BOOT_SHIFT;
+    return rc;
 }
 
 bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_object *o) {

@@ -133,6 +133,7 @@ int ap_hints_add(struct ap_hints *h, uint32_t target, const uint8_t *key, size_t
     }
     struct ap_hint *hint = ap_hint_new(target, key, key_bytes, object, object_bytes, now_ms);
     if (old != NULL) {
+        hint->inflight = old->inflight; /* its answer will not match the new digest */
         dict_replace_slot(&slot, &hint->link);
         ap_hints_unlist(h, old);
         h->bytes -= freed;
@@ -170,18 +171,18 @@ void ap_hints_expire(struct ap_hints *h, uint64_t now_ms) {
 
 struct ap_hints_scan_ctx {
     uint32_t target;
-    void (*fn)(void *ctx, const struct ap_hint *hint);
+    void (*fn)(void *ctx, struct ap_hint *hint);
     void *ctx;
 };
 
 static void ap_hints_scan_one(void *ctx, struct dict_link *link) {
     const struct ap_hints_scan_ctx *s = ctx;
-    const struct ap_hint *hint = (const struct ap_hint *)link;
-    if (hint->target == s->target) s->fn(s->ctx, hint);
+    struct ap_hint *hint = (struct ap_hint *)link;
+    if (hint->target == s->target && !hint->inflight) s->fn(s->ctx, hint);
 }
 
-uint64_t ap_hints_scan(const struct ap_hints *h, uint32_t target, uint64_t cursor,
-                       void (*fn)(void *ctx, const struct ap_hint *hint), void *ctx) {
+uint64_t ap_hints_scan(struct ap_hints *h, uint32_t target, uint64_t cursor,
+                       void (*fn)(void *ctx, struct ap_hint *hint), void *ctx) {
     struct ap_hints_scan_ctx s = {target, fn, ctx};
     return dict_scan(&h->dict, cursor, ap_hints_scan_one, &s);
 }
@@ -191,8 +192,18 @@ bool ap_hints_delivered(struct ap_hints *h, uint32_t target, const uint8_t *key,
     struct ap_hints_key k = {target, key, key_bytes};
     uint64_t hash = ap_hints_hash_parts(target, key, key_bytes, h->dict.seed);
     struct ap_hint *hint = (struct ap_hint *)dict_find(&h->dict, hash, ap_hints_match, &k);
-    if (hint == NULL || hint->digest != digest) return false;
+    if (hint == NULL) return false;
+    hint->inflight = false;
+    if (hint->digest != digest) return false;
     ap_hints_remove(h, hint);
     h->stats.delivered++;
     return true;
+}
+
+void ap_hints_unanswered(struct ap_hints *h, uint32_t target, const uint8_t *key,
+                         size_t key_bytes) {
+    struct ap_hints_key k = {target, key, key_bytes};
+    uint64_t hash = ap_hints_hash_parts(target, key, key_bytes, h->dict.seed);
+    struct ap_hint *hint = (struct ap_hint *)dict_find(&h->dict, hash, ap_hints_match, &k);
+    if (hint != NULL) hint->inflight = false;
 }

@@ -27,6 +27,7 @@ struct ap_hint {
     uint32_t target;
     uint64_t written_ms;
     uint64_t digest; /* ap_tree_digest of the object */
+    bool inflight;   /* handed over and not answered yet: scans skip it */
     uint32_t key_bytes;
     uint32_t object_bytes;
     uint8_t data[]; /* key, then the encoded object */
@@ -53,13 +54,17 @@ int ap_hints_add(struct ap_hints *h, uint32_t target, const uint8_t *key, size_t
                  const uint8_t *object, size_t object_bytes, uint64_t now_ms);
 /* Drops hints written more than age_ms_max before now_ms. */
 void ap_hints_expire(struct ap_hints *h, uint64_t now_ms);
-/* Visits one cursor position's hints for target (fn must not change h); returns the next
+/* Visits one cursor position's hints for target that are not in flight (fn may set
+ * hint->inflight when it hands one over, and must not change h otherwise); returns the next
  * cursor, 0 when the scan is done (dict_scan's guarantee: none held throughout is missed). */
-uint64_t ap_hints_scan(const struct ap_hints *h, uint32_t target, uint64_t cursor,
-                       void (*fn)(void *ctx, const struct ap_hint *hint), void *ctx);
-/* target acknowledged the hint for key with this digest: removed unless merged since. */
+uint64_t ap_hints_scan(struct ap_hints *h, uint32_t target, uint64_t cursor,
+                       void (*fn)(void *ctx, struct ap_hint *hint), void *ctx);
+/* target acknowledged the hint for key with this digest: removed unless merged since (then
+ * it is no longer in flight, and the next scan hands it again). */
 bool ap_hints_delivered(struct ap_hints *h, uint32_t target, const uint8_t *key, size_t key_bytes,
                         uint64_t digest);
+/* The hint for key handed to target went unanswered: the next scan hands it again. */
+void ap_hints_unanswered(struct ap_hints *h, uint32_t target, const uint8_t *key, size_t key_bytes);
 static inline size_t ap_hints_count(const struct ap_hints *h) {
     return dict_count(&h->dict);
 }

@@ -24,6 +24,8 @@
 #define AP_WAL_RESERVE_SLACK 4096
 #define AP_MAX_CLOCK_OFFSET_MS HLC_OFFSET_MS_DEFAULT
 
+#define AP_BOOT_SHIFT 28 /* request ids of one boot: 2^28 generations, then the next boot */
+
 #define AP_HINTS_INFLIGHT_MAX 64 /* hints handed to one replica and not yet acknowledged */
 
 /* Anti-entropy (ap_ae.c). An exchange is one arc with one peer; at most one in flight per
@@ -82,6 +84,10 @@ struct ap_peer {
     uint64_t ping_seq;
     uint64_t hint_cursor;     /* where the hints held for it are being scanned */
     uint32_t hints_inflight;  /* handed, not acknowledged */
+    /* FORWARDs from it already run, by the sender's slot (the low 16 bits of its req):
+     * the highest req seen there. A FORWARD at or below it is a duplicate or stale. */
+    uint64_t *forwards_seen;
+    uint32_t forwards_seen_cap;
 };
 
 enum ap_pending_kind {
@@ -89,6 +95,20 @@ enum ap_pending_kind {
     AP_PENDING_READ,      /* this node coordinates a read: waits for r replies */
     AP_PENDING_FORWARD,   /* this node forwarded a client's command to a replica */
     AP_PENDING_HINT,      /* a hint handed to the replica it was held for */
+};
+
+/* The lists a pending request is on, by slot index (AP_SLOT_NONE ends them): every used
+ * one in the order it was made, so deadlines are in order (AP_LIST_AGE); those waiting for
+ * this node's log to reach self_lsn, in lsn order (AP_LIST_DURABLE). Each step looks at
+ * the heads only. */
+enum { AP_LIST_AGE = 0, AP_LIST_DURABLE = 1, AP_LISTS = 2 };
+#define AP_SLOT_NONE UINT32_MAX
+struct ap_link {
+    uint32_t prev, next;
+    bool linked;
+};
+struct ap_list {
+    uint32_t head, tail;
 };
 
 /* A request in flight. Its slot index is the low 16 bits of req (the id in messages), so
@@ -102,25 +122,31 @@ struct ap_pending {
     uint64_t origin_req;  /* that peer's req */
     uint64_t deadline_ms; /* monotonic */
     uint32_t need, got;   /* acknowledgements (write) or replies (read) */
-    uint64_t self_lsn;    /* write: this replica's record; it counts once durable */
-    uint32_t target;      /* hint: the replica it is handed to */
+    uint64_t self_lsn;    /* write: this replica's record, counted once durable; read: the
+                           * log's end when it read, answered once durable */
+    struct ap_link links[AP_LISTS];
+    uint32_t target;      /* hint: the replica it is handed to; forward: the replica asked */
     uint64_t digest;      /* hint: what was handed */
     bool self_counted;
-    bool self_replica;
     struct buf reply;   /* write: the reply to give once acknowledged */
     struct buf command; /* read: the command (cmdlist-like: argc, then len+bytes) */
     int proto;
-    struct keyspace ks;      /* the key's keyspace settings, defaults filled in */
+    enum keyspace_conflict conflict; /* read: the key's policy (the replies' clock check) */
     struct ap_object merged; /* read: what the replies held, merged */
+    /* write: the replicas sent the state (each acknowledgement counts once); read: the
+     * replicas asked */
     uint32_t asked_count;
     uint32_t asked[NODE_PEERS_MAX];
-    uint64_t answered_digest[NODE_PEERS_MAX]; /* read repair: 0 none yet, 1 no object */
+    /* read: 0 none yet, 1 no object, else the object's digest (read repair); write: 1 once
+     * that replica acknowledged */
+    uint64_t answered_digest[NODE_PEERS_MAX];
     struct buf key;
 };
 
 struct ap_stats {
     uint64_t writes, reads, forwards, noquorum, timeouts, read_repairs, clock_refusals,
-        bad_payloads, siblings_over_warning, disk_full_refusals, hints_handed;
+        bad_payloads, siblings_over_warning, disk_full_refusals, hints_handed,
+        forwards_dropped;      /* FORWARDs run already (duplicates) or stale */
     uint64_t ae_exchanges;     /* exchanges this node started */
     uint64_t ae_keys_repaired; /* keys whose object changed here by an anti-entropy PUT */
     uint64_t ae_keys_sent;     /* objects this node sent by anti-entropy */
@@ -143,7 +169,13 @@ struct ap {
     struct ap_hints hints;
     struct ap_pending *pending; /* owned; pending_cap slots */
     uint32_t pending_cap, pending_count;
+    uint32_t *pending_free; /* owned: the unused slots, a stack (the lowest on top) */
+    uint32_t pending_free_count;
+    struct ap_list lists[AP_LISTS];
+    /* The high 48 bits of request ids: boot << AP_BOOT_SHIFT, then counted up, so no id
+     * repeats one of an earlier start (a late answer cannot match a new request). */
     uint64_t pending_generation;
+    uint64_t boot; /* starts of this data directory (the epoch file) */
     uint64_t next_tick_ms, next_ping_ms;
     struct buf ops;    /* the current write's op records */
     struct buf encode; /* scratch */
@@ -162,6 +194,9 @@ struct ap {
 
 /* ap_store.c: objects in the logged db, the epoch file */
 int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg);
+/* Counts a start (or a boot's request ids used up) in the epoch file, durably, and starts
+ * request ids at the new boot. */
+int ap_store_next_boot(struct ap *ap, struct errmsg *msg);
 /* Loads key's object into o (initialized); false when the db has none. */
 bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_object *o);
 /* Writes o as key's object (logged; returns the record's lsn), updating the tree. Returns 0
@@ -190,6 +225,7 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
 void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m);
 /* The keyspace of key, AP settings filled in. */
 struct keyspace ap_keyspace_of(const struct ap *ap, const uint8_t *key, size_t bytes);
+void ap_coord_init(struct ap *ap);     /* empty lists, before any request */
 void ap_coord_progress(struct ap *ap); /* durability moved or time passed */
 void ap_coord_close(struct ap *ap);
 /* Hands the hints held for reachable replicas over, a window at a time. */
@@ -197,6 +233,11 @@ void ap_coord_hand_hints(struct ap *ap);
 
 /* ap_replica.c: what this node does as a key's replica */
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
+/* The HLC's rule (hlc.h) for a state from peer `from` (a PUT, or a GET_REPLY this node
+ * merges): one whose newest timestamp is more than max-clock-offset ahead is refused,
+ * logged and counted; false then. */
+bool ap_replica_clock_ok(struct ap *ap, enum keyspace_conflict conflict, const struct ap_object *o,
+                         uint32_t from);
 
 /* ap_ae.c: anti-entropy exchanges between the replicas of an arc */
 void ap_ae_init(struct ap *ap); /* after the ring is built; the key index empty */

@@ -52,9 +52,16 @@ struct tc {
     uint64_t delivered[AP_MSG_KIND_MAX + 1]; /* payloads delivered, by kind */
     uint32_t drop_every; /* > 0: every drop_every-th payload is lost (deterministic) */
     uint64_t sent_count;
+    bool hold_sync[TC_NODES]; /* node i+1's syncs wait (its log is not durable meanwhile) */
+    bool duplicate;           /* every payload delivered twice */
+    bool discard_replies;     /* replies are not recorded */
+    uint8_t drop_kind;        /* > 0: payloads of this kind to... */
+    uint32_t drop_to;         /* ...this node (or from it, kinds that answer) are lost */
+    uint64_t delivered_to[TC_NODES][AP_MSG_KIND_MAX + 1]; /* by destination and kind */
 };
 
 static void tc_record(struct tc *t, uint64_t id, const uint8_t *data, size_t bytes) {
+    if (t->discard_replies) return;
     assert_true(t->reply_count < TC_REPLIES);
     struct tc_reply *r = &t->replies[t->reply_count++];
     r->id = id;
@@ -96,7 +103,7 @@ static void tc_step(struct tc *t, int i, enum engine_event_kind kind, struct eng
 
 /* Runs a node's sync as the shell would: after its sends went out (SENT came first). */
 static void tc_sync(struct tc *t, int i) {
-    if (t->sync[i] == NULL) return;
+    if (t->sync[i] == NULL || t->hold_sync[i]) return;
     struct errmsg msg;
     int rc = t->disk[i].sync(&t->disk[i], t->sync[i], &msg);
     struct engine_event s = {.token = t->sync_token[i], .error = rc};
@@ -119,12 +126,18 @@ static void tc_flush(struct tc *t) {
         struct tc_msg *m = &batch[k];
         bool dropped = t->cut[m->from - 1] || t->cut[m->to - 1];
         if (t->drop_every > 0 && ++t->sent_count % t->drop_every == 0) dropped = true;
-        if (!dropped) {
+        uint8_t kind = m->data.len > 1 ? m->data.data[1] : 0;
+        if (t->drop_kind != 0 && kind == t->drop_kind &&
+            (m->to == t->drop_to || m->from == t->drop_to))
+            dropped = true;
+        for (int copy = 0; !dropped && copy < (t->duplicate ? 2 : 1); copy++) {
             struct engine_event ev = {
                 .from = m->from, .data = m->data.data + 1, .bytes = m->data.len - 1};
             assert_int_equal(m->data.data[0], ENGINE_AP);
-            if (m->data.len > 1 && m->data.data[1] <= AP_MSG_KIND_MAX)
-                t->delivered[m->data.data[1]]++;
+            if (kind <= AP_MSG_KIND_MAX) {
+                t->delivered[kind]++;
+                t->delivered_to[m->to - 1][kind]++;
+            }
             tc_step(t, (int)m->to - 1, ENGINE_EVENT_PEER, &ev);
         }
         buf_deinit(&m->data);
@@ -183,6 +196,7 @@ static int tc_setup_n(void **state, int count, bool mixed) {
             c.keyspaces[c.keyspace_count - 1].n = 2;
         }
         tc_keyspace(&c, "cart", "cart:*", KEYSPACE_QUORUM_QUORUM);
+        tc_keyspace(&c, "every", "all:*", KEYSPACE_QUORUM_ALL);
         tc_keyspace(&c, "feed", "*", KEYSPACE_QUORUM_ONE);
         for (uint32_t k = 0; mixed && k < c.keyspace_count; k++)
             c.keyspaces[k].handoff = KEYSPACE_HANDOFF_OFF;
@@ -300,10 +314,16 @@ static void test_ap_engine_partition_then_heal_converges(void **state) {
     t->cut[2] = false;
     tc_run(t, 300);
     assert_string_equal(tc_do(t, 2, "SISMEMBER cart:2 hat"), ":0\r\n"); /* never written */
-    /* r = one on the feed keyspace: node 3 answers from its replica; the others repair. */
-    tc_do(t, 3, "SCARD tabs");
-    tc_run(t, 100);
+    /* r = one on the feed keyspace: node 3 answers from its replica alone (no read
+     * repair); anti-entropy brings it the other side's writes within a few exchanges. */
+    int waited = 0;
+    while (waited < 3000 && strcmp(tc_do(t, 3, "SCARD tabs"), ":2\r\n") != 0) {
+        tc_run(t, 50);
+        waited += 50;
+    }
     assert_string_equal(tc_do(t, 3, "SCARD tabs"), ":2\r\n");
+    print_message("anti-entropy: node 3 had the other side's tab %d ms after the heal\n",
+                  waited + 300);
     assert_string_equal(tc_do(t, 2, "SMEMBERS tabs"), "*2\r\n$4\r\nbook\r\n$3\r\npen\r\n");
 }
 
@@ -622,6 +642,283 @@ static void test_ap_engine_ae_respects_each_keyspace_n(void **state) {
     assert_true(tc_placed(t, "pair:", 2, 300) && tc_placed(t, "tri:", 3, 300));
 }
 
+/* ---- what a cold review found (docs/engines.md) ---- */
+
+/* A key prefixN whose first n ring members (of t->count) include node `in` (0: any) and not
+ * node `out` (0: none); its name is written to key. */
+static void tc_key_where(struct tc *t, const char *prefix, uint32_t n, uint32_t in, uint32_t out,
+                         char *key, size_t room) {
+    static struct ap_ring ring;
+    uint32_t members[TC_NODES];
+    for (int i = 0; i < t->count; i++) members[i] = (uint32_t)i + 1;
+    assert_int_equal(ap_ring_build(&ring, members, (uint32_t)t->count), 0);
+    for (int k = 0; k < 1000; k++) {
+        int len = snprintf(key, room, "%s%d", prefix, k);
+        uint32_t walk[NODE_PEERS_MAX];
+        (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, (size_t)len), walk);
+        bool has_in = in == 0, has_out = false;
+        for (uint32_t i = 0; i < n; i++) {
+            has_in |= walk[i] == in;
+            has_out |= walk[i] == out;
+        }
+        if (has_in && !has_out) return;
+    }
+    fail_msg("no key of %s with those replicas", prefix);
+}
+
+/* Defect 1: with w = quorum, two remote acknowledgements do not answer while this
+ * replica's own record is not durable; the answer comes once it is. */
+static void test_ap_engine_write_waits_for_its_own_log(void **state) {
+    struct tc *t = *state;
+    t->hold_sync[0] = true;
+    bool pending;
+    uint64_t id = tc_submit(t, 1, "SADD cart:own x", 0, &pending);
+    assert_true(pending);
+    tc_run(t, 200);
+    assert_true(t->delivered[AP_MSG_PUT_ACK] >= 2); /* nodes 2 and 3 acknowledged */
+    assert_null(tc_reply(t, id));
+    t->hold_sync[0] = false;
+    tc_run(t, 50);
+    assert_string_equal(tc_reply(t, id) != NULL ? tc_reply(t, id) : "", ":1\r\n");
+}
+
+/* Defect 2: with w = all and one replica silent, a duplicated acknowledgement of another
+ * replica does not make up for it: the write times out. */
+static void test_ap_engine_acks_count_once_per_replica(void **state) {
+    struct tc *t = *state;
+    t->duplicate = true;
+    t->drop_kind = AP_MSG_PUT;
+    t->drop_to = 3; /* node 3 is reachable (pings) but never gets the state */
+    const char *r = tc_do(t, 1, "SADD all:dup x");
+    assert_non_null(strstr(r, "-TIMEOUT"));
+}
+
+/* Defect 3: a write refused -ERR busy (every request slot taken) was not saved. */
+static void test_ap_engine_busy_write_is_not_saved(void **state) {
+    struct tc *t = *state;
+    t->hold_sync[0] = true; /* w = quorum writes wait for node 1's log: slots stay taken */
+    for (uint32_t k = 0; k < AP_PENDING_MAX; k++) {
+        char line[32];
+        snprintf(line, sizeof(line), "SET cart:b%u v", k);
+        bool pending;
+        (void)tc_submit(t, 1, line, 0, &pending);
+        assert_true(pending);
+        t->reply_count = 0;
+    }
+    uint64_t id = tc_cmd(t, 1, "SADD cart:over x");
+    assert_non_null(strstr(tc_reply(t, id), "-ERR busy:"));
+    assert_null(db_find(tc_db(t, 1), (const uint8_t *)"cart:over", 9));
+    uint64_t read = tc_cmd(t, 1, "SCARD cart:b0"); /* r = quorum: a slot too, or busy */
+    assert_non_null(strstr(tc_reply(t, read), "-ERR busy:"));
+    t->hold_sync[0] = false;
+    t->discard_replies = true;
+    tc_run(t, 100);
+    assert_int_equal(tc_info(t, 1, "ap_pending:"), 0);
+}
+
+/* Submits a command of argc words: argv[0], argv[1], then "m0", "m1", ... */
+static uint64_t tc_submit_many(struct tc *t, int node, const char *cmd, const char *key,
+                               uint32_t argc, bool *pending) {
+    struct resp_arg *argv = calloc(argc, sizeof(*argv));
+    char(*words)[16] = calloc(argc, sizeof(*words));
+    argv[0] = (struct resp_arg){.data = (const uint8_t *)cmd, .bytes = strlen(cmd)};
+    argv[1] = (struct resp_arg){.data = (const uint8_t *)key, .bytes = strlen(key)};
+    for (uint32_t i = 2; i < argc; i++) {
+        int n = snprintf(words[i], sizeof(words[i]), "m%u", i);
+        argv[i] = (struct resp_arg){.data = (const uint8_t *)words[i], .bytes = (size_t)n};
+    }
+    struct engine_request req = {.id = ++t->next_id,
+                                 .kind = ENGINE_REQUEST_DATA,
+                                 .now_ms = t->now_ms,
+                                 .mono_ms = t->mono_ms,
+                                 .proto = 2,
+                                 .argc = argc,
+                                 .argv = argv};
+    req.spec = cmd_lookup(argv[0].data, argv[0].bytes);
+    struct buf out;
+    buf_init(&out);
+    struct engine_answer a;
+    t->e[node - 1]->ops->submit(t->e[node - 1], &req, &out, &a);
+    if (!a.pending) tc_record(t, req.id, out.data, out.len);
+    *pending = a.pending;
+    buf_deinit(&out);
+    free(words);
+    free(argv);
+    return req.id;
+}
+
+/* Defect 4: more arguments than a forward carries is refused before anything (it crashed
+ * the node, or was dropped by the replica it was forwarded to); at the limit it works,
+ * forwarded too. */
+static void test_ap_engine_refuses_too_many_arguments(void **state) {
+    struct tc *t = *state;
+    bool pending;
+    uint64_t id = tc_submit_many(t, 1, "SADD", "cart:big", AP_MSG_ARGS_MAX + 1, &pending);
+    assert_false(pending);
+    assert_non_null(strstr(tc_reply(t, id), "-ERR an AP command takes at most 1024 arguments"));
+    id = tc_submit_many(t, 1, "EXISTS", "cart:big", 1100, &pending);
+    assert_non_null(strstr(tc_reply(t, id), "-ERR an AP command takes at most"));
+    assert_null(db_find(tc_db(t, 1), (const uint8_t *)"cart:big", 8));
+    char key[32];
+    tc_key_where(t, "pair:", 2, 0, 1, key, sizeof(key)); /* node 1 forwards it */
+    id = tc_submit_many(t, 1, "SADD", key, AP_MSG_ARGS_MAX, &pending);
+    assert_true(pending);
+    for (int i = 0; i < 100 && tc_reply(t, id) == NULL; i++) tc_run(t, 10);
+    assert_string_equal(tc_reply(t, id), ":1022\r\n");
+}
+
+/* Defect 5: a replica's object from a clock too far ahead is refused in a read's replies as
+ * in a PUT, and read repair does not spread it. */
+static void test_ap_engine_read_replies_pass_the_clock_check(void **state) {
+    struct tc *t = *state;
+    t->cut[0] = true; /* node 2 writes alone; node 3 refuses its state */
+    tc_run(t, 600);
+    t->now_ms += 10000; /* node 2's clock, for this write only, 10 s ahead */
+    (void)tc_cmd(t, 2, "SADD cart:clock far");
+    t->now_ms -= 10000;
+    tc_run(t, 100);
+    assert_true(tc_info(t, 3, "ap_clock_offsets_refused:") >= 1);
+    assert_null(db_find(tc_db(t, 3), (const uint8_t *)"cart:clock", 10));
+    t->cut[0] = false;
+    t->drop_kind = AP_MSG_AE_BUCKETS; /* no anti-entropy meanwhile: the read alone */
+    t->drop_to = 2;
+    tc_run(t, 600);
+    uint64_t refused = tc_info(t, 1, "ap_clock_offsets_refused:");
+    assert_string_equal(tc_do(t, 1, "SCARD cart:clock"), ":0\r\n");
+    tc_run(t, 100);
+    assert_true(tc_info(t, 1, "ap_clock_offsets_refused:") > refused);
+    assert_null(db_find(tc_db(t, 1), (const uint8_t *)"cart:clock", 10));
+    assert_null(db_find(tc_db(t, 3), (const uint8_t *)"cart:clock", 10));
+}
+
+/* Defect 6: request ids of a restarted engine never repeat those of an earlier start. */
+static void test_ap_engine_request_ids_grow_across_restarts(void **state) {
+    struct tc *t = *state;
+    uint64_t before = ((struct ap *)(void *)t->e[0])->pending_generation;
+    assert_true(before > 0);
+    struct engine_config c = ((struct ap *)(void *)t->e[0])->config;
+    t->e[0]->ops->free(t->e[0]);
+    struct errmsg msg;
+    assert_int_equal(ap_engine_ops.open(&c, &t->disk[0], t->now_ms, &t->e[0], &msg), 0);
+    uint64_t after = ((struct ap *)(void *)t->e[0])->pending_generation;
+    assert_true(after > before);
+    assert_true(((struct ap *)(void *)t->e[0])->boot == 2);
+}
+
+/* Defect 7: a hint (in the fallback's memory only) does not count toward w: with w = all
+ * and a replica cut off, the write is refused though a fallback could hold a hint. */
+static void test_ap_engine_hints_do_not_count_toward_w(void **state) {
+    struct tc *t = *state;
+    char key[32];
+    tc_key_where(t, "all:", 3, 1, 4, key, sizeof(key)); /* replicas: 1 and two of 2, 3 */
+    uint32_t walk[NODE_PEERS_MAX];
+    static struct ap_ring ring;
+    const uint32_t members[] = {1, 2, 3, 4};
+    assert_int_equal(ap_ring_build(&ring, members, 4), 0);
+    (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, strlen(key)), walk);
+    uint32_t cut = walk[0] != 1 ? walk[0] : walk[1];
+    t->cut[cut - 1] = true;
+    tc_run(t, 600);
+    char line[64];
+    snprintf(line, sizeof(line), "SADD %s x", key);
+    assert_non_null(strstr(tc_do(t, 1, line), "-NOQUORUM 3 of the key's 3 replicas"));
+    assert_null(db_find(tc_db(t, 1), (const uint8_t *)key, strlen(key)));
+}
+
+/* Defect 7: a FORWARD reaching a node that is not the key's replica (rings that differ)
+ * is answered -TRYAGAIN, not run as if it were one. */
+static void test_ap_engine_forward_to_a_non_replica_is_refused(void **state) {
+    struct tc *t = *state;
+    char key[32];
+    tc_key_where(t, "pair:", 2, 0, 3, key, sizeof(key));
+    struct resp_arg argv[3] = {{(const uint8_t *)"INCR", 4}, {(const uint8_t *)key, strlen(key)}};
+    struct ap_msg m = {.kind = AP_MSG_FORWARD, .req = 77, .count = 2, .proto = 2, .args = argv};
+    struct buf b;
+    buf_init(&b);
+    ap_msg_encode(&m, &b);
+    struct engine_event ev = {.from = 1, .data = b.data, .bytes = b.len};
+    tc_step(t, 2, ENGINE_EVENT_PEER, &ev);
+    tc_step(t, 2, ENGINE_EVENT_FLUSH, NULL);
+    bool refused = false;
+    for (size_t k = 0; k < t->queued; k++) {
+        struct tc_msg *q = &t->queue[k];
+        refused |= q->to == 1 && q->data.len > 1 && q->data.data[1] == AP_MSG_FORWARD_REPLY &&
+                   memmem(q->data.data, q->data.len, "-TRYAGAIN", 9) != NULL;
+    }
+    assert_true(refused);
+    assert_null(db_find(tc_db(t, 3), (const uint8_t *)key, strlen(key)));
+    buf_deinit(&b);
+}
+
+/* Forwards run once: with every payload duplicated, a forwarded INCRBY adds once. */
+static void test_ap_engine_duplicated_forward_runs_once(void **state) {
+    struct tc *t = *state;
+    char key[32], line[64];
+    tc_key_where(t, "pair:", 2, 0, 1, key, sizeof(key));
+    t->duplicate = true;
+    snprintf(line, sizeof(line), "INCRBY %s 5", key);
+    assert_string_equal(tc_do(t, 1, line), ":5\r\n");
+    tc_run(t, 200);
+    snprintf(line, sizeof(line), "GET %s", key);
+    assert_string_equal(tc_do(t, 1, line), "$1\r\n5\r\n");
+    assert_true(tc_info_sum(t, "ap_forwards_dropped:") >= 1);
+}
+
+/* Defect 8: a read of a key no replica holds (r = quorum) leaves it missing everywhere. */
+static void test_ap_engine_read_of_a_missing_key_writes_nothing(void **state) {
+    struct tc *t = *state;
+    assert_string_equal(tc_do(t, 1, "SCARD cart:none"), ":0\r\n");
+    tc_run(t, 200);
+    for (int n = 1; n <= t->count; n++)
+        assert_null(db_find(tc_db(t, n), (const uint8_t *)"cart:none", 9));
+}
+
+/* Defect 9: a hint for a node that is not the key's replica is refused (a peer cannot fill
+ * the budget), and a hint in flight is not handed again while it waits for its answer. */
+static void test_ap_engine_hints_are_checked_and_handed_once(void **state) {
+    struct tc *t = *state;
+    static const char obj_key[] = "cart:h";
+    struct ap_object o;
+    ap_object_init(&o);
+    struct buf enc;
+    buf_init(&enc);
+    ap_object_encode(&o, &enc);
+    struct ap_msg m = {.kind = AP_MSG_PUT, .flags = AP_PUT_HINT, .hint_for = 9};
+    m.key = (struct ap_bytes){(const uint8_t *)obj_key, sizeof(obj_key) - 1};
+    m.object = (struct ap_bytes){enc.data, enc.len};
+    struct buf b;
+    buf_init(&b);
+    ap_msg_encode(&m, &b);
+    struct engine_event ev = {.from = 2, .data = b.data, .bytes = b.len};
+    uint64_t bad = tc_info(t, 1, "ap_bad_payloads:");
+    tc_step(t, 0, ENGINE_EVENT_PEER, &ev);
+    assert_int_equal(tc_info(t, 1, "ap_hints_pending:"), 0);
+    assert_int_equal(tc_info(t, 1, "ap_bad_payloads:"), bad + 1);
+    buf_deinit(&b);
+    buf_deinit(&enc);
+    ap_object_deinit(&o);
+    /* Hints for node 2, handed back while node 2's acknowledgements are lost: each is sent
+     * once per request timeout, not every tick. */
+    t->cut[1] = true;
+    tc_run(t, 600);
+    for (int k = 0; k < 40; k++) {
+        char line[64];
+        snprintf(line, sizeof(line), "SADD cart:h%d x", k);
+        (void)tc_do(t, 1, line);
+    }
+    uint64_t hints = tc_info_sum(t, "ap_hints_pending:");
+    assert_true(hints > 0);
+    t->drop_kind = AP_MSG_PUT_ACK;
+    t->drop_to = 2;
+    uint64_t puts = t->delivered_to[1][AP_MSG_PUT];
+    t->cut[1] = false;
+    tc_run(t, 1500); /* less than AP_REQUEST_TIMEOUT_MS */
+    assert_true(t->delivered_to[1][AP_MSG_PUT] - puts <= hints);
+    t->drop_kind = 0;
+    tc_run(t, 3000);
+    assert_int_equal(tc_info_sum(t, "ap_hints_pending:"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ap_engine_any_node_serves_any_key, tc_setup,
@@ -643,6 +940,28 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ap_engine_ae_converges_when_messages_are_lost,
                                         tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_ae_respects_each_keyspace_n, tc_setup4_mixed,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_write_waits_for_its_own_log, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_acks_count_once_per_replica, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_busy_write_is_not_saved, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_refuses_too_many_arguments, tc_setup4_mixed,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_read_replies_pass_the_clock_check, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_request_ids_grow_across_restarts, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_hints_do_not_count_toward_w, tc_setup4,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_forward_to_a_non_replica_is_refused,
+                                        tc_setup4_mixed, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_duplicated_forward_runs_once,
+                                        tc_setup4_mixed, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_read_of_a_missing_key_writes_nothing,
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_hints_are_checked_and_handed_once, tc_setup4,
                                         tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,7 @@ struct test_seen {
     uint8_t object[256];
 };
 
-static void test_collect(void *ctx, const struct ap_hint *hint) {
+static void test_collect(void *ctx, struct ap_hint *hint) {
     struct test_seen *s = ctx;
     s->count++;
     s->digest = hint->digest;
@@ -40,7 +40,7 @@ static void test_collect(void *ctx, const struct ap_hint *hint) {
     memcpy(s->object, hint->data + hint->key_bytes, hint->object_bytes);
 }
 
-static struct test_seen test_scan(const struct ap_hints *h, uint32_t target) {
+static struct test_seen test_scan(struct ap_hints *h, uint32_t target) {
     struct test_seen s = {0};
     uint64_t cursor = 0;
     do {
