@@ -16,6 +16,7 @@
 
 #include "ap/internal.h"
 #include "base/assert.h"
+#include "engine/cmdlist.h"
 #include "proto/errcode.h"
 
 #define AP_SLOT_BITS 16
@@ -466,8 +467,114 @@ static bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t 
     return ap_read(ap, &pl, from, argc, argv, out);
 }
 
+/* ---- pipelines ----
+ * A connection's pipeline is one pending BATCH: each command is coordinated in turn (as if
+ * one by one: a read after a write of this replica sees it) and answers to a pseudo client
+ * naming the batch and its index; the batch keeps each reply (at `command`: count × (u32
+ * offset into `reply`, u32 length), offset UINT32_MAX until answered) and answers its
+ * client once every command has, and once what the commands answered at once saw is
+ * durable (self_lsn). It is on no age list: each command times out on its own. */
+
+#define AP_BATCH_NONE UINT32_MAX
+
+static void ap_batch_finish(const struct ap_pending *b, struct buf *out) {
+    for (uint32_t i = 0; i * 8 < b->command.len; i++) {
+        const uint8_t *at = b->command.data + (size_t)i * 8;
+        buf_append(out, b->reply.data + base_load_u32le(at), base_load_u32le(at + 4));
+    }
+}
+
+/* Answers the batch if every command has and what they saw is durable (else it waits on
+ * the durable list). */
+static void ap_batch_done_if(struct ap *ap, struct ap_pending *b) {
+    if (b->need > 0 || b->links[AP_LIST_DURABLE].linked) return;
+    if (logdb_durable_lsn(&ap->store) < b->self_lsn) {
+        ap_list_push(ap, b, AP_LIST_DURABLE);
+        return;
+    }
+    struct buf out;
+    buf_init(&out);
+    ap_batch_finish(b, &out);
+    uint64_t client = b->client;
+    ap_pending_free(ap, b);
+    ap_reply(ap, client, out.data, out.len);
+    buf_deinit(&out);
+}
+
+void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes) {
+    uint32_t slot = (uint32_t)(client & AP_SLOT_MASK);
+    uint32_t index = (uint32_t)((client & ~AP_BATCH_BIT) >> AP_SLOT_BITS);
+    ASSERT(slot < ap->pending_cap);
+    struct ap_pending *b = &ap->pending[slot];
+    ASSERT(b->used && b->kind == AP_PENDING_BATCH && (size_t)index * 8 < b->command.len);
+    uint8_t *at = b->command.data + (size_t)index * 8;
+    ASSERT(base_load_u32le(at) == AP_BATCH_NONE && b->need > 0);
+    base_store_u32le(at, (uint32_t)b->reply.len);
+    base_store_u32le(at + 4, (uint32_t)bytes);
+    buf_append(&b->reply, data, bytes);
+    b->need--;
+    if (b->got != 0) ap_batch_done_if(ap, b); /* not while submitting */
+}
+
+static void ap_pipeline(struct ap *ap, const struct engine_request *req, struct buf *out,
+                        struct engine_answer *answer) {
+    uint32_t count = base_load_u32le(req->list + 1);
+    struct ap_pending *b = ap_pending_new(ap, AP_PENDING_BATCH);
+    if (b == NULL) {
+        ap_busy(ap, out); /* the node gives every command of the pipeline this error */
+        return;
+    }
+    ap_list_unlink(ap, b, AP_LIST_AGE);
+    /* Its slot, not b: the commands may grow the pending table (and move it). */
+    uint32_t slot = (uint32_t)(b - ap->pending);
+    uint64_t pseudo = AP_BATCH_BIT | slot;
+    b->client = req->id;
+    b->need = count;
+    for (uint32_t i = 0; i < count; i++) {
+        buf_append_u32le(&b->command, AP_BATCH_NONE);
+        buf_append_u32le(&b->command, 0);
+    }
+    size_t pos = CMDLIST_HEADER_BYTES;
+    uint64_t lsn_max = 0;
+    struct buf part;
+    buf_init(&part);
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t argc = 0;
+        struct ap_origin from = {.client = pseudo | ((uint64_t)i << AP_SLOT_BITS),
+                                 .proto = req->proto,
+                                 .level = req->level};
+        buf_clear(&part);
+        uint64_t lsn = 0;
+        bool answered = true;
+        if (!cmdlist_next(req->list, req->bytes, &pos, &ap->pipeline_args, &argc))
+            resp_put_error(&part, "ERR malformed pipeline");
+        else
+            answered = ap_coordinate(ap, &from, argc,
+                                     (const struct resp_arg *)ap->pipeline_args.data, &part, &lsn);
+        if (answered) ap_coord_batch_reply(ap, from.client, part.data, part.len);
+        if (lsn > lsn_max) lsn_max = lsn;
+    }
+    buf_deinit(&part);
+    b = &ap->pending[slot];
+    answer->write_token = lsn_max;
+    if (b->need == 0) { /* every command answered at once: the node holds it as any */
+        ap_batch_finish(b, out);
+        ap_pending_free(ap, b);
+        return;
+    }
+    uint64_t release = logdb_release_lsn(&ap->store);
+    b->self_lsn = lsn_max > release ? lsn_max : release;
+    b->got = 1; /* submitted: a command's answer may finish it now */
+    answer->pending = true;
+}
+
 void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                struct engine_answer *answer) {
+    if (req->kind == ENGINE_REQUEST_DATA && req->spec == NULL && req->list != NULL &&
+        req->bytes >= CMDLIST_HEADER_BYTES && req->list[0] == 0) {
+        ap_pipeline(ap, req, out, answer);
+        return;
+    }
     if (req->kind != ENGINE_REQUEST_DATA || req->spec == NULL) {
         resp_put_error(out, "ERR MULTI/EXEC, WATCH and pipelined transactions on AP keys need a "
                             "CP keyspace (mode = cp)");
@@ -734,6 +841,10 @@ static void ap_coord_durable(struct ap *ap) {
         ap_list_unlink(ap, p, AP_LIST_DURABLE);
         if (p->kind == AP_PENDING_WRITE) {
             ap_write_done_if(ap, p);
+            continue;
+        }
+        if (p->kind == AP_PENDING_BATCH) {
+            ap_batch_done_if(ap, p);
             continue;
         }
         ap_read_answer_if(ap, p);

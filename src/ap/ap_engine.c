@@ -93,6 +93,10 @@ static void ap_release_held(struct ap *ap) {
 
 void ap_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes) {
     ASSERT(client != 0);
+    if ((client & AP_BATCH_BIT) != 0) {
+        ap_coord_batch_reply(ap, client, data, bytes);
+        return;
+    }
     if (ap->reply_count == ap->reply_cap) {
         ap->reply_cap = ap->reply_cap < 8 ? 8 : ap->reply_cap * 2;
         ap->reply_list = base_realloc(ap->reply_list, ap->reply_cap * sizeof(*ap->reply_list));
@@ -330,6 +334,7 @@ static void ap_engine_free(struct engine *e) {
     buf_deinit(&ap->sends);
     buf_deinit(&ap->held);
     buf_deinit(&ap->reply_data);
+    buf_deinit(&ap->pipeline_args);
     free(ap->send_list);
     free(ap->reply_list);
     free(ap->args);
@@ -352,6 +357,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     buf_init(&ap->sends);
     buf_init(&ap->held);
     buf_init(&ap->reply_data);
+    buf_init(&ap->pipeline_args);
     ap->args = base_calloc(AP_MSG_KEYS_MAX, sizeof(struct resp_arg));
     ap->digests = base_calloc(AP_MSG_KEYS_MAX, sizeof(uint64_t));
     ap_hints_init(&ap->hints, AP_HINTS_BYTES_DEFAULT, AP_HINTS_AGE_MS_DEFAULT, config->hash_seed);
@@ -381,7 +387,7 @@ const struct engine_ops ap_engine_ops = {
     .name = "ap",
     .id = ENGINE_AP,
     .watch = ENGINE_WATCH_TOUCHED,
-    .pipelines = false,
+    .pipelines = true,
     .open = ap_engine_open,
     .free = ap_engine_free,
     .submit = ap_engine_submit,

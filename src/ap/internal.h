@@ -95,6 +95,7 @@ enum ap_pending_kind {
     AP_PENDING_READ,      /* this node coordinates a read: waits for r replies */
     AP_PENDING_FORWARD,   /* this node forwarded a client's command to a replica */
     AP_PENDING_HINT,      /* a hint handed to the replica it was held for */
+    AP_PENDING_BATCH,     /* a client's pipeline: its commands' replies, in order */
 };
 
 /* The lists a pending request is on, by slot index (AP_SLOT_NONE ends them): every used
@@ -187,6 +188,7 @@ struct ap {
     struct engine_reply *reply_list;
     size_t reply_count, reply_cap;
     struct resp_arg *args; /* decode room for FORWARD / AE keys */
+    struct buf pipeline_args; /* decode room for one command of a pipeline */
     uint64_t *digests;
     struct ap_ae ae;
     struct ap_stats stats;
@@ -208,6 +210,10 @@ void ap_store_rebuild_tree(struct ap *ap);
 /* The tree digest of key's stored object, 0 when the db has none. */
 uint64_t ap_store_digest(struct ap *ap, const uint8_t *key, size_t bytes);
 
+/* A pipeline's command answers to a pseudo client: this bit, its index << 16, the
+ * pipeline's slot (ap_reply hands it to ap_coord_batch_reply). */
+#define AP_BATCH_BIT (1ull << 63)
+
 /* ap_engine.c: sends, replies, reachability */
 void ap_send(struct ap *ap, uint32_t to, const struct ap_msg *m);
 /* Sends m to `to` once the log is durable up to lsn (a replica's acknowledgement). */
@@ -226,6 +232,8 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m);
 /* The keyspace of key, AP settings filled in. */
 struct keyspace ap_keyspace_of(const struct ap *ap, const uint8_t *key, size_t bytes);
 void ap_coord_init(struct ap *ap);     /* empty lists, before any request */
+/* One of a pipeline's commands answered (client: its pseudo client, AP_BATCH_BIT). */
+void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes);
 void ap_coord_progress(struct ap *ap); /* durability moved or time passed */
 void ap_coord_close(struct ap *ap);
 /* Hands the hints held for reachable replicas over, a window at a time. */

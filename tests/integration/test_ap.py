@@ -53,6 +53,14 @@ conflict = siblings
 w = one
 r = one
 
+[keyspace pairs]
+match = pair:*
+mode = ap
+conflict = crdt
+n = 2
+w = quorum
+r = quorum
+
 [keyspace default]
 match = *
 mode = cp
@@ -266,3 +274,28 @@ def test_ap_siblings_keep_concurrent_writes_until_vset(make_cluster, tmp_path):
         ctx, _ = c.execute_command("VGET", "doc:1")
         assert c.execute_command("VSET", "doc:1", ctx, "merged") == "OK"
     wait_same(cluster, lambda c: c.get("doc:1"), "merged")
+
+
+@pytest.mark.timeout(60)
+def test_ap_pipelines_answer_in_order_on_replicas_and_forwarders(make_cluster, tmp_path):
+    """A pipelined client (redis-py, transaction=False) on every node: with n = 2 of 3 each
+    pair: key has a node that forwards it; every reply comes in request order, and a read
+    after a write in the same pipeline sees it (w = r = quorum; carts w = r = one)."""
+    cluster = ap_cluster(make_cluster, tmp_path)
+    for n in cluster.nodes:
+        with client(n) as c:
+            pipe = c.pipeline(transaction=False)
+            want = []
+            for k in range(40):
+                key = f"pair:{n.id}:{k}"
+                pipe.incrby(key, k + 1)
+                want.append(k + 1)
+                pipe.get(key)
+                want.append(str(k + 1))
+                pipe.sadd(f"cart:{n.id}", f"item{k}")
+                want.append(1)
+                pipe.scard(f"cart:{n.id}")
+                want.append(k + 1)
+                pipe.incrby(key, 1)
+                want.append(k + 2)
+            assert pipe.execute() == want
