@@ -347,10 +347,12 @@ static uint32_t ap_command_args(const struct buf *b, struct resp_arg *argv, uint
     return argc;
 }
 
-/* Asks the other reachable replicas for their object (for the answer, or only to repair). */
+/* Asks want other reachable replicas (the first in the key's walk) for their object:
+ * with this replica's own, the r the answer needs (Cassandra asks r, not n: the rest are
+ * left to anti-entropy). */
 static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pending *p,
-                        const struct resp_arg *key) {
-    for (uint32_t i = 0; i < pl->n; i++) {
+                        const struct resp_arg *key, uint32_t want) {
+    for (uint32_t i = 0; i < pl->n && p->asked_count < want; i++) {
         uint32_t node = pl->walk[i];
         if (node == ap->config.id || !ap_reachable(ap, node)) continue;
         struct ap_msg m = {.kind = AP_MSG_GET, .req = p->req};
@@ -363,8 +365,8 @@ static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pendi
 
 /* A read on this replica: its own object now, the others' asked for. True when answered.
  * r = one and CONSISTENCY stale answer from this replica alone and ask no one (anti-entropy
- * repairs what differs); a larger r asks every reachable replica, answers once r replied,
- * and repairs those that answered less. */
+ * repairs what differs); a larger r asks r - 1 other reachable replicas, answers once they
+ * replied, and repairs those that answered less. */
 static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
                     uint32_t argc, const struct resp_arg *argv, struct buf *out) {
     ap->stats.reads++;
@@ -401,7 +403,7 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
         ap_list_push(ap, p, AP_LIST_DURABLE);
         buf_append(&p->key, argv[1].data, argv[1].bytes);
         ap_keep_command(&p->command, argc, argv);
-        ap_read_ask(ap, pl, p, &argv[1]);
+        ap_read_ask(ap, pl, p, &argv[1], need - 1);
     }
     ap_object_deinit(&o);
     return now;
@@ -477,10 +479,47 @@ static bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t 
 
 #define AP_BATCH_NONE UINT32_MAX
 
+/* How a batch's replies make its answer: a pipeline's, one after the other; a multi-key
+ * command's (run as one command per key), as Redis answers it: DEL, UNLINK and EXISTS the
+ * sum, MGET an array, MSET +OK. An error of a part (-NOQUORUM, -TIMEOUT...) is the
+ * answer then (the first in key order): the keys before or after it may have been done,
+ * as on a Redis Cluster whose keys live on several nodes. */
+enum { AP_COMBINE_PIPELINE = 0, AP_COMBINE_SUM, AP_COMBINE_ARRAY, AP_COMBINE_OK };
+
+static const uint8_t *ap_batch_part(const struct ap_pending *b, uint32_t i, size_t *bytes) {
+    const uint8_t *at = b->command.data + (size_t)i * 8;
+    *bytes = base_load_u32le(at + 4);
+    return b->reply.data + base_load_u32le(at);
+}
+
 static void ap_batch_finish(const struct ap_pending *b, struct buf *out) {
-    for (uint32_t i = 0; i * 8 < b->command.len; i++) {
-        const uint8_t *at = b->command.data + (size_t)i * 8;
-        buf_append(out, b->reply.data + base_load_u32le(at), base_load_u32le(at + 4));
+    uint32_t count = (uint32_t)(b->command.len / 8);
+    size_t bytes = 0;
+    long long sum = 0;
+    for (uint32_t i = 0; i < count && b->combine != AP_COMBINE_PIPELINE; i++) {
+        const uint8_t *r = ap_batch_part(b, i, &bytes);
+        bool wrongtype = bytes >= 10 && memcmp(r, "-WRONGTYPE", 10) == 0;
+        if (r[0] == '-' && !(b->combine == AP_COMBINE_ARRAY && wrongtype)) {
+            buf_append(out, r, bytes);
+            return;
+        }
+        if (b->combine == AP_COMBINE_SUM) sum += strtoll((const char *)r + 1, NULL, 10);
+    }
+    if (b->combine == AP_COMBINE_SUM) {
+        buf_appendf(out, ":%lld\r\n", sum);
+        return;
+    }
+    if (b->combine == AP_COMBINE_OK) {
+        buf_append(out, "+OK\r\n", 5);
+        return;
+    }
+    if (b->combine == AP_COMBINE_ARRAY) buf_appendf(out, "*%u\r\n", count);
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *r = ap_batch_part(b, i, &bytes);
+        if (b->combine == AP_COMBINE_ARRAY && r[0] == '-')
+            resp_put_null(out, b->proto); /* MGET: a key of another type is nil */
+        else
+            buf_append(out, r, bytes);
     }
 }
 
@@ -516,20 +555,27 @@ void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, s
     if (b->got != 0) ap_batch_done_if(ap, b); /* not while submitting */
 }
 
-static void ap_pipeline(struct ap *ap, const struct engine_request *req, struct buf *out,
-                        struct engine_answer *answer) {
-    uint32_t count = base_load_u32le(req->list + 1);
+static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t argc,
+                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn);
+
+/* Runs the commands of list (a command list, cmdlist.h) as one batch answering from's
+ * client. True when answered in out (every command was answered at once). */
+static bool ap_batch(struct ap *ap, const struct ap_origin *from, const uint8_t *list,
+                     size_t list_bytes, int combine, struct buf *out, uint64_t *lsn_out) {
+    uint32_t count = base_load_u32le(list + 1);
     struct ap_pending *b = ap_pending_new(ap, AP_PENDING_BATCH);
     if (b == NULL) {
-        ap_busy(ap, out); /* the node gives every command of the pipeline this error */
-        return;
+        ap_busy(ap, out); /* the node gives every command of a pipeline this error */
+        return true;
     }
     ap_list_unlink(ap, b, AP_LIST_AGE);
     /* Its slot, not b: the commands may grow the pending table (and move it). */
     uint32_t slot = (uint32_t)(b - ap->pending);
     uint64_t pseudo = AP_BATCH_BIT | slot;
-    b->client = req->id;
+    b->client = from->client;
     b->need = count;
+    b->combine = combine;
+    b->proto = from->proto;
     for (uint32_t i = 0; i < count; i++) {
         buf_append_u32le(&b->command, AP_BATCH_NONE);
         buf_append_u32le(&b->command, 0);
@@ -540,39 +586,78 @@ static void ap_pipeline(struct ap *ap, const struct engine_request *req, struct 
     buf_init(&part);
     for (uint32_t i = 0; i < count; i++) {
         uint32_t argc = 0;
-        struct ap_origin from = {.client = pseudo | ((uint64_t)i << AP_SLOT_BITS),
-                                 .proto = req->proto,
-                                 .level = req->level};
+        struct ap_origin one = {.client = pseudo | ((uint64_t)i << AP_SLOT_BITS),
+                                .proto = from->proto,
+                                .level = from->level};
         buf_clear(&part);
         uint64_t lsn = 0;
         bool answered = true;
-        if (!cmdlist_next(req->list, req->bytes, &pos, &ap->pipeline_args, &argc))
+        if (!cmdlist_next(list, list_bytes, &pos, &ap->pipeline_args, &argc))
             resp_put_error(&part, "ERR malformed pipeline");
         else
-            answered = ap_coordinate(ap, &from, argc,
-                                     (const struct resp_arg *)ap->pipeline_args.data, &part, &lsn);
-        if (answered) ap_coord_batch_reply(ap, from.client, part.data, part.len);
+            answered = ap_command(ap, &one, argc, (const struct resp_arg *)ap->pipeline_args.data,
+                                  &part, &lsn);
+        if (answered) ap_coord_batch_reply(ap, one.client, part.data, part.len);
         if (lsn > lsn_max) lsn_max = lsn;
     }
     buf_deinit(&part);
     b = &ap->pending[slot];
-    answer->write_token = lsn_max;
-    if (b->need == 0) { /* every command answered at once: the node holds it as any */
+    *lsn_out = lsn_max;
+    if (b->need == 0) { /* every command answered at once: held as any such answer */
         ap_batch_finish(b, out);
         ap_pending_free(ap, b);
-        return;
+        return true;
     }
     uint64_t release = logdb_release_lsn(&ap->store);
     b->self_lsn = lsn_max > release ? lsn_max : release;
     b->got = 1; /* submitted: a command's answer may finish it now */
-    answer->pending = true;
+    return false;
+}
+
+static bool ap_named(const struct resp_arg *a, const char *name) {
+    return a->bytes == strlen(name) && strncasecmp((const char *)a->data, name, a->bytes) == 0;
+}
+
+/* A command of a client of this node (alone or in a pipeline). DEL, UNLINK and EXISTS of
+ * several keys, MGET and MSET run as one command per key, a batch combined as Redis
+ * answers them; any other command is coordinated. True when answered in out. */
+static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t argc,
+                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn) {
+    bool unlink = argc >= 1 && ap_named(&argv[0], "unlink");
+    bool del = unlink || (argc >= 1 && ap_named(&argv[0], "del"));
+    bool exists = argc >= 1 && ap_named(&argv[0], "exists");
+    bool mget = argc >= 1 && ap_named(&argv[0], "mget");
+    bool mset = argc >= 1 && ap_named(&argv[0], "mset");
+    if (!(((del || exists) && argc > 2) || unlink || mget || mset))
+        return ap_coordinate(ap, from, argc, argv, out, lsn);
+    uint32_t step = mset ? 2 : 1;
+    if (argc < 2 || (argc - 1) % step != 0) {
+        resp_put_errorf(out, "ERR wrong number of arguments for '%.*s' command", (int)argv[0].bytes,
+                        (const char *)argv[0].data);
+        return true;
+    }
+    const char *name = del ? "DEL" : exists ? "EXISTS" : mset ? "SET" : "GET";
+    struct buf *list = &ap->multikey; /* no batch inside runs a multi-key command */
+    buf_clear(list);
+    cmdlist_begin(list, 0, (argc - 1) / step);
+    for (uint32_t i = 1; i < argc; i += step) {
+        struct resp_arg one[3] = {{(const uint8_t *)name, strlen(name)}, argv[i]};
+        if (mset) one[2] = argv[i + 1];
+        cmdlist_add(list, mset ? 3 : 2, one);
+    }
+    int combine = mget ? AP_COMBINE_ARRAY : mset ? AP_COMBINE_OK : AP_COMBINE_SUM;
+    return ap_batch(ap, from, list->data, list->len, combine, out, lsn);
 }
 
 void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                struct engine_answer *answer) {
+    struct ap_origin from = {.client = req->id, .proto = req->proto, .level = req->level};
+    uint64_t lsn = 0;
     if (req->kind == ENGINE_REQUEST_DATA && req->spec == NULL && req->list != NULL &&
         req->bytes >= CMDLIST_HEADER_BYTES && req->list[0] == 0) {
-        ap_pipeline(ap, req, out, answer);
+        answer->pending =
+            !ap_batch(ap, &from, req->list, req->bytes, AP_COMBINE_PIPELINE, out, &lsn);
+        answer->write_token = lsn;
         return;
     }
     if (req->kind != ENGINE_REQUEST_DATA || req->spec == NULL) {
@@ -580,9 +665,7 @@ void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                             "CP keyspace (mode = cp)");
         return;
     }
-    struct ap_origin from = {.client = req->id, .proto = req->proto, .level = req->level};
-    uint64_t lsn = 0;
-    answer->pending = !ap_coordinate(ap, &from, req->argc, req->argv, out, &lsn);
+    answer->pending = !ap_command(ap, &from, req->argc, req->argv, out, &lsn);
     answer->write_token = lsn;
 }
 

@@ -335,6 +335,7 @@ static void ap_engine_free(struct engine *e) {
     buf_deinit(&ap->held);
     buf_deinit(&ap->reply_data);
     buf_deinit(&ap->pipeline_args);
+    buf_deinit(&ap->multikey);
     free(ap->send_list);
     free(ap->reply_list);
     free(ap->args);
@@ -358,6 +359,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     buf_init(&ap->held);
     buf_init(&ap->reply_data);
     buf_init(&ap->pipeline_args);
+    buf_init(&ap->multikey);
     ap->args = base_calloc(AP_MSG_KEYS_MAX, sizeof(struct resp_arg));
     ap->digests = base_calloc(AP_MSG_KEYS_MAX, sizeof(uint64_t));
     ap_hints_init(&ap->hints, AP_HINTS_BYTES_DEFAULT, AP_HINTS_AGE_MS_DEFAULT, config->hash_seed);

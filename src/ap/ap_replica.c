@@ -44,6 +44,18 @@ static bool ap_replica_hint_ok(const struct ap *ap, const struct keyspace *ks,
     return false;
 }
 
+/* Whether o encodes to exactly the bytes stored for key. */
+static bool ap_replica_same(struct ap *ap, const uint8_t *key, size_t bytes,
+                            const struct ap_object *o) {
+    struct db_entry *e = db_find(ap->store.db, key, bytes);
+    if (e == NULL || db_entry_type(e) != VALUE_STRING) return false;
+    size_t n = 0;
+    const uint8_t *v = db_entry_string(e, &n);
+    buf_clear(&ap->encode);
+    ap_object_encode(o, &ap->encode);
+    return n == ap->encode.len && memcmp(v, ap->encode.data, n) == 0;
+}
+
 static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     struct ap_object in, mine;
     ap_object_init(&in);
@@ -67,8 +79,16 @@ static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m)
         }
     } else {
         uint64_t before = ap_store_digest(ap, m->key.data, m->key.bytes);
-        (void)ap_store_load(ap, m->key.data, m->key.bytes, &mine);
+        bool had = ap_store_load(ap, m->key.data, m->key.bytes, &mine);
         ap_object_merge(&mine, &in);
+        if (had && ap_replica_same(ap, m->key.data, m->key.bytes, &mine)) {
+            /* Nothing new (a duplicate, a repair of what is here): no record; the ack
+             * waits for what is here to be durable. */
+            ap_replica_ack(ap, from, m, status, digest, logdb_release_lsn(&ap->store));
+            ap_object_deinit(&in);
+            ap_object_deinit(&mine);
+            return;
+        }
         lsn = ap_store_save(ap, m->key.data, m->key.bytes, &mine);
         if (lsn == 0) {
             status = AP_STATUS_DISKFULL;

@@ -132,6 +132,7 @@ struct ap_pending {
     struct buf reply;   /* write: the reply to give once acknowledged */
     struct buf command; /* read: the command (cmdlist-like: argc, then len+bytes) */
     int proto;
+    int combine; /* batch: how its replies make the answer (ap_coord.c, AP_COMBINE_*) */
     enum keyspace_conflict conflict; /* read: the key's policy (the replies' clock check) */
     struct ap_object merged; /* read: what the replies held, merged */
     /* write: the replicas sent the state (each acknowledgement counts once); read: the
@@ -189,6 +190,7 @@ struct ap {
     size_t reply_count, reply_cap;
     struct resp_arg *args; /* decode room for FORWARD / AE keys */
     struct buf pipeline_args; /* decode room for one command of a pipeline */
+    struct buf multikey;      /* a multi-key command as one command per key (cmdlist.h) */
     uint64_t *digests;
     struct ap_ae ae;
     struct ap_stats stats;

@@ -299,3 +299,25 @@ def test_ap_pipelines_answer_in_order_on_replicas_and_forwarders(make_cluster, t
                 pipe.incrby(key, 1)
                 want.append(k + 2)
             assert pipe.execute() == want
+
+
+@pytest.mark.timeout(60)
+def test_ap_multikey_commands_span_replicas(make_cluster, tmp_path):
+    """MSET, MGET, EXISTS, DEL and UNLINK over several AP keys (n = 2 of 3: some keys are
+    forwarded from every node) answer as Redis does; keys of a CP and an AP keyspace in one
+    command are refused with a clear error, nothing done."""
+    cluster = ap_cluster(make_cluster, tmp_path)
+    keys = [f"pair:m{k}" for k in range(12)]
+    with client(cluster.nodes[0]) as c:
+        assert c.mset({k: f"v{i}" for i, k in enumerate(keys)}) is True
+    for n in cluster.nodes:
+        with client(n) as c:
+            assert c.mget(keys + ["pair:none"]) == [f"v{i}" for i in range(12)] + [None]
+            assert c.exists(*keys, keys[0], "pair:none") == 13
+    with client(cluster.nodes[1]) as c:
+        assert c.delete(*keys[:6]) == 6
+        assert c.unlink(*keys[6:], "pair:none") == 6
+        assert c.exists(*keys) == 0
+        with pytest.raises(redis.ResponseError) as e:
+            c.delete("pair:m0", "plain-cp-key")
+        assert err_code(e.value) == "CROSSSLOT", e.value
