@@ -23,13 +23,18 @@
  * acknowledged write may then be lost for good (w = one: only the wiped node held it; any
  * w: every replica that held it was wiped before it spread), so the rule is: a key is
  * settled at a moment when every node is up, no sync is in flight and the key's replicas
- * hold the same object (sampled after events, at most once a virtual ms). A disk loss of
- * one of key K's replicas makes unknown (as if never answered, so excused) every
- * acknowledged INCRBY and SADD of K unless K settled after both that op's answer and the
- * previous disk loss of one of K's replicas. Sound by induction over K's losses: a kept op
- * was durably on all of K's replicas after the previous loss, so one replica's loss leaves
- * it on the others, and a CRDT state only grows by merging. An SREM is never made unknown:
- * losing one only leaves a member present, which some SADD added (the checks allow that).
+ * hold the same object (sampled after events, at most once a virtual ms). Each
+ * acknowledged INCRBY and SADD of key K carries a lower bound of the replicas that hold it
+ * durably: w at its answer (1 for w = one, 2 for w = quorum: the engine counts a replica
+ * once its log is durable, a hint never); n (3) once K settled after its answer or after
+ * K's previous disk loss. A disk loss of one of K's replicas takes one off; an op whose
+ * bound reaches 0 becomes unknown (as if never answered, so excused). Sound: plain crashes
+ * keep what was synced, a CRDT state only grows by merging, and each loss removes at most
+ * one holder. A loss while an op was in flight counts too (its answer may have left the
+ * lost node before the crash and reached the client after). So a w = quorum increment must
+ * survive any one disk loss, a w = one write the loss of its holder only if anti-entropy
+ * spread it first. An SREM is never made
+ * unknown: losing one only leaves a member present, which some SADD added (allowed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +121,31 @@ bool nodesim_ap_reply(struct nodesim_client *c, const uint8_t *p, size_t bytes) 
     return bytes > 3 && p[0] == ':' && nodesim_txn_i64(p + 1, bytes - 3, &v) && v >= c->arg;
 }
 
+/* The replicas that hold an acknowledged op of kind durably at its answer: w of them (a
+ * hint does not count toward w). The counters' w is the seed's (nodesim_ap_keyspaces). */
+static uint32_t nodesim_ap_w_copies(const struct nodesim_world *w, enum nodesim_op_kind kind) {
+    bool one = kind != NODESIM_OP_AP_INCR || w->sim.options.seed % 2 == 0;
+    return one ? 1 : KEYSPACE_N_DEFAULT / 2 + 1;
+}
+
+/* An op's key as numbered in nodesim_ap's arrays. */
+static uint32_t nodesim_ap_key_index(enum nodesim_op_kind kind, uint32_t key) {
+    return kind == NODESIM_OP_AP_INCR ? key : NODESIM_AP_COUNTERS + key;
+}
+
+/* An answer may have left its coordinator before a disk loss that came before the client
+ * read it: every loss of one of the key's replicas since the op was invoked takes one of
+ * its holders (the rule at the top, as if it had been answered at its invocation). */
+static void nodesim_ap_losses_during(struct nodesim_world *w, struct nodesim_ap_op *op) {
+    uint32_t k = nodesim_ap_key_index(op->kind, op->key);
+    for (uint32_t i = 0; i < w->ap.losses[k] && op->acked; i++) {
+        if (w->ap.losses_ms[k][i] < op->invoke_ms || op->kind == NODESIM_OP_AP_SREM) continue;
+        if (--op->copies > 0) continue;
+        op->acked = false;
+        w->sim.stats->disk_loss_unknown++;
+    }
+}
+
 void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
                        enum lincheck_outcome outcome) {
     if (!nodesim_ap_kind(c->kind) || outcome == LINCHECK_FAIL) return;
@@ -129,9 +159,11 @@ void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
         .key = c->key,
         .arg = c->arg,
         .acked = outcome == LINCHECK_OK,
+        .copies = outcome != LINCHECK_OK ? 0 : nodesim_ap_w_copies(w, c->kind),
         .invoke_ms = c->invoke_ms,
         .response_ms = outcome == LINCHECK_OK ? w->sim.now_ms : UINT64_MAX,
     };
+    nodesim_ap_losses_during(w, &ap->ops[ap->count - 1]);
 }
 
 void nodesim_ap_deinit(struct nodesim_world *w) {
@@ -243,21 +275,23 @@ static bool nodesim_ap_replica_of(struct nodesim_world *w, uint32_t k, uint32_t 
     return false;
 }
 
-/* The rule at the top: the acknowledged increments and adds of key number k that may have
- * lived only on the replicas lost since the key last settled become unknown. */
+/* The rule at the top: an acknowledged increment or add of key number k held by `copies`
+ * replicas (all n of them if k settled since its answer and k's previous loss) is held by
+ * one fewer after this loss; one held by none may be gone, and becomes unknown. */
 static void nodesim_ap_forget(struct nodesim_world *w, uint32_t k) {
     struct nodesim_ap *ap = &w->ap;
     for (size_t i = 0; i < ap->count; i++) {
         struct nodesim_ap_op *op = &ap->ops[i];
-        bool counter = op->kind == NODESIM_OP_AP_INCR;
         if (!op->acked || op->kind == NODESIM_OP_AP_SREM) continue;
-        if ((counter ? op->key : NODESIM_AP_COUNTERS + op->key) != k) continue;
+        if (nodesim_ap_key_index(op->kind, op->key) != k) continue;
         uint64_t since = op->response_ms > ap->lost_ms[k] ? op->response_ms : ap->lost_ms[k];
-        if (ap->settled_ms[k] > since) continue; /* on every replica, durably, since */
+        if (ap->settled_ms[k] > since) op->copies = KEYSPACE_N_DEFAULT; /* all, durably */
+        if (--op->copies > 0) continue;
         op->acked = false;
         w->sim.stats->disk_loss_unknown++;
     }
     ap->lost_ms[k] = w->sim.now_ms;
+    ap->losses_ms[k][ap->losses[k]++] = w->sim.now_ms;
 }
 
 static void nodesim_ap_list_one(void *ctx, const char *name) {
@@ -290,7 +324,9 @@ static void nodesim_ap_wipe(struct nodesim_node *n) {
  * refilled by anti-entropy.
  */
 void nodesim_ap_disk_loss(struct nodesim_world *w, struct nodesim_node *n) {
-    if (!w->sim.options.ap || prng_range(&w->ap.prng, 0, NODESIM_AP_LOSS_ONE_IN) != 0) return;
+    if (!w->sim.options.ap || prng_range(&w->ap.prng, 0, NODESIM_AP_LOSS_ONE_IN) != 0 ||
+        w->sim.stats->disk_losses == NODESIM_AP_LOSSES_MAX)
+        return;
     for (uint32_t k = 0; k < NODESIM_AP_KEYS; k++)
         if (nodesim_ap_replica_of(w, k, n->id)) nodesim_ap_forget(w, k);
     nodesim_ap_wipe(n);

@@ -153,11 +153,13 @@ struct nodesim_ap_op {
     uint32_t key;
     int64_t arg; /* the increment, or the member */
     bool acked;
+    uint32_t copies; /* acked: replicas known to hold it durably, at least (nodesim_ap.c) */
     uint64_t invoke_ms;
     uint64_t response_ms; /* UINT64_MAX: unknown (it may apply until the end) */
 };
 
-#define NODESIM_AP_KEYS 5 /* "c0".."c2", then "t0".."t1" (nodesim_ap.c) */
+#define NODESIM_AP_KEYS 5        /* "c0".."c2", then "t0".."t1" (nodesim_ap.c) */
+#define NODESIM_AP_LOSSES_MAX 32 /* disk losses in one run, at most */
 
 struct nodesim_ap {
     struct nodesim_ap_op *ops;
@@ -170,6 +172,8 @@ struct nodesim_ap {
      * last disk loss of one of its replicas. */
     uint64_t settled_ms[NODESIM_AP_KEYS];
     uint64_t lost_ms[NODESIM_AP_KEYS];
+    uint64_t losses_ms[NODESIM_AP_KEYS][NODESIM_AP_LOSSES_MAX]; /* each of them */
+    uint32_t losses[NODESIM_AP_KEYS];
 };
 
 struct nodesim_world {
