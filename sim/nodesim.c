@@ -98,6 +98,7 @@ static int nodesim_init(struct sim_world *sw) {
     buf_init(&w->packet);
     buf_init(&w->big_req);
     nodesim_config(w);
+    nodesim_ap_init(w);
     for (uint32_t i = 0; i < NODESIM_CLIENTS; i++) nodesim_client_init(w, &w->clients[i], i + 1);
     for (uint32_t i = 1; i <= sw->options.node_count; i++) nodesim_node_init(w, &w->nodes[i], i);
     for (uint32_t i = 1; i <= sw->options.node_count; i++)

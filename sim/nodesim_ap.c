@@ -15,6 +15,26 @@
  *     holds every member with an acknowledged SADD invoked after every SREM of it that
  *     may have applied had answered (such a remove cannot have observed that add; a
  *     remove whose outcome is unknown may apply until the end, so it excuses the member).
+ *
+ * A node that loses its disk: one crash in NODESIM_AP_LOSS_ONE_IN (from the AP prng, so a
+ * run without --ap draws nothing and keeps its trace) also wipes the crashed node's AP
+ * files ("ap-*": its objects, log and epoch file; the CP engine's stay, see
+ * nodesim_ap_disk_loss). It must restart with a new epoch, and anti-entropy refill it. An
+ * acknowledged write may then be lost for good (w = one: only the wiped node held it; any
+ * w: every replica that held it was wiped before it spread), so the rule is: a key is
+ * settled at a moment when every node is up, no sync is in flight and the key's replicas
+ * hold the same object (sampled after events, at most once a virtual ms). Each
+ * acknowledged INCRBY and SADD of key K carries a lower bound of the replicas that hold it
+ * durably: w at its answer (1 for w = one, 2 for w = quorum: the engine counts a replica
+ * once its log is durable, a hint never); n (3) once K settled after its answer or after
+ * K's previous disk loss. A disk loss of one of K's replicas takes one off; an op whose
+ * bound reaches 0 becomes unknown (as if never answered, so excused). Sound: plain crashes
+ * keep what was synced, a CRDT state only grows by merging, and each loss removes at most
+ * one holder. A loss while an op was in flight counts too (its answer may have left the
+ * lost node before the crash and reached the client after). So a w = quorum increment must
+ * survive any one disk loss, a w = one write the loss of its holder only if anti-entropy
+ * spread it first. An SREM is never made
+ * unknown: losing one only leaves a member present, which some SADD added (allowed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +52,8 @@
 #define NODESIM_AP_MEMBERS 5  /* "m0".."m4" */
 #define NODESIM_AP_AMOUNT_MAX 5
 #define NODESIM_AP_ONE_IN 3 /* of the ops a client invokes, one in this many is AP */
+#define NODESIM_AP_LOSS_ONE_IN 3 /* of the crashes, one in this many loses the AP files */
+_Static_assert(NODESIM_AP_KEYS == NODESIM_AP_COUNTERS + NODESIM_AP_SETS, "the keys' numbers");
 
 void nodesim_ap_keyspaces(struct nodesim_world *w, struct node_config *c) {
     if (!w->sim.options.ap) return;
@@ -99,6 +121,31 @@ bool nodesim_ap_reply(struct nodesim_client *c, const uint8_t *p, size_t bytes) 
     return bytes > 3 && p[0] == ':' && nodesim_txn_i64(p + 1, bytes - 3, &v) && v >= c->arg;
 }
 
+/* The replicas that hold an acknowledged op of kind durably at its answer: w of them (a
+ * hint does not count toward w). The counters' w is the seed's (nodesim_ap_keyspaces). */
+static uint32_t nodesim_ap_w_copies(const struct nodesim_world *w, enum nodesim_op_kind kind) {
+    bool one = kind != NODESIM_OP_AP_INCR || w->sim.options.seed % 2 == 0;
+    return one ? 1 : KEYSPACE_N_DEFAULT / 2 + 1;
+}
+
+/* An op's key as numbered in nodesim_ap's arrays. */
+static uint32_t nodesim_ap_key_index(enum nodesim_op_kind kind, uint32_t key) {
+    return kind == NODESIM_OP_AP_INCR ? key : NODESIM_AP_COUNTERS + key;
+}
+
+/* An answer may have left its coordinator before a disk loss that came before the client
+ * read it: every loss of one of the key's replicas since the op was invoked takes one of
+ * its holders (the rule at the top, as if it had been answered at its invocation). */
+static void nodesim_ap_losses_during(struct nodesim_world *w, struct nodesim_ap_op *op) {
+    uint32_t k = nodesim_ap_key_index(op->kind, op->key);
+    for (uint32_t i = 0; i < w->ap.losses[k] && op->acked; i++) {
+        if (w->ap.losses_ms[k][i] < op->invoke_ms || op->kind == NODESIM_OP_AP_SREM) continue;
+        if (--op->copies > 0) continue;
+        op->acked = false;
+        w->sim.stats->disk_loss_unknown++;
+    }
+}
+
 void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
                        enum lincheck_outcome outcome) {
     if (!nodesim_ap_kind(c->kind) || outcome == LINCHECK_FAIL) return;
@@ -112,9 +159,11 @@ void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
         .key = c->key,
         .arg = c->arg,
         .acked = outcome == LINCHECK_OK,
+        .copies = outcome != LINCHECK_OK ? 0 : nodesim_ap_w_copies(w, c->kind),
         .invoke_ms = c->invoke_ms,
         .response_ms = outcome == LINCHECK_OK ? w->sim.now_ms : UINT64_MAX,
     };
+    nodesim_ap_losses_during(w, &ap->ops[ap->count - 1]);
 }
 
 void nodesim_ap_deinit(struct nodesim_world *w) {
@@ -183,6 +232,107 @@ bool nodesim_ap_converged(struct nodesim_world *w) {
         if (!nodesim_ap_key_same(w, ring, key)) return false;
     }
     return true;
+}
+
+/* ---- a node that loses its disk ---- */
+
+void nodesim_ap_init(struct nodesim_world *w) {
+    prng_init(&w->ap.prng, w->sim.options.seed * 0x9e3779b97f4a7c15ull + 0x6469736bull);
+}
+
+/* Key number k's name: "c0".."c2", then "t0".."t1". */
+static void nodesim_ap_key_name(uint32_t k, char *out, size_t bytes) {
+    if (k < NODESIM_AP_COUNTERS)
+        snprintf(out, bytes, "c%u", k);
+    else
+        snprintf(out, bytes, "t%u", k - NODESIM_AP_COUNTERS);
+}
+
+void nodesim_ap_observe(struct nodesim_world *w) {
+    if (!w->sim.options.ap || w->sim.now_ms == w->ap.sampled_ms) return;
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++) {
+        const struct nodesim_node *n = &w->nodes[i];
+        if (!n->host->up || n->host->sync_at_ms != 0 || nodesim_ap_db(w, i) == NULL) return;
+    }
+    w->ap.sampled_ms = w->sim.now_ms;
+    const struct ap_ring *ring = nodesim_ap_ring(w);
+    char key[8];
+    for (uint32_t k = 0; k < NODESIM_AP_KEYS; k++) {
+        nodesim_ap_key_name(k, key, sizeof(key));
+        if (nodesim_ap_key_same(w, ring, key)) w->ap.settled_ms[k] = w->sim.now_ms;
+    }
+}
+
+/* Whether node id is one of key number k's n replicas. */
+static bool nodesim_ap_replica_of(struct nodesim_world *w, uint32_t k, uint32_t id) {
+    char key[8];
+    nodesim_ap_key_name(k, key, sizeof(key));
+    uint32_t walk[NODE_PEERS_MAX];
+    uint32_t count =
+        ap_ring_walk(nodesim_ap_ring(w), ap_ring_key_hash((const uint8_t *)key, strlen(key)), walk);
+    for (uint32_t i = 0; i < count && i < KEYSPACE_N_DEFAULT; i++)
+        if (walk[i] == id) return true;
+    return false;
+}
+
+/* The rule at the top: an acknowledged increment or add of key number k held by `copies`
+ * replicas (all n of them if k settled since its answer and k's previous loss) is held by
+ * one fewer after this loss; one held by none may be gone, and becomes unknown. */
+static void nodesim_ap_forget(struct nodesim_world *w, uint32_t k) {
+    struct nodesim_ap *ap = &w->ap;
+    for (size_t i = 0; i < ap->count; i++) {
+        struct nodesim_ap_op *op = &ap->ops[i];
+        if (!op->acked || op->kind == NODESIM_OP_AP_SREM) continue;
+        if (nodesim_ap_key_index(op->kind, op->key) != k) continue;
+        uint64_t since = op->response_ms > ap->lost_ms[k] ? op->response_ms : ap->lost_ms[k];
+        if (ap->settled_ms[k] > since) op->copies = KEYSPACE_N_DEFAULT; /* all, durably */
+        if (--op->copies > 0) continue;
+        op->acked = false;
+        w->sim.stats->disk_loss_unknown++;
+    }
+    ap->lost_ms[k] = w->sim.now_ms;
+    ap->losses_ms[k][ap->losses[k]++] = w->sim.now_ms;
+}
+
+static void nodesim_ap_list_one(void *ctx, const char *name) {
+    char *first = ctx;
+    if (first[0] == '\0' && strncmp(name, "ap-", 3) == 0)
+        snprintf(first, DISK_NAME_BYTES_MAX, "%s", name);
+}
+
+/* Removes every file of the AP engine's view ("ap-*") from n's disk, durably. */
+static void nodesim_ap_wipe(struct nodesim_node *n) {
+    char name[DISK_NAME_BYTES_MAX];
+    struct errmsg msg;
+    for (;;) {
+        name[0] = '\0';
+        int rc = n->disk.list(&n->disk, nodesim_ap_list_one, name, &msg);
+        ASSERT(rc == 0);
+        if (name[0] == '\0') break;
+        rc = n->disk.remove(&n->disk, name, &msg);
+        ASSERT(rc == 0);
+    }
+    int rc = n->disk.sync_dir(&n->disk, &msg);
+    ASSERT(rc == 0);
+}
+
+/*
+ * Only the AP engine's files go: the CP engine's ("cp-*": Raft's term, vote and log) stay.
+ * A voter that forgot its vote or acknowledged entries could vote twice in a term or undo a
+ * commit, which Raft does not survive by design (a real lost disk must rejoin as a new
+ * member); the AP engine promises to survive it: a new epoch, never its old dots (kv679),
+ * refilled by anti-entropy.
+ */
+void nodesim_ap_disk_loss(struct nodesim_world *w, struct nodesim_node *n) {
+    if (!w->sim.options.ap || prng_range(&w->ap.prng, 0, NODESIM_AP_LOSS_ONE_IN) != 0 ||
+        w->sim.stats->disk_losses == NODESIM_AP_LOSSES_MAX)
+        return;
+    for (uint32_t k = 0; k < NODESIM_AP_KEYS; k++)
+        if (nodesim_ap_replica_of(w, k, n->id)) nodesim_ap_forget(w, k);
+    nodesim_ap_wipe(n);
+    w->sim.stats->disk_losses++;
+    sim_trace_add(&w->sim.trace, w->sim.now_ms, n->id, SIM_TRACE_DISK_LOSS, n->incarnation, 0, 0,
+                  0);
 }
 
 /* ---- the specification, on the converged state ---- */

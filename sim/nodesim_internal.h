@@ -153,15 +153,27 @@ struct nodesim_ap_op {
     uint32_t key;
     int64_t arg; /* the increment, or the member */
     bool acked;
+    uint32_t copies; /* acked: replicas known to hold it durably, at least (nodesim_ap.c) */
     uint64_t invoke_ms;
     uint64_t response_ms; /* UINT64_MAX: unknown (it may apply until the end) */
 };
+
+#define NODESIM_AP_KEYS 5        /* "c0".."c2", then "t0".."t1" (nodesim_ap.c) */
+#define NODESIM_AP_LOSSES_MAX 32 /* disk losses in one run, at most */
 
 struct nodesim_ap {
     struct nodesim_ap_op *ops;
     size_t count, capacity;
     bool ring_built;
     struct ap_ring ring; /* the cores' ring (their members never change here) */
+    struct prng prng;    /* which crashes lose the AP engine's files (nodesim_ap.c) */
+    uint64_t sampled_ms; /* the last time the keys' replicas were compared */
+    /* Per key: the last time every replica held the same object, all up and synced; the
+     * last disk loss of one of its replicas. */
+    uint64_t settled_ms[NODESIM_AP_KEYS];
+    uint64_t lost_ms[NODESIM_AP_KEYS];
+    uint64_t losses_ms[NODESIM_AP_KEYS][NODESIM_AP_LOSSES_MAX]; /* each of them */
+    uint32_t losses[NODESIM_AP_KEYS];
 };
 
 struct nodesim_world {
@@ -215,6 +227,11 @@ bool nodesim_ap_reply(struct nodesim_client *c, const uint8_t *p, size_t bytes);
 void nodesim_ap_record(struct nodesim_world *w, const struct nodesim_client *c,
                        enum lincheck_outcome outcome);
 bool nodesim_ap_converged(struct nodesim_world *w); /* every node's AP db the same */
+void nodesim_ap_init(struct nodesim_world *w);
+/* After node n's event and its syncs: notes the keys whose replicas are settled. */
+void nodesim_ap_observe(struct nodesim_world *w);
+/* Node n crashed (its core freed): now and then its AP engine's files are wiped. */
+void nodesim_ap_disk_loss(struct nodesim_world *w, struct nodesim_node *n);
 void nodesim_ap_end_check(struct nodesim_world *w);
 void nodesim_ap_deinit(struct nodesim_world *w);
 

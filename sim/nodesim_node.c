@@ -189,6 +189,7 @@ void nodesim_node_event(struct nodesim_world *w, struct nodesim_node *n, struct 
     } else {
         nodesim_sync_now(w, n, file, lsn);
     }
+    nodesim_ap_observe(w);
 }
 
 void nodesim_node_sync_due(struct nodesim_world *w, struct nodesim_node *n) {
@@ -295,7 +296,8 @@ void nodesim_node_crash(struct nodesim_world *w, struct nodesim_node *n, bool te
         w->spec_lost += cp_engine_leader_acked_lost(node_engine(n->node));
     }
     nodesim_node_free(w, n);
-    nodesim_faultcmd_lost(n); /* the core's faults died with it */
+    nodesim_ap_disk_loss(w, n); /* --ap: now and then its AP files go too */
+    nodesim_faultcmd_lost(n);   /* the core's faults died with it */
     n->host->up = false;
     n->incarnation++;
     n->sync_file = NULL;

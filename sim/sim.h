@@ -82,6 +82,8 @@ struct sim_stats {
     uint64_t txns_applied;          /* node: EXECs that answered an array */
     uint64_t incr_applied;          /* node: WATCH-guarded increments applied */
     uint64_t incr_unknown;          /* node: ... that may have applied */
+    uint64_t disk_losses;           /* node --ap: crashes that wiped the AP engine's files */
+    uint64_t disk_loss_unknown;     /* node --ap: acknowledged AP ops they made unknown */
     bool lincheck_checked;          /* false: the run stopped before the history was checked */
     enum lincheck_verdict lincheck; /* UNKNOWN: the search budget ran out, nothing proven */
     uint64_t lincheck_steps;

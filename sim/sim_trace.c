@@ -31,6 +31,7 @@ static const char *const sim_trace_names[SIM_TRACE_KIND_COUNT][5] = {
     [SIM_TRACE_PHASE] = {"phase", "phase", "", "", ""},
     [SIM_TRACE_CHANGE] = {"change", "kind", "server", "rc", ""},
     [SIM_TRACE_FAULT] = {"fault", "kind", "a", "b", ""},
+    [SIM_TRACE_DISK_LOSS] = {"disk-loss", "incarnation", "", "", ""},
 };
 
 void sim_trace_init(struct sim_trace *tr, FILE *out) {

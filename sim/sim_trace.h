@@ -36,7 +36,8 @@ enum sim_trace_kind {
     SIM_TRACE_READ,
     SIM_TRACE_PHASE,
     SIM_TRACE_CHANGE,
-    SIM_TRACE_FAULT, /* a FAULT command sent to a node core (nodesim_faultcmd.c) */
+    SIM_TRACE_FAULT,     /* a FAULT command sent to a node core (nodesim_faultcmd.c) */
+    SIM_TRACE_DISK_LOSS, /* --ap: a crashed node's AP files wiped (nodesim_ap.c) */
     SIM_TRACE_KIND_COUNT
 };
 
