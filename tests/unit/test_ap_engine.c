@@ -228,6 +228,7 @@ static int tc_teardown(void **state) {
         t->e[i]->ops->free(t->e[i]);
         memdisk_deinit(&t->disk[i]);
     }
+    for (size_t k = 0; k < t->queued; k++) buf_deinit(&t->queue[k].data);
     free(t->queue);
     free(t);
     return 0;
