@@ -266,6 +266,7 @@ struct ap_origin {
     uint64_t peer_req;
     int proto;
     int level;
+    int w, r; /* QUORUM: enum keyspace_quorum asked for, 0: the keyspace's */
 };
 
 /* A write on this replica (this node is one of the key's replicas). Returns true when
@@ -273,7 +274,8 @@ struct ap_origin {
 static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
                      uint32_t argc, const struct resp_arg *argv, struct buf *out,
                      uint64_t *lsn_out) {
-    uint32_t need = keyspace_quorum_count(pl->ks.w, pl->n);
+    uint32_t need =
+        keyspace_quorum_count(from->w != 0 ? (enum keyspace_quorum)from->w : pl->ks.w, pl->n);
     uint32_t have = ap_reachable_replicas(ap, pl);
     if (have < need) {
         ap_noquorum(ap, out, pl, need, have, "nothing was written");
@@ -370,7 +372,8 @@ static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pendi
 static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
                     uint32_t argc, const struct resp_arg *argv, struct buf *out) {
     ap->stats.reads++;
-    uint32_t need = keyspace_quorum_count(pl->ks.r, pl->n);
+    uint32_t need =
+        keyspace_quorum_count(from->r != 0 ? (enum keyspace_quorum)from->r : pl->ks.r, pl->n);
     bool stale = from->level == KEYSPACE_CONSISTENCY_STALE;
     uint32_t have = ap_reachable_replicas(ap, pl);
     if (!stale && have < need) {
@@ -430,6 +433,8 @@ static bool ap_forward(struct ap *ap, const struct ap_plan *pl, const struct ap_
     struct ap_msg m = {.kind = AP_MSG_FORWARD, .req = p->req, .count = argc};
     m.proto = (uint8_t)from->proto;
     m.level = (uint8_t)from->level;
+    m.w = (uint8_t)from->w;
+    m.r = (uint8_t)from->r;
     m.args = (struct resp_arg *)(uintptr_t)argv;
     ap_send(ap, to, &m);
     return false;
@@ -586,9 +591,8 @@ static bool ap_batch(struct ap *ap, const struct ap_origin *from, const uint8_t 
     buf_init(&part);
     for (uint32_t i = 0; i < count; i++) {
         uint32_t argc = 0;
-        struct ap_origin one = {.client = pseudo | ((uint64_t)i << AP_SLOT_BITS),
-                                .proto = from->proto,
-                                .level = from->level};
+        struct ap_origin one = *from;
+        one.client = pseudo | ((uint64_t)i << AP_SLOT_BITS);
         buf_clear(&part);
         uint64_t lsn = 0;
         bool answered = true;
@@ -651,7 +655,8 @@ static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t arg
 
 void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                struct engine_answer *answer) {
-    struct ap_origin from = {.client = req->id, .proto = req->proto, .level = req->level};
+    struct ap_origin from = {
+        .client = req->id, .proto = req->proto, .level = req->level, .w = req->w, .r = req->r};
     uint64_t lsn = 0;
     if (req->kind == ENGINE_REQUEST_DATA && req->spec == NULL && req->list != NULL &&
         req->bytes >= CMDLIST_HEADER_BYTES && req->list[0] == 0) {
@@ -696,7 +701,12 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
         ap->stats.forwards_dropped++;
         return;
     }
-    struct ap_origin o = {.peer = from, .peer_req = m->req, .proto = m->proto, .level = m->level};
+    struct ap_origin o = {.peer = from,
+                          .peer_req = m->req,
+                          .proto = m->proto,
+                          .level = m->level,
+                          .w = m->w,
+                          .r = m->r};
     struct buf out;
     buf_init(&out);
     uint64_t lsn = 0;

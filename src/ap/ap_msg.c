@@ -76,6 +76,8 @@ void ap_msg_encode(const struct ap_msg *m, struct buf *out) {
     case AP_MSG_FORWARD:
         buf_append_byte(out, m->proto);
         buf_append_byte(out, m->level);
+        buf_append_byte(out, m->w);
+        buf_append_byte(out, m->r);
         ap_msg_encode_list(m, out);
         return;
     case AP_MSG_FORWARD_REPLY:
@@ -143,6 +145,8 @@ static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
     case AP_MSG_FORWARD:
         m->proto = ap_msg_get_u8(r, 3);
         m->level = ap_msg_get_u8(r, UINT8_MAX);
+        m->w = ap_msg_get_u8(r, KEYSPACE_QUORUM_ALL);
+        m->r = ap_msg_get_u8(r, KEYSPACE_QUORUM_ALL);
         if (m->proto < 2) crdt_reader_fail(r);
         ap_msg_decode_list(r, m, AP_MSG_ARGS_MAX);
         break;

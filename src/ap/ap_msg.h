@@ -10,7 +10,7 @@
  *   PUT_ACK       req status digest
  *   GET           req key
  *   GET_REPLY     req status object (empty: none)
- *   FORWARD       req proto level argc argv...         a command for a key's replica to run
+ *   FORWARD       req proto level w r argc argv...     a command for a key's replica to run
  *   FORWARD_REPLY req reply                            its RESP reply, byte for byte
  *   AE_BUCKETS    arc ring flags [buckets[AP_TREE_BUCKETS]]  u64 le each; none if SAME
  *   AE_KEYS       arc ring bucket flags count (key digest)*
@@ -80,7 +80,7 @@ struct ap_msg {
     uint32_t hint_for;
     uint8_t status;
     uint64_t digest;
-    uint8_t proto, level;
+    uint8_t proto, level, w, r; /* FORWARD: the client's protocol, read level, quorums */
     uint32_t arc;
     uint64_t ring; /* the sender's ring version: AE between equal rings only */
     uint32_t bucket;

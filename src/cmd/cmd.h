@@ -72,6 +72,7 @@ enum cmd_core_op {
     CMD_CORE_WAIT,
     CMD_CORE_CLUSTER,
     CMD_CORE_CONSISTENCY,
+    CMD_CORE_QUORUM,
     CMD_CORE_FAULT,
 };
 

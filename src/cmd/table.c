@@ -109,6 +109,8 @@ static const struct cmd_spec cmd_specs[] = {
      "Returns a key's time to live in milliseconds.", "2.6.0"},
     {"quit", NULL, CMD_CORE_QUIT, -1, NA | F | NM | NK, 0, 0, 0, "connection",
      "Closes the connection.", "1.0.0"},
+    {"quorum", NULL, CMD_CORE_QUORUM, -1, F | NK, 0, 0, 0, "connection",
+     "Sets this connection's w and r for AP keys: one, quorum, all or default.", "0.1.0"},
     {"reset", NULL, CMD_CORE_RESET, 1, NA | F | NM | NK, 0, 0, 0, "connection",
      "Resets the connection.", "6.2.0"},
     {"sadd", cmd_sadd, 0, -3, W | F, 1, 1, 1, "set", "Adds members to a set.", "1.0.0"},

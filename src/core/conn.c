@@ -250,6 +250,8 @@ void conn_reset_client(struct node *node, struct client *c) {
     c->proto = 2;
     c->name[0] = '\0';
     c->authed = node->requirepass[0] == '\0';
+    c->consistency = 0;
+    c->quorum_w = c->quorum_r = 0;
 }
 
 static void conn_select(struct client *c, const struct resp_arg *index) {
@@ -307,6 +309,41 @@ static void conn_consistency(struct node *node, struct client *c, uint32_t argc,
         return;
     }
     resp_put_error(&c->out, "ERR consistency must be linearizable, lease, stale or default");
+}
+
+/* QUORUM [W level] [R level], level one | quorum | all | default: this connection's w
+ * and r for AP keys (CP keys ignore them); alone, replies [w, level, r, level]. */
+static void conn_quorum(struct client *c, uint32_t argc, const struct resp_arg *argv) {
+    static const char *names[] = {"default", "one", "quorum", "all"};
+    if (argc == 1) {
+        resp_put_array(&c->out, 4);
+        resp_put_bulk_str(&c->out, "w");
+        resp_put_bulk_str(&c->out, names[c->quorum_w]);
+        resp_put_bulk_str(&c->out, "r");
+        resp_put_bulk_str(&c->out, names[c->quorum_r]);
+        return;
+    }
+    int w = c->quorum_w, r = c->quorum_r;
+    bool ok = argc % 2 == 1;
+    for (uint32_t i = 1; ok && i + 1 < argc; i += 2) {
+        int level = -1;
+        for (int k = 0; k < 4; k++)
+            if (cmd_arg_is(&argv[i + 1], names[k])) level = k;
+        if (level < 0 || !(cmd_arg_is(&argv[i], "w") || cmd_arg_is(&argv[i], "r")))
+            ok = false;
+        else if (cmd_arg_is(&argv[i], "w"))
+            w = level;
+        else
+            r = level;
+    }
+    if (!ok) {
+        resp_put_error(&c->out, "ERR usage: QUORUM [W level] [R level], level one, quorum, all "
+                                "or default (AP keys only)");
+        return;
+    }
+    c->quorum_w = w;
+    c->quorum_r = r;
+    resp_put_simple(&c->out, "OK");
 }
 
 static void conn_wait(struct node *node, struct client *c, uint32_t argc,
@@ -389,6 +426,9 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         return;
     case CMD_CORE_CONSISTENCY:
         conn_consistency(node, c, argc, argv);
+        return;
+    case CMD_CORE_QUORUM:
+        conn_quorum(c, argc, argv);
         return;
     case CMD_CORE_FAULT:
         fault_command(node, c, argc, argv);

@@ -314,6 +314,8 @@ static void node_engine_submit(struct node *node, uint32_t slot, struct client *
     req->id = node_request_id(c);
     req->proto = c->proto;
     req->level = c->consistency;
+    req->w = c->quorum_w;
+    req->r = c->quorum_r;
     req->last_write = c->last_write_token;
     node_engine_clocks(node, &req->now_ms, &req->mono_ms);
     struct engine_answer a;

@@ -96,6 +96,7 @@ struct client {
     int8_t watch_engine;       /* the engine the watched keys are in; -1: none */
     uint32_t request_seq;      /* numbers this client's requests (engine request ids) */
     int consistency;           /* CONSISTENCY override for reads; 0: the keyspace's */
+    int quorum_w, quorum_r;    /* QUORUM overrides of AP keys' w and r; 0: the keyspace's */
     bool resume_listed;        /* in node->resume_list: parse buffered input at FLUSH */
     uint64_t last_write_token; /* the engine's token of this client's last write (WAIT) */
     struct client *held_next;  /* list of clients with holds */

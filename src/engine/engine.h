@@ -106,6 +106,7 @@ struct engine_request {
     uint64_t mono_ms;
     int proto;           /* 2 or 3 */
     int level;           /* enum keyspace_consistency asked for; 0: the keyspace's */
+    int w, r;            /* AP: enum keyspace_quorum asked for (QUORUM); 0: the keyspace's */
     uint64_t last_write; /* WAIT: the write_token of the client's last write */
     const uint8_t *list; /* DATA: the command list */
     size_t bytes;

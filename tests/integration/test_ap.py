@@ -177,6 +177,21 @@ def test_ap_partition_both_sides_write_then_converge(make_cluster, tmp_path):
             a.incr("cnt:x")
         assert err_code(e.value) == "NOQUORUM", e.value
         assert b.incr("cnt:x") == 1
+        # Per connection: QUORUM W one lets the minority write that keyspace; W all makes
+        # the majority refuse a w = one keyspace; QUORUM alone says what is set.
+        assert a.execute_command("QUORUM", "W", "one") == "OK"
+        assert a.incr("cnt:x") == 1
+        assert a.execute_command("QUORUM") == ["w", "one", "r", "default"]
+        assert a.execute_command("QUORUM", "W", "default") == "OK"
+        assert b.execute_command("QUORUM", "W", "all", "R", "quorum") == "OK"
+        with pytest.raises(redis.ResponseError) as e:
+            b.incrby("cart:n", 1)
+        assert err_code(e.value) == "NOQUORUM", e.value
+        with pytest.raises(redis.ResponseError) as e:
+            b.execute_command("QUORUM", "W", "most")
+        assert "usage: QUORUM" in str(e.value)
+        b.execute_command("RESET")
+        assert b.execute_command("QUORUM") == ["w", "default", "r", "default"]
         # The CP keyspace refuses on the minority side meanwhile, and serves the majority.
         with pytest.raises(redis.ResponseError) as e:
             a.set("cp:x", "1")
@@ -191,7 +206,7 @@ def test_ap_partition_both_sides_write_then_converge(make_cluster, tmp_path):
     wait_same(cluster, lambda c: c.get("cart:n"), "12", repair=False)
     wait_same(cluster, lambda c: sorted(c.smembers("cart:tabs")), ["book", "mug", "pen"],
               repair=False)
-    wait_same(cluster, lambda c: c.get("cnt:x"), "1")
+    wait_same(cluster, lambda c: c.get("cnt:x"), "2")
 
 
 def write_after_seeing(cluster, key, skew_ms):
