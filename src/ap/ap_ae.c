@@ -117,6 +117,34 @@ void ap_ae_index_add(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8
     ASSERT(s->count > 0);
 }
 
+void ap_ae_index_remove(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
+                        size_t bytes) {
+    struct ap_ae_slot *s = ap_ae_slot(ap, arc, ap_tree_bucket(key_hash));
+    size_t pos = 0;
+    while (pos < s->keys.len) {
+        uint32_t len = base_load_u32le(s->keys.data + pos);
+        size_t next = pos + 4 + len;
+        if (len == bytes && memcmp(s->keys.data + pos + 4, key, bytes) == 0) {
+            memmove(s->keys.data + pos, s->keys.data + next, s->keys.len - next);
+            s->keys.len -= next - pos;
+            s->count--;
+            return;
+        }
+        pos = next;
+    }
+}
+
+void ap_ae_ring_changed(struct ap *ap) {
+    for (uint32_t i = 0; i < ap->peer_count; i++) {
+        struct ap_ae_peer *p = &ap->ae.peers[i];
+        p->active = false; /* its arc is of the old ring: late answers find nothing */
+        p->diff_count = p->diff_at = p->answers_due = 0;
+        p->sweep_left = ap->tree.arc_count;
+        p->next_ms = ap->store.mono_ms;
+        if (p->cursor >= ap->tree.arc_count) p->cursor = 0;
+    }
+}
+
 /* The key at pos of a slot's records; returns the next record's position. */
 static size_t ap_ae_slot_key(const struct ap_ae_slot *s, size_t pos, struct resp_arg *key) {
     ASSERT(pos + 4 <= s->keys.len);
@@ -130,7 +158,7 @@ static size_t ap_ae_slot_key(const struct ap_ae_slot *s, size_t pos, struct resp
 
 /* The replicas an arc has for anti-entropy: the largest n of the AP keyspaces (their
  * keys share the arc's tree). */
-static uint32_t ap_ae_n(const struct ap *ap) {
+uint32_t ap_ae_replica_count(const struct ap *ap) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < ap->config.keyspace_count; i++) {
         const struct keyspace *ks = &ap->config.keyspaces[i];
@@ -152,7 +180,7 @@ static void ap_ae_walk(const struct ap *ap, uint32_t arc, uint32_t peer, struct 
     /* A key of the arc hashes to at most its point, past the previous one: its walk
      * starts at the arc's point, as the point's own does. */
     w->count = ap_ring_walk(&ap->ring, ap->ring.points[arc].at, w->nodes);
-    uint32_t n = ap_ae_n(ap);
+    uint32_t n = ap_ae_replica_count(ap);
     w->n = n < w->count ? n : w->count;
     w->self_at = ap_ae_walk_at(w, ap->config.id);
     w->peer_at = ap_ae_walk_at(w, peer);
@@ -335,6 +363,7 @@ static void ap_ae_replied(struct ap *ap, uint32_t i, const struct ap_msg *m) {
     uint32_t n = 0;
     if ((m->flags & AP_AE_SAME) == 0) n = ap_tree_diff(&ap->tree, m->arc, m->buckets, diff);
     if (n == 0) {
+        ap_members_synced(ap, m->arc, i);
         ap_ae_done(ap, i);
         return;
     }
@@ -371,6 +400,7 @@ static void ap_ae_answer_buckets(struct ap *ap, uint32_t i, const struct ap_msg 
     p->sent_keys = 0; /* a new exchange: a new budget for what this node sends the peer */
     p->sent_bytes = 0;
     uint32_t n = ap_tree_diff(&ap->tree, m->arc, m->buckets, diff);
+    if (n == 0) ap_members_synced(ap, m->arc, i);
     ap_ae_send_buckets(ap, ap->peers[i].id, m->arc, AP_AE_REPLY | (n == 0 ? AP_AE_SAME : 0));
 }
 

@@ -81,7 +81,7 @@ void ap_coord_init(struct ap *ap) {
     for (int i = 0; i < AP_LISTS; i++) ap->lists[i] = (struct ap_list){AP_SLOT_NONE, AP_SLOT_NONE};
 }
 
-static struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind) {
+struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind) {
     if (ap->pending_count == AP_PENDING_MAX) return NULL;
     if (ap->pending_free_count == 0) { /* every slot used: twice as many */
         uint32_t cap = ap->pending_cap < 64 ? 64 : ap->pending_cap * 2;
@@ -117,14 +117,14 @@ static struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kin
     return p;
 }
 
-static struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req) {
+struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req) {
     uint32_t slot = (uint32_t)(req & AP_SLOT_MASK);
     if (slot >= ap->pending_cap) return NULL;
     struct ap_pending *p = &ap->pending[slot];
     return p->used && p->req == req ? p : NULL;
 }
 
-static void ap_pending_free(struct ap *ap, struct ap_pending *p) {
+void ap_pending_free(struct ap *ap, struct ap_pending *p) {
     ASSERT(p->used && ap->pending_count > 0);
     buf_deinit(&p->reply);
     buf_deinit(&p->command);
@@ -171,13 +171,15 @@ struct ap_plan {
     uint32_t walk[NODE_PEERS_MAX];
     uint32_t count; /* members */
     uint32_t n;     /* replicas: walk[0..n) */
+    uint64_t hash;  /* the key's, on the ring */
     bool self_replica;
     struct keyspace ks;
 };
 
 static void ap_plan(struct ap *ap, const struct resp_arg *key, struct ap_plan *pl) {
     pl->ks = ap_keyspace_of(ap, key->data, key->bytes);
-    pl->count = ap_ring_walk(&ap->ring, ap_ring_key_hash(key->data, key->bytes), pl->walk);
+    pl->hash = ap_ring_key_hash(key->data, key->bytes);
+    pl->count = ap_ring_walk(&ap->ring, pl->hash, pl->walk);
     pl->n = pl->ks.n < pl->count ? pl->ks.n : pl->count;
     pl->self_replica = false;
     for (uint32_t i = 0; i < pl->n; i++) pl->self_replica |= pl->walk[i] == ap->config.id;
@@ -357,6 +359,9 @@ static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pendi
     for (uint32_t i = 0; i < pl->n && p->asked_count < want; i++) {
         uint32_t node = pl->walk[i];
         if (node == ap->config.id || !ap_reachable(ap, node)) continue;
+        bool asked = false;
+        for (uint32_t k = 0; k < p->asked_count; k++) asked |= p->asked[k] == node;
+        if (asked) continue;
         struct ap_msg m = {.kind = AP_MSG_GET, .req = p->req};
         m.key = (struct ap_bytes){key->data, key->bytes};
         ap_send(ap, node, &m);
@@ -376,11 +381,13 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
         keyspace_quorum_count(from->r != 0 ? (enum keyspace_quorum)from->r : pl->ks.r, pl->n);
     bool stale = from->level == KEYSPACE_CONSISTENCY_STALE;
     uint32_t have = ap_reachable_replicas(ap, pl);
-    if (!stale && have < need) {
-        ap_noquorum(ap, out, pl, need, have, "nothing was read");
+    /* Still filling the key's arc after a ring change: this copy counts toward no r. */
+    uint32_t filling = !stale && ap_members_filling(ap, ap_ring_arc(&ap->ring, pl->hash));
+    if (!stale && have - filling < need) {
+        ap_noquorum(ap, out, pl, need, have - filling, "nothing was read");
         return true;
     }
-    bool now = stale || need == 1;
+    bool now = stale || (need == 1 && filling == 0);
     struct ap_pending *p = now ? NULL : ap_pending_new(ap, AP_PENDING_READ);
     if (!now && p == NULL) {
         ap_busy(ap, out);
@@ -394,6 +401,7 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
         ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
     } else {
         ap_object_merge(&p->merged, &o);
+        need += filling;
         p->need = need;
         p->got = 1;
         p->client = from->client;
@@ -797,7 +805,8 @@ static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
     uint32_t i = ap_asked_index(p, from);
     if (i == p->asked_count || p->answered_digest[i] != 0) return; /* not asked, or twice */
     p->answered_digest[i] = 1;                                     /* no object */
-    if (m->status == AP_STATUS_OK) {
+    bool filling = m->status == AP_STATUS_FILLING;
+    if (m->status == AP_STATUS_OK || (filling && m->object.bytes > 0)) {
         struct ap_object o;
         ap_object_init(&o);
         /* Checked as a PUT is: a state too far ahead is neither merged nor spread. */
@@ -808,6 +817,13 @@ static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
             p->answered_digest[i] = ap_tree_digest(m->object.data, m->object.bytes);
         }
         ap_object_deinit(&o);
+    }
+    if (filling) { /* merged, not counted: one more replica is asked, if there is one */
+        struct resp_arg key = {p->key.data, p->key.len};
+        struct ap_plan pl;
+        ap_plan(ap, &key, &pl);
+        ap_read_ask(ap, &pl, p, &key, p->asked_count + 1);
+        return;
     }
     p->got++;
     ap_read_answer_if(ap, p);
@@ -892,6 +908,8 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
         ap_put_ack(ap, from, p, m);
     } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_READ) {
         ap_get_reply(ap, from, p, m);
+    } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HANDOFF) {
+        ap_members_handoff_answer(ap, from, p, m);
     } else if (from != p->target) {
         return; /* a hint's or a forward's answer comes from the node it went to */
     } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HINT) {
@@ -951,6 +969,10 @@ void ap_coord_progress(struct ap *ap) {
     while ((p = ap_list_head(ap, AP_LIST_AGE)) != NULL && p->deadline_ms <= ap->store.mono_ms) {
         if (p->kind == AP_PENDING_READ && p->need == 0) {
             ap_read_repair(ap, p); /* answered already: repair with what came */
+            continue;
+        }
+        if (p->kind == AP_PENDING_HANDOFF) {
+            ap_members_handoff_answer(ap, 0, p, NULL); /* the key stays: the next pass */
             continue;
         }
         if (p->kind == AP_PENDING_HINT) {

@@ -153,7 +153,8 @@ static void ap_build_sends(struct ap *ap, struct engine_effects *out) {
 static void ap_peer_event(struct ap *ap, const struct engine_event *ev) {
     struct ap_peer *p = ap_peer(ap, ev->from);
     struct ap_msg m = {.args = ap->args, .digests = ap->digests};
-    if (p == NULL || ap_msg_decode(ev->data, ev->bytes, &m) != 0) {
+    if (p == NULL) return; /* not a member of this node's ring (yet, or any more) */
+    if (ap_msg_decode(ev->data, ev->bytes, &m) != 0) {
         ap->stats.bad_payloads++;
         return;
     }
@@ -188,6 +189,7 @@ static void ap_tick(struct ap *ap) {
     logdb_tick(&ap->store);
     ap_hints_expire(&ap->hints, ap->store.now_ms);
     ap_coord_hand_hints(ap);
+    ap_members_tick(ap);
 }
 
 static void ap_engine_step(struct engine *e, const struct engine_event *ev,
@@ -262,7 +264,9 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_hints_pending:%zu\r\nap_hints_bytes:%llu\r\nap_hints_handed:%llu\r\n"
                 "ap_bad_payloads:%llu\r\nap_forwards_dropped:%llu\r\n"
                 "ap_ae_exchanges:%llu\r\nap_ae_keys_repaired:%llu\r\nap_ae_keys_sent:%llu\r\n"
-                "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n",
+                "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n"
+                "ap_ring_changes:%llu\r\nap_arcs_filling:%u\r\nap_keys_handed_off:%llu\r\n"
+                "ap_handoff_pending:%u\r\nap_handoff_timeouts:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
                 (unsigned long long)s->writes, (unsigned long long)s->reads,
                 (unsigned long long)s->forwards, (unsigned long long)s->noquorum,
@@ -272,7 +276,10 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 (unsigned long long)s->hints_handed, (unsigned long long)s->bad_payloads,
                 (unsigned long long)s->forwards_dropped, (unsigned long long)s->ae_exchanges,
                 (unsigned long long)s->ae_keys_repaired, (unsigned long long)s->ae_keys_sent,
-                (unsigned long long)s->ae_keys_listed, (unsigned long long)s->ae_timeouts);
+                (unsigned long long)s->ae_keys_listed, (unsigned long long)s->ae_timeouts,
+                (unsigned long long)s->ring_changes, ap->filling_count,
+                (unsigned long long)s->keys_handed_off, ap->handoff.inflight,
+                (unsigned long long)s->handoff_timeouts);
 }
 
 struct db *ap_engine_db(const struct engine *e) {
@@ -321,10 +328,15 @@ static void ap_engine_keyspaces(struct engine *e, const struct keyspace *table, 
     ap->config.keyspace_count = count;
 }
 
+static void ap_engine_members(struct engine *e, const uint32_t *ids, uint32_t count) {
+    ap_members_change(ap_of(e), ids, count);
+}
+
 static void ap_engine_free(struct engine *e) {
     if (e == NULL) return;
     struct ap *ap = ap_of(e);
     ap_coord_close(ap);
+    ap_members_deinit(ap);
     logdb_close(&ap->store);
     ap_tree_deinit(&ap->tree);
     ap_ae_deinit(ap);
@@ -351,6 +363,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     ap->config = *config;
     ap->store.disk = disk;
     ap_coord_init(ap);
+    ap_members_init(ap);
     hlc_init(&ap->hlc);
     hlc_init(&ap->wall);
     buf_init(&ap->ops);
@@ -380,6 +393,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
         return rc;
     }
     ap_store_rebuild_tree(ap);
+    if (ap->fresh && config->join) ap_members_fill_all(ap);
     ap_trace(ap, "ap: open epoch=%u keys=%zu members=%u", ap->epoch, db_count(ap->store.db), count);
     *out = &ap->base;
     return 0;
@@ -403,4 +417,5 @@ const struct engine_ops ap_engine_ops = {
     .release_lsn = ap_engine_release_lsn,
     .durable_lsn = ap_engine_durable_lsn,
     .keyspaces = ap_engine_keyspaces,
+    .members = ap_engine_members,
 };

@@ -64,8 +64,10 @@ enum ap_msg_status {
     AP_STATUS_DISKFULL = 2, /* refused: no log space */
     AP_STATUS_BAD = 3,      /* refused: the object did not decode */
     AP_STATUS_NONE = 4,     /* GET_REPLY: no object */
+    AP_STATUS_FILLING = 5,  /* GET_REPLY: this replica is still filling the key's arc after a
+                             * ring change: its object (if any) to merge, not to count */
 };
-#define AP_STATUS_MAX AP_STATUS_NONE
+#define AP_STATUS_MAX AP_STATUS_FILLING
 
 struct ap_bytes {
     const uint8_t *data; /* borrowed */

@@ -110,6 +110,8 @@ static void ap_replica_get(struct ap *ap, uint32_t from, const struct ap_msg *m)
         reply.status = AP_STATUS_OK;
         reply.object.data = db_entry_string(e, &reply.object.bytes);
     }
+    uint64_t h = ap_ring_key_hash(m->key.data, m->key.bytes);
+    if (ap_members_filling(ap, ap_ring_arc(&ap->ring, h))) reply.status = AP_STATUS_FILLING;
     /* What it holds may not be durable yet: sent once it is, as a client's reply would be. */
     ap_send_after(ap, from, logdb_release_lsn(&ap->store), &reply);
 }

@@ -91,6 +91,7 @@ int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg) {
         uint64_t x = ap->config.seed ^ (now_ms * 0x9e3779b97f4a7c15ull);
         ap->epoch = (uint32_t)(x ^ (x >> 32)) | 1;
         ap->boot = 0;
+        ap->fresh = true;
         ap_trace(ap, "ap: new epoch %u for this data directory (keys=%zu)", ap->epoch,
                  db_count(ap->store.db));
     }
@@ -146,6 +147,21 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
     uint64_t lsn = wal_last_lsn(ap->store.wal);
     ASSERT(lsn > 0);
     return lsn;
+}
+
+void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
+    uint64_t old = ap_store_digest(ap, key, bytes);
+    if (old == 0 || !logdb_reserve(&ap->store, bytes + AP_WAL_RESERVE_SLACK)) return;
+    buf_clear(&ap->ops);
+    op_put_del(&ap->ops, key, bytes);
+    logdb_append(&ap->store, ap->ops.data, ap->ops.len);
+    if (ap->tree.arc_count > 0) {
+        uint64_t h = ap_ring_key_hash(key, bytes);
+        uint32_t arc = ap_ring_arc(&ap->ring, h);
+        ap_tree_update(&ap->tree, arc, h, old, 0);
+        ap_ae_index_remove(ap, arc, h, key, bytes);
+    }
+    (void)db_delete(ap->store.db, key, bytes);
 }
 
 static void ap_store_tree_entry(void *ctx, struct db_entry *e) {

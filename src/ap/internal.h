@@ -40,8 +40,8 @@
 #define AP_AE_PUSH_BYTES_MAX (16u << 20) /* their bytes (keys and objects) */
 
 /* One (arc, bucket) of the key index: the keys of the db in it, each u32 le length then
- * the bytes, in the order they were first saved. Keys are never removed (a delete is a
- * tombstone object); tombstone collection will have to remove them here too. */
+ * the bytes, in the order they were first saved. A delete is a tombstone object, so a key
+ * leaves only when the db drops it (handed off to its replicas after a ring change). */
 struct ap_ae_slot {
     struct buf keys;
     uint32_t count;
@@ -78,6 +78,17 @@ struct ap_ae {
     uint64_t *listed;      /* owned, AP_MSG_KEYS_MAX: key hashes a peer listed, sorted */
 };
 
+/* Handing off the keys this node holds but no longer replicates (ap_members.c): a scan
+ * of the db, a bounded number in flight, each removed here once every replica has it. */
+struct ap_handoff {
+    bool active;       /* a pass is running */
+    bool again;        /* a key of this pass could not be handed: another pass follows */
+    uint64_t cursor;   /* db_scan's */
+    uint64_t next_ms;  /* monotonic: the next pass not before */
+    uint32_t inflight; /* AP_PENDING_HANDOFF requests */
+    struct buf keys;   /* scratch: keys the scan found, u32 length then bytes */
+};
+
 struct ap_peer {
     uint32_t id;
     uint64_t heard_ms; /* monotonic; 0: never */
@@ -96,6 +107,7 @@ enum ap_pending_kind {
     AP_PENDING_FORWARD,   /* this node forwarded a client's command to a replica */
     AP_PENDING_HINT,      /* a hint handed to the replica it was held for */
     AP_PENDING_BATCH,     /* a client's pipeline: its commands' replies, in order */
+    AP_PENDING_HANDOFF,   /* a key this node no longer replicates, sent to its replicas */
 };
 
 /* The lists a pending request is on, by slot index (AP_SLOT_NONE ends them): every used
@@ -148,7 +160,10 @@ struct ap_pending {
 struct ap_stats {
     uint64_t writes, reads, forwards, noquorum, timeouts, read_repairs, clock_refusals,
         bad_payloads, siblings_over_warning, disk_full_refusals, hints_handed,
-        forwards_dropped;      /* FORWARDs run already (duplicates) or stale */
+        forwards_dropped,      /* FORWARDs run already (duplicates) or stale */
+        ring_changes,          /* member lists that changed the ring */
+        keys_handed_off,       /* keys no longer replicated here, on their replicas, removed */
+        handoff_timeouts;      /* handoffs not acknowledged by every replica in time */
     uint64_t ae_exchanges;     /* exchanges this node started */
     uint64_t ae_keys_repaired; /* keys whose object changed here by an anti-entropy PUT */
     uint64_t ae_keys_sent;     /* objects this node sent by anti-entropy */
@@ -162,6 +177,7 @@ struct ap {
     struct logdb store; /* key -> encoded ap_object, as a string value */
     uint64_t actor;
     uint32_t epoch;
+    bool fresh; /* the data directory had no epoch file: a new incarnation */
     struct hlc hlc;  /* conflict = lww, crdt */
     struct hlc wall; /* lww-wallclock: raw wall clock, made unique per node, never observes */
     struct ap_ring ring;
@@ -193,6 +209,12 @@ struct ap {
     struct buf multikey;      /* a multi-key command as one command per key (cmdlist.h) */
     uint64_t *digests;
     struct ap_ae ae;
+    /* Per arc of the ring (owned, ring.point_count): the peers (bits by index in peers)
+     * this node, new to the arc's keys since the last ring change, has not yet found equal
+     * by anti-entropy; while any is left its own copy does not count toward r. */
+    uint16_t *filling;
+    uint32_t filling_count; /* arcs with a bit left */
+    struct ap_handoff handoff;
     struct ap_stats stats;
 };
 
@@ -241,6 +263,32 @@ void ap_coord_close(struct ap *ap);
 /* Hands the hints held for reachable replicas over, a window at a time. */
 void ap_coord_hand_hints(struct ap *ap);
 
+/* Pending requests (ap_coord.c). new may move the table: hold slots, not pointers. */
+struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind);
+struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req);
+void ap_pending_free(struct ap *ap, struct ap_pending *p);
+
+/* ap_members.c: the ring follows the cluster's members */
+void ap_members_init(struct ap *ap);
+void ap_members_deinit(struct ap *ap);
+/* The cluster's members (this node included): a new ring when they changed, the keys this
+ * node no longer replicates handed off, the arcs it is new to filled by anti-entropy. */
+void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count);
+/* A node that joins with a new data directory: every arc it replicates is to fill, as if
+ * it had just been added to a ring without it. */
+void ap_members_fill_all(struct ap *ap);
+/* Whether this node is still receiving the keys of arc (its copy counts toward no r). */
+bool ap_members_filling(const struct ap *ap, uint32_t arc);
+/* Anti-entropy found this node and peer index i equal on arc. */
+void ap_members_synced(struct ap *ap, uint32_t arc, uint32_t i);
+/* The handoff scan, every tick. */
+void ap_members_tick(struct ap *ap);
+/* A replica's PUT_ACK (or the deadline: m NULL) of a handoff. */
+void ap_members_handoff_answer(struct ap *ap, uint32_t from, struct ap_pending *p,
+                               const struct ap_msg *m);
+/* ap_store.c: removes key's object (logged), from the tree and the key index. */
+void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes);
+
 /* ap_replica.c: what this node does as a key's replica */
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
 /* The HLC's rule (hlc.h) for a state from peer `from` (a PUT, or a GET_REPLY this node
@@ -257,6 +305,13 @@ void ap_ae_index_reset(struct ap *ap);
 /* key (borrowed) is new to the db: it joins the index of its arc and bucket. */
 void ap_ae_index_add(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
                      size_t bytes);
+/* key (borrowed) left the db: it leaves the index of its arc and bucket. */
+void ap_ae_index_remove(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
+                        size_t bytes);
+/* The replicas of an arc for anti-entropy: the largest n of the AP keyspaces. */
+uint32_t ap_ae_replica_count(const struct ap *ap);
+/* The ring changed: exchanges in flight are dropped and every peer is swept. */
+void ap_ae_ring_changed(struct ap *ap);
 /* Timeouts, returning peers, the exchanges due (every engine tick). */
 void ap_ae_tick(struct ap *ap);
 /* When ap_ae_tick next has something to do (monotonic ms). */

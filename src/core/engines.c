@@ -122,7 +122,23 @@ static int node_engines_open_ap(struct node *node, struct errmsg *msg) {
         node->config.ap_engine != NULL ? node->config.ap_engine : &ap_engine_ops;
     int rc = node_engine_open_one(node, 1, ap, &config, msg);
     if (rc == 0) node->mode_engine[KEYSPACE_MODE_AP] = 1;
+    struct node_engine *ne = &node->engines[1];
+    if (rc == 0 && node->member_id_count > 0 && ne->ops->members != NULL)
+        ne->ops->members(ne->engine, node->member_ids, node->member_id_count);
     return rc;
+}
+
+/* An engine reported the cluster's members: the others that place keys on them follow. */
+static void node_engine_members(struct node *node, uint32_t from, const struct node_peer *members,
+                                size_t count) {
+    ASSERT(count <= NODE_PEERS_MAX);
+    for (size_t i = 0; i < count; i++) node->member_ids[i] = members[i].id;
+    node->member_id_count = (uint32_t)count;
+    for (uint32_t i = 0; i < node->engine_count; i++) {
+        struct node_engine *ne = &node->engines[i];
+        if (i != from && ne->ops->members != NULL)
+            ne->ops->members(ne->engine, node->member_ids, node->member_id_count);
+    }
 }
 
 /* Keyspaces of mode cp are kept by the CP engine when the node has peers, by the
@@ -474,6 +490,7 @@ static void node_engine_flush_once(struct node *node, struct node_effects *out) 
         }
         if (e.members != NULL) {
             fault_learn_members(node, e.members, e.member_count);
+            node_engine_members(node, i, e.members, e.member_count);
             out->members = e.members;
             out->member_count = e.member_count;
         }

@@ -162,6 +162,8 @@ struct node {
     uint32_t engine_count;
     uint8_t mode_engine[KEYSPACE_MODE_COUNT + 1];
     bool keyspaces_agreed;   /* the table routing uses is the cluster's (or this node is alone) */
+    uint32_t member_ids[NODE_PEERS_MAX]; /* the members an engine last reported (0: none yet) */
+    uint32_t member_id_count;
     int sync_engine;         /* the engine whose sync the shell runs now; -1: none */
     struct buf engine_sends; /* struct node_peer_send[] of every engine, at FLUSH */
     struct buf watch_reply;  /* a WATCH's reply from the engine, before it becomes +OK */

@@ -230,6 +230,10 @@ struct engine_ops {
      * engine routes and configures keys by it from now on. NULL for an engine that keeps
      * none (the table is borrowed for the call). */
     void (*keyspaces)(struct engine *engine, const struct keyspace *table, uint32_t count);
+    /* The cluster's members changed (another engine's FLUSH effects said so; ids borrowed
+     * for the call, this node included): an engine that places keys on members follows
+     * them. NULL for an engine that does not. */
+    void (*members)(struct engine *engine, const uint32_t *ids, uint32_t count);
 };
 
 #endif

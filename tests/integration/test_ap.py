@@ -15,7 +15,7 @@ Keyspaces come from an INI file given to every node with --config."""
 import pytest
 import redis
 
-from conftest import poll
+from conftest import info_replication, poll
 from test_cluster import client, err_code, partition_spec, stale_client
 
 KEYSPACES = """
@@ -336,3 +336,67 @@ def test_ap_multikey_commands_span_replicas(make_cluster, tmp_path):
         with pytest.raises(redis.ResponseError) as e:
             c.delete("pair:m0", "plain-cp-key")
         assert err_code(e.value) == "CROSSSLOT", e.value
+
+
+@pytest.mark.timeout(180)
+def test_ap_node_added_to_a_cluster_with_data_takes_its_keys(make_cluster, make_node, tmp_path):
+    """A fourth node joins a 3-node cluster that holds AP data (CLUSTER ADD, as `capkv
+    cluster add` does): the AP ring follows the members, so keys move to it by anti-entropy
+    while it serves (its r = one reads ask another replica until its arcs are filled); then
+    every key is on exactly three of the four nodes (the replica it replaced handed the key
+    off and removed it), and every node reads every key. Writes go on meanwhile."""
+    from test_membership import joiner, members
+    cluster = ap_cluster(make_cluster, tmp_path)
+    leader = cluster.wait_leader()
+    keys = [f"cart:join:{i}" for i in range(2000)]
+    with client(cluster.nodes[0]) as c:
+        p = c.pipeline(transaction=False)
+        for i, key in enumerate(keys):
+            p.sadd(key, f"item{i}")
+        assert p.execute() == [1] * len(keys)
+    # w = one: give every replica the writes before the ring changes.
+    with stale_client(cluster.nodes[2]) as c:
+        assert poll(lambda: all(c.sismember(k, f"item{i}") for i, k in enumerate(keys)),
+                    CONVERGE_SECONDS, interval=0.2)
+    new = joiner(make_node, cluster, 4, enable_faults=True, config=str(tmp_path / "keyspaces.ini"))
+    new.start()
+    with client(leader) as c:
+        assert c.execute_command("CLUSTER", "ADD", 4, f"127.0.0.1:{new.peer_port}") == "OK"
+    assert poll(lambda: members(leader).get(4, ("", ""))[1] == "voter", 30), members(leader)
+    cluster.nodes.append(new)
+    assert poll(lambda: ap_ready(new), 20), new.log()
+    # Reads on the new node, at once (r = one): every item, filled or not yet.
+    with client(new) as c:
+        assert poll(lambda: int(c.info("replication")["ap_ring_members"]) == 4, 10)
+        p = c.pipeline(transaction=False)
+        for i, key in enumerate(keys):
+            p.sismember(key, f"item{i}")
+        assert all(p.execute()), "a key read on the new node lost its item"
+    with client(cluster.nodes[1]) as c:  # writes go on while keys move
+        for i in range(0, len(keys), 10):
+            assert c.sadd(keys[i], "later") == 1
+
+    held_by = {}
+
+    def settled():
+        infos = [info_replication(n) for n in cluster.nodes]
+        if any(i is None for i in infos):
+            return False
+        for n in cluster.nodes:
+            with client(n) as c:
+                held_by[n.id] = int(c.info("keyspace")["ap_keys"])
+        return (infos[3]["ap_arcs_filling"] == "0" and
+                all(i["ap_handoff_pending"] == "0" for i in infos) and
+                sum(held_by.values()) == 3 * len(keys))
+    assert poll(settled, 60, interval=0.5), (held_by, [info_replication(n) for n in cluster.nodes])
+    for n in cluster.nodes:
+        with client(n) as c:
+            p = c.pipeline(transaction=False)
+            for i, key in enumerate(keys):
+                p.smembers(key)
+            got = p.execute()
+            for i, members_now in enumerate(got):
+                want = {f"item{i}"} | ({"later"} if i % 10 == 0 else set())
+                assert members_now == want, (n.id, keys[i], members_now)
+    handed = sum(int(info_replication(n)["ap_keys_handed_off"]) for n in cluster.nodes)
+    assert handed >= len(keys) // 2, handed  # about 3/4 of the keys gain node 4

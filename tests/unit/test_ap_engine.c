@@ -1034,6 +1034,82 @@ static void test_ap_engine_multikey_commands(void **state) {
     for (int n = 1; n <= 4; n++) assert_int_equal(tc_info(t, n, "ap_pending:"), 0);
 }
 
+/* Members change: the ring follows them. Three members hold 300 counters (keyspace feed:
+ * r = w = one); a fourth joins: while it fills its arcs its r = one reads still see every
+ * counter (its own copy counts toward no r, so another replica is asked), and afterwards
+ * each key is held by exactly its replicas in the new ring (the old replica handed it off
+ * and removed it). */
+enum { TC_MEMBER_KEYS = 300 };
+
+static void tc_members(struct tc *t, const uint32_t *ids, uint32_t count) {
+    for (int i = 0; i < t->count; i++) t->e[i]->ops->members(t->e[i], ids, count);
+}
+
+/* Each counter mK on exactly its replicas among the members (a node removed is not linked
+ * to any more, so it keeps what it had). */
+static void tc_check_holders(struct tc *t, const uint32_t *ids, uint32_t count) {
+    struct ap_ring ring;
+    assert_int_equal(ap_ring_build(&ring, ids, count), 0);
+    for (int k = 0; k < TC_MEMBER_KEYS; k++) {
+        char key[32];
+        int len = snprintf(key, sizeof(key), "m%d", k);
+        uint32_t walk[NODE_PEERS_MAX];
+        (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, (size_t)len), walk);
+        for (int i = 1; i <= (int)count; i++) {
+            bool replica =
+                walk[0] == (uint32_t)i || walk[1] == (uint32_t)i || walk[2] == (uint32_t)i;
+            bool held = db_find(tc_db(t, i), (const uint8_t *)key, (size_t)len) != NULL;
+            if (held != replica)
+                fail_msg("%s on node %d: held %d, replica %d", key, i, held, replica);
+        }
+    }
+}
+
+/* Every step-th counter read on nodes 1..nodes in turn (mK holds K + 1). */
+static void tc_check_counters(struct tc *t, int nodes, int step) {
+    for (int k = 0; k < TC_MEMBER_KEYS; k += step) {
+        char line[32], want[32];
+        snprintf(line, sizeof(line), "GET m%d", k);
+        snprintf(want, sizeof(want), "$%d\r\n%d\r\n", k + 1 < 10 ? 1 : k + 1 < 100 ? 2 : 3, k + 1);
+        assert_string_equal(tc_do(t, 1 + k % nodes, line), want);
+        t->reply_count = 0;
+    }
+}
+
+static void test_ap_engine_members_change_moves_keys(void **state) {
+    struct tc *t = *state;
+    const uint32_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4};
+    tc_members(t, three, 3);
+    tc_run(t, 600);
+    for (int k = 0; k < TC_MEMBER_KEYS; k++) {
+        char line[64], want[32];
+        snprintf(line, sizeof(line), "INCRBY m%d %d", k, k + 1);
+        snprintf(want, sizeof(want), ":%d\r\n", k + 1);
+        assert_string_equal(tc_do(t, 1 + k % 3, line), want);
+        t->reply_count = 0;
+    }
+    tc_run(t, 3000);
+    tc_check_holders(t, three, 3);
+    assert_int_equal(db_count(tc_db(t, 4)), 0);
+    tc_members(t, four, 4);
+    assert_true(tc_info(t, 4, "ap_arcs_filling:") > 0);
+    tc_run(t, 300);
+    tc_check_counters(t, 1, 7); /* on node 4, filling (or just filled) */
+    tc_run(t, 20000);
+    assert_int_equal(tc_info(t, 4, "ap_arcs_filling:"), 0);
+    assert_true(tc_info_sum(t, "ap_keys_handed_off:") > 0);
+    assert_int_equal(tc_info_sum(t, "ap_handoff_pending:"), 0);
+    tc_check_holders(t, four, 4);
+    tc_check_counters(t, 4, 5);
+    /* Node 4 leaves: the others stop hearing it at once (as the shell unlinks it), so it
+     * hands nothing back; every counter is on the two others of its old replicas (all
+     * three had it), and the replica that takes node 4's place fills from them. */
+    tc_members(t, three, 3);
+    tc_run(t, 20000);
+    tc_check_holders(t, three, 3);
+    tc_check_counters(t, 3, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ap_engine_any_node_serves_any_key, tc_setup,
@@ -1079,6 +1155,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ap_engine_hints_are_checked_and_handed_once, tc_setup4,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_pipeline_answers_in_order, tc_setup4_mixed,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_members_change_moves_keys, tc_setup4,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_multikey_commands, tc_setup4_mixed,
                                         tc_teardown),
