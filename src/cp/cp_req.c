@@ -372,6 +372,9 @@ static void cp_submit_read(struct cp *cp, const struct cp_origin *origin, const 
     struct cp_wait *w = cp_wait_start(cp, CP_WAIT_READ, origin);
     buf_append(&w->request, list, bytes);
     w->min_applied = cp->spec.acked_index; /* read your leader-mode writes */
+    /* ...and what a resumed session saw (a local request's; a forward carries none) */
+    uint64_t session = origin->peer == 0 ? cp->submit_session : 0;
+    if (session > w->min_applied) w->min_applied = session;
     struct raft_event ev = {.kind = RAFT_EVENT_READ, .read_ctx = w->id};
     struct raft_effects e;
     int rc = cp_raft_step(cp, &ev, &e);
@@ -460,13 +463,15 @@ static void cp_route(struct cp *cp, const struct cp_origin *origin, const uint8_
         cp_reply_remote(cp, &o);
         return;
     }
-    bool local_read = !writes && (level == KEYSPACE_CONSISTENCY_STALE ||
-                                  (level == KEYSPACE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
-                                   raft_lease_valid(cp->raft, cp->mono_ms) &&
-                                   cp->spec.acked_index <= cp->applied));
-    /* A forward carries no session: the follower that forwarded it waits itself. */
+    /* A forward carries no session: the follower that forwarded it waits itself. A lease
+     * read behind the session's index takes the ReadIndex path (which waits for it), so
+     * it is never served after the lease it was admitted under has lapsed. */
     uint64_t session = origin->peer == 0 ? cp->submit_session : 0;
-    if (local_read && session > cp->applied) {
+    bool stale = !writes && level == KEYSPACE_CONSISTENCY_STALE;
+    bool local_read = stale || (!writes && level == KEYSPACE_CONSISTENCY_LEASE &&
+                                role == RAFT_LEADER && raft_lease_valid(cp->raft, cp->mono_ms) &&
+                                cp->spec.acked_index <= cp->applied && session <= cp->applied);
+    if (stale && session > cp->applied) {
         cp_session_wait(cp, origin, list, bytes, session);
     } else if (local_read) {
         uint64_t saved = cp->now_ms;
