@@ -123,3 +123,30 @@ def test_session_tokens_are_checked_and_reset_clears_the_session(make_cluster):
         assert after != token
         assert c.execute_command("RESET") == "RESET"
         assert c.execute_command("SESSION", "TOKEN") == token  # nothing observed again
+
+
+@pytest.mark.timeout(90)
+def test_sessions_refuse_ap_keys_rather_than_not_cover_them(make_cluster, tmp_path):
+    from test_ap import ap_cluster  # the AP keyspaces (cart:* is crdt, w = r = one)
+
+    cluster = ap_cluster(make_cluster, tmp_path)
+    leader = cluster.wait_leader()
+    other = next(n for n in cluster.nodes if n is not leader)
+    with client(leader) as tab_a:
+        assert tab_a.sadd("cart:1", "book") == 1
+        with pytest.raises(redis.ResponseError) as e:
+            tab_a.execute_command("SESSION", "TOKEN")
+        assert str(e.value).startswith("session: this connection used AP keys"), str(e.value)
+        assert tab_a.execute_command("SESSION", "END") == "OK"
+        assert tab_a.set("order:1", "paid") is True
+        token = tab_a.execute_command("SESSION", "TOKEN")
+    with client(other) as tab_b:
+        assert tab_b.execute_command("CONSISTENCY", "stale") == "OK"
+        assert tab_b.execute_command("SESSION", "RESUME", token) == "OK"
+        assert tab_b.get("order:1") == "paid"
+        with pytest.raises(redis.ResponseError) as e:
+            tab_b.smembers("cart:1")
+        assert str(e.value).startswith("session: AP keys are not covered by sessions yet"), \
+            str(e.value)
+        assert tab_b.execute_command("SESSION", "END") == "OK"
+        assert poll(lambda: tab_b.smembers("cart:1") == {"book"}, 10)
