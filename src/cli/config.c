@@ -80,6 +80,14 @@ static const struct config_entry config_table[] = {
      "ms between a leader's heartbeats (well under election-timeout-min)", true},
     {"request-timeout", CONFIG_UINT, CONFIG_FIELD(request_timeout), "1000", 10, 3600000,
      "ms before an uncommitted write answers -TIMEOUT (its outcome is then unknown)", true},
+    {"session-wait", CONFIG_UINT, CONFIG_FIELD(session_wait), "1000", 1, 3600000,
+     "ms a read on a connection that ran SESSION RESUME waits for this node to catch up to "
+     "the token before it answers -TIMEOUT",
+     true},
+    {"cluster-id", CONFIG_UINT, CONFIG_FIELD(cluster_id), "0", 0, 4294967295ull,
+     "the id session tokens carry, the same on every node (0: derived from peers; set it "
+     "when nodes join later with other peers lists)",
+     true},
     {"enable-faults", CONFIG_SWITCH, CONFIG_FIELD(enable_faults), "no", 0, 0,
      "accept FAULT commands (partition, drop, delay, clock skew, pause): tests only", true},
     {"join", CONFIG_SWITCH, CONFIG_FIELD(join), "no", 0, 0,
@@ -557,6 +565,8 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->node.election_timeout_ms_max = v->election_timeout_max;
     o->node.heartbeat_ms = v->heartbeat;
     o->node.request_timeout_ms = v->request_timeout;
+    o->node.session_wait_ms = v->session_wait;
+    o->node.cluster_id = (uint32_t)v->cluster_id;
     o->node.enable_faults = strcmp(v->enable_faults, "yes") == 0;
     o->node.join = strcmp(v->join, "yes") == 0;
     ASSERT(v->keyspace_count <= KEYSPACES_MAX);

@@ -33,6 +33,8 @@ struct config_values {
     unsigned long long election_timeout_max;
     unsigned long long heartbeat;
     unsigned long long request_timeout;
+    unsigned long long session_wait;
+    unsigned long long cluster_id;
     /* [keyspace NAME] sections, in file order. */
     uint32_t keyspace_count;
     struct keyspace keyspaces[KEYSPACES_MAX];

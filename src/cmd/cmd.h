@@ -73,6 +73,7 @@ enum cmd_core_op {
     CMD_CORE_CLUSTER,
     CMD_CORE_CONSISTENCY,
     CMD_CORE_QUORUM,
+    CMD_CORE_SESSION,
     CMD_CORE_FAULT,
 };
 

@@ -120,6 +120,8 @@ static const struct cmd_spec cmd_specs[] = {
     {"scard", cmd_scard, 0, 2, R | F, 1, 1, 1, "set", "Returns the number of members.", "1.0.0"},
     {"select", NULL, CMD_CORE_SELECT, 2, F | NK, 0, 0, 0, "connection",
      "Selects database 0 (the only one).", "1.0.0"},
+    {"session", NULL, CMD_CORE_SESSION, -2, F | NK, 0, 0, 0, "connection",
+     "Read-your-writes across nodes: SESSION TOKEN | RESUME token | END.", "0.1.0"},
     {"set", cmd_set, 0, -3, W, 1, 1, 1, "string",
      "Sets a string value (NX XX GET EX PX EXAT PXAT KEEPTTL IFEQ).", "1.0.0"},
     {"setex", cmd_setex, 0, 4, W, 1, 1, 1, "string", "Sets a value with a time to live in seconds.",

@@ -252,6 +252,7 @@ void conn_reset_client(struct node *node, struct client *c) {
     c->authed = node->requirepass[0] == '\0';
     c->consistency = 0;
     c->quorum_w = c->quorum_r = 0;
+    session_reset(&c->session);
 }
 
 static void conn_select(struct client *c, const struct resp_arg *index) {
@@ -346,6 +347,52 @@ static void conn_quorum(struct client *c, uint32_t argc, const struct resp_arg *
     resp_put_simple(&c->out, "OK");
 }
 
+/* SESSION TOKEN: what this connection observed (and resumed), for a connection elsewhere. */
+static void conn_session_token(struct node *node, struct client *c) {
+    if (c->session.ap_used) {
+        resp_put_error(&c->out, "ERR session: this connection used AP keys, which sessions do not "
+                                "cover yet, so a token would not guarantee them; SESSION END "
+                                "starts a new session (CP keys only)");
+        return;
+    }
+    struct session_token t = {.cluster_id = node->cluster_id,
+                              .cp_index = session_token_index(&c->session)};
+    char text[SESSION_TOKEN_HEX_BYTES + 1];
+    session_token_encode(&t, text);
+    resp_put_bulk_str(&c->out, text);
+}
+
+/* SESSION RESUME token: this connection's local CP reads wait until this node has applied
+ * what the token's session saw. */
+static void conn_session_resume(struct node *node, struct client *c, const struct resp_arg *arg) {
+    struct session_token t;
+    struct errmsg msg;
+    int rc = session_token_decode((const char *)arg->data, arg->bytes, node->cluster_id, &t, &msg);
+    if (rc != 0) {
+        resp_put_errorf(&c->out, "ERR session: bad token: %s", msg.text);
+        return;
+    }
+    ASSERT(t.cluster_id == node->cluster_id);
+    c->session.resumed = true;
+    if (t.cp_index > c->session.cp_floor) c->session.cp_floor = t.cp_index;
+    resp_put_simple(&c->out, "OK");
+}
+
+/* SESSION TOKEN | RESUME token | END (forgets the resumed token and what was observed). */
+static void conn_session(struct node *node, struct client *c, uint32_t argc,
+                         const struct resp_arg *argv) {
+    if (argc == 2 && cmd_arg_is(&argv[1], "token")) {
+        conn_session_token(node, c);
+    } else if (argc == 3 && cmd_arg_is(&argv[1], "resume")) {
+        conn_session_resume(node, c, &argv[2]);
+    } else if (argc == 2 && cmd_arg_is(&argv[1], "end")) {
+        session_reset(&c->session);
+        resp_put_simple(&c->out, "OK");
+    } else {
+        resp_put_error(&c->out, "ERR usage: SESSION TOKEN | SESSION RESUME token | SESSION END");
+    }
+}
+
 static void conn_wait(struct node *node, struct client *c, uint32_t argc,
                       const struct resp_arg *argv) {
     int64_t replicas;
@@ -429,6 +476,9 @@ void conn_run(struct node *node, struct client *c, const struct cmd_spec *spec, 
         return;
     case CMD_CORE_QUORUM:
         conn_quorum(c, argc, argv);
+        return;
+    case CMD_CORE_SESSION:
+        conn_session(node, c, argc, argv);
         return;
     case CMD_CORE_FAULT:
         fault_command(node, c, argc, argv);

@@ -50,6 +50,7 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     out->election_timeout_ms_max = c->election_timeout_ms_max;
     out->heartbeat_ms = c->heartbeat_ms;
     out->request_timeout_ms = c->request_timeout_ms;
+    out->session_wait_ms = c->session_wait_ms;
     out->snapshot_entries = c->snapshot_entries;
     out->snapshot_scans_per_step = c->snapshot_scans_per_step;
     out->snapshot_chunk_bytes = c->snapshot_chunk_bytes;
@@ -267,6 +268,7 @@ static void node_engine_deliver(struct node *node, const struct engine_reply *r)
     ASSERT(c->pending_engine < node->engine_count);
     c->pending = 0;
     if (r->write_token != 0) c->last_write_token = r->write_token;
+    if (c->pending_engine == 0) session_observe(&c->session, r->observed_index);
     if (c->watch_pending > 0) {
         tx_watch_reply(node, c, r->data, r->bytes);
     } else {
@@ -322,17 +324,32 @@ static void node_engine_take(struct node *node, struct node_engine *ne,
     }
 }
 
+/* Sessions cover CP keys only so far (issue 9): an AP command on a resumed connection is
+ * refused (true, the error in out), and one elsewhere marks the session as not covered. */
+static bool node_session_refuses(struct client *c, const struct node_engine *ne, struct buf *out) {
+    if (ne->ops->id != ENGINE_AP) return false;
+    if (!c->session.resumed) {
+        c->session.ap_used = true;
+        return false;
+    }
+    resp_put_error(out, "ERR session: AP keys are not covered by sessions yet (this connection "
+                        "resumed a session token; SESSION END to use AP keys without one)");
+    return true;
+}
+
 /* Submits req for c to engine slot; the reply given at once goes to out. */
 static void node_engine_submit(struct node *node, uint32_t slot, struct client *c,
                                struct engine_request *req, struct buf *out) {
     ASSERT(c->pending == 0 && slot < node->engine_count);
     struct node_engine *ne = &node->engines[slot];
+    if (node_session_refuses(c, ne, out)) return;
     req->id = node_request_id(c);
     req->proto = c->proto;
     req->level = c->consistency;
     req->w = c->quorum_w;
     req->r = c->quorum_r;
     req->last_write = c->last_write_token;
+    req->session_index = slot == 0 ? session_wait_index(&c->session) : 0;
     node_engine_clocks(node, &req->now_ms, &req->mono_ms);
     struct engine_answer a;
     ne->ops->submit(ne->engine, req, out, &a);
@@ -340,8 +357,9 @@ static void node_engine_submit(struct node *node, uint32_t slot, struct client *
     if (a.pending) {
         c->pending = req->id;
         c->pending_engine = (uint8_t)slot;
-    } else if (a.write_token != 0) {
-        c->last_write_token = a.write_token;
+    } else {
+        if (a.write_token != 0) c->last_write_token = a.write_token;
+        if (slot == 0) session_observe(&c->session, a.observed_index);
     }
     node_engine_deliver_all(node, a.replies, a.reply_count);
 }

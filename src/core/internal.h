@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "cmd/cmd.h"
 #include "core/node.h"
+#include "core/session.h"
 #include "data/db.h"
 #include "engine/cmdlist.h"
 #include "engine/disk_view.h"
@@ -97,6 +98,7 @@ struct client {
     uint32_t request_seq;      /* numbers this client's requests (engine request ids) */
     int consistency;           /* CONSISTENCY override for reads; 0: the keyspace's */
     int quorum_w, quorum_r;    /* QUORUM overrides of AP keys' w and r; 0: the keyspace's */
+    struct session session;    /* SESSION: what it observed, the token it resumed */
     bool resume_listed;        /* in node->resume_list: parse buffered input at FLUSH */
     uint64_t last_write_token; /* the engine's token of this client's last write (WAIT) */
     struct client *held_next;  /* list of clients with holds */
@@ -170,6 +172,7 @@ struct node {
     uint64_t mono_ms;        /* monotonic time from the shell (never goes back) */
     struct node_fault fault;
     struct buf resume_list; /* client ids whose engine request ended: resume their input */
+    uint32_t cluster_id;    /* session tokens carry it (session_cluster_id) */
 };
 
 /* node.c */

@@ -60,6 +60,7 @@ int node_new(const struct node_config *config, struct disk *disk, uint64_t now_m
     node->disk = disk;
     node->now_ms = now_ms;
     node->started_ms = now_ms;
+    node->cluster_id = session_cluster_id(config->cluster_id, config->peers, config->peer_count);
     node->client_slot_count = NODE_CLIENT_SLOTS_MIN;
     node->client_slots = base_calloc(node->client_slot_count, sizeof(struct client *));
     buf_init(&node->write_list);

@@ -778,7 +778,12 @@ static void cp_sweep(struct cp *cp) {
 static void cp_reply_deadline(struct cp *cp, struct cp_wait *w) {
     struct buf *out = cp_origin_out(cp, &w->origin);
     unsigned long long ms = (unsigned long long)cp->config.request_timeout_ms;
-    if (w->writes) {
+    if (w->session) {
+        errcode_reply(out, ERRCODE_TIMEOUT,
+                      "session: this node has applied %llu of the %llu the session saw; try "
+                      "again or read on the leader",
+                      (unsigned long long)cp->applied, (unsigned long long)w->index);
+    } else if (w->writes) {
         errcode_reply(out, ERRCODE_TIMEOUT,
                       "no majority confirmed the write within %llu ms: it may "
                       "or may not have been applied",
@@ -818,6 +823,7 @@ void cp_tick(struct cp *cp) {
     /* Requests past their deadline, or forwarded to a leader that is no longer one: no
      * answer will come from it, so the client hears now rather than at the deadline. */
     uint32_t leader = raft_leader_id(cp->raft);
+    cp_after_apply(cp); /* a session's read may be covered by a restored snapshot */
     struct cp_wait *w = cp->waits;
     uint64_t deadline_min = UINT64_MAX;
     while (w != NULL) {

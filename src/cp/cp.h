@@ -27,7 +27,8 @@ enum cp_peer_kind {
     CP_PEER_RAFT = 1,          /* a raft message (raft_msg_encode) */
     CP_PEER_FORWARD = 2,       /* a client request for the leader: request id:u64, proto:u8,
                                 * level:u8, then a command list */
-    CP_PEER_FORWARD_REPLY = 3, /* request id:u64, then the RESP reply bytes */
+    CP_PEER_FORWARD_REPLY = 3, /* request id:u64, observed index:u64 (what the reply
+                                * reflects, for sessions), then the RESP reply bytes */
     CP_PEER_SNAP_OFFER = 4,    /* InstallSnapshot in chunks (cp_xfer.c) */
     CP_PEER_SNAP_CHUNK = 5,
     CP_PEER_SNAP_ACK = 6,

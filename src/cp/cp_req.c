@@ -177,31 +177,42 @@ struct cp_wait *cp_wait_start(struct cp *cp, enum cp_wait_kind kind,
     return w;
 }
 
-static void cp_reply_remote(struct cp *cp, const struct cp_origin *o) {
+/* A remote origin's reply: FORWARD_REPLY request:u64 observed:u64 reply (cp.h). */
+static void cp_reply_remote_at(struct cp *cp, const struct cp_origin *o, uint64_t observed) {
     if (o->request_id != 0 || o->peer == 0) return;
     struct buf msg;
     buf_init(&msg);
     buf_append_byte(&msg, ENGINE_CP);
     buf_append_byte(&msg, CP_PEER_FORWARD_REPLY);
     buf_append_u64le(&msg, o->request);
+    buf_append_u64le(&msg, observed);
     buf_append(&msg, cp->fwd_reply.data, cp->fwd_reply.len);
     cp_send(cp, o->peer, msg.data, msg.len);
     buf_deinit(&msg);
     buf_clear(&cp->fwd_reply);
 }
 
+/* What a reply given now reflects: what this node has applied (a read served now, or an
+ * error: more than it saw makes a session wait longer, never answer staler). */
+static void cp_reply_remote(struct cp *cp, const struct cp_origin *o) {
+    cp_reply_remote_at(cp, o, cp->applied);
+}
+
 /* Gives a local request's reply: straight into the submit's buffer while that request is
  * being submitted, else as an effect of this step. */
-static void cp_give_reply(struct cp *cp, uint64_t id, uint64_t token, const struct buf *reply) {
+static void cp_give_reply(struct cp *cp, uint64_t id, uint64_t token, uint64_t observed,
+                          const struct buf *reply) {
     ASSERT(id != 0);
     if (id == cp->submit_id && cp->submit_out != NULL) {
         buf_append(cp->submit_out, reply->data, reply->len);
         cp->submit_answered = true;
         cp->submit_token = token;
+        cp->submit_observed = observed;
         return;
     }
     buf_append_u64le(&cp->replies, id);
     buf_append_u64le(&cp->replies, token);
+    buf_append_u64le(&cp->replies, observed);
     buf_append_u32le(&cp->replies, (uint32_t)reply->len);
     buf_append(&cp->replies, reply->data, reply->len);
 }
@@ -212,10 +223,11 @@ void cp_take_replies(struct cp *cp, const struct engine_reply **out, size_t *cou
         struct engine_reply r;
         r.id = base_load_u64le(cp->replies.data + pos);
         r.write_token = base_load_u64le(cp->replies.data + pos + 8);
-        r.bytes = base_load_u32le(cp->replies.data + pos + 16);
-        r.data = cp->replies.data + pos + 20;
+        r.observed_index = base_load_u64le(cp->replies.data + pos + 16);
+        r.bytes = base_load_u32le(cp->replies.data + pos + 24);
+        r.data = cp->replies.data + pos + 28;
         buf_append(&cp->reply_list, &r, sizeof(r));
-        pos += 20 + r.bytes;
+        pos += 28 + r.bytes;
     }
     *out = (const struct engine_reply *)cp->reply_list.data;
     *count = cp->reply_list.len / sizeof(struct engine_reply);
@@ -223,12 +235,17 @@ void cp_take_replies(struct cp *cp, const struct engine_reply **out, size_t *cou
 
 /* The reply in the origin's buffer is complete: it is given, or sent to the peer. */
 static void cp_wait_answered(struct cp *cp, struct cp_wait *w) {
+    bool wrote = w->kind == CP_WAIT_PROPOSAL || w->kind == CP_WAIT_ALL;
+    /* A write reflects its own entry (in leader mode answered before it is applied); a
+     * forward what the leader's reply said; anything else what is applied here now. */
+    uint64_t observed = cp->applied;
+    if (wrote && w->index > observed) observed = w->index;
+    if (w->observed > observed) observed = w->observed;
     if (w->origin.request_id != 0) {
-        bool wrote = w->kind == CP_WAIT_PROPOSAL || w->kind == CP_WAIT_ALL;
-        cp_give_reply(cp, w->origin.request_id, wrote ? w->index : 0, &w->reply);
+        cp_give_reply(cp, w->origin.request_id, wrote ? w->index : 0, observed, &w->reply);
         buf_clear(&w->reply);
     } else {
-        cp_reply_remote(cp, &w->origin);
+        cp_reply_remote_at(cp, &w->origin, observed);
     }
 }
 
@@ -355,6 +372,9 @@ static void cp_submit_read(struct cp *cp, const struct cp_origin *origin, const 
     struct cp_wait *w = cp_wait_start(cp, CP_WAIT_READ, origin);
     buf_append(&w->request, list, bytes);
     w->min_applied = cp->spec.acked_index; /* read your leader-mode writes */
+    /* ...and what a resumed session saw (a local request's; a forward carries none) */
+    uint64_t session = origin->peer == 0 ? cp->submit_session : 0;
+    if (session > w->min_applied) w->min_applied = session;
     struct raft_event ev = {.kind = RAFT_EVENT_READ, .read_ctx = w->id};
     struct raft_effects e;
     int rc = cp_raft_step(cp, &ev, &e);
@@ -381,6 +401,24 @@ static void cp_forward(struct cp *cp, const struct cp_origin *origin, uint32_t l
     buf_append(&msg, list, bytes);
     cp_send(cp, leader, msg.data, msg.len);
     buf_deinit(&msg);
+}
+
+/* A resumed session's read served here waits until this node has applied what the session
+ * saw, at most session_wait_ms (cp_after_apply serves it, cp_tick times it out). */
+static void cp_session_wait(struct cp *cp, const struct cp_origin *origin, const uint8_t *list,
+                            size_t bytes, uint64_t index) {
+    ASSERT(index > cp->applied);
+    struct cp_wait *w = cp_wait_start(cp, CP_WAIT_READ, origin);
+    buf_append(&w->request, list, bytes);
+    w->session = true;
+    w->read_ready = true;
+    w->index = index;
+    cp->reads_ready++;
+    uint64_t wait_ms = cp->config.session_wait_ms != 0 ? cp->config.session_wait_ms
+                                                       : ENGINE_SESSION_WAIT_MS_DEFAULT;
+    w->deadline_ms = cp->mono_ms + wait_ms;
+    if (w->deadline_ms < cp->deadline_min_ms) cp->deadline_min_ms = w->deadline_ms;
+    ASSERT(w->kind == CP_WAIT_READ && w->read_ready);
 }
 
 /* Leader: a write, once its WATCH conditions (if any) pass: EXEC aborts (a null reply)
@@ -425,11 +463,17 @@ static void cp_route(struct cp *cp, const struct cp_origin *origin, const uint8_
         cp_reply_remote(cp, &o);
         return;
     }
-    bool local_read = !writes && (level == KEYSPACE_CONSISTENCY_STALE ||
-                                  (level == KEYSPACE_CONSISTENCY_LEASE && role == RAFT_LEADER &&
-                                   raft_lease_valid(cp->raft, cp->mono_ms) &&
-                                   cp->spec.acked_index <= cp->applied));
-    if (local_read) {
+    /* A forward carries no session: the follower that forwarded it waits itself. A lease
+     * read behind the session's index takes the ReadIndex path (which waits for it), so
+     * it is never served after the lease it was admitted under has lapsed. */
+    uint64_t session = origin->peer == 0 ? cp->submit_session : 0;
+    bool stale = !writes && level == KEYSPACE_CONSISTENCY_STALE;
+    bool local_read = stale || (!writes && level == KEYSPACE_CONSISTENCY_LEASE &&
+                                role == RAFT_LEADER && raft_lease_valid(cp->raft, cp->mono_ms) &&
+                                cp->spec.acked_index <= cp->applied && session <= cp->applied);
+    if (stale && session > cp->applied) {
+        cp_session_wait(cp, origin, list, bytes, session);
+    } else if (local_read) {
         uint64_t saved = cp->now_ms;
         cp->now_ms = cp_wall_ms(cp);
         cp_run_commands(cp, cp_origin_out(cp, &o), o.proto, list, bytes, true);
@@ -537,6 +581,8 @@ void cp_submit(struct cp *cp, const struct engine_request *req, struct buf *out,
     cp->submit_waits = false;
     cp->submit_answered = false;
     cp->submit_token = 0;
+    cp->submit_observed = 0;
+    cp->submit_session = req->session_index;
     struct cp_origin o = {.request_id = req->id, .proto = req->proto, .out = out};
     if (req->kind == ENGINE_REQUEST_ADMIN) {
         cp_admin(cp, &o, req);
@@ -555,7 +601,10 @@ void cp_submit(struct cp *cp, const struct engine_request *req, struct buf *out,
     }
     answer->pending = cp->submit_waits && !cp->submit_answered;
     if (cp->submit_answered) answer->write_token = cp->submit_token;
+    if (!answer->pending)
+        answer->observed_index = cp->submit_answered ? cp->submit_observed : cp->applied;
     cp->submit_id = 0;
+    cp->submit_session = 0;
     cp->submit_out = NULL;
     cp_take_replies(cp, &answer->replies, &answer->reply_count);
 }
@@ -572,10 +621,11 @@ void cp_forward_request(struct cp *cp, uint32_t from, const uint8_t *data, size_
 }
 
 void cp_forward_reply(struct cp *cp, const uint8_t *data, size_t bytes) {
-    if (bytes < 8) return;
+    if (bytes < 16) return;
     struct cp_wait *w = cp_wait_find(cp, base_load_u64le(data), CP_WAIT_FORWARD);
     if (w == NULL) return; /* answered (timed out) already */
-    buf_append(cp_origin_out(cp, &w->origin), data + 8, bytes - 8);
+    w->observed = base_load_u64le(data + 8);
+    buf_append(cp_origin_out(cp, &w->origin), data + 16, bytes - 16);
     cp_wait_finish(cp, w);
 }
 

@@ -86,6 +86,8 @@ struct cp_wait {
     bool spec_ready;       /* PROPOSAL: request holds the early (leader-mode) reply */
     bool spec_acked;       /* PROPOSAL: answered early; apply only checks the reply */
     struct buf reply;      /* a local origin's reply, given when the wait is answered */
+    uint64_t observed;     /* FORWARD: the index the leader's reply reflects */
+    bool session;          /* READ: a resumed session's local read waiting for index */
     struct cp_wait *next;  /* every wait, newest first (cp->waits) */
     struct cp_wait *prev;
     struct cp_wait *id_next;    /* the chain of its id's bucket (cp->wait_ids) */
@@ -223,6 +225,8 @@ struct cp {
     bool submit_waits;     /* a wait was made for it */
     bool submit_answered;  /* and answered before submit returned */
     uint64_t submit_token; /* its write token then */
+    uint64_t submit_observed; /* and the index it reflects */
+    uint64_t submit_session;  /* its session index (engine_request.session_index) */
     struct raft *raft;
     struct raftstore *store;
     uint64_t mono_ms; /* the node's monotonic time, frozen while FAULT PAUSE lasts */

@@ -39,6 +39,7 @@ enum engine_id {
 
 #define NODE_PEERS_MAX 9 /* cluster members, this node included (RAFT_NODES_MAX) */
 #define NODE_ADDR_BYTES_MAX 64
+#define ENGINE_SESSION_WAIT_MS_DEFAULT 1000 /* session-wait's default */
 
 /* A cluster member: the node's id and its peer-protocol address HOST:PORT. */
 struct node_peer {
@@ -76,6 +77,7 @@ struct engine_config {
     uint64_t election_timeout_ms_max;
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms;
+    uint64_t session_wait_ms; /* a resumed session's read waits this long at most */
     uint64_t snapshot_entries;
     uint32_t snapshot_scans_per_step; /* db scans (~10 keys) a snapshot slice makes; 0: 50 */
     uint32_t snapshot_chunk_bytes;    /* InstallSnapshot chunk; 0: 256 KiB */
@@ -108,6 +110,9 @@ struct engine_request {
     int level;           /* enum keyspace_consistency asked for; 0: the keyspace's */
     int w, r;            /* AP: enum keyspace_quorum asked for (QUORUM); 0: the keyspace's */
     uint64_t last_write; /* WAIT: the write_token of the client's last write */
+    /* SESSION RESUME: a read served from this node's replica waits until it has applied
+     * this index (CP; bounded by session_wait_ms, then -TIMEOUT); 0: no wait. */
+    uint64_t session_index;
     const uint8_t *list; /* DATA: the command list */
     size_t bytes;
     /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH), and
@@ -125,6 +130,9 @@ struct engine_reply;
 struct engine_answer {
     bool pending;         /* the reply comes later, by id; nothing was put in out */
     uint64_t write_token; /* a write's position, for WAIT (0: not a write) */
+    /* The replicated index the reply reflects (CP: the write's entry, or the applied index
+     * a read was served at), for sessions; 0: none. */
+    uint64_t observed_index;
     const uint8_t *ops;   /* ENGINE_WATCH_TOUCHED: what the request changed (op.h) */
     size_t ops_bytes;
     const struct engine_reply *replies; /* other requests answered meanwhile */
@@ -135,6 +143,7 @@ struct engine_answer {
 struct engine_reply {
     uint64_t id;
     uint64_t write_token;
+    uint64_t observed_index; /* as in struct engine_answer */
     const uint8_t *data;
     size_t bytes;
 };

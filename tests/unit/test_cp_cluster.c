@@ -775,10 +775,10 @@ static const char *c_forward(struct c *t, int i, uint32_t from, const uint8_t *l
     reply[0] = '\0';
     for (size_t k = queued; k < t->queued; k++) {
         const struct c_msg *m = &t->queue[k];
-        if (m->to != from || m->bytes < 10 || m->data[0] != ENGINE_CP) continue;
+        if (m->to != from || m->bytes < 18 || m->data[0] != ENGINE_CP) continue;
         if (m->data[1] != CP_PEER_FORWARD_REPLY || base_load_u64le(m->data + 2) != id) continue;
-        size_t n = m->bytes - 10 < reply_bytes - 1 ? m->bytes - 10 : reply_bytes - 1;
-        memcpy(reply, m->data + 10, n);
+        size_t n = m->bytes - 18 < reply_bytes - 1 ? m->bytes - 18 : reply_bytes - 1;
+        memcpy(reply, m->data + 18, n);
         reply[n] = '\0';
     }
     return reply;
@@ -1406,11 +1406,82 @@ static void test_cluster_pipelined_commands_answer_in_order_in_one_entry(void **
     c_cut_node(t, f, false);
 }
 
+/* The CP index a SESSION TOKEN reply (a bulk string) carries. */
+static uint64_t c_token_index(const struct c *t, const char *reply, char *token) {
+    assert_true(strncmp(reply, "$38\r\n", 5) == 0);
+    memcpy(token, reply + 5, SESSION_TOKEN_HEX_BYTES);
+    token[SESSION_TOKEN_HEX_BYTES] = '\0';
+    struct errmsg msg;
+    uint32_t cluster = session_cluster_id(0, t->config.peers, C_NODES);
+    struct session_token got;
+    assert_int_equal(session_token_decode(token, SESSION_TOKEN_HEX_BYTES, cluster, &got, &msg), 0);
+    return got.cp_index;
+}
+
+/* Issue 9: a token taken after a write on the leader, resumed on a follower cut off before
+ * it got the write, makes that follower's stale read wait (then -TIMEOUT); once it catches
+ * up the read sees the write. Without the session the same read answers the old value. */
+static void test_cluster_session_resumed_on_a_lagging_follower_waits_for_the_write(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    int f = (leader + 1) % C_NODES;
+    assert_string_equal(c_call(t, leader, "SET s old\r\n", 200), "+OK\r\n");
+    c_cut_node(t, f, true);
+    assert_string_equal(c_call(t, leader, "SET s new\r\n", 200), "+OK\r\n");
+    char token[SESSION_TOKEN_HEX_BYTES + 1];
+    uint64_t index = c_token_index(t, c_call(t, leader, "SESSION TOKEN\r\n", 0), token);
+    assert_true(index > cp_engine_applied(node_engine(t->node[f])));
+    assert_int_equal(index, cp_engine_applied(node_engine(t->node[leader])));
+    c_open(t, f, C_OTHER);
+    assert_string_equal(c_call_as(t, f, C_OTHER, "CONSISTENCY stale\r\nGET s\r\n", 0),
+                        "+OK\r\n$3\r\nold\r\n");
+    char resume[128];
+    snprintf(resume, sizeof(resume), "SESSION RESUME %s\r\nGET s\r\n", token);
+    assert_string_equal(c_call_as(t, f, C_OTHER, resume, 500), "+OK\r\n");
+    c_run(t, 600);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "+OK\r\n-TIMEOUT session: this node has applied %llu of the %llu the session "
+             "saw; try again or read on the leader\r\n",
+             (unsigned long long)cp_engine_applied(node_engine(t->node[f])),
+             (unsigned long long)index);
+    assert_string_equal(t->out[f], want);
+    /* Healed, the same read waits only until the follower has the entry. */
+    assert_string_equal(c_call_as(t, f, C_OTHER, "GET s\r\n", 0), "");
+    c_cut_node(t, f, false);
+    c_run(t, 500);
+    assert_string_equal(t->out[f], "$3\r\nnew\r\n");
+    /* SESSION END: stale reads wait for nothing again; a bad token says why. */
+    assert_string_equal(c_call_as(t, f, C_OTHER, "SESSION END\r\n", 0), "+OK\r\n");
+    assert_true(strncmp(c_call_as(t, f, C_OTHER, "SESSION RESUME 00\r\n", 0),
+                        "-ERR session: bad token: a token has 38 hex digits", 50) == 0);
+}
+
+/* A follower's own reads and forwarded writes advance its token: a write forwarded to the
+ * leader reflects the entry, not the follower's applied index. */
+static void test_cluster_session_token_covers_forwarded_writes(void **state) {
+    struct c *t = *state;
+    c_run(t, 2000);
+    int leader = c_leader(t);
+    int f = (leader + 1) % C_NODES;
+    char token[SESSION_TOKEN_HEX_BYTES + 1];
+    assert_int_equal(c_token_index(t, c_call(t, f, "SESSION TOKEN\r\n", 0), token), 0);
+    assert_string_equal(c_call(t, f, "SET w 1\r\n", 300), "+OK\r\n");
+    uint64_t index = c_token_index(t, c_call(t, f, "SESSION TOKEN\r\n", 0), token);
+    assert_true(index > 0);
+    assert_true(index <= cp_engine_applied(node_engine(t->node[leader])));
+    assert_string_equal(c_call(t, f, "RESET\r\n", 0), "+RESET\r\n");
+    assert_int_equal(c_token_index(t, c_call(t, f, "SESSION TOKEN\r\n", 0), token), 0);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, c_setup, c_teardown)
 #define T_SMALL(name) cmocka_unit_test_setup_teardown(name, c_setup_small_snapshots, c_teardown)
     const struct CMUnitTest tests[] = {
         T(test_cluster_elects_a_leader_and_replicates_writes),
+        T(test_cluster_session_resumed_on_a_lagging_follower_waits_for_the_write),
+        T(test_cluster_session_token_covers_forwarded_writes),
         T(test_cluster_minority_refuses_and_majority_goes_on),
         T(test_cluster_transactions_apply_atomically_everywhere),
         T(test_cluster_restart_recovers_from_the_raft_log),
