@@ -30,7 +30,9 @@
 # (seed 400299 added after the keyspace-truncation fix left the rest unchanged); then old
 # files collected in small steps with the directory synced off the loop, then snapshots
 # committed in steps off the loop, 2026-12-02, changed 558 and 586; then a snapshot's data
-# file synced 2 MiB at a time, 2026-12-03, changed 6 "node core big" seeds;
+# file synced 2 MiB at a time, 2026-12-03, changed 6 "node core big" seeds; then the CP
+# forward reply carrying the index it observed (sessions), 2026-12-07, changed every node-core
+# seed and none of the Raft-only ones; the AP seeds are in it from then on;
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u
