@@ -117,6 +117,17 @@ void ap_ae_index_add(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8
     ASSERT(s->count > 0);
 }
 
+bool ap_ae_index_has(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
+                     size_t bytes) {
+    const struct ap_ae_slot *s = ap_ae_slot(ap, arc, ap_tree_bucket(key_hash));
+    for (size_t pos = 0; pos < s->keys.len;) {
+        uint32_t len = base_load_u32le(s->keys.data + pos);
+        if (len == bytes && memcmp(s->keys.data + pos + 4, key, bytes) == 0) return true;
+        pos += 4 + len;
+    }
+    return false;
+}
+
 void ap_ae_index_remove(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
                         size_t bytes) {
     struct ap_ae_slot *s = ap_ae_slot(ap, arc, ap_tree_bucket(key_hash));
@@ -455,7 +466,9 @@ static void ap_ae_answer_keys(struct ap *ap, uint32_t i, const struct ap_ae_walk
 void ap_ae_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     uint32_t i = ap_ae_peer_index(ap, from);
     struct ap_ae_walk w;
-    if (i == AP_AE_NONE || ap->tree.arc_count == 0) return;
+    /* While a new ring's tree is rebuilt, nothing is compared (the peer's exchange times
+     * out, and the next one finds this node ready). */
+    if (i == AP_AE_NONE || ap->tree.arc_count == 0 || ap_members_rebuilding(ap)) return;
     switch (m->kind) {
     case AP_MSG_AE_BUCKETS:
         if (!ap_ae_valid(ap, from, m, &w)) return;
@@ -491,7 +504,7 @@ static void ap_ae_tick_peer(struct ap *ap, uint32_t i) {
 
 void ap_ae_tick(struct ap *ap) {
     struct ap_ae *ae = &ap->ae;
-    if (ap->tree.arc_count == 0 || ap->peer_count == 0) return;
+    if (ap->tree.arc_count == 0 || ap->peer_count == 0 || ap_members_rebuilding(ap)) return;
     for (uint32_t i = 0; i < ap->peer_count; i++) ap_ae_tick_peer(ap, i);
     if (ap->store.mono_ms < ae->next_ms) return;
     ae->next_ms = ap->store.mono_ms + AP_AE_MS;
@@ -507,6 +520,7 @@ void ap_ae_tick(struct ap *ap) {
 uint64_t ap_ae_wake_at(const struct ap *ap) {
     const struct ap_ae *ae = &ap->ae;
     if (ap->tree.arc_count == 0 || ap->peer_count == 0) return UINT64_MAX;
+    if (ap_members_rebuilding(ap)) return ap->store.mono_ms + 1; /* the next slice */
     uint64_t at = ae->next_ms;
     for (uint32_t i = 0; i < ap->peer_count; i++) {
         const struct ap_ae_peer *p = &ae->peers[i];

@@ -183,6 +183,7 @@ static void ap_peer_event(struct ap *ap, const struct engine_event *ev) {
 
 static void ap_tick(struct ap *ap) {
     ap_pings(ap);
+    ap_members_rebuild_tick(ap);
     ap_ae_tick(ap);
     if (ap->store.mono_ms < ap->next_tick_ms) return;
     ap->next_tick_ms = ap->store.mono_ms + AP_TICK_MS;

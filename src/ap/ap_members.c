@@ -26,6 +26,7 @@
 #define AP_HANDOFF_INFLIGHT_MAX 256 /* handoffs in flight (soft: a scan step may add a few) */
 #define AP_HANDOFF_SCAN_KEYS 4096   /* keys a tick's scan looks at, at most (about) */
 #define AP_HANDOFF_RETRY_MS 1000    /* a pass that left keys: the next after this long */
+#define AP_REBUILD_SLICE_KEYS 8192  /* keys a step of a new ring's tree rebuild adds */
 
 void ap_members_init(struct ap *ap) {
     buf_init(&ap->handoff.keys);
@@ -34,6 +35,8 @@ void ap_members_init(struct ap *ap) {
 
 void ap_members_deinit(struct ap *ap) {
     buf_deinit(&ap->handoff.keys);
+    if (ap->rebuild.dirty != NULL) db_free(ap->rebuild.dirty);
+    ap->rebuild = (struct ap_rebuild){0};
     free(ap->filling);
     ap->filling = NULL;
     ap->filling_count = 0;
@@ -138,6 +141,66 @@ static void ap_members_fill_plan(struct ap *ap, const struct ap_ring *old, uint1
     free(rn);
 }
 
+/* ---- the tree of a new ring, a slice at a time ---- */
+
+bool ap_members_rebuilding(const struct ap *ap) {
+    return ap->rebuild.active;
+}
+
+void ap_members_dirty(struct ap *ap, const uint8_t *key, size_t bytes) {
+    ASSERT(ap->rebuild.active);
+    (void)db_put_string(ap->rebuild.dirty, key, bytes, (const uint8_t *)"", 0, DB_NO_EXPIRE);
+}
+
+static void ap_members_rebuild_start(struct ap *ap) {
+    ap_tree_deinit(&ap->tree);
+    ap_tree_init(&ap->tree, &ap->ring);
+    ap_ae_index_reset(ap);
+    if (ap->rebuild.dirty != NULL) db_free(ap->rebuild.dirty);
+    ap->rebuild = (struct ap_rebuild){.active = true, .dirty = db_new(ap->config.hash_seed)};
+}
+
+struct ap_members_slice {
+    struct ap *ap;
+    uint32_t looked;
+};
+
+static void ap_members_slice_entry(void *ctx, struct db_entry *e) {
+    struct ap_members_slice *s = ctx;
+    s->looked++;
+    size_t bytes;
+    const uint8_t *key = db_entry_key(e, &bytes);
+    if (db_find(s->ap->rebuild.dirty, key, bytes) == NULL) ap_store_tree_add(s->ap, e);
+}
+
+/* A dirty key, as the db holds it now (absent: removed). */
+static void ap_members_dirty_entry(void *ctx, struct db_entry *e) {
+    struct ap *ap = ctx;
+    size_t bytes;
+    const uint8_t *key = db_entry_key(e, &bytes);
+    struct db_entry *now = db_find(ap->store.db, key, bytes);
+    if (now != NULL) ap_store_tree_add(ap, now);
+}
+
+/* One slice of the rebuild (about AP_REBUILD_SLICE_KEYS keys); at the end, the dirty keys. */
+static void ap_members_rebuild_step(struct ap *ap) {
+    struct ap_rebuild *r = &ap->rebuild;
+    struct ap_members_slice slice = {.ap = ap};
+    do {
+        r->cursor = db_scan(ap->store.db, r->cursor, ap_members_slice_entry, &slice);
+    } while (r->cursor != 0 && slice.looked < AP_REBUILD_SLICE_KEYS);
+    if (r->cursor != 0) return;
+    r->active = false; /* ap_store_tree_add below adds, it does not mark */
+    uint64_t cursor = 0;
+    do {
+        cursor = db_scan(r->dirty, cursor, ap_members_dirty_entry, ap);
+    } while (cursor != 0);
+    ap_trace(ap, "ap: the new ring's tree holds %zu keys (%zu saved meanwhile)",
+             db_count(ap->store.db), db_count(r->dirty));
+    db_free(r->dirty);
+    r->dirty = NULL;
+}
+
 void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count) {
     struct ap_ring *ring = base_calloc(1, sizeof(*ring));
     if (count == 0 || ap_ring_build(ring, ids, count) != 0 || ring->version == ap->ring.version) {
@@ -151,7 +214,7 @@ void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count) {
     uint16_t *old_filling = ap->filling;
     ap->filling = NULL;
     ap_members_peers(ap, ids, count);
-    ap_store_rebuild_tree(ap);
+    ap_members_rebuild_start(ap);
     ap_ae_ring_changed(ap);
     ap_members_fill_plan(ap, old, old_filling);
     free(old);
@@ -278,6 +341,10 @@ static void ap_members_hand_found(struct ap *ap) {
         ap_members_hand(ap, keys->data + pos + 4, len);
         pos += 4 + len;
     }
+}
+
+void ap_members_rebuild_tick(struct ap *ap) {
+    if (ap->rebuild.active) ap_members_rebuild_step(ap);
 }
 
 void ap_members_tick(struct ap *ap) {

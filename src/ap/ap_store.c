@@ -139,7 +139,9 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
     op_put_set(&ap->ops, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
     (void)db_put_string(ap->store.db, key, bytes, ap->encode.data, ap->encode.len, DB_NO_EXPIRE);
     logdb_append(&ap->store, ap->ops.data, ap->ops.len);
-    if (ap->tree.arc_count > 0) {
+    if (ap_members_rebuilding(ap)) {
+        ap_members_dirty(ap, key, bytes);
+    } else if (ap->tree.arc_count > 0) {
         uint32_t arc = ap_ring_arc(&ap->ring, h);
         ap_tree_update(&ap->tree, arc, h, old, digest);
         if (old == 0) ap_ae_index_add(ap, arc, h, key, bytes);
@@ -155,7 +157,9 @@ void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
     buf_clear(&ap->ops);
     op_put_del(&ap->ops, key, bytes);
     logdb_append(&ap->store, ap->ops.data, ap->ops.len);
-    if (ap->tree.arc_count > 0) {
+    if (ap_members_rebuilding(ap)) {
+        ap_members_dirty(ap, key, bytes);
+    } else if (ap->tree.arc_count > 0) {
         uint64_t h = ap_ring_key_hash(key, bytes);
         uint32_t arc = ap_ring_arc(&ap->ring, h);
         ap_tree_update(&ap->tree, arc, h, old, 0);
@@ -165,13 +169,17 @@ void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
 }
 
 static void ap_store_tree_entry(void *ctx, struct db_entry *e) {
-    struct ap *ap = ctx;
+    ap_store_tree_add(ctx, e);
+}
+
+void ap_store_tree_add(struct ap *ap, struct db_entry *e) {
     if (db_entry_type(e) != VALUE_STRING) return;
     size_t kb, vb;
     const uint8_t *key = db_entry_key(e, &kb);
     const uint8_t *v = db_entry_string(e, &vb);
     uint64_t h = ap_ring_key_hash(key, kb);
     uint32_t arc = ap_ring_arc(&ap->ring, h);
+    if (ap_ae_index_has(ap, arc, h, key, kb)) return;
     ap_tree_update(&ap->tree, arc, h, 0, ap_tree_digest(v, vb));
     ap_ae_index_add(ap, arc, h, key, kb);
 }

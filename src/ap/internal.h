@@ -89,6 +89,16 @@ struct ap_handoff {
     struct buf keys;   /* scratch: keys the scan found, u32 length then bytes */
 };
 
+/* After a ring change the tree and the key index are rebuilt from the db a slice at a
+ * time (ap_members.c), so no step holds the loop for long; meanwhile anti-entropy waits,
+ * and a key saved or removed is marked dirty instead (the slices skip it; it is added as
+ * it is at the end). */
+struct ap_rebuild {
+    bool active;
+    uint64_t cursor;  /* db_scan's */
+    struct db *dirty; /* owned while active: the keys, empty values */
+};
+
 struct ap_peer {
     uint32_t id;
     uint64_t heard_ms; /* monotonic; 0: never */
@@ -215,6 +225,7 @@ struct ap {
     uint16_t *filling;
     uint32_t filling_count; /* arcs with a bit left */
     struct ap_handoff handoff;
+    struct ap_rebuild rebuild;
     struct ap_stats stats;
 };
 
@@ -228,9 +239,11 @@ bool ap_store_load(struct ap *ap, const uint8_t *key, size_t bytes, struct ap_ob
 /* Writes o as key's object (logged; returns the record's lsn), updating the tree. Returns 0
  * when the disk is full (nothing written). */
 uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const struct ap_object *o);
-/* Rebuilds the tree and the anti-entropy key index from the db (after open or a ring
- * change). */
+/* Rebuilds the tree and the anti-entropy key index from the db, in one go (at open). */
 void ap_store_rebuild_tree(struct ap *ap);
+/* Adds one db entry to the tree and the key index (a rebuild's step), once: an entry a
+ * scan returns again (db_scan may, across a resize) is skipped. */
+void ap_store_tree_add(struct ap *ap, struct db_entry *e);
 /* The tree digest of key's stored object, 0 when the db has none. */
 uint64_t ap_store_digest(struct ap *ap, const uint8_t *key, size_t bytes);
 
@@ -274,6 +287,10 @@ void ap_members_deinit(struct ap *ap);
 /* The cluster's members (this node included): a new ring when they changed, the keys this
  * node no longer replicates handed off, the arcs it is new to filled by anti-entropy. */
 void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count);
+/* Whether a ring change's rebuild of the tree is under way (anti-entropy waits). */
+bool ap_members_rebuilding(const struct ap *ap);
+/* key was saved or removed while the tree is rebuilt: it is added at the end. */
+void ap_members_dirty(struct ap *ap, const uint8_t *key, size_t bytes);
 /* A node that joins with a new data directory: every arc it replicates is to fill, as if
  * it had just been added to a ring without it. */
 void ap_members_fill_all(struct ap *ap);
@@ -281,6 +298,8 @@ void ap_members_fill_all(struct ap *ap);
 bool ap_members_filling(const struct ap *ap, uint32_t arc);
 /* Anti-entropy found this node and peer index i equal on arc. */
 void ap_members_synced(struct ap *ap, uint32_t arc, uint32_t i);
+/* A slice of a new ring's tree rebuild, at every engine tick while one is under way. */
+void ap_members_rebuild_tick(struct ap *ap);
 /* The handoff scan, every tick. */
 void ap_members_tick(struct ap *ap);
 /* A replica's PUT_ACK (or the deadline: m NULL) of a handoff. */
@@ -304,6 +323,9 @@ void ap_ae_deinit(struct ap *ap);
 void ap_ae_index_reset(struct ap *ap);
 /* key (borrowed) is new to the db: it joins the index of its arc and bucket. */
 void ap_ae_index_add(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
+                     size_t bytes);
+/* Whether key is in the index of its arc and bucket (a scan may visit a key twice). */
+bool ap_ae_index_has(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
                      size_t bytes);
 /* key (borrowed) left the db: it leaves the index of its arc and bucket. */
 void ap_ae_index_remove(struct ap *ap, uint32_t arc, uint64_t key_hash, const uint8_t *key,
