@@ -225,6 +225,11 @@ static bool ap_ae_valid(const struct ap *ap, uint32_t from, const struct ap_msg 
     return ap_ae_shared(w);
 }
 
+void ap_ae_repaired_by(struct ap *ap, uint32_t from) {
+    uint32_t i = ap_ae_peer_index(ap, from);
+    if (i != AP_AE_NONE) ap->ae.peers[i].repaired = true;
+}
+
 /* ---- sending ---- */
 
 static void ap_ae_send_buckets(struct ap *ap, uint32_t to, uint32_t arc, uint32_t flags) {
@@ -311,6 +316,7 @@ static bool ap_ae_start(struct ap *ap, uint32_t i) {
         p->diff_count = p->diff_at = p->answers_due = 0;
         p->sent_keys = 0;
         p->sent_bytes = 0;
+        p->repaired = false;
         if (p->sweep_left > 0) p->sweep_left--;
         ap->stats.ae_exchanges++;
         ap_ae_send_buckets(ap, id, arc, 0);
@@ -338,6 +344,8 @@ static void ap_ae_end(struct ap *ap, uint32_t i) {
          * arcs, back to back while they keep differing. */
         if (p->sweep_left == 0) p->sweep_left = ap->tree.arc_count;
         p->next_ms = p->started_ms + AP_AE_CHAIN_MS;
+    } else if (ap->filling_count > 0) {
+        p->next_ms = p->started_ms + AP_AE_CHAIN_MS; /* a fill's sweep: back to back too */
     }
 }
 
@@ -396,10 +404,15 @@ static void ap_ae_pulled(struct ap *ap, uint32_t i, const struct ap_msg *m) {
     /* Answers come in a burst after the slice: once they stop, the rest were lost. */
     p->deadline_ms = ap->store.mono_ms + AP_AE_GAP_MS;
     if (--p->answers_due > 0) return;
-    if (p->diff_at < p->diff_count)
+    if (p->diff_at < p->diff_count) {
         ap_ae_send_slice(ap, i);
-    else
-        ap_ae_done(ap, i);
+        return;
+    }
+    /* Every slice answered and nothing the peer pushed changed this node: it holds what
+     * the peer holds of the keys it replicates (buckets may still differ: keys of a
+     * smaller-n keyspace that only one of the two replicates). */
+    if (!p->repaired) ap_members_synced(ap, p->arc, i);
+    ap_ae_done(ap, i);
 }
 
 /* ---- the responder ---- */

@@ -800,6 +800,29 @@ static uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from) {
     return i;
 }
 
+/* The replicas asked that replied (this one's own read aside). */
+static uint32_t ap_read_replied(const struct ap_pending *p) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->asked_count; i++) n += p->answered_digest[i] != 0;
+    return n;
+}
+
+/* Every replica replied and fewer than r of them count (the others are still filling
+ * their arcs after a ring change): -NOQUORUM now rather than a timeout. */
+static void ap_read_short(struct ap *ap, struct ap_pending *p, const struct ap_plan *pl) {
+    struct buf out;
+    buf_init(&out);
+    ap->stats.noquorum++;
+    errcode_reply(&out, ERRCODE_NOQUORUM,
+                  "%u of the key's %u replicas are needed and %u reachable ones hold its "
+                  "arc (the others are still receiving it after a member change); nothing "
+                  "was read",
+                  p->need, pl->n, p->got);
+    ap_answer(ap, p, &out, 0);
+    p->need = 0;
+    buf_deinit(&out);
+}
+
 static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
                          const struct ap_msg *m) {
     uint32_t i = ap_asked_index(p, from);
@@ -818,16 +841,19 @@ static void ap_get_reply(struct ap *ap, uint32_t from, struct ap_pending *p,
         }
         ap_object_deinit(&o);
     }
-    if (filling) { /* merged, not counted: one more replica is asked, if there is one */
+    if (filling && p->need != 0) { /* merged, not counted: one more replica is asked */
         struct resp_arg key = {p->key.data, p->key.len};
         struct ap_plan pl;
         ap_plan(ap, &key, &pl);
+        uint32_t asked = p->asked_count;
         ap_read_ask(ap, &pl, p, &key, p->asked_count + 1);
-        return;
+        if (p->asked_count == asked && ap_read_replied(p) == asked)
+            ap_read_short(ap, p, &pl); /* nobody left to ask */
+    } else if (!filling) {
+        p->got++;
+        ap_read_answer_if(ap, p);
     }
-    p->got++;
-    ap_read_answer_if(ap, p);
-    if (p->need == 0 && p->got == p->asked_count + 1) ap_read_repair(ap, p);
+    if (p->need == 0 && ap_read_replied(p) == p->asked_count) ap_read_repair(ap, p);
 }
 
 /* A write answers once w replicas acknowledged, this one (always a replica: see
@@ -959,7 +985,7 @@ static void ap_coord_durable(struct ap *ap) {
             continue;
         }
         ap_read_answer_if(ap, p);
-        if (p->need == 0 && p->got == p->asked_count + 1) ap_read_repair(ap, p);
+        if (p->need == 0 && ap_read_replied(p) == p->asked_count) ap_read_repair(ap, p);
     }
 }
 

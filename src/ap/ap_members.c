@@ -88,6 +88,15 @@ static void ap_members_newly(const struct ap *ap, const struct ap_ring *old,
                              uint32_t rn, bool *newly) {
     uint32_t walk[NODE_PEERS_MAX];
     uint32_t count = ap_ring_walk(old, at, walk);
+    /* For each keyspace's n: a member in the first n of the new walk and not of the old
+     * one is new to that keyspace's keys here. */
+    for (uint32_t i = 0; i < ap->config.keyspace_count; i++) {
+        const struct keyspace *ks = &ap->config.keyspaces[i];
+        if (keyspace_mode_of(ks) != KEYSPACE_MODE_AP) continue;
+        uint32_t kn = keyspace_ap_of(ks).n, on = kn < count ? kn : count;
+        for (uint32_t k = 0; k < rn && k < kn; k++)
+            if (!ap_members_in(walk, on, repl[k])) newly[k] = true;
+    }
     uint32_t n = ap_ae_replica_count(ap);
     if (n > count) n = count;
     bool self_filling =
@@ -141,10 +150,29 @@ static void ap_members_fill_plan(struct ap *ap, const struct ap_ring *old, uint1
     free(rn);
 }
 
+/* The key's replicas (walk[0..*n)); false when this node is one of them. */
+static bool ap_members_not_mine(const struct ap *ap, const uint8_t *key, size_t bytes,
+                                uint32_t *walk, uint32_t *n) {
+    struct keyspace ks = ap_keyspace_of(ap, key, bytes);
+    uint32_t count = ap_ring_walk(&ap->ring, ap_ring_key_hash(key, bytes), walk);
+    *n = ks.n < count ? ks.n : count;
+    return !ap_members_in(walk, *n, ap->config.id);
+}
+
 /* ---- the tree of a new ring, a slice at a time ---- */
 
 bool ap_members_rebuilding(const struct ap *ap) {
     return ap->rebuild.active;
+}
+
+void ap_members_saved(struct ap *ap, const uint8_t *key, size_t bytes) {
+    if (ap->stats.ring_changes == 0 || ap->handoff.active) return;
+    if (!ap_members_in(ap->ring.nodes, ap->ring.node_count, ap->config.id)) return;
+    uint32_t walk[NODE_PEERS_MAX], n;
+    if (!ap_members_not_mine(ap, key, bytes, walk, &n)) return;
+    ap->handoff.active = true; /* a stray (a PUT from an older ring, a late repair) */
+    ap->handoff.cursor = 0;
+    ap->handoff.next_ms = ap->store.mono_ms + AP_HANDOFF_RETRY_MS;
 }
 
 void ap_members_dirty(struct ap *ap, const uint8_t *key, size_t bytes) {
@@ -253,15 +281,6 @@ void ap_members_synced(struct ap *ap, uint32_t arc, uint32_t i) {
 
 /* ---- handoff ---- */
 
-/* The key's replicas (walk[0..*n)); false when this node is one of them. */
-static bool ap_members_not_mine(const struct ap *ap, const uint8_t *key, size_t bytes,
-                                uint32_t *walk, uint32_t *n) {
-    struct keyspace ks = ap_keyspace_of(ap, key, bytes);
-    uint32_t count = ap_ring_walk(&ap->ring, ap_ring_key_hash(key, bytes), walk);
-    *n = ks.n < count ? ks.n : count;
-    return !ap_members_in(walk, *n, ap->config.id);
-}
-
 struct ap_members_scan {
     struct ap *ap;
     uint32_t looked;
@@ -322,8 +341,8 @@ void ap_members_handoff_answer(struct ap *ap, uint32_t from, struct ap_pending *
     bool done = m != NULL && m->status == AP_STATUS_OK && p->got == p->need;
     /* Removed only if still not this node's and still what every replica acknowledged. */
     if (done && ap_members_not_mine(ap, p->key.data, p->key.len, walk, &n) &&
-        ap_store_digest(ap, p->key.data, p->key.len) == p->digest) {
-        ap_store_remove(ap, p->key.data, p->key.len);
+        ap_store_digest(ap, p->key.data, p->key.len) == p->digest &&
+        ap_store_remove(ap, p->key.data, p->key.len)) {
         ap->stats.keys_handed_off++;
     } else {
         ap->handoff.again = true;
@@ -350,6 +369,13 @@ void ap_members_rebuild_tick(struct ap *ap) {
 void ap_members_tick(struct ap *ap) {
     struct ap_handoff *h = &ap->handoff;
     if (!h->active || ap->store.mono_ms < h->next_ms) return;
+    if (!ap_members_in(ap->ring.nodes, ap->ring.node_count, ap->config.id)) {
+        /* Removed: no member hears it any more, so nothing it sends is acknowledged; its
+         * keys stay here (the others hold every w = quorum write, docs/engines.md). */
+        h->active = false;
+        ap_trace(ap, "ap: this node is not a member: it hands off nothing");
+        return;
+    }
     struct ap_members_scan scan = {.ap = ap};
     while (h->inflight < AP_HANDOFF_INFLIGHT_MAX && scan.looked < AP_HANDOFF_SCAN_KEYS) {
         buf_clear(&h->keys);

@@ -96,6 +96,7 @@ static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m)
         } else if ((m->flags & AP_PUT_AE) != 0 &&
                    ap_store_digest(ap, m->key.data, m->key.bytes) != before) {
             ap->stats.ae_keys_repaired++;
+            ap_ae_repaired_by(ap, from);
         }
     }
     ap_replica_ack(ap, from, m, status, digest, lsn);

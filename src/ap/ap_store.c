@@ -146,14 +146,16 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
         ap_tree_update(&ap->tree, arc, h, old, digest);
         if (old == 0) ap_ae_index_add(ap, arc, h, key, bytes);
     }
+    ap_members_saved(ap, key, bytes);
     uint64_t lsn = wal_last_lsn(ap->store.wal);
     ASSERT(lsn > 0);
     return lsn;
 }
 
-void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
+bool ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
     uint64_t old = ap_store_digest(ap, key, bytes);
-    if (old == 0 || !logdb_reserve(&ap->store, bytes + AP_WAL_RESERVE_SLACK)) return;
+    if (old == 0) return true;
+    if (!logdb_reserve(&ap->store, bytes + AP_WAL_RESERVE_SLACK)) return false;
     buf_clear(&ap->ops);
     op_put_del(&ap->ops, key, bytes);
     logdb_append(&ap->store, ap->ops.data, ap->ops.len);
@@ -166,6 +168,7 @@ void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes) {
         ap_ae_index_remove(ap, arc, h, key, bytes);
     }
     (void)db_delete(ap->store.db, key, bytes);
+    return true;
 }
 
 static void ap_store_tree_entry(void *ctx, struct db_entry *e) {

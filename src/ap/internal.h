@@ -63,6 +63,7 @@ struct ap_ae_peer {
     uint32_t answers_due; /* AE_KEYS of the slice not answered yet (by an AE_PULL) */
     uint32_t sent_keys;   /* objects sent to it since an exchange began (either way) */
     uint64_t sent_bytes;
+    bool repaired; /* an AE PUT from it changed this node's store since the exchange began */
     uint8_t diff[AP_TREE_BUCKETS];
 };
 
@@ -289,6 +290,9 @@ void ap_members_deinit(struct ap *ap);
 void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count);
 /* Whether a ring change's rebuild of the tree is under way (anti-entropy waits). */
 bool ap_members_rebuilding(const struct ap *ap);
+/* key was saved here: if this node no longer replicates it (after a ring change), a
+ * handoff pass follows. */
+void ap_members_saved(struct ap *ap, const uint8_t *key, size_t bytes);
 /* key was saved or removed while the tree is rebuilt: it is added at the end. */
 void ap_members_dirty(struct ap *ap, const uint8_t *key, size_t bytes);
 /* A node that joins with a new data directory: every arc it replicates is to fill, as if
@@ -305,8 +309,9 @@ void ap_members_tick(struct ap *ap);
 /* A replica's PUT_ACK (or the deadline: m NULL) of a handoff. */
 void ap_members_handoff_answer(struct ap *ap, uint32_t from, struct ap_pending *p,
                                const struct ap_msg *m);
-/* ap_store.c: removes key's object (logged), from the tree and the key index. */
-void ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes);
+/* ap_store.c: removes key's object (logged), from the tree and the key index; false when
+ * the disk is full (nothing removed). */
+bool ap_store_remove(struct ap *ap, const uint8_t *key, size_t bytes);
 
 /* ap_replica.c: what this node does as a key's replica */
 void ap_replica_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
@@ -334,6 +339,9 @@ void ap_ae_index_remove(struct ap *ap, uint32_t arc, uint64_t key_hash, const ui
 uint32_t ap_ae_replica_count(const struct ap *ap);
 /* The ring changed: exchanges in flight are dropped and every peer is swept. */
 void ap_ae_ring_changed(struct ap *ap);
+/* An anti-entropy PUT from peer `from` changed this node's store (filling: an exchange
+ * that changed nothing here shows this node holds what the peer holds). */
+void ap_ae_repaired_by(struct ap *ap, uint32_t from);
 /* Timeouts, returning peers, the exchanges due (every engine tick). */
 void ap_ae_tick(struct ap *ap);
 /* When ap_ae_tick next has something to do (monotonic ms). */

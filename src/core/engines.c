@@ -129,12 +129,13 @@ static int node_engines_open_ap(struct node *node, struct errmsg *msg) {
     return rc;
 }
 
-/* An engine reported the cluster's members: the others that place keys on them follow. */
-static void node_engine_members(struct node *node, uint32_t from, const struct node_peer *members,
-                                size_t count) {
+/* An engine reported the committed configuration's servers: the others that place keys on
+ * members (the AP ring) follow. */
+static void node_engine_members(struct node *node, uint32_t from, const uint32_t *ids,
+                                uint32_t count) {
     ASSERT(count <= NODE_PEERS_MAX);
-    for (size_t i = 0; i < count; i++) node->member_ids[i] = members[i].id;
-    node->member_id_count = (uint32_t)count;
+    memcpy(node->member_ids, ids, count * sizeof(ids[0]));
+    node->member_id_count = count;
     for (uint32_t i = 0; i < node->engine_count; i++) {
         struct node_engine *ne = &node->engines[i];
         if (i != from && ne->ops->members != NULL)
@@ -506,9 +507,10 @@ static void node_engine_flush_once(struct node *node, struct node_effects *out) 
         } else {
             buf_append(&node->engine_sends, e.sends, e.send_count * sizeof(e.sends[0]));
         }
+        if (e.committed_ids != NULL)
+            node_engine_members(node, i, e.committed_ids, e.committed_id_count);
         if (e.members != NULL) {
             fault_learn_members(node, e.members, e.member_count);
-            node_engine_members(node, i, e.members, e.member_count);
             out->members = e.members;
             out->member_count = e.member_count;
         }

@@ -45,11 +45,24 @@ static void cp_members_add(struct cp *cp, struct node_peer *list, size_t *count,
 /* At FLUSH: when the members to link to changed, tell the shell. While a configuration is
  * not yet committed, the servers of the last committed one stay linked too: a removed
  * server (even the leader removing itself) must hear that its removal committed. */
+/* The committed configuration's servers, when they changed: the AP ring follows them. */
+static void cp_members_committed_effect(struct cp *cp, struct engine_effects *out) {
+    const struct raft_config *c = &cp->members_committed;
+    bool same = c->count == cp->committed_id_count;
+    for (uint32_t i = 0; same && i < c->count; i++) same = cp->committed_ids[i] == c->servers[i].id;
+    if (same) return;
+    for (uint32_t i = 0; i < c->count; i++) cp->committed_ids[i] = c->servers[i].id;
+    cp->committed_id_count = c->count;
+    out->committed_ids = cp->committed_ids;
+    out->committed_id_count = c->count;
+}
+
 void cp_members_effect(struct cp *cp, struct engine_effects *out) {
     const struct raft_config *config = raft_config(cp->raft);
     if (config->count == 0) return; /* joining: the --peers links until a leader adds us */
     bool committed = raft_commit_index(cp->raft) >= raft_config_index(cp->raft);
     if (committed || cp->members_committed.count == 0) cp->members_committed = *config;
+    cp_members_committed_effect(cp, out);
     struct node_peer list[NODE_PEERS_MAX];
     memset(list, 0, sizeof(list)); /* compared whole below */
     size_t count = 0;

@@ -285,6 +285,8 @@ struct cp {
     struct raft_config members_committed;     /* the newest configuration seen committed */
     struct node_peer members[NODE_PEERS_MAX]; /* the FLUSH effect `members` */
     size_t member_count;
+    uint32_t committed_ids[NODE_PEERS_MAX]; /* the FLUSH effect `committed_ids` */
+    uint32_t committed_id_count;
     struct cp_snap_job snap;
     struct cp_xfer xfers[RAFT_NODES_MAX];
     size_t xfer_count;

@@ -189,6 +189,10 @@ struct engine_effects {
     /* FLUSH, non-NULL when the cluster's members changed: link to exactly these. */
     const struct node_peer *members;
     size_t member_count;
+    /* FLUSH, non-NULL when the committed configuration's servers changed (an entry that
+     * may still be undone is not in it): what engines that place keys on members follow. */
+    const uint32_t *committed_ids;
+    uint32_t committed_id_count;
     /* Non-NULL when the cluster agreed on a (new) keyspace table: every engine and the
      * node's routing follow it. */
     const struct keyspace *keyspaces;

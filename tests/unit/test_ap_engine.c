@@ -1034,44 +1034,63 @@ static void test_ap_engine_multikey_commands(void **state) {
     for (int n = 1; n <= 4; n++) assert_int_equal(tc_info(t, n, "ap_pending:"), 0);
 }
 
-/* Members change: the ring follows them. Three members hold 300 counters (keyspace feed:
- * r = w = one); a fourth joins: while it fills its arcs its r = one reads still see every
- * counter (its own copy counts toward no r, so another replica is asked), and afterwards
- * each key is held by exactly its replicas in the new ring (the old replica handed it off
- * and removed it). */
+/* Members change: the ring follows them. Three members hold 300 counters (r = w = one; n = 3
+ * in keyspace feed, n = 2 in keyspace pair beside n = 3 ones); a fourth joins: while it
+ * fills its arcs its reads still see every counter (its own copy counts toward no r, so
+ * another replica is asked), and afterwards each key is held by exactly its replicas in
+ * the new ring (the old replica handed it off and removed it). Then it leaves. */
 enum { TC_MEMBER_KEYS = 300 };
+
+struct tc_member_case {
+    const char *prefix; /* the keys: prefix0.. */
+    uint32_t n;         /* their keyspace's */
+};
 
 static void tc_members(struct tc *t, const uint32_t *ids, uint32_t count) {
     for (int i = 0; i < t->count; i++) t->e[i]->ops->members(t->e[i], ids, count);
 }
 
-/* Each counter mK on exactly its replicas among the members (a node removed is not linked
- * to any more, so it keeps what it had). */
-static void tc_check_holders(struct tc *t, const uint32_t *ids, uint32_t count) {
+/* Whether node is one of key's n replicas in the ring of ids. */
+static bool tc_replica(const uint32_t *ids, uint32_t count, const char *key, uint32_t n,
+                       uint32_t node) {
     struct ap_ring ring;
     assert_int_equal(ap_ring_build(&ring, ids, count), 0);
+    uint32_t walk[NODE_PEERS_MAX];
+    (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, strlen(key)), walk);
+    for (uint32_t i = 0; i < n && i < count; i++)
+        if (walk[i] == node) return true;
+    return false;
+}
+
+/* lacking 0: each counter on exactly its replicas among the members (a node removed is not
+ * linked to any more, so it keeps what it had). Else how many counters node `lacking`
+ * replicates and does not hold yet. */
+static int tc_check_holders(struct tc *t, const struct tc_member_case *mc, const uint32_t *ids,
+                            uint32_t count, int lacking) {
+    int missing = 0;
     for (int k = 0; k < TC_MEMBER_KEYS; k++) {
         char key[32];
-        int len = snprintf(key, sizeof(key), "m%d", k);
-        uint32_t walk[NODE_PEERS_MAX];
-        (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, (size_t)len), walk);
+        int len = snprintf(key, sizeof(key), "%s%d", mc->prefix, k);
         for (int i = 1; i <= (int)count; i++) {
-            bool replica =
-                walk[0] == (uint32_t)i || walk[1] == (uint32_t)i || walk[2] == (uint32_t)i;
+            bool replica = tc_replica(ids, count, key, mc->n, (uint32_t)i);
             bool held = db_find(tc_db(t, i), (const uint8_t *)key, (size_t)len) != NULL;
-            if (held != replica)
+            if (i == lacking && replica && !held)
+                missing++;
+            else if (lacking == 0 && held != replica)
                 fail_msg("%s on node %d: held %d, replica %d", key, i, held, replica);
         }
     }
+    return missing;
 }
 
-/* Every step-th counter read on nodes 1..nodes in turn (mK holds K + 1). */
-static void tc_check_counters(struct tc *t, int nodes, int step) {
+/* Every step-th counter read on nodes first.. in turn, `nodes` of them (K holds K + 1). */
+static void tc_check_counters(struct tc *t, const struct tc_member_case *mc, int first, int nodes,
+                              int step) {
     for (int k = 0; k < TC_MEMBER_KEYS; k += step) {
-        char line[32], want[32];
-        snprintf(line, sizeof(line), "GET m%d", k);
+        char line[48], want[32];
+        snprintf(line, sizeof(line), "GET %s%d", mc->prefix, k);
         snprintf(want, sizeof(want), "$%d\r\n%d\r\n", k + 1 < 10 ? 1 : k + 1 < 100 ? 2 : 3, k + 1);
-        assert_string_equal(tc_do(t, 1 + k % nodes, line), want);
+        assert_string_equal(tc_do(t, first + k % nodes, line), want);
         t->reply_count = 0;
     }
 }
@@ -1091,42 +1110,55 @@ static void tc_check_trees(struct tc *t) {
     }
 }
 
-static void test_ap_engine_members_change_moves_keys(void **state) {
-    struct tc *t = *state;
+static void tc_members_case(struct tc *t, const struct tc_member_case *mc) {
     const uint32_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4};
     tc_members(t, three, 3);
     tc_run(t, 600);
     for (int k = 0; k < TC_MEMBER_KEYS; k++) {
         char line[64], want[32];
-        snprintf(line, sizeof(line), "INCRBY m%d %d", k, k + 1);
+        snprintf(line, sizeof(line), "INCRBY %s%d %d", mc->prefix, k, k + 1);
         snprintf(want, sizeof(want), ":%d\r\n", k + 1);
         assert_string_equal(tc_do(t, 1 + k % 3, line), want);
         t->reply_count = 0;
     }
     tc_run(t, 3000);
-    tc_check_holders(t, three, 3);
+    (void)tc_check_holders(t, mc, three, 3, 0);
     assert_int_equal(db_count(tc_db(t, 4)), 0);
     tc_members(t, four, 4);
     assert_true(tc_info(t, 4, "ap_arcs_filling:") > 0);
     /* Saved while the new ring's tree is rebuilt (before the first tick): marked dirty. */
     (void)tc_cmd(t, 1, "INCRBY dirty:1 5");
     (void)tc_cmd(t, 2, "SADD dirty:2 x");
-    tc_run(t, 300);
-    tc_check_counters(t, 1, 7); /* on node 4, filling (or just filled) */
+    tc_run(t, 150); /* pings: node 4 is reachable again, and filling */
+    assert_true(tc_check_holders(t, mc, four, 4, 4) > 0);
+    tc_check_counters(t, mc, 4, 1, 1); /* on node 4 alone, lacking keys it replicates */
     tc_run(t, 20000);
-    assert_int_equal(tc_info(t, 4, "ap_arcs_filling:"), 0);
+    for (int i = 1; i <= 4; i++) assert_int_equal(tc_info(t, i, "ap_arcs_filling:"), 0);
     assert_true(tc_info_sum(t, "ap_keys_handed_off:") > 0);
     assert_int_equal(tc_info_sum(t, "ap_handoff_pending:"), 0);
-    tc_check_holders(t, four, 4);
-    tc_check_counters(t, 4, 5);
+    assert_int_equal(tc_check_holders(t, mc, four, 4, 0), 0);
+    tc_check_counters(t, mc, 1, 4, 5);
     tc_check_trees(t);
     /* Node 4 leaves: the others stop hearing it at once (as the shell unlinks it), so it
-     * hands nothing back; every counter is on the two others of its old replicas (all
-     * three had it), and the replica that takes node 4's place fills from them. */
+     * hands nothing back; every counter is on the others of its old replicas (all had
+     * it), and the replica that takes node 4's place fills from them. */
     tc_members(t, three, 3);
     tc_run(t, 20000);
-    tc_check_holders(t, three, 3);
-    tc_check_counters(t, 3, 3);
+    for (int i = 1; i <= 3; i++) assert_int_equal(tc_info(t, i, "ap_arcs_filling:"), 0);
+    (void)tc_check_holders(t, mc, three, 3, 0);
+    tc_check_counters(t, mc, 1, 3, 3);
+}
+
+static void test_ap_engine_members_change_moves_keys(void **state) {
+    struct tc_member_case mc = {"m", 3};
+    tc_members_case(*state, &mc);
+}
+
+/* The same with keyspaces of n = 2 and n = 3 sharing the arcs' trees (buckets that differ
+ * for good between two n = 3 replicas): filling still ends, and n = 2 keys move too. */
+static void test_ap_engine_members_change_with_mixed_n(void **state) {
+    struct tc_member_case mc = {"pair:m", 2};
+    tc_members_case(*state, &mc);
 }
 
 int main(void) {
@@ -1176,6 +1208,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ap_engine_pipeline_answers_in_order, tc_setup4_mixed,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_members_change_moves_keys, tc_setup4,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_members_change_with_mixed_n, tc_setup4_mixed,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_multikey_commands, tc_setup4_mixed,
                                         tc_teardown),
