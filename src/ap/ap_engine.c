@@ -394,7 +394,9 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
         return rc;
     }
     ap_store_rebuild_tree(ap);
-    if (ap->fresh && config->join) ap_members_fill_all(ap);
+    /* A new data directory on a node joining, or on one that was a member (its AP files
+     * were lost): its copy counts toward no read until anti-entropy refilled it. */
+    if (ap->fresh && (config->join || config->member_before)) ap_members_fill_all(ap);
     ap_trace(ap, "ap: open epoch=%u keys=%zu members=%u", ap->epoch, db_count(ap->store.db), count);
     *out = &ap->base;
     return 0;

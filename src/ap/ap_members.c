@@ -262,7 +262,9 @@ void ap_members_fill_all(struct ap *ap) {
         free(ap->filling);
         ap->filling = NULL;
         ap_members_fill_plan(ap, without, NULL);
-        ap_trace(ap, "ap: joining with a new data directory: %u arcs to fill here",
+        for (uint32_t i = 0; i < ap->peer_count; i++) /* every peer, both ways */
+            ap->ae.peers[i].sweep_left = ap->tree.arc_count;
+        ap_trace(ap, "ap: a new data directory on a member: %u arcs to fill here",
                  ap->filling_count);
     }
     free(without);

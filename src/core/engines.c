@@ -119,6 +119,8 @@ static int node_engines_open_ap(struct node *node, struct errmsg *msg) {
     if (node->mode_engine[KEYSPACE_MODE_AP] != 0) return 0;
     struct engine_config config;
     node_engines_config(node, &config);
+    const struct node_engine *cp = &node->engines[0];
+    config.member_before = cp->ops->member_before != NULL && cp->ops->member_before(cp->engine);
     const struct engine_ops *ap =
         node->config.ap_engine != NULL ? node->config.ap_engine : &ap_engine_ops;
     int rc = node_engine_open_one(node, 1, ap, &config, msg);

@@ -190,6 +190,8 @@ int cp_open(struct cp *cp, struct errmsg *msg) {
     cp_raft_options(cp, &rec, &o);
     rc = raft_new(&o, &cp->raft, msg);
     if (rc != 0) return rc;
+    cp->member_before =
+        rec.hard_state.term > 0 || rec.snapshot.index > 0 || rec.entry_count > 0;
     cp_trace(cp, "cluster: recovered term=%llu snapshot=%llu entries=%zu keys=%zu",
              (unsigned long long)rec.hard_state.term, (unsigned long long)rec.snapshot.index,
              rec.entry_count, db_count(cp->db));

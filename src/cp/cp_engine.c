@@ -148,6 +148,10 @@ static uint64_t cp_engine_observed_index(struct engine *e) {
     return cp_of(e)->applied;
 }
 
+static bool cp_engine_member_before(struct engine *e) {
+    return cp_of(e)->member_before;
+}
+
 static uint64_t cp_engine_wake_at(struct engine *e) {
     return cp_wake_at(cp_of(e));
 }
@@ -172,6 +176,7 @@ const struct engine_ops cp_engine_ops = {
     .memory_bytes = cp_engine_memory_bytes,
     .last_save_ms = cp_engine_last_save_ms,
     .observed_index = cp_engine_observed_index,
+    .member_before = cp_engine_member_before,
     .wake_at = cp_engine_wake_at,
     .release_lsn = cp_engine_lsn,
     .durable_lsn = cp_engine_lsn,

@@ -203,6 +203,7 @@ struct cp_snap_job {
 struct cp {
     struct engine base;
     struct engine_config config;
+    bool member_before; /* the data directory held a term, a log or a snapshot at open */
     struct disk *disk;
     struct db *db;
     uint64_t now_ms;    /* this node's wall clock as the node gives it (faults applied) */

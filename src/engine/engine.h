@@ -83,6 +83,9 @@ struct engine_config {
     uint32_t snapshot_chunk_bytes;    /* InstallSnapshot chunk; 0: 256 KiB */
     uint64_t seed;
     bool join;
+    /* AP engine: this node was a member before (the engine of mode cp held a cluster's
+     * state at open), so a new AP data directory is a lost one, refilled before it counts. */
+    bool member_before;
     uint32_t keyspace_count;
     struct keyspace keyspaces[KEYSPACES_MAX];
 };
@@ -232,6 +235,9 @@ struct engine_ops {
     uint64_t (*last_save_ms)(struct engine *engine);
     /* The index a read served here observes now (WATCH bookkeeping); 0 if none. */
     uint64_t (*observed_index)(struct engine *engine);
+    /* Whether its data directory held a cluster's state at open (a term, a log or a
+     * snapshot); NULL for an engine that keeps none. */
+    bool (*member_before)(struct engine *engine);
     /* When the engine wants its next TICK, in the monotonic clock its events carry. */
     uint64_t (*wake_at)(struct engine *engine);
     /* Group commit: a reply answered now may be sent once durable_lsn() reaches the

@@ -403,3 +403,50 @@ def test_ap_node_added_to_a_cluster_with_data_takes_its_keys(make_cluster, make_
                 assert members_now == want, (n.id, keys[i], members_now)
     handed = sum(int(info_replication(n)["ap_keys_handed_off"]) for n in cluster.nodes)
     assert handed >= len(keys) // 2, handed  # about 3/4 of the keys gain node 4
+
+
+@pytest.mark.timeout(120)
+def test_ap_node_that_lost_its_ap_files_refills_before_it_counts(make_cluster, tmp_path):
+    """Riak's kv679 on real processes: node 3's AP files are deleted while it is down (its
+    CP state stays, so it knows it was a member). It restarts with a new epoch, and its
+    empty copy counts toward no read until anti-entropy refilled it: r = one reads on it
+    see every item at once (it asks another replica), and afterwards its own copy holds
+    them all."""
+    import glob
+    import os
+    cluster = ap_cluster(make_cluster, tmp_path)
+    n3 = cluster.nodes[2]
+    keys = [f"cart:lost:{i}" for i in range(500)]
+    with client(cluster.nodes[0]) as c:
+        p = c.pipeline(transaction=False)
+        for i, key in enumerate(keys):
+            p.sadd(key, f"item{i}")
+        assert p.execute() == [1] * len(keys)
+    with stale_client(n3) as c:
+        assert poll(lambda: all(c.sismember(k, f"item{i}") for i, k in enumerate(keys)),
+                    CONVERGE_SECONDS, interval=0.2)
+        epoch = c.info("replication")["ap_epoch"]
+    n3.stop()
+    lost = glob.glob(os.path.join(n3.dir, "ap-*"))
+    assert lost, os.listdir(n3.dir)
+    for f in lost:
+        os.remove(f)
+    n3.start()
+
+    def answers():  # -TRYAGAIN until the table is agreed, -NOQUORUM until a peer is heard
+        try:
+            with client(n3) as c:
+                return c.sismember(keys[0], "item0") == 1
+        except redis.ResponseError as e:
+            assert err_code(e) in ("TRYAGAIN", "NOQUORUM"), e
+            return False
+    assert poll(answers, 20), n3.log()
+    with client(n3) as c:
+        assert c.info("replication")["ap_epoch"] != epoch  # never its old dots
+        p = c.pipeline(transaction=False)
+        for i, key in enumerate(keys):
+            p.sismember(key, f"item{i}")
+        assert all(p.execute()), "an r = one read on the refilling node lost an item"
+        assert poll(lambda: c.info("replication")["ap_arcs_filling"] == 0, CONVERGE_SECONDS)
+    with stale_client(n3) as c:
+        assert all(c.sismember(k, f"item{i}") for i, k in enumerate(keys))
