@@ -327,6 +327,11 @@ static void ap_engine_keyspaces(struct engine *e, const struct keyspace *table, 
     ASSERT(count <= KEYSPACES_MAX);
     memcpy(ap->config.keyspaces, table, sizeof(table[0]) * count);
     ap->config.keyspace_count = count;
+    /* The agreed table (its n may differ from this node's own): keys it no longer
+     * replicates by it are handed off. */
+    ap->table_agreed = true;
+    ap->handoff.active = true;
+    ap->handoff.cursor = 0;
 }
 
 static void ap_engine_members(struct engine *e, const uint32_t *ids, uint32_t count) {

@@ -242,6 +242,9 @@ void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count) {
     uint16_t *old_filling = ap->filling;
     ap->filling = NULL;
     ap_members_peers(ap, ids, count);
+    size_t dropped = ap_hints_drop_others(&ap->hints, ids, count);
+    if (dropped > 0)
+        ap_trace(ap, "ap: %zu hints held for nodes no longer members dropped", dropped);
     ap_members_rebuild_start(ap);
     ap_ae_ring_changed(ap);
     ap_members_fill_plan(ap, old, old_filling);
@@ -371,6 +374,7 @@ void ap_members_rebuild_tick(struct ap *ap) {
 void ap_members_tick(struct ap *ap) {
     struct ap_handoff *h = &ap->handoff;
     if (!h->active || ap->store.mono_ms < h->next_ms) return;
+    if (ap->peer_count > 0 && !ap->table_agreed) return; /* replicas by the agreed n only */
     if (!ap_members_in(ap->ring.nodes, ap->ring.node_count, ap->config.id)) {
         /* Removed: no member hears it any more, so nothing it sends is acknowledged; its
          * keys stay here (the others hold every w = quorum write, docs/engines.md). */

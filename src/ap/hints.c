@@ -169,6 +169,22 @@ void ap_hints_expire(struct ap_hints *h, uint64_t now_ms) {
     }
 }
 
+size_t ap_hints_drop_others(struct ap_hints *h, const uint32_t *targets, uint32_t count) {
+    size_t dropped = 0;
+    struct ap_hint *hint = h->oldest;
+    while (hint != NULL) {
+        struct ap_hint *next = hint->newer;
+        bool kept = false;
+        for (uint32_t i = 0; i < count; i++) kept |= targets[i] == hint->target;
+        if (!kept && !hint->inflight) {
+            ap_hints_remove(h, hint);
+            dropped++;
+        }
+        hint = next;
+    }
+    return dropped;
+}
+
 struct ap_hints_scan_ctx {
     uint32_t target;
     void (*fn)(void *ctx, struct ap_hint *hint);

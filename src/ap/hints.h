@@ -54,6 +54,9 @@ int ap_hints_add(struct ap_hints *h, uint32_t target, const uint8_t *key, size_t
                  const uint8_t *object, size_t object_bytes, uint64_t now_ms);
 /* Drops hints written more than age_ms_max before now_ms. */
 void ap_hints_expire(struct ap_hints *h, uint64_t now_ms);
+/* Drops the hints held for any node not among targets (members no longer), except those
+ * handed over and not answered yet (their answer finds them); returns how many. */
+size_t ap_hints_drop_others(struct ap_hints *h, const uint32_t *targets, uint32_t count);
 /* Visits one cursor position's hints for target that are not in flight (fn may set
  * hint->inflight when it hands one over, and must not change h otherwise); returns the next
  * cursor, 0 when the scan is done (dict_scan's guarantee: none held throughout is missed). */

@@ -188,7 +188,8 @@ struct ap {
     struct logdb store; /* key -> encoded ap_object, as a string value */
     uint64_t actor;
     uint32_t epoch;
-    bool fresh; /* the data directory had no epoch file: a new incarnation */
+    bool fresh;        /* the data directory had no epoch file: a new incarnation */
+    bool table_agreed; /* the cluster's keyspace table arrived (handoff waits for it) */
     struct hlc hlc;  /* conflict = lww, crdt */
     struct hlc wall; /* lww-wallclock: raw wall clock, made unique per node, never observes */
     struct ap_ring ring;

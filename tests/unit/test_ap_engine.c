@@ -204,6 +204,7 @@ static int tc_setup_n(void **state, int count, bool mixed) {
         struct errmsg msg;
         if (ap_engine_ops.open(&c, &t->disk[i], t->now_ms, &t->e[i], &msg) != 0)
             fail_msg("open: %s", msg.text);
+        t->e[i]->ops->keyspaces(t->e[i], c.keyspaces, c.keyspace_count); /* as agreed */
     }
     tc_run(t, 200); /* pings: everyone reachable */
     *state = t;
