@@ -35,8 +35,12 @@ _spec = importlib.util.spec_from_file_location(
     "cluster_redis_compare", os.path.join(HERE, "cluster-redis-compare.py"))
 crc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(crc)
+_spec = importlib.util.spec_from_file_location("ap_converge", os.path.join(HERE, "ap-converge.py"))
+conv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(conv)
+value_of, poll = conv.value_of, conv.poll
 
-BATCH = 1000
+BATCH = 1000  # ap-converge.py's write_keys, whose pipelines these are
 SAMPLE = 2000
 GIVE_UP_S = 600.0
 
@@ -44,21 +48,6 @@ GIVE_UP_S = 600.0
 def client(port, timeout=30):
     return redis.Redis(host="127.0.0.1", port=port, decode_responses=True,
                        socket_timeout=timeout)
-
-
-def poll(pred, seconds, interval=0.1):
-    end = time.monotonic() + seconds
-    while True:
-        if pred():
-            return True
-        if time.monotonic() >= end:
-            return False
-        time.sleep(interval)
-
-
-def value_of(i, size):
-    head = f"{i}:"
-    return head + "v" * max(0, size - len(head))
 
 
 def rss_mb(pid):
@@ -111,18 +100,6 @@ def start_node(group, i, ports, peer_ports, peers, cfg, join=False):
     return group.spawn(cmd + (["--join"] if join else []), ports[i])
 
 
-def load(c, n, size):
-    start = time.monotonic()
-    for lo in range(0, n, BATCH):
-        p = c.pipeline(transaction=False)
-        for i in range(lo, min(n, lo + BATCH)):
-            p.set(f"key:{i}", value_of(i, size))
-        got = p.execute()
-        if not all(r is True for r in got):
-            raise RuntimeError(f"a write in batch {lo} failed: {got[:3]}")
-    return n / (time.monotonic() - start)
-
-
 def leader_port(ports):
     for p in ports:
         if crc.info(p, "replication").get("role") == "leader":
@@ -150,7 +127,7 @@ def run(args):
         nodes = [client(p) for p in ports[:3]]
         if not poll(lambda: served(nodes[0]), 30):
             raise RuntimeError("the AP cluster never served a write")
-        rate = load(nodes[0], args.keys, args.data)
+        rate = conv.write_keys(nodes[0], args.keys, args.data)
         if not poll(lambda: all(ap_keys(c) >= args.keys for c in nodes), 120):
             raise RuntimeError(f"the load did not reach every node: {[ap_keys(c) for c in nodes]}")
         before = [(ap_keys(c), rss_mb(p.pid)) for c, p in zip(nodes, procs)]
