@@ -449,6 +449,21 @@ static void cp_submit_checked(struct cp *cp, const struct cp_origin *origin, con
     cp_reply_remote(cp, &o);
 }
 
+/* A lease read may be served here now: this leader's lease holds, and its state machine
+ * holds every write answered so far and what the session saw. Raft's commit of an entry
+ * of this term is not enough: with persist = async, entries are applied only once this
+ * node's own writes before them are durable, so a new leader may have committed its
+ * predecessors' entries (answered by them) without having applied them yet. Every entry
+ * before the term's start was proposed by an earlier leader; later ones are answered here
+ * only once applied (or in leader mode, acked_index). */
+static bool cp_lease_read_ok(struct cp *cp, uint64_t session) {
+    if (raft_role(cp->raft) != RAFT_LEADER || !raft_lease_valid(cp->raft, cp->mono_ms))
+        return false;
+    uint64_t start = raft_term_start_index(cp->raft);
+    return start != 0 && cp->applied >= start && cp->spec.acked_index <= cp->applied &&
+           session <= cp->applied;
+}
+
 /* Routes one request (a command list) by role and consistency level. */
 static void cp_route(struct cp *cp, const struct cp_origin *origin, const uint8_t *list,
                      size_t bytes, int level) {
@@ -468,9 +483,8 @@ static void cp_route(struct cp *cp, const struct cp_origin *origin, const uint8_
      * it is never served after the lease it was admitted under has lapsed. */
     uint64_t session = origin->peer == 0 ? cp->submit_session : 0;
     bool stale = !writes && level == KEYSPACE_CONSISTENCY_STALE;
-    bool local_read = stale || (!writes && level == KEYSPACE_CONSISTENCY_LEASE &&
-                                role == RAFT_LEADER && raft_lease_valid(cp->raft, cp->mono_ms) &&
-                                cp->spec.acked_index <= cp->applied && session <= cp->applied);
+    bool local_read =
+        stale || (!writes && level == KEYSPACE_CONSISTENCY_LEASE && cp_lease_read_ok(cp, session));
     if (stale && session > cp->applied) {
         cp_session_wait(cp, origin, list, bytes, session);
     } else if (local_read) {
