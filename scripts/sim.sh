@@ -32,7 +32,10 @@
 # committed in steps off the loop, 2026-12-02, changed 558 and 586; then a snapshot's data
 # file synced 2 MiB at a time, 2026-12-03, changed 6 "node core big" seeds; then the CP
 # forward reply carrying the index it observed (sessions), 2026-12-07, changed every node-core
-# seed and none of the Raft-only ones; the AP seeds are in it from then on;
+# seed and none of the Raft-only ones; the AP seeds are in it from then on; then an AP node
+# whose AP files were lost refilling before it counts, 2026-12-07, changed 118 AP seeds, and
+# a new leader's lease reads waiting until it applied its predecessors' entries, changed
+# "node core all" 6002 (seed 60953 added);
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u

@@ -337,7 +337,9 @@ bool raft_config_at(const struct raft *raft, uint64_t index, struct raft_config 
 
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms) {
     if (raft->role != RAFT_LEADER) return false;
-    /* The state machine must hold every entry committed by earlier leaders. */
+    /* Every entry committed by earlier leaders is committed here (an entry of this term
+     * is); the caller must also have applied them (raft_term_start_index: cp_lease_read_ok),
+     * since committed is not applied when the engine applies only what is durable. */
     if (raft_log_term(&raft->log, raft->commit) != raft->term) return false;
     /* Thesis §6.4.1: followers acknowledged heartbeats sent at t will not vote for anyone
      * else before t + election_timeout_ms_min (stickiness); minus a drift margin. */

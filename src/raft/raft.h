@@ -278,7 +278,9 @@ uint64_t raft_config_index(const struct raft *raft);
  * before it. False when index is outside the log (before the snapshot, after the end). */
 bool raft_config_at(const struct raft *raft, uint64_t index, struct raft_config *out);
 /* Leader only: a majority acknowledged heartbeats sent within election_timeout_ms_min -
- * lease_drift_ms of now, so no other leader can exist yet: reads may be served locally. */
+ * lease_drift_ms of now, so no other leader can exist yet, and an entry of this term is
+ * committed: reads may be served locally once the state machine has applied up to
+ * raft_term_start_index (the caller's part). */
 bool raft_lease_valid(const struct raft *raft, uint64_t now_ms);
 
 /* Bytes of entry data raft holds in memory (its log). */
