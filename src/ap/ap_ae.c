@@ -49,8 +49,6 @@
 #include "ap/internal.h"
 #include "base/assert.h"
 
-#define AP_AE_NONE UINT32_MAX
-
 /* An arc's walk, and where this node and a peer are in it. */
 struct ap_ae_walk {
     uint32_t nodes[NODE_PEERS_MAX];
@@ -211,12 +209,6 @@ static bool ap_ae_key_replica(const struct ap *ap, const struct ap_ae_walk *w, u
     return at < ks.n;
 }
 
-static uint32_t ap_ae_peer_index(const struct ap *ap, uint32_t id) {
-    for (uint32_t i = 0; i < ap->peer_count; i++)
-        if (ap->peers[i].id == id) return i;
-    return AP_AE_NONE;
-}
-
 /* An AE message that names this ring and an arc both nodes replicate. */
 static bool ap_ae_valid(const struct ap *ap, uint32_t from, const struct ap_msg *m,
                         struct ap_ae_walk *w) {
@@ -226,8 +218,8 @@ static bool ap_ae_valid(const struct ap *ap, uint32_t from, const struct ap_msg 
 }
 
 void ap_ae_repaired_by(struct ap *ap, uint32_t from) {
-    uint32_t i = ap_ae_peer_index(ap, from);
-    if (i != AP_AE_NONE) ap->ae.peers[i].repaired = true;
+    uint32_t i = ap_peer_index(ap, from);
+    if (i != AP_PEER_NONE) ap->ae.peers[i].repaired = true;
 }
 
 /* ---- sending ---- */
@@ -477,11 +469,11 @@ static void ap_ae_answer_keys(struct ap *ap, uint32_t i, const struct ap_ae_walk
 /* ---- events ---- */
 
 void ap_ae_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
-    uint32_t i = ap_ae_peer_index(ap, from);
+    uint32_t i = ap_peer_index(ap, from);
     struct ap_ae_walk w;
     /* While a new ring's tree is rebuilt, nothing is compared (the peer's exchange times
      * out, and the next one finds this node ready). */
-    if (i == AP_AE_NONE || ap->tree.arc_count == 0 || ap_members_rebuilding(ap)) return;
+    if (i == AP_PEER_NONE || ap->tree.arc_count == 0 || ap_members_rebuilding(ap)) return;
     switch (m->kind) {
     case AP_MSG_AE_BUCKETS:
         if (!ap_ae_valid(ap, from, m, &w)) return;

@@ -682,13 +682,11 @@ void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
     answer->write_token = lsn;
 }
 
-static struct ap_peer *ap_coord_peer(struct ap *ap, uint32_t id);
-
 /* False for a FORWARD already run (a duplicated frame) or older than one run from the same
  * sender slot (its sender has answered or given up): a command runs at most once. Request
  * ids grow in each sender slot, across the sender's restarts too (ap_store_next_boot). */
 static bool ap_forward_is_new(struct ap *ap, uint32_t from, uint64_t req) {
-    struct ap_peer *peer = ap_coord_peer(ap, from);
+    struct ap_peer *peer = ap_peer_find(ap, from);
     if (peer == NULL) return false;
     uint32_t slot = (uint32_t)(req & AP_SLOT_MASK);
     if (slot >= peer->forwards_seen_cap) {
@@ -765,7 +763,8 @@ static void ap_read_repair(struct ap *ap, struct ap_pending *p) {
         const uint8_t *v =
             e != NULL && db_entry_type(e) == VALUE_STRING ? db_entry_string(e, &n) : NULL;
         bool same = v != NULL && n == enc->len && memcmp(v, enc->data, n) == 0;
-        if (!same) (void)ap_store_save(ap, p->key.data, p->key.len, &mine);
+        if (!same && ap_store_save(ap, p->key.data, p->key.len, &mine) != 0)
+            ap_members_saved(ap, p->key.data, p->key.len); /* the ring may have changed */
     }
     if (repaired) ap->stats.read_repairs++;
     ap_object_deinit(&mine);
@@ -793,8 +792,7 @@ static void ap_read_answer_if(struct ap *ap, struct ap_pending *p) {
     buf_deinit(&out);
 }
 
-/* The index in p->asked of `from`, or asked_count when it was not asked. */
-static uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from) {
+uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from) {
     uint32_t i = 0;
     while (i < p->asked_count && p->asked[i] != from) i++;
     return i;
@@ -877,14 +875,8 @@ static void ap_put_ack(struct ap *ap, uint32_t from, struct ap_pending *p, const
     ap_write_done_if(ap, p);
 }
 
-static struct ap_peer *ap_coord_peer(struct ap *ap, uint32_t id) {
-    for (uint32_t i = 0; i < ap->peer_count; i++)
-        if (ap->peers[i].id == id) return &ap->peers[i];
-    return NULL;
-}
-
 static void ap_hint_done(struct ap *ap, struct ap_pending *p) {
-    struct ap_peer *peer = ap_coord_peer(ap, p->target);
+    struct ap_peer *peer = ap_peer_find(ap, p->target);
     if (peer != NULL && peer->hints_inflight > 0) peer->hints_inflight--;
     ap_pending_free(ap, p);
 }

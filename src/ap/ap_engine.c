@@ -28,10 +28,15 @@ static struct ap *ap_of(struct engine *e) {
     return (struct ap *)e;
 }
 
-static struct ap_peer *ap_peer(struct ap *ap, uint32_t id) {
+uint32_t ap_peer_index(const struct ap *ap, uint32_t id) {
     for (uint32_t i = 0; i < ap->peer_count; i++)
-        if (ap->peers[i].id == id) return &ap->peers[i];
-    return NULL;
+        if (ap->peers[i].id == id) return i;
+    return AP_PEER_NONE;
+}
+
+struct ap_peer *ap_peer_find(struct ap *ap, uint32_t id) {
+    uint32_t i = ap_peer_index(ap, id);
+    return i == AP_PEER_NONE ? NULL : &ap->peers[i];
 }
 
 bool ap_reachable(const struct ap *ap, uint32_t node) {
@@ -151,7 +156,7 @@ static void ap_build_sends(struct ap *ap, struct engine_effects *out) {
 }
 
 static void ap_peer_event(struct ap *ap, const struct engine_event *ev) {
-    struct ap_peer *p = ap_peer(ap, ev->from);
+    struct ap_peer *p = ap_peer_find(ap, ev->from);
     struct ap_msg m = {.args = ap->args, .digests = ap->digests};
     if (p == NULL) return; /* not a member of this node's ring (yet, or any more) */
     if (ap_msg_decode(ev->data, ev->bytes, &m) != 0) {

@@ -48,12 +48,6 @@ static bool ap_members_in(const uint32_t *walk, uint32_t n, uint32_t node) {
     return false;
 }
 
-static uint32_t ap_members_peer_index(const struct ap *ap, uint32_t id) {
-    for (uint32_t i = 0; i < ap->peer_count; i++)
-        if (ap->peers[i].id == id) return i;
-    return UINT32_MAX;
-}
-
 /* The peers of the new list: those kept keep their state (reachability, hint cursor,
  * forwards seen, anti-entropy), the new ones start fresh, the gone ones are dropped. */
 static void ap_members_peers(struct ap *ap, const uint32_t *ids, uint32_t count) {
@@ -63,9 +57,9 @@ static void ap_members_peers(struct ap *ap, const uint32_t *ids, uint32_t count)
     uint32_t n = 0;
     for (uint32_t i = 0; i < count && n < NODE_PEERS_MAX; i++) {
         if (ids[i] == ap->config.id) continue;
-        uint32_t j = ap_members_peer_index(ap, ids[i]);
+        uint32_t j = ap_peer_index(ap, ids[i]);
         memset(&ae[n], 0, sizeof(ae[n]));
-        if (j != UINT32_MAX) {
+        if (j != AP_PEER_NONE) {
             peers[n] = ap->peers[j];
             ae[n] = ap->ae.peers[j];
             kept[j] = true;
@@ -116,8 +110,8 @@ static uint16_t ap_members_fill_bits(const struct ap *ap, const uint32_t *repl, 
     if (self == rn || !newly[self]) return 0;
     uint16_t bits = 0;
     for (uint32_t k = 0; k < rn; k++) {
-        uint32_t i = k == self || newly[k] ? UINT32_MAX : ap_members_peer_index(ap, repl[k]);
-        if (i != UINT32_MAX) bits = (uint16_t)(bits | (1u << i));
+        uint32_t i = k == self || newly[k] ? AP_PEER_NONE : ap_peer_index(ap, repl[k]);
+        if (i != AP_PEER_NONE) bits = (uint16_t)(bits | (1u << i));
     }
     return bits;
 }
@@ -334,8 +328,7 @@ static void ap_members_hand(struct ap *ap, const uint8_t *key, size_t bytes) {
 void ap_members_handoff_answer(struct ap *ap, uint32_t from, struct ap_pending *p,
                                const struct ap_msg *m) {
     if (m != NULL) {
-        uint32_t i = 0;
-        while (i < p->asked_count && p->asked[i] != from) i++;
+        uint32_t i = ap_asked_index(p, from);
         if (i == p->asked_count || p->answered_digest[i] != 0) return; /* not asked, or twice */
         p->answered_digest[i] = 1;
         if (m->status == AP_STATUS_OK && ++p->got < p->need) return;

@@ -90,6 +90,7 @@ static void ap_replica_put(struct ap *ap, uint32_t from, const struct ap_msg *m)
             return;
         }
         lsn = ap_store_save(ap, m->key.data, m->key.bytes, &mine);
+        if (lsn != 0) ap_members_saved(ap, m->key.data, m->key.bytes); /* a stray? */
         if (lsn == 0) {
             status = AP_STATUS_DISKFULL;
             ap->stats.disk_full_refusals++;

@@ -146,7 +146,6 @@ uint64_t ap_store_save(struct ap *ap, const uint8_t *key, size_t bytes, const st
         ap_tree_update(&ap->tree, arc, h, old, digest);
         if (old == 0) ap_ae_index_add(ap, arc, h, key, bytes);
     }
-    ap_members_saved(ap, key, bytes);
     uint64_t lsn = wal_last_lsn(ap->store.wal);
     ASSERT(lsn > 0);
     return lsn;

@@ -254,6 +254,10 @@ uint64_t ap_store_digest(struct ap *ap, const uint8_t *key, size_t bytes);
 #define AP_BATCH_BIT (1ull << 63)
 
 /* ap_engine.c: sends, replies, reachability */
+#define AP_PEER_NONE UINT32_MAX
+/* Peer id's index in ap->peers (AP_PEER_NONE: not a peer), or the peer itself (NULL). */
+uint32_t ap_peer_index(const struct ap *ap, uint32_t id);
+struct ap_peer *ap_peer_find(struct ap *ap, uint32_t id);
 void ap_send(struct ap *ap, uint32_t to, const struct ap_msg *m);
 /* Sends m to `to` once the log is durable up to lsn (a replica's acknowledgement). */
 void ap_send_after(struct ap *ap, uint32_t to, uint64_t lsn, const struct ap_msg *m);
@@ -281,6 +285,8 @@ void ap_coord_hand_hints(struct ap *ap);
 /* Pending requests (ap_coord.c). new may move the table: hold slots, not pointers. */
 struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind);
 struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req);
+/* The index in p->asked of `from`, or asked_count when it was not asked. */
+uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from);
 void ap_pending_free(struct ap *ap, struct ap_pending *p);
 
 /* ap_members.c: the ring follows the cluster's members */
@@ -291,8 +297,9 @@ void ap_members_deinit(struct ap *ap);
 void ap_members_change(struct ap *ap, const uint32_t *ids, uint32_t count);
 /* Whether a ring change's rebuild of the tree is under way (anti-entropy waits). */
 bool ap_members_rebuilding(const struct ap *ap);
-/* key was saved here: if this node no longer replicates it (after a ring change), a
- * handoff pass follows. */
+/* key was saved here by a PUT or a read repair (a coordinator's own write is always on a
+ * replica): if this node no longer replicates it (after a ring change), a handoff pass
+ * follows. */
 void ap_members_saved(struct ap *ap, const uint8_t *key, size_t bytes);
 /* key was saved or removed while the tree is rebuilt: it is added at the end. */
 void ap_members_dirty(struct ap *ap, const uint8_t *key, size_t bytes);

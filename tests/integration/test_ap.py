@@ -90,6 +90,21 @@ def ap_ready(node):
         return False
 
 
+def add_items(node, keys):
+    """SADD keys[i] itemi for every i on node, one pipeline; each added."""
+    with client(node) as c:
+        p = c.pipeline(transaction=False)
+        for i, key in enumerate(keys):
+            p.sadd(key, f"item{i}")
+        assert p.execute() == [1] * len(keys)
+
+
+def holds_items(node, keys):
+    """Whether node's own replica (CONSISTENCY stale) holds every keys[i] itemi."""
+    with stale_client(node) as c:
+        return all(c.sismember(k, f"item{i}") for i, k in enumerate(keys))
+
+
 def stale_views(cluster, read):
     """read(c) on a CONSISTENCY stale connection to every node: that node's own replica."""
     views = {}
@@ -228,11 +243,7 @@ def test_ap_node_that_was_down_gets_the_writes_it_missed(make_cluster, tmp_path)
     n1, _, n3 = cluster.nodes
     n3.stop()
     keys = [f"cart:down:{i}" for i in range(300)]
-    with client(n1) as c:
-        p = c.pipeline(transaction=False)
-        for i, key in enumerate(keys):
-            p.sadd(key, f"item{i}")
-        assert p.execute() == [1] * len(keys)
+    add_items(n1, keys)
     n3.start()
     # Every key has n = 3 replicas among 3 nodes: node 3 holds them all once it caught up,
     # by anti-entropy (no read touches them).
@@ -349,16 +360,10 @@ def test_ap_node_added_to_a_cluster_with_data_takes_its_keys(make_cluster, make_
     cluster = ap_cluster(make_cluster, tmp_path)
     leader = cluster.wait_leader()
     keys = [f"cart:join:{i}" for i in range(2000)]
-    with client(cluster.nodes[0]) as c:
-        p = c.pipeline(transaction=False)
-        for i, key in enumerate(keys):
-            p.sadd(key, f"item{i}")
-        assert p.execute() == [1] * len(keys)
+    add_items(cluster.nodes[0], keys)
     # w = one: give every replica the writes before the ring changes.
     for n in cluster.nodes:
-        with stale_client(n) as c:
-            assert poll(lambda: all(c.sismember(k, f"item{i}") for i, k in enumerate(keys)),
-                        CONVERGE_SECONDS, interval=0.2)
+        assert poll(lambda n=n: holds_items(n, keys), CONVERGE_SECONDS, interval=0.2), n.id
     new = joiner(make_node, cluster, 4, enable_faults=True, config=str(tmp_path / "keyspaces.ini"))
     new.start()
     with client(leader) as c:
@@ -417,14 +422,9 @@ def test_ap_node_that_lost_its_ap_files_refills_before_it_counts(make_cluster, t
     cluster = ap_cluster(make_cluster, tmp_path)
     n3 = cluster.nodes[2]
     keys = [f"cart:lost:{i}" for i in range(500)]
-    with client(cluster.nodes[0]) as c:
-        p = c.pipeline(transaction=False)
-        for i, key in enumerate(keys):
-            p.sadd(key, f"item{i}")
-        assert p.execute() == [1] * len(keys)
+    add_items(cluster.nodes[0], keys)
+    assert poll(lambda: holds_items(n3, keys), CONVERGE_SECONDS, interval=0.2)
     with stale_client(n3) as c:
-        assert poll(lambda: all(c.sismember(k, f"item{i}") for i, k in enumerate(keys)),
-                    CONVERGE_SECONDS, interval=0.2)
         epoch = c.info("replication")["ap_epoch"]
     n3.stop()
     lost = glob.glob(os.path.join(n3.dir, "ap-*"))
@@ -448,5 +448,4 @@ def test_ap_node_that_lost_its_ap_files_refills_before_it_counts(make_cluster, t
             p.sismember(key, f"item{i}")
         assert all(p.execute()), "an r = one read on the refilling node lost an item"
         assert poll(lambda: c.info("replication")["ap_arcs_filling"] == 0, CONVERGE_SECONDS)
-    with stale_client(n3) as c:
-        assert all(c.sismember(k, f"item{i}") for i, k in enumerate(keys))
+    assert holds_items(n3, keys)
