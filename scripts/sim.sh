@@ -35,7 +35,8 @@
 # seed and none of the Raft-only ones; the AP seeds are in it from then on; then an AP node
 # whose AP files were lost refilling before it counts, 2026-12-07, changed 118 AP seeds, and
 # a new leader's lease reads waiting until it applied its predecessors' entries, changed
-# "node core all" 6002 (seed 60953 added);
+# "node core all" 6002 (seed 60953 added); then AP objects carrying their writes vector
+# (sessions over AP keys), 2026-12-07, changed the 150 AP seeds and the AP regression;
 # the one-world move before them left all 1,507 unchanged):
 # SIM_HASHES=/tmp/h scripts/sim.sh && diff sim/trace-hashes.txt /tmp/h
 set -u

@@ -769,25 +769,16 @@ static bool ap_siblings_only(struct ap_run *r) {
 /* A context is the version vector's encoding as lower-case hex: text, so clients that
  * decode replies as UTF-8 (redis-py's decode_responses) pass it back unharmed. */
 static void ap_context_put(struct buf *out, const struct vv *clock) {
-    static const char digits[] = "0123456789abcdef";
     struct buf raw;
     buf_init(&raw);
     vv_encode(clock, &raw);
     struct buf hex;
     buf_init(&hex);
-    for (size_t i = 0; i < raw.len; i++) {
-        buf_append_byte(&hex, (uint8_t)digits[raw.data[i] >> 4]);
-        buf_append_byte(&hex, (uint8_t)digits[raw.data[i] & 15]);
-    }
-    resp_put_bulk(out, hex.data, hex.len);
+    buf_reserve(&hex, 2 * raw.len + 1);
+    util_hex_encode(raw.data, raw.len, (char *)hex.data);
+    resp_put_bulk(out, hex.data, 2 * raw.len);
     buf_deinit(&hex);
     buf_deinit(&raw);
-}
-
-static int ap_context_nibble(uint8_t c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* VSET's context back into a clock; false when it is not one VGET gave. */
@@ -797,7 +788,7 @@ static bool ap_context_get(const struct resp_arg *arg, struct vv *clock) {
     buf_init(&raw);
     bool ok = true;
     for (size_t i = 0; ok && i < arg->bytes; i += 2) {
-        int hi = ap_context_nibble(arg->data[i]), lo = ap_context_nibble(arg->data[i + 1]);
+        int hi = util_hex_digit(arg->data[i]), lo = util_hex_digit(arg->data[i + 1]);
         ok = hi >= 0 && lo >= 0;
         if (ok) buf_append_byte(&raw, (uint8_t)(hi << 4 | lo));
     }

@@ -17,6 +17,7 @@
 #include "ap/internal.h"
 #include "base/assert.h"
 #include "engine/cmdlist.h"
+#include "engine/seen.h"
 #include "proto/errcode.h"
 
 #define AP_SLOT_BITS 16
@@ -44,7 +45,7 @@ static enum ap_conflict ap_conflict_of(enum keyspace_conflict c) {
 
 /* ---- pending requests ---- */
 
-static void ap_list_push(struct ap *ap, struct ap_pending *p, int which) {
+void ap_list_push(struct ap *ap, struct ap_pending *p, int which) {
     struct ap_list *l = &ap->lists[which];
     struct ap_link *k = &p->links[which];
     uint32_t slot = (uint32_t)(p - ap->pending);
@@ -57,7 +58,7 @@ static void ap_list_push(struct ap *ap, struct ap_pending *p, int which) {
     l->tail = slot;
 }
 
-static void ap_list_unlink(struct ap *ap, struct ap_pending *p, int which) {
+void ap_list_unlink(struct ap *ap, struct ap_pending *p, int which) {
     struct ap_list *l = &ap->lists[which];
     struct ap_link *k = &p->links[which];
     if (!k->linked) return;
@@ -72,7 +73,7 @@ static void ap_list_unlink(struct ap *ap, struct ap_pending *p, int which) {
     k->linked = false;
 }
 
-static struct ap_pending *ap_list_head(struct ap *ap, int which) {
+struct ap_pending *ap_list_head(struct ap *ap, int which) {
     uint32_t slot = ap->lists[which].head;
     return slot == AP_SLOT_NONE ? NULL : &ap->pending[slot];
 }
@@ -109,6 +110,7 @@ struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind) {
     p->req = (++ap->pending_generation << AP_SLOT_BITS) | slot;
     p->deadline_ms = ap->store.mono_ms + AP_REQUEST_TIMEOUT_MS;
     buf_init(&p->reply);
+    buf_init(&p->seen);
     buf_init(&p->command);
     buf_init(&p->key);
     ap_object_init(&p->merged);
@@ -127,6 +129,7 @@ struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req) {
 void ap_pending_free(struct ap *ap, struct ap_pending *p) {
     ASSERT(p->used && ap->pending_count > 0);
     buf_deinit(&p->reply);
+    buf_deinit(&p->seen);
     buf_deinit(&p->command);
     buf_deinit(&p->key);
     ap_object_deinit(&p->merged);
@@ -151,32 +154,23 @@ void ap_coord_close(struct ap *ap) {
     ap->pending_cap = ap->pending_free_count = 0;
 }
 
-/* Answers a pending request's origin: its client (given later) or the peer that forwarded
- * it (after lsn is durable, when the answer reports a write). */
+/* Answers a pending request's origin, with the keys in p->seen: its client (given later)
+ * or the peer that forwarded it (after lsn is durable, when the answer reports a write). */
 static void ap_answer(struct ap *ap, const struct ap_pending *p, const struct buf *reply,
                       uint64_t lsn) {
     if (p->client != 0) {
-        ap_reply(ap, p->client, reply->data, reply->len);
+        ap_reply_seen(ap, p->client, reply->data, reply->len, p->seen.data, p->seen.len);
         return;
     }
     struct ap_msg m = {.kind = AP_MSG_FORWARD_REPLY, .req = p->origin_req};
     m.reply = (struct ap_bytes){reply->data, reply->len};
+    m.session = (struct ap_bytes){p->seen.data, p->seen.len};
     ap_send_after(ap, p->origin, lsn, &m);
 }
 
 /* ---- coordinating ---- */
 
-/* Who coordinates: the key's replicas (out[0..n)) and fallbacks, in walk order. */
-struct ap_plan {
-    uint32_t walk[NODE_PEERS_MAX];
-    uint32_t count; /* members */
-    uint32_t n;     /* replicas: walk[0..n) */
-    uint64_t hash;  /* the key's, on the ring */
-    bool self_replica;
-    struct keyspace ks;
-};
-
-static void ap_plan(struct ap *ap, const struct resp_arg *key, struct ap_plan *pl) {
+void ap_plan(struct ap *ap, const struct resp_arg *key, struct ap_plan *pl) {
     pl->ks = ap_keyspace_of(ap, key->data, key->bytes);
     pl->hash = ap_ring_key_hash(key->data, key->bytes);
     pl->count = ap_ring_walk(&ap->ring, pl->hash, pl->walk);
@@ -261,21 +255,11 @@ static void ap_run_cmd(struct ap *ap, const struct ap_plan *pl, struct ap_object
     if (res->siblings > MVREG_SIBLINGS_WARN) ap->stats.siblings_over_warning++;
 }
 
-/* Where a request comes from and goes back to. */
-struct ap_origin {
-    uint64_t client; /* the node's request id, or 0 */
-    uint32_t peer;   /* or the peer that forwarded it */
-    uint64_t peer_req;
-    int proto;
-    int level;
-    int w, r; /* QUORUM: enum keyspace_quorum asked for, 0: the keyspace's */
-};
-
 /* A write on this replica (this node is one of the key's replicas). Returns true when
  * answered in out (at once; *lsn_out: the record the answer waits for). */
 static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
-                     uint32_t argc, const struct resp_arg *argv, struct buf *out,
-                     uint64_t *lsn_out) {
+                     uint32_t argc, const struct resp_arg *argv, struct buf *out, uint64_t *lsn_out,
+                     struct buf *seen) {
     uint32_t need =
         keyspace_quorum_count(from->w != 0 ? (enum keyspace_quorum)from->w : pl->ks.w, pl->n);
     uint32_t have = ap_reachable_replicas(ap, pl);
@@ -303,6 +287,7 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
     uint64_t lsn = 0;
     if (res.wrote) {
         ap->stats.writes++;
+        ap_object_count_write(&o, ap->actor);
         lsn = ap_store_save(ap, argv[1].data, argv[1].bytes, &o);
         if (lsn == 0) {
             out->len = out->read_pos + mark;
@@ -313,6 +298,9 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
             *lsn_out = lsn;
         }
     }
+    /* What the reply reflects (a write refused for a full disk: the object as it was). */
+    struct buf *keys = p != NULL && lsn != 0 ? &p->seen : seen;
+    ap_session_seen(keys, argv[1].data, argv[1].bytes, &o);
     ap_object_deinit(&o);
     if (p == NULL) return true;
     if (lsn == 0) { /* nothing to wait for: answered in out */
@@ -331,7 +319,7 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
 }
 
 /* Keeps a command's arguments in a pending read (argc u32, then len u32 and bytes each). */
-static void ap_keep_command(struct buf *b, uint32_t argc, const struct resp_arg *argv) {
+void ap_keep_command(struct buf *b, uint32_t argc, const struct resp_arg *argv) {
     buf_append_u32le(b, argc);
     for (uint32_t i = 0; i < argc; i++) {
         buf_append_u32le(b, (uint32_t)argv[i].bytes);
@@ -339,7 +327,7 @@ static void ap_keep_command(struct buf *b, uint32_t argc, const struct resp_arg 
     }
 }
 
-static uint32_t ap_command_args(const struct buf *b, struct resp_arg *argv, uint32_t max) {
+uint32_t ap_command_args(const struct buf *b, struct resp_arg *argv, uint32_t max) {
     uint32_t argc = base_load_u32le(b->data);
     ASSERT(argc <= max);
     size_t pos = 4;
@@ -375,7 +363,7 @@ static void ap_read_ask(struct ap *ap, const struct ap_plan *pl, struct ap_pendi
  * repairs what differs); a larger r asks r - 1 other reachable replicas, answers once they
  * replied, and repairs those that answered less. */
 static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
-                    uint32_t argc, const struct resp_arg *argv, struct buf *out) {
+                    uint32_t argc, const struct resp_arg *argv, struct buf *out, struct buf *seen) {
     ap->stats.reads++;
     uint32_t need =
         keyspace_quorum_count(from->r != 0 ? (enum keyspace_quorum)from->r : pl->ks.r, pl->n);
@@ -399,6 +387,7 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
     if (now) {
         struct ap_cmd_result res;
         ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
+        ap_session_seen(seen, argv[1].data, argv[1].bytes, &o);
     } else {
         ap_object_merge(&p->merged, &o);
         need += filling;
@@ -439,6 +428,16 @@ static bool ap_forward(struct ap *ap, const struct ap_plan *pl, const struct ap_
     p->client = from->client;
     p->target = to;
     struct ap_msg m = {.kind = AP_MSG_FORWARD, .req = p->req, .count = argc};
+    struct seen_key want;
+    if (from->floor_bytes > 0 && seen_find(from->floor, from->floor_bytes,
+                                           seen_key_hash(argv[1].data, argv[1].bytes), &want)) {
+        /* The replica waits for the session up to session-wait, then runs the command. */
+        seen_put(&p->reply, &want);
+        m.session = (struct ap_bytes){p->reply.data, p->reply.len};
+        p->deadline_ms += ap->config.session_wait_ms;
+        ap_list_unlink(ap, p, AP_LIST_AGE);
+        ap_list_push(ap, p, AP_LIST_SESSION);
+    }
     m.proto = (uint8_t)from->proto;
     m.level = (uint8_t)from->level;
     m.w = (uint8_t)from->w;
@@ -448,9 +447,8 @@ static bool ap_forward(struct ap *ap, const struct ap_plan *pl, const struct ap_
     return false;
 }
 
-/* One command from a client of this node or from a peer. True when answered in out. */
-static bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t argc,
-                          const struct resp_arg *argv, struct buf *out, uint64_t *lsn) {
+bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t argc,
+                   const struct resp_arg *argv, struct buf *out, uint64_t *lsn, struct buf *seen) {
     bool writes = false;
     if (argc < 2 || !ap_cmd_known(argv[0].data, argv[0].bytes, &writes)) {
         struct ap_cmd_result res; /* ap_cmd_run says what is not served, and why */
@@ -478,8 +476,10 @@ static bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t 
                       ap->config.id);
         return true;
     }
-    if (writes) return ap_write(ap, &pl, from, argc, argv, out, lsn);
-    return ap_read(ap, &pl, from, argc, argv, out);
+    if (ap_session_behind(ap, from, &argv[1]))
+        return ap_session_wait(ap, &pl, from, argc, argv, out);
+    if (writes) return ap_write(ap, &pl, from, argc, argv, out, lsn, seen);
+    return ap_read(ap, &pl, from, argc, argv, out, seen);
 }
 
 /* ---- pipelines ----
@@ -547,13 +547,13 @@ static void ap_batch_done_if(struct ap *ap, struct ap_pending *b) {
     struct buf out;
     buf_init(&out);
     ap_batch_finish(b, &out);
-    uint64_t client = b->client;
+    ap_reply_seen(ap, b->client, out.data, out.len, b->seen.data, b->seen.len);
     ap_pending_free(ap, b);
-    ap_reply(ap, client, out.data, out.len);
     buf_deinit(&out);
 }
 
-void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes) {
+void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes,
+                          const uint8_t *seen, size_t seen_bytes) {
     uint32_t slot = (uint32_t)(client & AP_SLOT_MASK);
     uint32_t index = (uint32_t)((client & ~AP_BATCH_BIT) >> AP_SLOT_BITS);
     ASSERT(slot < ap->pending_cap);
@@ -564,17 +564,21 @@ void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, s
     base_store_u32le(at, (uint32_t)b->reply.len);
     base_store_u32le(at + 4, (uint32_t)bytes);
     buf_append(&b->reply, data, bytes);
+    buf_append(&b->seen, seen, seen_bytes);
     b->need--;
     if (b->got != 0) ap_batch_done_if(ap, b); /* not while submitting */
 }
 
 static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t argc,
-                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn);
+                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn,
+                       struct buf *seen);
 
 /* Runs the commands of list (a command list, cmdlist.h) as one batch answering from's
- * client. True when answered in out (every command was answered at once). */
+ * client. True when answered in out (every command was answered at once; the keys they
+ * reflect appended to seen). */
 static bool ap_batch(struct ap *ap, const struct ap_origin *from, const uint8_t *list,
-                     size_t list_bytes, int combine, struct buf *out, uint64_t *lsn_out) {
+                     size_t list_bytes, int combine, struct buf *out, uint64_t *lsn_out,
+                     struct buf *seen) {
     uint32_t count = base_load_u32le(list + 1);
     struct ap_pending *b = ap_pending_new(ap, AP_PENDING_BATCH);
     if (b == NULL) {
@@ -595,28 +599,34 @@ static bool ap_batch(struct ap *ap, const struct ap_origin *from, const uint8_t 
     }
     size_t pos = CMDLIST_HEADER_BYTES;
     uint64_t lsn_max = 0;
-    struct buf part;
+    struct buf part, part_seen;
     buf_init(&part);
+    buf_init(&part_seen);
     for (uint32_t i = 0; i < count; i++) {
         uint32_t argc = 0;
         struct ap_origin one = *from;
         one.client = pseudo | ((uint64_t)i << AP_SLOT_BITS);
         buf_clear(&part);
+        buf_clear(&part_seen);
         uint64_t lsn = 0;
         bool answered = true;
         if (!cmdlist_next(list, list_bytes, &pos, &ap->pipeline_args, &argc))
             resp_put_error(&part, "ERR malformed pipeline");
         else
             answered = ap_command(ap, &one, argc, (const struct resp_arg *)ap->pipeline_args.data,
-                                  &part, &lsn);
-        if (answered) ap_coord_batch_reply(ap, one.client, part.data, part.len);
+                                  &part, &lsn, &part_seen);
+        if (answered)
+            ap_coord_batch_reply(ap, one.client, part.data, part.len, part_seen.data,
+                                 part_seen.len);
         if (lsn > lsn_max) lsn_max = lsn;
     }
     buf_deinit(&part);
+    buf_deinit(&part_seen);
     b = &ap->pending[slot];
     *lsn_out = lsn_max;
     if (b->need == 0) { /* every command answered at once: held as any such answer */
         ap_batch_finish(b, out);
+        buf_append(seen, b->seen.data, b->seen.len);
         ap_pending_free(ap, b);
         return true;
     }
@@ -634,14 +644,15 @@ static bool ap_named(const struct resp_arg *a, const char *name) {
  * several keys, MGET and MSET run as one command per key, a batch combined as Redis
  * answers them; any other command is coordinated. True when answered in out. */
 static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t argc,
-                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn) {
+                       const struct resp_arg *argv, struct buf *out, uint64_t *lsn,
+                       struct buf *seen) {
     bool unlink = argc >= 1 && ap_named(&argv[0], "unlink");
     bool del = unlink || (argc >= 1 && ap_named(&argv[0], "del"));
     bool exists = argc >= 1 && ap_named(&argv[0], "exists");
     bool mget = argc >= 1 && ap_named(&argv[0], "mget");
     bool mset = argc >= 1 && ap_named(&argv[0], "mset");
     if (!(((del || exists) && argc > 2) || unlink || mget || mset))
-        return ap_coordinate(ap, from, argc, argv, out, lsn);
+        return ap_coordinate(ap, from, argc, argv, out, lsn, seen);
     uint32_t step = mset ? 2 : 1;
     if (argc < 2 || (argc - 1) % step != 0) {
         resp_put_errorf(out, "ERR wrong number of arguments for '%.*s' command", (int)argv[0].bytes,
@@ -658,28 +669,33 @@ static bool ap_command(struct ap *ap, const struct ap_origin *from, uint32_t arg
         cmdlist_add(list, mset ? 3 : 2, one);
     }
     int combine = mget ? AP_COMBINE_ARRAY : mset ? AP_COMBINE_OK : AP_COMBINE_SUM;
-    return ap_batch(ap, from, list->data, list->len, combine, out, lsn);
+    return ap_batch(ap, from, list->data, list->len, combine, out, lsn, seen);
 }
 
 void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                struct engine_answer *answer) {
-    struct ap_origin from = {
-        .client = req->id, .proto = req->proto, .level = req->level, .w = req->w, .r = req->r};
+    struct ap_origin from = {.client = req->id,
+                             .proto = req->proto,
+                             .level = req->level,
+                             .w = req->w,
+                             .r = req->r,
+                             .floor = req->session_ap,
+                             .floor_bytes = req->session_ap_bytes};
     uint64_t lsn = 0;
+    buf_clear(&ap->seen_out);
     if (req->kind == ENGINE_REQUEST_DATA && req->spec == NULL && req->list != NULL &&
         req->bytes >= CMDLIST_HEADER_BYTES && req->list[0] == 0) {
-        answer->pending =
-            !ap_batch(ap, &from, req->list, req->bytes, AP_COMBINE_PIPELINE, out, &lsn);
-        answer->write_token = lsn;
-        return;
-    }
-    if (req->kind != ENGINE_REQUEST_DATA || req->spec == NULL) {
+        answer->pending = !ap_batch(ap, &from, req->list, req->bytes, AP_COMBINE_PIPELINE, out,
+                                    &lsn, &ap->seen_out);
+    } else if (req->kind != ENGINE_REQUEST_DATA || req->spec == NULL) {
         resp_put_error(out, "ERR MULTI/EXEC, WATCH and pipelined transactions on AP keys need a "
                             "CP keyspace (mode = cp)");
-        return;
+    } else {
+        answer->pending = !ap_command(ap, &from, req->argc, req->argv, out, &lsn, &ap->seen_out);
     }
-    answer->pending = !ap_command(ap, &from, req->argc, req->argv, out, &lsn);
     answer->write_token = lsn;
+    answer->seen = ap->seen_out.data;
+    answer->seen_bytes = ap->seen_out.len;
 }
 
 /* False for a FORWARD already run (a duplicated frame) or older than one run from the same
@@ -702,6 +718,16 @@ static bool ap_forward_is_new(struct ap *ap, uint32_t from, uint64_t req) {
     return true;
 }
 
+void ap_coord_answer_peer(struct ap *ap, uint32_t peer, uint64_t req, const struct buf *reply,
+                          uint64_t lsn, const struct buf *seen) {
+    /* Answered at once, as a client's reply is: sent once what it saw is durable. */
+    uint64_t release = logdb_release_lsn(&ap->store);
+    struct ap_msg m = {.kind = AP_MSG_FORWARD_REPLY, .req = req};
+    m.reply = (struct ap_bytes){reply->data, reply->len};
+    m.session = (struct ap_bytes){seen->data, seen->len};
+    ap_send_after(ap, peer, lsn > release ? lsn : release, &m);
+}
+
 void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     if (!ap_forward_is_new(ap, from, m->req)) {
         ap->stats.forwards_dropped++;
@@ -712,18 +738,17 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
                           .proto = m->proto,
                           .level = m->level,
                           .w = m->w,
-                          .r = m->r};
-    struct buf out;
+                          .r = m->r,
+                          .floor = m->session.data,
+                          .floor_bytes = m->session.bytes};
+    struct buf out, seen;
     buf_init(&out);
+    buf_init(&seen);
     uint64_t lsn = 0;
-    if (ap_coordinate(ap, &o, m->count, m->args, &out, &lsn)) {
-        /* Answered at once, as a client's reply is: sent once what it saw is durable. */
-        uint64_t release = logdb_release_lsn(&ap->store);
-        struct ap_msg reply = {.kind = AP_MSG_FORWARD_REPLY, .req = m->req};
-        reply.reply = (struct ap_bytes){out.data, out.len};
-        ap_send_after(ap, from, lsn > release ? lsn : release, &reply);
-    }
+    if (ap_coordinate(ap, &o, m->count, m->args, &out, &lsn, &seen))
+        ap_coord_answer_peer(ap, from, m->req, &out, lsn, &seen);
     buf_deinit(&out);
+    buf_deinit(&seen);
 }
 
 /* ---- answers from replicas ---- */
@@ -786,6 +811,7 @@ static void ap_read_answer_if(struct ap *ap, struct ap_pending *p) {
     ap_object_merge(&copy, &p->merged); /* a read never changes it, but runs on a copy */
     struct ap_cmd_result res;
     ap_run_cmd(ap, &pl, &copy, argc, argv, p->proto, &out, &res);
+    ap_session_seen(&p->seen, argv[1].data, argv[1].bytes, &copy);
     ap_answer(ap, p, &out, 0);
     p->need = 0;
     ap_object_deinit(&copy);
@@ -926,6 +952,8 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
         ap_put_ack(ap, from, p, m);
     } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_READ) {
         ap_get_reply(ap, from, p, m);
+    } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_SESSION) {
+        ap_session_reply(ap, from, p, m);
     } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HANDOFF) {
         ap_members_handoff_answer(ap, from, p, m);
     } else if (from != p->target) {
@@ -937,12 +965,13 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
             ap->stats.hints_handed++;
         ap_hint_done(ap, p);
     } else if (m->kind == AP_MSG_FORWARD_REPLY && p->kind == AP_PENDING_FORWARD) {
-        ap_reply(ap, p->client, m->reply.data, m->reply.bytes);
+        ap_reply_seen(ap, p->client, m->reply.data, m->reply.bytes, m->session.data,
+                      m->session.bytes);
         ap_pending_free(ap, p);
     }
 }
 
-static void ap_timed_out(struct ap *ap, struct ap_pending *p) {
+void ap_coord_timed_out(struct ap *ap, struct ap_pending *p) {
     ap->stats.timeouts++;
     struct buf out;
     buf_init(&out);
@@ -983,6 +1012,7 @@ static void ap_coord_durable(struct ap *ap) {
 
 void ap_coord_progress(struct ap *ap) {
     ap_coord_durable(ap);
+    if (ap_list_head(ap, AP_LIST_SESSION) != NULL) ap_session_tick(ap);
     struct ap_pending *p;
     while ((p = ap_list_head(ap, AP_LIST_AGE)) != NULL && p->deadline_ms <= ap->store.mono_ms) {
         if (p->kind == AP_PENDING_READ && p->need == 0) {
@@ -998,7 +1028,7 @@ void ap_coord_progress(struct ap *ap) {
             ap_hint_done(ap, p); /* the hint stays: the next scan hands it again */
             continue;
         }
-        ap_timed_out(ap, p);
+        ap_coord_timed_out(ap, p);
         if (p->kind == AP_PENDING_READ)
             ap_read_repair(ap, p);
         else

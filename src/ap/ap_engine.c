@@ -96,27 +96,40 @@ static void ap_release_held(struct ap *ap) {
     ap->held.len -= pos;
 }
 
-void ap_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes) {
+void ap_reply_seen(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes,
+                   const uint8_t *seen, size_t seen_bytes) {
     ASSERT(client != 0);
     if ((client & AP_BATCH_BIT) != 0) {
-        ap_coord_batch_reply(ap, client, data, bytes);
+        ap_coord_batch_reply(ap, client, data, bytes, seen, seen_bytes);
         return;
     }
     if (ap->reply_count == ap->reply_cap) {
         ap->reply_cap = ap->reply_cap < 8 ? 8 : ap->reply_cap * 2;
         ap->reply_list = base_realloc(ap->reply_list, ap->reply_cap * sizeof(*ap->reply_list));
     }
-    /* data is an offset into reply_data until the step ends (the buffer may move). */
-    ap->reply_list[ap->reply_count++] = (struct engine_reply){
-        .id = client, .data = NULL, .bytes = bytes, .write_token = ap->reply_data.len};
+    /* data and seen are offsets into reply_data until the step ends (the buffer may move):
+     * in write_token and observed_index meanwhile. */
+    ap->reply_list[ap->reply_count++] =
+        (struct engine_reply){.id = client,
+                              .bytes = bytes,
+                              .write_token = ap->reply_data.len,
+                              .observed_index = ap->reply_data.len + bytes,
+                              .seen_bytes = seen_bytes};
     buf_append(&ap->reply_data, data, bytes);
+    buf_append(&ap->reply_data, seen, seen_bytes);
+}
+
+void ap_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes) {
+    ap_reply_seen(ap, client, data, bytes, NULL, 0);
 }
 
 /* The replies of this step, pointing into reply_data now that it is complete. */
 static void ap_hand_replies(struct ap *ap, const struct engine_reply **out, size_t *count) {
     for (size_t i = 0; i < ap->reply_count; i++) {
-        ap->reply_list[i].data = ap->reply_data.data + ap->reply_list[i].write_token;
-        ap->reply_list[i].write_token = 0;
+        struct engine_reply *r = &ap->reply_list[i];
+        r->data = ap->reply_data.data + r->write_token;
+        r->seen = r->seen_bytes > 0 ? ap->reply_data.data + r->observed_index : NULL;
+        r->write_token = r->observed_index = 0;
     }
     *out = ap->reply_list;
     *count = ap->reply_count;
@@ -272,7 +285,8 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_ae_exchanges:%llu\r\nap_ae_keys_repaired:%llu\r\nap_ae_keys_sent:%llu\r\n"
                 "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n"
                 "ap_ring_changes:%llu\r\nap_arcs_filling:%u\r\nap_keys_handed_off:%llu\r\n"
-                "ap_handoff_pending:%u\r\nap_handoff_timeouts:%llu\r\n",
+                "ap_handoff_pending:%u\r\nap_handoff_timeouts:%llu\r\n"
+                "ap_session_waits:%llu\r\nap_session_timeouts:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
                 (unsigned long long)s->writes, (unsigned long long)s->reads,
                 (unsigned long long)s->forwards, (unsigned long long)s->noquorum,
@@ -285,7 +299,8 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 (unsigned long long)s->ae_keys_listed, (unsigned long long)s->ae_timeouts,
                 (unsigned long long)s->ring_changes, ap->filling_count,
                 (unsigned long long)s->keys_handed_off, ap->handoff.inflight,
-                (unsigned long long)s->handoff_timeouts);
+                (unsigned long long)s->handoff_timeouts, (unsigned long long)s->session_waits,
+                (unsigned long long)s->session_timeouts);
 }
 
 struct db *ap_engine_db(const struct engine *e) {
@@ -357,6 +372,7 @@ static void ap_engine_free(struct engine *e) {
     buf_deinit(&ap->sends);
     buf_deinit(&ap->held);
     buf_deinit(&ap->reply_data);
+    buf_deinit(&ap->seen_out);
     buf_deinit(&ap->pipeline_args);
     buf_deinit(&ap->multikey);
     free(ap->send_list);
@@ -372,6 +388,8 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     struct ap *ap = base_calloc(1, sizeof(*ap));
     ap->base.ops = &ap_engine_ops;
     ap->config = *config;
+    if (ap->config.session_wait_ms == 0)
+        ap->config.session_wait_ms = ENGINE_SESSION_WAIT_MS_DEFAULT;
     ap->store.disk = disk;
     ap_coord_init(ap);
     ap_members_init(ap);
@@ -382,6 +400,7 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     buf_init(&ap->sends);
     buf_init(&ap->held);
     buf_init(&ap->reply_data);
+    buf_init(&ap->seen_out);
     buf_init(&ap->pipeline_args);
     buf_init(&ap->multikey);
     ap->args = base_calloc(AP_MSG_KEYS_MAX, sizeof(struct resp_arg));

@@ -6,6 +6,7 @@
 #include "base/assert.h"
 #include "base/err.h"
 #include "crdt/codec.h"
+#include "engine/seen.h"
 
 static void ap_msg_put_bytes(struct buf *out, struct ap_bytes b) {
     crdt_put_bytes(out, b.data, b.bytes);
@@ -79,9 +80,11 @@ void ap_msg_encode(const struct ap_msg *m, struct buf *out) {
         buf_append_byte(out, m->w);
         buf_append_byte(out, m->r);
         ap_msg_encode_list(m, out);
+        ap_msg_put_bytes(out, m->session);
         return;
     case AP_MSG_FORWARD_REPLY:
         ap_msg_put_bytes(out, m->reply);
+        ap_msg_put_bytes(out, m->session);
         return;
     default:
         UNREACHABLE();
@@ -122,6 +125,18 @@ static void ap_msg_decode_ae(struct crdt_reader *r, struct ap_msg *m) {
         m->buckets[i] = base_load_u64le(b + i * 8);
 }
 
+/* Sessions' keys: entries that parse (a FORWARD's, one at most). */
+static void ap_msg_get_session(struct crdt_reader *r, struct ap_msg *m) {
+    m->session = ap_msg_get_bytes(r);
+    if (r->err != 0) return;
+    struct seen_key k;
+    size_t pos = 0;
+    int rc;
+    uint32_t count = 0;
+    while ((rc = seen_next(m->session.data, m->session.bytes, &pos, &k)) == 1) count++;
+    if (rc < 0 || (m->kind == AP_MSG_FORWARD && count > 1)) crdt_reader_fail(r);
+}
+
 static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
     m->req = crdt_get_varint(r);
     switch (m->kind) {
@@ -149,9 +164,11 @@ static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
         m->r = ap_msg_get_u8(r, KEYSPACE_QUORUM_ALL);
         if (m->proto < 2) crdt_reader_fail(r);
         ap_msg_decode_list(r, m, AP_MSG_ARGS_MAX);
+        ap_msg_get_session(r, m);
         break;
     case AP_MSG_FORWARD_REPLY:
         m->reply = ap_msg_get_bytes(r);
+        ap_msg_get_session(r, m);
         break;
     default:
         UNREACHABLE();

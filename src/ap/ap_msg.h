@@ -10,8 +10,11 @@
  *   PUT_ACK       req status digest
  *   GET           req key
  *   GET_REPLY     req status object (empty: none)
- *   FORWARD       req proto level w r argc argv...     a command for a key's replica to run
- *   FORWARD_REPLY req reply                            its RESP reply, byte for byte
+ *   FORWARD       req proto level w r argc argv... session   a command for a key's replica
+ *   FORWARD_REPLY req reply session                    its RESP reply, byte for byte
+ *
+ * FORWARD's session: what a resumed session saw of the key (one entry of engine/seen.h, or
+ * empty); FORWARD_REPLY's: the keys the reply reflects (entries), for the client's session.
  *   AE_BUCKETS    arc ring flags [buckets[AP_TREE_BUCKETS]]  u64 le each; none if SAME
  *   AE_KEYS       arc ring bucket flags count (key digest)*
  *   AE_PULL       count key*                           also the answer to one AE_KEYS
@@ -87,6 +90,7 @@ struct ap_msg {
     uint64_t ring; /* the sender's ring version: AE between equal rings only */
     uint32_t bucket;
     struct ap_bytes key, object, reply;
+    struct ap_bytes session; /* FORWARD, FORWARD_REPLY: entries of engine/seen.h */
     /* FORWARD: argc arguments; AE_KEYS: count keys with digests; AE_PULL: count keys. */
     uint32_t count;
     struct resp_arg *args;             /* caller's room for AP_MSG_ARGS_MAX (FORWARD) or KEYS_MAX */

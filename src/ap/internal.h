@@ -119,13 +119,15 @@ enum ap_pending_kind {
     AP_PENDING_HINT,      /* a hint handed to the replica it was held for */
     AP_PENDING_BATCH,     /* a client's pipeline: its commands' replies, in order */
     AP_PENDING_HANDOFF,   /* a key this node no longer replicates, sent to its replicas */
+    AP_PENDING_SESSION,   /* a resumed session's command waits for this replica to catch up */
 };
 
 /* The lists a pending request is on, by slot index (AP_SLOT_NONE ends them): every used
  * one in the order it was made, so deadlines are in order (AP_LIST_AGE); those waiting for
  * this node's log to reach self_lsn, in lsn order (AP_LIST_DURABLE). Each step looks at
- * the heads only. */
-enum { AP_LIST_AGE = 0, AP_LIST_DURABLE = 1, AP_LISTS = 2 };
+ * the heads only. Instead of AP_LIST_AGE, a session's waits and the forwards that carry
+ * one (their deadlines add session-wait) are on AP_LIST_SESSION, walked whole each tick. */
+enum { AP_LIST_AGE = 0, AP_LIST_DURABLE = 1, AP_LIST_SESSION = 2, AP_LISTS = 3 };
 #define AP_SLOT_NONE UINT32_MAX
 struct ap_link {
     uint32_t prev, next;
@@ -152,9 +154,13 @@ struct ap_pending {
     uint32_t target;      /* hint: the replica it is handed to; forward: the replica asked */
     uint64_t digest;      /* hint: what was handed */
     bool self_counted;
-    struct buf reply;   /* write: the reply to give once acknowledged */
+    struct buf reply;   /* write: the reply to give once acknowledged; session: the key's
+                         * floor (an entry, engine/seen.h) */
+    struct buf seen;    /* the keys its answer reflects, for the client's session (seen.h) */
     struct buf command; /* read: the command (cmdlist-like: argc, then len+bytes) */
     int proto;
+    int level, w, r;   /* session: the origin's, to run the command with once caught up */
+    uint64_t retry_ms; /* session: monotonic, the next round of asking not before */
     int combine; /* batch: how its replies make the answer (ap_coord.c, AP_COMBINE_*) */
     enum keyspace_conflict conflict; /* read: the key's policy (the replies' clock check) */
     struct ap_object merged; /* read: what the replies held, merged */
@@ -174,7 +180,9 @@ struct ap_stats {
         forwards_dropped,      /* FORWARDs run already (duplicates) or stale */
         ring_changes,          /* member lists that changed the ring */
         keys_handed_off,       /* keys no longer replicated here, on their replicas, removed */
-        handoff_timeouts;      /* handoffs not acknowledged by every replica in time */
+        handoff_timeouts,      /* handoffs not acknowledged by every replica in time */
+        session_waits,         /* commands of resumed sessions that waited for this replica */
+        session_timeouts;      /* ...and gave up after session-wait */
     uint64_t ae_exchanges;     /* exchanges this node started */
     uint64_t ae_keys_repaired; /* keys whose object changed here by an anti-entropy PUT */
     uint64_t ae_keys_sent;     /* objects this node sent by anti-entropy */
@@ -213,7 +221,8 @@ struct ap {
     struct node_peer_send *send_list;
     size_t send_list_cap;
     struct buf held; /* acknowledgements waiting for the log: lsn u64, to u32, len u32, bytes */
-    struct buf reply_data; /* replies of this step: data for reply_list */
+    struct buf reply_data; /* replies of this step: data (and seen keys) for reply_list */
+    struct buf seen_out;   /* a submit's answer: the keys it reflects (engine/seen.h) */
     struct engine_reply *reply_list;
     size_t reply_count, reply_cap;
     struct resp_arg *args; /* decode room for FORWARD / AE keys */
@@ -262,11 +271,52 @@ void ap_send(struct ap *ap, uint32_t to, const struct ap_msg *m);
 /* Sends m to `to` once the log is durable up to lsn (a replica's acknowledgement). */
 void ap_send_after(struct ap *ap, uint32_t to, uint64_t lsn, const struct ap_msg *m);
 void ap_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes);
+/* The same, with the keys the reply reflects for the client's session (engine/seen.h). */
+void ap_reply_seen(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes,
+                   const uint8_t *seen, size_t seen_bytes);
 bool ap_reachable(const struct ap *ap, uint32_t node);
 uint64_t ap_write_ts(struct ap *ap, const struct keyspace *ks);
 void ap_trace(const struct ap *ap, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Where a request comes from and goes back to. */
+struct ap_origin {
+    uint64_t client; /* the node's request id, or 0 */
+    uint32_t peer;   /* or the peer that forwarded it */
+    uint64_t peer_req;
+    int proto;
+    int level;
+    int w, r; /* QUORUM: enum keyspace_quorum asked for, 0: the keyspace's */
+    /* SESSION RESUME: what the session saw of AP keys (engine/seen.h, borrowed): a command
+     * on one of them waits until this replica holds it (ap_session.c) */
+    const uint8_t *floor;
+    size_t floor_bytes;
+};
+
+/* Who coordinates: the key's replicas (walk[0..n)) and fallbacks, in walk order. */
+struct ap_plan {
+    uint32_t walk[NODE_PEERS_MAX];
+    uint32_t count; /* members */
+    uint32_t n;     /* replicas: walk[0..n) */
+    uint64_t hash;  /* the key's, on the ring */
+    bool self_replica;
+    struct keyspace ks;
+};
+
 /* ap_coord.c: requests this node coordinates or forwards */
+void ap_plan(struct ap *ap, const struct resp_arg *key, struct ap_plan *pl);
+/* One command from a client of this node or from a peer. True when answered in out (lsn:
+ * the record the answer waits for; seen: the keys it reflects, appended). */
+bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t argc,
+                   const struct resp_arg *argv, struct buf *out, uint64_t *lsn, struct buf *seen);
+/* A FORWARD's command answered at once: FORWARD_REPLY to peer once what it saw is
+ * durable (lsn: the record it wrote, if any). */
+void ap_coord_answer_peer(struct ap *ap, uint32_t peer, uint64_t req, const struct buf *reply,
+                          uint64_t lsn, const struct buf *seen);
+/* A pending request's deadline passed: its -TIMEOUT to its origin (not freed). */
+void ap_coord_timed_out(struct ap *ap, struct ap_pending *p);
+/* Keeps a command's arguments (argc u32, then len u32 and bytes each), and back. */
+void ap_keep_command(struct buf *b, uint32_t argc, const struct resp_arg *argv);
+uint32_t ap_command_args(const struct buf *b, struct resp_arg *argv, uint32_t max);
 void ap_submit(struct ap *ap, const struct engine_request *req, struct buf *out,
                struct engine_answer *answer);
 void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
@@ -275,19 +325,39 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m);
 /* The keyspace of key, AP settings filled in. */
 struct keyspace ap_keyspace_of(const struct ap *ap, const uint8_t *key, size_t bytes);
 void ap_coord_init(struct ap *ap);     /* empty lists, before any request */
-/* One of a pipeline's commands answered (client: its pseudo client, AP_BATCH_BIT). */
-void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes);
+/* One of a pipeline's commands answered (client: its pseudo client, AP_BATCH_BIT), with
+ * the keys it reflects (seen, seen_bytes: engine/seen.h). */
+void ap_coord_batch_reply(struct ap *ap, uint64_t client, const uint8_t *data, size_t bytes,
+                          const uint8_t *seen, size_t seen_bytes);
 void ap_coord_progress(struct ap *ap); /* durability moved or time passed */
 void ap_coord_close(struct ap *ap);
 /* Hands the hints held for reachable replicas over, a window at a time. */
 void ap_coord_hand_hints(struct ap *ap);
 
 /* Pending requests (ap_coord.c). new may move the table: hold slots, not pointers. */
+void ap_list_push(struct ap *ap, struct ap_pending *p, int which);
+void ap_list_unlink(struct ap *ap, struct ap_pending *p, int which);
+struct ap_pending *ap_list_head(struct ap *ap, int which);
 struct ap_pending *ap_pending_new(struct ap *ap, enum ap_pending_kind kind);
 struct ap_pending *ap_pending_find(struct ap *ap, uint64_t req);
 /* The index in p->asked of `from`, or asked_count when it was not asked. */
 uint32_t ap_asked_index(const struct ap_pending *p, uint32_t from);
 void ap_pending_free(struct ap *ap, struct ap_pending *p);
+
+/* ap_session.c: sessions (SESSION RESUME) over AP keys */
+/* Appends key's entry to seen: what its object o (as a reply reflects it) was written by. */
+void ap_session_seen(struct buf *seen, const uint8_t *key, size_t bytes, const struct ap_object *o);
+/* Whether from's session saw more of key than this node's replica holds (it must wait). */
+bool ap_session_behind(struct ap *ap, const struct ap_origin *from, const struct resp_arg *key);
+/* The command waits (a SESSION pending) until this replica holds what from's session saw
+ * of its key: the key's other replicas are asked, again and again, until then or until
+ * session-wait passed (-TIMEOUT). True when answered in out (busy). */
+bool ap_session_wait(struct ap *ap, const struct ap_plan *pl, const struct ap_origin *from,
+                     uint32_t argc, const struct resp_arg *argv, struct buf *out);
+/* A replica's GET_REPLY to a session's wait. */
+void ap_session_reply(struct ap *ap, uint32_t from, struct ap_pending *p, const struct ap_msg *m);
+/* Deadlines and rounds of AP_LIST_SESSION (every engine tick). */
+void ap_session_tick(struct ap *ap);
 
 /* ap_members.c: the ring follows the cluster's members */
 void ap_members_init(struct ap *ap);

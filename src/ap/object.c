@@ -61,6 +61,7 @@ static void ap_component_deinit(enum ap_type t, struct ap_component *c) {
 
 void ap_object_deinit(struct ap_object *o) {
     for (int t = 0; t < AP_TYPE_COUNT; t++) ap_component_deinit((enum ap_type)t, &o->parts[t]);
+    vv_deinit(&o->writes);
     ap_object_init(o);
 }
 
@@ -165,8 +166,13 @@ static void ap_component_merge(enum ap_type t, struct ap_component *c,
     }
 }
 
+void ap_object_count_write(struct ap_object *o, uint64_t actor) {
+    (void)vv_next(&o->writes, actor);
+}
+
 void ap_object_merge(struct ap_object *o, const struct ap_object *other) {
     ASSERT(o != other);
+    vv_merge(&o->writes, &other->writes);
     const struct ap_expiry *e = &other->expiry;
     /* The expiry's join: the later epoch, and within one epoch the greater at. */
     if (e->epoch > o->expiry.epoch || (e->epoch == o->expiry.epoch && e->at_ms > o->expiry.at_ms))
@@ -200,10 +206,12 @@ static void ap_component_encode(enum ap_type t, const struct ap_component *c, st
     }
 }
 
-/* format:u8, expiry epoch, expiry at + 1 (0: never), mask of used components:u8, then
- * for each used one in tag order: ts, its state (docs/formats.md, "AP objects"). */
+/* format:u8, the writes vector, expiry epoch, expiry at + 1 (0: never), mask of used
+ * components:u8, then for each used one in tag order: ts, its state (docs/formats.md,
+ * "AP objects"). */
 void ap_object_encode(const struct ap_object *o, struct buf *out) {
     buf_append_byte(out, AP_OBJECT_FORMAT);
+    vv_encode(&o->writes, out);
     crdt_put_varint(out, o->expiry.epoch);
     crdt_put_varint(out, o->expiry.at_ms == AP_EXPIRY_NEVER ? 0 : o->expiry.at_ms + 1);
     uint8_t mask = 0;
@@ -244,7 +252,8 @@ int ap_object_decode(const uint8_t *data, size_t bytes, struct ap_object *out) {
     struct crdt_reader r;
     crdt_reader_init(&r, data, bytes);
     const uint8_t *format = crdt_get_bytes(&r, 1);
-    if (format != NULL && *format != AP_OBJECT_FORMAT) return ERR_VERSION;
+    if (format != NULL && *format != AP_OBJECT_FORMAT && *format != 1) return ERR_VERSION;
+    if (format != NULL && *format == AP_OBJECT_FORMAT) vv_decode(&r, &out->writes);
     out->expiry.epoch = crdt_get_varint(&r);
     uint64_t at = crdt_get_varint(&r);
     out->expiry.at_ms = at == 0 ? AP_EXPIRY_NEVER : at - 1;

@@ -29,8 +29,9 @@
 #include "crdt/ormap.h"
 #include "crdt/orset.h"
 #include "crdt/strval.h"
+#include "crdt/vv.h"
 
-#define AP_OBJECT_FORMAT 1
+#define AP_OBJECT_FORMAT 2 /* 1: the same without the writes vector (still read) */
 #define AP_EXPIRY_NEVER UINT64_MAX
 
 enum ap_type {
@@ -62,6 +63,10 @@ struct ap_expiry {
 
 struct ap_object {
     struct ap_expiry expiry;
+    /* Per actor, the writes of this key it coordinated (a client's command that changed
+     * it, counted on the coordinator's own replica before it is sent): what sessions
+     * compare (engine/seen.h). Merge takes the greater count per actor. */
+    struct vv writes;
     struct ap_component parts[AP_TYPE_COUNT];
 };
 
@@ -80,6 +85,8 @@ uint64_t ap_object_newest_ts(const struct ap_object *o);
 void ap_object_delete(struct ap_object *o, uint64_t ts, uint64_t actor);
 /* EXPIRE / PEXPIRE / PERSIST (at_ms = AP_EXPIRY_NEVER) / SET's TTL reset. */
 void ap_object_set_expiry(struct ap_object *o, uint64_t at_ms);
+/* A write coordinated by actor: its count of writes of the key goes up by one. */
+void ap_object_count_write(struct ap_object *o, uint64_t actor);
 /* o becomes the merge of o and other (borrowed). */
 void ap_object_merge(struct ap_object *o, const struct ap_object *other);
 

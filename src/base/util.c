@@ -51,6 +51,21 @@ bool util_parse_hex64(const char *s, size_t digits, uint64_t *out) {
     return true;
 }
 
+void util_hex_encode(const uint8_t *data, size_t bytes, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+}
+
+int util_hex_digit(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 size_t util_format_i64(int64_t v, char *out) {
     char tmp[UTIL_I64_DIGITS_MAX];
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;

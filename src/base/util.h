@@ -14,6 +14,10 @@
 bool util_parse_i64(const uint8_t *s, size_t bytes, int64_t *out);
 /* Parses exactly `digits` lower-case hex digits (file names like wal-<16 hex>.log). */
 bool util_parse_hex64(const char *s, size_t digits, uint64_t *out);
+/* Writes 2 * bytes lower-case hex digits of data to out (no NUL). */
+void util_hex_encode(const uint8_t *data, size_t bytes, char *out);
+/* The value of one hex digit (either case), or -1. */
+int util_hex_digit(int c);
 /* Writes v in decimal to out (at least UTIL_I64_DIGITS_MAX bytes); returns the length. */
 size_t util_format_i64(int64_t v, char *out);
 /* Glob match with Redis's rules (*, ?, [a-z], [^x], \x). */

@@ -349,30 +349,47 @@ static void conn_quorum(struct client *c, uint32_t argc, const struct resp_arg *
 
 /* SESSION TOKEN: what this connection observed (and resumed), for a connection elsewhere. */
 static void conn_session_token(struct node *node, struct client *c) {
-    if (c->session.ap_used) {
-        resp_put_error(&c->out, "ERR session: this connection used AP keys, which sessions do not "
-                                "cover yet, so a token would not guarantee them; SESSION END "
-                                "starts a new session (CP keys only)");
+    if (c->session.ap.full) {
+        resp_put_errorf(&c->out,
+                        "ERR session: this session saw more than %u AP keys (or a key written "
+                        "by more than %u node incarnations): a token cannot hold what it "
+                        "would have to guarantee; SESSION END starts a new session",
+                        SEEN_KEYS_MAX, SEEN_ACTORS_MAX);
         return;
     }
     struct session_token t = {.cluster_id = node->cluster_id,
                               .cp_index = session_token_index(&c->session)};
-    char text[SESSION_TOKEN_HEX_BYTES + 1];
-    session_token_encode(&t, text);
-    resp_put_bulk_str(&c->out, text);
+    struct buf text;
+    buf_init(&text);
+    session_token_encode(&t, &c->session.ap, &text);
+    resp_put_bulk(&c->out, text.data, text.len);
+    buf_deinit(&text);
 }
 
 /* SESSION RESUME token: this connection's local CP reads wait until this node has applied
- * what the token's session saw. */
+ * what the token's session saw, and its AP commands until the replica serving them holds
+ * what it saw of their keys. */
 static void conn_session_resume(struct node *node, struct client *c, const struct resp_arg *arg) {
     struct session_token t;
     struct errmsg msg;
-    int rc = session_token_decode((const char *)arg->data, arg->bytes, node->cluster_id, &t, &msg);
+    struct seen_map ap;
+    seen_map_init(&ap);
+    int rc =
+        session_token_decode((const char *)arg->data, arg->bytes, node->cluster_id, &t, &ap, &msg);
     if (rc != 0) {
         resp_put_errorf(&c->out, "ERR session: bad token: %s", msg.text);
         return;
     }
     ASSERT(t.cluster_id == node->cluster_id);
+    bool joined = session_resume_ap(&c->session, &ap);
+    seen_map_deinit(&ap);
+    if (!joined) {
+        resp_put_errorf(&c->out,
+                        "ERR session: the token's AP keys and this session's are more than %u "
+                        "together; SESSION END first, then resume",
+                        SEEN_KEYS_MAX);
+        return;
+    }
     c->session.resumed = true;
     if (t.cp_index > c->session.cp_floor) c->session.cp_floor = t.cp_index;
     resp_put_simple(&c->out, "OK");

@@ -272,6 +272,7 @@ static void node_engine_deliver(struct node *node, const struct engine_reply *r)
     c->pending = 0;
     if (r->write_token != 0) c->last_write_token = r->write_token;
     if (c->pending_engine == 0) session_observe(&c->session, r->observed_index);
+    session_observe_ap(&c->session, r->seen, r->seen_bytes);
     if (c->watch_pending > 0) {
         tx_watch_reply(node, c, r->data, r->bytes);
     } else {
@@ -327,25 +328,11 @@ static void node_engine_take(struct node *node, struct node_engine *ne,
     }
 }
 
-/* Sessions cover CP keys only so far (issue 9): an AP command on a resumed connection is
- * refused (true, the error in out), and one elsewhere marks the session as not covered. */
-static bool node_session_refuses(struct client *c, const struct node_engine *ne, struct buf *out) {
-    if (ne->ops->id != ENGINE_AP) return false;
-    if (!c->session.resumed) {
-        c->session.ap_used = true;
-        return false;
-    }
-    resp_put_error(out, "ERR session: AP keys are not covered by sessions yet (this connection "
-                        "resumed a session token; SESSION END to use AP keys without one)");
-    return true;
-}
-
 /* Submits req for c to engine slot; the reply given at once goes to out. */
 static void node_engine_submit(struct node *node, uint32_t slot, struct client *c,
                                struct engine_request *req, struct buf *out) {
     ASSERT(c->pending == 0 && slot < node->engine_count);
     struct node_engine *ne = &node->engines[slot];
-    if (node_session_refuses(c, ne, out)) return;
     req->id = node_request_id(c);
     req->proto = c->proto;
     req->level = c->consistency;
@@ -353,8 +340,10 @@ static void node_engine_submit(struct node *node, uint32_t slot, struct client *
     req->r = c->quorum_r;
     req->last_write = c->last_write_token;
     req->session_index = slot == 0 ? session_wait_index(&c->session) : 0;
+    if (ne->ops->id == ENGINE_AP)
+        req->session_ap = session_ap_floor(&c->session, &req->session_ap_bytes);
     node_engine_clocks(node, &req->now_ms, &req->mono_ms);
-    struct engine_answer a;
+    struct engine_answer a = {0};
     ne->ops->submit(ne->engine, req, out, &a);
     node_engine_touched(node, ne, a.ops, a.ops_bytes);
     if (a.pending) {
@@ -363,6 +352,7 @@ static void node_engine_submit(struct node *node, uint32_t slot, struct client *
     } else {
         if (a.write_token != 0) c->last_write_token = a.write_token;
         if (slot == 0) session_observe(&c->session, a.observed_index);
+        session_observe_ap(&c->session, a.seen, a.seen_bytes);
     }
     node_engine_deliver_all(node, a.replies, a.reply_count);
 }

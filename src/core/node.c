@@ -88,6 +88,7 @@ static void node_client_free(struct client *c) {
     buf_deinit(&c->out);
     buf_deinit(&c->multi_queue);
     buf_deinit(&c->watched);
+    session_reset(&c->session);
     free(c);
 }
 

@@ -220,7 +220,7 @@ static void cp_give_reply(struct cp *cp, uint64_t id, uint64_t token, uint64_t o
 void cp_take_replies(struct cp *cp, const struct engine_reply **out, size_t *count) {
     buf_clear(&cp->reply_list);
     for (size_t pos = 0; pos < cp->replies.len;) {
-        struct engine_reply r;
+        struct engine_reply r = {0};
         r.id = base_load_u64le(cp->replies.data + pos);
         r.write_token = base_load_u64le(cp->replies.data + pos + 8);
         r.observed_index = base_load_u64le(cp->replies.data + pos + 16);

@@ -116,6 +116,11 @@ struct engine_request {
     /* SESSION RESUME: a read served from this node's replica waits until it has applied
      * this index (CP; bounded by session_wait_ms, then -TIMEOUT); 0: no wait. */
     uint64_t session_index;
+    /* SESSION RESUME: what the session saw of AP keys (engine/seen.h entries; NULL: not
+     * resumed): a command on one of them waits until the replica that serves it holds
+     * that (bounded by session_wait_ms, then -TIMEOUT). */
+    const uint8_t *session_ap;
+    size_t session_ap_bytes;
     const uint8_t *list; /* DATA: the command list */
     size_t bytes;
     /* DATA of one command: that command parsed (spec NULL for a transaction or WATCH), and
@@ -136,6 +141,9 @@ struct engine_answer {
     /* The replicated index the reply reflects (CP: the write's entry, or the applied index
      * a read was served at), for sessions; 0: none. */
     uint64_t observed_index;
+    /* AP: the keys the reply reflects (engine/seen.h entries), for sessions; NULL: none. */
+    const uint8_t *seen;
+    size_t seen_bytes;
     const uint8_t *ops;   /* ENGINE_WATCH_TOUCHED: what the request changed (op.h) */
     size_t ops_bytes;
     const struct engine_reply *replies; /* other requests answered meanwhile */
@@ -147,6 +155,8 @@ struct engine_reply {
     uint64_t id;
     uint64_t write_token;
     uint64_t observed_index; /* as in struct engine_answer */
+    const uint8_t *seen;     /* as in struct engine_answer */
+    size_t seen_bytes;
     const uint8_t *data;
     size_t bytes;
 };

@@ -23,6 +23,7 @@
 #include "ap/ring.h"
 #include "cmd/cmd.h"
 #include "engine/cmdlist.h"
+#include "engine/seen.h"
 #include "storage/memdisk.h"
 
 #define TC_NODES 4 /* at most */
@@ -36,6 +37,8 @@ struct tc_msg {
 struct tc_reply {
     uint64_t id;
     char text[256];
+    uint8_t seen[512]; /* the keys it reflects (engine/seen.h), cut to 512 bytes */
+    size_t seen_bytes;
 };
 
 struct tc {
@@ -59,19 +62,24 @@ struct tc {
     uint8_t drop_kind;        /* > 0: payloads of this kind to... */
     uint32_t drop_to;         /* ...this node (or from it, kinds that answer) are lost */
     uint64_t delivered_to[TC_NODES][AP_MSG_KIND_MAX + 1]; /* by destination and kind */
+    struct buf floor; /* SESSION RESUME: what every submit carries (empty: not resumed) */
 };
 
-static void tc_record(struct tc *t, uint64_t id, const uint8_t *data, size_t bytes) {
+static void tc_record(struct tc *t, uint64_t id, const uint8_t *data, size_t bytes,
+                      const uint8_t *seen, size_t seen_bytes) {
     if (t->discard_replies) return;
     assert_true(t->reply_count < TC_REPLIES);
     struct tc_reply *r = &t->replies[t->reply_count++];
     r->id = id;
     snprintf(r->text, sizeof(r->text), "%.*s", (int)bytes, (const char *)data);
+    r->seen_bytes = seen_bytes < sizeof(r->seen) ? seen_bytes : sizeof(r->seen);
+    if (r->seen_bytes > 0) memcpy(r->seen, seen, r->seen_bytes);
 }
 
 static void tc_effects(struct tc *t, int i, const struct engine_effects *e) {
     for (size_t k = 0; k < e->reply_count; k++)
-        tc_record(t, e->replies[k].id, e->replies[k].data, e->replies[k].bytes);
+        tc_record(t, e->replies[k].id, e->replies[k].data, e->replies[k].bytes, e->replies[k].seen,
+                  e->replies[k].seen_bytes);
     for (size_t k = 0; k < e->send_count; k++) {
         if (t->queued == t->queue_cap) {
             t->queue_cap = t->queue_cap < 64 ? 64 : t->queue_cap * 2;
@@ -187,6 +195,7 @@ static int tc_setup_n(void **state, int count, bool mixed) {
         c.wal_segment_bytes = 1u << 20;
         c.hash_seed = 7;
         c.seed = 100 + (uint64_t)i;
+        c.session_wait_ms = 1000;
         c.peer_count = (uint32_t)count;
         for (uint32_t p = 0; p < (uint32_t)count; p++) {
             c.peers[p].id = p + 1;
@@ -231,8 +240,25 @@ static int tc_teardown(void **state) {
     }
     for (size_t k = 0; k < t->queued; k++) buf_deinit(&t->queue[k].data);
     free(t->queue);
+    buf_deinit(&t->floor);
     free(t);
     return 0;
+}
+
+/* Submits req to node (1-based) with the test's session floor, recording the replies. */
+static void tc_submit_req(struct tc *t, int node, struct engine_request *req, bool *pending) {
+    req->session_ap = t->floor.data;
+    req->session_ap_bytes = t->floor.len;
+    struct buf out;
+    buf_init(&out);
+    struct engine_answer a = {0};
+    t->e[node - 1]->ops->submit(t->e[node - 1], req, &out, &a);
+    for (size_t k = 0; k < a.reply_count; k++)
+        tc_record(t, a.replies[k].id, a.replies[k].data, a.replies[k].bytes, a.replies[k].seen,
+                  a.replies[k].seen_bytes);
+    if (!a.pending) tc_record(t, req->id, out.data, out.len, a.seen, a.seen_bytes);
+    *pending = a.pending;
+    buf_deinit(&out);
 }
 
 /* Submits a command to node (1-based) at a read level (0: the keyspace's); returns its
@@ -254,15 +280,7 @@ static uint64_t tc_submit(struct tc *t, int node, const char *line, int level, b
     assert_non_null(req.spec);
     req.argc = argc;
     req.argv = argv;
-    struct buf out;
-    buf_init(&out);
-    struct engine_answer a;
-    t->e[node - 1]->ops->submit(t->e[node - 1], &req, &out, &a);
-    for (size_t k = 0; k < a.reply_count; k++)
-        tc_record(t, a.replies[k].id, a.replies[k].data, a.replies[k].bytes);
-    if (!a.pending) tc_record(t, req.id, out.data, out.len);
-    *pending = a.pending;
-    buf_deinit(&out);
+    tc_submit_req(t, node, &req, pending);
     return req.id;
 }
 
@@ -271,10 +289,16 @@ static uint64_t tc_cmd(struct tc *t, int node, const char *line) {
     return tc_submit(t, node, line, 0, &pending);
 }
 
-static const char *tc_reply(struct tc *t, uint64_t id) {
+/* The reply of id (NULL before it came). */
+static const struct tc_reply *tc_reply_of(struct tc *t, uint64_t id) {
     for (size_t i = 0; i < t->reply_count; i++)
-        if (t->replies[i].id == id) return t->replies[i].text;
+        if (t->replies[i].id == id) return &t->replies[i];
     return NULL;
+}
+
+static const char *tc_reply(struct tc *t, uint64_t id) {
+    const struct tc_reply *r = tc_reply_of(t, id);
+    return r != NULL ? r->text : NULL;
 }
 
 /* Runs a command on node and the cluster until it is answered; returns the answer. */
@@ -738,13 +762,7 @@ static uint64_t tc_submit_many(struct tc *t, int node, const char *cmd, const ch
                                  .argc = argc,
                                  .argv = argv};
     req.spec = cmd_lookup(argv[0].data, argv[0].bytes);
-    struct buf out;
-    buf_init(&out);
-    struct engine_answer a;
-    t->e[node - 1]->ops->submit(t->e[node - 1], &req, &out, &a);
-    if (!a.pending) tc_record(t, req.id, out.data, out.len);
-    *pending = a.pending;
-    buf_deinit(&out);
+    tc_submit_req(t, node, &req, pending);
     free(words);
     free(argv);
     return req.id;
@@ -951,15 +969,7 @@ static uint64_t tc_pipeline(struct tc *t, int node, const char *lines, bool *pen
                                  .proto = 2,
                                  .list = list.data,
                                  .bytes = list.len};
-    struct buf out;
-    buf_init(&out);
-    struct engine_answer a;
-    t->e[node - 1]->ops->submit(t->e[node - 1], &req, &out, &a);
-    for (size_t k = 0; k < a.reply_count; k++)
-        tc_record(t, a.replies[k].id, a.replies[k].data, a.replies[k].bytes);
-    if (!a.pending) tc_record(t, req.id, out.data, out.len);
-    *pending = a.pending;
-    buf_deinit(&out);
+    tc_submit_req(t, node, &req, pending);
     buf_deinit(&list);
     return req.id;
 }
@@ -974,10 +984,13 @@ static void test_ap_engine_pipeline_answers_in_order(void **state) {
     uint64_t id = tc_pipeline(t, 1, "SET a 1;INCRBY c 2;GET a;GET c;SCARD nothing", &pending);
     assert_false(pending); /* w = r = one on this replica: answered at once */
     assert_string_equal(tc_reply(t, id), "+OK\r\n:2\r\n$1\r\n1\r\n$1\r\n2\r\n:0\r\n");
+    /* Its answer names what each command reflected (a, c, a, c; the missing key nothing). */
+    assert_int_equal(tc_reply_of(t, id)->seen_bytes, 4 * (9 + 16));
     id = tc_pipeline(t, 1, "SADD cart:p x;SADD cart:p y;SCARD cart:p;INCR c", &pending);
     assert_true(pending); /* w = quorum: the first two wait for acknowledgements */
     for (int i = 0; i < 100 && tc_reply(t, id) == NULL; i++) tc_run(t, 10);
     assert_string_equal(tc_reply(t, id), ":1\r\n:1\r\n:2\r\n:3\r\n");
+    assert_int_equal(tc_reply_of(t, id)->seen_bytes, 4 * (9 + 16));
     tc_key_where(t, "pair:", 2, 0, 1, key, sizeof(key)); /* node 1 forwards these */
     snprintf(lines, sizeof(lines), "INCRBY %s 4;GET %s;SET b 2;INCRBY %s 1;GET %s", key, key, key,
              key);
@@ -1162,6 +1175,106 @@ static void test_ap_engine_members_change_with_mixed_n(void **state) {
     tc_members_case(*state, &mc);
 }
 
+/* Runs line on node until answered; the session floor becomes what the reply reflects. */
+static const char *tc_do_seen(struct tc *t, int node, const char *line) {
+    const char *text = tc_do(t, node, line);
+    const struct tc_reply *r = tc_reply_of(t, t->next_id);
+    assert_non_null(r);
+    assert_true(r->seen_bytes > 0 && r->seen_bytes < sizeof(r->seen));
+    buf_clear(&t->floor);
+    buf_append(&t->floor, r->seen, r->seen_bytes);
+    return text;
+}
+
+/* Runs line on node with the session floor set until answered (at most ms). */
+static const char *tc_do_resumed(struct tc *t, int node, const char *line, int level, int ms) {
+    bool pending;
+    uint64_t id = tc_submit(t, node, line, level, &pending);
+    for (int i = 0; i < ms / 10 && tc_reply(t, id) == NULL; i++) tc_run(t, 10);
+    const char *r = tc_reply(t, id);
+    if (r == NULL) fail_msg("%s on node %d: no answer in %d ms", line, node, ms);
+    return r;
+}
+
+/* Sessions over AP keys: a reply names what it reflects of its key (one write by node 1's
+ * actor); a resumed session's read on a replica that lacks it waits, -TIMEOUT while no
+ * reachable replica can give it within session-wait, and sees the write once one can (the
+ * waiting replica asks the others: anti-entropy to it is dropped here). A stale read
+ * waits too, asking no one. Without the session the same reads answer the old state. */
+static void test_ap_engine_session_waits_for_what_it_saw(void **state) {
+    struct tc *t = *state;
+    t->cut[2] = true;
+    tc_run(t, 600);
+    assert_string_equal(tc_do_seen(t, 1, "SADD s book"), ":1\r\n");
+    struct seen_key k;
+    size_t pos = 0;
+    assert_int_equal(seen_next(t->floor.data, t->floor.len, &pos, &k), 1);
+    assert_int_equal(k.hash, seen_key_hash((const uint8_t *)"s", 1));
+    assert_int_equal(k.count, 1);
+    assert_int_equal(k.counter[0], 1);
+    assert_int_equal(pos, t->floor.len);
+    const char *r = tc_do_resumed(t, 3, "SMEMBERS s", 0, 1500);
+    assert_non_null(strstr(r, "-TIMEOUT session: node 3's replica of this key did not catch up"));
+    t->drop_kind = AP_MSG_AE_BUCKETS; /* no anti-entropy to node 3 */
+    t->drop_to = 3;
+    t->cut[2] = false;
+    tc_run(t, 600);
+    struct buf floor = t->floor;
+    buf_init(&t->floor);
+    assert_string_equal(tc_stale(t, 3, "SMEMBERS s"), "*0\r\n"); /* not resumed */
+    t->floor = floor;
+    assert_string_equal(tc_do_resumed(t, 3, "SMEMBERS s", 0, 500), "*1\r\n$4\r\nbook\r\n");
+    assert_int_equal(tc_info(t, 3, "ap_session_waits:"), 2);
+    assert_int_equal(tc_info(t, 3, "ap_session_timeouts:"), 1);
+    /* Node 3 kept what it fetched: a stale read there (resumed) waits for nothing now. */
+    assert_string_equal(tc_stale(t, 3, "SMEMBERS s"), "*1\r\n$4\r\nbook\r\n");
+    /* A resumed write on node 3 runs on a replica that holds the session's add: SREM
+     * removes it everywhere (add-wins would keep an add the remove had not seen). */
+    assert_string_equal(tc_do_seen(t, 3, "SREM s book"), ":1\r\n");
+    assert_true(tc_do_resumed(t, 1, "SCARD s", 0, 500)[1] == '0');
+}
+
+/* The key (pair:<i>) whose walk in the 4-node ring starts b, a; c a node of neither. */
+static void tc_pair_key(char *key, size_t size, uint32_t *a, uint32_t *b, uint32_t *c) {
+    uint32_t ids[4] = {1, 2, 3, 4};
+    struct ap_ring ring;
+    assert_int_equal(ap_ring_build(&ring, ids, 4), 0);
+    uint32_t walk[NODE_PEERS_MAX];
+    snprintf(key, size, "pair:0");
+    (void)ap_ring_walk(&ring, ap_ring_key_hash((const uint8_t *)key, strlen(key)), walk);
+    *b = walk[0];
+    *a = walk[1];
+    *c = walk[2];
+}
+
+/* A resumed session's command on a node that is not the key's replica is forwarded with
+ * what the session saw of the key: the replica it reaches waits, asks the other, and the
+ * answer comes back with what it reflects. */
+static void test_ap_engine_session_travels_with_a_forward(void **state) {
+    struct tc *t = *state;
+    char key[32], line[64];
+    uint32_t a, b, c;
+    tc_pair_key(key, sizeof(key), &a, &b, &c);
+    t->cut[b - 1] = true;
+    tc_run(t, 600);
+    snprintf(line, sizeof(line), "SADD %s book", key);
+    assert_string_equal(tc_do_seen(t, (int)a, line), ":1\r\n");
+    t->drop_kind = AP_MSG_AE_BUCKETS; /* b gets the add only by the session's round */
+    t->drop_to = b;
+    t->cut[b - 1] = false;
+    tc_run(t, 600);
+    snprintf(line, sizeof(line), "SMEMBERS %s", key);
+    uint64_t forwards = tc_info(t, (int)c, "ap_forwards:");
+    assert_string_equal(tc_do_resumed(t, (int)c, line, 0, 1000), "*1\r\n$4\r\nbook\r\n");
+    assert_int_equal(tc_info(t, (int)c, "ap_forwards:"), forwards + 1);
+    assert_int_equal(tc_info(t, (int)b, "ap_session_waits:"), 1);
+    const struct tc_reply *r = tc_reply_of(t, t->next_id);
+    struct seen_key k;
+    assert_true(
+        seen_find(r->seen, r->seen_bytes, seen_key_hash((const uint8_t *)key, strlen(key)), &k));
+    assert_int_equal(k.count, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ap_engine_any_node_serves_any_key, tc_setup,
@@ -1212,6 +1325,10 @@ int main(void) {
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_members_change_with_mixed_n, tc_setup4_mixed,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_session_waits_for_what_it_saw, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_session_travels_with_a_forward,
+                                        tc_setup4_mixed, tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_multikey_commands, tc_setup4_mixed,
                                         tc_teardown),
     };

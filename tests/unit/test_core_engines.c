@@ -18,6 +18,7 @@
 #include "cmd/cmd.h"
 #include "core/node.h"
 #include "engine/cmdlist.h"
+#include "engine/seen.h"
 #include "storage/memdisk.h"
 
 /* ---- the stand-in ap engine ------------------------------------------------------------ */
@@ -33,6 +34,9 @@ struct stub {
     uint32_t peer_payloads;
     struct buf replies;
     struct engine_reply reply;
+    struct buf seen;       /* what the last answer reflects (engine/seen.h) */
+    struct buf reply_seen; /* ...and the pending SET's reply */
+    struct buf floor;      /* the session floor the last request carried */
 };
 
 static struct stub *stub_last; /* the stub the node opened, for the tests to look at */
@@ -44,6 +48,9 @@ static int stub_open(const struct engine_config *config, struct disk *disk, uint
     struct stub *s = calloc(1, sizeof(*s));
     s->disk = disk;
     buf_init(&s->replies);
+    buf_init(&s->seen);
+    buf_init(&s->reply_seen);
+    buf_init(&s->floor);
     int rc = disk->open(disk, "stub.log", DISK_OPEN_WRITE | DISK_OPEN_CREATE, &s->log, msg);
     assert_int_equal(rc, 0);
     extern const struct engine_ops stub_ops;
@@ -57,21 +64,42 @@ static void stub_free(struct engine *e) {
     struct stub *s = (struct stub *)e;
     s->disk->close(s->disk, s->log);
     buf_deinit(&s->replies);
+    buf_deinit(&s->seen);
+    buf_deinit(&s->reply_seen);
+    buf_deinit(&s->floor);
     free(s);
 }
 
-/* GET answers at once; SET answers at the next FLUSH, after a sync is asked. */
+/* The entry a reply about key gives: one writer (actor 9), count writes + 1. */
+static void stub_seen(struct stub *s, const struct resp_arg *key, struct buf *out) {
+    struct seen_key k = {.hash = seen_key_hash(key->data, key->bytes), .count = 1};
+    k.actor[0] = 9;
+    k.counter[0] = s->writes + 1;
+    buf_clear(out);
+    seen_put(out, &k);
+}
+
+/* GET answers at once; SET answers at the next FLUSH, after a sync is asked. Each says
+ * what it reflects of its key. */
 static void stub_submit(struct engine *e, const struct engine_request *req, struct buf *out,
                         struct engine_answer *a) {
     struct stub *s = (struct stub *)e;
     memset(a, 0, sizeof(*a));
     assert_int_equal(req->kind, ENGINE_REQUEST_DATA);
+    buf_clear(&s->floor);
+    buf_append(&s->floor, req->session_ap, req->session_ap_bytes);
     if (req->spec != NULL && cmd_arg_is(&req->argv[0], "set")) {
         assert_int_equal(s->pending_id, 0);
         s->pending_id = req->id;
+        stub_seen(s, &req->argv[1], &s->reply_seen);
         s->writes++;
         a->pending = true;
         return;
+    }
+    if (req->spec != NULL) {
+        stub_seen(s, &req->argv[1], &s->seen);
+        a->seen = s->seen.data;
+        a->seen_bytes = s->seen.len;
     }
     if (req->list != NULL && (req->list[0] & CMDLIST_WATCH)) {
         resp_put_int(out, 7); /* the index the watch was served at */
@@ -93,8 +121,11 @@ static void stub_step(struct engine *e, const struct engine_event *ev, struct en
     if (s->pending_id != 0) {
         buf_clear(&s->replies);
         resp_put_simple(&s->replies, "OK");
-        s->reply = (struct engine_reply){
-            .id = s->pending_id, .data = s->replies.data, .bytes = s->replies.len};
+        s->reply = (struct engine_reply){.id = s->pending_id,
+                                         .data = s->replies.data,
+                                         .bytes = s->replies.len,
+                                         .seen = s->reply_seen.data,
+                                         .seen_bytes = s->reply_seen.len};
         out->replies = &s->reply;
         out->reply_count = 1;
         s->pending_id = 0;
@@ -307,33 +338,48 @@ static void test_engines_dispatch_peer_payloads_and_info(void **state) {
     assert_non_null(strstr(r, "ap_stub:1"));
 }
 
-/* Issue 9: sessions do not cover AP keys yet, and say so rather than promise it: a resumed
- * connection's AP commands are refused (a pipeline's each), a token after AP use too;
- * SESSION END starts over. CP keys go on as before. */
-static void test_engines_sessions_refuse_ap_keys_rather_than_not_cover_them(void **state) {
+/* The AP key count of a SESSION TOKEN reply (its 15th byte), the token copied to out. */
+static unsigned t_token_ap_keys(const char *reply, char *out, size_t size) {
+    assert_true(reply[0] == '$');
+    const char *text = strstr(reply, "\r\n") + 2;
+    size_t n = strtoul(reply + 1, NULL, 10);
+    assert_true(n >= 38 && n < size && n % 2 == 0);
+    snprintf(out, size, "%.*s", (int)n, text);
+    assert_int_equal(n, 38 + 2 * 25 * strtoul((char[]){out[28], out[29], 0}, NULL, 16));
+    return (unsigned)strtoul((char[]){out[28], out[29], 0}, NULL, 16);
+}
+
+/* Sessions over AP keys, the node's part: what an AP reply says it reflects (answered at
+ * once or later) joins the connection's session and its token; after SESSION RESUME each
+ * AP request carries those keys (the engine waits on them), before it none does; SESSION
+ * END and RESET forget them. CP keys go on as before. */
+static void test_engines_sessions_carry_ap_keys(void **state) {
     struct t *t = *state;
+    char token[512];
     assert_string_equal(t_call(t, "SET k v\r\n"), "+OK\r\n");
-    char token[64];
-    const char *r = t_call(t, "SESSION TOKEN\r\n");
-    assert_true(strncmp(r, "$38\r\n", 5) == 0);
-    snprintf(token, sizeof(token), "%.38s", r + 5);
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 0);
     assert_string_equal(t_call(t, "GET cart:1\r\n"), "+ap-read\r\n");
-    r = t_call(t, "SESSION TOKEN\r\n");
-    assert_true(strncmp(r, "-ERR session: this connection used AP keys", 42) == 0);
-    assert_string_equal(t_call(t, "SESSION END\r\n"), "+OK\r\n");
-    assert_true(strncmp(t_call(t, "SESSION TOKEN\r\n"), "$38\r\n", 5) == 0);
-    char resume[128];
-    snprintf(resume, sizeof(resume), "SESSION RESUME %s\r\n", token);
-    assert_string_equal(t_call(t, resume), "+OK\r\n");
-    const char *refused = "-ERR session: AP keys are not covered by sessions yet";
-    assert_true(strncmp(t_call(t, "GET cart:1\r\n"), refused, strlen(refused)) == 0);
-    r = t_call(t, "GET cart:1\r\nSET cart:2 x\r\nGET k\r\n");
-    assert_true(strncmp(r, refused, strlen(refused)) == 0);
-    r = strstr(r, "\r\n") + 2;
-    assert_true(strncmp(r, refused, strlen(refused)) == 0);
-    assert_string_equal(strstr(r, "\r\n") + 2, "$1\r\nv\r\n");
-    assert_int_equal(stub_last->writes, 0); /* the refused SET never reached the engine */
-    assert_string_equal(t_call(t, "RESET\r\nGET cart:1\r\n"), "+RESET\r\n+ap-read\r\n");
+    assert_int_equal(stub_last->floor.len, 0); /* not resumed */
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 1);
+    assert_string_equal(t_call(t, "SET cart:2 x\r\n"), "+OK\r\n"); /* answered later */
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 2);
+    assert_string_equal(t_call(t, "GET cart:1\r\n"), "+ap-read\r\n"); /* the same key again */
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 2);
+    char resume[600];
+    snprintf(resume, sizeof(resume), "SESSION END\r\nSESSION RESUME %s\r\n", token);
+    assert_string_equal(t_call(t, resume), "+OK\r\n+OK\r\n");
+    assert_string_equal(t_call(t, "GET cart:3\r\n"), "+ap-read\r\n");
+    assert_int_equal(stub_last->floor.len, 2 * 25); /* the token's two keys */
+    struct seen_key k;
+    assert_true(seen_find(stub_last->floor.data, stub_last->floor.len,
+                          seen_key_hash((const uint8_t *)"cart:2", 6), &k));
+    assert_int_equal(k.counter[0], 1);
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 3);
+    assert_string_equal(t_call(t, "GET k\r\n"), "$1\r\nv\r\n");
+    assert_string_equal(t_call(t, "SESSION END\r\nGET cart:1\r\n"), "+OK\r\n+ap-read\r\n");
+    assert_int_equal(stub_last->floor.len, 0);
+    assert_string_equal(t_call(t, "RESET\r\n"), "+RESET\r\n");
+    assert_int_equal(t_token_ap_keys(t_call(t, "SESSION TOKEN\r\n"), token, sizeof(token)), 0);
 }
 
 int main(void) {
@@ -343,7 +389,7 @@ int main(void) {
         T(test_engines_refuse_a_transaction_across_them),
         T(test_engines_keep_reply_order_and_hand_out_one_sync_at_a_time),
         T(test_engines_dispatch_peer_payloads_and_info),
-        T(test_engines_sessions_refuse_ap_keys_rather_than_not_cover_them),
+        T(test_engines_sessions_carry_ap_keys),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
