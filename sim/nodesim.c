@@ -74,6 +74,9 @@ static void nodesim_config(struct nodesim_world *w) {
     c->election_timeout_ms_max = NODESIM_ELECTION_MS_MAX;
     c->heartbeat_ms = NODESIM_HEARTBEAT_MS;
     c->request_timeout_ms = NODESIM_REQUEST_TIMEOUT_MS;
+    /* AP deletes (a set's last member removed) collected within the run, well after the
+     * longest delay a message can take. */
+    c->ap_tombstone_ms = NODESIM_AP_TOMBSTONE_MS;
     c->enable_faults = true; /* the fault schedule also sends FAULT (nodesim_faultcmd.c) */
     c->hash_seed = o->seed * 0x9e3779b97f4a7c15ull + 1;
     /* Small WAL segments: memdisk copies a file's whole image on every sync, and rotation

@@ -1,14 +1,17 @@
 /*
  * The node-core simulator's AP workload (--ap; see nodesim_internal.h). The cores' table
  * gets two AP keyspaces in front (conflict = crdt): counters "c0".."c2" (INCRBY 1..5,
- * w = one or w = quorum by seed) and sets "t0".."t1" (SADD / SREM of members m0..m4,
- * w = one), written through any node on every side of the world's partitions, crashes,
- * message loss and clock skew. A reply of -NOQUORUM, -TRYAGAIN or -ERR busy is FAIL
- * (nothing written, as the engine promises), -TIMEOUT or no reply INFO (it may apply).
+ * w = one or w = quorum by seed) and sets "t0".."t1" (SADD / SREM of members m0..m4, and
+ * DEL, which removes every member it observed; w = one), written through any node on every side of
+ * the world's partitions, crashes, message loss and clock skew. A reply of -NOQUORUM, -TRYAGAIN or
+ * -ERR busy is FAIL (nothing written, as the engine promises), -TIMEOUT or no reply INFO (it may
+ * apply).
  *
  * Converged (on top of the CP target's convergence) when every node's AP db holds exactly
- * the same objects, byte for byte: nothing but anti-entropy, hints and read repair bring
- * them there, since the clients stop while the world settles. Then, on that state:
+ * the same objects, byte for byte, and no set is left as a tombstone (an emptied set is
+ * collected once NODESIM_AP_TOMBSTONE_MS old): nothing but anti-entropy, hints, read repair
+ * and collection bring them there, since the clients stop while the world settles. Then,
+ * on that state:
  *   - a counter is at least the acknowledged increments and at most those plus the ones
  *     whose outcome is unknown;
  *   - a set holds nothing never added (an add that failed counts as never added), and
@@ -33,7 +36,7 @@
  * one holder. A loss while an op was in flight counts too (its answer may have left the
  * lost node before the crash and reached the client after). So a w = quorum increment must
  * survive any one disk loss, a w = one write the loss of its holder only if anti-entropy
- * spread it first. An SREM is never made
+ * spread it first. An SREM or DEL is never made
  * unknown: losing one only leaves a member present, which some SADD added (allowed).
  */
 #include <stdio.h>
@@ -70,14 +73,23 @@ void nodesim_ap_keyspaces(struct nodesim_world *w, struct node_config *c) {
 }
 
 bool nodesim_ap_kind(enum nodesim_op_kind kind) {
-    return kind == NODESIM_OP_AP_INCR || kind == NODESIM_OP_AP_SADD || kind == NODESIM_OP_AP_SREM;
+    return kind == NODESIM_OP_AP_INCR || kind == NODESIM_OP_AP_SADD || kind == NODESIM_OP_AP_SREM ||
+           kind == NODESIM_OP_AP_DEL;
+}
+
+/* An SREM or a DEL (of every member it observed). */
+static bool nodesim_ap_removes(enum nodesim_op_kind kind) {
+    return kind == NODESIM_OP_AP_SREM || kind == NODESIM_OP_AP_DEL;
 }
 
 void nodesim_ap_invoke(struct nodesim_world *w, struct nodesim_client *c) {
     if (!w->sim.options.ap || c->kind == NODESIM_OP_FLUSH) return;
     if (prng_range(&c->prng, 0, NODESIM_AP_ONE_IN) != 0) return;
-    uint64_t roll = prng_range(&c->prng, 0, 3);
-    c->kind = roll == 0 ? NODESIM_OP_AP_INCR : roll == 1 ? NODESIM_OP_AP_SADD : NODESIM_OP_AP_SREM;
+    uint64_t roll = prng_range(&c->prng, 0, 10); /* 3 INCRBY, 3 SADD, 3 SREM, 1 DEL */
+    c->kind = roll < 3   ? NODESIM_OP_AP_INCR
+              : roll < 6 ? NODESIM_OP_AP_SADD
+              : roll < 9 ? NODESIM_OP_AP_SREM
+                         : NODESIM_OP_AP_DEL;
     if (c->kind == NODESIM_OP_AP_INCR) {
         c->key = (uint32_t)prng_range(&c->prng, 0, NODESIM_AP_COUNTERS);
         c->arg = (int64_t)prng_range(&c->prng, 1, NODESIM_AP_AMOUNT_MAX + 1);
@@ -91,6 +103,8 @@ size_t nodesim_ap_format(const struct nodesim_client *c, char *out, size_t bytes
     int n = 0;
     if (c->kind == NODESIM_OP_AP_INCR)
         n = snprintf(out, bytes, "INCRBY c%u %lld\r\n", c->key, (long long)c->arg);
+    else if (c->kind == NODESIM_OP_AP_DEL)
+        n = snprintf(out, bytes, "DEL t%u\r\n", c->key);
     else
         n = snprintf(out, bytes, "%s t%u m%lld\r\n",
                      c->kind == NODESIM_OP_AP_SADD ? "SADD" : "SREM", c->key, (long long)c->arg);
@@ -139,7 +153,7 @@ static uint32_t nodesim_ap_key_index(enum nodesim_op_kind kind, uint32_t key) {
 static void nodesim_ap_losses_during(struct nodesim_world *w, struct nodesim_ap_op *op) {
     uint32_t k = nodesim_ap_key_index(op->kind, op->key);
     for (uint32_t i = 0; i < w->ap.losses[k] && op->acked; i++) {
-        if (w->ap.losses_ms[k][i] < op->invoke_ms || op->kind == NODESIM_OP_AP_SREM) continue;
+        if (w->ap.losses_ms[k][i] < op->invoke_ms || nodesim_ap_removes(op->kind)) continue;
         if (--op->copies > 0) continue;
         op->acked = false;
         w->sim.stats->disk_loss_unknown++;
@@ -217,6 +231,19 @@ static bool nodesim_ap_key_same(const struct nodesim_world *w, const struct ap_r
     return true;
 }
 
+/* Whether node i holds key as a tombstone (a set with no member left), which the nodes
+ * collect once it is NODESIM_AP_TOMBSTONE_MS old (and every replica holds it). */
+static bool nodesim_ap_tombstone(const struct nodesim_world *w, uint32_t i, const char *key) {
+    size_t bytes = 0;
+    const uint8_t *data = nodesim_ap_object(w, i, key, &bytes);
+    if (data == NULL) return false;
+    struct ap_object o;
+    ap_object_init(&o);
+    bool tomb = ap_object_decode(data, bytes, &o) == 0 && ap_object_is_tombstone(&o);
+    ap_object_deinit(&o);
+    return tomb;
+}
+
 bool nodesim_ap_converged(struct nodesim_world *w) {
     if (!w->sim.options.ap) return true;
     for (uint32_t i = 1; i <= w->sim.options.node_count; i++)
@@ -230,6 +257,10 @@ bool nodesim_ap_converged(struct nodesim_world *w) {
     for (uint32_t k = 0; k < NODESIM_AP_SETS; k++) {
         snprintf(key, sizeof(key), "t%u", k);
         if (!nodesim_ap_key_same(w, ring, key)) return false;
+        /* Not until an emptied set is collected: a tombstone left for good is a failure
+         * to converge (the settle's deadline). */
+        for (uint32_t i = 1; i <= w->sim.options.node_count; i++)
+            if (nodesim_ap_tombstone(w, i, key)) return false;
     }
     return true;
 }
@@ -282,7 +313,7 @@ static void nodesim_ap_forget(struct nodesim_world *w, uint32_t k) {
     struct nodesim_ap *ap = &w->ap;
     for (size_t i = 0; i < ap->count; i++) {
         struct nodesim_ap_op *op = &ap->ops[i];
-        if (!op->acked || op->kind == NODESIM_OP_AP_SREM) continue;
+        if (!op->acked || nodesim_ap_removes(op->kind)) continue;
         if (nodesim_ap_key_index(op->kind, op->key) != k) continue;
         uint64_t since = op->response_ms > ap->lost_ms[k] ? op->response_ms : ap->lost_ms[k];
         if (ap->settled_ms[k] > since) op->copies = KEYSPACE_N_DEFAULT; /* all, durably */
@@ -396,9 +427,10 @@ static void nodesim_ap_member_spec(const struct nodesim_world *w, uint32_t key, 
     *may = false;
     for (size_t i = 0; i < w->ap.count; i++) {
         const struct nodesim_ap_op *op = &w->ap.ops[i];
-        if (op->key != key || op->arg != member) continue;
+        if (op->kind == NODESIM_OP_AP_INCR || op->key != key) continue;
+        if (op->arg != member && op->kind != NODESIM_OP_AP_DEL) continue;
         if (op->kind == NODESIM_OP_AP_SADD) *may = true;
-        if (op->kind == NODESIM_OP_AP_SREM && op->response_ms > last_remove_ms)
+        if (nodesim_ap_removes(op->kind) && op->response_ms > last_remove_ms)
             last_remove_ms = op->response_ms;
     }
     *must = false;
@@ -426,8 +458,27 @@ static void nodesim_ap_check_set(struct nodesim_world *w, uint32_t key, struct b
     }
 }
 
+/* Tombstones the nodes collected (each since its last start), from their INFO. */
+static uint64_t nodesim_ap_collected(const struct nodesim_world *w) {
+    uint64_t sum = 0;
+    struct buf info;
+    buf_init(&info);
+    for (uint32_t i = 1; i <= w->sim.options.node_count; i++) {
+        struct engine *e = node_engine_ap(w->nodes[i].node);
+        if (e == NULL) continue;
+        buf_clear(&info);
+        e->ops->info(e, "replication", &info);
+        buf_append_byte(&info, 0);
+        const char *at = strstr((const char *)info.data, "ap_tombstones_collected:");
+        if (at != NULL) sum += strtoull(at + strlen("ap_tombstones_collected:"), NULL, 10);
+    }
+    buf_deinit(&info);
+    return sum;
+}
+
 void nodesim_ap_end_check(struct nodesim_world *w) {
     if (!w->sim.options.ap) return;
+    w->sim.stats->ap_collected = nodesim_ap_collected(w);
     struct buf out;
     buf_init(&out);
     for (uint32_t k = 0; k < NODESIM_AP_COUNTERS && !w->sim.check.failed; k++)

@@ -53,6 +53,7 @@
 #define NODESIM_ELECTION_MS_MAX 300
 #define NODESIM_HEARTBEAT_MS 30
 #define NODESIM_REQUEST_TIMEOUT_MS 1000
+#define NODESIM_AP_TOMBSTONE_MS 2000 /* ap-tombstone-age (the delays stay under 0.5 s) */
 #define NODESIM_FSYNC_MS_MAX 12
 #define NODESIM_SYNC_CHAIN_MAX 64 /* inline syncs in a row after one event */
 
@@ -91,9 +92,10 @@ enum nodesim_op_kind {
     NODESIM_OP_TRANSFER, /* the rest: outside the lincheck history (nodesim_txn.c) */
     NODESIM_OP_AUDIT,
     NODESIM_OP_INCR,
-    NODESIM_OP_AP_INCR, /* --ap: INCRBY cK, SADD / SREM tK (nodesim_ap.c) */
+    NODESIM_OP_AP_INCR, /* --ap: INCRBY cK, SADD / SREM / DEL tK (nodesim_ap.c) */
     NODESIM_OP_AP_SADD,
     NODESIM_OP_AP_SREM,
+    NODESIM_OP_AP_DEL,
 };
 enum nodesim_client_state {
     NODESIM_CLIENT_IDLE,

@@ -84,6 +84,7 @@ struct sim_stats {
     uint64_t incr_unknown;          /* node: ... that may have applied */
     uint64_t disk_losses;           /* node --ap: crashes that wiped the AP engine's files */
     uint64_t disk_loss_unknown;     /* node --ap: acknowledged AP ops they made unknown */
+    uint64_t ap_collected;          /* node --ap: tombstones collected (since each last start) */
     bool lincheck_checked;          /* false: the run stopped before the history was checked */
     enum lincheck_verdict lincheck; /* UNKNOWN: the search budget ran out, nothing proven */
     uint64_t lincheck_steps;

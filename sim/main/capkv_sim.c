@@ -148,8 +148,8 @@ static void capkv_sim_print(const struct capkv_sim_args *a, const struct sim_sta
     if (o->replication == SIM_REPLICATION_LEADER)
         printf(" lost-acked-writes=%" PRIu64, s->lost_acked_writes);
     if (o->ap)
-        printf(" disk-losses=%" PRIu64 " disk-loss-unknown=%" PRIu64, s->disk_losses,
-               s->disk_loss_unknown);
+        printf(" disk-losses=%" PRIu64 " disk-loss-unknown=%" PRIu64 " collected=%" PRIu64,
+               s->disk_losses, s->disk_loss_unknown, s->ap_collected);
     printf(" lincheck=%s trace=%016" PRIx64 "\n", capkv_sim_verdict(s), s->trace_hash);
 }
 
@@ -166,6 +166,7 @@ struct capkv_sim_tally {
     uint64_t unknown;
     uint64_t lost;
     uint64_t disk_losses; /* --ap */
+    uint64_t collected;   /* --ap: tombstones */
     uint64_t failures[CAPKV_SIM_FAILED_SHOWN_MAX];
     uint64_t unknowns[CAPKV_SIM_FAILED_SHOWN_MAX];
 };
@@ -174,6 +175,7 @@ static void capkv_sim_count(struct capkv_sim_tally *t, uint64_t seed, int rc,
                             const struct sim_stats *s) {
     t->lost += s->lost_acked_writes;
     t->disk_losses += s->disk_losses;
+    t->collected += s->ap_collected;
     if (rc == 0 && !capkv_sim_unknown(s)) {
         t->passed++;
         return;
@@ -196,7 +198,9 @@ static void capkv_sim_seed_list(const char *title, const uint64_t *seeds, uint64
 static void capkv_sim_summary(const struct capkv_sim_args *a, const struct capkv_sim_tally *t) {
     if (a->sim.replication == SIM_REPLICATION_LEADER)
         printf("lost acknowledged writes (leader mode): %" PRIu64 "\n", t->lost);
-    if (a->sim.ap) printf("disk losses (ap): %" PRIu64 "\n", t->disk_losses);
+    if (a->sim.ap)
+        printf("disk losses (ap): %" PRIu64 "\ntombstones collected (ap): %" PRIu64 "\n",
+               t->disk_losses, t->collected);
     printf("lincheck unknown: %" PRIu64 "\n", t->unknown);
     if (t->unknown > 0) capkv_sim_seed_list("lincheck unknown seeds", t->unknowns, t->unknown);
     if (t->failed > 0) capkv_sim_seed_list("failing seeds", t->failures, t->failed);

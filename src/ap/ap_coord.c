@@ -239,13 +239,20 @@ static void ap_replicate(struct ap *ap, const struct ap_plan *pl, const struct r
     }
 }
 
-static void ap_run_cmd(struct ap *ap, const struct ap_plan *pl, struct ap_object *o, uint32_t argc,
-                       const struct resp_arg *argv, int proto, struct buf *out,
-                       struct ap_cmd_result *res) {
+/* Runs a command on o as this node (in o's life for it). Returns the actor its writes are
+ * named by. */
+static uint64_t ap_run_cmd(struct ap *ap, const struct ap_plan *pl, struct ap_object *o,
+                           uint32_t argc, const struct resp_arg *argv, int proto, struct buf *out,
+                           struct ap_cmd_result *res) {
+    if ((ap->next_life & ((1ull << AP_LIFE_BOOT_SHIFT) - 1)) == 0) {
+        struct errmsg msg; /* a boot's lives are used up: the next boot's begin */
+        if (ap_store_next_boot(ap, &msg) != 0)
+            ap_trace(ap, "ap: could not count a new boot in the epoch file (%s)", msg.text);
+    }
     struct ap_cmd_ctx ctx = {
         .conflict = ap_conflict_of(pl->ks.conflict),
         .grow_only = pl->ks.counter == KEYSPACE_COUNTER_G,
-        .actor = ap->actor,
+        .actor = ap_object_actor(o, ap->actor, ap->life_floor, &ap->next_life),
         .ts = ap_write_ts(ap, &pl->ks),
         .now_ms = ap->store.now_ms,
         .proto = proto,
@@ -253,6 +260,7 @@ static void ap_run_cmd(struct ap *ap, const struct ap_plan *pl, struct ap_object
     };
     ap_cmd_run(&ctx, o, argc, argv, out, res);
     if (res->siblings > MVREG_SIBLINGS_WARN) ap->stats.siblings_over_warning++;
+    return ctx.actor;
 }
 
 /* A write on this replica (this node is one of the key's replicas). Returns true when
@@ -283,11 +291,11 @@ static bool ap_write(struct ap *ap, const struct ap_plan *pl, const struct ap_or
      * the front of the buffer (buf_reserve reclaims the consumed prefix). */
     size_t mark = buf_pending(out);
     struct ap_cmd_result res;
-    ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
+    uint64_t actor = ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
     uint64_t lsn = 0;
     if (res.wrote) {
         ap->stats.writes++;
-        ap_object_count_write(&o, ap->actor);
+        ap_object_count_write(&o, actor);
         lsn = ap_store_save(ap, argv[1].data, argv[1].bytes, &o);
         if (lsn == 0) {
             out->len = out->read_pos + mark;
@@ -386,7 +394,7 @@ static bool ap_read(struct ap *ap, const struct ap_plan *pl, const struct ap_ori
     (void)ap_store_load(ap, argv[1].data, argv[1].bytes, &o);
     if (now) {
         struct ap_cmd_result res;
-        ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
+        (void)ap_run_cmd(ap, pl, &o, argc, argv, from->proto, out, &res);
         ap_session_seen(seen, argv[1].data, argv[1].bytes, &o);
     } else {
         ap_object_merge(&p->merged, &o);
@@ -476,8 +484,13 @@ bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t argc,
                       ap->config.id);
         return true;
     }
-    if (ap_session_behind(ap, from, &argv[1]))
-        return ap_session_wait(ap, &pl, from, argc, argv, out);
+    if (ap_session_behind(ap, from, &argv[1])) {
+        if (pl.self_replica) return ap_session_wait(ap, &pl, from, argc, argv, out);
+        resp_put_error(out, "ERR session: this node holds no replica of the key, so a stale read "
+                            "here cannot catch up to the token; read it without CONSISTENCY "
+                            "stale");
+        return true;
+    }
     if (writes) return ap_write(ap, &pl, from, argc, argv, out, lsn, seen);
     return ap_read(ap, &pl, from, argc, argv, out, seen);
 }
@@ -728,6 +741,22 @@ void ap_coord_answer_peer(struct ap *ap, uint32_t peer, uint64_t req, const stru
     ap_send_after(ap, peer, lsn > release ? lsn : release, &m);
 }
 
+void ap_coord_run(struct ap *ap, const struct ap_origin *o, uint32_t argc,
+                  const struct resp_arg *argv) {
+    struct buf out, seen;
+    buf_init(&out);
+    buf_init(&seen);
+    uint64_t lsn = 0;
+    if (ap_coordinate(ap, o, argc, argv, &out, &lsn, &seen)) {
+        if (o->client != 0)
+            ap_reply_seen(ap, o->client, out.data, out.len, seen.data, seen.len);
+        else
+            ap_coord_answer_peer(ap, o->peer, o->peer_req, &out, lsn, &seen);
+    }
+    buf_deinit(&out);
+    buf_deinit(&seen);
+}
+
 void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
     if (!ap_forward_is_new(ap, from, m->req)) {
         ap->stats.forwards_dropped++;
@@ -741,14 +770,7 @@ void ap_coord_forwarded(struct ap *ap, uint32_t from, const struct ap_msg *m) {
                           .r = m->r,
                           .floor = m->session.data,
                           .floor_bytes = m->session.bytes};
-    struct buf out, seen;
-    buf_init(&out);
-    buf_init(&seen);
-    uint64_t lsn = 0;
-    if (ap_coordinate(ap, &o, m->count, m->args, &out, &lsn, &seen))
-        ap_coord_answer_peer(ap, from, m->req, &out, lsn, &seen);
-    buf_deinit(&out);
-    buf_deinit(&seen);
+    ap_coord_run(ap, &o, m->count, m->args);
 }
 
 /* ---- answers from replicas ---- */
@@ -810,7 +832,7 @@ static void ap_read_answer_if(struct ap *ap, struct ap_pending *p) {
     ap_object_init(&copy);
     ap_object_merge(&copy, &p->merged); /* a read never changes it, but runs on a copy */
     struct ap_cmd_result res;
-    ap_run_cmd(ap, &pl, &copy, argc, argv, p->proto, &out, &res);
+    (void)ap_run_cmd(ap, &pl, &copy, argc, argv, p->proto, &out, &res);
     ap_session_seen(&p->seen, argv[1].data, argv[1].bytes, &copy);
     ap_answer(ap, p, &out, 0);
     p->need = 0;
@@ -954,6 +976,8 @@ void ap_coord_message(struct ap *ap, uint32_t from, const struct ap_msg *m) {
         ap_get_reply(ap, from, p, m);
     } else if (m->kind == AP_MSG_GET_REPLY && p->kind == AP_PENDING_SESSION) {
         ap_session_reply(ap, from, p, m);
+    } else if (m->kind == AP_MSG_REAP_STATE && p->kind == AP_PENDING_REAP) {
+        ap_reap_answer(ap, from, p, m);
     } else if (m->kind == AP_MSG_PUT_ACK && p->kind == AP_PENDING_HANDOFF) {
         ap_members_handoff_answer(ap, from, p, m);
     } else if (from != p->target) {
@@ -1021,6 +1045,10 @@ void ap_coord_progress(struct ap *ap) {
         }
         if (p->kind == AP_PENDING_HANDOFF) {
             ap_members_handoff_answer(ap, 0, p, NULL); /* the key stays: the next pass */
+            continue;
+        }
+        if (p->kind == AP_PENDING_REAP) {
+            ap_reap_answer(ap, 0, p, NULL); /* the tombstone stays: the next pass */
             continue;
         }
         if (p->kind == AP_PENDING_HINT) {

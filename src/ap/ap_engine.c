@@ -193,6 +193,10 @@ static void ap_peer_event(struct ap *ap, const struct engine_event *ev) {
     case AP_MSG_AE_PULL:
         ap_replica_message(ap, ev->from, &m);
         return;
+    case AP_MSG_REAP_ASK:
+    case AP_MSG_REAP:
+        ap_reap_message(ap, ev->from, &m);
+        return;
     default:
         ap_coord_message(ap, ev->from, &m);
         return;
@@ -209,6 +213,7 @@ static void ap_tick(struct ap *ap) {
     ap_hints_expire(&ap->hints, ap->store.now_ms);
     ap_coord_hand_hints(ap);
     ap_members_tick(ap);
+    ap_reap_tick(ap);
 }
 
 static void ap_engine_step(struct engine *e, const struct engine_event *ev,
@@ -286,7 +291,8 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 "ap_ae_keys_listed:%llu\r\nap_ae_timeouts:%llu\r\n"
                 "ap_ring_changes:%llu\r\nap_arcs_filling:%u\r\nap_keys_handed_off:%llu\r\n"
                 "ap_handoff_pending:%u\r\nap_handoff_timeouts:%llu\r\n"
-                "ap_session_waits:%llu\r\nap_session_timeouts:%llu\r\n",
+                "ap_session_waits:%llu\r\nap_session_timeouts:%llu\r\n"
+                "ap_tombstones_collected:%llu\r\nap_reap_asks:%llu\r\n",
                 ap->epoch, ap->ring.node_count, reachable, ap->pending_count,
                 (unsigned long long)s->writes, (unsigned long long)s->reads,
                 (unsigned long long)s->forwards, (unsigned long long)s->noquorum,
@@ -300,7 +306,8 @@ static void ap_engine_info(struct engine *e, const char *section, struct buf *ou
                 (unsigned long long)s->ring_changes, ap->filling_count,
                 (unsigned long long)s->keys_handed_off, ap->handoff.inflight,
                 (unsigned long long)s->handoff_timeouts, (unsigned long long)s->session_waits,
-                (unsigned long long)s->session_timeouts);
+                (unsigned long long)s->session_timeouts,
+                (unsigned long long)s->tombstones_collected, (unsigned long long)s->reap_asks);
 }
 
 struct db *ap_engine_db(const struct engine *e) {
@@ -367,6 +374,7 @@ static void ap_engine_free(struct engine *e) {
     ap_tree_deinit(&ap->tree);
     ap_ae_deinit(ap);
     ap_hints_deinit(&ap->hints);
+    ap_reap_deinit(ap);
     buf_deinit(&ap->ops);
     buf_deinit(&ap->encode);
     buf_deinit(&ap->sends);
@@ -390,6 +398,8 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     ap->config = *config;
     if (ap->config.session_wait_ms == 0)
         ap->config.session_wait_ms = ENGINE_SESSION_WAIT_MS_DEFAULT;
+    if (ap->config.ap_tombstone_ms == 0)
+        ap->config.ap_tombstone_ms = ENGINE_AP_TOMBSTONE_MS_DEFAULT;
     ap->store.disk = disk;
     ap_coord_init(ap);
     ap_members_init(ap);
@@ -405,7 +415,12 @@ static int ap_engine_open(const struct engine_config *config, struct disk *disk,
     buf_init(&ap->multikey);
     ap->args = base_calloc(AP_MSG_KEYS_MAX, sizeof(struct resp_arg));
     ap->digests = base_calloc(AP_MSG_KEYS_MAX, sizeof(uint64_t));
-    ap_hints_init(&ap->hints, AP_HINTS_BYTES_DEFAULT, AP_HINTS_AGE_MS_DEFAULT, config->hash_seed);
+    /* A hint older than a collectable tombstone could bring back what it deleted. */
+    uint64_t hint_age = AP_HINTS_AGE_MS_DEFAULT < ap->config.ap_tombstone_ms
+                            ? AP_HINTS_AGE_MS_DEFAULT
+                            : ap->config.ap_tombstone_ms;
+    ap_hints_init(&ap->hints, AP_HINTS_BYTES_DEFAULT, hint_age, config->hash_seed);
+    ap_reap_init(ap);
     uint32_t members[NODE_PEERS_MAX];
     uint32_t count = 0;
     for (uint32_t i = 0; i < config->peer_count; i++) {

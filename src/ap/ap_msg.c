@@ -86,6 +86,14 @@ void ap_msg_encode(const struct ap_msg *m, struct buf *out) {
         ap_msg_put_bytes(out, m->reply);
         ap_msg_put_bytes(out, m->session);
         return;
+    case AP_MSG_REAP_ASK:
+    case AP_MSG_REAP:
+        ap_msg_put_bytes(out, m->key);
+        crdt_put_varint(out, m->digest);
+        return;
+    case AP_MSG_REAP_STATE:
+        buf_append_byte(out, m->status);
+        return;
     default:
         UNREACHABLE();
     }
@@ -169,6 +177,14 @@ static void ap_msg_decode_req(struct crdt_reader *r, struct ap_msg *m) {
     case AP_MSG_FORWARD_REPLY:
         m->reply = ap_msg_get_bytes(r);
         ap_msg_get_session(r, m);
+        break;
+    case AP_MSG_REAP_ASK:
+    case AP_MSG_REAP:
+        m->key = ap_msg_get_bytes(r);
+        m->digest = crdt_get_varint(r);
+        break;
+    case AP_MSG_REAP_STATE:
+        m->status = ap_msg_get_u8(r, AP_STATUS_MAX);
         break;
     default:
         UNREACHABLE();

@@ -18,6 +18,9 @@
  *   AE_BUCKETS    arc ring flags [buckets[AP_TREE_BUCKETS]]  u64 le each; none if SAME
  *   AE_KEYS       arc ring bucket flags count (key digest)*
  *   AE_PULL       count key*                           also the answer to one AE_KEYS
+ *   REAP_ASK      req key digest                       collecting a tombstone: do you hold it?
+ *   REAP_STATE    req status                           OK (the same), NONE, or DIFFERENT
+ *   REAP          req key digest                       remove it if it is still the same
  */
 #ifndef CAPKV_AP_AP_MSG_H
 #define CAPKV_AP_AP_MSG_H
@@ -45,8 +48,11 @@ enum ap_msg_kind {
     AP_MSG_AE_BUCKETS,
     AP_MSG_AE_KEYS,
     AP_MSG_AE_PULL,
+    AP_MSG_REAP_ASK,
+    AP_MSG_REAP_STATE,
+    AP_MSG_REAP,
 };
-#define AP_MSG_KIND_MAX AP_MSG_AE_PULL
+#define AP_MSG_KIND_MAX AP_MSG_REAP
 
 #define AP_PUT_HINT 1u /* flags: a hint handed over (hint_for names the replica meant) */
 #define AP_PUT_ACK_WANTED 2u
@@ -63,14 +69,15 @@ enum ap_msg_kind {
 
 enum ap_msg_status {
     AP_STATUS_OK = 0,
-    AP_STATUS_CLOCK = 1,    /* refused: the object's clock is past max-clock-offset */
-    AP_STATUS_DISKFULL = 2, /* refused: no log space */
-    AP_STATUS_BAD = 3,      /* refused: the object did not decode */
-    AP_STATUS_NONE = 4,     /* GET_REPLY: no object */
-    AP_STATUS_FILLING = 5,  /* GET_REPLY: this replica is still filling the key's arc after a
-                             * ring change: its object (if any) to merge, not to count */
+    AP_STATUS_CLOCK = 1,     /* refused: the object's clock is past max-clock-offset */
+    AP_STATUS_DISKFULL = 2,  /* refused: no log space */
+    AP_STATUS_BAD = 3,       /* refused: the object did not decode */
+    AP_STATUS_NONE = 4,      /* GET_REPLY: no object */
+    AP_STATUS_FILLING = 5,   /* GET_REPLY: this replica is still filling the key's arc after a
+                              * ring change: its object (if any) to merge, not to count */
+    AP_STATUS_DIFFERENT = 6, /* REAP_STATE: this replica holds another state of the key */
 };
-#define AP_STATUS_MAX AP_STATUS_FILLING
+#define AP_STATUS_MAX AP_STATUS_DIFFERENT
 
 struct ap_bytes {
     const uint8_t *data; /* borrowed */

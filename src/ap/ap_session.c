@@ -148,35 +148,43 @@ static void ap_session_run(struct ap *ap, struct ap_pending *p) {
                           .proto = p->proto,
                           .level = p->level,
                           .w = p->w,
-                          .r = p->r};
-    struct buf out, seen;
-    buf_init(&out);
-    buf_init(&seen);
-    uint64_t lsn = 0;
+                          .r = p->r,
+                          /* the ring may have changed meanwhile: a replica it goes to waits */
+                          .floor = p->reply.data,
+                          .floor_bytes = p->reply.len};
     /* The command (argv borrows p->command) runs before p is freed; it may grow the
      * pending table, so p is found again by its slot. */
     uint32_t slot = (uint32_t)(p - ap->pending);
-    bool answered = ap_coordinate(ap, &o, argc, argv, &out, &lsn, &seen);
-    p = &ap->pending[slot];
-    if (answered && o.client != 0)
-        ap_reply_seen(ap, o.client, out.data, out.len, seen.data, seen.len);
-    else if (answered)
-        ap_coord_answer_peer(ap, o.peer, o.peer_req, &out, lsn, &seen);
-    buf_deinit(&out);
-    buf_deinit(&seen);
-    ap_pending_free(ap, p);
+    ap_coord_run(ap, &o, argc, argv);
+    ap_pending_free(ap, &ap->pending[slot]);
 }
 
-/* The round is over (every asked replica replied): what came is kept, and the command
- * runs if this replica holds enough now (true: p is freed); else the next round waits. */
-static bool ap_session_settle(struct ap *ap, struct ap_pending *p) {
-    ap_session_keep(ap, p);
+/* What the round's replies brought is kept, and the command runs if this replica holds
+ * enough now (true: p is freed); else it waits for more, or the next round. */
+static bool ap_session_ready(struct ap *ap, const struct ap_pending *p) {
     struct seen_key want;
     size_t pos = 0;
     int rc = seen_next(p->reply.data, p->reply.len, &pos, &want);
     ASSERT(rc == 1);
-    if (!ap_session_holds(ap, p->key.data, p->key.len, &want)) return false;
-    ap_session_run(ap, p);
+    return ap_session_holds(ap, p->key.data, p->key.len, &want);
+}
+
+static bool ap_session_settle(struct ap *ap, struct ap_pending *p) {
+    ap_session_keep(ap, p);
+    if (!ap_session_ready(ap, p)) return false;
+    /* Waits for the same key made before this one and ready too run first: a pipeline's
+     * commands on one key (the same floor: all ready at once) keep their order. */
+    uint32_t self = (uint32_t)(p - ap->pending);
+    uint32_t slot = ap->lists[AP_LIST_SESSION].head;
+    while (slot != self && slot != AP_SLOT_NONE) {
+        struct ap_pending *q = &ap->pending[slot];
+        slot = q->links[AP_LIST_SESSION].next;
+        struct ap_pending *me = &ap->pending[self];
+        if (q->kind == AP_PENDING_SESSION && q->key.len == me->key.len &&
+            memcmp(q->key.data, me->key.data, me->key.len) == 0 && ap_session_ready(ap, q))
+            ap_session_run(ap, q); /* may grow the table: me is found again by its slot */
+    }
+    ap_session_run(ap, &ap->pending[self]);
     return true;
 }
 
@@ -185,6 +193,7 @@ void ap_session_reply(struct ap *ap, uint32_t from, struct ap_pending *p, const 
     if (i == p->asked_count || p->answered_digest[i] != 0) return; /* not asked, or twice */
     p->answered_digest[i] = 1;
     p->got++;
+    bool merged = false;
     if (m->object.bytes > 0) {
         struct ap_object o;
         ap_object_init(&o);
@@ -193,10 +202,12 @@ void ap_session_reply(struct ap *ap, uint32_t from, struct ap_pending *p, const 
         } else if (ap_replica_clock_ok(ap, p->conflict, &o, from)) {
             ap_object_merge(&p->merged, &o);
             p->answered_digest[i] = ap_tree_digest(m->object.data, m->object.bytes);
+            merged = true;
         }
         ap_object_deinit(&o);
     }
-    if (p->got == p->asked_count) (void)ap_session_settle(ap, p);
+    /* Each reply may be enough: one replica lost or slow does not hold the rest up. */
+    if (merged) (void)ap_session_settle(ap, p);
 }
 
 /* Gave up: -TIMEOUT to its origin, nothing done. */
@@ -231,8 +242,7 @@ void ap_session_tick(struct ap *ap) {
                 ap_coord_timed_out(ap, p); /* a forward that carried a session */
                 ap_pending_free(ap, p);
             }
-        } else if (p->kind == AP_PENDING_SESSION && p->got == p->asked_count &&
-                   p->retry_ms <= ap->store.mono_ms) {
+        } else if (p->kind == AP_PENDING_SESSION && p->retry_ms <= ap->store.mono_ms) {
             /* anti-entropy or a hint may have brought it; else ask again */
             uint32_t self = (uint32_t)(p - ap->pending);
             if (!ap_session_settle(ap, p)) ap_session_round(ap, &ap->pending[self]);

@@ -102,7 +102,12 @@ int ap_store_open(struct ap *ap, uint64_t now_ms, struct errmsg *msg) {
 int ap_store_next_boot(struct ap *ap, struct errmsg *msg) {
     ap->boot++;
     int rc = ap_epoch_write(ap, msg);
-    if (rc == 0) ap->pending_generation = ap->boot << AP_BOOT_SHIFT;
+    if (rc == 0) {
+        ap->pending_generation = ap->boot << AP_BOOT_SHIFT;
+        /* Lives (object.h) given from now on are this boot's: none given before is as big. */
+        uint64_t first = ap->boot << AP_LIFE_BOOT_SHIFT | 1;
+        if (first > ap->next_life) ap->next_life = ap->life_floor = first;
+    }
     return rc;
 }
 

@@ -25,6 +25,7 @@
 #define AP_MAX_CLOCK_OFFSET_MS HLC_OFFSET_MS_DEFAULT
 
 #define AP_BOOT_SHIFT 28 /* request ids of one boot: 2^28 generations, then the next boot */
+#define AP_LIFE_BOOT_SHIFT 40 /* lives (object.h): boot << 40, then counted up */
 
 #define AP_HINTS_INFLIGHT_MAX 64 /* hints handed to one replica and not yet acknowledged */
 
@@ -100,6 +101,15 @@ struct ap_rebuild {
     struct db *dirty; /* owned while active: the keys, empty values */
 };
 
+/* Collecting tombstones (ap_reap.c): a scan of the db, a bounded number of rounds in
+ * flight. */
+struct ap_reap {
+    uint64_t cursor;   /* db_scan's */
+    uint64_t next_ms;  /* monotonic: the next pass not before */
+    uint32_t inflight; /* AP_PENDING_REAP rounds */
+    struct buf keys;   /* scratch: keys the scan found, u32 length then bytes, then digest */
+};
+
 struct ap_peer {
     uint32_t id;
     uint64_t heard_ms; /* monotonic; 0: never */
@@ -120,6 +130,7 @@ enum ap_pending_kind {
     AP_PENDING_BATCH,     /* a client's pipeline: its commands' replies, in order */
     AP_PENDING_HANDOFF,   /* a key this node no longer replicates, sent to its replicas */
     AP_PENDING_SESSION,   /* a resumed session's command waits for this replica to catch up */
+    AP_PENDING_REAP,      /* a tombstone to collect: every replica asked whether it holds it */
 };
 
 /* The lists a pending request is on, by slot index (AP_SLOT_NONE ends them): every used
@@ -182,7 +193,9 @@ struct ap_stats {
         keys_handed_off,       /* keys no longer replicated here, on their replicas, removed */
         handoff_timeouts,      /* handoffs not acknowledged by every replica in time */
         session_waits,         /* commands of resumed sessions that waited for this replica */
-        session_timeouts;      /* ...and gave up after session-wait */
+        session_timeouts,      /* ...and gave up after session-wait */
+        tombstones_collected,  /* keys removed here because every replica held them deleted */
+        reap_asks;             /* rounds this node started to collect one */
     uint64_t ae_exchanges;     /* exchanges this node started */
     uint64_t ae_keys_repaired; /* keys whose object changed here by an anti-entropy PUT */
     uint64_t ae_keys_sent;     /* objects this node sent by anti-entropy */
@@ -213,7 +226,9 @@ struct ap {
     /* The high 48 bits of request ids: boot << AP_BOOT_SHIFT, then counted up, so no id
      * repeats one of an earlier start (a late answer cannot match a new request). */
     uint64_t pending_generation;
-    uint64_t boot; /* starts of this data directory (the epoch file) */
+    uint64_t boot;       /* starts of this data directory (the epoch file) */
+    uint64_t next_life;  /* the life the next copy new to this node's writes gets */
+    uint64_t life_floor; /* the first life of this start (older ones get a new one) */
     uint64_t next_tick_ms, next_ping_ms;
     struct buf ops;    /* the current write's op records */
     struct buf encode; /* scratch */
@@ -237,6 +252,7 @@ struct ap {
     uint32_t filling_count; /* arcs with a bit left */
     struct ap_handoff handoff;
     struct ap_rebuild rebuild;
+    struct ap_reap reap;
     struct ap_stats stats;
 };
 
@@ -312,6 +328,10 @@ bool ap_coordinate(struct ap *ap, const struct ap_origin *from, uint32_t argc,
  * durable (lsn: the record it wrote, if any). */
 void ap_coord_answer_peer(struct ap *ap, uint32_t peer, uint64_t req, const struct buf *reply,
                           uint64_t lsn, const struct buf *seen);
+/* Coordinates a command for o (a client of this node, or a peer's FORWARD) and answers
+ * o if that is done at once (else the request answers it later). */
+void ap_coord_run(struct ap *ap, const struct ap_origin *o, uint32_t argc,
+                  const struct resp_arg *argv);
 /* A pending request's deadline passed: its -TIMEOUT to its origin (not freed). */
 void ap_coord_timed_out(struct ap *ap, struct ap_pending *p);
 /* Keeps a command's arguments (argc u32, then len u32 and bytes each), and back. */
@@ -358,6 +378,16 @@ bool ap_session_wait(struct ap *ap, const struct ap_plan *pl, const struct ap_or
 void ap_session_reply(struct ap *ap, uint32_t from, struct ap_pending *p, const struct ap_msg *m);
 /* Deadlines and rounds of AP_LIST_SESSION (every engine tick). */
 void ap_session_tick(struct ap *ap);
+
+/* ap_reap.c: collecting tombstones once every replica holds the same one */
+void ap_reap_init(struct ap *ap);
+void ap_reap_deinit(struct ap *ap);
+/* A slice of the scan and the rounds it starts (every engine tick). */
+void ap_reap_tick(struct ap *ap);
+/* REAP_ASK or REAP from a peer (m borrowed). */
+void ap_reap_message(struct ap *ap, uint32_t from, const struct ap_msg *m);
+/* A replica's REAP_STATE to a round (m NULL: its deadline passed). */
+void ap_reap_answer(struct ap *ap, uint32_t from, struct ap_pending *p, const struct ap_msg *m);
 
 /* ap_members.c: the ring follows the cluster's members */
 void ap_members_init(struct ap *ap);

@@ -2,9 +2,12 @@
 #include "ap/object.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 #include "base/assert.h"
 #include "base/err.h"
+
+#define AP_LIFE_SEED 0x6c696665ull /* names an actor in a life (ap_object_actor) */
 
 void ap_object_init(struct ap_object *o) {
     memset(o, 0, sizeof(*o));
@@ -62,6 +65,7 @@ static void ap_component_deinit(enum ap_type t, struct ap_component *c) {
 void ap_object_deinit(struct ap_object *o) {
     for (int t = 0; t < AP_TYPE_COUNT; t++) ap_component_deinit((enum ap_type)t, &o->parts[t]);
     vv_deinit(&o->writes);
+    vv_deinit(&o->lives);
     ap_object_init(o);
 }
 
@@ -166,6 +170,25 @@ static void ap_component_merge(enum ap_type t, struct ap_component *c,
     }
 }
 
+uint64_t ap_object_actor(struct ap_object *o, uint64_t actor, uint64_t life_floor,
+                         uint64_t *next_life) {
+    uint64_t life = vv_get(&o->lives, actor);
+    if (life < life_floor) {
+        life = (*next_life)++;
+        ASSERT(life != 0);
+        vv_raise(&o->lives, actor, life);
+    }
+    uint64_t pair[2] = {actor, life};
+    uint64_t named = XXH3_64bits_withSeed(pair, sizeof(pair), AP_LIFE_SEED);
+    return named != 0 ? named : 1;
+}
+
+bool ap_object_is_tombstone(const struct ap_object *o) {
+    for (int t = 0; t < AP_TYPE_COUNT; t++)
+        if (ap_component_present((enum ap_type)t, &o->parts[t])) return false;
+    return true;
+}
+
 void ap_object_count_write(struct ap_object *o, uint64_t actor) {
     (void)vv_next(&o->writes, actor);
 }
@@ -173,6 +196,7 @@ void ap_object_count_write(struct ap_object *o, uint64_t actor) {
 void ap_object_merge(struct ap_object *o, const struct ap_object *other) {
     ASSERT(o != other);
     vv_merge(&o->writes, &other->writes);
+    vv_merge(&o->lives, &other->lives);
     const struct ap_expiry *e = &other->expiry;
     /* The expiry's join: the later epoch, and within one epoch the greater at. */
     if (e->epoch > o->expiry.epoch || (e->epoch == o->expiry.epoch && e->at_ms > o->expiry.at_ms))
@@ -206,12 +230,13 @@ static void ap_component_encode(enum ap_type t, const struct ap_component *c, st
     }
 }
 
-/* format:u8, the writes vector, expiry epoch, expiry at + 1 (0: never), mask of used
- * components:u8, then for each used one in tag order: ts, its state (docs/formats.md,
+/* format:u8, the writes vector, the lives, expiry epoch, expiry at + 1 (0: never), mask of
+ * used components:u8, then for each used one in tag order: ts, its state (docs/formats.md,
  * "AP objects"). */
 void ap_object_encode(const struct ap_object *o, struct buf *out) {
     buf_append_byte(out, AP_OBJECT_FORMAT);
     vv_encode(&o->writes, out);
+    vv_encode(&o->lives, out);
     crdt_put_varint(out, o->expiry.epoch);
     crdt_put_varint(out, o->expiry.at_ms == AP_EXPIRY_NEVER ? 0 : o->expiry.at_ms + 1);
     uint8_t mask = 0;
@@ -247,16 +272,36 @@ static void ap_component_decode(enum ap_type t, struct crdt_reader *r, struct ap
     }
 }
 
+/* The header: format, the vectors it has, the expiry (into out); the reader is left at the
+ * component mask. */
+static int ap_object_decode_head(struct crdt_reader *r, struct ap_object *out) {
+    const uint8_t *format = crdt_get_bytes(r, 1);
+    if (format != NULL && (*format == 0 || *format > AP_OBJECT_FORMAT)) return ERR_VERSION;
+    if (format != NULL && *format >= 2) vv_decode(r, &out->writes);
+    if (format != NULL && *format >= 3) vv_decode(r, &out->lives);
+    out->expiry.epoch = crdt_get_varint(r);
+    uint64_t at = crdt_get_varint(r);
+    out->expiry.at_ms = at == 0 ? AP_EXPIRY_NEVER : at - 1;
+    return r->err;
+}
+
+int ap_object_peek_expiry(const uint8_t *data, size_t bytes, struct ap_expiry *out) {
+    struct crdt_reader r;
+    crdt_reader_init(&r, data, bytes);
+    struct ap_object head;
+    ap_object_init(&head);
+    int rc = ap_object_decode_head(&r, &head);
+    *out = head.expiry;
+    ap_object_deinit(&head);
+    return rc;
+}
+
 int ap_object_decode(const uint8_t *data, size_t bytes, struct ap_object *out) {
     ap_object_deinit(out);
     struct crdt_reader r;
     crdt_reader_init(&r, data, bytes);
-    const uint8_t *format = crdt_get_bytes(&r, 1);
-    if (format != NULL && *format != AP_OBJECT_FORMAT && *format != 1) return ERR_VERSION;
-    if (format != NULL && *format == AP_OBJECT_FORMAT) vv_decode(&r, &out->writes);
-    out->expiry.epoch = crdt_get_varint(&r);
-    uint64_t at = crdt_get_varint(&r);
-    out->expiry.at_ms = at == 0 ? AP_EXPIRY_NEVER : at - 1;
+    int rc = ap_object_decode_head(&r, out);
+    if (rc == ERR_VERSION) return rc;
     const uint8_t *mask = crdt_get_bytes(&r, 1);
     if (mask != NULL && (*mask >> AP_TYPE_COUNT) != 0) crdt_reader_fail(&r);
     for (int t = 0; t < AP_TYPE_COUNT && r.err == 0; t++) {

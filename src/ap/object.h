@@ -31,7 +31,7 @@
 #include "crdt/strval.h"
 #include "crdt/vv.h"
 
-#define AP_OBJECT_FORMAT 2 /* 1: the same without the writes vector (still read) */
+#define AP_OBJECT_FORMAT 3 /* 1: without the writes vector and lives; 2: without lives */
 #define AP_EXPIRY_NEVER UINT64_MAX
 
 enum ap_type {
@@ -67,6 +67,14 @@ struct ap_object {
      * it, counted on the coordinator's own replica before it is sent): what sessions
      * compare (engine/seen.h). Merge takes the greater count per actor. */
     struct vv writes;
+    /* Per node incarnation (its actor), the life it writes this key in (a counter of the
+     * vv: a value the actor never gives twice, see ap_store). A write names its writer as
+     * ap_object_actor(actor, life) in dots, counter parts and the writes vector; a copy
+     * with no life of this start for this node's actor (new here, collected or handed off
+     * here before, or written before a restart that may have lost its last writes) gets a
+     * new one, so a write is never taken for one a copy elsewhere (a tombstone, or a write
+     * this node lost in a crash) already holds. Merge keeps the later life. */
+    struct vv lives;
     struct ap_component parts[AP_TYPE_COUNT];
 };
 
@@ -85,6 +93,16 @@ uint64_t ap_object_newest_ts(const struct ap_object *o);
 void ap_object_delete(struct ap_object *o, uint64_t ts, uint64_t actor);
 /* EXPIRE / PEXPIRE / PERSIST (at_ms = AP_EXPIRY_NEVER) / SET's TTL reset. */
 void ap_object_set_expiry(struct ap_object *o, uint64_t at_ms);
+/* The actor this node's writes of o are named by: its actor in o's life for it, minted
+ * (*next_life, then counted up) when o has none at or above life_floor (the first life of
+ * this node's current start: a start after a crash may have lost its last writes of o,
+ * which other replicas may hold, so it never counts on from them). */
+uint64_t ap_object_actor(struct ap_object *o, uint64_t actor, uint64_t life_floor,
+                         uint64_t *next_life);
+/* An encoded object's expiry alone (its components not decoded): 0, or as decode. */
+int ap_object_peek_expiry(const uint8_t *data, size_t bytes, struct ap_expiry *out);
+/* Whether a tombstone: nothing in it reads as present, at any time. */
+bool ap_object_is_tombstone(const struct ap_object *o);
 /* A write coordinated by actor: its count of writes of the key goes up by one. */
 void ap_object_count_write(struct ap_object *o, uint64_t actor);
 /* o becomes the merge of o and other (borrowed). */

@@ -84,6 +84,12 @@ static const struct config_entry config_table[] = {
      "ms a read on a connection that ran SESSION RESUME waits for this node to catch up to "
      "the token before it answers -TIMEOUT",
      true},
+    {"ap-tombstone-age", CONFIG_UINT, CONFIG_FIELD(ap_tombstone_age), "10800000", 1000,
+     31536000000ull,
+     "ms after which an AP key's delete (or expiry) is collected, once every replica holds "
+     "it; hints older than this are dropped; a node away longer must rejoin with a new "
+     "data directory",
+     true},
     {"cluster-id", CONFIG_UINT, CONFIG_FIELD(cluster_id), "0", 0, 4294967295ull,
      "the id session tokens carry, the same on every node (0: derived from peers; set it "
      "when nodes join later with other peers lists)",
@@ -566,6 +572,7 @@ int config_to_options(const struct config_values *v, struct server_options *o, s
     o->node.heartbeat_ms = v->heartbeat;
     o->node.request_timeout_ms = v->request_timeout;
     o->node.session_wait_ms = v->session_wait;
+    o->node.ap_tombstone_ms = v->ap_tombstone_age;
     o->node.cluster_id = (uint32_t)v->cluster_id;
     o->node.enable_faults = strcmp(v->enable_faults, "yes") == 0;
     o->node.join = strcmp(v->join, "yes") == 0;

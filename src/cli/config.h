@@ -34,6 +34,7 @@ struct config_values {
     unsigned long long heartbeat;
     unsigned long long request_timeout;
     unsigned long long session_wait;
+    unsigned long long ap_tombstone_age;
     unsigned long long cluster_id;
     /* [keyspace NAME] sections, in file order. */
     uint32_t keyspace_count;

@@ -51,6 +51,7 @@ static void node_engine_config(const struct node *node, struct engine_config *ou
     out->heartbeat_ms = c->heartbeat_ms;
     out->request_timeout_ms = c->request_timeout_ms;
     out->session_wait_ms = c->session_wait_ms;
+    out->ap_tombstone_ms = c->ap_tombstone_ms;
     out->snapshot_entries = c->snapshot_entries;
     out->snapshot_scans_per_step = c->snapshot_scans_per_step;
     out->snapshot_chunk_bytes = c->snapshot_chunk_bytes;

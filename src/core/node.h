@@ -85,6 +85,7 @@ struct node_config {
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms;      /* a write not committed by then answers -TIMEOUT */
     uint64_t session_wait_ms;         /* a resumed session's read waits this long; 0: 1000 */
+    uint64_t ap_tombstone_ms;         /* AP deletes are collected this old; 0: 3 h */
     uint32_t cluster_id;              /* in session tokens; 0: derived from peers */
     uint64_t snapshot_entries;        /* cluster: entries between two snapshots; 0: 100000 */
     uint32_t snapshot_scans_per_step; /* cluster: db scans (about 10 keys each) a snapshot

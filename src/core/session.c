@@ -37,10 +37,12 @@ void session_token_encode(const struct session_token *t, const struct seen_map *
 /* The token's bytes from its hex (into raw), or ERR_CORRUPT saying what is wrong. */
 static int session_token_unhex(const char *text, size_t bytes, struct buf *raw,
                                struct errmsg *msg) {
-    if (bytes % 2 != 0 || bytes < 2 * SESSION_TOKEN_BYTES_MIN)
+    if (bytes % 2 != 0 || bytes < 2 * SESSION_TOKEN_BYTES_MIN ||
+        bytes > 2 * SESSION_TOKEN_BYTES_MAX)
         return errmsg_set(msg, ERR_CORRUPT,
-                          "a token is an even number of hex digits, at least %d; this one has %zu",
-                          2 * SESSION_TOKEN_BYTES_MIN, bytes);
+                          "a token is an even number of hex digits, at least %d and at most %d; "
+                          "this one has %zu",
+                          2 * SESSION_TOKEN_BYTES_MIN, 2 * SESSION_TOKEN_BYTES_MAX, bytes);
     for (size_t i = 0; i < bytes; i += 2) {
         int hi = util_hex_digit(text[i]);
         int lo = util_hex_digit(text[i + 1]);
@@ -147,7 +149,7 @@ uint64_t session_wait_index(const struct session *s) {
 }
 
 void session_observe_ap(struct session *s, const uint8_t *seen, size_t bytes) {
-    if (bytes == 0 || s->ap.full) return;
+    if (bytes == 0) return;
     /* A reply names the keys it reflects; past SEEN_KEYS_MAX the map is full (SESSION
      * TOKEN says so) and what a resumed session waits for stays what it was. */
     (void)seen_map_add_list(&s->ap, seen, bytes);

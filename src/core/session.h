@@ -43,6 +43,8 @@
 
 #define SESSION_TOKEN_VERSION 2
 #define SESSION_TOKEN_BYTES_MIN 19 /* no AP keys */
+#define SESSION_TOKEN_BYTES_MAX                                                                    \
+    (SESSION_TOKEN_BYTES_MIN + SEEN_KEYS_MAX * (9 + 16 * SEEN_ACTORS_MAX))
 #define SESSION_WAIT_MS_DEFAULT ENGINE_SESSION_WAIT_MS_DEFAULT
 
 struct session_token {

@@ -40,6 +40,7 @@ enum engine_id {
 #define NODE_PEERS_MAX 9 /* cluster members, this node included (RAFT_NODES_MAX) */
 #define NODE_ADDR_BYTES_MAX 64
 #define ENGINE_SESSION_WAIT_MS_DEFAULT 1000 /* session-wait's default */
+#define ENGINE_AP_TOMBSTONE_MS_DEFAULT (3ull * 3600 * 1000) /* ap-tombstone-age's */
 
 /* A cluster member: the node's id and its peer-protocol address HOST:PORT. */
 struct node_peer {
@@ -78,6 +79,9 @@ struct engine_config {
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms;
     uint64_t session_wait_ms; /* a resumed session's read waits this long at most */
+    /* AP: a key deleted (or expired) this long ago is collected once every replica holds
+     * the same tombstone; hints older are dropped; 0: ENGINE_AP_TOMBSTONE_MS_DEFAULT */
+    uint64_t ap_tombstone_ms;
     uint64_t snapshot_entries;
     uint32_t snapshot_scans_per_step; /* db scans (~10 keys) a snapshot slice makes; 0: 50 */
     uint32_t snapshot_chunk_bytes;    /* InstallSnapshot chunk; 0: 256 KiB */

@@ -81,7 +81,6 @@ static bool seen_join(struct seen_key *into, const struct seen_key *k) {
 }
 
 bool seen_map_add(struct seen_map *m, const struct seen_key *k) {
-    if (m->full) return false;
     if (k->count == 0) {
         m->full = true;
         return false;
@@ -98,7 +97,7 @@ bool seen_map_add(struct seen_map *m, const struct seen_key *k) {
         m->full = !seen_join(&m->keys[lo], k);
         return !m->full;
     }
-    if (m->count == SEEN_KEYS_MAX) {
+    if (m->full || m->count == SEEN_KEYS_MAX) { /* full: the keys it has still advance */
         m->full = true;
         return false;
     }

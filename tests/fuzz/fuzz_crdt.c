@@ -167,12 +167,13 @@ static void fuzz_object(const uint8_t *data, size_t size) {
         buf_init(&a);
         buf_init(&b);
         ap_object_encode(&o, &a);
-        /* Format 1 (no writes vector) is read and written as the current format, which
-         * adds its empty vector: one byte more, the rest the same. */
-        if (data[0] == 1)
-            ASSERT(a.len == size + 1 && memcmp(a.data + 2, data + 1, size - 1) == 0);
-        else
-            ASSERT(a.len == size && memcmp(a.data, data, size) == 0);
+        /* Formats 1 (no writes vector, no lives) and 2 (no lives) are read and written as
+         * the current one, which adds each missing vector empty (a byte each); format 1's
+         * rest follows them unchanged. */
+        size_t added = (size_t)(AP_OBJECT_FORMAT - data[0]);
+        ASSERT(a.len == size + added);
+        if (data[0] == 1) ASSERT(memcmp(a.data + 3, data + 1, size - 1) == 0);
+        if (data[0] == AP_OBJECT_FORMAT) ASSERT(memcmp(a.data, data, size) == 0);
         ASSERT(ap_object_decode(a.data, a.len, &copy) == 0);
         ap_object_merge(&o, &copy);
         ap_object_encode(&o, &b);

@@ -12,6 +12,8 @@ and AP replication alike).
 
 Keyspaces come from an INI file given to every node with --config."""
 
+import time
+
 import pytest
 import redis
 
@@ -69,10 +71,10 @@ mode = cp
 CONVERGE_SECONDS = 15  # what the test allows; the issue's bound is 10 s after the heal
 
 
-def ap_cluster(make_cluster, tmp_path):
+def ap_cluster(make_cluster, tmp_path, **options):
     cfg = tmp_path / "keyspaces.ini"
     cfg.write_text(KEYSPACES)
-    cluster = make_cluster(3, faults=True, config=str(cfg))
+    cluster = make_cluster(3, faults=True, config=str(cfg), **options)
     cluster.wait_leader()
     # AP keys are served once the node applied the cluster's keyspace table.
     for n in cluster.nodes:
@@ -254,6 +256,41 @@ def test_ap_node_that_was_down_gets_the_writes_it_missed(make_cluster, tmp_path)
             return all(c.sismember(key, f"item{i}") for i, key in enumerate(keys))
         assert poll(caught_up, CONVERGE_SECONDS, interval=0.2), n3.log()
         assert c.info("replication")["ap_ae_keys_repaired"] >= len(keys)
+
+
+def ap_keys(node):
+    with client(node) as c:
+        return c.info("keyspace")["ap_keys"]
+
+
+@pytest.mark.timeout(90)
+def test_ap_deleted_keys_are_collected_on_every_replica(make_cluster, tmp_path):
+    """A deleted cart (a tombstone) is removed from every replica once it is older than
+    ap-tombstone-age, not while a replica is cut off; the key is written again afterwards
+    as if new, and a key that expired that long ago goes too."""
+    cluster = ap_cluster(make_cluster, tmp_path, ap_tombstone_age=1000)
+    n1, n2, n3 = cluster.nodes
+    with client(n1) as c:
+        assert c.sadd("cart:gone", "a") == 1
+        assert c.sadd("cart:kept", "b") == 1
+    wait_same(cluster, lambda c: c.smembers("cart:gone"), {"a"}, repair=False)
+    cluster.fault("PARTITION", f"{n3.id}|{n1.id},{n2.id}")
+    with client(n2) as c:
+        assert c.delete("cart:gone") == 1
+    time.sleep(2.5)
+    assert [ap_keys(n) for n in cluster.nodes] == [2, 2, 2]  # node 3 cannot answer
+    cluster.fault("HEAL")
+    assert poll(lambda: [ap_keys(n) for n in cluster.nodes] == [1, 1, 1], 20), \
+        [ap_keys(n) for n in cluster.nodes]
+    collected = sum(int(info_replication(n)["ap_tombstones_collected"]) for n in cluster.nodes)
+    assert collected == 3, collected
+    with client(n3) as c:
+        assert c.smembers("cart:gone") == set()
+        assert c.sadd("cart:gone", "c") == 1
+    wait_same(cluster, lambda c: c.smembers("cart:gone"), {"c"}, repair=False)
+    with client(n1) as c:
+        assert c.set("cart:soon", "x", px=200) is True
+    assert poll(lambda: [ap_keys(n) for n in cluster.nodes] == [2, 2, 2], 20)
 
 
 @pytest.mark.timeout(120)

@@ -178,6 +178,8 @@ static void tc_keyspace(struct engine_config *c, const char *name, const char *g
     k->r = w;
 }
 
+static uint64_t tc_tombstone_ms; /* the next setup's ap-tombstone-age (0: the default) */
+
 /* count nodes; mixed: a keyspace pair:* of n = 2 beside the n = 3 ones, hinted handoff
  * off everywhere (repairs come from anti-entropy alone). */
 static int tc_setup_n(void **state, int count, bool mixed) {
@@ -196,6 +198,7 @@ static int tc_setup_n(void **state, int count, bool mixed) {
         c.hash_seed = 7;
         c.seed = 100 + (uint64_t)i;
         c.session_wait_ms = 1000;
+        c.ap_tombstone_ms = tc_tombstone_ms;
         c.peer_count = (uint32_t)count;
         for (uint32_t p = 0; p < (uint32_t)count; p++) {
             c.peers[p].id = p + 1;
@@ -222,6 +225,14 @@ static int tc_setup_n(void **state, int count, bool mixed) {
 
 static int tc_setup(void **state) {
     return tc_setup_n(state, 3, false);
+}
+
+/* Three nodes whose deletes are collected once a second old. */
+static int tc_setup_reap(void **state) {
+    tc_tombstone_ms = 1000;
+    int rc = tc_setup_n(state, 3, false);
+    tc_tombstone_ms = 0;
+    return rc;
 }
 
 static int tc_setup4(void **state) {
@@ -1275,6 +1286,55 @@ static void test_ap_engine_session_travels_with_a_forward(void **state) {
     assert_int_equal(k.count, 1);
 }
 
+/* Keys node holds (its db's entries). */
+static size_t tc_keys(struct tc *t, int node) {
+    return db_count(ap_engine_db(t->e[node - 1]));
+}
+
+/* Tombstone collection: a deleted key is removed from every replica once it is older than
+ * ap-tombstone-age and each of them holds the same tombstone, never while one is cut off.
+ * An add on a replica that collected the key while others still hold its tombstone (a
+ * fresh copy, in a new life) survives the merge with it on every replica. A key expired
+ * that long ago is collected too. */
+static void test_ap_engine_collects_tombstones_everywhere(void **state) {
+    struct tc *t = *state;
+    assert_string_equal(tc_do(t, 1, "SADD gone a"), ":1\r\n");
+    assert_string_equal(tc_do(t, 1, "SADD kept b"), ":1\r\n");
+    tc_run(t, 100); /* w = one: replicated after the answer */
+    assert_string_equal(tc_do(t, 2, "DEL gone"), ":1\r\n");
+    tc_run(t, 300);
+    t->cut[2] = true;
+    tc_run(t, 2500);
+    for (int i = 1; i <= 3; i++) assert_int_equal(tc_keys(t, i), 2); /* node 3 unreachable */
+    assert_int_equal(tc_info_sum(t, "ap_tombstones_collected:"), 0);
+    t->cut[2] = false;
+    tc_run(t, 2500);
+    for (int i = 1; i <= 3; i++) assert_int_equal(tc_keys(t, i), 1);
+    assert_int_equal(tc_info_sum(t, "ap_tombstones_collected:"), 3);
+    assert_string_equal(tc_do(t, 3, "SMEMBERS gone"), "*0\r\n");
+    assert_string_equal(tc_do(t, 3, "SMEMBERS kept"), "*1\r\n$1\r\nb\r\n");
+    /* Node 1 collected `x` while nodes 2 and 3 still hold its tombstone (their REAPs were
+     * lost): node 1's next add is on a fresh copy, in a new life, and survives. */
+    assert_string_equal(tc_do(t, 1, "SADD x a"), ":1\r\n");
+    tc_run(t, 100);
+    assert_string_equal(tc_do(t, 1, "DEL x"), ":1\r\n");
+    tc_run(t, 100);
+    assert_true(ap_store_remove((struct ap *)t->e[0], (const uint8_t *)"x", 1));
+    assert_int_equal(tc_keys(t, 1), 1);
+    assert_int_equal(tc_keys(t, 2), 2);
+    assert_string_equal(tc_do(t, 1, "SADD x b"), ":1\r\n");
+    tc_run(t, 3000);
+    for (int i = 1; i <= 3; i++)
+        assert_string_equal(tc_stale(t, i, "SMEMBERS x"), "*1\r\n$1\r\nb\r\n");
+    assert_true(tc_converged(t));
+    /* A key that expired longer ago than the age is collected the same way. */
+    assert_string_equal(tc_do(t, 2, "SET e v PX 200"), "+OK\r\n");
+    tc_run(t, 100);
+    for (int i = 1; i <= 3; i++) assert_int_equal(tc_keys(t, i), 3);
+    tc_run(t, 2500);
+    for (int i = 1; i <= 3; i++) assert_int_equal(tc_keys(t, i), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ap_engine_any_node_serves_any_key, tc_setup,
@@ -1327,6 +1387,8 @@ int main(void) {
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_session_waits_for_what_it_saw, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_ap_engine_collects_tombstones_everywhere,
+                                        tc_setup_reap, tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_session_travels_with_a_forward,
                                         tc_setup4_mixed, tc_teardown),
         cmocka_unit_test_setup_teardown(test_ap_engine_multikey_commands, tc_setup4_mixed,

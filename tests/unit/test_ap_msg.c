@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ap/ap_msg.h"
+#include "engine/seen.h"
 
 #define S(str)                                                                                     \
     { (const uint8_t *)(str), strlen(str) }
@@ -77,6 +78,23 @@ static void test_ap_msg_every_kind_round_trips(void **state) {
     m.kind = AP_MSG_FORWARD_REPLY;
     m.reply = (struct ap_bytes)S(":1\r\n");
     test_round_trip(&m);
+    struct buf entry;
+    buf_init(&entry);
+    struct seen_key k = {.hash = 9, .count = 1, .actor = {3}, .counter = {2}};
+    seen_put(&entry, &k);
+    m.session = (struct ap_bytes){entry.data, entry.len};
+    test_round_trip(&m); /* the keys a reply reflects */
+    m.kind = AP_MSG_REAP_ASK;
+    m.key = (struct ap_bytes)S("gone");
+    m.digest = 77;
+    test_round_trip(&m);
+    m.kind = AP_MSG_REAP;
+    test_round_trip(&m);
+    m.kind = AP_MSG_REAP_STATE;
+    m.status = AP_STATUS_DIFFERENT;
+    test_round_trip(&m);
+    m.session = (struct ap_bytes){NULL, 0};
+    buf_deinit(&entry);
     m.kind = AP_MSG_AE_BUCKETS;
     m.arc = 191;
     m.ring = 7;

@@ -212,12 +212,51 @@ static void test_ap_object_merge_laws_hold_on_random_histories(void **state) {
     }
 }
 
+/* Why lives: a set's copy is collected at replica 2 while replica 1 still holds its
+ * tombstone. A's next add on a fresh copy, named in the old life, would mint the dot the
+ * tombstone's clock covers, and the merge would drop it; in a new life it survives. */
+static void test_ap_object_a_fresh_copy_writes_in_a_new_life(void **state) {
+    (void)state;
+    uint64_t next_life = 7;
+    struct ap_object old, fresh, reused;
+    ap_object_init(&old);
+    ap_object_init(&fresh);
+    ap_object_init(&reused);
+    uint64_t named = ap_object_actor(&old, A, 1, &next_life);
+    assert_int_equal(next_life, 8);
+    assert_int_equal(ap_object_actor(&old, A, 1, &next_life), named); /* the same life */
+    uint64_t later = 20; /* a later start's first life */
+    struct ap_object copy;
+    ap_object_init(&copy);
+    ap_object_merge(&copy, &old);
+    assert_int_not_equal(ap_object_actor(&copy, A, 20, &later), named);
+    assert_int_equal(vv_get(&copy.lives, A), 20);
+    ap_object_deinit(&copy);
+    (void)orset_add(&ap_object_use(&old, AP_TYPE_SET, 100)->u.set, named, S("a"));
+    ap_object_delete(&old, 200, named);
+    assert_true(ap_object_is_tombstone(&old));
+    uint64_t again = ap_object_actor(&fresh, A, 1, &next_life); /* collected here: a new life */
+    assert_int_not_equal(again, named);
+    (void)orset_add(&ap_object_use(&fresh, AP_TYPE_SET, 300)->u.set, again, S("b"));
+    ap_object_merge(&fresh, &old);
+    assert_true(orset_contains(&fresh.parts[AP_TYPE_SET].u.set, S("b")));
+    assert_int_equal(vv_get(&fresh.lives, A), 8); /* the later life stays */
+    /* What the old naming would have done: the add is taken for the one the DEL saw. */
+    (void)orset_add(&ap_object_use(&reused, AP_TYPE_SET, 300)->u.set, named, S("b"));
+    ap_object_merge(&reused, &old);
+    assert_false(orset_contains(&reused.parts[AP_TYPE_SET].u.set, S("b")));
+    ap_object_deinit(&old);
+    ap_object_deinit(&fresh);
+    ap_object_deinit(&reused);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ap_object_type_conflict_goes_to_the_newest_write),
         cmocka_unit_test(test_ap_object_expiry_follows_active_active),
         cmocka_unit_test(test_ap_object_decode_refuses_what_it_cannot_trust),
         cmocka_unit_test(test_ap_object_merge_laws_hold_on_random_histories),
+        cmocka_unit_test(test_ap_object_a_fresh_copy_writes_in_a_new_life),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
