@@ -40,14 +40,13 @@ void ap_reap_deinit(struct ap *ap) {
  * or expired, longer ago than the age. */
 static bool ap_reap_collectable(const struct ap *ap, const uint8_t *data, size_t bytes) {
     uint64_t now = ap->store.now_ms, age = ap->config.ap_tombstone_ms;
-    struct ap_expiry expiry;
-    if (bytes > AP_REAP_DECODE_MAX) /* a tombstone is small: only an old expiry counts */
-        return ap_object_peek_expiry(data, bytes, &expiry) == 0 &&
-               expiry.at_ms != AP_EXPIRY_NEVER && expiry.at_ms <= now - age && now > age;
     struct ap_object o;
     ap_object_init(&o);
     bool yes = false;
-    if (ap_object_decode(data, bytes, &o) == 0 && now > age) {
+    if (bytes > AP_REAP_DECODE_MAX) { /* a tombstone is small: only an old expiry counts */
+        yes = ap_object_peek(data, bytes, &o) == 0 && o.expiry.at_ms != AP_EXPIRY_NEVER &&
+              now > age && o.expiry.at_ms <= now - age;
+    } else if (ap_object_decode(data, bytes, &o) == 0 && now > age) {
         bool expired = o.expiry.at_ms != AP_EXPIRY_NEVER && o.expiry.at_ms <= now - age;
         bool deleted =
             ap_object_is_tombstone(&o) && hlc_wall_ms(ap_object_newest_ts(&o)) <= now - age;

@@ -285,14 +285,12 @@ static int ap_object_decode_head(struct crdt_reader *r, struct ap_object *out) {
     return r->err;
 }
 
-int ap_object_peek_expiry(const uint8_t *data, size_t bytes, struct ap_expiry *out) {
+int ap_object_peek(const uint8_t *data, size_t bytes, struct ap_object *out) {
+    ap_object_deinit(out);
     struct crdt_reader r;
     crdt_reader_init(&r, data, bytes);
-    struct ap_object head;
-    ap_object_init(&head);
-    int rc = ap_object_decode_head(&r, &head);
-    *out = head.expiry;
-    ap_object_deinit(&head);
+    int rc = ap_object_decode_head(&r, out);
+    if (rc != 0) ap_object_deinit(out);
     return rc;
 }
 

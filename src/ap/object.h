@@ -99,8 +99,10 @@ void ap_object_set_expiry(struct ap_object *o, uint64_t at_ms);
  * which other replicas may hold, so it never counts on from them). */
 uint64_t ap_object_actor(struct ap_object *o, uint64_t actor, uint64_t life_floor,
                          uint64_t *next_life);
-/* An encoded object's expiry alone (its components not decoded): 0, or as decode. */
-int ap_object_peek_expiry(const uint8_t *data, size_t bytes, struct ap_expiry *out);
+/* An encoded object's header alone into out (initialized; replaced): its writes vector,
+ * lives and expiry, no component (what sessions and collection look at, without decoding
+ * a large state). 0, or as decode. */
+int ap_object_peek(const uint8_t *data, size_t bytes, struct ap_object *out);
 /* Whether a tombstone: nothing in it reads as present, at any time. */
 bool ap_object_is_tombstone(const struct ap_object *o);
 /* A write coordinated by actor: its count of writes of the key goes up by one. */
